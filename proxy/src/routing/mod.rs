@@ -1,0 +1,1 @@
+//! Routing: rule language and matching.
