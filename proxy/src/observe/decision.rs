@@ -297,7 +297,7 @@ mod tests {
         // One more slow sample tips the 99th percentile into the slow bucket.
         cur[bucket_index(200_000)] += 1;
         let (p99, _) = window_quantile(&prev, &cur, 0.99).unwrap();
-        assert!(p99 >= 200_000 && p99 <= 200_000 + 200_000 / 16, "{p99}");
+        assert!((200_000..=200_000 + 200_000 / 16).contains(&p99), "{p99}");
         // The window is the difference: with `cur` as the previous snapshot
         // and only fast samples since, p99 is fast again.
         let mut next = cur.clone();

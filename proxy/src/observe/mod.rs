@@ -9,6 +9,8 @@
 //! off the request path. See `DESIGN.md` next to this file.
 
 pub mod access_log;
+#[cfg(test)]
+mod alloc_count;
 pub mod decision;
 mod hist;
 pub mod logging;
