@@ -8,6 +8,7 @@
 //! immutable runtime form the data plane reads through an `ArcSwap`.
 
 pub mod config;
+pub mod observe;
 pub mod request;
 pub mod routing;
 
