@@ -1,0 +1,1 @@
+//! Request fixtures shared by the routing tests.
