@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 
 use regex_automata::meta::{self, Cache};
 use regex_automata::{Input, util::syntax};
-use regex_syntax::ast::{self, Ast, AssertionKind, ClassPerlKind, Flag, visit};
+use regex_syntax::ast::{self, AssertionKind, Ast, ClassPerlKind, Flag, visit};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -142,7 +142,10 @@ impl Matcher {
         }
         // `rules.CheckRule`: no argument may be empty.
         if let Some((_, c)) = args.iter().find(|(a, _)| a.is_empty()) {
-            return Err(RuleError::new(*c, format!("empty argument for {}", kind.name())));
+            return Err(RuleError::new(
+                *c,
+                format!("empty argument for {}", kind.name()),
+            ));
         }
         let (a0, c0) = (&args[0].0, args[0].1);
         let arg1 = args.get(1);
@@ -155,14 +158,20 @@ impl Matcher {
                 if a0 == "*" {
                     Matcher::HostAny
                 } else if !a0.is_ascii() {
-                    return Err(RuleError::new(c0, "Host must be ASCII (use the punycode form)"));
+                    return Err(RuleError::new(
+                        c0,
+                        "Host must be ASCII (use the punycode form)",
+                    ));
                 } else {
                     Matcher::Host(a0.to_ascii_lowercase().into())
                 }
             }
             MatcherKind::HostRegexp => {
                 if !a0.is_ascii() {
-                    return Err(RuleError::new(c0, "HostRegexp must be ASCII (use the punycode form)"));
+                    return Err(RuleError::new(
+                        c0,
+                        "HostRegexp must be ASCII (use the punycode form)",
+                    ));
                 }
                 let re = regex(a0, c0)?;
                 let matches_empty = re.is_match(b"");
@@ -170,7 +179,10 @@ impl Matcher {
             }
             MatcherKind::Path | MatcherKind::PathPrefix => {
                 if !a0.starts_with('/') {
-                    return Err(RuleError::new(c0, format!("{} must start with \"/\"", kind.name())));
+                    return Err(RuleError::new(
+                        c0,
+                        format!("{} must start with \"/\"", kind.name()),
+                    ));
                 }
                 if kind == MatcherKind::Path {
                     Matcher::Path(a0.as_str().into())
@@ -273,14 +285,19 @@ impl<'r, 'a> MatchCtx<'r, 'a> {
 }
 
 fn canonical_host<'a>(host: &'a str, arena: &'a bumpalo::Bump) -> &'a str {
-    let simple = host.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    let simple = host
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
         && !host.starts_with(|c: char| c.is_ascii_whitespace())
         && !host.ends_with(|c: char| c.is_ascii_whitespace());
     if simple {
         return host;
     }
     let trimmed = host.trim();
-    if trimmed.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+    if trimmed
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
         return trimmed;
     }
     let mut s = BumpString::with_capacity_in(trimmed.len(), arena);
@@ -326,7 +343,10 @@ impl Matcher {
                     .any(|v| v.as_bytes() == value.as_bytes())
             }),
             Matcher::HeaderRegexp { name, re } => name.as_ref().is_some_and(|n| {
-                req.headers.get_all(n).iter().any(|v| re.is_match(v.as_bytes()))
+                req.headers
+                    .get_all(n)
+                    .iter()
+                    .any(|v| re.is_match(v.as_bytes()))
             }),
             Matcher::Query { key, value } => query_pairs(req.query).any(|(k, v)| {
                 // Go's ParseQuery drops a pair whose key or value fails to
@@ -521,7 +541,9 @@ impl IpNet {
 
     fn contains(&self, ip: IpAddr) -> bool {
         match (self, ip) {
-            (IpNet::V4 { addr, prefix }, IpAddr::V4(v4)) => u32::from(v4) & mask32(*prefix) == *addr,
+            (IpNet::V4 { addr, prefix }, IpAddr::V4(v4)) => {
+                u32::from(v4) & mask32(*prefix) == *addr
+            }
             (IpNet::V6 { addr, prefix }, IpAddr::V6(v6)) => {
                 u128::from(v6) & mask128(*prefix) == *addr
             }
@@ -531,11 +553,19 @@ impl IpNet {
 }
 
 fn mask32(prefix: u8) -> u32 {
-    if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) }
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
 }
 
 fn mask128(prefix: u8) -> u128 {
-    if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) }
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
 }
 
 /// A v4-mapped IPv6 peer (dual-stack socket) is the IPv4 address.

@@ -13,8 +13,8 @@
 //!
 //! Control plane only: runs when a configuration is compiled.
 
-use super::matcher::{Expr, Matcher, MatcherKind};
 use super::Rule;
+use super::matcher::{Expr, Matcher, MatcherKind};
 
 /// A rule that failed to parse or compile.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -118,7 +118,10 @@ fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
             ' ' | '\t' | '\r' => i += 1,
             '\n' => {
                 if semi {
-                    toks.push(Token { kind: Tok::Newline, col });
+                    toks.push(Token {
+                        kind: Tok::Newline,
+                        col,
+                    });
                     semi = false;
                 }
                 i += 1;
@@ -142,7 +145,10 @@ fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
                     j += 1;
                 }
                 if newline && semi {
-                    toks.push(Token { kind: Tok::Newline, col });
+                    toks.push(Token {
+                        kind: Tok::Newline,
+                        col,
+                    });
                     semi = false;
                 }
                 i = j + 2;
@@ -178,7 +184,9 @@ fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
                 let mut j = i + 1;
                 loop {
                     match chars.get(j) {
-                        None => return Err(RuleError::new(col, "raw string literal not terminated")),
+                        None => {
+                            return Err(RuleError::new(col, "raw string literal not terminated"));
+                        }
                         Some('`') => break,
                         // Go drops carriage returns from raw strings.
                         Some('\r') => {}
@@ -208,7 +216,9 @@ fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
                     j += if chars[j] == '\\' { 2 } else { 1 };
                 }
                 toks.push(Token {
-                    kind: Tok::Other("character literal (use `...` or \"...\" for strings)".to_owned()),
+                    kind: Tok::Other(
+                        "character literal (use `...` or \"...\" for strings)".to_owned(),
+                    ),
                     col,
                 });
                 semi = true;
@@ -228,7 +238,9 @@ fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
             }
             c if c.is_ascii_digit() => {
                 let mut j = i;
-                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '.' || chars[j] == '_') {
+                while j < chars.len()
+                    && (chars[j].is_ascii_alphanumeric() || chars[j] == '.' || chars[j] == '_')
+                {
                     j += 1;
                 }
                 toks.push(Token {
@@ -301,7 +313,12 @@ fn lex_interpreted(chars: &[char], start: usize) -> Result<(String, usize), Rule
                         for _ in 0..2 {
                             match chars.get(j).and_then(|c| c.to_digit(8)) {
                                 Some(x) => v = v * 8 + x,
-                                None => return Err(RuleError::new(col, "invalid octal escape (need 3 digits)")),
+                                None => {
+                                    return Err(RuleError::new(
+                                        col,
+                                        "invalid octal escape (need 3 digits)",
+                                    ));
+                                }
                             }
                             j += 1;
                         }
@@ -320,7 +337,10 @@ fn lex_interpreted(chars: &[char], start: usize) -> Result<(String, usize), Rule
                             match chars.get(j).and_then(|c| c.to_digit(16)) {
                                 Some(x) => v = v * 16 + x,
                                 None => {
-                                    return Err(RuleError::new(col, format!("invalid \\{k} escape (need {n} hex digits)")));
+                                    return Err(RuleError::new(
+                                        col,
+                                        format!("invalid \\{k} escape (need {n} hex digits)"),
+                                    ));
                                 }
                             }
                             j += 1;
@@ -344,7 +364,10 @@ fn lex_interpreted(chars: &[char], start: usize) -> Result<(String, usize), Rule
         }
     }
     let s = String::from_utf8(bytes).map_err(|_| {
-        RuleError::new(start + 1, "string literal is not valid UTF-8 after unescaping")
+        RuleError::new(
+            start + 1,
+            "string literal is not valid UTF-8 after unescaping",
+        )
     })?;
     Ok((s, j + 1))
 }
@@ -373,7 +396,10 @@ impl Parser {
     fn enter(&mut self, col: usize) -> Result<(), RuleError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(RuleError::new(col, format!("rule nested deeper than {MAX_DEPTH} levels")));
+            return Err(RuleError::new(
+                col,
+                format!("rule nested deeper than {MAX_DEPTH} levels"),
+            ));
         }
         Ok(())
     }
@@ -435,7 +461,10 @@ impl Parser {
             Tok::Ident(name) => self.parse_call(&name, t.col),
             other => Err(RuleError::new(
                 t.col,
-                format!("expected a matcher, \"(\" or \"!\", found {}", describe(&other)),
+                format!(
+                    "expected a matcher, \"(\" or \"!\", found {}",
+                    describe(&other)
+                ),
             )),
         }
     }
@@ -446,7 +475,11 @@ impl Parser {
         if open.kind != Tok::LParen {
             return Err(RuleError::new(
                 open.col,
-                format!("expected \"(\" after {}, found {}", kind.name(), describe(&open.kind)),
+                format!(
+                    "expected \"(\" after {}, found {}",
+                    kind.name(),
+                    describe(&open.kind)
+                ),
             ));
         }
         let mut args: Vec<(String, usize)> = Vec::new();
@@ -470,7 +503,10 @@ impl Parser {
                 }
                 other => {
                     let msg = if args.is_empty() {
-                        format!("expected a quoted argument or \")\", found {}", describe(&other))
+                        format!(
+                            "expected a quoted argument or \")\", found {}",
+                            describe(&other)
+                        )
                     } else {
                         format!("expected a quoted argument, found {}", describe(&other))
                     };
@@ -509,7 +545,12 @@ fn resolve_name(name: &str) -> Result<MatcherKind, String> {
     let lower = name.to_lowercase();
     let suggestion = MatcherKind::ALL
         .iter()
-        .map(|k| (osa_distance(&lower, &k.name().to_ascii_lowercase()), k.name()))
+        .map(|k| {
+            (
+                osa_distance(&lower, &k.name().to_ascii_lowercase()),
+                k.name(),
+            )
+        })
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d);
     Err(match suggestion {
@@ -532,7 +573,9 @@ fn osa_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }

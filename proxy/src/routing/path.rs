@@ -60,7 +60,11 @@ fn is_unreserved(b: u8) -> bool {
 
 /// Go's `shouldEscape(c, encodePath)`.
 fn go_path_should_escape(b: u8) -> bool {
-    !(is_unreserved(b) || matches!(b, b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@'))
+    !(is_unreserved(b)
+        || matches!(
+            b,
+            b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@'
+        ))
 }
 
 /// Go's `validEncoded(s, encodePath)` for one byte.
@@ -151,7 +155,11 @@ pub fn normalize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, Path
             } else if is_unreserved(v) {
                 escaped.push(v);
             } else {
-                escaped.extend_from_slice(&[b'%', HEX_UPPER[usize::from(v >> 4)], HEX_UPPER[usize::from(v & 15)]]);
+                escaped.extend_from_slice(&[
+                    b'%',
+                    HEX_UPPER[usize::from(v >> 4)],
+                    HEX_UPPER[usize::from(v & 15)],
+                ]);
             }
             i += 3;
         } else {
@@ -227,7 +235,11 @@ fn is_routing_normal(bytes: &[u8]) -> bool {
 /// Go's `escape(s, encodePath)` for one byte.
 fn push_go_escaped(out: &mut BumpVec<'_, u8>, b: u8) {
     if go_path_should_escape(b) {
-        out.extend_from_slice(&[b'%', HEX_UPPER[usize::from(b >> 4)], HEX_UPPER[usize::from(b & 15)]]);
+        out.extend_from_slice(&[
+            b'%',
+            HEX_UPPER[usize::from(b >> 4)],
+            HEX_UPPER[usize::from(b & 15)],
+        ]);
     } else {
         out.push(b);
     }
@@ -387,4 +399,3 @@ fn split_host_port(hp: &str) -> Option<&str> {
     }
     Some(host)
 }
-

@@ -36,7 +36,11 @@ pub struct RouteEntry<T> {
 /// Sorts into the routing order; stable, so duplicate (priority, name)
 /// pairs keep their input order.
 fn sort_entries<T>(entries: &mut [RouteEntry<T>]) {
-    entries.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+    entries.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then_with(|| a.name.cmp(&b.name))
+    });
 }
 
 // === LinearRouter ===
@@ -130,7 +134,8 @@ impl<T> Router<T> {
         let ctx = MatchCtx::new(req);
         let mut lists: BumpVec<'_, &[u32]> = BumpVec::new_in(req.arena);
         let path = req.path.as_bytes();
-        if !req.host.is_empty() && !(self.exact_hosts.is_empty() && self.wildcard_hosts.is_empty()) {
+        if !req.host.is_empty() && !(self.exact_hosts.is_empty() && self.wildcard_hosts.is_empty())
+        {
             let host = ctx.host_folded();
             if !host.is_empty() {
                 if let Some(b) = self.exact_hosts.get(host.trim_end_matches('.')) {
@@ -156,7 +161,8 @@ impl<T> Router<T> {
                 .find(|e| e.rule.expr().eval(&ctx))
                 .map(|e| &e.value),
             _ => {
-                let mut heads: BumpVec<'_, usize> = BumpVec::with_capacity_in(lists.len(), req.arena);
+                let mut heads: BumpVec<'_, usize> =
+                    BumpVec::with_capacity_in(lists.len(), req.arena);
                 heads.resize(lists.len(), 0);
                 let mut last = u32::MAX;
                 loop {
@@ -233,7 +239,11 @@ fn path_keys(e: &Expr, positive: bool) -> Option<Vec<PathKey>> {
 /// A set of keys that every match must satisfy one of, pushed through
 /// `!` by De Morgan: a conjunction needs one constrained child (the smallest
 /// set is kept), a disjunction needs all children constrained (union).
-fn analyse<K>(e: &Expr, positive: bool, leaf: &dyn Fn(&Matcher) -> Option<Vec<K>>) -> Option<Vec<K>> {
+fn analyse<K>(
+    e: &Expr,
+    positive: bool,
+    leaf: &dyn Fn(&Matcher) -> Option<Vec<K>>,
+) -> Option<Vec<K>> {
     match e {
         Expr::Leaf(m) if positive => leaf(m),
         Expr::Leaf(_) => None,
@@ -271,8 +281,12 @@ impl Bucket {
             Some(keys) => {
                 for key in keys {
                     match key {
-                        PathKey::Exact(p) => push_rank(&mut self.paths.insert(p.as_bytes()).exact, rank),
-                        PathKey::Prefix(p) => push_rank(&mut self.paths.insert(p.as_bytes()).prefix, rank),
+                        PathKey::Exact(p) => {
+                            push_rank(&mut self.paths.insert(p.as_bytes()).exact, rank)
+                        }
+                        PathKey::Prefix(p) => {
+                            push_rank(&mut self.paths.insert(p.as_bytes()).prefix, rank)
+                        }
                     }
                 }
             }
