@@ -380,17 +380,11 @@ pub(crate) fn host_matches(expr: &str, host: &str) -> bool {
         return true;
     }
     // A trailing period on the rule's host, then on the request's.
-    if let Some(e) = expr.strip_suffix('.') {
-        if domain_match(host, e) {
-            return true;
-        }
-    }
-    if let Some(h) = host.strip_suffix('.') {
-        if domain_match(h, expr) {
-            return true;
-        }
-    }
-    false
+    expr.strip_suffix('.')
+        .is_some_and(|e| domain_match(host, e))
+        || host
+            .strip_suffix('.')
+            .is_some_and(|h| domain_match(h, expr))
 }
 
 /// `muxer.DomainMatchHostExpression`: a `*`-prefixed expression is compared

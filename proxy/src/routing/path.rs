@@ -276,9 +276,8 @@ fn go_clean_rooted<'a>(p: &[u8], arena: &'a Bump) -> &'a [u8] {
     let mut r = 1;
     let dotdot = 1; // index in `out` where `..` must stop backtracking
     while r < n {
-        if p[r] == b'/' {
-            r += 1;
-        } else if p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/') {
+        if p[r] == b'/' || (p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/')) {
+            // An empty or `.` element.
             r += 1;
         } else if p[r] == b'.' && p.get(r + 1) == Some(&b'.') && (r + 2 == n || p[r + 2] == b'/') {
             r += 2;

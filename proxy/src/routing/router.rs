@@ -134,8 +134,8 @@ impl<T> Router<T> {
         let ctx = MatchCtx::new(req);
         let mut lists: BumpVec<'_, &[u32]> = BumpVec::new_in(req.arena);
         let path = req.path.as_bytes();
-        if !req.host.is_empty() && !(self.exact_hosts.is_empty() && self.wildcard_hosts.is_empty())
-        {
+        let has_host_index = !(self.exact_hosts.is_empty() && self.wildcard_hosts.is_empty());
+        if has_host_index && !req.host.is_empty() {
             let host = ctx.host_folded();
             if !host.is_empty() {
                 if let Some(b) = self.exact_hosts.get(host.trim_end_matches('.')) {
@@ -168,10 +168,10 @@ impl<T> Router<T> {
                 loop {
                     let mut best: Option<(usize, u32)> = None;
                     for (i, list) in lists.iter().enumerate() {
-                        if let Some(&r) = list.get(heads[i]) {
-                            if best.is_none_or(|(_, b)| r < b) {
-                                best = Some((i, r));
-                            }
+                        if let Some(&r) = list.get(heads[i])
+                            && best.is_none_or(|(_, b)| r < b)
+                        {
+                            best = Some((i, r));
                         }
                     }
                     let (i, rank) = best?;
