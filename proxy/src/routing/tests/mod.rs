@@ -1,5 +1,6 @@
 //! Unit and property tests of the routing module.
 
+mod alloc;
 mod matchers;
 mod parse;
 mod path;
