@@ -132,7 +132,7 @@ impl<T> Router<T> {
     /// the same entry [`LinearRouter::route`] returns.
     pub fn route(&self, req: &ProxyRequest<'_>) -> Option<&T> {
         let ctx = MatchCtx::new(req);
-        let mut lists: BumpVec<'_, &[u32]> = BumpVec::new_in(req.arena);
+        let mut lists: BumpVec<'_, &[u32]> = BumpVec::with_capacity_in(8, req.arena);
         let path = req.path.as_bytes();
         let has_host_index = !(self.exact_hosts.is_empty() && self.wildcard_hosts.is_empty());
         if has_host_index && !req.host.is_empty() {
