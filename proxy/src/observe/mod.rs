@@ -10,7 +10,7 @@
 
 pub mod access_log;
 #[cfg(test)]
-mod alloc_count;
+mod alloc_tests;
 pub mod decision;
 mod hist;
 pub mod logging;

@@ -1,60 +1,5 @@
-//! Test support: a global allocator that counts allocations per thread, to
-//! prove the request-path calls of this module allocate nothing.
-//!
-//! Test builds only. It wraps the system allocator and adds one
-//! thread-local increment per allocation. If another module of the library
-//! ever installs its own test allocator, the two must be merged into one
-//! shared test-support module (a binary has one global allocator).
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-thread_local! {
-    // `const` with no destructor: safe to touch from inside the allocator,
-    // even while the thread is being torn down.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-struct CountingAllocator;
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees hold; the counter is a plain
-// thread-local `Cell` that never allocates.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded as is (see the impl's comment).
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded as is.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Allocations made by the current thread while running `f`.
-pub(crate) fn allocations_during<R>(f: impl FnOnce() -> R) -> (u64, R) {
-    let before = ALLOCATIONS.with(Cell::get);
-    let r = f();
-    (ALLOCATIONS.with(Cell::get) - before, r)
-}
+//! The request-path calls of this module allocate nothing: counted with
+//! the library's test allocator.
 
 #[cfg(test)]
 mod tests {
@@ -64,7 +9,7 @@ mod tests {
     use bytes::Bytes;
     use http::{Method, Version};
 
-    use super::allocations_during;
+    use crate::test_alloc::allocations_during;
     use crate::observe::access_log::{self, AccessLogEntry, AccessLogOptions};
     use crate::observe::decision::DecisionStats;
     use crate::observe::prometheus::{MetricsOptions, build_recorder};
@@ -145,7 +90,7 @@ mod tests {
 }
 
 /// Rough per-call costs of the request-path calls. Ignored by default: run
-/// `cargo test --release -p proxy --lib observe::alloc_count::cost -- --ignored --nocapture`.
+/// `cargo test --release -p proxy --lib observe::alloc_tests::cost -- --ignored --nocapture`.
 #[cfg(test)]
 mod cost {
     use std::hint::black_box;
