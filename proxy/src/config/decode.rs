@@ -133,7 +133,12 @@ impl<'n> Table<'n> {
 /// Checks `node` is a map (null counts as empty) and resolves its keys
 /// against `spec`. Unknown keys are errors with a did-you-mean; keys marked
 /// `Warn`/`Error` are reported here. Returns `None` if `node` is no map.
-pub(crate) fn table<'n>(ctx: &mut Ctx, path: &str, node: &'n Node, spec: Spec) -> Option<Table<'n>> {
+pub(crate) fn table<'n>(
+    ctx: &mut Ctx,
+    path: &str,
+    node: &'n Node,
+    spec: Spec,
+) -> Option<Table<'n>> {
     let entries = map_entries(ctx, path, node)?;
     let mut out: Vec<(&'static str, Field<'n>)> = Vec::new();
     let mut ignored: Vec<(&'static str, Field<'n>)> = Vec::new();
@@ -200,12 +205,20 @@ pub(crate) fn table<'n>(ctx: &mut Ctx, path: &str, node: &'n Node, spec: Spec) -
 }
 
 /// Entries of a map node (null is an empty map); an error otherwise.
-pub(crate) fn map_entries<'n>(ctx: &mut Ctx, path: &str, node: &'n Node) -> Option<Vec<(&'n Key, &'n Node)>> {
+pub(crate) fn map_entries<'n>(
+    ctx: &mut Ctx,
+    path: &str,
+    node: &'n Node,
+) -> Option<Vec<(&'n Key, &'n Node)>> {
     match &node.value {
         Value::Map(entries) => Some(entries.iter().map(|(k, v)| (k, v)).collect()),
         Value::Null => Some(Vec::new()),
         other => {
-            ctx.error(path, node.pos, format!("expected a map, found {}", other.describe()));
+            ctx.error(
+                path,
+                node.pos,
+                format!("expected a map, found {}", other.describe()),
+            );
             None
         }
     }
@@ -252,7 +265,11 @@ pub(crate) fn string(ctx: &mut Ctx, f: &Field<'_>) -> Option<String> {
         Value::Scalar(_, s) => Some(s.clone()),
         Value::Null => Some(String::new()),
         other => {
-            ctx.error(&f.path, f.node.pos, format!("expected a string, found {}", other.describe()));
+            ctx.error(
+                &f.path,
+                f.node.pos,
+                format!("expected a string, found {}", other.describe()),
+            );
             None
         }
     }
@@ -265,7 +282,11 @@ pub(crate) fn boolean(ctx: &mut Ctx, f: &Field<'_>) -> Option<bool> {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => {
-            ctx.error(&f.path, f.node.pos, format!("expected a boolean (true or false), found {text:?}"));
+            ctx.error(
+                &f.path,
+                f.node.pos,
+                format!("expected a boolean (true or false), found {text:?}"),
+            );
             None
         }
     }
@@ -278,15 +299,27 @@ pub(crate) fn uint(ctx: &mut Ctx, f: &Field<'_>, max: u64) -> Option<u64> {
     match t.parse::<u64>() {
         Ok(n) if n <= max => Some(n),
         Ok(_) => {
-            ctx.error(&f.path, f.node.pos, format!("{t} is too large (maximum {max})"));
+            ctx.error(
+                &f.path,
+                f.node.pos,
+                format!("{t} is too large (maximum {max})"),
+            );
             None
         }
         Err(_) if t.parse::<i64>().is_ok() => {
-            ctx.error(&f.path, f.node.pos, format!("must not be negative, found {t}"));
+            ctx.error(
+                &f.path,
+                f.node.pos,
+                format!("must not be negative, found {t}"),
+            );
             None
         }
         Err(_) => {
-            ctx.error(&f.path, f.node.pos, format!("expected an integer, found {text:?}"));
+            ctx.error(
+                &f.path,
+                f.node.pos,
+                format!("expected an integer, found {text:?}"),
+            );
             None
         }
     }
@@ -298,7 +331,11 @@ pub(crate) fn float(ctx: &mut Ctx, f: &Field<'_>) -> Option<f64> {
     match text.trim().parse::<f64>() {
         Ok(n) if n.is_finite() => Some(n),
         _ => {
-            ctx.error(&f.path, f.node.pos, format!("expected a number, found {text:?}"));
+            ctx.error(
+                &f.path,
+                f.node.pos,
+                format!("expected a number, found {text:?}"),
+            );
             None
         }
     }
@@ -379,7 +416,11 @@ fn scalar_text(ctx: &mut Ctx, f: &Field<'_>, what: &str) -> Option<String> {
     match &f.node.value {
         Value::Scalar(_, s) => Some(s.clone()),
         other => {
-            ctx.error(&f.path, f.node.pos, format!("expected {what}, found {}", other.describe()));
+            ctx.error(
+                &f.path,
+                f.node.pos,
+                format!("expected {what}, found {}", other.describe()),
+            );
             None
         }
     }
@@ -391,8 +432,14 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest("servce", ["service", "rule"]), " (did you mean \"service\"?)");
-        assert_eq!(suggest("RULE", ["service", "rule"]), " (did you mean \"rule\"?)");
+        assert_eq!(
+            suggest("servce", ["service", "rule"]),
+            " (did you mean \"service\"?)"
+        );
+        assert_eq!(
+            suggest("RULE", ["service", "rule"]),
+            " (did you mean \"rule\"?)"
+        );
         assert_eq!(suggest("zzzzzz", ["service", "rule"]), "");
         assert_eq!(suggest("ab", ["xy"]), "");
         assert_eq!(levenshtein("kitten", "sitting"), 3);

@@ -75,7 +75,9 @@ fn parse_go_duration(s: &str) -> Result<Duration, &'static str> {
                 return Err("overflows the maximum duration");
             }
         }
-        let mut nanos = value.checked_mul(scale).ok_or("overflows the maximum duration")?;
+        let mut nanos = value
+            .checked_mul(scale)
+            .ok_or("overflows the maximum duration")?;
         // Fractional part, truncated to whole nanoseconds like Go.
         let mut frac_scale = scale;
         for d in frac_part.bytes() {
@@ -134,7 +136,20 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for bad in ["", "s", "1", "1.5", "10x", "1h2", ".s", "-1s", "-3", "abc", "9999999999h", "1..5s"] {
+        for bad in [
+            "",
+            "s",
+            "1",
+            "1.5",
+            "10x",
+            "1h2",
+            ".s",
+            "-1s",
+            "-3",
+            "abc",
+            "9999999999h",
+            "1..5s",
+        ] {
             if bad == "1" {
                 continue;
             }
@@ -144,7 +159,11 @@ mod tests {
         assert!(parse_duration("1.5").unwrap_err().contains("missing unit"));
         assert!(parse_duration("-3").unwrap_err().contains("negative"));
         assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("9999999999h").unwrap_err().contains("overflow"));
+        assert!(
+            parse_duration("9999999999h")
+                .unwrap_err()
+                .contains("overflow")
+        );
     }
 
     proptest! {

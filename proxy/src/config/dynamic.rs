@@ -12,8 +12,7 @@ use std::time::Duration;
 use http::Uri;
 
 use super::decode::{
-    Ctx, Spec, Support, boolean, child, map_entries, string, string_list, suggest, table,
-    uint,
+    Ctx, Spec, Support, boolean, child, map_entries, string, string_list, suggest, table, uint,
 };
 use super::error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 use super::node::{Format, Node, Pos, Value, parse};
@@ -216,8 +215,14 @@ const LOAD_BALANCER: Spec = &[
     ("servers", Support::Yes),
     ("passHostHeader", Support::Yes),
     ("serversTransport", Support::Yes),
-    ("sticky", Support::Warn("requests are not pinned to a server")),
-    ("healthCheck", Support::Warn("servers are not health-checked")),
+    (
+        "sticky",
+        Support::Warn("requests are not pinned to a server"),
+    ),
+    (
+        "healthCheck",
+        Support::Warn("servers are not health-checked"),
+    ),
     ("responseForwarding", Support::Warn("")),
     ("strategy", Support::Warn("weighted round robin is used")),
 ];
@@ -440,7 +445,9 @@ fn decode_file(
             for (key, node) in map_entries(&mut ctx, &f.path, f.node).unwrap_or_default() {
                 let path = child(&f.path, &key.name);
                 check_middleware(&mut ctx, &path, key.pos, node);
-                draft.middlewares.push((key.name.clone(), ctx.origin(key.pos)));
+                draft
+                    .middlewares
+                    .push((key.name.clone(), ctx.origin(key.pos)));
             }
         }
     }
@@ -562,11 +569,7 @@ fn decode_service(ctx: &mut Ctx, path: &str, pos: Pos, node: &Node) -> Option<Se
     let kinds = match &node.value {
         Value::Map(entries) => entries
             .iter()
-            .filter(|(k, _)| {
-                SERVICE
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case(&k.name))
-            })
+            .filter(|(k, _)| SERVICE.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k.name)))
             .count(),
         _ => 0,
     };
@@ -730,7 +733,12 @@ fn decode_transport(
     {
         let to = &mut out.forwarding_timeouts;
         set_duration(ctx, &ft, "dialTimeout", &mut to.dial_timeout);
-        set_duration(ctx, &ft, "responseHeaderTimeout", &mut to.response_header_timeout);
+        set_duration(
+            ctx,
+            &ft,
+            "responseHeaderTimeout",
+            &mut to.response_header_timeout,
+        );
         set_duration(ctx, &ft, "idleConnTimeout", &mut to.idle_conn_timeout);
         set_duration(ctx, &ft, "readIdleTimeout", &mut to.read_idle_timeout);
         set_duration(ctx, &ft, "pingTimeout", &mut to.ping_timeout);
@@ -806,7 +814,12 @@ fn dup_warning(kind: &str, name: &str, kept: &Origin, dropped: &Origin) -> Confi
 }
 
 /// Resolves `name@provider`: only `@file` (or no provider) is accepted.
-fn strip_provider(r: &Ref, file: &Path, kind: &str, errors: &mut Vec<ConfigError>) -> Option<String> {
+fn strip_provider(
+    r: &Ref,
+    file: &Path,
+    kind: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
     match r.name.rsplit_once('@') {
         None => Some(r.name.clone()),
         Some((name, "file")) => Some(name.to_owned()),
@@ -815,7 +828,10 @@ fn strip_provider(r: &Ref, file: &Path, kind: &str, errors: &mut Vec<ConfigError
                 file,
                 &r.path,
                 r.pos,
-                format!("{kind} {:?}: @internal {kind}s are not supported yet", r.name),
+                format!(
+                    "{kind} {:?}: @internal {kind}s are not supported yet",
+                    r.name
+                ),
             ));
             None
         }
@@ -913,15 +929,17 @@ fn finish(
                 lb.servers_transport = Some(resolved);
             } else {
                 let hint = suggest(&resolved, transport_names.iter().map(String::as_str));
-                    errors.push(err_at(
-                        &lb.origin.file,
-                        &r.path,
-                        r.pos,
-                        format!("unknown serversTransport {resolved:?}{hint}"),
-                    ));
+                errors.push(err_at(
+                    &lb.origin.file,
+                    &r.path,
+                    r.pos,
+                    format!("unknown serversTransport {resolved:?}{hint}"),
+                ));
             }
         }
-        config.services.insert(name, ServiceConfig::LoadBalancer(lb));
+        config
+            .services
+            .insert(name, ServiceConfig::LoadBalancer(lb));
     }
     for (name, draft) in routers {
         let RouterDraft {
@@ -986,6 +1004,6 @@ fn finish(
     if errors.is_empty() {
         Ok((config, warnings))
     } else {
-        Err(ConfigErrors(errors))
+        Err(ConfigErrors::sorted(errors))
     }
 }

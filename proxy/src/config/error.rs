@@ -67,6 +67,12 @@ impl ConfigErrors {
     pub fn errors(&self) -> &[ConfigError] {
         &self.0
     }
+
+    /// Errors in file order: by file, then line, then column (stable).
+    pub(crate) fn sorted(mut errors: Vec<ConfigError>) -> Self {
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        ConfigErrors(errors)
+    }
 }
 
 fn render_all(errors: &[ConfigError]) -> String {
@@ -74,13 +80,7 @@ fn render_all(errors: &[ConfigError]) -> String {
     lines.join("\n")
 }
 
-fn render(
-    file: &Path,
-    key: &str,
-    line: Option<u32>,
-    column: Option<u32>,
-    message: &str,
-) -> String {
+fn render(file: &Path, key: &str, line: Option<u32>, column: Option<u32>, message: &str) -> String {
     let mut out = file.display().to_string();
     if let Some(line) = line {
         out.push_str(&format!(":{line}"));

@@ -213,7 +213,15 @@ fn parse_yaml(text: &str, file: &Path) -> Result<Node, ConfigError> {
             pos: Pos { line: 1, column: 1 },
         });
     }
-    match serde_saphyr::from_str::<Spanned<YValue>>(text) {
+    // Close to Go's yaml.v3 as Traefik uses it: YAML 1.2 booleans only
+    // (`on`, `y` stay strings), `0755` and `1_000` stay strings.
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        with_snippet: false,
+    };
+    match serde_saphyr::from_str_with_options::<Spanned<YValue>>(text, options) {
         Ok(root) => Ok(convert_yaml(root, text)),
         Err(err) => {
             let pos = err.location().map(|l| Pos {
@@ -268,7 +276,9 @@ fn convert_yaml(spanned: Spanned<YValue>, text: &str) -> Node {
     let value = match spanned.value {
         YValue::Null => Value::Null,
         YValue::Scalar(kind, s) => Value::Scalar(kind, s),
-        YValue::Seq(items) => Value::Seq(items.into_iter().map(|i| convert_yaml(i, text)).collect()),
+        YValue::Seq(items) => {
+            Value::Seq(items.into_iter().map(|i| convert_yaml(i, text)).collect())
+        }
         YValue::Map(entries) => Value::Map(
             entries
                 .into_iter()
@@ -278,10 +288,7 @@ fn convert_yaml(spanned: Spanned<YValue>, text: &str) -> Node {
                         YValue::Scalar(_, s) => s,
                         _ => String::new(),
                     };
-                    (
-                        Key { name, pos: key_pos },
-                        convert_yaml(v, text),
-                    )
+                    (Key { name, pos: key_pos }, convert_yaml(v, text))
                 })
                 .collect(),
         ),
@@ -347,7 +354,11 @@ fn convert_toml_table(table: toml::de::DeTable<'_>, text: &str, index: &LineInde
     Value::Map(entries.into_iter().map(|(_, k, v)| (k, v)).collect())
 }
 
-fn convert_toml(value: toml::Spanned<toml::de::DeValue<'_>>, text: &str, index: &LineIndex) -> Node {
+fn convert_toml(
+    value: toml::Spanned<toml::de::DeValue<'_>>,
+    text: &str,
+    index: &LineIndex,
+) -> Node {
     use toml::de::DeValue;
     let span = value.span();
     let mut start = span.start;
@@ -423,25 +434,108 @@ mod tests {
         parse(text, f, Path::new("t")).unwrap()
     }
 
-    #[test]
-    fn yaml_positions() {
-        let n = p("a:\n  b: \"x y\"\n  c: 10\n  d: 1.5\n  e: true\n  f:\n  g: [1, 'q']\n", Format::Yaml);
-        eprintln!("{n:#?}");
+    fn entries(n: &Node) -> &[(Key, Node)] {
+        match &n.value {
+            Value::Map(e) => e,
+            other => panic!("not a map: {other:?}"),
+        }
     }
 
     #[test]
-    fn toml_positions() {
-        let n = p("[a]\nb = \"x y\"\nc = 0x10\n[a.h]\nz=1\n", Format::Toml);
-        eprintln!("{n:#?}");
+    fn yaml_positions_and_kinds() {
+        let n = p(
+            "a:\n  b: \"x y\"\n  c: 10\n  d: 1.5\n  e: true\n  f:\n",
+            Format::Yaml,
+        );
+        let a = &entries(&n)[0];
+        assert_eq!(a.0.pos, Pos { line: 1, column: 1 });
+        let inner = entries(&a.1);
+        assert_eq!(inner[0].0.name, "b");
+        assert_eq!(inner[0].0.pos, Pos { line: 2, column: 3 });
+        // Inside the quotes.
+        assert_eq!(inner[0].1.pos, Pos { line: 2, column: 7 });
+        assert_eq!(
+            inner[0].1.value,
+            Value::Scalar(ScalarKind::String, "x y".into())
+        );
+        assert_eq!(
+            inner[1].1.value,
+            Value::Scalar(ScalarKind::Integer, "10".into())
+        );
+        assert_eq!(inner[1].1.pos, Pos { line: 3, column: 6 });
+        assert_eq!(
+            inner[2].1.value,
+            Value::Scalar(ScalarKind::Float, "1.5".into())
+        );
+        assert_eq!(
+            inner[3].1.value,
+            Value::Scalar(ScalarKind::Bool, "true".into())
+        );
+        assert_eq!(inner[4].1.value, Value::Null);
+        let n = p("y: on\nz: 0755\n", Format::Yaml);
+        assert_eq!(entries(&n)[0].0.name, "y");
+        assert_eq!(
+            entries(&n)[0].1.value,
+            Value::Scalar(ScalarKind::String, "on".into())
+        );
+        assert_eq!(
+            entries(&n)[1].1.value,
+            Value::Scalar(ScalarKind::String, "0755".into())
+        );
     }
 
     #[test]
-    fn yaml_errors() {
-        for t in ["a: [", "a: 1\na: 2\n", "a:\n  - b\n  c: 1", "{a: 1}: 2", "---\na: 1\n---\nb: 2\n", "", "# c\n"] {
-            eprintln!("{:?}", parse(t, Format::Yaml, Path::new("t")).map_err(|e| e.to_string()));
+    fn toml_positions_and_kinds() {
+        let n = p("[a]\nb = \"x y\"\nc = 0x10\nd = '''q'''\n", Format::Toml);
+        let a = &entries(&n)[0];
+        let inner = entries(&a.1);
+        assert_eq!(inner[0].0.pos, Pos { line: 2, column: 1 });
+        assert_eq!(inner[0].1.pos, Pos { line: 2, column: 6 });
+        assert_eq!(
+            inner[1].1.value,
+            Value::Scalar(ScalarKind::Integer, "16".into())
+        );
+        assert_eq!(inner[2].1.pos, Pos { line: 4, column: 8 });
+    }
+
+    #[test]
+    fn empty_documents_are_empty_maps() {
+        for (t, f) in [
+            ("", Format::Yaml),
+            ("# c\n---\n", Format::Yaml),
+            ("", Format::Toml),
+            ("# c\n", Format::Toml),
+        ] {
+            assert_eq!(p(t, f).value, Value::Map(Vec::new()));
         }
-        for t in ["a = ", "a = 1\na = 2\n", "[a]\nb=1\n[a]\n", ""] {
-            eprintln!("{:?}", parse(t, Format::Toml, Path::new("t")).map_err(|e| e.to_string()));
-        }
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = parse("a: 1\nb: [\n", Format::Yaml, Path::new("x.yml")).unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+        assert!(e.message.starts_with("YAML syntax error"), "{e}");
+        let e = parse("a = 1\na = 2\n", Format::Toml, Path::new("x.toml")).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(1)));
+        assert_eq!(
+            e.to_string(),
+            "x.toml:2:1: TOML syntax error: duplicate key"
+        );
+        let e = parse("a: 1\na: 2\n", Format::Yaml, Path::new("x.yml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.yml:2:1: YAML syntax error: duplicate mapping key: a"
+        );
+    }
+
+    #[test]
+    fn yaml_anchors_and_merges() {
+        let n = p("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n", Format::Yaml);
+        let other = &entries(&n)[1].1;
+        let names: Vec<&str> = entries(other)
+            .iter()
+            .map(|(k, _)| k.name.as_str())
+            .collect();
+        assert!(names.contains(&"x") && names.contains(&"y"), "{names:?}");
     }
 }

@@ -315,13 +315,22 @@ const TOP: Spec = &[
     ("accessLog", Support::Yes),
     ("metrics", Support::Yes),
     ("ping", Support::Yes),
-    ("api", Support::Warn("no API or dashboard; @internal services are refused")),
+    (
+        "api",
+        Support::Warn("no API or dashboard; @internal services are refused"),
+    ),
     ("core", Support::Yes),
-    ("serversTransport", Support::Warn("defaults of dynamic serversTransports apply")),
+    (
+        "serversTransport",
+        Support::Warn("defaults of dynamic serversTransports apply"),
+    ),
     ("tcpServersTransport", Support::Warn("no TCP routing")),
     ("tracing", Support::Warn("")),
     ("hostResolver", Support::Warn("")),
-    ("certificatesResolvers", Support::Warn("no ACME; no TLS yet")),
+    (
+        "certificatesResolvers",
+        Support::Warn("no ACME; no TLS yet"),
+    ),
     ("experimental", Support::Warn("")),
     ("pilot", Support::Warn("Traefik Pilot no longer exists")),
     ("spiffe", Support::Warn("")),
@@ -361,7 +370,10 @@ const EP_HTTP: Spec = &[
         "middlewares",
         Support::Error("no middlewares yet; ignoring them would skip them"),
     ),
-    ("tls", Support::Error("no TLS yet; ignoring it would serve plain HTTP")),
+    (
+        "tls",
+        Support::Error("no TLS yet; ignoring it would serve plain HTTP"),
+    ),
     ("encodeQuerySemicolons", Support::Warn("")),
     ("sanitizePath", Support::Warn("")),
     ("maxHeaderBytes", Support::Warn("")),
@@ -419,7 +431,10 @@ const FILE_PROVIDER: Spec = &[
     ("filename", Support::Yes),
     ("directory", Support::Yes),
     ("watch", Support::Yes),
-    ("debugLogGeneratedTemplate", Support::Warn("no Go templates")),
+    (
+        "debugLogGeneratedTemplate",
+        Support::Warn("no Go templates"),
+    ),
 ];
 
 const LOG: Spec = &[
@@ -496,7 +511,7 @@ pub fn parse_static(
     if ctx.errors.is_empty() {
         Ok((config, ctx.warnings))
     } else {
-        Err(ConfigErrors(ctx.errors))
+        Err(ConfigErrors::sorted(ctx.errors))
     }
 }
 
@@ -581,9 +596,11 @@ fn decode_static(ctx: &mut Ctx, root: &Node) -> StaticConfig {
             .as_ref()
             .is_some_and(|p| !p.manual_routing && p.entry_point == INTERNAL_ENTRY_POINT);
     if wants_internal && !ep_fields.iter().any(|(n, _)| n == INTERNAL_ENTRY_POINT) {
-        config
-            .entry_points
-            .push(EntryPointConfig::implicit(INTERNAL_ENTRY_POINT, 8080, &file));
+        config.entry_points.push(EntryPointConfig::implicit(
+            INTERNAL_ENTRY_POINT,
+            8080,
+            &file,
+        ));
     }
     config.entry_points.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -596,7 +613,13 @@ fn decode_static(ctx: &mut Ctx, root: &Node) -> StaticConfig {
         }
     };
     if let Some(p) = &config.ping {
-        check(ctx, "ping.entryPoint", &p.entry_point, p.manual_routing, ping_pos);
+        check(
+            ctx,
+            "ping.entryPoint",
+            &p.entry_point,
+            p.manual_routing,
+            ping_pos,
+        );
     }
     if let Some(p) = &config.metrics.prometheus {
         check(
@@ -618,7 +641,10 @@ fn decode_static(ctx: &mut Ctx, root: &Node) -> StaticConfig {
                 ctx.error(
                     &format!("entryPoints.{}.address", b.name),
                     pos,
-                    format!("address {} is already used by entrypoint {:?}", b.addr, a.name),
+                    format!(
+                        "address {} is already used by entrypoint {:?}",
+                        b.addr, a.name
+                    ),
                 );
             }
         }
@@ -670,9 +696,24 @@ fn decode_entry_point(
         if let Some(f) = tt.get("respondingTimeouts")
             && let Some(rt) = table(ctx, &f.path, f.node, RESPONDING)
         {
-            set_duration(ctx, &rt, "readTimeout", &mut tr.responding_timeouts.read_timeout);
-            set_duration(ctx, &rt, "writeTimeout", &mut tr.responding_timeouts.write_timeout);
-            set_duration(ctx, &rt, "idleTimeout", &mut tr.responding_timeouts.idle_timeout);
+            set_duration(
+                ctx,
+                &rt,
+                "readTimeout",
+                &mut tr.responding_timeouts.read_timeout,
+            );
+            set_duration(
+                ctx,
+                &rt,
+                "writeTimeout",
+                &mut tr.responding_timeouts.write_timeout,
+            );
+            set_duration(
+                ctx,
+                &rt,
+                "idleTimeout",
+                &mut tr.responding_timeouts.idle_timeout,
+            );
         }
         if let Some(f) = tt.get("lifeCycle")
             && let Some(lc) = table(ctx, &f.path, f.node, LIFECYCLE)
@@ -709,7 +750,12 @@ fn decode_entry_point(
 }
 
 /// Sets `target` from the duration at `key` when present and valid.
-pub(crate) fn set_duration(ctx: &mut Ctx, t: &super::decode::Table<'_>, key: &str, target: &mut Duration) {
+pub(crate) fn set_duration(
+    ctx: &mut Ctx,
+    t: &super::decode::Table<'_>,
+    key: &str,
+    target: &mut Duration,
+) {
     if let Some(f) = t.get(key)
         && let Some(d) = duration(ctx, f)
     {
@@ -729,7 +775,12 @@ fn decode_providers(ctx: &mut Ctx, f: &Field<'_>, out: &mut ProvidersConfig) {
     let Some(t) = table(ctx, &f.path, f.node, PROVIDERS) else {
         return;
     };
-    set_duration(ctx, &t, "providersThrottleDuration", &mut out.providers_throttle_duration);
+    set_duration(
+        ctx,
+        &t,
+        "providersThrottleDuration",
+        &mut out.providers_throttle_duration,
+    );
     let Some(f) = t.get("file") else {
         return;
     };
@@ -884,7 +935,12 @@ fn decode_prometheus(ctx: &mut Ctx, f: &Field<'_>) -> Option<PrometheusConfig> {
             }
             out.buckets = buckets;
         }
-        set_bool(ctx, &t, "addEntryPointsLabels", &mut out.add_entry_points_labels);
+        set_bool(
+            ctx,
+            &t,
+            "addEntryPointsLabels",
+            &mut out.add_entry_points_labels,
+        );
         set_bool(ctx, &t, "addRoutersLabels", &mut out.add_routers_labels);
         set_bool(ctx, &t, "addServicesLabels", &mut out.add_services_labels);
         set_bool(ctx, &t, "manualRouting", &mut out.manual_routing);
@@ -918,7 +974,11 @@ fn decode_ping(ctx: &mut Ctx, f: &Field<'_>) -> Option<PingConfig> {
             && let Some(code) = uint(ctx, f, 599)
         {
             if code < 100 {
-                ctx.error(&f.path, f.node.pos, format!("{code} is not an HTTP status code"));
+                ctx.error(
+                    &f.path,
+                    f.node.pos,
+                    format!("{code} is not an HTTP status code"),
+                );
             } else {
                 out.terminating_status_code = code as u16;
             }
