@@ -175,7 +175,10 @@ pub(crate) fn table<'n>(
         };
         match support {
             Support::Yes => {}
-            Support::Silent => continue,
+            Support::Silent => {
+                ignored.push((canonical, field));
+                continue;
+            }
             Support::Warn(why) => {
                 let msg = if why.is_empty() {
                     "not supported yet; ignored".to_owned()

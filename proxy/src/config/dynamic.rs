@@ -14,7 +14,7 @@ use http::Uri;
 use super::decode::{
     Ctx, Spec, Support, boolean, child, map_entries, string, string_list, suggest, table, uint,
 };
-use super::error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning, Origin, sort_warnings};
 use super::node::{Format, Node, Pos, Value, parse};
 use super::read_file;
 use super::static_config::{FileProviderConfig, set_duration};
@@ -1002,6 +1002,7 @@ fn finish(
     }
     config.servers_transports = transports;
     if errors.is_empty() {
+        sort_warnings(&mut warnings);
         Ok((config, warnings))
     } else {
         Err(ConfigErrors::sorted(errors))

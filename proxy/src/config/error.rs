@@ -55,6 +55,11 @@ impl fmt::Display for ConfigWarning {
     }
 }
 
+/// Sorts warnings into file order, like [`ConfigErrors`].
+pub(crate) fn sort_warnings(warnings: &mut [ConfigWarning]) {
+    warnings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+}
+
 /// Every error found while loading a configuration, in file order.
 ///
 /// Displays one error per line. Never empty when returned by a loader.

@@ -13,7 +13,7 @@ use super::decode::{
     Ctx, Field, Spec, Support, boolean, child, duration, float, map_entries, section_enabled,
     string, string_list, suggest, table, uint,
 };
-use super::error::{ConfigErrors, ConfigWarning, Origin};
+use super::error::{ConfigErrors, ConfigWarning, Origin, sort_warnings};
 use super::net::{IpNet, parse_entrypoint_address};
 use super::node::{Format, Node, Pos, parse};
 use super::read_file;
@@ -509,6 +509,7 @@ pub fn parse_static(
     let mut ctx = Ctx::new(file);
     let config = decode_static(&mut ctx, &root);
     if ctx.errors.is_empty() {
+        sort_warnings(&mut ctx.warnings);
         Ok((config, ctx.warnings))
     } else {
         Err(ConfigErrors::sorted(ctx.errors))
