@@ -5,6 +5,7 @@
 //!
 //! Must not know any particular Traefik key; the models pass their specs in.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,7 +98,9 @@ pub(crate) fn child(path: &str, name: &str) -> String {
 #[derive(Clone)]
 pub(crate) struct Field<'n> {
     pub(crate) key: &'n Key,
-    pub(crate) node: &'n Node,
+    /// Borrowed from the tree, or owned when two spellings of one key
+    /// (`entryPoints` and `entrypoints`) were merged.
+    pub(crate) node: Cow<'n, Node>,
     pub(crate) path: String,
 }
 
@@ -154,10 +157,21 @@ pub(crate) fn table<'n>(
             continue;
         };
         if let Some((_, first)) = out
-            .iter()
-            .chain(ignored.iter())
+            .iter_mut()
+            .chain(ignored.iter_mut())
             .find(|(c, _)| c == canonical)
         {
+            // paerser fills one field from every spelling of its key, so
+            // two maps merge; two scalars would silently overwrite.
+            if let (Value::Map(a), Value::Map(b)) = (&first.node.value, &value.value) {
+                let mut merged = a.clone();
+                merged.extend(b.iter().cloned());
+                first.node = Cow::Owned(Node {
+                    value: Value::Map(merged),
+                    pos: first.node.pos,
+                });
+                continue;
+            }
             ctx.error(
                 &kpath,
                 key.pos,
@@ -170,7 +184,7 @@ pub(crate) fn table<'n>(
         }
         let field = Field {
             key,
-            node: value,
+            node: Cow::Borrowed(value),
             path: kpath.clone(),
         };
         match support {
@@ -225,6 +239,40 @@ pub(crate) fn map_entries<'n>(
             None
         }
     }
+}
+
+/// Entries of a map of user-chosen names (routers, services,
+/// entrypoints...). Names are case-sensitive; the same name twice can only
+/// come from merging two spellings of the parent key, and two maps under
+/// it merge too.
+pub(crate) fn named_entries<'n>(
+    ctx: &mut Ctx,
+    path: &str,
+    node: &'n Node,
+) -> Option<Vec<(&'n Key, Cow<'n, Node>)>> {
+    let mut out: Vec<(&'n Key, Cow<'n, Node>)> = Vec::new();
+    for (key, value) in map_entries(ctx, path, node)? {
+        match out.iter_mut().find(|(k, _)| k.name == key.name) {
+            Some((_, first)) => {
+                if let (Value::Map(a), Value::Map(b)) = (&first.value, &value.value) {
+                    let mut merged = a.clone();
+                    merged.extend(b.iter().cloned());
+                    *first = Cow::Owned(Node {
+                        value: Value::Map(merged),
+                        pos: first.pos,
+                    });
+                } else {
+                    ctx.error(
+                        &child(path, &key.name),
+                        key.pos,
+                        format!("{:?} is defined twice", key.name),
+                    );
+                }
+            }
+            None => out.push((key, Cow::Borrowed(value))),
+        }
+    }
+    Some(out)
 }
 
 /// ` (did you mean "x"?)` for the closest candidate within edit distance 2
@@ -404,9 +452,9 @@ pub(crate) fn string_list(ctx: &mut Ctx, f: &Field<'_>) -> Option<Vec<(String, P
 /// Whether an optional section (`ping`, `accessLog`, ...) is switched on:
 /// a map or an empty value enables it, `true`/`false` say so directly.
 /// Returns the section's node when it should be decoded as a map.
-pub(crate) fn section_enabled<'n>(ctx: &mut Ctx, f: &Field<'n>) -> (bool, Option<&'n Node>) {
+pub(crate) fn section_enabled<'a>(ctx: &mut Ctx, f: &'a Field<'_>) -> (bool, Option<&'a Node>) {
     match &f.node.value {
-        Value::Map(_) | Value::Null => (true, Some(f.node)),
+        Value::Map(_) | Value::Null => (true, Some(&*f.node)),
         Value::Scalar(..) => (boolean(ctx, f).unwrap_or(false), None),
         Value::Seq(_) => {
             ctx.error(&f.path, f.node.pos, "expected a map, found a list");

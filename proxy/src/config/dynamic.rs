@@ -12,7 +12,8 @@ use std::time::Duration;
 use http::Uri;
 
 use super::decode::{
-    Ctx, Spec, Support, boolean, child, map_entries, string, string_list, suggest, table, uint,
+    Ctx, Spec, Support, boolean, child, map_entries, named_entries, string, string_list, suggest,
+    table, uint,
 };
 use super::error::{ConfigError, ConfigErrors, ConfigWarning, Origin, sort_warnings};
 use super::node::{Format, Node, Pos, Value, parse};
@@ -413,38 +414,38 @@ fn decode_file(
     let mut ctx = Ctx::new(file);
     if let Some(top) = table(&mut ctx, "", &root, TOP)
         && let Some(f) = top.get("http")
-        && let Some(http) = table(&mut ctx, &f.path, f.node, HTTP)
+        && let Some(http) = table(&mut ctx, &f.path, &f.node, HTTP)
     {
         if let Some(f) = http.get("routers") {
-            for (key, node) in map_entries(&mut ctx, &f.path, f.node).unwrap_or_default() {
+            for (key, node) in named_entries(&mut ctx, &f.path, &f.node).unwrap_or_default() {
                 let path = child(&f.path, &key.name);
-                if let Some(r) = decode_router(&mut ctx, &path, key.name.clone(), key.pos, node) {
+                if let Some(r) = decode_router(&mut ctx, &path, key.name.clone(), key.pos, &node) {
                     draft.routers.push((key.name.clone(), r));
                 }
             }
         }
         if let Some(f) = http.get("services") {
-            for (key, node) in map_entries(&mut ctx, &f.path, f.node).unwrap_or_default() {
+            for (key, node) in named_entries(&mut ctx, &f.path, &f.node).unwrap_or_default() {
                 let path = child(&f.path, &key.name);
                 draft.service_names.push(key.name.clone());
-                if let Some(s) = decode_service(&mut ctx, &path, key.pos, node) {
+                if let Some(s) = decode_service(&mut ctx, &path, key.pos, &node) {
                     draft.services.push((key.name.clone(), s));
                 }
             }
         }
         if let Some(f) = http.get("serversTransports") {
-            for (key, node) in map_entries(&mut ctx, &f.path, f.node).unwrap_or_default() {
+            for (key, node) in named_entries(&mut ctx, &f.path, &f.node).unwrap_or_default() {
                 let path = child(&f.path, &key.name);
                 draft.transport_names.push(key.name.clone());
-                if let Some(t) = decode_transport(&mut ctx, &path, key.pos, node) {
+                if let Some(t) = decode_transport(&mut ctx, &path, key.pos, &node) {
                     draft.transports.push((key.name.clone(), t));
                 }
             }
         }
         if let Some(f) = http.get("middlewares") {
-            for (key, node) in map_entries(&mut ctx, &f.path, f.node).unwrap_or_default() {
+            for (key, node) in named_entries(&mut ctx, &f.path, &f.node).unwrap_or_default() {
                 let path = child(&f.path, &key.name);
-                check_middleware(&mut ctx, &path, key.pos, node);
+                check_middleware(&mut ctx, &path, key.pos, &node);
                 draft
                     .middlewares
                     .push((key.name.clone(), ctx.origin(key.pos)));
@@ -584,7 +585,7 @@ fn decode_service(ctx: &mut Ctx, path: &str, pos: Pos, node: &Node) -> Option<Se
         }
         return None;
     };
-    let lb = table(ctx, &f.path, f.node, LOAD_BALANCER)?;
+    let lb = table(ctx, &f.path, &f.node, LOAD_BALANCER)?;
     let mut ok = true;
     let mut servers = Vec::new();
     match lb.get("servers") {
@@ -729,7 +730,7 @@ fn decode_transport(
         ..ServersTransportConfig::default()
     };
     if let Some(f) = t.get("forwardingTimeouts")
-        && let Some(ft) = table(ctx, &f.path, f.node, FORWARDING)
+        && let Some(ft) = table(ctx, &f.path, &f.node, FORWARDING)
     {
         let to = &mut out.forwarding_timeouts;
         set_duration(ctx, &ft, "dialTimeout", &mut to.dial_timeout);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::decode::{
-    Ctx, Field, Spec, Support, boolean, child, duration, float, map_entries, section_enabled,
+    Ctx, Field, Spec, Support, boolean, child, duration, float, named_entries, section_enabled,
     string, string_list, suggest, table, uint,
 };
 use super::error::{ConfigErrors, ConfigWarning, Origin, sort_warnings};
@@ -533,16 +533,16 @@ fn decode_static(ctx: &mut Ctx, root: &Node) -> StaticConfig {
     };
     let mut ep_fields: Vec<(String, Pos)> = Vec::new();
     if let Some(f) = top.get("entryPoints") {
-        for (key, node) in map_entries(ctx, &f.path, f.node).unwrap_or_default() {
+        for (key, node) in named_entries(ctx, &f.path, &f.node).unwrap_or_default() {
             ep_fields.push((key.name.clone(), key.pos));
             let path = child(&f.path, &key.name);
-            if let Some(ep) = decode_entry_point(ctx, &path, &key.name, key.pos, node) {
+            if let Some(ep) = decode_entry_point(ctx, &path, &key.name, key.pos, &node) {
                 config.entry_points.push(ep);
             }
         }
     }
     if let Some(f) = top.get("core")
-        && let Some(core) = table(ctx, &f.path, f.node, CORE)
+        && let Some(core) = table(ctx, &f.path, &f.node, CORE)
         && let Some(f) = core.get("defaultRuleSyntax")
         && let Some(s) = string(ctx, f)
         && s != "v3"
@@ -565,7 +565,7 @@ fn decode_static(ctx: &mut Ctx, root: &Node) -> StaticConfig {
     }
     let mut prometheus_pos = Pos::default();
     if let Some(f) = top.get("metrics")
-        && let Some(metrics) = table(ctx, &f.path, f.node, METRICS)
+        && let Some(metrics) = table(ctx, &f.path, &f.node, METRICS)
         && let Some(f) = metrics.get("prometheus")
     {
         prometheus_pos = f.key.pos;
@@ -688,14 +688,14 @@ fn decode_entry_point(
     }
     if let Some(f) = t.get("http") {
         // Every supported key of `http` is refused or warned in the spec.
-        let _ = table(ctx, &f.path, f.node, EP_HTTP);
+        let _ = table(ctx, &f.path, &f.node, EP_HTTP);
     }
     if let Some(f) = t.get("transport")
-        && let Some(tt) = table(ctx, &f.path, f.node, TRANSPORT)
+        && let Some(tt) = table(ctx, &f.path, &f.node, TRANSPORT)
     {
         let tr = &mut ep.transport;
         if let Some(f) = tt.get("respondingTimeouts")
-            && let Some(rt) = table(ctx, &f.path, f.node, RESPONDING)
+            && let Some(rt) = table(ctx, &f.path, &f.node, RESPONDING)
         {
             set_duration(
                 ctx,
@@ -717,7 +717,7 @@ fn decode_entry_point(
             );
         }
         if let Some(f) = tt.get("lifeCycle")
-            && let Some(lc) = table(ctx, &f.path, f.node, LIFECYCLE)
+            && let Some(lc) = table(ctx, &f.path, &f.node, LIFECYCLE)
         {
             set_duration(
                 ctx,
@@ -733,7 +733,7 @@ fn decode_entry_point(
         set_duration(ctx, &tt, "keepAliveMaxTime", &mut tr.keep_alive_max_time);
     }
     if let Some(f) = t.get("forwardedHeaders")
-        && let Some(fh) = table(ctx, &f.path, f.node, FORWARDED)
+        && let Some(fh) = table(ctx, &f.path, &f.node, FORWARDED)
     {
         if let Some(f) = fh.get("insecure") {
             ep.forwarded_headers.insecure = boolean(ctx, f).unwrap_or(false);
@@ -773,7 +773,7 @@ fn set_bool(ctx: &mut Ctx, t: &super::decode::Table<'_>, key: &str, target: &mut
 }
 
 fn decode_providers(ctx: &mut Ctx, f: &Field<'_>, out: &mut ProvidersConfig) {
-    let Some(t) = table(ctx, &f.path, f.node, PROVIDERS) else {
+    let Some(t) = table(ctx, &f.path, &f.node, PROVIDERS) else {
         return;
     };
     set_duration(
@@ -785,7 +785,7 @@ fn decode_providers(ctx: &mut Ctx, f: &Field<'_>, out: &mut ProvidersConfig) {
     let Some(f) = t.get("file") else {
         return;
     };
-    let Some(ft) = table(ctx, &f.path, f.node, FILE_PROVIDER) else {
+    let Some(ft) = table(ctx, &f.path, &f.node, FILE_PROVIDER) else {
         return;
     };
     let path_of = |ctx: &mut Ctx, key: &str| {
@@ -846,7 +846,7 @@ fn file_path(ctx: &mut Ctx, t: &super::decode::Table<'_>) -> Option<PathBuf> {
 }
 
 fn decode_log(ctx: &mut Ctx, f: &Field<'_>, out: &mut LogConfig) {
-    let Some(t) = table(ctx, &f.path, f.node, LOG) else {
+    let Some(t) = table(ctx, &f.path, &f.node, LOG) else {
         return;
     };
     if let Some(f) = t.get("level")
@@ -914,7 +914,7 @@ fn decode_prometheus(ctx: &mut Ctx, f: &Field<'_>) -> Option<PrometheusConfig> {
                     for (i, item) in items.iter().enumerate() {
                         let field = Field {
                             key: f.key,
-                            node: item,
+                            node: std::borrow::Cow::Borrowed(item),
                             path: format!("{}[{i}]", f.path),
                         };
                         if let Some(b) = float(ctx, &field) {

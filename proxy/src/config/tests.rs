@@ -237,6 +237,13 @@ fn keys_are_case_insensitive_names_are_not() {
 }
 
 #[test]
+fn two_spellings_of_a_section_merge() {
+    let text = "http:\n  Routers:\n    a:\n      rule: Path(`/a`)\n      service: s\n  routers:\n    b:\n      rule: Path(`/b`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://a'}]\n";
+    let (c, _) = dyn_yaml(text).unwrap();
+    assert_eq!(c.routers.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+}
+
+#[test]
 fn duplicate_keys_differing_in_case_are_errors() {
     let e = errs(dyn_yaml(
         "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      Rule: Path(`/x`)\n      service: s\n",
@@ -1000,13 +1007,26 @@ fn static_case_insensitive_and_toml() {
 }
 
 #[test]
-fn one_key_spelled_two_ways_is_an_error() {
+fn one_key_spelled_two_ways_merges_maps() {
+    // paerser fills one field from both spellings: maps merge.
     let text = "[EntryPoints.web]\naddress = \":8081\"\n[entrypoints.web.transport]\nkeepAliveMaxRequests = 1\n";
+    let (c, _) = parse_static(text, Format::Toml, Path::new("traefik.toml")).unwrap();
+    let web = c.entry_point("web").unwrap();
+    assert_eq!(web.addr.port(), 8081);
+    assert_eq!(web.transport.keep_alive_max_requests, 1);
+    // Names are case-sensitive: `web` and `Web` stay two entrypoints.
+    let text = "entryPoints:\n  web:\n    address: ':81'\n  Web:\n    address: ':82'\n";
+    assert_eq!(
+        static_yaml(text).unwrap().0.entry_point_names(),
+        vec!["Web", "web"]
+    );
+    // Two scalars for one field: which one wins would be a guess.
+    let text = "[entryPoints.web]\naddress = \":81\"\n[EntryPoints.web]\naddress = \":82\"\n";
     let e = errs(parse_static(text, Format::Toml, Path::new("traefik.toml")));
     assert_eq!(
         e,
         vec![
-            "traefik.toml:3:2: entrypoints: duplicate key \"entrypoints\" (keys are case-insensitive; first set as \"EntryPoints\" on line 1)"
+            "traefik.toml:4:1: entryPoints.web.address: duplicate key \"address\" (keys are case-insensitive; first set as \"address\" on line 2)"
         ]
     );
 }
