@@ -12,7 +12,6 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use http::HeaderValue;
 use tokio::sync::watch;
 

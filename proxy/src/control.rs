@@ -84,7 +84,7 @@ pub fn load_dynamic(static_cfg: &StaticConfig) -> Result<DynamicConfig, ConfigEr
 /// Loads, validates and compiles everything: what `proxy check` reports.
 pub fn check(static_cfg: &StaticConfig) -> Result<Snapshot, ConfigErrors> {
     let dynamic = load_dynamic(static_cfg)?;
-    compile(static_cfg, &dynamic, 0, &PoolKeys::default())
+    Ok(compile(static_cfg, &dynamic, 0, &PoolKeys::default()))
 }
 
 impl Control {
@@ -97,7 +97,7 @@ impl Control {
     ) -> Result<Self, ConfigErrors> {
         let keys = PoolKeys::default();
         let dynamic = load_dynamic(&static_cfg)?;
-        let snap = compile(&static_cfg, &dynamic, 1, &keys)?;
+        let snap = compile(&static_cfg, &dynamic, 1, &keys);
         tracing::info!(
             generation = 1,
             routers = snap.routers.len(),
@@ -172,7 +172,7 @@ impl Inner {
         let started = Instant::now();
         let result = load_dynamic(&self.static_cfg).and_then(|dynamic| {
             let next = self.generation.load(Ordering::Acquire) + 1;
-            compile(&self.static_cfg, &dynamic, next, &self.keys).map(|s| (next, s))
+            Ok((next, compile(&self.static_cfg, &dynamic, next, &self.keys)))
         });
         match result {
             Ok((generation, snap)) => {

@@ -22,7 +22,6 @@ pub mod routing;
 pub mod rt;
 pub mod snapshot;
 pub mod upstream;
-mod worker;
 
 #[cfg(test)]
 mod test_alloc;

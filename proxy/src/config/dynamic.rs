@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use http::Uri;
 
+use crate::routing::{Rule, parse_rule};
+
 use super::decode::{
     Ctx, Spec, Support, boolean, child, map_entries, named_entries, string, string_list, suggest,
     table, uint,
@@ -51,8 +53,11 @@ impl DynamicConfig {
 pub struct RouterConfig {
     /// Its name (case-sensitive).
     pub name: String,
-    /// The rule text, unparsed (v3 syntax).
+    /// The rule text (v3 syntax).
     pub rule: String,
+    /// The rule, parsed and compiled (regexes included); a rule that does
+    /// not parse is a load error pointing at its column.
+    pub parsed: Rule,
     /// Where the rule value starts: for a quoted value, its first character
     /// inside the quotes (so a column offset into `rule` lands on the same
     /// character in the file when the value has no escapes).
@@ -466,12 +471,29 @@ fn decode_router(
 ) -> Option<RouterDraft> {
     let t = table(ctx, path, node, ROUTER)?;
     let mut ok = true;
+    let mut parsed = None;
     let (rule, rule_origin) = match t.get("rule") {
         Some(f) => {
             let rule = string(ctx, f).unwrap_or_default();
             if rule.trim().is_empty() && !matches!(f.node.value, Value::Map(_) | Value::Seq(_)) {
                 ctx.error(&f.path, f.node.pos, "rule is empty");
                 ok = false;
+            } else if !rule.trim().is_empty() {
+                match parse_rule(&rule) {
+                    Ok(r) => parsed = Some(r),
+                    Err(e) => {
+                        let at = Pos {
+                            line: f.node.pos.line,
+                            column: f.node.pos.column + e.column as u32 - 1,
+                        };
+                        ctx.error(
+                            &f.path,
+                            at,
+                            format!("{} (column {} of the rule)", e.message, e.column),
+                        );
+                        ok = false;
+                    }
+                }
             }
             (rule, ctx.origin(f.node.pos))
         }
@@ -548,10 +570,12 @@ fn decode_router(
         None => None,
     };
     let origin = ctx.origin(pos);
-    ok.then(|| RouterDraft {
+    let parsed = parsed.filter(|_| ok)?;
+    Some(RouterDraft {
         config: RouterConfig {
             name,
             rule,
+            parsed,
             rule_origin,
             service: String::new(),
             entry_points: Vec::new(),

@@ -204,6 +204,21 @@ pub enum LogLevel {
     Panic,
 }
 
+impl LogLevel {
+    /// The level's name as Traefik writes it (`ERROR`, `INFO`...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+            LogLevel::Fatal => "FATAL",
+            LogLevel::Panic => "PANIC",
+        }
+    }
+}
+
 /// `log.format` / `accessLog.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
 
 pub use body::ProxyBody;
@@ -28,7 +28,7 @@ pub use body::ProxyBody;
 use crate::ProxyRequest;
 use crate::observe::{
     AccessLogEntry, AccessLogSender, DecisionStats, DecisionTimer, MetricsFlags, MetricsHandle,
-    Protocol, RequestLabels, WorkerMetrics, grpc_status_code,
+    Protocol, RequestLabels, WorkerMetrics, request::grpc_status_code,
 };
 use crate::routing::{host_without_port, normalize_path};
 use crate::snapshot::{self, SharedSnapshot, Snapshot};

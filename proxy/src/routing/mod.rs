@@ -31,6 +31,15 @@ pub struct Rule {
     expr: matcher::Expr,
 }
 
+/// Two rules are equal when written the same: parsing is deterministic.
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Rule {}
+
 impl Rule {
     /// The rule text as written in the configuration.
     pub fn source(&self) -> &str {
