@@ -133,10 +133,12 @@ pub fn start_with(
     let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
     for (index, ep) in static_cfg.entry_points.iter().enumerate() {
         let (socks, bound) =
-            listener::bind::bind_reuseport(ep.addr, workers).map_err(|source| StartError::Bind {
-                name: ep.name.clone(),
-                addr: ep.addr,
-                source,
+            listener::bind::bind_reuseport(ep.addr, workers).map_err(|source| {
+                StartError::Bind {
+                    name: ep.name.clone(),
+                    addr: ep.addr,
+                    source,
+                }
             })?;
         tracing::info!(entrypoint = %ep.name, address = %bound, "listening");
         addrs.insert(ep.name.clone(), bound);

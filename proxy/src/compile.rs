@@ -139,7 +139,7 @@ pub fn compile(
             &r.entry_points
         };
         for (i, ep) in static_cfg.entry_points.iter().enumerate() {
-            if eps.iter().any(|e| *e == ep.name) {
+            if eps.contains(&ep.name) {
                 per_ep[i].push(RouteEntry {
                     name: name.clone(),
                     rule: r.parsed.clone(),

@@ -150,9 +150,11 @@ impl Control {
     pub fn start_watching(&self) {
         let inner = Arc::clone(&self.inner);
         let stop = Arc::clone(&self.stop);
+        let watched = watch_files(&inner);
+        let hup = signal_hook_flag();
         let h = std::thread::Builder::new()
             .name("proxy-control".into())
-            .spawn(move || watch_thread(inner, stop))
+            .spawn(move || watch_thread(inner, stop, watched, hup))
             .expect("spawn control thread");
         *self.thread.lock().expect("control thread lock") = Some(h);
     }
@@ -170,9 +172,9 @@ impl Inner {
     fn reload(&self) -> Result<u64, ConfigErrors> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
-        let result = load_dynamic(&self.static_cfg).and_then(|dynamic| {
+        let result = load_dynamic(&self.static_cfg).map(|dynamic| {
             let next = self.generation.load(Ordering::Acquire) + 1;
-            Ok((next, compile(&self.static_cfg, &dynamic, next, &self.keys)))
+            (next, compile(&self.static_cfg, &dynamic, next, &self.keys))
         });
         match result {
             Ok((generation, snap)) => {
@@ -210,7 +212,20 @@ impl Inner {
 /// What the watcher looks at: the dynamic file (through its directory, so
 /// rename-on-save and atomic replacement are seen), the dynamic directory,
 /// and the static file (to say a restart is needed).
-fn watch_thread(inner: Arc<Inner>, stop: Arc<std::sync::atomic::AtomicBool>) {
+struct Watched {
+    rx: std::sync::mpsc::Receiver<notify_debouncer_full::DebounceEventResult>,
+    debouncer: notify_debouncer_full::Debouncer<
+        notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >,
+    dynamic_file: Option<PathBuf>,
+    dynamic_dir: Option<PathBuf>,
+    static_file: Option<PathBuf>,
+}
+
+/// Registers the file watches. Done before `start_watching` returns, so a
+/// change written right after start is not missed.
+fn watch_files(inner: &Inner) -> Option<Watched> {
     use notify::RecursiveMode;
     use notify_debouncer_full::new_debouncer;
 
@@ -219,13 +234,12 @@ fn watch_thread(inner: Arc<Inner>, stop: Arc<std::sync::atomic::AtomicBool>) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "cannot watch configuration files; reload with SIGHUP");
-            return watch_signals_only(inner, stop);
+            return None;
         }
     };
-    let file = inner.static_cfg.providers.file.clone();
     let mut dynamic_file: Option<PathBuf> = None;
     let mut dynamic_dir: Option<PathBuf> = None;
-    if let Some(f) = file.as_ref().filter(|f| f.watch) {
+    if let Some(f) = inner.static_cfg.providers.file.as_ref().filter(|f| f.watch) {
         if let Some(path) = &f.filename {
             let abs = absolute(path);
             let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -249,14 +263,31 @@ fn watch_thread(inner: Arc<Inner>, stop: Arc<std::sync::atomic::AtomicBool>) {
     {
         let _ = debouncer.watch(dir, RecursiveMode::NonRecursive);
     }
+    Some(Watched {
+        rx,
+        debouncer,
+        dynamic_file,
+        dynamic_dir,
+        static_file,
+    })
+}
 
-    let hup = signal_hook_flag();
+fn watch_thread(
+    inner: Arc<Inner>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    watched: Option<Watched>,
+    hup: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let Some(w) = watched else {
+        return watch_signals_only(inner, stop, hup);
+    };
+    let _keep_watching = w.debouncer;
     while !stop.load(Ordering::Acquire) {
         if hup.swap(false, Ordering::AcqRel) {
             tracing::info!("SIGHUP: reloading the configuration");
             let _ = inner.reload();
         }
-        let events = match rx.recv_timeout(Duration::from_millis(100)) {
+        let events = match w.rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Ok(events)) => events,
             Ok(Err(errors)) => {
                 for e in errors {
@@ -271,12 +302,14 @@ fn watch_thread(inner: Arc<Inner>, stop: Arc<std::sync::atomic::AtomicBool>) {
         let mut static_changed = false;
         for ev in &events {
             for p in &ev.event.paths {
-                if dynamic_file.as_ref().is_some_and(|f| f == p)
-                    || dynamic_dir.as_ref().is_some_and(|d| p.starts_with(d) && is_config_file(p))
+                if w.dynamic_file.as_ref().is_some_and(|f| f == p)
+                    || w.dynamic_dir
+                        .as_ref()
+                        .is_some_and(|d| p.starts_with(d) && is_config_file(p))
                 {
                     dynamic_changed = true;
                 }
-                if static_file.as_ref().is_some_and(|f| f == p) {
+                if w.static_file.as_ref().is_some_and(|f| f == p) {
                     static_changed = true;
                 }
             }
@@ -292,8 +325,11 @@ fn watch_thread(inner: Arc<Inner>, stop: Arc<std::sync::atomic::AtomicBool>) {
     }
 }
 
-fn watch_signals_only(inner: Arc<Inner>, stop: Arc<std::sync::atomic::AtomicBool>) {
-    let hup = signal_hook_flag();
+fn watch_signals_only(
+    inner: Arc<Inner>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    hup: Arc<std::sync::atomic::AtomicBool>,
+) {
     while !stop.load(Ordering::Acquire) {
         if hup.swap(false, Ordering::AcqRel) {
             let _ = inner.reload();
@@ -321,7 +357,10 @@ fn signal_hook_flag() -> Arc<std::sync::atomic::AtomicBool> {
     let _ = std::thread::Builder::new()
         .name("proxy-sighup".into())
         .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {

@@ -16,7 +16,12 @@ struct Cli {
     /// Static configuration file (Traefik format, YAML or TOML by
     /// extension). Default: traefik.{yml,yaml,toml} in the current
     /// directory, $HOME/.config/ or /etc/traefik/, as Traefik looks.
-    #[arg(long = "configFile", visible_alias = "config", alias = "configfile", global = true)]
+    #[arg(
+        long = "configFile",
+        visible_alias = "config",
+        alias = "configfile",
+        global = true
+    )]
     config_file: Option<PathBuf>,
 
     /// Worker threads, each serving its own connections. Default: the
@@ -108,7 +113,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(workers, version = env!("CARGO_PKG_VERSION"), "proxy started");
+    tracing::info!(
+        workers,
+        version = env!("CARGO_PKG_VERSION"),
+        "proxy started"
+    );
 
     let deadline = wait_for_signal();
     tracing::info!("shutting down: draining in-flight requests");

@@ -21,7 +21,11 @@ async fn routes_by_host_and_path_and_answers_404_otherwise() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.backend(), Some("a"));
     let r = c.get("B.TEST:8080", "/api/x").await;
-    assert_eq!(r.backend(), Some("b"), "host is case-insensitive, port ignored");
+    assert_eq!(
+        r.backend(),
+        Some("b"),
+        "host is case-insensitive, port ignored"
+    );
     let r = c.get("b.test", "/other").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.text(), "404 page not found\n");
@@ -35,16 +39,32 @@ async fn every_matcher_and_operator_routes_through_the_proxy() {
     let p = start_proxy(&routes_yaml(&[
         ("method", "Host(`m.test`) && Method(`POST`)", &hit),
         ("header", "Host(`h.test`) && Header(`X-Env`, `prod`)", &hit),
-        ("headerre", "Host(`hr.test`) && HeaderRegexp(`X-Env`, `^st.*g$`)", &hit),
+        (
+            "headerre",
+            "Host(`hr.test`) && HeaderRegexp(`X-Env`, `^st.*g$`)",
+            &hit,
+        ),
         ("query", "Host(`q.test`) && Query(`mobile`, `true`)", &hit),
-        ("queryre", "Host(`qr.test`) && QueryRegexp(`id`, `^[0-9]+$`)", &hit),
+        (
+            "queryre",
+            "Host(`qr.test`) && QueryRegexp(`id`, `^[0-9]+$`)",
+            &hit,
+        ),
         ("hostre", "HostRegexp(`^[a-z]+\\.re\\.test$`)", &hit),
         ("path", "Host(`p.test`) && Path(`/exact`)", &hit),
-        ("pathre", "Host(`pr.test`) && PathRegexp(`^/v[0-9]+/`)", &hit),
+        (
+            "pathre",
+            "Host(`pr.test`) && PathRegexp(`^/v[0-9]+/`)",
+            &hit,
+        ),
         ("or", "Host(`o1.test`) || Host(`o2.test`)", &hit),
         ("not", "Host(`n.test`) && !PathPrefix(`/private`)", &hit),
         ("client", "Host(`ip.test`) && ClientIP(`127.0.0.0/8`)", &hit),
-        ("clientno", "Host(`ipno.test`) && ClientIP(`10.0.0.1`)", &hit),
+        (
+            "clientno",
+            "Host(`ipno.test`) && ClientIP(`10.0.0.1`)",
+            &hit,
+        ),
         ("wild", "Host(`*.wild.test`)", &hit),
     ]));
     let mut c = H1::connect(p.web).await;
@@ -58,10 +78,22 @@ async fn every_matcher_and_operator_routes_through_the_proxy() {
     let cases: Vec<(Request<TestBody>, bool)> = vec![
         (send(Method::POST, "m.test", "/", None), true),
         (send(Method::GET, "m.test", "/", None), false),
-        (send(Method::GET, "h.test", "/", Some(("x-env", "prod"))), true),
-        (send(Method::GET, "h.test", "/", Some(("x-env", "dev"))), false),
-        (send(Method::GET, "hr.test", "/", Some(("x-env", "staging"))), true),
-        (send(Method::GET, "hr.test", "/", Some(("x-env", "prod"))), false),
+        (
+            send(Method::GET, "h.test", "/", Some(("x-env", "prod"))),
+            true,
+        ),
+        (
+            send(Method::GET, "h.test", "/", Some(("x-env", "dev"))),
+            false,
+        ),
+        (
+            send(Method::GET, "hr.test", "/", Some(("x-env", "staging"))),
+            true,
+        ),
+        (
+            send(Method::GET, "hr.test", "/", Some(("x-env", "prod"))),
+            false,
+        ),
         (send(Method::GET, "q.test", "/?mobile=true&x=1", None), true),
         (send(Method::GET, "q.test", "/?mobile=false", None), false),
         (send(Method::GET, "qr.test", "/?id=42", None), true),
@@ -81,7 +113,12 @@ async fn every_matcher_and_operator_routes_through_the_proxy() {
         (send(Method::GET, "a.b.wild.test", "/", None), false),
     ];
     for (i, (req, expect_hit)) in cases.into_iter().enumerate() {
-        let desc = format!("case {i}: {} {:?} {:?}", req.method(), req.headers().get("host"), req.uri());
+        let desc = format!(
+            "case {i}: {} {:?} {:?}",
+            req.method(),
+            req.headers().get("host"),
+            req.uri()
+        );
         let r = c.send(req).await.unwrap();
         if expect_hit {
             assert_eq!(r.status, StatusCode::OK, "{desc}");
@@ -202,8 +239,14 @@ async fn hop_by_hop_and_forwarded_headers() {
         .unwrap();
     let r = c.send(req).await.unwrap();
     let h = &r.json()["headers"];
-    assert_eq!(h["host"], "site.test:8443", "passHostHeader defaults to true");
-    assert!(h.get("x-drop-me").is_none(), "Connection-named header removed: {h}");
+    assert_eq!(
+        h["host"], "site.test:8443",
+        "passHostHeader defaults to true"
+    );
+    assert!(
+        h.get("x-drop-me").is_none(),
+        "Connection-named header removed: {h}"
+    );
     assert!(h.get("keep-alive").is_none());
     assert!(h.get("proxy-authorization").is_none());
     assert_eq!(h["x-custom"], "kept");
@@ -212,7 +255,11 @@ async fn hop_by_hop_and_forwarded_headers() {
     assert_eq!(h["x-forwarded-host"], "site.test:8443");
     assert_eq!(h["x-forwarded-port"], "8443");
     assert_eq!(h["x-forwarded-proto"], "http");
-    assert!(h["x-forwarded-server"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        h["x-forwarded-server"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
     assert_eq!(r.json()["query"], "x=1");
     // Response hop-by-hop headers are removed too.
     assert!(r.headers.get("x-hop").is_none());
@@ -229,7 +276,11 @@ async fn trusted_clients_keep_their_forwarded_headers() {
         dir.path().display()
     );
     let file = dir.write("static.yml", &stat);
-    let running = proxy::app::start(&proxy::app::Options { config_file: file, workers: 1 }).unwrap();
+    let running = proxy::app::start(&proxy::app::Options {
+        config_file: file,
+        workers: 1,
+    })
+    .unwrap();
     let mut c = H1::connect(running.addr("web").unwrap()).await;
     let req = Request::get("/")
         .header("host", "site.test")
@@ -301,7 +352,10 @@ async fn websocket_upgrade_is_tunnelled_both_ways() {
     }
     let head = String::from_utf8(head).unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("upgrade: websocket"),
+        "{head}"
+    );
     for msg in [&b"hello"[..], b"second frame", &[0u8, 1, 2, 255]] {
         s.write_all(msg).await.unwrap();
         let mut back = vec![0u8; msg.len()];
@@ -373,7 +427,10 @@ async fn client_gone_cancels_the_upstream_request() {
     let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
     {
         let mut c = H1::connect(p.web).await;
-        let req = Request::get("/slow/2000").header("host", "x").body(empty()).unwrap();
+        let req = Request::get("/slow/2000")
+            .header("host", "x")
+            .body(empty())
+            .unwrap();
         let fut = c.send(req);
         // Give the request time to reach the backend, then drop the client.
         let _ = tokio::time::timeout(Duration::from_millis(300), fut).await;
@@ -399,7 +456,9 @@ async fn keep_alive_reuses_upstream_connections_and_pipelining_works() {
         assert_eq!(c.get("x", "/").await.status, StatusCode::OK);
     }
     assert_eq!(
-        b.stats.connections.load(std::sync::atomic::Ordering::Relaxed),
+        b.stats
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
         1,
         "50 sequential requests use one pooled upstream connection"
     );
@@ -411,7 +470,10 @@ async fn keep_alive_reuses_upstream_connections_and_pipelining_works() {
     .await;
     let order: Vec<_> = ["\"path\":\"/a\"", "\"path\":\"/b\"", "\"path\":\"/c\""]
         .iter()
-        .map(|p| out.find(p).unwrap_or_else(|| panic!("{p} missing in {out}")))
+        .map(|p| {
+            out.find(p)
+                .unwrap_or_else(|| panic!("{p} missing in {out}"))
+        })
         .collect();
     assert!(order[0] < order[1] && order[1] < order[2], "{out}");
 }

@@ -131,7 +131,10 @@ fn check_reports_every_error_with_file_key_and_reason() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("dynamic.yml"), "{err}");
     assert!(err.contains("http.routers.web.service"), "{err}");
-    assert!(err.contains("apii") && err.contains("did you mean"), "{err}");
+    assert!(
+        err.contains("apii") && err.contains("did you mean"),
+        "{err}"
+    );
     assert!(err.contains("http.routers.api.rule"), "{err}");
     assert!(err.contains("Pathh"), "{err}");
 
@@ -141,8 +144,17 @@ fn check_reports_every_error_with_file_key_and_reason() {
         "http:\n  routers:\n    api:\n      rule: \"Host(`a.test`)\"\n      service: api\n  services:\n    api:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n",
         "",
     );
-    let out = Command::new(BIN).arg("check").arg("--configFile").arg(&ok).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg("--configFile")
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -153,10 +165,17 @@ fn invalid_dynamic_config_at_start_is_fatal() {
         "http:\n  routers:\n    r:\n      rule: \"Host(`a`)\"\n      service: missing\n",
         "",
     );
-    let out = Command::new(BIN).arg("--configFile").arg(&file).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("--configFile")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("http.routers.r.service") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("http.routers.r.service") && err.contains("missing"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,7 +186,10 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let mut p = Proc::start(&file, &["web"], &[]);
     let web = p.addrs["web"];
     let mut c = H1::connect(web).await;
-    let req = Request::get("/slow/1500").header("host", "x").body(empty()).unwrap();
+    let req = Request::get("/slow/1500")
+        .header("host", "x")
+        .body(empty())
+        .unwrap();
     let inflight = tokio::spawn(async move { c.send(req).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     p.term("-TERM");
@@ -177,10 +199,17 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         tokio::net::TcpStream::connect(web).await.is_err(),
         "listener closed while draining"
     );
-    let r = inflight.await.unwrap().expect("in-flight request completed");
+    let r = inflight
+        .await
+        .unwrap()
+        .expect("in-flight request completed");
     assert_eq!(r.status, StatusCode::OK);
     let st = p.wait(Duration::from_secs(10));
-    assert!(st.success(), "exit status {st:?}: {:?}", p.log.lock().unwrap());
+    assert!(
+        st.success(),
+        "exit status {st:?}: {:?}",
+        p.log.lock().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,13 +224,19 @@ async fn grace_timeout_bounds_the_drain() {
     let file = dir.write("static.yml", &stat);
     let mut p = Proc::start(&file, &["web"], &[]);
     let mut c = H1::connect(p.addrs["web"]).await;
-    let req = Request::get("/slow/20000").header("host", "x").body(empty()).unwrap();
+    let req = Request::get("/slow/20000")
+        .header("host", "x")
+        .body(empty())
+        .unwrap();
     let inflight = tokio::spawn(async move { c.send(req).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     p.term("-TERM");
     let st = p.wait(Duration::from_secs(10));
     assert!(st.success());
-    assert!(inflight.await.unwrap().is_err(), "the request past the grace period was cut");
+    assert!(
+        inflight.await.unwrap().is_err(),
+        "the request past the grace period was cut"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,14 +250,18 @@ async fn one_gib_each_way_streams_in_bounded_memory() {
 
     // Download: count bytes without keeping them.
     let s = tokio::net::TcpStream::connect(web).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http1::handshake::<_, TestBody>(
-        hyper_util::rt::TokioIo::new(s),
-    )
-    .await
-    .unwrap();
+    let (mut tx, conn) =
+        hyper::client::conn::http1::handshake::<_, TestBody>(hyper_util::rt::TokioIo::new(s))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let resp = tx
-        .send_request(Request::get(format!("/bytes/{GIB}")).header("host", "x").body(empty()).unwrap())
+        .send_request(
+            Request::get(format!("/bytes/{GIB}"))
+                .header("host", "x")
+                .body(empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let mut body = resp.into_body();
@@ -249,7 +288,10 @@ async fn one_gib_each_way_streams_in_bounded_memory() {
     assert!(r.text().starts_with(&format!("{GIB} ")), "{}", r.text());
 
     let rss = p.peak_rss_kib();
-    assert!(rss < 64 * 1024, "peak RSS {rss} KiB while streaming 1 GiB each way");
+    assert!(
+        rss < 64 * 1024,
+        "peak RSS {rss} KiB while streaming 1 GiB each way"
+    );
 }
 
 struct IterStream<I>(I);
@@ -283,7 +325,10 @@ async fn ping_and_metrics_on_the_traefik_entrypoint() {
     let m = get(p.addrs["traefik"], "x", "/metrics").await;
     assert_eq!(m.status, StatusCode::OK);
     let text = m.text();
-    assert!(text.contains("proxy_router_decision_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("proxy_router_decision_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("proxy_entrypoint_requests_total"), "{text}");
     assert!(text.contains("entrypoint=\"web\""), "{text}");
     assert!(text.contains("proxy_config_reloads_total"), "{text}");

@@ -14,20 +14,19 @@ use support::*;
 /// Version `k` of the dynamic config: `/stable` alternates between two
 /// services, `/v{k}` and `/v{k-1}` exist, plus a service per version.
 fn version(k: usize, backends: &[Backend]) -> String {
-    let stable_svc = if k % 2 == 0 { "even" } else { "odd" };
+    let stable_svc = if k.is_multiple_of(2) { "even" } else { "odd" };
     let mut s = format!(
         "http:\n  routers:\n    stable:\n      rule: \"PathPrefix(`/stable`)\"\n      service: {stable_svc}\n"
     );
-    for v in [k.saturating_sub(1), k] {
-        s += &format!(
-            "    route-v{v}:\n      rule: \"Path(`/v{v}`)\"\n      service: svc-v{v}\n"
-        );
+    let versions: &[usize] = if k == 0 { &[0] } else { &[k - 1, k] };
+    for &v in versions {
+        s += &format!("    route-v{v}:\n      rule: \"Path(`/v{v}`)\"\n      service: svc-v{v}\n");
     }
     s += &format!(
         "  services:\n    even:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n    odd:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n",
         backends[0].addr, backends[1].addr
     );
-    for v in [k.saturating_sub(1), k] {
+    for &v in versions {
         s += &format!(
             "    svc-v{v}:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n",
             backends[2 + v % 3].addr
@@ -54,9 +53,15 @@ async fn fifty_reloads_under_load_lose_nothing() {
             if i % 2 == 0 {
                 let mut c = H1::connect(web).await;
                 while !stop.load(Ordering::Relaxed) {
-                    let req = Request::get("/stable").header("host", "x").body(empty()).unwrap();
+                    let req = Request::get("/stable")
+                        .header("host", "x")
+                        .body(empty())
+                        .unwrap();
                     match c.send(req).await {
-                        Ok(r) if r.status == StatusCode::OK && matches!(r.backend(), Some("b0" | "b1")) => {
+                        Ok(r)
+                            if r.status == StatusCode::OK
+                                && matches!(r.backend(), Some("b0" | "b1")) =>
+                        {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(r) => bad.push(format!("h1: {} from {:?}", r.status, r.backend())),
@@ -71,7 +76,10 @@ async fn fifty_reloads_under_load_lose_nothing() {
                 while !stop.load(Ordering::Relaxed) {
                     let req = Request::get("http://x/stable").body(empty()).unwrap();
                     match c.send(req).await {
-                        Ok(r) if r.status == StatusCode::OK && matches!(r.backend(), Some("b0" | "b1")) => {
+                        Ok(r)
+                            if r.status == StatusCode::OK
+                                && matches!(r.backend(), Some("b0" | "b1")) =>
+                        {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(r) => bad.push(format!("h2: {} from {:?}", r.status, r.backend())),
@@ -98,9 +106,17 @@ async fn fifty_reloads_under_load_lose_nothing() {
                 "http:\n  routers:\n    broken:\n      rule: \"Host(`x`)\"\n      service: nowhere\n",
             );
             tokio::time::sleep(Duration::from_millis(400)).await;
-            assert_eq!(control.generation(), before, "an invalid config must not apply");
+            assert_eq!(
+                control.generation(),
+                before,
+                "an invalid config must not apply"
+            );
             let r = probe.get("x", "/v24").await;
-            assert_eq!(r.status, StatusCode::OK, "route of the running config still served");
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "route of the running config still served"
+            );
             continue;
         }
         let written = Instant::now();
@@ -113,7 +129,10 @@ async fn fifty_reloads_under_load_lose_nothing() {
                 break;
             }
             assert_eq!(r.status, StatusCode::NOT_FOUND);
-            assert!(written.elapsed() < Duration::from_secs(10), "route /v{k} never became reachable");
+            assert!(
+                written.elapsed() < Duration::from_secs(10),
+                "route /v{k} never became reachable"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         delays.push(written.elapsed());
@@ -128,7 +147,10 @@ async fn fifty_reloads_under_load_lose_nothing() {
     for c in clients {
         problems.extend(c.await.unwrap());
     }
-    assert!(problems.is_empty(), "failed requests during reloads: {problems:?}");
+    assert!(
+        problems.is_empty(),
+        "failed requests during reloads: {problems:?}"
+    );
     assert!(ok.load(Ordering::Relaxed) > 100, "load kept flowing");
     delays.sort();
     eprintln!(
@@ -160,9 +182,11 @@ async fn upgraded_connection_survives_twenty_reloads() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut s = tokio::net::TcpStream::connect(p.web).await.unwrap();
-    s.write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-        .await
-        .unwrap();
+    s.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         s.read_exact(&mut byte).await.unwrap();
@@ -215,9 +239,16 @@ async fn explicit_reload_reports_errors_and_keeps_serving() {
     let p = start_proxy(&version(0, &backends));
     let control = p.running().control();
     let g = control.generation();
-    std::fs::write(p.dynamic_path(), &version(0, &backends).replace("PathPrefix(`/stable`)", "Hostt(`x`)")).unwrap();
+    std::fs::write(
+        p.dynamic_path(),
+        version(0, &backends).replace("PathPrefix(`/stable`)", "Hostt(`x`)"),
+    )
+    .unwrap();
     let errs = control.reload().unwrap_err().to_string();
-    assert!(errs.contains("dynamic.yml") && errs.contains("http.routers.stable.rule"), "{errs}");
+    assert!(
+        errs.contains("dynamic.yml") && errs.contains("http.routers.stable.rule"),
+        "{errs}"
+    );
     assert!(control.generation() >= g);
     assert_eq!(get(p.web, "x", "/stable").await.status, StatusCode::OK);
 }

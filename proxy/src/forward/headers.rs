@@ -68,17 +68,16 @@ fn is_x_header(name: &str) -> bool {
 /// Whether a comma-separated header contains `token` (case-insensitive).
 pub fn has_token(values: header::GetAll<'_, HeaderValue>, token: &str) -> bool {
     values.iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
 
 /// Whether the request asks for a protocol upgrade (WebSocket and
 /// friends): `Connection: upgrade` together with an `Upgrade` header.
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && has_token(headers.get_all(header::CONNECTION), "upgrade")
+    headers.contains_key(header::UPGRADE)
+        && has_token(headers.get_all(header::CONNECTION), "upgrade")
 }
 
 /// Removes the headers named in `Connection` and the hop-by-hop headers.

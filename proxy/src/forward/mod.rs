@@ -31,7 +31,7 @@ use crate::observe::{
     Protocol, RequestLabels, WorkerMetrics, request::grpc_status_code,
 };
 use crate::routing::{host_without_port, normalize_path};
-use crate::snapshot::{self, SharedSnapshot, Snapshot};
+use crate::snapshot::{self, SharedSnapshot, SnapshotRef};
 use crate::upstream::{ProxyError, UpstreamTarget, send_upstream};
 
 /// Process-wide state shared by every worker (immutable after start, or
@@ -90,7 +90,8 @@ impl ConnCtx {
     pub fn new(shared: Arc<Shared>, entrypoint: Arc<EntryPointInfo>, peer: SocketAddr) -> Self {
         let ip = canonical_ip(peer.ip());
         let trusted = entrypoint.insecure || entrypoint.trusted.contains(ip);
-        let client_ip = HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header value");
+        let client_ip =
+            HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header value");
         Self {
             shared,
             entrypoint,
@@ -176,7 +177,7 @@ fn error_response(e: &ProxyError) -> Response<ProxyBody> {
 
 /// What the proxy did with one request, for metrics and the access log.
 struct Outcome {
-    snap: Option<Rc<Arc<Snapshot>>>,
+    snap: Option<SnapshotRef>,
     router: Option<u32>,
     service: Option<u32>,
     server: Option<Arc<str>>,
@@ -317,7 +318,10 @@ async fn proxy(
     };
     if host_value.is_none() && req.version() == Version::HTTP_11 {
         return (
-            text(StatusCode::BAD_REQUEST, "400 Bad Request: missing required Host header"),
+            text(
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: missing required Host header",
+            ),
             Outcome::NONE,
         );
     }
@@ -326,7 +330,10 @@ async fn proxy(
     let Some(routes) = snap.entrypoints.get(ctx.entrypoint.index) else {
         return (not_found(), Outcome::NONE);
     };
-    let host_str = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host_str = host_value
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let decision = ARENA.with(|arena| {
         let mut arena = arena.borrow_mut();
         let d = match normalize_path(req.uri().path(), &arena) {
@@ -362,7 +369,10 @@ async fn proxy(
         }
         Err(e) => {
             tracing::debug!(error = %e, path = req.uri().path(), "unroutable path");
-            return (text(StatusCode::BAD_REQUEST, "400 Bad Request"), Outcome::NONE);
+            return (
+                text(StatusCode::BAD_REQUEST, "400 Bad Request"),
+                Outcome::NONE,
+            );
         }
     };
     let mut outcome = Outcome {
@@ -400,8 +410,8 @@ async fn proxy(
             },
         );
     }
-    if let Err(resp) = rewrite_target(&mut req, target, service.pass_host_header, host_value) {
-        return (resp, outcome);
+    if rewrite_target(&mut req, target, service.pass_host_header, host_value).is_err() {
+        return (text(StatusCode::BAD_REQUEST, "400 Bad Request"), outcome);
     }
 
     // === send ===
@@ -428,6 +438,11 @@ async fn proxy(
     (resp, outcome)
 }
 
+/// The request cannot be pointed at the upstream (its host or path do not
+/// form a valid URI there): the client's fault, a 400.
+#[derive(Debug)]
+struct BadTarget;
+
 /// Points the request at `target`: origin-form URI for HTTP/1 upstreams
 /// (absolute with the right authority for HTTP/2), the server URL's path
 /// prepended, and the `Host` chosen by `passHostHeader`.
@@ -436,8 +451,7 @@ fn rewrite_target(
     target: &UpstreamTarget,
     pass_host: bool,
     host: Option<HeaderValue>,
-) -> Result<(), Response<ProxyBody>> {
-    let bad = || text(StatusCode::BAD_REQUEST, "400 Bad Request");
+) -> Result<(), BadTarget> {
     let needs_path = !target.base_path.is_empty();
     let pq: Option<PathAndQuery> = if needs_path {
         let orig = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -446,7 +460,7 @@ fn rewrite_target(
         } else {
             format!("{}/{}", target.base_path, orig)
         };
-        Some(PathAndQuery::try_from(joined).map_err(|_| bad())?)
+        Some(PathAndQuery::try_from(joined).map_err(|_| BadTarget)?)
     } else {
         None
     };
@@ -458,7 +472,7 @@ fn rewrite_target(
     };
 
     if target.h2c {
-        let authority = Authority::try_from(host_to_send.as_bytes()).map_err(|_| bad())?;
+        let authority = Authority::try_from(host_to_send.as_bytes()).map_err(|_| BadTarget)?;
         let mut parts = std::mem::take(req.uri_mut()).into_parts();
         parts.scheme = Some(Scheme::HTTP);
         parts.authority = Some(authority);
@@ -467,7 +481,7 @@ fn rewrite_target(
         } else if parts.path_and_query.is_none() {
             parts.path_and_query = Some(PathAndQuery::from_static("/"));
         }
-        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| bad())?;
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| BadTarget)?;
         req.headers_mut().remove(header::HOST);
         *req.version_mut() = Version::HTTP_2;
     } else {

@@ -9,11 +9,11 @@ mod tests {
     use bytes::Bytes;
     use http::{Method, Version};
 
-    use crate::test_alloc::allocations_during;
     use crate::observe::access_log::{self, AccessLogEntry, AccessLogOptions};
     use crate::observe::decision::DecisionStats;
     use crate::observe::prometheus::{MetricsOptions, build_recorder};
     use crate::observe::request::{MetricsFlags, Protocol, RequestLabels, WorkerMetrics};
+    use crate::test_alloc::allocations_during;
 
     #[test]
     fn the_counter_sees_allocations() {

@@ -41,6 +41,9 @@ pub fn init_logging(level: &str, json: bool) {
     let max = parsed.unwrap_or(Level::ERROR);
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs piped to a file or a collector
+        // stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_max_level(max)
         .with_target(false);
     let installed = if json {

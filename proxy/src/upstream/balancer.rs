@@ -36,7 +36,7 @@ impl RoundRobin {
             .fold(0u64, |g, &w| gcd(g, u64::from(w)));
         let mut w: Vec<u64> = weights
             .iter()
-            .map(|&x| if g == 0 { 0 } else { u64::from(x) / g })
+            .map(|&x| u64::from(x).checked_div(g).unwrap_or(0))
             .collect();
         let total: u64 = w.iter().sum();
         if total > MAX_SCHEDULE {

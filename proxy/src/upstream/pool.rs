@@ -113,7 +113,10 @@ thread_local! {
     static POOLS: RefCell<Pools> = RefCell::new(Pools::default());
 }
 
-fn checkout_h1(key: PoolKey, idle_timeout: Option<Duration>) -> Option<http1::SendRequest<Incoming>> {
+fn checkout_h1(
+    key: PoolKey,
+    idle_timeout: Option<Duration>,
+) -> Option<http1::SendRequest<Incoming>> {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let host = p.host(key);

@@ -89,49 +89,67 @@ pub struct Backend {
     pub addr: SocketAddr,
     pub name: String,
     pub stats: Arc<BackendStats>,
-    _rt: Arc<tokio::runtime::Runtime>,
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub fn backend(name: &str) -> Backend {
-    let rt = Arc::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap(),
-    );
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
     let stats = Arc::new(BackendStats::default());
     let name_s = name.to_owned();
     let st = Arc::clone(&stats);
-    rt.spawn(async move {
-        let listener = TcpListener::from_std(std_listener).unwrap();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            st.connections.fetch_add(1, Ordering::Relaxed);
-            let name = name_s.clone();
-            let st = Arc::clone(&st);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let name = name.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Its own thread and runtime, so a test's runtime never owns (or drops)
+    // the backend's.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            let serve = async {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    st.connections.fetch_add(1, Ordering::Relaxed);
+                    let name = name_s.clone();
                     let st = Arc::clone(&st);
-                    async move { Ok::<_, Infallible>(backend_answer(&name, &st, req).await) }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            let name = name.clone();
+                            let st = Arc::clone(&st);
+                            async move { Ok::<_, Infallible>(backend_answer(&name, &st, req).await) }
+                        });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = stop_rx => {}
+            }
+        });
+        rt.shutdown_background();
     });
     Backend {
         addr,
         name: name.to_owned(),
         stats,
-        _rt: rt,
+        _stop: Some(stop_tx),
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(tx) = self._stop.take() {
+            let _ = tx.send(());
+        }
     }
 }
 
@@ -148,7 +166,11 @@ impl Drop for CancelGuard {
     }
 }
 
-async fn backend_answer(name: &str, st: &Arc<BackendStats>, mut req: Request<Incoming>) -> Response<TestBody> {
+async fn backend_answer(
+    name: &str,
+    st: &Arc<BackendStats>,
+    mut req: Request<Incoming>,
+) -> Response<TestBody> {
     st.requests.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_owned();
     if let Some(ms) = path.strip_prefix("/slow/") {
@@ -173,7 +195,9 @@ async fn backend_answer(name: &str, st: &Arc<BackendStats>, mut req: Request<Inc
             let Ok(frame) = frame else { break };
             if let Some(d) = frame.data_ref() {
                 total += d.len() as u64;
-                sum = d.iter().fold(sum, |a, b| a.wrapping_mul(31).wrapping_add(*b as u64));
+                sum = d
+                    .iter()
+                    .fold(sum, |a, b| a.wrapping_mul(31).wrapping_add(*b as u64));
             }
         }
         return Response::new(full(format!("{total} {sum}")));
@@ -198,8 +222,10 @@ async fn backend_answer(name: &str, st: &Arc<BackendStats>, mut req: Request<Inc
         });
         let mut r = Response::new(full(Bytes::new()));
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        r.headers_mut().insert("connection", "Upgrade".parse().unwrap());
-        r.headers_mut().insert("upgrade", "websocket".parse().unwrap());
+        r.headers_mut()
+            .insert("connection", "Upgrade".parse().unwrap());
+        r.headers_mut()
+            .insert("upgrade", "websocket".parse().unwrap());
         return r;
     }
     if path == "/trailers" {
@@ -212,7 +238,8 @@ async fn backend_answer(name: &str, st: &Arc<BackendStats>, mut req: Request<Inc
         ];
         let body = StreamBody::new(tokio_stream_iter(frames)).boxed();
         let mut r = Response::new(body);
-        r.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+        r.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
         return r;
     }
     if path == "/hang-body" {
@@ -239,9 +266,12 @@ async fn backend_answer(name: &str, st: &Arc<BackendStats>, mut req: Request<Inc
     });
     let mut r = Response::new(full(info.to_string()));
     r.headers_mut().insert("x-backend", name.parse().unwrap());
-    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
-    r.headers_mut().insert("connection", "keep-alive, x-hop".parse().unwrap());
-    r.headers_mut().insert("x-hop", "must-not-pass".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    r.headers_mut()
+        .insert("connection", "keep-alive, x-hop".parse().unwrap());
+    r.headers_mut()
+        .insert("x-hop", "must-not-pass".parse().unwrap());
     r
 }
 
@@ -356,7 +386,10 @@ pub fn start_proxy_with(dynamic: &str, static_extra: &str, workers: usize) -> Te
 pub fn routes_yaml(routes: &[(&str, &str, &Backend)]) -> String {
     let mut s = String::from("http:\n  routers:\n");
     for (name, rule, _) in routes {
-        s += &format!("    {name}:\n      rule: {}\n      service: svc-{name}\n", yaml_str(rule));
+        s += &format!(
+            "    {name}:\n      rule: {}\n      service: svc-{name}\n",
+            yaml_str(rule)
+        );
     }
     s += "  services:\n";
     for (name, _, b) in routes {
@@ -402,7 +435,9 @@ pub struct H1 {
 impl H1 {
     pub async fn connect(addr: SocketAddr) -> H1 {
         let s = TcpStream::connect(addr).await.unwrap();
-        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await.unwrap();
+        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+            .await
+            .unwrap();
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
@@ -437,9 +472,10 @@ pub struct H2 {
 impl H2 {
     pub async fn connect(addr: SocketAddr) -> H2 {
         let s = TcpStream::connect(addr).await.unwrap();
-        let (tx, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
-            .await
-            .unwrap();
+        let (tx, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+                .await
+                .unwrap();
         tokio::spawn(async move {
             let _ = conn.await;
         });

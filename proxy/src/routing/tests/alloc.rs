@@ -1,6 +1,8 @@
 //! Heap allocations of the decision path, counted per thread by a test-only
 //! global allocator.
 
+use super::support::Req;
+use crate::routing::{RouteEntry, Router, parse_rule};
 use crate::test_alloc::allocations_during;
 
 fn entry(name: &str, rule: &str) -> RouteEntry<usize> {
@@ -54,8 +56,5 @@ fn warm_decision_path_does_not_touch_the_heap() {
             }
         }
     });
-    assert_eq!(
-        allocs, 0,
-        "heap allocations on the warm decision path"
-    );
+    assert_eq!(allocs, 0, "heap allocations on the warm decision path");
 }
