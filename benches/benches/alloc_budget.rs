@@ -1,0 +1,260 @@
+//! The allocation budget: heap allocations and bytes per proxied request
+//! (keep-alive small GET through the real proxy, in process), and per call
+//! of each hot-path stage, counted by a global allocator that sees every
+//! thread.
+//!
+//! Prints a human summary on stderr and one JSON object on stdout, which
+//! `cargo run -p gate` compares with `baselines/counts.json`.
+//!
+//! Attribution: for a short window the allocator also records a backtrace
+//! per allocation; each is charged to the innermost frame outside the
+//! allocator, the standard library and the container crates (`bytes`,
+//! `http`, `hashbrown`...), i.e. to the code that asked for the memory:
+//! ours (`proxy::`) or a dependency's (`hyper`, `hyper_util`, `tokio`...).
+//! The client and backend of the fixture allocate nothing per request.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::backtrace::Backtrace;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use benches::e2e::E2e;
+use benches::fixtures::{
+    Case, ForwardingValues, balancer, process_head, request_head, route_input,
+};
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+// Only the attribution window takes this lock, from inside the allocator
+// with the re-entrancy flag set: it is bench code, never the proxy's path.
+#[allow(clippy::disallowed_types)]
+static TRACES: std::sync::Mutex<Vec<Backtrace>> = std::sync::Mutex::new(Vec::new());
+
+thread_local! {
+    // `const`, no destructor: usable from inside the allocator at any time.
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+struct Counting;
+
+impl Counting {
+    #[inline]
+    fn note(size: usize) {
+        let nested = IN_HOOK.try_with(Cell::get).unwrap_or(true);
+        if nested {
+            return; // the allocator's own bookkeeping
+        }
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(size as u64, Ordering::Relaxed);
+        if TRACING.load(Ordering::Relaxed) {
+            let _ = IN_HOOK.try_with(|f| {
+                f.set(true);
+                let bt = Backtrace::force_capture();
+                if let Ok(mut v) = TRACES.lock() {
+                    v.push(bt);
+                }
+                f.set(false);
+            });
+        }
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees hold. The bookkeeping uses atomics, a
+// `const` thread-local flag (no destructor, no allocation) and, in the
+// attribution window only, a lock taken with the flag set so that the
+// allocations it causes are not re-entered.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Counting::note(layout.size());
+        // SAFETY: forwarded as is (see the impl's comment).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Counting::note(layout.size());
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Counting::note(new_size);
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn snapshot() -> (u64, u64) {
+    (ALLOCS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst))
+}
+
+/// Allocations (count, bytes) per call of `f` over `n` calls.
+fn per_call(n: u64, mut f: impl FnMut()) -> (f64, f64) {
+    let (a0, b0) = snapshot();
+    for _ in 0..n {
+        f();
+    }
+    let (a1, b1) = snapshot();
+    ((a1 - a0) as f64 / n as f64, (b1 - b0) as f64 / n as f64)
+}
+
+/// Requests measured after the warm-up.
+const MEASURED: u64 = 2_000;
+/// Requests whose allocations are traced for attribution.
+const TRACED: u64 = 50;
+
+fn main() {
+    let mut out = serde_json::Map::new();
+    let mut put = |k: &str, v: f64| {
+        out.insert(k.to_owned(), serde_json::json!((v * 100.0).round() / 100.0));
+    };
+
+    // Stages, on this thread alone (the proxy is not running yet).
+    let mut route = route_input(10_000, Case::HitLast);
+    let _ = route.decide();
+    let (a, _) = per_call(1_000, || {
+        black_box(route.decide());
+    });
+    put("route_decision_10000_allocs", a);
+
+    let values = ForwardingValues::default();
+    let mut total = 0u64;
+    for _ in 0..1_000 {
+        let mut h = request_head();
+        let (a0, _) = snapshot();
+        process_head(black_box(&mut h), &values);
+        total += snapshot().0 - a0;
+    }
+    put("request_head_processing_allocs", total as f64 / 1_000.0);
+
+    let rr = balancer(true);
+    let (a, _) = per_call(1_000, || {
+        black_box(rr.pick());
+    });
+    put("upstream_pick_allocs", a);
+
+    // Whole requests through the real proxy.
+    let mut e2e = E2e::start();
+    for _ in 0..200 {
+        e2e.request(); // warm-up: pools, buffers, lazy state
+    }
+    let (allocs, bytes) = per_call(MEASURED, || e2e.request());
+    put("e2e_allocs_per_request", allocs);
+    put("e2e_bytes_per_request", bytes);
+
+    TRACING.store(true, Ordering::SeqCst);
+    for _ in 0..TRACED {
+        e2e.request();
+    }
+    TRACING.store(false, Ordering::SeqCst);
+    e2e.stop();
+
+    let traces = std::mem::take(&mut *TRACES.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut by_site: BTreeMap<String, u64> = BTreeMap::new();
+    for bt in &traces {
+        *by_site.entry(owner(&bt.to_string())).or_default() += 1;
+    }
+    let mut by_crate: BTreeMap<String, f64> = BTreeMap::new();
+    let mut sites: Vec<(String, f64)> = by_site
+        .into_iter()
+        .map(|(site, n)| {
+            let per_req = n as f64 / TRACED as f64;
+            *by_crate.entry(crate_of(&site).to_owned()).or_default() += per_req;
+            (site, per_req)
+        })
+        .collect();
+    sites.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+
+    eprintln!("allocation budget (keep-alive GET through the proxy, every thread counted):");
+    eprintln!("  {allocs:.2} allocations, {bytes:.0} bytes per request");
+    eprintln!("  by the crate that asked (traced over {TRACED} requests):");
+    for (c, n) in &by_crate {
+        eprintln!("    {c:<12} {n:>6.2} per request");
+    }
+    eprintln!("  by call site:");
+    for (site, n) in &sites {
+        eprintln!("    {n:>6.2}  {site}");
+    }
+    for (k, v) in &out {
+        eprintln!("  {k} = {v}");
+    }
+    let attribution: Vec<serde_json::Value> = sites
+        .iter()
+        .map(|(s, n)| serde_json::json!({ "site": s, "per_request": (n * 100.0).round() / 100.0 }))
+        .collect();
+    let report = serde_json::json!({
+        "allocations": out,
+        "attribution_by_crate": by_crate,
+        "attribution_by_site": attribution,
+    });
+    println!("{report}");
+}
+
+/// Crates that only provide memory to their caller: an allocation made
+/// inside them is charged to whoever called them.
+const PASS_THROUGH: [&str; 11] = [
+    "std",
+    "core",
+    "alloc",
+    "__rustc",
+    "alloc_budget",
+    "bytes",
+    "http",
+    "hashbrown",
+    "smallvec",
+    "slab",
+    "indexmap",
+];
+
+/// The innermost frame of a formatted backtrace that is not allocator or
+/// container code.
+fn owner(trace: &str) -> String {
+    for line in trace.lines() {
+        let line = line.trim_start();
+        let Some((num, sym)) = line.split_once(": ") else {
+            continue;
+        };
+        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let sym = sym.trim();
+        if !PASS_THROUGH.contains(&crate_of(sym)) && !sym.starts_with("__") && sym != "<unknown>" {
+            return shorten(sym);
+        }
+    }
+    "<unresolved>".to_owned()
+}
+
+/// The crate a symbol belongs to: the first path segment, looking inside
+/// `<Type as Trait>` at the type.
+fn crate_of(sym: &str) -> &str {
+    let s = sym.trim_start_matches(['<', '&', '*']);
+    let s = s.strip_prefix("mut ").unwrap_or(s);
+    let s = s.strip_prefix("dyn ").unwrap_or(s);
+    let end = s.find("::").unwrap_or(s.len());
+    &s[..end]
+}
+
+/// Drops closure and generic noise so sites group across instantiations.
+fn shorten(sym: &str) -> String {
+    let mut s = sym.to_owned();
+    for cut in ["::{{closure}}", "::{closure"] {
+        if let Some(i) = s.find(cut) {
+            s.truncate(i);
+        }
+    }
+    s
+}

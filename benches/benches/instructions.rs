@@ -1,0 +1,142 @@
+//! Deterministic instruction counts (gungraun on callgrind) of the proxy's
+//! hot path: rule parse+compile, the routing decision at 1 to 10,000
+//! routers, request-head processing, the upstream pick, and one whole
+//! proxied request.
+//!
+//! Gated: `cargo run -p gate` runs this file and compares every count with
+//! `baselines/counts.json`. Each micro benchmark returns its input so that
+//! dropping it (a 10,000-router index) is not counted. Setup runs outside
+//! the measured function.
+//!
+//! The end-to-end benchmark counts every instruction of the process (all
+//! threads: client, proxy worker, backend) for `K` and for `N + K`
+//! requests; the gate reports `(I(N+K) - I(K)) / N`, so the proxy's start
+//! and stop cancel out.
+
+#![allow(
+    missing_docs,
+    reason = "gungraun's macros generate undocumented public modules and constants"
+)]
+
+use std::hint::black_box;
+
+use benches::e2e::E2e;
+use benches::fixtures::{
+    COMPLEX_RULE, Case, ForwardingValues, RouteInput, SIMPLE_RULE, balancer, process_head,
+    request_head, route_input,
+};
+use gungraun::{
+    Callgrind, EntryPoint, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
+};
+use http::HeaderMap;
+use proxy::routing::{Rule, parse_rule};
+use proxy::upstream::RoundRobin;
+
+// === routing ===
+
+#[library_benchmark]
+#[bench::simple(SIMPLE_RULE)]
+#[bench::complex(COMPLEX_RULE)]
+fn parse_compile(rule: &str) -> Rule {
+    black_box(parse_rule(black_box(rule)).expect("rule parses"))
+}
+
+/// Builds the router set and warms the request path once (lazy state, the
+/// arena's first chunk).
+fn warm_route(n: usize, case: Case) -> RouteInput {
+    let mut input = route_input(n, case);
+    assert_eq!(input.decide(), input.expect);
+    input
+}
+
+#[library_benchmark]
+#[bench::r1_hit_first(args = (1, Case::HitFirst), setup = warm_route)]
+#[bench::r1_hit_last(args = (1, Case::HitLast), setup = warm_route)]
+#[bench::r1_miss(args = (1, Case::Miss), setup = warm_route)]
+#[bench::r100_hit_first(args = (100, Case::HitFirst), setup = warm_route)]
+#[bench::r100_hit_last(args = (100, Case::HitLast), setup = warm_route)]
+#[bench::r100_miss(args = (100, Case::Miss), setup = warm_route)]
+#[bench::r1000_hit_first(args = (1_000, Case::HitFirst), setup = warm_route)]
+#[bench::r1000_hit_last(args = (1_000, Case::HitLast), setup = warm_route)]
+#[bench::r1000_miss(args = (1_000, Case::Miss), setup = warm_route)]
+#[bench::r10000_hit_first(args = (10_000, Case::HitFirst), setup = warm_route)]
+#[bench::r10000_hit_last(args = (10_000, Case::HitLast), setup = warm_route)]
+#[bench::r10000_miss(args = (10_000, Case::Miss), setup = warm_route)]
+fn route_decision(mut input: RouteInput) -> (Option<usize>, RouteInput) {
+    let chosen = black_box(input.decide());
+    (chosen, input)
+}
+
+library_benchmark_group!(name = routing, benchmarks = [parse_compile, route_decision]);
+
+// === forward: request head ===
+
+fn head_input() -> (HeaderMap, ForwardingValues) {
+    (request_head(), ForwardingValues::default())
+}
+
+#[library_benchmark]
+#[bench::browser_get(setup = head_input)]
+fn request_head_processing(
+    (mut headers, values): (HeaderMap, ForwardingValues),
+) -> (HeaderMap, ForwardingValues) {
+    process_head(black_box(&mut headers), &values);
+    (headers, values)
+}
+
+library_benchmark_group!(name = forward, benchmarks = [request_head_processing]);
+
+// === upstream: server pick ===
+
+fn warm_balancer(weighted: bool) -> RoundRobin {
+    let rr = balancer(weighted);
+    let _ = rr.pick();
+    rr
+}
+
+#[library_benchmark]
+#[bench::round_robin(args = (false), setup = warm_balancer)]
+#[bench::weighted(args = (true), setup = warm_balancer)]
+fn upstream_pick(rr: RoundRobin) -> (Option<usize>, RoundRobin) {
+    let picked = black_box(rr.pick());
+    (picked, rr)
+}
+
+library_benchmark_group!(name = upstream, benchmarks = [upstream_pick]);
+
+// === end to end ===
+
+/// Requests every e2e run starts with: the proxy's start, the first dial
+/// of the upstream and stop are in both runs and cancel out.
+const E2E_K: usize = 10;
+/// Extra requests of the long run: the gate divides by this.
+const E2E_N: usize = 200;
+
+/// Counts the whole process, every thread: the proxy's work happens on
+/// its worker thread, which the default entry point (this function, on
+/// the main thread only) would not see.
+fn whole_process() -> LibraryBenchmarkConfig {
+    let mut callgrind = Callgrind::default();
+    callgrind.entry_point(EntryPoint::None);
+    let mut config = LibraryBenchmarkConfig::default();
+    config.tool(callgrind);
+    config
+}
+
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests(n: usize) {
+    let mut e2e = E2e::start();
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+library_benchmark_group!(name = e2e, benchmarks = [proxied_requests]);
+
+main!(
+    config = LibraryBenchmarkConfig::default().tool(Callgrind::with_args(["--cache-sim=no"]));
+    library_benchmark_groups = routing, forward, upstream, e2e
+);

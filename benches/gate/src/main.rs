@@ -1,0 +1,652 @@
+//! The performance gate (decision 6): runs the deterministic benches
+//! (instruction counts under callgrind, allocations per request) and
+//! compares them with the committed `baselines/counts.json`. Any count more
+//! than 5% above its baseline fails the gate.
+//!
+//! ```text
+//! cargo run -p gate                          # run the benches, compare, exit 1 on a regression
+//! cargo run -p gate -- --update              # run the benches, rewrite the baseline
+//! cargo run -p gate -- --baseline F          # compare with (or, with --update, write) another file
+//! cargo run -p gate -- --current F           # compare counts measured earlier instead of running
+//! cargo run -p gate -- harness --results DIR --base base --head head
+//!                                            # base vs head from one interleaved harness run
+//! ```
+//!
+//! Exit codes: 0 pass, 1 regression, 2 error. Tables go to stdout and,
+//! when `GITHUB_STEP_SUMMARY` is set, to the job summary as markdown.
+//! Orchestration only: it never measures anything itself.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use serde_json::{Map, Value, json};
+
+/// Allowed rise of a count before the gate fails.
+const TOLERANCE: f64 = 0.05;
+/// Schema version of `baselines/counts.json`.
+const SCHEMA: u64 = 1;
+/// The e2e runs of `benches/benches/instructions.rs`: short and long.
+const E2E_SHORT: (&str, u64) = ("e2e::proxied_requests requests_10", 10);
+const E2E_LONG: (&str, u64) = ("e2e::proxied_requests requests_210", 210);
+/// The derived per-request count.
+const E2E_PER_REQUEST: &str = "e2e::proxied_request per_request (all threads)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("harness") {
+        harness_compare(&args[1..])
+    } else {
+        counts_gate(&args)
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("gate: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+// === the counts gate ===
+
+#[derive(Debug, Default)]
+struct Opts {
+    update: bool,
+    baseline: Option<PathBuf>,
+    current: Option<PathBuf>,
+}
+
+fn parse_opts(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--update" => o.update = true,
+            "--baseline" => o.baseline = Some(it.next().ok_or("--baseline needs a file")?.into()),
+            "--current" => o.current = Some(it.next().ok_or("--current needs a file")?.into()),
+            "-h" | "--help" => {
+                println!(
+                    "usage: gate [--update] [--baseline FILE] [--current FILE]\n       gate harness --results DIR [--base LABEL] [--head LABEL]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(o)
+}
+
+fn workspace_root() -> PathBuf {
+    // benches/gate -> the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn counts_gate(args: &[String]) -> Result<bool, String> {
+    let opts = parse_opts(args)?;
+    let root = workspace_root();
+    let baseline_path = opts
+        .baseline
+        .clone()
+        .unwrap_or_else(|| root.join("baselines/counts.json"));
+    let current = match &opts.current {
+        Some(p) => read_json(p)?,
+        None => measure(&root)?,
+    };
+    if opts.update {
+        write_json(&baseline_path, &current)?;
+        println!("gate: wrote {}", baseline_path.display());
+        print_counts(&current);
+        return Ok(true);
+    }
+    let baseline = read_json(&baseline_path)?;
+    Ok(compare_counts(&baseline, &current))
+}
+
+/// Runs both benches and returns the counts document.
+fn measure(root: &Path) -> Result<Value, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let t0 = std::time::Instant::now();
+    eprintln!("gate: instruction counts (gungraun/callgrind)...");
+    let out = run_capture(
+        Command::new(&cargo)
+            .current_dir(root)
+            .args(["bench", "-p", "benches", "--bench", "instructions", "--"])
+            .arg("--output-format=json"),
+    )?;
+    let mut instructions = parse_gungraun(&out)?;
+    derive_e2e(&mut instructions)?;
+    eprintln!(
+        "gate: instruction counts took {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    let t1 = std::time::Instant::now();
+    eprintln!("gate: allocation budget...");
+    let out = run_capture(Command::new(&cargo).current_dir(root).args([
+        "bench",
+        "-p",
+        "benches",
+        "--bench",
+        "alloc_budget",
+    ]))?;
+    let alloc: Value = out
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or("alloc_budget printed no JSON")?;
+    eprintln!(
+        "gate: allocation budget took {:.0} s",
+        t1.elapsed().as_secs_f64()
+    );
+
+    Ok(json!({
+        "schema": SCHEMA,
+        "toolchain": tool_version("rustc", &["--version"]),
+        "valgrind": tool_version("valgrind", &["--version"]),
+        "gungraun": "0.20.0",
+        "tolerance_pct": TOLERANCE * 100.0,
+        "instructions": instructions,
+        "allocations_per_request": alloc["allocations"],
+        "allocation_attribution_by_crate": alloc["attribution_by_crate"],
+        "allocation_attribution_by_site": alloc["attribution_by_site"],
+    }))
+}
+
+fn run_capture(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}); stdout:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("non-UTF-8 output: {e}"))
+}
+
+fn tool_version(tool: &str, args: &[&str]) -> String {
+    Command::new(tool)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// One JSON summary per line (gungraun's `--output-format=json`): the
+/// benchmark's `group::function id` and its total instructions (`Ir`).
+fn parse_gungraun(stdout: &str) -> Result<Map<String, Value>, String> {
+    let mut out = Map::new();
+    for line in stdout.lines().filter(|l| l.trim_start().starts_with('{')) {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("gungraun JSON: {e}"))?;
+        let module = v["module_path"]
+            .as_str()
+            .ok_or("summary without module_path")?;
+        // `instructions::group::function` -> `group::function`.
+        let module = module.split_once("::").map_or(module, |(_, rest)| rest);
+        let name = match v["id"].as_str() {
+            Some(id) => format!("{module} {id}"),
+            None => module.to_owned(),
+        };
+        let total = &v["profiles"][0]["data"]["total"]["metrics"];
+        let ir = find_ir(total).ok_or_else(|| format!("no Ir count for {name}: {total}"))?;
+        out.insert(name, json!(ir));
+    }
+    if out.is_empty() {
+        return Err("the instruction bench produced no summaries".into());
+    }
+    Ok(out)
+}
+
+/// The new `Ir` value in a gungraun metrics object, wherever its nesting
+/// puts it (`{"Callgrind": {"Ir": {"metrics": {"Left"|"Both": ...}}}}`).
+fn find_ir(v: &Value) -> Option<u64> {
+    match v {
+        Value::Object(m) => {
+            if let Some(ir) = m.get("Ir") {
+                return first_int(ir);
+            }
+            m.values().find_map(find_ir)
+        }
+        Value::Array(a) => a.iter().find_map(find_ir),
+        _ => None,
+    }
+}
+
+/// The first integer in a metric value: the new side comes first in
+/// gungraun's `Left` (new only) and `Both` ([new, old]) encodings.
+fn first_int(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Value::String(s) => s.parse().ok(),
+        Value::Object(m) => {
+            for key in ["metrics", "Left", "Both", "Int", "Float"] {
+                if let Some(x) = m.get(key) {
+                    return first_int(x);
+                }
+            }
+            m.values().find_map(first_int)
+        }
+        Value::Array(a) => a.iter().find_map(first_int),
+        _ => None,
+    }
+}
+
+/// Replaces the two raw e2e totals with the per-request difference.
+fn derive_e2e(instr: &mut Map<String, Value>) -> Result<(), String> {
+    let get = |m: &Map<String, Value>, k: &str| {
+        m.get(k)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("missing {k}"))
+    };
+    let short = get(instr, E2E_SHORT.0)?;
+    let long = get(instr, E2E_LONG.0)?;
+    let per = long.saturating_sub(short) / (E2E_LONG.1 - E2E_SHORT.1);
+    instr.remove(E2E_SHORT.0);
+    instr.remove(E2E_LONG.0);
+    instr.insert(E2E_PER_REQUEST.into(), json!(per));
+    Ok(())
+}
+
+fn read_json(p: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn write_json(p: &Path, v: &Value) -> Result<(), String> {
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    std::fs::write(p, text + "\n").map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// The gated numbers of a counts document: `section / name` -> value.
+fn gated(doc: &Value) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (section, label) in [
+        ("instructions", "instructions"),
+        ("allocations_per_request", "allocations"),
+    ] {
+        if let Some(m) = doc[section].as_object() {
+            for (k, v) in m {
+                if let Some(x) = v.as_f64() {
+                    out.insert(format!("{label}: {k}"), x);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One compared count.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    name: String,
+    base: Option<f64>,
+    now: Option<f64>,
+    pass: bool,
+    note: &'static str,
+}
+
+fn judge(base: &BTreeMap<String, f64>, now: &BTreeMap<String, f64>) -> Vec<Row> {
+    let mut names: Vec<&String> = base.keys().chain(now.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let (b, n) = (base.get(name).copied(), now.get(name).copied());
+            let (pass, note) = match (b, n) {
+                (Some(b), Some(n)) if n > b * (1.0 + TOLERANCE) + 1e-9 => (false, "REGRESSED"),
+                (Some(b), Some(n)) if n < b * (1.0 - TOLERANCE) => {
+                    (true, "improved: update the baseline")
+                }
+                (Some(_), Some(_)) => (true, "ok"),
+                (Some(_), None) => (false, "MISSING from this run"),
+                (None, _) => (true, "new: not in the baseline"),
+            };
+            Row {
+                name: name.clone(),
+                base: b,
+                now: n,
+                pass,
+                note,
+            }
+        })
+        .collect()
+}
+
+fn fmt_num(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(v) if v.fract() == 0.0 => format!("{}", v as i64),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+fn change(r: &Row) -> String {
+    match (r.base, r.now) {
+        (Some(b), Some(n)) if b > 0.0 => format!("{:+.2}%", (n / b - 1.0) * 100.0),
+        (Some(b), Some(n)) if n == b => "+0.00%".into(),
+        (Some(_), Some(_)) => "from 0".into(),
+        _ => "-".into(),
+    }
+}
+
+fn compare_counts(baseline: &Value, current: &Value) -> bool {
+    let rows = judge(&gated(baseline), &gated(current));
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(9).max(9);
+    println!(
+        "{:<w$}  {:>12}  {:>12}  {:>9}  verdict",
+        "benchmark", "baseline", "now", "change"
+    );
+    for r in &rows {
+        println!(
+            "{:<w$}  {:>12}  {:>12}  {:>9}  {}",
+            r.name,
+            fmt_num(r.base),
+            fmt_num(r.now),
+            change(r),
+            r.note
+        );
+    }
+    let (bt, ct) = (&baseline["toolchain"], &current["toolchain"]);
+    if bt != ct {
+        println!(
+            "note: baseline measured with {bt}, this run with {ct}: counts move with the compiler; update the baseline in a commit of its own."
+        );
+    }
+    let failed = rows.iter().filter(|r| !r.pass).count();
+    let ok = failed == 0;
+    println!(
+        "gate: {} ({} counts, {failed} over +{:.0}% or missing)",
+        if ok { "PASS" } else { "FAIL" },
+        rows.len(),
+        TOLERANCE * 100.0
+    );
+    let mut md = String::from(
+        "### Instruction and allocation counts\n\n| benchmark | baseline | now | change | verdict |\n|---|---:|---:|---:|---|\n",
+    );
+    for r in &rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.name,
+            fmt_num(r.base),
+            fmt_num(r.now),
+            change(r),
+            r.note
+        ));
+    }
+    md.push_str(&format!(
+        "\n**gate: {}**\n",
+        if ok { "PASS" } else { "FAIL" }
+    ));
+    job_summary(&md);
+    ok
+}
+
+fn print_counts(doc: &Value) {
+    for (k, v) in gated(doc) {
+        println!("  {k:<70} {}", fmt_num(Some(v)));
+    }
+}
+
+fn job_summary(md: &str) {
+    if let Ok(p) = std::env::var("GITHUB_STEP_SUMMARY")
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(p)
+    {
+        let _ = writeln!(f, "{md}");
+    }
+}
+
+// === base vs head from one harness run ===
+
+/// Median and relative half range of a set of per-round ratios.
+fn spread(mut v: Vec<f64>) -> Option<(f64, f64)> {
+    v.retain(|x| x.is_finite() && *x > 0.0);
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    let half_range = (v[n - 1] - v[0]) / 2.0 / median;
+    Some((median, half_range))
+}
+
+/// Reads `results.json` of a harness run in which `base` and `head` ran
+/// interleaved, and fails when head is more than 5% worse than base
+/// beyond the spread of the per-round ratios: CPU per request (head/base,
+/// lower is better) and throughput (head/base, i.e. head/direct over
+/// base/direct in the same round, higher is better).
+fn harness_compare(args: &[String]) -> Result<bool, String> {
+    let (mut results, mut base, mut head) = (None, "base".to_owned(), "head".to_owned());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--results" => results = Some(PathBuf::from(val()?)),
+            "--base" => base = val()?,
+            "--head" => head = val()?,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let mut path = results.ok_or("--results DIR is required")?;
+    if path.is_dir() {
+        path = path.join("results.json");
+    }
+    let doc = read_json(&path)?;
+    let rows = harness_rows(&doc, &base, &head)?;
+    println!(
+        "gate: {head} vs {base}, per-round ratios from one interleaved harness run; fails when worse by more than {:.0}% plus the rounds' spread",
+        TOLERANCE * 100.0
+    );
+    let mut md = format!(
+        "### Harness: {head} vs {base}\n\n| scenario | ratio | median | spread | worse by | allowed | verdict |\n|---|---|---:|---:|---:|---:|---|\n"
+    );
+    let mut ok = true;
+    for r in &rows {
+        ok &= r.pass;
+        let verdict = if r.pass { "ok" } else { "FAIL" };
+        println!(
+            "  {verdict:<4} {:<14} {:<28} median {:>6.3}  spread ±{:>4.1}%  worse by {:>+6.1}%  (allowed {:.1}%)",
+            r.scenario,
+            r.what,
+            r.median,
+            r.noise * 100.0,
+            r.worse_by * 100.0,
+            r.allowed * 100.0
+        );
+        md.push_str(&format!(
+            "| {} | {} | {:.3} | ±{:.1}% | {:+.1}% | {:.1}% | {verdict} |\n",
+            r.scenario,
+            r.what,
+            r.median,
+            r.noise * 100.0,
+            r.worse_by * 100.0,
+            r.allowed * 100.0
+        ));
+    }
+    if rows.is_empty() {
+        println!("gate: no scenario with both {base} and {head}: nothing compared (FAIL)");
+        ok = false;
+    }
+    println!("gate: {}", if ok { "PASS" } else { "FAIL" });
+    md.push_str(&format!(
+        "\n**harness gate: {}**\n",
+        if ok { "PASS" } else { "FAIL" }
+    ));
+    job_summary(&md);
+    Ok(ok)
+}
+
+/// One compared harness ratio.
+#[derive(Debug)]
+struct HarnessRow {
+    scenario: String,
+    what: &'static str,
+    median: f64,
+    noise: f64,
+    worse_by: f64,
+    allowed: f64,
+    pass: bool,
+}
+
+fn harness_rows(doc: &Value, base: &str, head: &str) -> Result<Vec<HarnessRow>, String> {
+    let scenarios = doc["scenarios"]
+        .as_array()
+        .ok_or("results.json has no scenarios")?;
+    let mut rows = Vec::new();
+    for s in scenarios {
+        let name = s["name"].as_str().unwrap_or("?").to_owned();
+        let target = |label: &str| {
+            s["targets"]
+                .as_array()
+                .and_then(|ts| ts.iter().find(|t| t["target"] == label))
+                .and_then(|t| t["rounds"].as_array())
+        };
+        let (Some(b), Some(h)) = (target(base), target(head)) else {
+            continue;
+        };
+        for (what, key, lower_better) in [
+            ("CPU per request head/base", "cpu_us_per_req", true),
+            ("throughput head/base", "req_per_s", false),
+        ] {
+            let ratios: Vec<f64> = b
+                .iter()
+                .zip(h)
+                .filter_map(|(rb, rh)| Some(rh[key].as_f64()? / rb[key].as_f64()?))
+                .collect();
+            let Some((median, noise)) = spread(ratios) else {
+                continue;
+            };
+            let worse_by = if lower_better {
+                median - 1.0
+            } else {
+                1.0 - median
+            };
+            let allowed = TOLERANCE + noise;
+            rows.push(HarnessRow {
+                scenario: name.clone(),
+                what,
+                median,
+                noise,
+                worse_by,
+                allowed,
+                pass: worse_by <= allowed,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(ir: u64, allocs: f64) -> Value {
+        json!({
+            "toolchain": "rustc x",
+            "instructions": { "routing::route_decision r1_hit_first": ir },
+            "allocations_per_request": { "e2e_allocs_per_request": allocs },
+        })
+    }
+
+    #[test]
+    fn a_rise_over_five_percent_fails_and_within_passes() {
+        let base = gated(&doc(1000, 10.0));
+        assert!(
+            judge(&base, &gated(&doc(1050, 10.0)))
+                .iter()
+                .all(|r| r.pass)
+        );
+        assert!(
+            !judge(&base, &gated(&doc(1051, 10.0)))
+                .iter()
+                .all(|r| r.pass)
+        );
+        assert!(
+            !judge(&base, &gated(&doc(1000, 10.6)))
+                .iter()
+                .all(|r| r.pass)
+        );
+        // A baseline lowered by 10% makes the unchanged count a +11% rise.
+        assert!(!judge(&gated(&doc(900, 10.0)), &base).iter().all(|r| r.pass));
+    }
+
+    #[test]
+    fn a_zero_budget_fails_on_any_allocation() {
+        let rows = judge(&gated(&doc(1, 0.0)), &gated(&doc(1, 0.01)));
+        assert!(rows.iter().any(|r| !r.pass));
+    }
+
+    #[test]
+    fn a_missing_count_fails() {
+        let base = gated(&doc(1000, 10.0));
+        let mut now = base.clone();
+        now.remove("allocations: e2e_allocs_per_request");
+        assert!(!judge(&base, &now).iter().all(|r| r.pass));
+    }
+
+    #[test]
+    fn gungraun_summaries_are_read_and_e2e_derived() {
+        let line = |id: &str, ir: u64| {
+            json!({
+                "module_path": "instructions::e2e::proxied_requests",
+                "id": id,
+                "profiles": [{"data": {"total": {"metrics": {"Callgrind": {"Ir": {"metrics": {"Left": {"Int": ir}}}}}}}}],
+            })
+            .to_string()
+        };
+        let out = format!(
+            "{}\n{}\n",
+            line("requests_10", 1_000_000),
+            line("requests_210", 3_000_000)
+        );
+        let mut m = parse_gungraun(&out).unwrap();
+        derive_e2e(&mut m).unwrap();
+        assert_eq!(m[E2E_PER_REQUEST], json!(10_000));
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn harness_head_slower_than_spread_fails() {
+        let run = |head_cpu: [f64; 3]| {
+            json!({"scenarios": [{"name": "small-get", "targets": [
+                {"target": "base", "rounds": [
+                    {"cpu_us_per_req": 10.0, "req_per_s": 1000.0},
+                    {"cpu_us_per_req": 10.0, "req_per_s": 1000.0},
+                    {"cpu_us_per_req": 10.0, "req_per_s": 1000.0}]},
+                {"target": "head", "rounds": head_cpu.iter().map(|c| json!({"cpu_us_per_req": c, "req_per_s": 1000.0})).collect::<Vec<_>>()},
+            ]}]})
+        };
+        let pass = |d: &Value| {
+            harness_rows(d, "base", "head")
+                .unwrap()
+                .iter()
+                .all(|r| r.pass)
+        };
+        assert!(pass(&run([10.2, 10.3, 10.1])));
+        assert!(!pass(&run([11.0, 11.0, 11.0])));
+        // Noisy rounds widen the allowance: ±10% spread allows up to 15%.
+        assert!(pass(&run([10.0, 11.0, 12.0])));
+    }
+}

@@ -1,0 +1,243 @@
+//! Inputs for the micro benchmarks: router sets, request views, request
+//! heads, balancers. Built once per benchmark, outside the measured code.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use bumpalo::Bump;
+use http::Method;
+use http::header::{self, HeaderMap, HeaderValue};
+use proxy::ProxyRequest;
+use proxy::forward::headers::{self as fwd, Forwarding};
+use proxy::routing::{RouteEntry, Router, parse_rule};
+use proxy::upstream::RoundRobin;
+
+/// A simple rule, as most routers have.
+pub const SIMPLE_RULE: &str = "Host(`svc1.example.com`) && PathPrefix(`/api/1`)";
+
+/// A rule using most of the language, regexes included.
+pub const COMPLEX_RULE: &str = "(Host(`a.example.com`) || HostRegexp(`^[a-z]+\\.example\\.org$`)) \
+     && PathPrefix(`/api`) && !Method(`DELETE`) && Header(`X-Tenant`, `blue`) \
+     && (Query(`debug`, `1`) || PathRegexp(`^/api/v[0-9]+/items`))";
+
+/// Which router a routing benchmark's request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// The router ranked first (highest priority).
+    HitFirst,
+    /// The router ranked last (lowest priority).
+    HitLast,
+    /// No router matches (a host no router has).
+    Miss,
+}
+
+impl Case {
+    /// Every case, in report order.
+    pub const ALL: [Case; 3] = [Case::HitFirst, Case::HitLast, Case::Miss];
+
+    /// Short name used in benchmark ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::HitFirst => "hit_first",
+            Case::HitLast => "hit_last",
+            Case::Miss => "miss",
+        }
+    }
+}
+
+/// Router counts every routing benchmark runs at.
+pub const ROUTER_COUNTS: [usize; 4] = [1, 100, 1_000, 10_000];
+
+/// The rule of router `i`: `Host(svcI.example.com) && PathPrefix(/api/I)`.
+pub fn router_rule(i: usize) -> String {
+    format!("Host(`svc{i}.example.com`) && PathPrefix(`/api/{i}`)")
+}
+
+/// `n` routers; router `i` has priority `n - i`, so router 0 is ranked
+/// first and router `n - 1` last. Values are the router index.
+pub fn router_set(n: usize) -> Router<usize> {
+    let entries = (0..n)
+        .map(|i| RouteEntry {
+            name: format!("r{i:05}"),
+            rule: parse_rule(&router_rule(i)).expect("generated rule parses"),
+            priority: (n - i) as u64,
+            value: i,
+        })
+        .collect();
+    Router::new(entries)
+}
+
+/// What a routing benchmark needs: the router, the request's host and
+/// path, its headers, and a warmed-up arena.
+#[derive(Debug)]
+pub struct RouteInput {
+    /// The router set.
+    pub router: Router<usize>,
+    /// Request host.
+    pub host: String,
+    /// Request path (already normalised).
+    pub path: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Per-request scratch, with its first chunk already allocated (a
+    /// worker's arena is reused request after request).
+    pub arena: Bump,
+    /// The router index the request must reach, if any.
+    pub expect: Option<usize>,
+}
+
+/// A router set of `n` routers and a request for `case`.
+pub fn route_input(n: usize, case: Case) -> RouteInput {
+    let (i, expect) = match case {
+        Case::HitFirst => (0, Some(0)),
+        Case::HitLast => (n - 1, Some(n - 1)),
+        Case::Miss => (n, None),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+    let mut arena = Bump::with_capacity(4096);
+    arena.reset();
+    RouteInput {
+        router: router_set(n),
+        host: format!("svc{i}.example.com"),
+        path: format!("/api/{i}/items"),
+        headers,
+        arena,
+        expect,
+    }
+}
+
+impl RouteInput {
+    /// One routing decision, as the proxy makes it per request: build the
+    /// borrowed view, route, reset the arena.
+    #[inline]
+    pub fn decide(&mut self) -> Option<usize> {
+        let req = ProxyRequest {
+            method: &Method::GET,
+            host: &self.host,
+            path: &self.path,
+            query: None,
+            headers: &self.headers,
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            arena: &self.arena,
+        };
+        let chosen = self.router.route(&req).copied();
+        self.arena.reset();
+        chosen
+    }
+}
+
+/// The request head a browser-like client sends through the proxy, with
+/// `Connection: keep-alive` (a hop-by-hop header to remove).
+pub fn request_head() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::HOST,
+        HeaderValue::from_static("svc1.example.com:8080"),
+    );
+    h.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64) bench/1.0"),
+    );
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8"),
+    );
+    h.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("gzip, br"),
+    );
+    h.insert(
+        header::ACCEPT_LANGUAGE,
+        HeaderValue::from_static("en-US,en;q=0.5"),
+    );
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    h.insert(
+        header::COOKIE,
+        HeaderValue::from_static("session=abc123; theme=dark"),
+    );
+    h
+}
+
+/// The per-connection and per-process values the forwarding headers are
+/// set from (prepared once, as the proxy does).
+#[derive(Debug)]
+pub struct ForwardingValues {
+    /// The peer IP.
+    pub client_ip: HeaderValue,
+    /// The `Host` header as sent.
+    pub host: HeaderValue,
+    /// The port part of the host.
+    pub host_port: HeaderValue,
+    /// This proxy's host name.
+    pub server_name: HeaderValue,
+}
+
+impl Default for ForwardingValues {
+    fn default() -> Self {
+        ForwardingValues {
+            client_ip: HeaderValue::from_static("192.0.2.10"),
+            host: HeaderValue::from_static("svc1.example.com:8080"),
+            host_port: HeaderValue::from_static("8080"),
+            server_name: HeaderValue::from_static("bench-host"),
+        }
+    }
+}
+
+/// Request-head processing as the proxy does it per request: hop-by-hop
+/// headers removed, `X-Forwarded-*` set for an untrusted client.
+#[inline]
+pub fn process_head(headers: &mut HeaderMap, v: &ForwardingValues) {
+    fwd::remove_hop_by_hop(headers, false, false);
+    fwd::set_forwarding_headers(
+        headers,
+        &Forwarding {
+            client_ip: &v.client_ip,
+            trusted: false,
+            tls: false,
+            websocket: false,
+            host: Some(&v.host),
+            host_port: Some(&v.host_port),
+            server_name: &v.server_name,
+        },
+    );
+}
+
+/// A round-robin balancer over three servers, weighted 1:2:3 when
+/// `weighted`.
+pub fn balancer(weighted: bool) -> RoundRobin {
+    if weighted {
+        RoundRobin::weighted(&[1, 2, 3])
+    } else {
+        RoundRobin::new(3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_inputs_reach_the_expected_router() {
+        for n in [1, 100] {
+            for case in Case::ALL {
+                let mut input = route_input(n, case);
+                assert_eq!(input.decide(), input.expect, "n={n} case={case:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn head_processing_sets_forwarding_headers() {
+        let mut h = request_head();
+        process_head(&mut h, &ForwardingValues::default());
+        assert!(h.get(header::CONNECTION).is_none());
+        assert_eq!(h.get("x-forwarded-for").unwrap(), "192.0.2.10");
+        assert_eq!(h.get("x-forwarded-port").unwrap(), "8080");
+    }
+
+    #[test]
+    fn both_rules_parse() {
+        parse_rule(SIMPLE_RULE).unwrap();
+        parse_rule(COMPLEX_RULE).unwrap();
+    }
+}
