@@ -30,8 +30,10 @@ const SCHEMA: u64 = 1;
 /// The e2e runs of `benches/benches/instructions.rs`: short and long.
 const E2E_SHORT: (&str, u64) = ("e2e::proxied_requests requests_10", 10);
 const E2E_LONG: (&str, u64) = ("e2e::proxied_requests requests_210", 210);
-/// The derived per-request count.
+/// The derived per-request counts: every thread, and the proxy's worker
+/// thread alone (the thread whose count grows most between the two runs).
 const E2E_PER_REQUEST: &str = "e2e::proxied_request per_request (all threads)";
+const E2E_WORKER: &str = "e2e::proxied_request per_request (proxy worker thread)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -185,6 +187,8 @@ fn tool_version(tool: &str, args: &[&str]) -> String {
 
 /// One JSON summary per line (gungraun's `--output-format=json`): the
 /// benchmark's `group::function id` and its total instructions (`Ir`).
+/// The e2e runs also get `NAME #thread N` entries per callgrind thread,
+/// which [`derive_e2e`] turns into the worker-thread figure.
 fn parse_gungraun(stdout: &str) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for line in stdout.lines().filter(|l| l.trim_start().starts_with('{')) {
@@ -200,6 +204,16 @@ fn parse_gungraun(stdout: &str) -> Result<Map<String, Value>, String> {
         };
         let total = &v["profiles"][0]["data"]["total"]["metrics"];
         let ir = find_ir(total).ok_or_else(|| format!("no Ir count for {name}: {total}"))?;
+        if name == E2E_SHORT.0 || name == E2E_LONG.0 {
+            let parts = v["profiles"][0]["data"]["parts"].as_array();
+            for part in parts.into_iter().flatten() {
+                let thread = part["tool_run"]["new"]["thread"].as_u64().unwrap_or(0);
+                let part_no = part["tool_run"]["new"]["part"].as_u64().unwrap_or(0);
+                if let Some(ir) = find_ir(&part["metrics"]) {
+                    out.insert(format!("{name} #thread {thread}.{part_no}"), json!(ir));
+                }
+            }
+        }
         out.insert(name, json!(ir));
     }
     if out.is_empty() {
@@ -209,7 +223,7 @@ fn parse_gungraun(stdout: &str) -> Result<Map<String, Value>, String> {
 }
 
 /// The new `Ir` value in a gungraun metrics object, wherever its nesting
-/// puts it (`{"Callgrind": {"Ir": {"metrics": {"Left"|"Both": ...}}}}`).
+/// puts it (0.20 prints `{"Ir": {"values": {"new": N, "old": M}}}`).
 fn find_ir(v: &Value) -> Option<u64> {
     match v {
         Value::Object(m) => {
@@ -223,14 +237,14 @@ fn find_ir(v: &Value) -> Option<u64> {
     }
 }
 
-/// The first integer in a metric value: the new side comes first in
-/// gungraun's `Left` (new only) and `Both` ([new, old]) encodings.
+/// The first integer in a metric value, preferring the new side (`new`,
+/// or `Left`/`Both` in older encodings) over the old one.
 fn first_int(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
         Value::String(s) => s.parse().ok(),
         Value::Object(m) => {
-            for key in ["metrics", "Left", "Both", "Int", "Float"] {
+            for key in ["values", "new", "metrics", "Left", "Both", "Int", "Float"] {
                 if let Some(x) = m.get(key) {
                     return first_int(x);
                 }
@@ -251,10 +265,29 @@ fn derive_e2e(instr: &mut Map<String, Value>) -> Result<(), String> {
     };
     let short = get(instr, E2E_SHORT.0)?;
     let long = get(instr, E2E_LONG.0)?;
-    let per = long.saturating_sub(short) / (E2E_LONG.1 - E2E_SHORT.1);
-    instr.remove(E2E_SHORT.0);
-    instr.remove(E2E_LONG.0);
+    let n = E2E_LONG.1 - E2E_SHORT.1;
+    let per = long.saturating_sub(short) / n;
+    let thread_keys: Vec<String> = instr
+        .keys()
+        .filter(|k| k.starts_with(E2E_LONG.0) && k.contains(" #thread "))
+        .cloned()
+        .collect();
+    let worker = thread_keys
+        .iter()
+        .filter_map(|k| {
+            let suffix = &k[E2E_LONG.0.len()..];
+            let l = instr.get(k)?.as_u64()?;
+            let s = instr
+                .get(&format!("{}{suffix}", E2E_SHORT.0))
+                .and_then(Value::as_u64)?;
+            Some(l.saturating_sub(s) / n)
+        })
+        .max();
+    instr.retain(|k, _| !k.starts_with(E2E_SHORT.0) && !k.starts_with(E2E_LONG.0));
     instr.insert(E2E_PER_REQUEST.into(), json!(per));
+    if let Some(w) = worker {
+        instr.insert(E2E_WORKER.into(), json!(w));
+    }
     Ok(())
 }
 
