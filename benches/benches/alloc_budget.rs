@@ -12,6 +12,7 @@
 //! `http`, `hashbrown`...), i.e. to the code that asked for the memory:
 //! ours (`proxy::`) or a dependency's (`hyper`, `hyper_util`, `tokio`...).
 //! The client and backend of the fixture allocate nothing per request.
+//! `ALLOC_BUDGET_TRACES=1` prints every traced backtrace.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
@@ -164,7 +165,11 @@ fn main() {
 
     let traces = std::mem::take(&mut *TRACES.lock().unwrap_or_else(|e| e.into_inner()));
     let mut by_site: BTreeMap<String, u64> = BTreeMap::new();
+    let dump = std::env::var_os("ALLOC_BUDGET_TRACES").is_some();
     for bt in &traces {
+        if dump {
+            eprintln!("--- allocation\n{bt}");
+        }
         *by_site.entry(owner(&bt.to_string())).or_default() += 1;
     }
     let mut by_crate: BTreeMap<String, f64> = BTreeMap::new();
@@ -205,11 +210,8 @@ fn main() {
 
 /// Crates that only provide memory to their caller: an allocation made
 /// inside them is charged to whoever called them.
-const PASS_THROUGH: [&str; 11] = [
+const PASS_THROUGH: [&str; 10] = [
     "std",
-    "core",
-    "alloc",
-    "__rustc",
     "alloc_budget",
     "bytes",
     "http",
@@ -217,44 +219,81 @@ const PASS_THROUGH: [&str; 11] = [
     "smallvec",
     "slab",
     "indexmap",
+    "unknown",
+    "benches",
 ];
 
 /// The innermost frame of a formatted backtrace that is not allocator or
-/// container code.
+/// container code, as `crate: function (file:line)`, followed by the
+/// innermost frame of ours (`proxy`) that led to it, if another crate
+/// asked. Inlined frames carry only a short function name, so the crate is
+/// read from the source path.
 fn owner(trace: &str) -> String {
-    for line in trace.lines() {
-        let line = line.trim_start();
+    let mut frames = Vec::new();
+    let mut lines = trace.lines().map(str::trim).peekable();
+    while let Some(line) = lines.next() {
         let Some((num, sym)) = line.split_once(": ") else {
             continue;
         };
         if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let sym = sym.trim();
-        if !PASS_THROUGH.contains(&crate_of(sym)) && !sym.starts_with("__") && sym != "<unknown>" {
-            return shorten(sym);
-        }
+        let at = match lines.peek() {
+            Some(next) if next.starts_with("at ") => lines.next().map(|l| &l[3..]),
+            _ => None,
+        };
+        frames.push((at.map_or("unknown", crate_of_path), sym, at));
     }
-    "<unresolved>".to_owned()
+    let label = |(krate, sym, at): &(&str, &str, Option<&str>)| {
+        let func = sym.split('<').next().unwrap_or(sym);
+        let place = at.map_or(String::new(), |a| {
+            let short = a.rsplit_once("/src/").map_or(a, |(_, rest)| rest);
+            format!(" (src/{short})")
+        });
+        format!("{krate}: {func}{place}")
+    };
+    let Some(i) = frames.iter().position(|f| !PASS_THROUGH.contains(&f.0)) else {
+        return "<unresolved>".to_owned();
+    };
+    let mut site = label(&frames[i]);
+    if frames[i].0 != "proxy"
+        && let Some(ours) = frames[i..].iter().find(|f| f.0 == "proxy")
+    {
+        site.push_str(" <- ");
+        site.push_str(&label(ours));
+    }
+    site
 }
 
-/// The crate a symbol belongs to: the first path segment, looking inside
-/// `<Type as Trait>` at the type.
-fn crate_of(sym: &str) -> &str {
-    let s = sym.trim_start_matches(['<', '&', '*']);
-    let s = s.strip_prefix("mut ").unwrap_or(s);
-    let s = s.strip_prefix("dyn ").unwrap_or(s);
-    let end = s.find("::").unwrap_or(s.len());
-    &s[..end]
-}
-
-/// Drops closure and generic noise so sites group across instantiations.
-fn shorten(sym: &str) -> String {
-    let mut s = sym.to_owned();
-    for cut in ["::{{closure}}", "::{closure"] {
-        if let Some(i) = s.find(cut) {
-            s.truncate(i);
+/// The crate a source path belongs to: registry paths name it in the
+/// directory (`hyper-util-0.1.21` -> `hyper_util`), the toolchain's own
+/// sources are `std`, and this workspace's crates are named by folder.
+fn crate_of_path(path: &str) -> &'static str {
+    if path.starts_with("/rustc/") {
+        return "std";
+    }
+    if let Some(i) = path.find("/registry/src/") {
+        let rest = &path[i + "/registry/src/".len()..];
+        let dir = rest.split('/').nth(1).unwrap_or("");
+        let name = match dir.rfind('-') {
+            Some(j) if dir[j + 1..].starts_with(|c: char| c.is_ascii_digit()) => &dir[..j],
+            _ => dir,
+        };
+        return Box::leak(name.replace('-', "_").into_boxed_str());
+    }
+    for (folder, name) in [
+        ("proxy/src/", "proxy"),
+        ("benches/alloc_budget.rs", "alloc_budget"),
+        ("benches/src/", "benches"),
+    ] {
+        if path.contains(folder) {
+            return name;
         }
     }
-    s
+    "unknown"
+}
+
+/// The crate part of a site label.
+fn crate_of(site: &str) -> &str {
+    site.split(':').next().unwrap_or(site)
 }
