@@ -80,9 +80,9 @@ enum BaselineCmd {
     },
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
     // Threads match the load cores this process is pinned to.
-    let n = procs::allowed_cpus().len().clamp(1, 64);
+    let n = threads.clamp(1, 64);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(n)
         .enable_all()
@@ -92,12 +92,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs the harness, stopping cleanly on Ctrl-C.
 fn run_measured(args: &run::RunArgs) -> Result<PathBuf, String> {
-    // Pinning happens inside run() before the runtime spawns load tasks, but
-    // the runtime's threads exist already; `taskset -a` re-pins them all.
-    let rt = runtime();
+    let plan = run::plan(args)?;
+    let rt = runtime(if plan.pinned { plan.load_cpus.len() } else { procs::allowed_cpus().len() });
     rt.block_on(async {
         tokio::select! {
-            r = run::run(args) => r,
+            r = run::run(args, &plan) => r,
             _ = tokio::signal::ctrl_c() => Err("interrupted: stopped every process the harness started".into()),
         }
     })

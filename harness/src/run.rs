@@ -71,12 +71,24 @@ const DEFAULT_TARGETS: [&str; 4] = ["direct", "floor", "proxy", "traefik"];
 /// Load cores busier than this mean the load side was the limit.
 const SATURATED_PCT: f64 = 90.0;
 
-/// Runs everything; returns the report directory.
-pub(crate) async fn run(args: &RunArgs) -> Result<PathBuf, String> {
-    let (started_utc, stamp) = crate::results::utc_now();
-    let mut notes = Vec::new();
+/// Where things run, decided before the load runtime starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Cores of the process under test.
+    pub(crate) sut_cpus: Vec<usize>,
+    /// Cores of the load generator and backend.
+    pub(crate) load_cpus: Vec<usize>,
+    /// Workers / GOMAXPROCS.
+    pub(crate) workers: usize,
+    /// Pinning applied.
+    pub(crate) pinned: bool,
+    /// CPUs usable before pinning.
+    pub(crate) cpus: usize,
+}
 
-    // --- placement ---
+/// Decides the placement, prints it, and pins this process to the load
+/// cores (call before building the load runtime so its threads inherit it).
+pub(crate) fn plan(args: &RunArgs) -> Result<Plan, String> {
     let allowed = procs::allowed_cpus();
     let taskset = procs::have_taskset();
     let (sut_cpus, load_cpus) = match (&args.sut_cpus, &args.load_cpus) {
@@ -97,16 +109,7 @@ pub(crate) async fn run(args: &RunArgs) -> Result<PathBuf, String> {
         }
     };
     let pinned = taskset && !sut_cpus.is_empty() && !load_cpus.is_empty();
-    if !pinned {
-        notes.push("CPU pinning off (needs taskset and at least 2 cores): figures are noisier".into());
-    }
     let workers = args.workers.unwrap_or(sut_cpus.len().max(1));
-    let placement = Placement {
-        sut_cpus: sut_cpus.clone(),
-        load_cpus: load_cpus.clone(),
-        workers,
-        pinned,
-    };
     eprintln!(
         "placement: process under test on cpu {} ({} worker(s) / GOMAXPROCS={}), load generator + backend on cpu {}{}",
         procs::cpu_list(&sut_cpus),
@@ -118,6 +121,36 @@ pub(crate) async fn run(args: &RunArgs) -> Result<PathBuf, String> {
     if pinned {
         procs::pin_self(&load_cpus)?;
     }
+    Ok(Plan {
+        sut_cpus,
+        load_cpus,
+        workers,
+        pinned,
+        cpus: allowed.len(),
+    })
+}
+
+/// Runs everything; returns the report directory.
+pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> {
+    let (started_utc, stamp) = crate::results::utc_now();
+    let mut notes = Vec::new();
+
+    let Plan {
+        sut_cpus,
+        load_cpus,
+        workers,
+        pinned,
+        cpus,
+    } = plan.clone();
+    if !pinned {
+        notes.push("CPU pinning off (needs taskset and at least 2 cores): figures are noisier".into());
+    }
+    let placement = Placement {
+        sut_cpus: sut_cpus.clone(),
+        load_cpus: load_cpus.clone(),
+        workers,
+        pinned,
+    };
     let sut = pinned.then_some(sut_cpus.as_slice());
     let load_pin = pinned.then_some(load_cpus.as_slice());
 
@@ -232,7 +265,7 @@ pub(crate) async fn run(args: &RunArgs) -> Result<PathBuf, String> {
             started_utc,
             git_commit: git_commit(&root),
             cpu_model: procs::cpu_model(),
-            cpus: allowed.len(),
+            cpus,
             placement,
             versions,
             rounds,
