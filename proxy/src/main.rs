@@ -1,1 +1,132 @@
-fn main() {}
+//! The `proxy` binary: parses the command line, loads the configuration,
+//! starts the workers, waits for a signal and drains with a deadline.
+//! Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// A high-performance reverse proxy that reads Traefik's file-provider
+/// configuration.
+#[derive(Debug, Parser)]
+#[command(name = "proxy", version, about)]
+struct Cli {
+    /// Static configuration file (Traefik format, YAML or TOML by
+    /// extension). Default: traefik.{yml,yaml,toml} in the current
+    /// directory, $HOME/.config/ or /etc/traefik/, as Traefik looks.
+    #[arg(long = "configFile", visible_alias = "config", alias = "configfile", global = true)]
+    config_file: Option<PathBuf>,
+
+    /// Worker threads, each serving its own connections. Default: the
+    /// number of available cores.
+    #[arg(long, global = true)]
+    workers: Option<usize>,
+
+    /// Log level (TRACE, DEBUG, INFO, WARN, ERROR); overrides `log.level`.
+    #[arg(long = "log-level", alias = "log.level", global = true)]
+    log_level: Option<String>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the static and dynamic configuration and exit: non-zero
+    /// with every error found.
+    Check,
+}
+
+fn default_config_file() -> Option<PathBuf> {
+    let mut dirs = vec![PathBuf::from(".")];
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".config"));
+    }
+    dirs.push(PathBuf::from("/etc/traefik"));
+    dirs.iter()
+        .flat_map(|d| ["traefik.yml", "traefik.yaml", "traefik.toml"].map(|f| d.join(f)))
+        .find(|p| p.is_file())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(config_file) = cli.config_file.clone().or_else(default_config_file) else {
+        eprintln!(
+            "error: no static configuration: pass --configFile FILE (or put traefik.yml in the current directory, $HOME/.config/ or /etc/traefik/)"
+        );
+        return ExitCode::from(2);
+    };
+
+    let (static_cfg, warnings) = match proxy::config::load_static(&config_file) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("error: invalid configuration:\n{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    let level = cli.log_level.clone().unwrap_or_else(|| static_cfg.log.level.clone());
+    proxy::observe::init_logging(&level, static_cfg.log.json());
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+
+    if let Some(Command::Check) = cli.command {
+        return match proxy::control::check(&static_cfg) {
+            Ok(snap) => {
+                println!(
+                    "configuration OK: {} entrypoints, {} routers, {} services",
+                    static_cfg.entry_points.len(),
+                    snap.routers.len(),
+                    snap.services.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("error: invalid configuration:\n{errors}");
+                ExitCode::from(1)
+            }
+        };
+    }
+
+    match proxy::listener::bind::raise_nofile_limit() {
+        Ok(n) => tracing::debug!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
+    let workers = cli
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let running = match proxy::app::start_with(static_cfg, Some(config_file), workers) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(workers, version = env!("CARGO_PKG_VERSION"), "proxy started");
+
+    let deadline = wait_for_signal();
+    tracing::info!("shutting down: draining in-flight requests");
+    running.shutdown(deadline);
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// Blocks until SIGTERM or SIGINT. SIGTERM drains for the configured
+/// `graceTimeOut`; SIGINT (Ctrl-C) uses a short deadline.
+fn wait_for_signal() -> Option<Duration> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("signal runtime");
+    rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => None,
+            _ = int.recv() => Some(Duration::from_secs(1)),
+        }
+    })
+}

@@ -1,0 +1,217 @@
+//! Starting and stopping the proxy: binds the entrypoints, compiles the
+//! first configuration, starts the worker threads and the control plane,
+//! and drains on shutdown.
+//!
+//! Used by the binary, the tests, the benches and the harness alike, so the
+//! process they measure is the one users run.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use tokio::sync::watch;
+
+use crate::admin::AdminRoutes;
+use crate::config::{self, ConfigErrors, StaticConfig};
+use crate::control::Control;
+use crate::forward::{EntryPointInfo, Shared};
+use crate::listener::{self, ConnTimeouts, Shutdown, WorkerListener};
+use crate::net::IpSet;
+use crate::observe;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The static or dynamic configuration is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// An entrypoint could not be bound.
+    #[error("entrypoint {name:?}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// Entrypoint name.
+        name: String,
+        /// Address it was to listen on.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A worker thread or runtime could not be started.
+    #[error("cannot start worker: {0}")]
+    Worker(std::io::Error),
+}
+
+/// How the proxy is started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The static configuration file.
+    pub config_file: PathBuf,
+    /// Worker threads (each a current-thread runtime).
+    pub workers: usize,
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct Running {
+    /// Bound address of each entrypoint, by name.
+    pub addrs: BTreeMap<String, SocketAddr>,
+    shutdown: watch::Sender<Shutdown>,
+    workers: Vec<JoinHandle<()>>,
+    control: Control,
+    grace: Duration,
+}
+
+/// Loads the static configuration (and the dynamic one it points at) and
+/// starts serving.
+pub fn start(opts: &Options) -> Result<Running, StartError> {
+    let (static_cfg, warnings) = config::load_static(&opts.config_file)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    start_with(static_cfg, Some(opts.config_file.clone()), opts.workers)
+}
+
+/// Starts serving with an already-loaded static configuration.
+pub fn start_with(
+    static_cfg: StaticConfig,
+    static_file: Option<PathBuf>,
+    workers: usize,
+) -> Result<Running, StartError> {
+    let workers = workers.max(1);
+    let static_cfg = Arc::new(static_cfg);
+    let metrics = observe::install_metrics(&static_cfg);
+    let control = Control::new(Arc::clone(&static_cfg), static_file, metrics.clone())?;
+
+    let shared = Arc::new(Shared {
+        snapshot: control.snapshot(),
+        server_name: server_name(),
+    });
+
+    // Bind every entrypoint before starting anything, so a port in use
+    // fails the start cleanly.
+    let mut addrs = BTreeMap::new();
+    let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
+    for (index, ep) in static_cfg.entry_points.iter().enumerate() {
+        let (socks, bound) =
+            listener::bind::bind_reuseport(ep.addr, workers).map_err(|source| StartError::Bind {
+                name: ep.name.clone(),
+                addr: ep.addr,
+                source,
+            })?;
+        tracing::info!(entrypoint = %ep.name, address = %bound, "listening");
+        addrs.insert(ep.name.clone(), bound);
+        let info = Arc::new(EntryPointInfo {
+            index,
+            name: Arc::from(ep.name.as_str()),
+            tls: false,
+            trusted: IpSet::new(ep.forwarded_headers.trusted_ips.iter().copied()),
+            insecure: ep.forwarded_headers.insecure,
+        });
+        let t = &ep.transport.responding_timeouts;
+        let timeouts = ConnTimeouts {
+            read: nonzero(t.read_timeout),
+            idle: nonzero(t.idle_timeout),
+        };
+        let admin = AdminRoutes::for_entrypoint(&static_cfg, &ep.name, metrics.clone());
+        for (w, sock) in socks.into_iter().enumerate() {
+            per_worker[w].push(WorkerListener {
+                info: Arc::clone(&info),
+                timeouts,
+                admin: admin.clone(),
+                socket: sock,
+            });
+        }
+    }
+
+    let (shutdown, shutdown_rx) = watch::channel(Shutdown::Running);
+    let mut handles = Vec::with_capacity(workers);
+    for (i, listeners) in per_worker.into_iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let rx = shutdown_rx.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("proxy-worker-{i}"))
+            .spawn(move || worker_thread(shared, listeners, rx))
+            .map_err(StartError::Worker)?;
+        handles.push(h);
+    }
+    let grace = static_cfg
+        .entry_points
+        .iter()
+        .map(|e| e.transport.life_cycle.grace_time_out)
+        .max()
+        .unwrap_or(Duration::from_secs(10));
+    control.start_watching();
+    Ok(Running {
+        addrs,
+        shutdown,
+        workers: handles,
+        control,
+        grace,
+    })
+}
+
+fn nonzero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+fn worker_thread(
+    shared: Arc<Shared>,
+    listeners: Vec<WorkerListener>,
+    shutdown: watch::Receiver<Shutdown>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build worker runtime");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let sweeper = tokio::task::spawn_local(crate::upstream::pool::sweep_loop());
+        listener::run_worker(shared, listeners, shutdown).await;
+        sweeper.abort();
+    });
+}
+
+/// This machine's host name, for `X-Forwarded-Server`.
+fn server_name() -> HeaderValue {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    HeaderValue::from_str(&name).unwrap_or_else(|_| HeaderValue::from_static("localhost"))
+}
+
+impl Running {
+    /// The bound address of entrypoint `name`.
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.addrs.get(name).copied()
+    }
+
+    /// The configuration control plane (reloads, current generation).
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// Stops accepting and lets in-flight requests finish within `deadline`
+    /// (default: the entrypoints' `graceTimeOut`), then returns once every
+    /// worker has stopped.
+    pub fn shutdown(self, deadline: Option<Duration>) {
+        let deadline = deadline.unwrap_or(self.grace);
+        let _ = self.shutdown.send(Shutdown::Drain { deadline });
+        for h in self.workers {
+            let _ = h.join();
+        }
+        self.control.stop();
+    }
+}

@@ -1,0 +1,332 @@
+//! Request and response header rewriting for proxying, as RFC 9110 and
+//! Traefik do it: hop-by-hop headers removed (with those the `Connection`
+//! header names), `X-Forwarded-*` and `X-Real-Ip` set, untrusted incoming
+//! `X-Forwarded-*` dropped first.
+//!
+//! Runs per request: one pass over the headers to find what needs work, no
+//! allocation when the client sent no `X-Forwarded-For` and the values are
+//! cached per connection.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers Traefik treats as forwarding information and removes from
+/// requests of untrusted clients.
+const X_HEADERS: [&str; 11] = [
+    "x-forwarded-proto",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-prefix",
+    "x-forwarded-tls-client-cert",
+    "x-forwarded-tls-client-cert-info",
+    "x-real-ip",
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1, and the legacy ones Go's reverse
+/// proxy removes).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_FORWARDED_SERVER: HeaderName = HeaderName::from_static("x-forwarded-server");
+
+const fn is_hop_by_hop_name(name: &str) -> bool {
+    matches!(
+        name.as_bytes(),
+        b"connection"
+            | b"proxy-connection"
+            | b"keep-alive"
+            | b"proxy-authenticate"
+            | b"proxy-authorization"
+            | b"te"
+            | b"trailer"
+            | b"transfer-encoding"
+            | b"upgrade"
+    )
+}
+
+fn is_x_header(name: &str) -> bool {
+    (name.len() > 12 && name.starts_with("x-forwarded-")) || name == "x-real-ip"
+}
+
+/// Whether a comma-separated header contains `token` (case-insensitive).
+pub fn has_token(values: header::GetAll<'_, HeaderValue>, token: &str) -> bool {
+    values.iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
+
+/// Whether the request asks for a protocol upgrade (WebSocket and
+/// friends): `Connection: upgrade` together with an `Upgrade` header.
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE) && has_token(headers.get_all(header::CONNECTION), "upgrade")
+}
+
+/// Removes the headers named in `Connection` and the hop-by-hop headers.
+/// Keeps `Connection: Upgrade` + `Upgrade` when `keep_upgrade` (a request or
+/// 101 response of an upgrade), and `TE: trailers` when the client sent it
+/// (gRPC needs it end to end).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool, keep_te_trailers: bool) {
+    // One pass to learn whether anything needs removing: most requests carry
+    // none of these (HTTP/2 forbids them), at most `Connection: keep-alive`.
+    let mut any = false;
+    for name in headers.keys() {
+        if is_hop_by_hop_name(name.as_str()) {
+            any = true;
+            break;
+        }
+    }
+    if !any {
+        return;
+    }
+    let upgrade = if keep_upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    let te_trailers = keep_te_trailers && has_token(headers.get_all(header::TE), "trailers");
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(up) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, up);
+    }
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Removes every forwarding header (`X-Forwarded-*`, `X-Real-Ip`): what
+/// Traefik does for clients outside `forwardedHeaders.trustedIPs`.
+pub fn remove_forwarding_headers(headers: &mut HeaderMap) {
+    if !headers.keys().any(|n| is_x_header(n.as_str())) {
+        return;
+    }
+    for name in X_HEADERS {
+        headers.remove(name);
+    }
+}
+
+/// What the forwarding headers are set from. The values are prepared per
+/// connection (client IP) or once (server name), so setting them costs a
+/// reference-count increment, not an allocation.
+#[derive(Debug)]
+pub struct Forwarding<'a> {
+    /// The peer IP as a header value.
+    pub client_ip: &'a HeaderValue,
+    /// Whether the client is trusted to send forwarding headers.
+    pub trusted: bool,
+    /// Whether the downstream connection is TLS.
+    pub tls: bool,
+    /// Whether the request is a protocol upgrade (ws/wss).
+    pub websocket: bool,
+    /// The request's host as sent (`Host` or `:authority`), port included.
+    pub host: Option<&'a HeaderValue>,
+    /// The port part of `host`, if it has one.
+    pub host_port: Option<&'a HeaderValue>,
+    /// This proxy's host name for `X-Forwarded-Server`.
+    pub server_name: &'a HeaderValue,
+}
+
+/// Sets `X-Forwarded-For/Proto/Host/Port/Server` and `X-Real-Ip` as
+/// Traefik does: untrusted incoming values are removed first; values a
+/// trusted client sent are kept (`X-Forwarded-For` is appended to);
+/// `X-Forwarded-Server` is always ours.
+pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
+    if !f.trusted {
+        remove_forwarding_headers(headers);
+    }
+    // X-Forwarded-For: append the peer to the list a trusted client sent.
+    match headers.get(&X_FORWARDED_FOR) {
+        Some(prev) if f.trusted => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + f.client_ip.len());
+            v.extend_from_slice(prev.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(f.client_ip.as_bytes());
+            if let Ok(v) = HeaderValue::from_bytes(&v) {
+                headers.insert(X_FORWARDED_FOR.clone(), v);
+            }
+        }
+        _ => {
+            headers.insert(X_FORWARDED_FOR.clone(), f.client_ip.clone());
+        }
+    }
+    if !headers.contains_key(&X_REAL_IP) {
+        headers.insert(X_REAL_IP.clone(), f.client_ip.clone());
+    }
+    let proto = match headers.get(&X_FORWARDED_PROTO) {
+        Some(p) => p.clone(),
+        None => {
+            let p = HeaderValue::from_static(match (f.websocket, f.tls) {
+                (true, true) => "wss",
+                (true, false) => "ws",
+                (false, true) => "https",
+                (false, false) => "http",
+            });
+            headers.insert(X_FORWARDED_PROTO.clone(), p.clone());
+            p
+        }
+    };
+    if !headers.contains_key(&X_FORWARDED_PORT) {
+        let port = match f.host_port {
+            Some(p) => p.clone(),
+            None if f.tls || proto == "https" || proto == "wss" => HeaderValue::from_static("443"),
+            None => HeaderValue::from_static("80"),
+        };
+        headers.insert(X_FORWARDED_PORT.clone(), port);
+    }
+    if let Some(host) = f.host
+        && !host.is_empty()
+        && !headers.contains_key(&X_FORWARDED_HOST)
+    {
+        headers.insert(X_FORWARDED_HOST.clone(), host.clone());
+    }
+    headers.insert(X_FORWARDED_SERVER.clone(), f.server_name.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn fwd<'a>(ip: &'a HeaderValue, server: &'a HeaderValue, trusted: bool) -> Forwarding<'a> {
+        Forwarding {
+            client_ip: ip,
+            trusted,
+            tls: false,
+            websocket: false,
+            host: None,
+            host_port: None,
+            server_name: server,
+        }
+    }
+
+    #[test]
+    fn removes_hop_by_hop_and_connection_named_headers() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic x"),
+            ("te", "gzip"),
+            ("accept", "*/*"),
+        ]);
+        remove_hop_by_hop(&mut h, false, true);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn keeps_upgrade_and_te_trailers() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("te", "trailers, deflate"),
+        ]);
+        assert!(is_upgrade_request(&h));
+        remove_hop_by_hop(&mut h, true, true);
+        assert_eq!(h["connection"], "Upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["te"], "trailers");
+        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        remove_hop_by_hop(&mut h, false, false);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn untrusted_forwarding_headers_are_replaced() {
+        let ip = HeaderValue::from_static("10.0.0.7");
+        let server = HeaderValue::from_static("proxy-1");
+        let host = HeaderValue::from_static("example.com:8443");
+        let port = HeaderValue::from_static("8443");
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-forwarded-uri", "/evil"),
+        ]);
+        let mut f = fwd(&ip, &server, false);
+        f.host = Some(&host);
+        f.host_port = Some(&port);
+        set_forwarding_headers(&mut h, &f);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.7");
+        assert_eq!(h["x-real-ip"], "10.0.0.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "example.com:8443");
+        assert_eq!(h["x-forwarded-port"], "8443");
+        assert_eq!(h["x-forwarded-server"], "proxy-1");
+        assert!(!h.contains_key("x-forwarded-uri"));
+    }
+
+    #[test]
+    fn trusted_forwarding_headers_are_kept_and_appended() {
+        let ip = HeaderValue::from_static("10.0.0.7");
+        let server = HeaderValue::from_static("proxy-1");
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-server", "other"),
+        ]);
+        set_forwarding_headers(&mut h, &fwd(&ip, &server, true));
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-port"], "443");
+        assert_eq!(h["x-forwarded-server"], "proxy-1");
+    }
+
+    #[test]
+    fn websocket_proto() {
+        let ip = HeaderValue::from_static("::1");
+        let server = HeaderValue::from_static("p");
+        let mut h = HeaderMap::new();
+        let mut f = fwd(&ip, &server, false);
+        f.websocket = true;
+        set_forwarding_headers(&mut h, &f);
+        assert_eq!(h["x-forwarded-proto"], "ws");
+        assert_eq!(h["x-forwarded-port"], "80");
+    }
+}

@@ -1,0 +1,381 @@
+//! The request handler: from a parsed downstream request to the response
+//! sent back, through routing and the upstream.
+//!
+//! Runs per request on a worker thread. No lock, no `dyn`: the snapshot is
+//! a worker-cached `Rc`, the routing view borrows the request and the
+//! worker's arena, the upstream connection comes from the worker's pool.
+
+pub mod body;
+pub mod headers;
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bumpalo::Bump;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+pub use body::ProxyBody;
+
+use crate::ProxyRequest;
+use crate::observe::WorkerObserver;
+use crate::routing::{host_without_port, normalize_path};
+use crate::snapshot::{self, SharedSnapshot};
+use crate::upstream::{ProxyError, UpstreamTarget, send_upstream};
+
+/// Process-wide state shared by every worker (immutable after start, or
+/// swapped atomically).
+#[derive(Debug)]
+pub struct Shared {
+    /// The current compiled configuration.
+    pub snapshot: SharedSnapshot,
+    /// `X-Forwarded-Server` value: this machine's host name.
+    pub server_name: HeaderValue,
+}
+
+/// Static per-entrypoint settings the handler needs.
+#[derive(Debug)]
+pub struct EntryPointInfo {
+    /// Index in the static configuration (and in each snapshot).
+    pub index: usize,
+    /// Entrypoint name.
+    pub name: Arc<str>,
+    /// Whether the listener terminates TLS.
+    pub tls: bool,
+    /// Clients whose forwarding headers are trusted.
+    pub trusted: crate::net::IpSet,
+    /// Trust every client's forwarding headers.
+    pub insecure: bool,
+}
+
+/// Per-connection context, shared by the requests of one connection.
+#[derive(Debug)]
+pub struct ConnCtx {
+    /// Process-wide state.
+    pub shared: Arc<Shared>,
+    /// The entrypoint the connection came in on.
+    pub entrypoint: Arc<EntryPointInfo>,
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    client_ip: HeaderValue,
+    trusted: bool,
+    /// Last `Host` seen on this connection and its port as a header value:
+    /// keep-alive clients repeat the same host, so the value is made once.
+    host_port: RefCell<Option<(HeaderValue, Option<HeaderValue>)>>,
+    /// Requests started on this connection (for the idle watchdog).
+    pub requests: std::cell::Cell<u64>,
+    /// Requests in flight on this connection.
+    pub in_flight: std::cell::Cell<u32>,
+}
+
+impl ConnCtx {
+    /// Context for a connection accepted on `entrypoint` from `peer`.
+    pub fn new(shared: Arc<Shared>, entrypoint: Arc<EntryPointInfo>, peer: SocketAddr) -> Self {
+        let ip = canonical_ip(peer.ip());
+        let trusted = entrypoint.insecure || entrypoint.trusted.contains(ip);
+        let client_ip = HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header value");
+        Self {
+            shared,
+            entrypoint,
+            peer,
+            client_ip,
+            trusted,
+            host_port: RefCell::new(None),
+            requests: std::cell::Cell::new(0),
+            in_flight: std::cell::Cell::new(0),
+        }
+    }
+
+    fn port_of(&self, host: &HeaderValue) -> Option<HeaderValue> {
+        let mut cache = self.host_port.borrow_mut();
+        if let Some((h, p)) = cache.as_ref()
+            && h == host
+        {
+            return p.clone();
+        }
+        let port = host
+            .to_str()
+            .ok()
+            .and_then(|h| authority_port(h))
+            .and_then(|p| HeaderValue::from_str(p).ok());
+        *cache = Some((host.clone(), port.clone()));
+        port
+    }
+}
+
+/// An IPv4-mapped IPv6 peer is reported as the IPv4 address, as Go does.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The port of `host:port` / `[v6]:port`, if present.
+fn authority_port(authority: &str) -> Option<&str> {
+    let rest = match authority.strip_prefix('[') {
+        Some(r) => r.split_once(']')?.1,
+        None => authority,
+    };
+    let (_, port) = rest.rsplit_once(':')?;
+    (!port.is_empty()).then_some(port)
+}
+
+thread_local! {
+    /// Scratch space for the synchronous routing step of one request; reset
+    /// right after the decision (decision 1).
+    static ARENA: RefCell<Bump> = RefCell::new(Bump::with_capacity(4096));
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    let mut r = Response::new(ProxyBody::full(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The response for a request no router matched (Traefik's body).
+pub fn not_found() -> Response<ProxyBody> {
+    text(StatusCode::NOT_FOUND, "404 page not found\n")
+}
+
+fn error_response(e: &ProxyError) -> Response<ProxyBody> {
+    let status = e.status();
+    let body = match status {
+        StatusCode::GATEWAY_TIMEOUT => "Gateway Timeout",
+        StatusCode::SERVICE_UNAVAILABLE => "Service Unavailable",
+        _ => "Bad Gateway",
+    };
+    text(status, body)
+}
+
+/// What routing decided for one request.
+struct Decision {
+    router: u32,
+    service: u32,
+}
+
+/// Handles one downstream request.
+pub async fn handle(
+    ctx: Rc<ConnCtx>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    ctx.requests.set(ctx.requests.get() + 1);
+    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    let resp = proxy(&ctx, req).await;
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    Ok(resp)
+}
+
+async fn proxy(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let snap = snapshot::current(&ctx.shared.snapshot);
+
+    // The host as the client addressed it: `Host` (HTTP/1) or `:authority`.
+    let host_value: Option<HeaderValue> = match req.headers().get(header::HOST) {
+        Some(h) => Some(h.clone()),
+        None => req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
+    if host_value.is_none() && req.version() == Version::HTTP_11 {
+        return text(StatusCode::BAD_REQUEST, "400 Bad Request: missing required Host header");
+    }
+
+    // === routing (synchronous, arena-backed) ===
+    let decision = {
+        let routes = match snap.entrypoints.get(ctx.entrypoint.index) {
+            Some(r) => r,
+            None => return not_found(),
+        };
+        let host_str = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+        ARENA.with(|arena| {
+            let mut arena = arena.borrow_mut();
+            let d = {
+                let view = ProxyRequest {
+                    method: req.method(),
+                    host: host_without_port(host_str),
+                    path: normalize_path(req.uri().path(), &arena),
+                    query: req.uri().query(),
+                    headers: req.headers(),
+                    client_ip: canonical_ip(ctx.peer.ip()),
+                    arena: &arena,
+                };
+                routes.router.route(&view).map(|t| Decision {
+                    router: t.router,
+                    service: t.service,
+                })
+            };
+            arena.reset();
+            d
+        })
+    };
+    WorkerObserver::record_decision(started.elapsed());
+
+    let Some(decision) = decision else {
+        return not_found();
+    };
+    let _ = decision.router;
+    let service = &snap.services[decision.service as usize];
+    let Some(target) = service.pick() else {
+        return error_response(&ProxyError::NoServer);
+    };
+
+    // === rewrite for the upstream ===
+    let upgrade = headers::is_upgrade_request(req.headers());
+    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    {
+        let host_port = host_value.as_ref().and_then(|h| ctx.port_of(h));
+        let headers = req.headers_mut();
+        headers::remove_hop_by_hop(headers, upgrade, true);
+        headers::set_forwarding_headers(
+            headers,
+            &headers::Forwarding {
+                client_ip: &ctx.client_ip,
+                trusted: ctx.trusted,
+                tls: ctx.entrypoint.tls,
+                websocket: upgrade,
+                host: host_value.as_ref(),
+                host_port: host_port.as_ref(),
+                server_name: &ctx.shared.server_name,
+            },
+        );
+    }
+    if let Err(resp) = rewrite_target(&mut req, target, service.pass_host_header, host_value) {
+        return resp;
+    }
+
+    // === send ===
+    match send_upstream(target, req).await {
+        Ok(mut resp) => {
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(down) = downstream_upgrade {
+                    let up = hyper::upgrade::on(&mut resp);
+                    tokio::task::spawn_local(tunnel(down, up));
+                }
+                headers::remove_hop_by_hop(resp.headers_mut(), true, false);
+            } else {
+                headers::remove_hop_by_hop(resp.headers_mut(), false, false);
+            }
+            resp.map(ProxyBody::Upstream)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, url = %target.url, "upstream request failed");
+            error_response(&e)
+        }
+    }
+}
+
+/// Points the request at `target`: origin-form URI for HTTP/1 upstreams
+/// (absolute with the right authority for HTTP/2), the server URL's path
+/// prepended, and the `Host` chosen by `passHostHeader`.
+fn rewrite_target(
+    req: &mut Request<Incoming>,
+    target: &UpstreamTarget,
+    pass_host: bool,
+    host: Option<HeaderValue>,
+) -> Result<(), Response<ProxyBody>> {
+    let bad = || text(StatusCode::BAD_REQUEST, "400 Bad Request");
+    let needs_path = !target.base_path.is_empty();
+    let pq: Option<PathAndQuery> = if needs_path {
+        let orig = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let joined = if orig.starts_with('/') {
+            format!("{}{}", target.base_path, orig)
+        } else {
+            format!("{}/{}", target.base_path, orig)
+        };
+        Some(PathAndQuery::try_from(joined).map_err(|_| bad())?)
+    } else {
+        None
+    };
+
+    let host_to_send = if pass_host {
+        host.unwrap_or_else(|| target.host_header.clone())
+    } else {
+        target.host_header.clone()
+    };
+
+    if target.h2c {
+        let authority = Authority::try_from(host_to_send.as_bytes()).map_err(|_| bad())?;
+        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(authority);
+        if let Some(pq) = pq {
+            parts.path_and_query = Some(pq);
+        } else if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(PathAndQuery::from_static("/"));
+        }
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| bad())?;
+        req.headers_mut().remove(header::HOST);
+        *req.version_mut() = Version::HTTP_2;
+    } else {
+        let origin_form = req.uri().scheme().is_none() && req.uri().authority().is_none();
+        if pq.is_some() || !origin_form {
+            let pq = match pq {
+                Some(pq) => pq,
+                None => req
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            };
+            *req.uri_mut() = Uri::from(pq);
+        }
+        if !pass_host || !req.headers().contains_key(header::HOST) {
+            req.headers_mut().insert(header::HOST, host_to_send);
+        }
+        *req.version_mut() = Version::HTTP_11;
+    }
+    Ok(())
+}
+
+/// Copies bytes both ways between an upgraded downstream and upstream
+/// connection (WebSocket and other `101 Switching Protocols` upgrades).
+async fn tunnel(down: hyper::upgrade::OnUpgrade, up: hyper::upgrade::OnUpgrade) {
+    let (down, up) = match tokio::try_join!(down, up) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            return;
+        }
+    };
+    let mut down = TokioIo::new(down);
+    let mut up = TokioIo::new(up);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+        tracing::debug!(error = %e, "upgraded connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_of_authorities() {
+        assert_eq!(authority_port("example.com:8080"), Some("8080"));
+        assert_eq!(authority_port("example.com"), None);
+        assert_eq!(authority_port("[::1]:443"), Some("443"));
+        assert_eq!(authority_port("[::1]"), None);
+        assert_eq!(authority_port("example.com:"), None);
+    }
+
+    #[test]
+    fn mapped_ipv6_is_reported_as_ipv4() {
+        let ip: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(canonical_ip(ip).to_string(), "10.1.2.3");
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(canonical_ip(ip), ip);
+    }
+}

@@ -1,0 +1,120 @@
+//! The compiled, immutable configuration the data plane reads.
+//!
+//! A [`Snapshot`] is built off the request path from a validated
+//! configuration (rules parsed, regexes compiled, services resolved to
+//! upstream targets) and published with one `ArcSwap` store. Workers keep a
+//! cached `Rc` of the current snapshot and notice a new one with a single
+//! atomic load, so a request never waits for a reload (decision 2).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Cache};
+
+use crate::routing::Router;
+use crate::upstream::{RoundRobin, UpstreamTarget};
+
+/// What a router sends matching requests to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteTarget {
+    /// Index into [`Snapshot::routers`].
+    pub router: u32,
+    /// Index into [`Snapshot::services`].
+    pub service: u32,
+}
+
+/// A router's identity, for logs and metrics.
+#[derive(Debug)]
+pub struct RouterInfo {
+    /// The router name as configured (with Traefik's `@file` provider
+    /// suffix in metrics and logs).
+    pub name: Arc<str>,
+    /// Index into [`Snapshot::services`].
+    pub service: u32,
+}
+
+/// A compiled `loadBalancer` service.
+#[derive(Debug)]
+pub struct Service {
+    /// The service name.
+    pub name: Arc<str>,
+    /// Its servers.
+    pub servers: Vec<Arc<UpstreamTarget>>,
+    /// Round robin state.
+    pub balancer: RoundRobin,
+    /// Forward the client's `Host` header (Traefik's default) or use the
+    /// server's.
+    pub pass_host_header: bool,
+}
+
+impl Service {
+    /// The server for the next request.
+    #[inline]
+    pub fn pick(&self) -> Option<&Arc<UpstreamTarget>> {
+        self.balancer.pick(self.servers.len()).map(|i| &self.servers[i])
+    }
+}
+
+/// The routers of one entrypoint, indexed for matching.
+#[derive(Debug)]
+pub struct EntryPointRoutes {
+    /// The router table.
+    pub router: Router<RouteTarget>,
+}
+
+/// One compiled configuration generation.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increments on every applied reload.
+    pub generation: u64,
+    /// Per static entrypoint (same order as the static config), its routers.
+    pub entrypoints: Vec<EntryPointRoutes>,
+    /// All routers.
+    pub routers: Vec<RouterInfo>,
+    /// All services.
+    pub services: Vec<Service>,
+}
+
+/// The published configuration: the control plane stores, workers load.
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+
+thread_local! {
+    static CURRENT: RefCell<Option<WorkerView>> = const { RefCell::new(None) };
+}
+
+struct WorkerView {
+    cache: Cache<SharedSnapshot, Arc<Snapshot>>,
+    current: Rc<Arc<Snapshot>>,
+}
+
+/// The current snapshot for this worker thread.
+///
+/// The returned `Rc` is cloned without atomics; the shared `Arc` is cloned
+/// only when a new generation was published. Holding it keeps the snapshot
+/// a request started with alive until the request ends, whatever reloads
+/// happen meanwhile.
+#[inline]
+pub fn current(shared: &SharedSnapshot) -> Rc<Arc<Snapshot>> {
+    CURRENT.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match cell.as_mut() {
+            Some(view) if std::ptr::eq(view.cache.arc_swap(), &**shared) => {
+                let latest = view.cache.load();
+                if !Arc::ptr_eq(latest, &*view.current) {
+                    view.current = Rc::new(Arc::clone(latest));
+                }
+                Rc::clone(&view.current)
+            }
+            _ => {
+                let mut cache = Cache::new(Arc::clone(shared));
+                let current = Rc::new(Arc::clone(cache.load()));
+                *cell = Some(WorkerView {
+                    cache,
+                    current: Rc::clone(&current),
+                });
+                current
+            }
+        }
+    })
+}

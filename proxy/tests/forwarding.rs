@@ -1,0 +1,427 @@
+//! End-to-end forwarding: real upstream servers, the proxy on real sockets,
+//! HTTP/1.1 and h2c on both sides, headers, upgrades, trailers, failures.
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_host_and_path_and_answers_404_otherwise() {
+    let a = backend("a");
+    let b = backend("b");
+    let p = start_proxy(&routes_yaml(&[
+        ("ra", "Host(`a.test`)", &a),
+        ("rb", "Host(`b.test`) && PathPrefix(`/api`)", &b),
+    ]));
+    let mut c = H1::connect(p.web).await;
+    let r = c.get("a.test", "/anything").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.backend(), Some("a"));
+    let r = c.get("B.TEST:8080", "/api/x").await;
+    assert_eq!(r.backend(), Some("b"), "host is case-insensitive, port ignored");
+    let r = c.get("b.test", "/other").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.text(), "404 page not found\n");
+    let r = c.get("c.test", "/").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_matcher_and_operator_routes_through_the_proxy() {
+    let hit = backend("hit");
+    let p = start_proxy(&routes_yaml(&[
+        ("method", "Host(`m.test`) && Method(`POST`)", &hit),
+        ("header", "Host(`h.test`) && Header(`X-Env`, `prod`)", &hit),
+        ("headerre", "Host(`hr.test`) && HeaderRegexp(`X-Env`, `^st.*g$`)", &hit),
+        ("query", "Host(`q.test`) && Query(`mobile`, `true`)", &hit),
+        ("queryre", "Host(`qr.test`) && QueryRegexp(`id`, `^[0-9]+$`)", &hit),
+        ("hostre", "HostRegexp(`^[a-z]+\\.re\\.test$`)", &hit),
+        ("path", "Host(`p.test`) && Path(`/exact`)", &hit),
+        ("pathre", "Host(`pr.test`) && PathRegexp(`^/v[0-9]+/`)", &hit),
+        ("or", "Host(`o1.test`) || Host(`o2.test`)", &hit),
+        ("not", "Host(`n.test`) && !PathPrefix(`/private`)", &hit),
+        ("client", "Host(`ip.test`) && ClientIP(`127.0.0.0/8`)", &hit),
+        ("clientno", "Host(`ipno.test`) && ClientIP(`10.0.0.1`)", &hit),
+        ("wild", "Host(`*.wild.test`)", &hit),
+    ]));
+    let mut c = H1::connect(p.web).await;
+    let send = |m: Method, host: &str, path: &str, h: Option<(&str, &str)>| {
+        let mut b = Request::builder().method(m).uri(path).header("host", host);
+        if let Some((k, v)) = h {
+            b = b.header(k, v);
+        }
+        b.body(empty()).unwrap()
+    };
+    let cases: Vec<(Request<TestBody>, bool)> = vec![
+        (send(Method::POST, "m.test", "/", None), true),
+        (send(Method::GET, "m.test", "/", None), false),
+        (send(Method::GET, "h.test", "/", Some(("x-env", "prod"))), true),
+        (send(Method::GET, "h.test", "/", Some(("x-env", "dev"))), false),
+        (send(Method::GET, "hr.test", "/", Some(("x-env", "staging"))), true),
+        (send(Method::GET, "hr.test", "/", Some(("x-env", "prod"))), false),
+        (send(Method::GET, "q.test", "/?mobile=true&x=1", None), true),
+        (send(Method::GET, "q.test", "/?mobile=false", None), false),
+        (send(Method::GET, "qr.test", "/?id=42", None), true),
+        (send(Method::GET, "qr.test", "/?id=4x2", None), false),
+        (send(Method::GET, "abc.re.test", "/", None), true),
+        (send(Method::GET, "ab1.re.test", "/", None), false),
+        (send(Method::GET, "p.test", "/exact", None), true),
+        (send(Method::GET, "p.test", "/exact/more", None), false),
+        (send(Method::GET, "pr.test", "/v2/users", None), true),
+        (send(Method::GET, "pr.test", "/vx/users", None), false),
+        (send(Method::GET, "o2.test", "/", None), true),
+        (send(Method::GET, "n.test", "/public", None), true),
+        (send(Method::GET, "n.test", "/private/x", None), false),
+        (send(Method::GET, "ip.test", "/", None), true),
+        (send(Method::GET, "ipno.test", "/", None), false),
+        (send(Method::GET, "api.wild.test", "/", None), true),
+        (send(Method::GET, "a.b.wild.test", "/", None), false),
+    ];
+    for (i, (req, expect_hit)) in cases.into_iter().enumerate() {
+        let desc = format!("case {i}: {} {:?} {:?}", req.method(), req.headers().get("host"), req.uri());
+        let r = c.send(req).await.unwrap();
+        if expect_hit {
+            assert_eq!(r.status, StatusCode::OK, "{desc}");
+            assert_eq!(r.backend(), Some("hit"), "{desc}");
+        } else {
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{desc}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_decides_between_overlapping_routers() {
+    let long = backend("long");
+    let short = backend("short");
+    let explicit = backend("explicit");
+    let dynamic = format!(
+        r#"http:
+  routers:
+    short:
+      rule: "PathPrefix(`/`)"
+      service: short
+    long:
+      rule: "PathPrefix(`/api`) && Host(`x.test`)"
+      service: long
+    boosted:
+      rule: "PathPrefix(`/`) && Header(`X-Boost`, `1`)"
+      priority: 1000
+      service: explicit
+  services:
+    short:
+      loadBalancer:
+        servers: [{{url: "http://{}"}}]
+    long:
+      loadBalancer:
+        servers: [{{url: "http://{}"}}]
+    explicit:
+      loadBalancer:
+        servers: [{{url: "http://{}"}}]
+"#,
+        short.addr, long.addr, explicit.addr
+    );
+    let p = start_proxy(&dynamic);
+    let mut c = H1::connect(p.web).await;
+    assert_eq!(c.get("x.test", "/api/v1").await.backend(), Some("long"));
+    assert_eq!(c.get("y.test", "/api/v1").await.backend(), Some("short"));
+    let req = Request::get("/api/v1")
+        .header("host", "x.test")
+        .header("x-boost", "1")
+        .body(empty())
+        .unwrap();
+    assert_eq!(c.send(req).await.unwrap().backend(), Some("explicit"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_spreads_requests_over_servers() {
+    let a = backend("a");
+    let b = backend("b");
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n          - url: \"http://{}\"\n",
+        a.addr, b.addr
+    );
+    let p = start_proxy(&dynamic);
+    let mut c = H1::connect(p.web).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(c.get("x", "/").await.backend().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["a", "b", "a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_downstream_and_h2c_upstream() {
+    let b = backend("h2");
+    let dynamic = format!(
+        "http:\n  routers:\n    r1:\n      rule: \"PathPrefix(`/h1`)\"\n      service: h1\n    r2:\n      rule: \"PathPrefix(`/h2`)\"\n      service: h2\n  services:\n    h1:\n      loadBalancer:\n        servers: [{{url: \"http://{0}\"}}]\n    h2:\n      loadBalancer:\n        servers: [{{url: \"h2c://{0}\"}}]\n",
+        b.addr
+    );
+    let p = start_proxy(&dynamic);
+    let mut c = H2::connect(p.web).await;
+    // Many concurrent streams on one downstream connection.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let mut c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let path = if i % 2 == 0 { "/h1/x" } else { "/h2/x" };
+            c.get("example.test", path).await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+        let j = r.json();
+        let want = if i % 2 == 0 { "HTTP/1.1" } else { "HTTP/2.0" };
+        assert_eq!(j["version"], want, "upstream protocol for request {i}");
+        assert_eq!(j["headers"]["x-forwarded-host"], "example.test");
+    }
+    let r = c.get("example.test", "/h2/host").await;
+    let j = r.json();
+    assert_eq!(j["headers"]["x-forwarded-proto"], "http");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_and_forwarded_headers() {
+    let b = backend("b");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    let mut c = H1::connect(p.web).await;
+    let req = Request::get("/echo?x=1")
+        .header("host", "site.test:8443")
+        .header("connection", "keep-alive, x-drop-me")
+        .header("x-drop-me", "secret")
+        .header("keep-alive", "timeout=5")
+        .header("proxy-authorization", "Basic Zm9v")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-host", "evil.test")
+        .header("x-real-ip", "6.6.6.6")
+        .header("x-custom", "kept")
+        .body(empty())
+        .unwrap();
+    let r = c.send(req).await.unwrap();
+    let h = &r.json()["headers"];
+    assert_eq!(h["host"], "site.test:8443", "passHostHeader defaults to true");
+    assert!(h.get("x-drop-me").is_none(), "Connection-named header removed: {h}");
+    assert!(h.get("keep-alive").is_none());
+    assert!(h.get("proxy-authorization").is_none());
+    assert_eq!(h["x-custom"], "kept");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "untrusted XFF replaced");
+    assert_eq!(h["x-real-ip"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-host"], "site.test:8443");
+    assert_eq!(h["x-forwarded-port"], "8443");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert!(h["x-forwarded-server"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(r.json()["query"], "x=1");
+    // Response hop-by-hop headers are removed too.
+    assert!(r.headers.get("x-hop").is_none());
+    assert!(r.headers.get("keep-alive").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_clients_keep_their_forwarded_headers() {
+    let b = backend("b");
+    let dir = TempDir::new("trusted");
+    dir.write("dynamic.yml", &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    let stat = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    forwardedHeaders:\n      trustedIPs: [\"127.0.0.1/32\"]\nproviders:\n  file:\n    filename: \"{}/dynamic.yml\"\n",
+        dir.path().display()
+    );
+    let file = dir.write("static.yml", &stat);
+    let running = proxy::app::start(&proxy::app::Options { config_file: file, workers: 1 }).unwrap();
+    let mut c = H1::connect(running.addr("web").unwrap()).await;
+    let req = Request::get("/")
+        .header("host", "site.test")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-proto", "https")
+        .body(empty())
+        .unwrap();
+    let r = c.send(req).await.unwrap();
+    let h = &r.json()["headers"];
+    assert_eq!(h["x-forwarded-for"], "6.6.6.6, 127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(h["x-forwarded-port"], "443");
+    running.shutdown(Some(Duration::from_millis(100)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pass_host_header_false_sends_the_server_host_and_url_path_is_prefixed() {
+    let b = backend("b");
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        passHostHeader: false\n        servers:\n          - url: \"http://{}/base\"\n",
+        b.addr
+    );
+    let p = start_proxy(&dynamic);
+    let r = get(p.web, "front.test", "/x/y?q=1").await;
+    let j = r.json();
+    assert_eq!(j["headers"]["host"], b.addr.to_string());
+    assert_eq!(j["path"], "/base/x/y");
+    assert_eq!(j["query"], "q=1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_stream_both_ways() {
+    let b = backend("b");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    let mut c = H1::connect(p.web).await;
+    let r = c.get("x", "/bytes/67108864").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.len(), 64 << 20);
+    let payload: Vec<u8> = (0..(16u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let expect_sum = payload
+        .iter()
+        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(*b as u64));
+    let req = Request::post("/upload")
+        .header("host", "x")
+        .body(body(payload))
+        .unwrap();
+    let r = c.send(req).await.unwrap();
+    assert_eq!(r.text(), format!("{} {expect_sum}", 16u32 << 20));
+    // The connection stays usable afterwards.
+    assert_eq!(c.get("x", "/").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_is_tunnelled_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = backend("ws");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    let mut s = tokio::net::TcpStream::connect(p.web).await.unwrap();
+    s.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
+    for msg in [&b"hello"[..], b"second frame", &[0u8, 1, 2, 255]] {
+        s.write_all(msg).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, msg);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_trailers_pass_through() {
+    let b = backend("grpc");
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{{url: \"h2c://{}\"}}]\n",
+        b.addr
+    );
+    let p = start_proxy(&dynamic);
+    let mut c = H2::connect(p.web).await;
+    let req = Request::post("http://grpc.test/trailers")
+        .header("te", "trailers")
+        .header("content-type", "application/grpc")
+        .body(body("req"))
+        .unwrap();
+    let r = c.send(req).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body[..], b"payload");
+    let t = r.trailers.expect("trailers forwarded");
+    assert_eq!(t["grpc-status"], "0");
+    assert_eq!(t["grpc-message"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_upstream_is_502_and_other_routes_keep_working() {
+    let good = backend("good");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let dynamic = format!(
+        "http:\n  routers:\n    dead:\n      rule: \"PathPrefix(`/dead`)\"\n      service: dead\n    good:\n      rule: \"PathPrefix(`/good`)\"\n      service: good\n  services:\n    dead:\n      loadBalancer:\n        servers: [{{url: \"http://{dead_addr}\"}}]\n    good:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n",
+        good.addr
+    );
+    let p = start_proxy(&dynamic);
+    let mut c = H1::connect(p.web).await;
+    let r = c.get("x", "/dead").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.text(), "Bad Gateway");
+    let r = c.get("x", "/good").await;
+    assert_eq!(r.status, StatusCode::OK, "same connection still serves");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_header_timeout_is_504() {
+    let b = backend("slow");
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        serversTransport: quick\n        servers: [{{url: \"http://{}\"}}]\n  serversTransports:\n    quick:\n      forwardingTimeouts:\n        responseHeaderTimeout: 200ms\n",
+        b.addr
+    );
+    let p = start_proxy(&dynamic);
+    let mut c = H1::connect(p.web).await;
+    let r = c.get("x", "/slow/3000").await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(r.text(), "Gateway Timeout");
+    let r = c.get("x", "/slow/1").await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_gone_cancels_the_upstream_request() {
+    let b = backend("slow");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    {
+        let mut c = H1::connect(p.web).await;
+        let req = Request::get("/slow/2000").header("host", "x").body(empty()).unwrap();
+        let fut = c.send(req);
+        // Give the request time to reach the backend, then drop the client.
+        let _ = tokio::time::timeout(Duration::from_millis(300), fut).await;
+    }
+    let mut waited = 0;
+    while b.stats.cancelled.load(std::sync::atomic::Ordering::Relaxed) == 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        b.stats.cancelled.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the backend saw its request cancelled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_reuses_upstream_connections_and_pipelining_works() {
+    let b = backend("b");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    let mut c = H1::connect(p.web).await;
+    for _ in 0..50 {
+        assert_eq!(c.get("x", "/").await.status, StatusCode::OK);
+    }
+    assert_eq!(
+        b.stats.connections.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "50 sequential requests use one pooled upstream connection"
+    );
+    // Three pipelined requests in one write get three answers in order.
+    let out = raw(
+        p.web,
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let order: Vec<_> = ["\"path\":\"/a\"", "\"path\":\"/b\"", "\"path\":\"/c\""]
+        .iter()
+        .map(|p| out.find(p).unwrap_or_else(|| panic!("{p} missing in {out}")))
+        .collect();
+    assert!(order[0] < order[1] && order[1] < order[2], "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_host_on_http11_is_400() {
+    let b = backend("b");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    let out = raw(p.web, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let out = raw(p.web, b"GARBAGE\r\n\r\n").await;
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+}

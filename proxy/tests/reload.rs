@@ -1,0 +1,223 @@
+//! Hot reload under load: configuration rewritten while clients keep
+//! sending requests, with no failed request, no closed connection, and new
+//! routes live quickly.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{Request, StatusCode};
+use support::*;
+
+/// Version `k` of the dynamic config: `/stable` alternates between two
+/// services, `/v{k}` and `/v{k-1}` exist, plus a service per version.
+fn version(k: usize, backends: &[Backend]) -> String {
+    let stable_svc = if k % 2 == 0 { "even" } else { "odd" };
+    let mut s = format!(
+        "http:\n  routers:\n    stable:\n      rule: \"PathPrefix(`/stable`)\"\n      service: {stable_svc}\n"
+    );
+    for v in [k.saturating_sub(1), k] {
+        s += &format!(
+            "    route-v{v}:\n      rule: \"Path(`/v{v}`)\"\n      service: svc-v{v}\n"
+        );
+    }
+    s += &format!(
+        "  services:\n    even:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n    odd:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n",
+        backends[0].addr, backends[1].addr
+    );
+    for v in [k.saturating_sub(1), k] {
+        s += &format!(
+            "    svc-v{v}:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n",
+            backends[2 + v % 3].addr
+        );
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_reloads_under_load_lose_nothing() {
+    let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();
+    let p = start_proxy_with(&version(0, &backends), "", 2);
+    let web = p.web;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+
+    // Clients: keep-alive HTTP/1.1 and HTTP/2, hitting /stable without pause.
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let stop = Arc::clone(&stop);
+        let ok = Arc::clone(&ok);
+        clients.push(tokio::spawn(async move {
+            let mut bad = Vec::new();
+            if i % 2 == 0 {
+                let mut c = H1::connect(web).await;
+                while !stop.load(Ordering::Relaxed) {
+                    let req = Request::get("/stable").header("host", "x").body(empty()).unwrap();
+                    match c.send(req).await {
+                        Ok(r) if r.status == StatusCode::OK && matches!(r.backend(), Some("b0" | "b1")) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(r) => bad.push(format!("h1: {} from {:?}", r.status, r.backend())),
+                        Err(e) => {
+                            bad.push(format!("h1 connection error: {e}"));
+                            break;
+                        }
+                    }
+                }
+            } else {
+                let mut c = H2::connect(web).await;
+                while !stop.load(Ordering::Relaxed) {
+                    let req = Request::get("http://x/stable").body(empty()).unwrap();
+                    match c.send(req).await {
+                        Ok(r) if r.status == StatusCode::OK && matches!(r.backend(), Some("b0" | "b1")) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(r) => bad.push(format!("h2: {} from {:?}", r.status, r.backend())),
+                        Err(e) => {
+                            bad.push(format!("h2 connection error: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            bad
+        }));
+    }
+
+    let control = p.running().control();
+    let mut delays = Vec::new();
+    let mut probe = H1::connect(web).await;
+    for k in 1..=50 {
+        let before = control.generation();
+        if k == 25 {
+            // An invalid version: rejected whole, the running config stays.
+            p.dir.write_atomic(
+                "dynamic.yml",
+                "http:\n  routers:\n    broken:\n      rule: \"Host(`x`)\"\n      service: nowhere\n",
+            );
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert_eq!(control.generation(), before, "an invalid config must not apply");
+            let r = probe.get("x", "/v24").await;
+            assert_eq!(r.status, StatusCode::OK, "route of the running config still served");
+            continue;
+        }
+        let written = Instant::now();
+        p.dir.write_atomic("dynamic.yml", &version(k, &backends));
+        let want = backends[2 + k % 3].name.clone();
+        loop {
+            let r = probe.get("x", &format!("/v{k}")).await;
+            if r.status == StatusCode::OK {
+                assert_eq!(r.backend(), Some(want.as_str()));
+                break;
+            }
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            assert!(written.elapsed() < Duration::from_secs(10), "route /v{k} never became reachable");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        delays.push(written.elapsed());
+        // The route two versions back is gone.
+        if k >= 2 {
+            let r = probe.get("x", &format!("/v{}", k - 2)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut problems = Vec::new();
+    for c in clients {
+        problems.extend(c.await.unwrap());
+    }
+    assert!(problems.is_empty(), "failed requests during reloads: {problems:?}");
+    assert!(ok.load(Ordering::Relaxed) > 100, "load kept flowing");
+    delays.sort();
+    eprintln!(
+        "new route live after: median {:?}, max {:?} over {} reloads ({} requests served meanwhile)",
+        delays[delays.len() / 2],
+        delays.last().unwrap(),
+        delays.len(),
+        ok.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_connection_survives_twenty_reloads() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();
+    let p = start_proxy(&version(0, &backends));
+    let mut byte = [0u8; 1];
+    let ws_version = |k: usize| {
+        version(k, &backends).replace(
+            "  services:\n",
+            "    ws:\n      rule: \"Path(`/upgrade`)\"\n      service: even\n  services:\n",
+        )
+    };
+    p.dir.write_atomic("dynamic.yml", &ws_version(0));
+    let control = p.running().control();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(p.web, "x", "/upgrade").await.status == StatusCode::NOT_FOUND {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut s = tokio::net::TcpStream::connect(p.web).await.unwrap();
+    s.write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    for k in 1..=20 {
+        let before = control.generation();
+        p.dir.write_atomic("dynamic.yml", &ws_version(k));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while control.generation() == before {
+            assert!(Instant::now() < deadline, "reload {k} not applied");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let msg = format!("message after reload {k}");
+        s.write_all(msg.as_bytes()).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, msg.as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_pools_survive_reloads_of_unchanged_servers() {
+    let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();
+    let p = start_proxy(&version(0, &backends));
+    let mut c = H1::connect(p.web).await;
+    assert_eq!(c.get("x", "/stable").await.backend(), Some("b0"));
+    let control = p.running().control();
+    for k in [2, 4, 6] {
+        let before = control.generation();
+        p.dir.write_atomic("dynamic.yml", &version(k, &backends));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while control.generation() == before {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(c.get("x", "/stable").await.backend(), Some("b0"));
+    }
+    assert_eq!(
+        backends[0].stats.connections.load(Ordering::Relaxed),
+        1,
+        "the pooled upstream connection was kept across reloads"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_reload_reports_errors_and_keeps_serving() {
+    let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();
+    let p = start_proxy(&version(0, &backends));
+    let control = p.running().control();
+    let g = control.generation();
+    std::fs::write(p.dynamic_path(), &version(0, &backends).replace("PathPrefix(`/stable`)", "Hostt(`x`)")).unwrap();
+    let errs = control.reload().unwrap_err().to_string();
+    assert!(errs.contains("dynamic.yml") && errs.contains("http.routers.stable.rule"), "{errs}");
+    assert!(control.generation() >= g);
+    assert_eq!(get(p.web, "x", "/stable").await.status, StatusCode::OK);
+}

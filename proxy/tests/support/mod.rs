@@ -1,0 +1,496 @@
+//! Shared fixtures for the integration tests: a real upstream server on
+//! 127.0.0.1:0 (HTTP/1.1 and h2c), a proxy started from generated config
+//! files in a temporary directory, and small HTTP clients.
+//!
+//! Every test talks to real sockets; nothing here mocks the network.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub type TestBody = BoxBody<Bytes, hyper::Error>;
+
+// === temporary directories ===
+
+static DIR_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "proxy-test-{tag}-{}-{}",
+            std::process::id(),
+            DIR_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    /// Writes atomically: a temp file renamed over the target.
+    pub fn write_atomic(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        let tmp = self.0.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// === the upstream test server ===
+
+/// What the backend saw of the last requests.
+#[derive(Default)]
+pub struct BackendStats {
+    pub requests: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+/// A real HTTP server on 127.0.0.1 answering with its name. Paths:
+/// - `/echo...` or anything: 200, body = JSON {name, method, path, query,
+///   version, headers}; header `x-backend: NAME`.
+/// - `/slow/<ms>`: waits, then answers as above.
+/// - `/bytes/<n>`: streams n bytes (64 KiB chunks).
+/// - `/upload`: reads the whole request body, answers its length and a
+///   checksum.
+/// - `/upgrade`: 101 + raw echo of every byte (WebSocket-style tunnel).
+/// - `/trailers`: a body followed by trailers `grpc-status: 0`.
+/// - `/hang-body`: sends headers, one chunk, then waits forever.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub stats: Arc<BackendStats>,
+    _rt: Arc<tokio::runtime::Runtime>,
+}
+
+pub fn backend(name: &str) -> Backend {
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let stats = Arc::new(BackendStats::default());
+    let name_s = name.to_owned();
+    let st = Arc::clone(&stats);
+    rt.spawn(async move {
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            st.connections.fetch_add(1, Ordering::Relaxed);
+            let name = name_s.clone();
+            let st = Arc::clone(&st);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let name = name.clone();
+                    let st = Arc::clone(&st);
+                    async move { Ok::<_, Infallible>(backend_answer(&name, &st, req).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Backend {
+        addr,
+        name: name.to_owned(),
+        stats,
+        _rt: rt,
+    }
+}
+
+fn full(b: impl Into<Bytes>) -> TestBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+struct CancelGuard(Arc<BackendStats>, bool);
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn backend_answer(name: &str, st: &Arc<BackendStats>, mut req: Request<Incoming>) -> Response<TestBody> {
+    st.requests.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_owned();
+    if let Some(ms) = path.strip_prefix("/slow/") {
+        let ms: u64 = ms.parse().unwrap_or(100);
+        let mut guard = CancelGuard(Arc::clone(st), false);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        guard.1 = true;
+    }
+    if let Some(n) = path.strip_prefix("/bytes/") {
+        let n: u64 = n.parse().unwrap();
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        let stream = futures_stream(n, chunk);
+        let mut r = Response::new(StreamBody::new(stream).boxed());
+        r.headers_mut().insert("x-backend", name.parse().unwrap());
+        return r;
+    }
+    if path == "/upload" {
+        let mut total = 0u64;
+        let mut sum = 0u64;
+        let mut body = req.into_body();
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Some(d) = frame.data_ref() {
+                total += d.len() as u64;
+                sum = d.iter().fold(sum, |a, b| a.wrapping_mul(31).wrapping_add(*b as u64));
+            }
+        }
+        return Response::new(full(format!("{total} {sum}")));
+    }
+    if path == "/upgrade" {
+        let on = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(up) = on.await {
+                let mut io = TokioIo::new(up);
+                let mut buf = [0u8; 4096];
+                loop {
+                    match io.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if io.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        let mut r = Response::new(full(Bytes::new()));
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        r.headers_mut().insert("connection", "Upgrade".parse().unwrap());
+        r.headers_mut().insert("upgrade", "websocket".parse().unwrap());
+        return r;
+    }
+    if path == "/trailers" {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        trailers.insert("grpc-message", "ok".parse().unwrap());
+        let frames: Vec<Result<Frame<Bytes>, hyper::Error>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"payload"))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let body = StreamBody::new(tokio_stream_iter(frames)).boxed();
+        let mut r = Response::new(body);
+        r.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+        return r;
+    }
+    if path == "/hang-body" {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(1);
+        let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"first")))).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(tx);
+        });
+        return Response::new(StreamBody::new(ReceiverStream(rx)).boxed());
+    }
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let info = serde_json::json!({
+        "name": name,
+        "method": req.method().as_str(),
+        "path": req.uri().path(),
+        "query": req.uri().query(),
+        "version": format!("{:?}", req.version()),
+        "headers": headers,
+    });
+    let mut r = Response::new(full(info.to_string()));
+    r.headers_mut().insert("x-backend", name.parse().unwrap());
+    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    r.headers_mut().insert("connection", "keep-alive, x-hop".parse().unwrap());
+    r.headers_mut().insert("x-hop", "must-not-pass".parse().unwrap());
+    r
+}
+
+/// A minimal `Stream` over an iterator (no futures crate needed).
+struct IterStream<I>(I);
+impl<I: Iterator + Unpin> futures_core_stream::Stream for IterStream<I> {
+    type Item = I::Item;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<I::Item>> {
+        std::task::Poll::Ready(self.0.next())
+    }
+}
+
+fn tokio_stream_iter<T: Unpin>(v: Vec<T>) -> IterStream<std::vec::IntoIter<T>> {
+    IterStream(v.into_iter())
+}
+
+fn futures_stream(
+    n: u64,
+    chunk: Bytes,
+) -> IterStream<impl Iterator<Item = Result<Frame<Bytes>, hyper::Error>> + Unpin> {
+    let mut left = n;
+    IterStream(std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let take = left.min(chunk.len() as u64) as usize;
+        left -= take as u64;
+        Some(Ok(Frame::data(chunk.slice(..take))))
+    }))
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+impl<T> futures_core_stream::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// `futures_core::Stream`, re-exported by http-body-util's dependency tree.
+mod futures_core_stream {
+    pub use futures_core::Stream;
+}
+
+// === the proxy under test ===
+
+pub struct TestProxy {
+    pub running: Option<proxy::app::Running>,
+    pub dir: TempDir,
+    pub web: SocketAddr,
+}
+
+impl TestProxy {
+    pub fn addr(&self, ep: &str) -> SocketAddr {
+        self.running.as_ref().unwrap().addr(ep).unwrap()
+    }
+    pub fn running(&self) -> &proxy::app::Running {
+        self.running.as_ref().unwrap()
+    }
+    pub fn dynamic_path(&self) -> PathBuf {
+        self.dir.path().join("dynamic.yml")
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown(Some(Duration::from_millis(200)));
+        }
+    }
+}
+
+/// The static config used by most tests: entrypoint `web` on a free port,
+/// the dynamic file `dynamic.yml` next to it, plus `extra` static YAML.
+pub fn static_yaml(extra: &str) -> String {
+    format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n{extra}"
+    )
+}
+
+/// Starts an in-process proxy with `dynamic` (YAML) and the default static
+/// configuration plus `static_extra`.
+pub fn start_proxy(dynamic: &str) -> TestProxy {
+    start_proxy_with(dynamic, "", 1)
+}
+
+pub fn start_proxy_with(dynamic: &str, static_extra: &str, workers: usize) -> TestProxy {
+    let dir = TempDir::new("proxy");
+    dir.write("dynamic.yml", dynamic);
+    let stat = static_yaml(static_extra).replace("{DIR}", &dir.path().display().to_string());
+    let file = dir.write("static.yml", &stat);
+    let running = proxy::app::start(&proxy::app::Options {
+        config_file: file,
+        workers,
+    })
+    .unwrap_or_else(|e| panic!("proxy failed to start: {e}"));
+    let web = running.addr("web").unwrap();
+    TestProxy {
+        running: Some(running),
+        dir,
+        web,
+    }
+}
+
+/// A dynamic config with one router per (name, rule, backend).
+pub fn routes_yaml(routes: &[(&str, &str, &Backend)]) -> String {
+    let mut s = String::from("http:\n  routers:\n");
+    for (name, rule, _) in routes {
+        s += &format!("    {name}:\n      rule: {}\n      service: svc-{name}\n", yaml_str(rule));
+    }
+    s += "  services:\n";
+    for (name, _, b) in routes {
+        s += &format!(
+            "    svc-{name}:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+            b.addr
+        );
+    }
+    s
+}
+
+pub fn yaml_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+// === clients ===
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub trailers: Option<HeaderMap>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn backend(&self) -> Option<&str> {
+        self.headers.get("x-backend").and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An HTTP/1.1 keep-alive connection.
+pub struct H1 {
+    tx: hyper::client::conn::http1::SendRequest<TestBody>,
+}
+
+impl H1 {
+    pub async fn connect(addr: SocketAddr) -> H1 {
+        let s = TcpStream::connect(addr).await.unwrap();
+        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        H1 { tx }
+    }
+
+    pub async fn send(&mut self, req: Request<TestBody>) -> Result<Reply, hyper::Error> {
+        self.tx.ready().await?;
+        let resp = self.tx.send_request(req).await?;
+        collect(resp).await
+    }
+
+    pub async fn get(&mut self, host: &str, path: &str) -> Reply {
+        let req = Request::get(path)
+            .header("host", host)
+            .body(empty())
+            .unwrap();
+        self.send(req).await.unwrap()
+    }
+
+    pub fn sender(&mut self) -> &mut hyper::client::conn::http1::SendRequest<TestBody> {
+        &mut self.tx
+    }
+}
+
+/// An HTTP/2 prior-knowledge (h2c) connection.
+#[derive(Clone)]
+pub struct H2 {
+    tx: hyper::client::conn::http2::SendRequest<TestBody>,
+}
+
+impl H2 {
+    pub async fn connect(addr: SocketAddr) -> H2 {
+        let s = TcpStream::connect(addr).await.unwrap();
+        let (tx, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        H2 { tx }
+    }
+
+    pub async fn send(&mut self, req: Request<TestBody>) -> Result<Reply, hyper::Error> {
+        self.tx.ready().await?;
+        let resp = self.tx.send_request(req).await?;
+        collect(resp).await
+    }
+
+    pub async fn get(&mut self, host: &str, path: &str) -> Reply {
+        let req = Request::get(format!("http://{host}{path}"))
+            .body(empty())
+            .unwrap();
+        self.send(req).await.unwrap()
+    }
+}
+
+pub fn empty() -> TestBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+pub fn body(b: impl Into<Bytes>) -> TestBody {
+    full(b)
+}
+
+pub async fn collect(resp: Response<Incoming>) -> Result<Reply, hyper::Error> {
+    let (parts, body) = resp.into_parts();
+    let collected = body.collect().await?;
+    let trailers = collected.trailers().cloned();
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: collected.to_bytes(),
+        trailers,
+    })
+}
+
+/// One request on a fresh HTTP/1.1 connection.
+pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
+    H1::connect(addr).await.get(host, path).await
+}
+
+/// Reads the raw bytes of a response to a request written by hand (for
+/// what a client library would refuse to send).
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
