@@ -34,6 +34,9 @@ pub(crate) struct BackendArgs {
     /// Delay before answering, in microseconds.
     #[arg(long, default_value_t = 0)]
     pub(crate) delay_us: u64,
+    /// Address to bind (the harness always uses loopback; Docker needs 0.0.0.0).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) bind: std::net::IpAddr,
     /// Runtime worker threads.
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
@@ -61,7 +64,7 @@ pub(crate) fn run(args: BackendArgs) -> Result<(), String> {
                 .ok_or_else(|| format!("--listen wants NAME=PORT, got `{l}`"))?;
             let port: u16 = port.parse().map_err(|_| format!("bad port in `{l}`"))?;
             let name = HeaderValue::from_str(name).map_err(|e| e.to_string())?;
-            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+            let listener = TcpListener::bind(SocketAddr::new(args.bind, port))
                 .await
                 .map_err(|e| format!("backend bind {port}: {e}"))?;
             tasks.push(tokio::spawn(serve(listener, name, body.clone(), delay)));

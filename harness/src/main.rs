@@ -102,10 +102,6 @@ fn run_measured(args: &run::RunArgs) -> Result<PathBuf, String> {
     })
 }
 
-fn reports_root() -> Result<PathBuf, String> {
-    Ok(targets::workspace_dirs()?.0.join("reports"))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res: Result<bool, String> = match cli.command {
@@ -162,7 +158,6 @@ fn main() -> ExitCode {
 /// Writes every scenario's dynamic config plus the static files the Docker
 /// setup uses (backend reachable as `backend:8081` / `backend:8082`).
 fn write_configs(dir: &std::path::Path) -> Result<(), String> {
-    let _ = reports_root;
     let urls = scenario::BackendUrls {
         main: "http://backend:8081".into(),
         fallback: "http://backend:8082".into(),
@@ -179,4 +174,26 @@ fn write_configs(dir: &std::path::Path) -> Result<(), String> {
     w("proxy.yml", scenario::proxy_static("0.0.0.0:8000", "0.0.0.0:9100", file))?;
     println!("wrote configs to {}", dir.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed copies in traefik-baseline/ are what the harness
+    /// generates: regenerate with `cargo run -p harness -- configs`.
+    #[test]
+    fn committed_configs_are_current() {
+        let tmp = std::env::temp_dir().join(format!("harness-configs-{}", std::process::id()));
+        write_configs(&tmp).unwrap();
+        let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../traefik-baseline");
+        let mut files = vec!["traefik.yml".to_owned(), "proxy.yml".to_owned()];
+        files.extend(scenario::all().iter().map(|s| format!("dynamic/{}.yml", s.name)));
+        for f in files {
+            let want = std::fs::read_to_string(tmp.join(&f)).unwrap();
+            let have = std::fs::read_to_string(committed.join(&f)).unwrap_or_default();
+            assert!(want == have, "traefik-baseline/{f} is stale: run `cargo run -p harness -- configs`");
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }
