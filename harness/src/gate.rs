@@ -41,7 +41,10 @@ pub(crate) fn ratios(r: &Results) -> BTreeMap<String, Ratio> {
     let mut out = BTreeMap::new();
     for s in &r.scenarios {
         let Some(p) = s.target(GATED) else { continue };
-        let mut add = |other: &str, what: &str, better: Better, f: &dyn Fn(&crate::results::Round) -> Option<f64>| {
+        let mut add = |other: &str,
+                       what: &str,
+                       better: Better,
+                       f: &dyn Fn(&crate::results::Round) -> Option<f64>| {
             let Some(o) = s.target(other) else { return };
             let vals = p
                 .rounds
@@ -50,12 +53,21 @@ pub(crate) fn ratios(r: &Results) -> BTreeMap<String, Ratio> {
                 .filter_map(|(a, b)| Some(f(a)? / f(b)?))
                 .filter(|v| v.is_finite() && *v > 0.0);
             if let Some(spread) = Spread::of(vals) {
-                out.insert(format!("{}: {GATED}/{other} {what}", s.name), Ratio { spread, better });
+                out.insert(
+                    format!("{}: {GATED}/{other} {what}", s.name),
+                    Ratio { spread, better },
+                );
             }
         };
-        add("traefik", "CPU per request", Better::Lower, &|r| r.cpu_us_per_req);
-        add("floor", "CPU per request", Better::Lower, &|r| r.cpu_us_per_req);
-        add("direct", "throughput", Better::Higher, &|r| Some(r.req_per_s));
+        add("traefik", "CPU per request", Better::Lower, &|r| {
+            r.cpu_us_per_req
+        });
+        add("floor", "CPU per request", Better::Lower, &|r| {
+            r.cpu_us_per_req
+        });
+        add("direct", "throughput", Better::Higher, &|r| {
+            Some(r.req_per_s)
+        });
     }
     out
 }
@@ -88,7 +100,10 @@ pub(crate) fn compare(base: &Results, current: &Results) -> Vec<Check> {
                 Better::Lower => cur.spread.median / old.spread.median - 1.0,
                 Better::Higher => 1.0 - cur.spread.median / old.spread.median,
             };
-            let noise = cur.spread.relative_half_range().max(old.spread.relative_half_range());
+            let noise = cur
+                .spread
+                .relative_half_range()
+                .max(old.spread.relative_half_range());
             let allowed = TOLERANCE + noise;
             Some(Check {
                 name: name.clone(),
@@ -131,7 +146,11 @@ pub(crate) fn print(checks: &[Check]) -> bool {
 
 /// Writes `baselines/harness/NAME.json` from a run (histograms dropped).
 pub(crate) fn save_baseline(root: &Path, name: &str, from: &Path) -> Result<PathBuf, String> {
-    let src = if from.is_dir() { from.join("results.json") } else { from.to_owned() };
+    let src = if from.is_dir() {
+        from.join("results.json")
+    } else {
+        from.to_owned()
+    };
     let mut r = Results::load(&src)?;
     for s in &mut r.scenarios {
         for t in &mut s.targets {
@@ -156,7 +175,8 @@ pub(crate) fn latest_report(reports: &Path) -> Result<PathBuf, String> {
         .filter(|p| p.join("results.json").is_file())
         .collect();
     dirs.sort();
-    dirs.pop().ok_or_else(|| format!("no report with results.json under {}", reports.display()))
+    dirs.pop()
+        .ok_or_else(|| format!("no report with results.json under {}", reports.display()))
 }
 
 #[cfg(test)]
@@ -239,7 +259,10 @@ pub(crate) mod tests {
         let cpu: Vec<&Check> = checks.iter().filter(|c| c.name.contains("CPU")).collect();
         assert_eq!(cpu.len(), 2);
         assert!(cpu.iter().all(|c| !c.pass), "{checks:?}");
-        let tput = checks.iter().find(|c| c.name.contains("throughput")).unwrap();
+        let tput = checks
+            .iter()
+            .find(|c| c.name.contains("throughput"))
+            .unwrap();
         assert!(tput.pass);
     }
 
@@ -263,7 +286,10 @@ pub(crate) mod tests {
             r.req_per_s = 60_000.0;
         }
         let checks = compare(&base, &cur);
-        let t = checks.iter().find(|c| c.name.contains("throughput")).unwrap();
+        let t = checks
+            .iter()
+            .find(|c| c.name.contains("throughput"))
+            .unwrap();
         assert!(!t.pass && t.worse_by > 0.1, "{t:?}");
     }
 }

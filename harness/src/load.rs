@@ -97,7 +97,12 @@ impl LoadResult {
 }
 
 /// Checks one answer: status 200, from the `main` backend, body length.
-fn check(status: StatusCode, backend: Option<&[u8]>, len: usize, spec: &RequestSpec) -> Result<(), String> {
+fn check(
+    status: StatusCode,
+    backend: Option<&[u8]>,
+    len: usize,
+    spec: &RequestSpec,
+) -> Result<(), String> {
     if status != StatusCode::OK {
         return Err(format!("status {status}"));
     }
@@ -176,7 +181,12 @@ pub(crate) async fn closed(
                         let status = resp.status();
                         let backend = resp.headers().get("x-backend").cloned();
                         match resp.bytes().await {
-                            Ok(b) => check(status, backend.as_ref().map(|v| v.as_bytes()), b.len(), &spec),
+                            Ok(b) => check(
+                                status,
+                                backend.as_ref().map(|v| v.as_bytes()),
+                                b.len(),
+                                &spec,
+                            ),
                             Err(e) => Err(format!("reading body: {e}")),
                         }
                     }
@@ -206,7 +216,7 @@ pub(crate) async fn closed(
         })
     });
 
-    let run_time = (window.end - Instant::now()).as_secs_f64().ceil() as u64 + 1;
+    let run_time = ((window.end - Instant::now()).as_secs_f64().ceil() as u64).max(1);
     let args: Vec<String> = [
         "--host",
         base,
@@ -225,7 +235,8 @@ pub(crate) async fn closed(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let config = GooseConfiguration::parse_args_default(&args).map_err(|e| format!("goose config: {e}"))?;
+    let config =
+        GooseConfiguration::parse_args_default(&args).map_err(|e| format!("goose config: {e}"))?;
     let scenario = scenario!("Load")
         .register_transaction(Transaction::new(on_start).set_on_start())
         .register_transaction(Transaction::new(request))
@@ -258,17 +269,33 @@ pub(crate) async fn closed(
 
 // === hyper helpers ===
 
-fn build_request(spec: &RequestSpec, authority: &str, absolute: bool, upload: &Option<Bytes>) -> Request<Full<Bytes>> {
+fn build_request(
+    spec: &RequestSpec,
+    authority: &str,
+    absolute: bool,
+    upload: &Option<Bytes>,
+) -> Request<Full<Bytes>> {
     let uri = if absolute {
-        format!("http://{}{}", spec.host.as_deref().unwrap_or(authority), spec.path)
+        format!(
+            "http://{}{}",
+            spec.host.as_deref().unwrap_or(authority),
+            spec.path
+        )
     } else {
         spec.path.clone()
     };
     let mut b = Request::builder()
-        .method(if upload.is_some() { Method::POST } else { Method::GET })
+        .method(if upload.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        })
         .uri(uri);
     if !absolute {
-        b = b.header(http::header::HOST, spec.host.as_deref().unwrap_or(authority));
+        b = b.header(
+            http::header::HOST,
+            spec.host.as_deref().unwrap_or(authority),
+        );
     }
     b.body(Full::new(upload.clone().unwrap_or_default()))
         .expect("valid request")
@@ -289,7 +316,9 @@ async fn read_answer(resp: hyper::Response<Incoming>, spec: &RequestSpec) -> Res
 type H1Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn h1_connect(addr: std::net::SocketAddr) -> Result<H1Sender, String> {
-    let s = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    let s = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = s.set_nodelay(true);
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
         .await
@@ -309,7 +338,10 @@ pub(crate) async fn probe(
         let mut send = h1_connect(addr).await?;
         let req = Request::builder()
             .uri(path)
-            .header(http::header::HOST, host.map_or_else(|| addr.to_string(), str::to_owned))
+            .header(
+                http::header::HOST,
+                host.map_or_else(|| addr.to_string(), str::to_owned),
+            )
             .header(http::header::CONNECTION, "close")
             .body(Full::new(Bytes::new()))
             .expect("valid request");
@@ -396,7 +428,10 @@ pub(crate) async fn open(
                 }
                 let s = send.as_mut().expect("connected above");
                 let out = match s.ready().await {
-                    Ok(()) => match s.send_request(build_request(&spec, &authority, false, &upload)).await {
+                    Ok(()) => match s
+                        .send_request(build_request(&spec, &authority, false, &upload))
+                        .await
+                    {
                         Ok(resp) => read_answer(resp, &spec).await,
                         Err(e) => Err(e.to_string()),
                     },
@@ -437,11 +472,14 @@ pub(crate) async fn h2(
     let upload = spec.upload.map(|n| Bytes::from(vec![b'x'; n]));
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let s = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-        let _ = s.set_nodelay(true);
-        let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+        let s = TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("h2c handshake with {addr}: {e}"))?;
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = s.set_nodelay(true);
+        let (send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+                .await
+                .map_err(|e| format!("h2c handshake with {addr}: {e}"))?;
         tokio::spawn(conn);
         for _ in 0..streams {
             let mut send = send.clone();
@@ -453,7 +491,10 @@ pub(crate) async fn h2(
                 while Instant::now() < window.end {
                     let t0 = Instant::now();
                     let out = match send.ready().await {
-                        Ok(()) => match send.send_request(build_request(&spec, &authority, true, &upload)).await {
+                        Ok(()) => match send
+                            .send_request(build_request(&spec, &authority, true, &upload))
+                            .await
+                        {
                             Ok(resp) => read_answer(resp, &spec).await,
                             Err(e) => Err(e.to_string()),
                         },
@@ -508,7 +549,10 @@ mod tests {
             assert!(d.abs_diff(want) < Duration::from_nanos(10), "{k}: {d:?}");
         }
         // One second of schedule holds exactly `rate` requests.
-        let n = all.iter().filter(|d| **d < Duration::from_secs(1) / 5).count();
+        let n = all
+            .iter()
+            .filter(|d| **d < Duration::from_secs(1) / 5)
+            .count();
         assert_eq!(n, 1000);
     }
 

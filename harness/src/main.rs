@@ -52,7 +52,7 @@ enum Cmd {
         #[arg(long)]
         results: Option<PathBuf>,
         #[command(flatten)]
-        run: run::RunArgs,
+        run: Box<run::RunArgs>,
     },
     /// Write the committed scenario configs (traefik-baseline/) for Docker.
     Configs {
@@ -93,7 +93,11 @@ fn runtime(threads: usize) -> tokio::runtime::Runtime {
 /// Runs the harness, stopping cleanly on Ctrl-C.
 fn run_measured(args: &run::RunArgs) -> Result<PathBuf, String> {
     let plan = run::plan(args)?;
-    let rt = runtime(if plan.pinned { plan.load_cpus.len() } else { procs::allowed_cpus().len() });
+    let rt = runtime(if plan.pinned {
+        plan.load_cpus.len()
+    } else {
+        procs::allowed_cpus().len()
+    });
     rt.block_on(async {
         tokio::select! {
             r = run::run(args, &plan) => r,
@@ -112,7 +116,10 @@ fn main() -> ExitCode {
             let (json, out) = if dir.is_dir() {
                 (dir.join("results.json"), dir.clone())
             } else {
-                (dir.clone(), dir.parent().map(PathBuf::from).unwrap_or_default())
+                (
+                    dir.clone(),
+                    dir.parent().map(PathBuf::from).unwrap_or_default(),
+                )
             };
             results::Results::load(&json).and_then(|r| {
                 report::write_all(&r, &out)?;
@@ -130,10 +137,18 @@ fn main() -> ExitCode {
                 None => gate::latest_report(&root.join("reports"))?,
             };
             let out = gate::save_baseline(&root, &name, &from)?;
-            println!("baseline saved: {} (from {})", out.display(), from.display());
+            println!(
+                "baseline saved: {} (from {})",
+                out.display(),
+                from.display()
+            );
             Ok(true)
         })(),
-        Some(Cmd::Gate { baseline, results, run }) => (|| {
+        Some(Cmd::Gate {
+            baseline,
+            results,
+            run,
+        }) => (|| {
             let base = results::Results::load(&baseline)?;
             let cur_path = match results {
                 Some(p) if p.is_dir() => p.join("results.json"),
@@ -166,12 +181,20 @@ fn write_configs(dir: &std::path::Path) -> Result<(), String> {
     std::fs::create_dir_all(&dynamic).map_err(|e| e.to_string())?;
     for s in scenario::all() {
         let p = dynamic.join(format!("{}.yml", s.name));
-        std::fs::write(&p, scenario::dynamic_config(&s, &urls, 0)).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::write(&p, scenario::dynamic_config(&s, &urls, 0))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
     }
     let file = std::path::Path::new("/etc/bench/dynamic.yml");
-    let w = |name: &str, body: String| std::fs::write(dir.join(name), body).map_err(|e| e.to_string());
-    w("traefik.yml", scenario::traefik_static("0.0.0.0:8000", file))?;
-    w("proxy.yml", scenario::proxy_static("0.0.0.0:8000", "0.0.0.0:9100", file))?;
+    let w =
+        |name: &str, body: String| std::fs::write(dir.join(name), body).map_err(|e| e.to_string());
+    w(
+        "traefik.yml",
+        scenario::traefik_static("0.0.0.0:8000", file),
+    )?;
+    w(
+        "proxy.yml",
+        scenario::proxy_static("0.0.0.0:8000", "0.0.0.0:9100", file),
+    )?;
     println!("wrote configs to {}", dir.display());
     Ok(())
 }
@@ -186,13 +209,21 @@ mod tests {
     fn committed_configs_are_current() {
         let tmp = std::env::temp_dir().join(format!("harness-configs-{}", std::process::id()));
         write_configs(&tmp).unwrap();
-        let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../traefik-baseline");
+        let committed =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../traefik-baseline");
         let mut files = vec!["traefik.yml".to_owned(), "proxy.yml".to_owned()];
-        files.extend(scenario::all().iter().map(|s| format!("dynamic/{}.yml", s.name)));
+        files.extend(
+            scenario::all()
+                .iter()
+                .map(|s| format!("dynamic/{}.yml", s.name)),
+        );
         for f in files {
             let want = std::fs::read_to_string(tmp.join(&f)).unwrap();
             let have = std::fs::read_to_string(committed.join(&f)).unwrap_or_default();
-            assert!(want == have, "traefik-baseline/{f} is stale: run `cargo run -p harness -- configs`");
+            assert!(
+                want == have,
+                "traefik-baseline/{f} is stale: run `cargo run -p harness -- configs`"
+            );
         }
         let _ = std::fs::remove_dir_all(&tmp);
     }

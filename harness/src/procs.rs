@@ -93,7 +93,13 @@ pub(crate) fn allowed_cpus() -> Vec<usize> {
 /// runtimes so new threads inherit it.
 pub(crate) fn pin_self(cpus: &[usize]) -> Result<(), String> {
     let st = Command::new("taskset")
-        .args(["-a", "-p", "-c", &cpu_list(cpus), &std::process::id().to_string()])
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &cpu_list(cpus),
+            &std::process::id().to_string(),
+        ])
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("taskset: {e}"))?;
@@ -148,9 +154,7 @@ pub(crate) fn spawn(
 /// A free loopback port: bind 127.0.0.1:0, read the port, close.
 pub(crate) fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// `127.0.0.1:PORT`.

@@ -18,7 +18,10 @@ fn fmt_spread(s: Option<Spread>, digits: usize) -> String {
     match s {
         None => "–".into(),
         Some(s) if (s.max - s.min).abs() < f64::EPSILON => format!("{:.*}", digits, s.median),
-        Some(s) => format!("{:.*} ({:.*}–{:.*})", digits, s.median, digits, s.min, digits, s.max),
+        Some(s) => format!(
+            "{:.*} ({:.*}–{:.*})",
+            digits, s.median, digits, s.min, digits, s.max
+        ),
     }
 }
 
@@ -27,7 +30,10 @@ fn merged(t: &TargetResult) -> Percentiles {
         .map(|h| Percentiles::of(&h))
         .unwrap_or_else(|_| {
             // A baseline without histograms: medians of the rounds.
-            let m = |f: fn(&Percentiles) -> f64| t.spread(|r| Some(f(&r.latency_us))).map_or(f64::NAN, |s| s.median);
+            let m = |f: fn(&Percentiles) -> f64| {
+                t.spread(|r| Some(f(&r.latency_us)))
+                    .map_or(f64::NAN, |s| s.median)
+            };
             Percentiles {
                 p50: m(|p| p.p50),
                 p90: m(|p| p.p90),
@@ -79,23 +85,48 @@ fn scenario_table(s: &ScenarioResult) -> String {
     o
 }
 
-fn ratio(a: Option<&TargetResult>, b: Option<&TargetResult>, f: &dyn Fn(&crate::results::Round) -> Option<f64>) -> Option<Spread> {
+fn ratio(
+    a: Option<&TargetResult>,
+    b: Option<&TargetResult>,
+    f: &dyn Fn(&crate::results::Round) -> Option<f64>,
+) -> Option<Spread> {
     let (a, b) = (a?, b?);
-    Spread::of(a.rounds.iter().zip(&b.rounds).filter_map(|(x, y)| Some(f(x)? / f(y)?)))
+    Spread::of(
+        a.rounds
+            .iter()
+            .zip(&b.rounds)
+            .filter_map(|(x, y)| Some(f(x)? / f(y)?)),
+    )
 }
 
 /// Ratio lines for every proxy target of a scenario.
 fn ratio_lines(s: &ScenarioResult) -> Vec<String> {
     let mut lines = Vec::new();
-    for p in s.targets.iter().filter(|t| !REFERENCES.contains(&t.target.as_str())) {
+    for p in s
+        .targets
+        .iter()
+        .filter(|t| !REFERENCES.contains(&t.target.as_str()))
+    {
         let n = &p.target;
         let cpu = |r: &crate::results::Round| r.cpu_us_per_req;
         let rps = |r: &crate::results::Round| Some(r.req_per_s);
         let items = [
-            (format!("{n}/traefik CPU per request"), ratio(Some(p), s.target("traefik"), &cpu)),
-            (format!("{n}/floor CPU per request"), ratio(Some(p), s.target("floor"), &cpu)),
-            (format!("{n}/traefik throughput"), ratio(Some(p), s.target("traefik"), &rps)),
-            (format!("{n}/direct throughput"), ratio(Some(p), s.target("direct"), &rps)),
+            (
+                format!("{n}/traefik CPU per request"),
+                ratio(Some(p), s.target("traefik"), &cpu),
+            ),
+            (
+                format!("{n}/floor CPU per request"),
+                ratio(Some(p), s.target("floor"), &cpu),
+            ),
+            (
+                format!("{n}/traefik throughput"),
+                ratio(Some(p), s.target("traefik"), &rps),
+            ),
+            (
+                format!("{n}/direct throughput"),
+                ratio(Some(p), s.target("direct"), &rps),
+            ),
         ];
         for (what, v) in items {
             if let Some(v) = v {
@@ -103,11 +134,19 @@ fn ratio_lines(s: &ScenarioResult) -> Vec<String> {
             }
         }
         if let Some(r) = p.spread(|r| r.router_p99_us) {
-            lines.push(format!("{n} router decision p99 (from proxy_router_decision_seconds buckets): ≤ {} µs", fmt_spread(Some(r), 1)));
+            lines.push(format!(
+                "{n} router decision p99 (from proxy_router_decision_seconds buckets): ≤ {} µs",
+                fmt_spread(Some(r), 1)
+            ));
         }
     }
     for t in &s.targets {
-        if let Some(r) = t.rounds.iter().filter_map(|r| r.reload.as_ref()).next_back() {
+        if let Some(r) = t
+            .rounds
+            .iter()
+            .filter_map(|r| r.reload.as_ref())
+            .next_back()
+        {
             let storm = merged(t);
             lines.push(format!(
                 "{}: p99 / p99.9 without reloads {} / {}, with a rewrite every 100 ms {} / {} ({} rewrites in the last round, {} quiet-window errors); a new route answered after {}",
@@ -131,9 +170,17 @@ fn ratio_lines(s: &ScenarioResult) -> Vec<String> {
 /// The terminal summary.
 pub(crate) fn terminal(r: &Results) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "\n=== summary (medians of {} round(s), min–max in brackets) ===", r.meta.rounds);
+    let _ = writeln!(
+        o,
+        "\n=== summary (medians of {} round(s), min–max in brackets) ===",
+        r.meta.rounds
+    );
     for s in &r.scenarios {
-        let _ = writeln!(o, "\n{} — {} ({} s per round)", s.name, s.what, s.duration_secs);
+        let _ = writeln!(
+            o,
+            "\n{} — {} ({} s per round)",
+            s.name, s.what, s.duration_secs
+        );
         o.push_str(&scenario_table(s));
         for l in ratio_lines(s) {
             let _ = writeln!(o, "  {l}");
@@ -159,9 +206,19 @@ pub(crate) fn markdown(r: &Results) -> String {
         m.placement.sut_cpus,
         m.placement.load_cpus,
         m.placement.workers,
-        if m.placement.pinned { "" } else { " (not pinned)" }
+        if m.placement.pinned {
+            ""
+        } else {
+            " (not pinned)"
+        }
     );
-    let _ = writeln!(o, "- rounds: {} interleaved, warm-up {} s{}", m.rounds, m.warmup_secs, if m.quick { ", --quick smoke run" } else { "" });
+    let _ = writeln!(
+        o,
+        "- rounds: {} interleaved, warm-up {} s{}",
+        m.rounds,
+        m.warmup_secs,
+        if m.quick { ", --quick smoke run" } else { "" }
+    );
     for (t, v) in &m.versions {
         let _ = writeln!(o, "- {t}: {v}");
     }
@@ -173,7 +230,11 @@ pub(crate) fn markdown(r: &Results) -> String {
          CPU µs/req = utime+stime of the process under test over the window / requests served. `≥*`: load cores > 90% busy, throughput is a lower bound.\n",
     );
     for s in &r.scenarios {
-        let _ = writeln!(o, "\n## {}\n\n{} — {} s per round.\n", s.name, s.what, s.duration_secs);
+        let _ = writeln!(
+            o,
+            "\n## {}\n\n{} — {} s per round.\n",
+            s.name, s.what, s.duration_secs
+        );
         o.push_str(&scenario_table(s));
         o.push('\n');
         for l in ratio_lines(s) {
@@ -207,13 +268,20 @@ pub(crate) fn plot(s: &ScenarioResult) -> Result<String, String> {
             Some((t.target.clone(), pts))
         })
         .collect();
-    let ymax = series.iter().flat_map(|(_, p)| p.iter().map(|v| v.1)).fold(10.0, f64::max) * 1.5;
+    let ymax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|v| v.1))
+        .fold(10.0, f64::max)
+        * 1.5;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 380)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{}: latency by percentile", s.name), ("sans-serif", 18))
+            .caption(
+                format!("{}: latency by percentile", s.name),
+                ("sans-serif", 18),
+            )
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(60)
@@ -235,7 +303,9 @@ pub(crate) fn plot(s: &ScenarioResult) -> Result<String, String> {
                 .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
                 .map_err(|e| e.to_string())?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -268,7 +338,9 @@ fn md_table_to_html(md: &str) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `report.html`: the tables plus one percentile plot per scenario.
@@ -290,14 +362,25 @@ pub(crate) fn html(r: &Results) -> String {
         }
     }
     for s in &r.scenarios {
-        let _ = writeln!(o, "<h2>{}</h2><p>{} — {} s per round.</p>", s.name, html_escape(&s.what), s.duration_secs);
+        let _ = writeln!(
+            o,
+            "<h2>{}</h2><p>{} — {} s per round.</p>",
+            s.name,
+            html_escape(&s.what),
+            s.duration_secs
+        );
         o.push_str(&md_table_to_html(&scenario_table(s)));
         o.push_str("<ul>");
         for l in ratio_lines(s) {
             let _ = write!(o, "<li>{}</li>", html_escape(&l));
         }
         for u in &s.unavailable {
-            let _ = write!(o, "<li>unavailable: <b>{}</b> — {}</li>", u.target, html_escape(&u.reason));
+            let _ = write!(
+                o,
+                "<li>unavailable: <b>{}</b> — {}</li>",
+                u.target,
+                html_escape(&u.reason)
+            );
         }
         o.push_str("</ul>\n");
         match plot(s) {
@@ -313,7 +396,10 @@ pub(crate) fn html(r: &Results) -> String {
 
 /// Writes report.md and report.html next to results.json.
 pub(crate) fn write_all(r: &Results, dir: &Path) -> Result<(), String> {
-    let w = |name: &str, body: String| std::fs::write(dir.join(name), body).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let w = |name: &str, body: String| {
+        std::fs::write(dir.join(name), body)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
     w("report.md", markdown(r))?;
     w("report.html", html(r))
 }

@@ -17,7 +17,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::load::{self, LoadResult, Window};
 use crate::procs::{self, ChildGuard};
-use crate::results::{Meta, Placement, ReloadFigures, Results, Round, ScenarioResult, TargetResult, Unavailable};
+use crate::results::{
+    Meta, Placement, ReloadFigures, Results, Round, ScenarioResult, TargetResult, Unavailable,
+};
 use crate::scenario::{self, Load, Scenario};
 use crate::stats::{self, Percentiles};
 use crate::targets::{self, BackendAddrs, Kind, Running, Target};
@@ -40,7 +42,7 @@ pub(crate) struct RunArgs {
     /// Measured seconds per round for every scenario (default: per scenario).
     #[arg(long)]
     pub(crate) duration: Option<f64>,
-    /// Warm-up seconds before each measured window (default 1; 0.5 with --quick).
+    /// Warm-up seconds before each measured window (default 0.5; targets stay up between rounds).
     #[arg(long)]
     pub(crate) warmup: Option<f64>,
     /// Proxy workers / Traefik GOMAXPROCS (default: the number of SUT cores).
@@ -143,7 +145,9 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
         cpus,
     } = plan.clone();
     if !pinned {
-        notes.push("CPU pinning off (needs taskset and at least 2 cores): figures are noisier".into());
+        notes.push(
+            "CPU pinning off (needs taskset and at least 2 cores): figures are noisier".into(),
+        );
     }
     let placement = Placement {
         sut_cpus: sut_cpus.clone(),
@@ -156,31 +160,45 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
 
     // --- scenarios ---
     let quick = args.quick;
-    let mut scenarios: Vec<Scenario> = if args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == "all") {
-        scenario::all().into_iter().filter(|s| !quick || s.in_quick || !args.scenarios.is_empty()).collect()
-    } else {
-        let mut v = Vec::new();
-        for n in &args.scenarios {
-            v.push(scenario::by_name(n).ok_or_else(|| {
-                format!(
-                    "unknown scenario `{n}` (known: {})",
-                    scenario::all().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-                )
-            })?);
-        }
-        v
-    };
+    let mut scenarios: Vec<Scenario> =
+        if args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == "all") {
+            scenario::all()
+                .into_iter()
+                .filter(|s| !quick || s.in_quick || !args.scenarios.is_empty())
+                .collect()
+        } else {
+            let mut v = Vec::new();
+            for n in &args.scenarios {
+                v.push(scenario::by_name(n).ok_or_else(|| {
+                    format!(
+                        "unknown scenario `{n}` (known: {})",
+                        scenario::all()
+                            .iter()
+                            .map(|s| s.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?);
+            }
+            v
+        };
     let rounds = args.rounds.unwrap_or(if quick { 1 } else { 3 }).max(1);
-    let warmup = args.warmup.unwrap_or(if quick { 0.5 } else { 1.0 });
+    let warmup = args.warmup.unwrap_or(0.5);
     for s in &mut scenarios {
-        s.default_secs = args.duration.unwrap_or(if quick { 1.5 } else { s.default_secs });
+        s.default_secs = args
+            .duration
+            .unwrap_or(if quick { 1.5 } else { s.default_secs });
     }
 
     // --- targets ---
     let (root, target_dir) = targets::workspace_dirs()?;
     let wanted: Vec<String> = if args.targets.is_empty() {
         let mut v: Vec<String> = DEFAULT_TARGETS.iter().map(|s| s.to_string()).collect();
-        v.extend(args.proxy_bins.iter().filter_map(|p| p.split_once('=').map(|(l, _)| l.to_owned())));
+        v.extend(
+            args.proxy_bins
+                .iter()
+                .filter_map(|p| p.split_once('=').map(|(l, _)| l.to_owned())),
+        );
         v
     } else {
         args.targets.clone()
@@ -190,7 +208,9 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
     let harness_version = format!("harness {}", env!("CARGO_PKG_VERSION"));
     for name in &wanted {
         let extra = args.proxy_bins.iter().find_map(|p| {
-            p.split_once('=').filter(|(l, _)| l == name).map(|(_, p)| PathBuf::from(p))
+            p.split_once('=')
+                .filter(|(l, _)| l == name)
+                .map(|(_, p)| PathBuf::from(p))
         });
         let t = match (name.as_str(), extra) {
             (_, Some(bin)) => {
@@ -202,7 +222,10 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
                         bin: Some(bin),
                     })
                 } else {
-                    Err(format!("--proxy-bin {name}={} does not exist", bin.display()))
+                    Err(format!(
+                        "--proxy-bin {name}={} does not exist",
+                        bin.display()
+                    ))
                 }
             }
             ("direct", None) => Ok(Target {
@@ -229,16 +252,17 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
                     bin: Some(bin),
                 })
             }
-            ("traefik", None) => targets::find_traefik(args.traefik_bin.as_deref(), &target_dir).map(|bin| Target {
-                name: name.clone(),
-                kind: Kind::Traefik,
-                version: targets::traefik_version(&bin),
-                bin: Some(bin),
-            }),
-            ("nginx", None) => targets::find_context(Kind::Nginx).ok_or_else(|| "nginx not found on PATH".to_owned()),
-            ("haproxy", None) => {
-                targets::find_context(Kind::Haproxy).ok_or_else(|| "haproxy not found on PATH".to_owned())
-            }
+            ("traefik", None) => targets::find_traefik(args.traefik_bin.as_deref(), &target_dir)
+                .map(|bin| Target {
+                    name: name.clone(),
+                    kind: Kind::Traefik,
+                    version: targets::traefik_version(&bin),
+                    bin: Some(bin),
+                }),
+            ("nginx", None) => targets::find_context(Kind::Nginx)
+                .ok_or_else(|| "nginx not found on PATH".to_owned()),
+            ("haproxy", None) => targets::find_context(Kind::Haproxy)
+                .ok_or_else(|| "haproxy not found on PATH".to_owned()),
             (other, None) => Err(format!("unknown target `{other}`")),
         };
         match t {
@@ -250,7 +274,10 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
             }
         }
     }
-    let versions: BTreeMap<String, String> = resolved.iter().map(|t| (t.name.clone(), t.version.clone())).collect();
+    let versions: BTreeMap<String, String> = resolved
+        .iter()
+        .map(|t| (t.name.clone(), t.version.clone()))
+        .collect();
     for t in &resolved {
         eprintln!("target {:<10} {}", t.name, t.version);
     }
@@ -277,7 +304,10 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
     };
 
     for s in &scenarios {
-        let r = run_scenario(s, &resolved, &missing, &dir, rounds, warmup, workers, sut, load_pin, &load_cpus).await?;
+        let r = run_scenario(
+            s, &resolved, &missing, &dir, rounds, warmup, workers, sut, load_pin, &load_cpus,
+        )
+        .await?;
         results.scenarios.push(r);
         results.save(&dir.join("results.json"))?;
     }
@@ -300,12 +330,18 @@ fn git_commit(root: &Path) -> String {
     let Some(head) = out(&["rev-parse", "HEAD"]) else {
         return "unknown".into();
     };
-    let dirty = out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let dirty =
+        out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     if dirty { format!("{head}-dirty") } else { head }
 }
 
 /// Starts the backend process for a scenario.
-fn start_backend(s: &Scenario, load_cpus: Option<&[usize]>, threads: usize, dir: &Path) -> Result<(ChildGuard, BackendAddrs), String> {
+fn start_backend(
+    s: &Scenario,
+    load_cpus: Option<&[usize]>,
+    threads: usize,
+    dir: &Path,
+) -> Result<(ChildGuard, BackendAddrs), String> {
     let main = procs::loopback(procs::free_port()?);
     let fallback = procs::loopback(procs::free_port()?);
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -320,10 +356,20 @@ fn start_backend(s: &Scenario, load_cpus: Option<&[usize]>, threads: usize, dir:
         "--threads".into(),
         threads.to_string(),
     ];
-    let mut child = procs::spawn("backend", &exe, &args, &[], load_cpus, Some(&dir.join("backend.log")))?;
-    procs::wait_until("the backend to listen", Duration::from_secs(10), Some(&mut child), || {
-        TcpStream::connect(main).is_ok() && TcpStream::connect(fallback).is_ok()
-    })?;
+    let mut child = procs::spawn(
+        "backend",
+        &exe,
+        &args,
+        &[],
+        load_cpus,
+        Some(&dir.join("backend.log")),
+    )?;
+    procs::wait_until(
+        "the backend to listen",
+        Duration::from_secs(10),
+        Some(&mut child),
+        || TcpStream::connect(main).is_ok() && TcpStream::connect(fallback).is_ok(),
+    )?;
     Ok((child, BackendAddrs { main, fallback }))
 }
 
@@ -340,7 +386,10 @@ async fn run_scenario(
     load_pin: Option<&[usize]>,
     load_cpus: &[usize],
 ) -> Result<ScenarioResult, String> {
-    eprintln!("\n== {} ({} s x {} round(s)): {}", s.name, s.default_secs, rounds, s.what);
+    eprintln!(
+        "\n== {} ({} s x {} round(s)): {}",
+        s.name, s.default_secs, rounds, s.what
+    );
     let work = dir.join("work").join(s.name);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut unavailable: Vec<Unavailable> = missing
@@ -372,8 +421,10 @@ async fn run_scenario(
             }
         }
     }
-    let mut per_target: Vec<(Vec<Round>, hdrhistogram::Histogram<u64>)> =
-        running.iter().map(|_| (Vec::new(), stats::new_histogram())).collect();
+    let mut per_target: Vec<(Vec<Round>, hdrhistogram::Histogram<u64>)> = running
+        .iter()
+        .map(|_| (Vec::new(), stats::new_histogram()))
+        .collect();
     for round in 1..=rounds {
         for (i, (t, r)) in running.iter_mut().enumerate() {
             let label = format!("{} round {round}/{rounds} {:<8}", s.name, t.name);
@@ -385,9 +436,15 @@ async fn run_scenario(
                 round_fig.latency_us.p50,
                 round_fig.latency_us.p99,
                 round_fig.latency_us.p999,
-                round_fig.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.1} µs")),
+                round_fig
+                    .cpu_us_per_req
+                    .map_or("-".into(), |c| format!("{c:.1} µs")),
                 round_fig.errors,
-                if round_fig.load_saturated { "  (load side saturated)" } else { "" }
+                if round_fig.load_saturated {
+                    "  (load side saturated)"
+                } else {
+                    ""
+                }
             );
             if let Some(e) = &round_fig.first_error {
                 eprintln!("      first error: {e}");
@@ -430,7 +487,11 @@ fn sample(pid: Option<u32>, metrics: Option<SocketAddr>) -> Sample {
 
 /// Sleeps until the window edges and samples there, on its own thread (so
 /// the samples are taken on time whatever the load runtime is doing).
-fn sampler(pid: Option<u32>, metrics: Option<SocketAddr>, w: Window) -> std::thread::JoinHandle<(Sample, Sample)> {
+fn sampler(
+    pid: Option<u32>,
+    metrics: Option<SocketAddr>,
+    w: Window,
+) -> std::thread::JoinHandle<(Sample, Sample)> {
     std::thread::spawn(move || {
         std::thread::sleep(w.start.saturating_duration_since(Instant::now()));
         let a = sample(pid, metrics);
@@ -442,14 +503,25 @@ fn sampler(pid: Option<u32>, metrics: Option<SocketAddr>, w: Window) -> std::thr
 
 /// Rewrites the dynamic file every 100 ms through the window; returns the
 /// number of rewrites and the last generation written.
-fn reloader(path: PathBuf, s: Scenario, baddrs: BackendAddrs, w: Window, first_gen: u64) -> std::thread::JoinHandle<(u64, u64)> {
+fn reloader(
+    path: PathBuf,
+    s: Scenario,
+    baddrs: BackendAddrs,
+    w: Window,
+    first_gen: u64,
+) -> std::thread::JoinHandle<(u64, u64)> {
     std::thread::spawn(move || {
         std::thread::sleep(w.start.saturating_duration_since(Instant::now()));
         let (mut n, mut generation) = (0u64, first_gen);
         let mut next = Instant::now();
         while Instant::now() < w.end {
             generation += 1;
-            if write_atomically(&path, &scenario::dynamic_config(&s, &baddrs.urls(), generation)).is_ok() {
+            if write_atomically(
+                &path,
+                &scenario::dynamic_config(&s, &baddrs.urls(), generation),
+            )
+            .is_ok()
+            {
                 n += 1;
             }
             next += Duration::from_millis(100);
@@ -468,7 +540,9 @@ fn write_atomically(path: &Path, body: &str) -> std::io::Result<()> {
 async fn drive(s: &Scenario, addr: SocketAddr, w: Window) -> Result<LoadResult, String> {
     let spec = s.request();
     match s.load {
-        Load::Closed { users, new_conn } => load::closed(&format!("http://{addr}"), &spec, users, new_conn, w).await,
+        Load::Closed { users, new_conn } => {
+            load::closed(&format!("http://{addr}"), &spec, users, new_conn, w).await
+        }
         Load::Open { rate, conns } => load::open(addr, &spec, rate, conns, w).await,
         Load::H2 { conns, streams } => load::h2(addr, &spec, conns, streams, w).await,
     }
@@ -483,7 +557,10 @@ fn progress(label: &str, w: Window) -> (ProgressBar, tokio::task::JoinHandle<()>
             .progress_chars("=> "),
     );
     pb.set_prefix(label.to_owned());
-    pb.set_message(format!("{:.0}s", (w.end - w.load_start).as_secs_f64().ceil()));
+    pb.set_message(format!(
+        "{:.0}s",
+        (w.end - w.load_start).as_secs_f64().ceil()
+    ));
     let pb2 = pb.clone();
     let tick = tokio::spawn(async move {
         loop {
@@ -525,7 +602,13 @@ async fn measure(
     let w = Window::new(lead, warm, s.default_secs);
     let samp = sampler(pid, r.metrics, w);
     let storm = match (&r.dynamic, s.reload) {
-        (Some(p), true) => Some(reloader(p.clone(), s.clone(), *baddrs, w, (round as u64) * 1_000_000)),
+        (Some(p), true) => Some(reloader(
+            p.clone(),
+            s.clone(),
+            *baddrs,
+            w,
+            (round as u64) * 1_000_000,
+        )),
         _ => None,
     };
     let (pb, tick) = progress(label, w);
@@ -584,8 +667,18 @@ async fn measure(
 }
 
 /// Writes a config with a new route and times until it answers (≤ 10 s).
-async fn route_live(path: &Path, s: &Scenario, baddrs: &BackendAddrs, addr: SocketAddr, generation: u64) -> Option<f64> {
-    write_atomically(path, &scenario::dynamic_config(s, &baddrs.urls(), generation)).ok()?;
+async fn route_live(
+    path: &Path,
+    s: &Scenario,
+    baddrs: &BackendAddrs,
+    addr: SocketAddr,
+    generation: u64,
+) -> Option<f64> {
+    write_atomically(
+        path,
+        &scenario::dynamic_config(s, &baddrs.urls(), generation),
+    )
+    .ok()?;
     let t0 = Instant::now();
     let host = scenario::reload_host(generation);
     while t0.elapsed() < Duration::from_secs(10) {
@@ -603,9 +696,15 @@ async fn route_live(path: &Path, s: &Scenario, baddrs: &BackendAddrs, addr: Sock
 // === the proxy's router-decision histogram (Prometheus text) ===
 
 fn scrape_router_buckets(addr: SocketAddr) -> Result<Vec<(f64, f64)>, String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut body = String::new();
     s.read_to_string(&mut body).map_err(|e| e.to_string())?;
     Ok(parse_buckets(&body, "proxy_router_decision_seconds"))
@@ -622,11 +721,18 @@ pub(crate) fn parse_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
         let Some((labels, value)) = rest.rsplit_once('}') else {
             continue;
         };
-        let Some(le) = labels.split(',').find_map(|kv| kv.trim().strip_prefix("le=")) else {
+        let Some(le) = labels
+            .split(',')
+            .find_map(|kv| kv.trim().strip_prefix("le="))
+        else {
             continue;
         };
         let le = le.trim_matches('"');
-        let le: f64 = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap_or(f64::NAN)
+        };
         let Ok(v) = value.split_whitespace().next().unwrap_or("").parse::<f64>() else {
             continue;
         };

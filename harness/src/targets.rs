@@ -76,7 +76,13 @@ pub(crate) fn availability(s: &Scenario, kind: Kind) -> Result<(), String> {
 pub(crate) fn workspace_dirs() -> Result<(PathBuf, PathBuf), String> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let out = Command::new(cargo())
-        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .stderr(Stdio::inherit())
         .output()
@@ -129,7 +135,12 @@ fn version_of(bin: &Path, args: &[&str]) -> String {
             s.push_str(&String::from_utf8_lossy(&o.stderr));
             s
         })
-        .and_then(|s| s.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -280,7 +291,8 @@ pub(crate) async fn start(
     let addr = procs::loopback(port);
     let log = dir.join("output.log");
     let dynamic = dir.join("dynamic.yml");
-    let write = |p: &Path, body: &str| std::fs::write(p, body).map_err(|e| format!("{}: {e}", p.display()));
+    let write =
+        |p: &Path, body: &str| std::fs::write(p, body).map_err(|e| format!("{}: {e}", p.display()));
     let mut running = match t.kind {
         Kind::Direct => Running {
             addr: backend.main,
@@ -314,7 +326,10 @@ pub(crate) async fn start(
             write(&dynamic, &scenario::dynamic_config(s, &backend.urls(), 0))?;
             let metrics = procs::loopback(procs::free_port()?);
             let stat = dir.join("static.yml");
-            write(&stat, &scenario::proxy_static(&addr.to_string(), &metrics.to_string(), &dynamic))?;
+            write(
+                &stat,
+                &scenario::proxy_static(&addr.to_string(), &metrics.to_string(), &dynamic),
+            )?;
             let args = vec![
                 "--configFile".to_owned(),
                 stat.display().to_string(),
@@ -335,7 +350,10 @@ pub(crate) async fn start(
         Kind::Traefik => {
             write(&dynamic, &scenario::dynamic_config(s, &backend.urls(), 0))?;
             let stat = dir.join("static.yml");
-            write(&stat, &scenario::traefik_static(&addr.to_string(), &dynamic))?;
+            write(
+                &stat,
+                &scenario::traefik_static(&addr.to_string(), &dynamic),
+            )?;
             let args = vec![format!("--configFile={}", stat.display())];
             let env = [("GOMAXPROCS".to_owned(), workers.to_string())];
             let bin = t.bin.as_deref().ok_or("traefik binary missing")?;
@@ -443,7 +461,10 @@ mod tests {
     fn availability_is_per_target() {
         let storm = scenario::by_name("reload-storm").unwrap();
         assert!(availability(&storm, Kind::Traefik).is_ok());
-        assert_eq!(availability(&storm, Kind::Proxy).is_ok(), PROXY_SUPPORTS_HOT_RELOAD);
+        assert_eq!(
+            availability(&storm, Kind::Proxy).is_ok(),
+            PROXY_SUPPORTS_HOT_RELOAD
+        );
         assert!(availability(&storm, Kind::Direct).is_err());
         let many = scenario::by_name("many-routers").unwrap();
         assert!(availability(&many, Kind::Proxy).is_ok());

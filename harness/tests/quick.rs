@@ -17,12 +17,24 @@ fn proxy_builds() -> Result<(), String> {
         .current_dir(workspace())
         .status()
         .map_err(|e| e.to_string())?;
-    if st.success() { Ok(()) } else { Err(format!("cargo build --release -p proxy: {st}")) }
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build --release -p proxy: {st}"))
+    }
 }
 
 fn run_quick(targets: &str, out: &Path) -> serde_json::Value {
     let st = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["--quick", "--scenario", "small-get", "--target", targets, "--duration", "1"])
+        .args([
+            "--quick",
+            "--scenario",
+            "small-get",
+            "--target",
+            targets,
+            "--duration",
+            "1",
+        ])
         .arg("--out")
         .arg(out)
         .status()
