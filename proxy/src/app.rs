@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use http::HeaderValue;
 use tokio::sync::watch;
 
@@ -22,7 +21,7 @@ use crate::control::Control;
 use crate::forward::{EntryPointInfo, Shared};
 use crate::listener::{self, ConnTimeouts, Shutdown, WorkerListener};
 use crate::net::IpSet;
-use crate::observe;
+use crate::observe::{self, AccessLogOptions, AccessLogWriter, MetricsFlags, MetricsHandle};
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +42,9 @@ pub enum StartError {
     /// A worker thread or runtime could not be started.
     #[error("cannot start worker: {0}")]
     Worker(std::io::Error),
+    /// The access log file could not be opened.
+    #[error("access log: {0}")]
+    AccessLog(observe::access_log::AccessLogError),
 }
 
 /// How the proxy is started.
@@ -63,6 +65,8 @@ pub struct Running {
     workers: Vec<JoinHandle<()>>,
     control: Control,
     grace: Duration,
+    accept_grace: Duration,
+    access_log: Option<AccessLogWriter>,
 }
 
 /// Loads the static configuration (and the dynamic one it points at) and
@@ -83,12 +87,44 @@ pub fn start_with(
 ) -> Result<Running, StartError> {
     let workers = workers.max(1);
     let static_cfg = Arc::new(static_cfg);
-    let metrics = observe::install_metrics(&static_cfg);
+    let metrics = install_metrics(&static_cfg);
+    start_decision_watch();
     let control = Control::new(Arc::clone(&static_cfg), static_file, metrics.clone())?;
+    let (access_log, access_log_writer) = match &static_cfg.access_log {
+        Some(cfg) => {
+            let opts = AccessLogOptions {
+                file_path: cfg.file_path.clone(),
+                format: match cfg.format {
+                    config::LogFormat::Json => observe::AccessLogFormat::Json,
+                    config::LogFormat::Common => observe::AccessLogFormat::Common,
+                },
+                buffering_size: usize::try_from(cfg.buffering_size).unwrap_or(usize::MAX),
+                keep_headers: false,
+            };
+            let (tx, writer) = observe::access_log::start(&opts).map_err(StartError::AccessLog)?;
+            (Some(tx), Some(writer))
+        }
+        None => (None, None),
+    };
+    let metric_flags = static_cfg.metrics.prometheus.as_ref().map_or(
+        MetricsFlags {
+            entry_points: false,
+            routers: false,
+            services: false,
+        },
+        |p| MetricsFlags {
+            entry_points: p.add_entry_points_labels,
+            routers: p.add_routers_labels,
+            services: p.add_services_labels,
+        },
+    );
 
     let shared = Arc::new(Shared {
         snapshot: control.snapshot(),
         server_name: server_name(),
+        metrics: metrics.clone(),
+        metric_flags,
+        access_log,
     });
 
     // Bind every entrypoint before starting anything, so a port in use
@@ -144,6 +180,12 @@ pub fn start_with(
         .map(|e| e.transport.life_cycle.grace_time_out)
         .max()
         .unwrap_or(Duration::from_secs(10));
+    let accept_grace = static_cfg
+        .entry_points
+        .iter()
+        .map(|e| e.transport.life_cycle.request_accept_grace_timeout)
+        .max()
+        .unwrap_or_default();
     control.start_watching();
     Ok(Running {
         addrs,
@@ -151,7 +193,51 @@ pub fn start_with(
         workers: handles,
         control,
         grace,
+        accept_grace,
+        access_log: access_log_writer,
     })
+}
+
+/// Installs the Prometheus recorder once per process (the `metrics`
+/// recorder is global; several proxies in one test process share it).
+fn install_metrics(static_cfg: &StaticConfig) -> Option<MetricsHandle> {
+    static INSTALLED: OnceLock<Option<MetricsHandle>> = OnceLock::new();
+    let prom = static_cfg.metrics.prometheus.as_ref()?;
+    INSTALLED
+        .get_or_init(|| {
+            let opts = observe::MetricsOptions {
+                buckets: prom.buckets.clone(),
+                ..observe::MetricsOptions::default()
+            };
+            match observe::install(&opts) {
+                Ok((handle, upkeep)) => {
+                    // The upkeep thread lives as long as the process.
+                    std::mem::forget(upkeep);
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot install the metrics recorder");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// Starts the router-decision p99 watch (decision 3) once per process: a
+/// warning when the p99 of the last 10 s exceeds 50 µs.
+fn start_decision_watch() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        match observe::spawn_watcher(
+            Arc::clone(observe::DecisionStats::global()),
+            Duration::from_secs(10),
+            Duration::from_micros(50),
+        ) {
+            Ok(w) => std::mem::forget(w),
+            Err(e) => tracing::warn!(error = %e, "cannot start the router decision watch"),
+        }
+    });
 }
 
 fn nonzero(d: Duration) -> Option<Duration> {
@@ -207,11 +293,19 @@ impl Running {
     /// (default: the entrypoints' `graceTimeOut`), then returns once every
     /// worker has stopped.
     pub fn shutdown(self, deadline: Option<Duration>) {
+        // Traefik's requestAcceptGraceTimeout: keep accepting a little
+        // while so a load balancer in front notices we are going.
+        if deadline.is_none() && !self.accept_grace.is_zero() {
+            std::thread::sleep(self.accept_grace);
+        }
         let deadline = deadline.unwrap_or(self.grace);
         let _ = self.shutdown.send(Shutdown::Drain { deadline });
         for h in self.workers {
             let _ = h.join();
         }
         self.control.stop();
+        if let Some(w) = self.access_log {
+            w.shutdown();
+        }
     }
 }

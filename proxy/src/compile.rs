@@ -13,10 +13,8 @@ use dashmap::DashMap;
 use http::HeaderValue;
 use http::uri::Authority;
 
-use crate::config::{
-    ConfigError, ConfigErrors, DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig,
-};
-use crate::routing::{RouteEntry, Router, parse_rule};
+use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig};
+use crate::routing::{RouteEntry, Router};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
 use crate::upstream::{PoolKey, RoundRobin, TransportSettings, UpstreamTarget};
 
@@ -61,20 +59,19 @@ fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
         dial_timeout: t.forwarding_timeouts.dial_timeout,
         response_header_timeout: nz(t.forwarding_timeouts.response_header_timeout),
         idle_conn_timeout: nz(t.forwarding_timeouts.idle_conn_timeout),
-        max_idle_per_host: usize::try_from(t.max_idle_conns_per_host.max(0)).unwrap_or(0),
+        max_idle_per_host: t.max_idle_conns_per_host as usize,
     }
 }
 
-/// Compiles `dynamic` for the entrypoints of `static_cfg` into generation
-/// `generation`. Collects every error (bad rules with their column).
+/// Compiles `dynamic` (already validated: rules parsed, references
+/// resolved) for the entrypoints of `static_cfg` into generation
+/// `generation`.
 pub fn compile(
     static_cfg: &StaticConfig,
     dynamic: &DynamicConfig,
     generation: u64,
     keys: &PoolKeys,
-) -> Result<Snapshot, ConfigErrors> {
-    let mut errors = Vec::new();
-
+) -> Snapshot {
     let default_transport = Arc::new(transport_settings(&ServersTransportConfig::default()));
     let transports: HashMap<&str, Arc<TransportSettings>> = dynamic
         .servers_transports
@@ -92,11 +89,13 @@ pub fn compile(
             .and_then(|t| transports.get(t).cloned())
             .unwrap_or_else(|| Arc::clone(&default_transport));
         let mut servers = Vec::with_capacity(lb.servers.len());
+        let mut weights = Vec::with_capacity(lb.servers.len());
         for s in &lb.servers {
             let Some(authority) = s.uri.authority().cloned() else {
                 continue;
             };
             let authority = with_default_port(authority);
+            weights.push(s.weight.unwrap_or(1));
             let base_path = s.uri.path().trim_end_matches('/');
             servers.push(Arc::new(UpstreamTarget {
                 key: keys.key(s.h2c, authority.as_str(), &transport),
@@ -112,30 +111,18 @@ pub fn compile(
         }
         service_index.insert(name.as_str(), services.len() as u32);
         services.push(Service {
-            name: Arc::from(name.as_str()),
+            name: Arc::from(format!("{name}@file")),
             servers,
-            balancer: RoundRobin::new(),
+            balancer: RoundRobin::weighted(&weights),
             pass_host_header: lb.pass_host_header,
         });
     }
 
+    let default_eps = static_cfg.default_entry_points();
     let mut routers = Vec::with_capacity(dynamic.routers.len());
     let mut per_ep: Vec<Vec<RouteEntry<RouteTarget>>> =
         static_cfg.entry_points.iter().map(|_| Vec::new()).collect();
     for (name, r) in &dynamic.routers {
-        let rule = match parse_rule(&r.rule) {
-            Ok(rule) => rule,
-            Err(e) => {
-                errors.push(ConfigError {
-                    file: r.rule_origin.file.clone(),
-                    key: format!("http.routers.{name}.rule"),
-                    line: Some(r.rule_origin.line),
-                    column: Some(r.rule_origin.column + e.column as u32 - 1),
-                    message: format!("{} (at column {} of the rule)", e.message, e.column),
-                });
-                continue;
-            }
-        };
         let Some(&service) = service_index.get(r.service.as_str()) else {
             // The validator already reported unknown services.
             continue;
@@ -146,21 +133,23 @@ pub fn compile(
             service,
         });
         let priority = r.priority.unwrap_or(r.rule.len() as u64);
+        let eps = if r.entry_points.is_empty() {
+            &default_eps
+        } else {
+            &r.entry_points
+        };
         for (i, ep) in static_cfg.entry_points.iter().enumerate() {
-            if r.entry_points.is_empty() || r.entry_points.iter().any(|e| *e == ep.name) {
+            if eps.iter().any(|e| *e == ep.name) {
                 per_ep[i].push(RouteEntry {
                     name: name.clone(),
-                    rule: rule.clone(),
+                    rule: r.parsed.clone(),
                     priority,
                     value: RouteTarget { router, service },
                 });
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-    Ok(Snapshot {
+    Snapshot {
         generation,
         entrypoints: per_ep
             .into_iter()
@@ -170,7 +159,7 @@ pub fn compile(
             .collect(),
         routers,
         services,
-    })
+    }
 }
 
 /// `host` → `host:80`: the dialled address always has a port.

@@ -58,6 +58,14 @@ fn entry_point_names(s: &StaticConfig) -> Vec<String> {
     s.entry_points.iter().map(|e| e.name.clone()).collect()
 }
 
+/// The metric label values of a snapshot's routers and services.
+fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
+    (
+        snap.routers.iter().map(|r| &*r.name).collect(),
+        snap.services.iter().map(|s| &*s.name).collect(),
+    )
+}
+
 /// Loads and validates the dynamic configuration the static one points at
 /// (empty when no file provider is configured).
 pub fn load_dynamic(static_cfg: &StaticConfig) -> Result<DynamicConfig, ConfigErrors> {
@@ -76,7 +84,7 @@ pub fn load_dynamic(static_cfg: &StaticConfig) -> Result<DynamicConfig, ConfigEr
 /// Loads, validates and compiles everything: what `proxy check` reports.
 pub fn check(static_cfg: &StaticConfig) -> Result<Snapshot, ConfigErrors> {
     let dynamic = load_dynamic(static_cfg)?;
-    compile(static_cfg, &dynamic, 0, &PoolKeys::default())
+    Ok(compile(static_cfg, &dynamic, 0, &PoolKeys::default()))
 }
 
 impl Control {
@@ -89,14 +97,18 @@ impl Control {
     ) -> Result<Self, ConfigErrors> {
         let keys = PoolKeys::default();
         let dynamic = load_dynamic(&static_cfg)?;
-        let snap = compile(&static_cfg, &dynamic, 1, &keys)?;
+        let snap = compile(&static_cfg, &dynamic, 1, &keys);
         tracing::info!(
             generation = 1,
             routers = snap.routers.len(),
             services = snap.services.len(),
             "configuration loaded"
         );
-        observe::config_applied(1, &[], &[]);
+        if let Some(m) = &metrics {
+            let (routers, services) = live_names(&snap);
+            m.set_live(&routers, &services);
+        }
+        observe::record_config_applied(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 static_cfg,
@@ -160,27 +172,20 @@ impl Inner {
         let started = Instant::now();
         let result = load_dynamic(&self.static_cfg).and_then(|dynamic| {
             let next = self.generation.load(Ordering::Acquire) + 1;
-            compile(&self.static_cfg, &dynamic, next, &self.keys).map(|s| (next, s))
+            Ok((next, compile(&self.static_cfg, &dynamic, next, &self.keys)))
         });
         match result {
             Ok((generation, snap)) => {
-                let old = self.snapshot.load_full();
-                let removed_routers: Vec<&str> = old
-                    .routers
-                    .iter()
-                    .map(|r| &*r.name)
-                    .filter(|n| !snap.routers.iter().any(|r| &*r.name == *n))
-                    .collect();
-                let removed_services: Vec<&str> = old
-                    .services
-                    .iter()
-                    .map(|s| &*s.name)
-                    .filter(|n| !snap.services.iter().any(|s| &*s.name == *n))
-                    .collect();
+                // Series of routers and services that are gone disappear
+                // from /metrics after one more scrape, as in Traefik.
+                if let Some(m) = &self.metrics {
+                    let (routers, services) = live_names(&snap);
+                    m.set_live(&routers, &services);
+                }
                 let (routers, services) = (snap.routers.len(), snap.services.len());
                 self.snapshot.store(Arc::new(snap));
                 self.generation.store(generation, Ordering::Release);
-                observe::config_applied(generation, &removed_routers, &removed_services);
+                observe::record_config_applied(generation);
                 tracing::info!(
                     generation,
                     routers,
@@ -191,7 +196,7 @@ impl Inner {
                 Ok(generation)
             }
             Err(errors) => {
-                observe::config_rejected();
+                observe::record_config_rejected();
                 tracing::error!(
                     generation = self.generation.load(Ordering::Acquire),
                     "configuration rejected, keeping the running one:\n{errors}"

@@ -66,8 +66,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let level = cli.log_level.clone().unwrap_or_else(|| static_cfg.log.level.clone());
-    proxy::observe::init_logging(&level, static_cfg.log.json());
+    let level = cli
+        .log_level
+        .clone()
+        .unwrap_or_else(|| static_cfg.log.level.as_str().to_owned());
+    let json = static_cfg.log.format == proxy::config::LogFormat::Json;
+    proxy::observe::init_logging(&level, json);
     for w in &warnings {
         tracing::warn!("{w}");
     }

@@ -37,7 +37,8 @@ pub struct RouterInfo {
 /// A compiled `loadBalancer` service.
 #[derive(Debug)]
 pub struct Service {
-    /// The service name.
+    /// The service name with its provider (`name@file`), as metrics and
+    /// logs show it.
     pub name: Arc<str>,
     /// Its servers.
     pub servers: Vec<Arc<UpstreamTarget>>,
@@ -52,7 +53,7 @@ impl Service {
     /// The server for the next request.
     #[inline]
     pub fn pick(&self) -> Option<&Arc<UpstreamTarget>> {
-        self.balancer.pick(self.servers.len()).map(|i| &self.servers[i])
+        self.balancer.pick().map(|i| &self.servers[i])
     }
 }
 

@@ -36,8 +36,8 @@ impl AdminRoutes {
     ) -> Self {
         let metrics = static_cfg
             .metrics
+            .prometheus
             .as_ref()
-            .and_then(|m| m.prometheus.as_ref())
             .filter(|p| p.entry_point == name && !p.manual_routing)
             .and(metrics);
         let ping = static_cfg

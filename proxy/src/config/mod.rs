@@ -1,1 +1,71 @@
-//! Configuration: parse, validate, compile.
+//! Configuration: parse and validate Traefik v3 file-provider configuration,
+//! static (`traefik.yml` / `traefik.toml`) and dynamic (routers, services,
+//! middlewares, servers transports), in YAML or TOML.
+//!
+//! Two steps: [`node`] turns either syntax into one position-annotated tree;
+//! the static and dynamic models decode that tree by hand, with Traefik's
+//! case-insensitive keys, its defaults, and validation that collects every
+//! error (file, key path, line, column) instead of stopping at the first.
+//! Keys that would make us serve traffic differently from what was asked
+//! are errors; harmless unsupported ones are warnings.
+//!
+//! Rules stay text here (the routing module parses them). This module runs
+//! on the control plane only: nothing in it is on the request path.
+
+mod decode;
+mod duration;
+mod dynamic;
+mod error;
+mod net;
+mod node;
+mod static_config;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use dynamic::{
+    DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig, RouterConfig,
+    ServerConfig, ServersTransportConfig, ServiceConfig, load_dynamic, parse_dynamic,
+};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
+pub use net::IpNet;
+pub use node::Format;
+pub use static_config::{
+    AccessLogConfig, EntryPointConfig, EntryPointTransport, FileProviderConfig,
+    ForwardedHeadersConfig, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel,
+    MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, RespondingTimeouts, StaticConfig,
+    load_static, parse_static,
+};
+
+/// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer
+/// number of seconds). Negative durations are refused.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    duration::parse_duration(text)
+}
+
+/// Reads a configuration file and picks its format from the extension.
+fn read_file(path: &Path) -> Result<(String, Format), ConfigErrors> {
+    let fail = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            key: String::new(),
+            line: None,
+            column: None,
+            message,
+        }])
+    };
+    let Some(format) = Format::from_path(path) else {
+        return Err(fail(
+            "unsupported file extension (expected .yml, .yaml or .toml)".to_owned(),
+        ));
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read file: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "file is not valid UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok((text, format))
+}

@@ -20,15 +20,18 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
 
 pub use body::ProxyBody;
 
 use crate::ProxyRequest;
-use crate::observe::WorkerObserver;
+use crate::observe::{
+    AccessLogEntry, AccessLogSender, DecisionStats, DecisionTimer, MetricsFlags, MetricsHandle,
+    Protocol, RequestLabels, WorkerMetrics, request::grpc_status_code,
+};
 use crate::routing::{host_without_port, normalize_path};
-use crate::snapshot::{self, SharedSnapshot};
+use crate::snapshot::{self, SharedSnapshot, Snapshot};
 use crate::upstream::{ProxyError, UpstreamTarget, send_upstream};
 
 /// Process-wide state shared by every worker (immutable after start, or
@@ -39,6 +42,12 @@ pub struct Shared {
     pub snapshot: SharedSnapshot,
     /// `X-Forwarded-Server` value: this machine's host name.
     pub server_name: HeaderValue,
+    /// Prometheus metrics, when `metrics.prometheus` is configured.
+    pub metrics: Option<MetricsHandle>,
+    /// Which request-metric families are recorded.
+    pub metric_flags: MetricsFlags,
+    /// The access log, when `accessLog` is configured.
+    pub access_log: Option<AccessLogSender>,
 }
 
 /// Static per-entrypoint settings the handler needs.
@@ -133,6 +142,11 @@ thread_local! {
     /// Scratch space for the synchronous routing step of one request; reset
     /// right after the decision (decision 1).
     static ARENA: RefCell<Bump> = RefCell::new(Bump::with_capacity(4096));
+    /// This worker's router decision timer (created on the worker, after the
+    /// metrics recorder was installed).
+    static DECISION: DecisionTimer = DecisionStats::global().timer();
+    /// This worker's request-metric handles.
+    static METRICS: RefCell<Option<WorkerMetrics>> = const { RefCell::new(None) };
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
@@ -160,10 +174,23 @@ fn error_response(e: &ProxyError) -> Response<ProxyBody> {
     text(status, body)
 }
 
-/// What routing decided for one request.
-struct Decision {
-    router: u32,
-    service: u32,
+/// What the proxy did with one request, for metrics and the access log.
+struct Outcome {
+    snap: Option<Rc<Arc<Snapshot>>>,
+    router: Option<u32>,
+    service: Option<u32>,
+    server: Option<Arc<str>>,
+    origin_status: Option<u16>,
+}
+
+impl Outcome {
+    const NONE: Outcome = Outcome {
+        snap: None,
+        router: None,
+        service: None,
+        server: None,
+        origin_status: None,
+    };
 }
 
 /// Handles one downstream request.
@@ -173,13 +200,111 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     ctx.requests.set(ctx.requests.get() + 1);
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let resp = proxy(&ctx, req).await;
+    let started = Instant::now();
+    let shared = &ctx.shared;
+    if shared.metrics.is_none() && shared.access_log.is_none() {
+        let (resp, _) = proxy(&ctx, req, started).await;
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
+        return Ok(resp);
+    }
+
+    // Observed path: capture what the records need before the request is
+    // handed to the upstream.
+    let method = req.method().clone();
+    let protocol = Protocol::detect(req.headers());
+    let req_bytes = body_len(req.headers());
+    let log_start = shared.access_log.as_ref().map(|_| {
+        let mut e = AccessLogEntry::new(
+            std::time::SystemTime::now(),
+            method.clone(),
+            Bytes::copy_from_slice(
+                req.uri()
+                    .path_and_query()
+                    .map_or(req.uri().path(), |p| p.as_str())
+                    .as_bytes(),
+            ),
+            req.version(),
+        );
+        let h = req.headers();
+        let copy = |n: header::HeaderName| h.get(n).map(|v| Bytes::copy_from_slice(v.as_bytes()));
+        e.client_addr = Some(ctx.peer);
+        e.forwarded_for = copy(header::HeaderName::from_static("x-forwarded-for"));
+        e.host = copy(header::HOST).or_else(|| {
+            req.uri()
+                .authority()
+                .map(|a| Bytes::copy_from_slice(a.as_str().as_bytes()))
+        });
+        e.tls = ctx.entrypoint.tls;
+        e.referer = copy(header::REFERER);
+        e.user_agent = copy(header::USER_AGENT);
+        e.request_size = req_bytes;
+        e
+    });
+
+    let (resp, outcome) = proxy(&ctx, req, started).await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
+    let duration = started.elapsed();
+    let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
+    let names = outcome.snap.as_ref().map(|snap| {
+        let router = outcome.router.map(|r| &snap.routers[r as usize].name);
+        let service = outcome.service.map(|s| &snap.services[s as usize].name);
+        (snap.generation, router, service)
+    });
+
+    if let Some(handle) = &shared.metrics {
+        let code = if protocol.is_grpc() {
+            grpc_status_code(resp.headers())
+        } else {
+            resp.status().as_u16()
+        };
+        let (generation, router, service) = names.unwrap_or((0, None, None));
+        METRICS.with(|m| {
+            let mut m = m.borrow_mut();
+            let m = m.get_or_insert_with(|| WorkerMetrics::new(handle, shared.metric_flags));
+            m.record(
+                RequestLabels {
+                    generation,
+                    entrypoint: &ctx.entrypoint.name,
+                    router,
+                    service,
+                },
+                code,
+                &method,
+                protocol,
+                duration,
+                req_bytes,
+                resp_bytes,
+            );
+        });
+    }
+    if let (Some(log), Some(mut e)) = (&shared.access_log, log_start) {
+        e.duration = duration;
+        e.status = resp.status().as_u16();
+        e.response_size = resp_bytes;
+        e.origin_status = outcome.origin_status;
+        if let Some((_, router, service)) = names {
+            e.router = router.cloned();
+            e.service = service.cloned();
+        }
+        e.service_url = outcome.server;
+        log.log(e);
+    }
     Ok(resp)
 }
 
-async fn proxy(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody> {
-    let started = Instant::now();
+/// The request body length announced by `Content-Length` (0 otherwise).
+fn body_len(h: &http::HeaderMap) -> u64 {
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn proxy(
+    ctx: &ConnCtx,
+    mut req: Request<Incoming>,
+    started: Instant,
+) -> (Response<ProxyBody>, Outcome) {
     let snap = snapshot::current(&ctx.shared.snapshot);
 
     // The host as the client addressed it: `Host` (HTTP/1) or `:authority`.
@@ -191,47 +316,69 @@ async fn proxy(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody>
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
     if host_value.is_none() && req.version() == Version::HTTP_11 {
-        return text(StatusCode::BAD_REQUEST, "400 Bad Request: missing required Host header");
+        return (
+            text(StatusCode::BAD_REQUEST, "400 Bad Request: missing required Host header"),
+            Outcome::NONE,
+        );
     }
 
     // === routing (synchronous, arena-backed) ===
-    let decision = {
-        let routes = match snap.entrypoints.get(ctx.entrypoint.index) {
-            Some(r) => r,
-            None => return not_found(),
-        };
-        let host_str = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
-        ARENA.with(|arena| {
-            let mut arena = arena.borrow_mut();
-            let d = {
+    let Some(routes) = snap.entrypoints.get(ctx.entrypoint.index) else {
+        return (not_found(), Outcome::NONE);
+    };
+    let host_str = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+    let decision = ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        let d = match normalize_path(req.uri().path(), &arena) {
+            Ok(path) => {
                 let view = ProxyRequest {
                     method: req.method(),
                     host: host_without_port(host_str),
-                    path: normalize_path(req.uri().path(), &arena),
+                    path,
                     query: req.uri().query(),
                     headers: req.headers(),
                     client_ip: canonical_ip(ctx.peer.ip()),
                     arena: &arena,
                 };
-                routes.router.route(&view).map(|t| Decision {
-                    router: t.router,
-                    service: t.service,
-                })
-            };
-            arena.reset();
-            d
-        })
-    };
-    WorkerObserver::record_decision(started.elapsed());
+                Ok(routes.router.route(&view).copied())
+            }
+            Err(e) => Err(e),
+        };
+        arena.reset();
+        d
+    });
+    DECISION.with(|t| t.record_since(started));
 
-    let Some(decision) = decision else {
-        return not_found();
+    let target = match decision {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return (
+                not_found(),
+                Outcome {
+                    snap: Some(snap),
+                    ..Outcome::NONE
+                },
+            );
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, path = req.uri().path(), "unroutable path");
+            return (text(StatusCode::BAD_REQUEST, "400 Bad Request"), Outcome::NONE);
+        }
     };
-    let _ = decision.router;
-    let service = &snap.services[decision.service as usize];
+    let mut outcome = Outcome {
+        snap: None,
+        router: Some(target.router),
+        service: Some(target.service),
+        server: None,
+        origin_status: None,
+    };
+    let service = &snap.services[target.service as usize];
     let Some(target) = service.pick() else {
-        return error_response(&ProxyError::NoServer);
+        let resp = error_response(&ProxyError::NoServer);
+        outcome.snap = Some(Rc::clone(&snap));
+        return (resp, outcome);
     };
+    outcome.server = Some(Arc::clone(&target.url));
 
     // === rewrite for the upstream ===
     let upgrade = headers::is_upgrade_request(req.headers());
@@ -254,12 +401,13 @@ async fn proxy(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody>
         );
     }
     if let Err(resp) = rewrite_target(&mut req, target, service.pass_host_header, host_value) {
-        return resp;
+        return (resp, outcome);
     }
 
     // === send ===
-    match send_upstream(target, req).await {
+    let resp = match send_upstream(target, req).await {
         Ok(mut resp) => {
+            outcome.origin_status = Some(resp.status().as_u16());
             if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                 if let Some(down) = downstream_upgrade {
                     let up = hyper::upgrade::on(&mut resp);
@@ -275,7 +423,9 @@ async fn proxy(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody>
             tracing::debug!(error = %e, url = %target.url, "upstream request failed");
             error_response(&e)
         }
-    }
+    };
+    outcome.snap = Some(snap);
+    (resp, outcome)
 }
 
 /// Points the request at `target`: origin-form URI for HTTP/1 upstreams

@@ -1,0 +1,195 @@
+//! Property tests: the indexed router agrees with the linear scan, and the
+//! parser and path normaliser never panic.
+
+use bumpalo::Bump;
+use proptest::prelude::*;
+
+use super::support::Req;
+use crate::routing::{LinearRouter, RouteEntry, Router, normalize_path, parse_rule};
+
+const HOSTS: &[&str] = &[
+    "a.com",
+    "b.com",
+    "x.a.com",
+    "y.x.a.com",
+    "A.COM",
+    "b.com.",
+    "localhost",
+];
+const PATHS: &[&str] = &["/", "/api", "/api/", "/api/v1", "/apix", "/b", "/b/c"];
+
+fn quote(s: &str, dq: bool) -> String {
+    if dq {
+        format!("\"{s}\"")
+    } else {
+        format!("`{s}`")
+    }
+}
+
+fn leaf() -> impl Strategy<Value = String> {
+    let host = (prop::sample::select(HOSTS), any::<bool>())
+        .prop_map(|(h, dq)| format!("Host({})", quote(h, dq)));
+    let wild = prop::sample::select(&["*.a.com", "*.x.a.com", "*", "*.com."][..])
+        .prop_map(|h| format!("Host(`{h}`)"));
+    let path = (prop::sample::select(PATHS), any::<bool>())
+        .prop_map(|(p, dq)| format!("Path({})", quote(p, dq)));
+    let prefix = prop::sample::select(PATHS).prop_map(|p| format!("PathPrefix(`{p}`)"));
+    let other = prop::sample::select(
+        &[
+            "Method(`GET`)",
+            "Method(`post`)",
+            "Header(`X-A`, `1`)",
+            "HeaderRegexp(`x-a`, `^[0-9]$`)",
+            "HostRegexp(`^x\\.`)",
+            "PathRegexp(`^/api/v\\d`)",
+            "Query(`q`, `1`)",
+            "Query(`q`)",
+            "QueryRegexp(`q`, `^\\d+$`)",
+            "ClientIP(`10.0.0.0/8`)",
+            "ClientIP(`192.168.0.1`)",
+        ][..],
+    )
+    .prop_map(str::to_owned);
+    prop_oneof![3 => host, 1 => wild, 2 => path, 3 => prefix, 2 => other]
+}
+
+fn rule() -> impl Strategy<Value = String> {
+    leaf().prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} && {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} || {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+            inner.clone().prop_map(|a| format!("!{a}")),
+            inner.prop_map(|a| format!("!({a})")),
+        ]
+    })
+}
+
+fn entries() -> impl Strategy<Value = Vec<(String, String, Option<u64>)>> {
+    prop::collection::vec(
+        (
+            prop::sample::select(&["r0", "r1", "r2", "r3", "r4", "r5"][..]).prop_map(str::to_owned),
+            rule(),
+            prop::option::of(0u64..40),
+        ),
+        0..24,
+    )
+}
+
+#[derive(Debug, Clone)]
+struct TestReq {
+    host: String,
+    path: String,
+    method: &'static str,
+    header: Option<&'static str>,
+    query: Option<&'static str>,
+    ip: &'static str,
+}
+
+fn request() -> impl Strategy<Value = TestReq> {
+    let hosts = prop::sample::select(
+        &[
+            "a.com",
+            "b.com",
+            "x.a.com",
+            "y.x.a.com",
+            "z.a.com",
+            "A.com",
+            "b.com.",
+            "c.com",
+            "",
+            "localhost",
+            "x.com",
+        ][..],
+    );
+    let paths = prop::sample::select(
+        &[
+            "/",
+            "/api",
+            "/api/",
+            "/api/v1",
+            "/api/v1/x",
+            "/apix",
+            "/apix/y",
+            "/b",
+            "/b/c",
+            "/c",
+            "/ap",
+        ][..],
+    );
+    (
+        hosts,
+        paths,
+        prop::sample::select(&["GET", "POST"][..]),
+        prop::option::of(prop::sample::select(&["1", "2"][..])),
+        prop::option::of(prop::sample::select(&["q=1", "q=", "q=12", "r=1"][..])),
+        prop::sample::select(&["10.1.2.3", "192.168.0.1", "::1"][..]),
+    )
+        .prop_map(|(h, p, method, header, query, ip)| TestReq {
+            host: h.to_owned(),
+            path: p.to_owned(),
+            method,
+            header,
+            query,
+            ip,
+        })
+}
+
+fn build(req: &TestReq) -> Req {
+    let mut r = Req::new(&req.host, &req.path).method(req.method).ip(req.ip);
+    if let Some(v) = req.header {
+        r = r.header("x-a", v);
+    }
+    if let Some(q) = req.query {
+        r = r.query(q);
+    }
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn router_agrees_with_linear_scan(set in entries(), reqs in prop::collection::vec(request(), 1..12)) {
+        let mut list = Vec::new();
+        for (i, (name, text, prio)) in set.iter().enumerate() {
+            let rule = parse_rule(text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            let priority = prio.unwrap_or_else(|| rule.default_priority());
+            list.push(RouteEntry { name: name.clone(), rule, priority, value: i });
+        }
+        let indexed = Router::new(list.clone());
+        let linear = LinearRouter::new(list);
+        for req in &reqs {
+            let r = build(req);
+            prop_assert_eq!(indexed.route(&r.view()), linear.route(&r.view()), "{:?}", req);
+        }
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_text(s in "\\PC{0,80}") {
+        let _ = parse_rule(&s);
+    }
+
+    #[test]
+    fn parser_never_panics_on_token_soup(tokens in prop::collection::vec(prop::sample::select(&[
+        "Host", "host", "PathPrefix", "Query", "Header", "ClientIP", "HostRegexp", "(", ")", ",", "&&", "||", "!",
+        "&", "|", "`a`", "`/`", "\"x\"", "\"\\", "`", "\"", "\n", " ", "/*", "*/", "//", "1", "'a'", "é", "\\u00e9",
+        "`[`", "`(?x)`", "`10.0.0.0/8`", "==",
+    ][..]), 0..30)) {
+        let text: String = tokens.concat();
+        if let Err(e) = parse_rule(&text) {
+            prop_assert!(e.column >= 1 && e.column <= text.chars().count() + 1, "{:?} {:?}", text, e);
+        }
+    }
+
+    #[test]
+    fn normalize_path_never_panics(s in "[/a.%0-9A-Fa-f#é!\" ]{0,24}") {
+        let arena = Bump::new();
+        if let Ok(out) = normalize_path(&s, &arena) {
+            if s.starts_with('/') {
+                prop_assert!(out.starts_with('/'), "{:?} -> {:?}", s, out);
+            }
+            prop_assert!(!out.contains("/../") && !out.contains("/./") && !out.contains("//"), "{:?} -> {:?}", s, out);
+        }
+    }
+}
