@@ -13,12 +13,6 @@ use std::time::Duration;
 use crate::procs::{self, ChildGuard};
 use crate::scenario::{self, BackendUrls, Scenario};
 
-/// Hot reload of the dynamic file is not built in the proxy yet (see the
-/// proxy issue for config watch / reload). Flip to `true` once `proxy`
-/// picks up rewrites of `providers.file.filename`; `reload-storm` then runs
-/// against it.
-pub(crate) const PROXY_SUPPORTS_HOT_RELOAD: bool = false;
-
 /// What kind of process a target is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -58,10 +52,6 @@ pub(crate) fn availability(s: &Scenario, kind: Kind) -> Result<(), String> {
         Kind::Floor if s.routers > 0 => {
             Err("the floor does not route: its figure is the same as small-get".into())
         }
-        Kind::Proxy if s.reload && !PROXY_SUPPORTS_HOT_RELOAD => Err(
-            "hot reload of the file provider is not built in the proxy yet (PROXY_SUPPORTS_HOT_RELOAD in harness/src/targets.rs)"
-                .into(),
-        ),
         Kind::Nginx | Kind::Haproxy if s.routers > 0 || s.reload || s.h2c() => {
             Err("context target: only single-route HTTP/1.1 scenarios are translated for it".into())
         }
@@ -461,10 +451,7 @@ mod tests {
     fn availability_is_per_target() {
         let storm = scenario::by_name("reload-storm").unwrap();
         assert!(availability(&storm, Kind::Traefik).is_ok());
-        assert_eq!(
-            availability(&storm, Kind::Proxy).is_ok(),
-            PROXY_SUPPORTS_HOT_RELOAD
-        );
+        assert!(availability(&storm, Kind::Proxy).is_ok());
         assert!(availability(&storm, Kind::Direct).is_err());
         let many = scenario::by_name("many-routers").unwrap();
         assert!(availability(&many, Kind::Proxy).is_ok());
