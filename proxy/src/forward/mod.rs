@@ -83,6 +83,8 @@ pub struct ConnCtx {
     pub requests: std::cell::Cell<u64>,
     /// Requests in flight on this connection.
     pub in_flight: std::cell::Cell<u32>,
+    /// When the connection was accepted.
+    pub opened: Instant,
 }
 
 impl ConnCtx {
@@ -101,6 +103,7 @@ impl ConnCtx {
             host_port: RefCell::new(None),
             requests: std::cell::Cell::new(0),
             in_flight: std::cell::Cell::new(0),
+            opened: Instant::now(),
         }
     }
 

@@ -365,9 +365,15 @@ pub fn start_proxy(dynamic: &str) -> TestProxy {
 }
 
 pub fn start_proxy_with(dynamic: &str, static_extra: &str, workers: usize) -> TestProxy {
+    start_proxy_static(dynamic, &static_yaml(static_extra), workers)
+}
+
+/// Starts a proxy with a whole static configuration (`{DIR}` stands for the
+/// temporary directory holding `dynamic.yml`); entrypoint `web` required.
+pub fn start_proxy_static(dynamic: &str, static_cfg: &str, workers: usize) -> TestProxy {
     let dir = TempDir::new("proxy");
     dir.write("dynamic.yml", dynamic);
-    let stat = static_yaml(static_extra).replace("{DIR}", &dir.path().display().to_string());
+    let stat = static_cfg.replace("{DIR}", &dir.path().display().to_string());
     let file = dir.write("static.yml", &stat);
     let running = proxy::app::start(&proxy::app::Options {
         config_file: file,
