@@ -507,7 +507,11 @@ async fn keep_alive_max_requests_closes_the_connection() {
     assert!(c.get("x", "/").await.headers.get("connection").is_none());
     let third = c.get("x", "/").await;
     assert_eq!(third.headers["connection"], "close");
-    assert!(c.send(Request::get("/").header("host", "x").body(empty()).unwrap()).await.is_err());
+    assert!(
+        c.send(Request::get("/").header("host", "x").body(empty()).unwrap())
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,7 +543,8 @@ async fn idle_and_slow_header_connections_are_closed() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await {
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await
+        {
             closed = true;
             break;
         }
@@ -552,4 +557,27 @@ async fn idle_and_slow_header_connections_are_closed() {
         assert_eq!(c.get("x", "/").await.status, StatusCode::OK);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_are_sanitized_before_routing_and_forwarding() {
+    let api = backend("api");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/api`)", &api)]));
+    let mut c = H1::connect(p.web).await;
+    // Dot segments and double slashes are cleaned, unreserved escapes
+    // decoded, reserved ones kept: what Traefik routes on and forwards.
+    let r = c.get("x", "/public/../api//v1/./%7Euser?q=%2F").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j = r.json();
+    assert_eq!(j["path"], "/api/v1/~user");
+    assert_eq!(j["query"], "q=%2F");
+    let r = c.get("x", "/api/a%2Fb").await;
+    assert_eq!(r.json()["path"], "/api/a%2Fb");
+    // Escaping outside the prefix does not reach it.
+    assert_eq!(
+        c.get("x", "/other/..%2Fapi").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A malformed escape is the client's error.
+    assert_eq!(c.get("x", "/api/%zz").await.status, StatusCode::BAD_REQUEST);
 }

@@ -30,7 +30,7 @@ use crate::observe::{
     AccessLogEntry, AccessLogSender, DecisionStats, DecisionTimer, MetricsFlags, MetricsHandle,
     Protocol, RequestLabels, WorkerMetrics, request::grpc_status_code,
 };
-use crate::routing::{host_without_port, normalize_path};
+use crate::routing::{host_without_port, normalize_path, sanitize_path};
 use crate::snapshot::{self, SharedSnapshot, SnapshotRef};
 use crate::upstream::{ProxyError, UpstreamTarget, send_upstream};
 
@@ -337,10 +337,21 @@ async fn proxy(
         .as_ref()
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
+    // `Some` when Traefik's path normalisation changed the path: the
+    // upstream then gets the sanitised path, as from Traefik (rare: the
+    // common path is already normal and nothing is copied).
+    let mut sanitized: Option<String> = None;
     let decision = ARENA.with(|arena| {
         let mut arena = arena.borrow_mut();
-        let d = match normalize_path(req.uri().path(), &arena) {
+        let raw = req.uri().path();
+        let d = match normalize_path(raw, &arena) {
             Ok(path) => {
+                if !std::ptr::eq(path, raw)
+                    && let Ok(s) = sanitize_path(raw, &arena)
+                    && s != raw
+                {
+                    sanitized = Some(s.to_owned());
+                }
                 let view = ProxyRequest {
                     method: req.method(),
                     host: host_without_port(host_str),
@@ -413,6 +424,11 @@ async fn proxy(
             },
         );
     }
+    if let Some(path) = sanitized
+        && set_path(&mut req, &path).is_err()
+    {
+        return (text(StatusCode::BAD_REQUEST, "400 Bad Request"), outcome);
+    }
     if rewrite_target(&mut req, target, service.pass_host_header, host_value).is_err() {
         return (text(StatusCode::BAD_REQUEST, "400 Bad Request"), outcome);
     }
@@ -439,6 +455,18 @@ async fn proxy(
     };
     outcome.snap = Some(snap);
     (resp, outcome)
+}
+
+/// Replaces the request's path, keeping its query.
+fn set_path(req: &mut Request<Incoming>, path: &str) -> Result<(), BadTarget> {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(pq).map_err(|_| BadTarget)?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| BadTarget)?;
+    Ok(())
 }
 
 /// The request cannot be pointed at the upstream (its host or path do not

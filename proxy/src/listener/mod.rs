@@ -484,6 +484,12 @@ mod tests {
             assert!(!w.expired(i, i, 0));
             assert!(!w.expired(i, i, 1));
         }
-        assert!(Watchdog::new(&ConnTimeouts { read: None, idle: None }).is_none());
+        assert!(
+            Watchdog::new(&ConnTimeouts {
+                read: None,
+                idle: None
+            })
+            .is_none()
+        );
     }
 }
