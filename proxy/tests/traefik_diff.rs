@@ -175,6 +175,12 @@ const HOSTS: &[&str] = &[
     "example.org",
     "x.internal",
     "localhost",
+    "d.test",
+    "e.test",
+    "m.example.com",
+    "api.example.org",
+    "foo.internal",
+    "a.b.c.test",
 ];
 const WILDCARDS: &[&str] = &["*.example.com", "*.test", "*.api.example.com", "*.org"];
 const WILDCARD_LABELS: &[&str] = &["a", "www", "zz", "api", "x-1"];
@@ -363,6 +369,15 @@ impl Atom {
         }
     }
 
+    fn random_non_host(rng: &mut Rng) -> Atom {
+        loop {
+            let a = Atom::random(rng);
+            if !matches!(a, Atom::Host(_) | Atom::HostRegexp(_)) {
+                return a;
+            }
+        }
+    }
+
     fn host_like(rng: &mut Rng) -> Atom {
         match rng.below(10) {
             0..=5 => Atom::Host(rng.pick(HOSTS).to_string()),
@@ -425,20 +440,39 @@ impl Atom {
 }
 
 impl Expr {
-    /// A router's rule: mostly "some host requirement && more", as real
-    /// configurations are, plus free-form trees.
-    fn random_rule(rng: &mut Rng) -> Expr {
+    /// A router's rule: mostly "a host requirement && more", as real
+    /// configurations are, plus free-form trees. The flag tells a broad rule
+    /// (one that matches much of the corpus); those get low priorities so
+    /// that they do not shadow every specific router.
+    fn random_rule(rng: &mut Rng) -> (Expr, bool) {
         match rng.below(20) {
-            0..=11 => {
-                let mut v = vec![Expr::Atom(Atom::host_like(rng))];
+            0..=13 | 18 => {
+                let host = Atom::host_like(rng);
+                let regexp = matches!(host, Atom::HostRegexp(_));
+                let mut v = vec![Expr::Atom(host)];
                 for _ in 0..rng.below(3) {
-                    v.push(Expr::random(rng, 1));
+                    v.push(match rng.below(20) {
+                        0..=13 => Expr::Atom(Atom::random_non_host(rng)),
+                        14..=16 => Expr::Not(Box::new(Expr::Atom(Atom::random(rng)))),
+                        17 | 18 => Expr::Or(vec![
+                            Expr::Atom(Atom::random_non_host(rng)),
+                            Expr::Atom(Atom::random(rng)),
+                        ]),
+                        _ => Expr::Parens(Box::new(Expr::random(rng, 1))),
+                    });
                 }
-                if v.len() == 1 { v.pop().unwrap() } else { Expr::And(v) }
+                if v.len() == 1 {
+                    (v.pop().unwrap(), regexp)
+                } else {
+                    (Expr::And(v), false)
+                }
             }
-            12 | 13 => Expr::Or(vec![Expr::Atom(Atom::host_like(rng)), Expr::Atom(Atom::host_like(rng))]),
-            14 => Expr::Atom(Atom::random(rng)),
-            _ => Expr::random(rng, 2),
+            14..=16 => {
+                let mut one = || Expr::Atom(Atom::Host(rng.pick(HOSTS).to_string()));
+                (Expr::Or(vec![one(), one()]), false)
+            }
+            17 => (Expr::Atom(Atom::random_non_host(rng)), true),
+            _ => (Expr::random(rng, 2), true),
         }
     }
 
@@ -545,41 +579,87 @@ impl Router {
 /// Routers with pairwise distinct effective priorities (Traefik's order among
 /// equal priorities is undefined).
 fn generate_routers(rng: &mut Rng, n: usize) -> Vec<Router> {
+    let mut routers: Vec<(Router, bool)> = (0..n)
+        .map(|i| {
+            let (expr, broad) = Expr::random_rule(rng);
+            let mut rule = String::new();
+            expr.render(rng, &mut rule);
+            let r = Router {
+                name: format!("r{i:03}"),
+                rule,
+                expr,
+                priority: None,
+            };
+            (r, broad)
+        })
+        .collect();
     let mut used = BTreeSet::new();
-    let mut routers = Vec::with_capacity(n);
-    for i in 0..n {
-        let expr = Expr::random_rule(rng);
-        let mut rule = String::new();
-        expr.render(rng, &mut rule);
-        let priority = if rng.chance(35) {
-            // Explicit, interleaved with the default ones.
-            let mut p = 1 + rng.below(400) as u64;
-            while used.contains(&p) {
-                p = 1 + rng.below(2000) as u64;
-            }
-            Some(p)
-        } else {
-            // Default: pad the rule (spaces or parentheses are insignificant
-            // to the parser but count in `len(rule)`) until unique.
-            while used.contains(&(rule.len() as u64)) {
-                if rng.chance(50) {
-                    rule = format!("({rule})");
-                } else {
-                    rule.push(' ');
-                }
-            }
-            None
-        };
-        let r = Router {
-            name: format!("r{i:03}"),
-            rule,
-            expr,
-            priority,
-        };
-        used.insert(r.effective_priority());
-        routers.push(r);
+    // Broad rules first, at the bottom: above the specific routers they
+    // would answer most of the corpus.
+    for (r, _) in routers.iter_mut().filter(|(_, broad)| *broad) {
+        let p = unused(&used, 1 + rng.below(40) as u64);
+        r.priority = Some(p);
+        used.insert(p);
     }
-    routers
+    // Then the others, around a priority growing with their specificity:
+    // explicit, or by default `len(rule)`, the rule padded up to a free
+    // length (spaces and parentheses mean nothing to the parser but count).
+    for (r, _) in routers.iter_mut().filter(|(_, broad)| !*broad) {
+        let want = specific_priority(&r.expr, rng);
+        if rng.chance(50) {
+            let p = unused(&used, want);
+            r.priority = Some(p);
+            used.insert(p);
+            continue;
+        }
+        let mut target = want.max(r.rule.len() as u64);
+        while used.contains(&target) {
+            target += 1;
+        }
+        let mut parens = 0;
+        while (r.rule.len() as u64) < target {
+            let left = target - r.rule.len() as u64;
+            if left >= 2 && parens < 8 && rng.chance(40) {
+                r.rule = format!("({})", r.rule);
+                parens += 1;
+            } else if rng.chance(30) {
+                r.rule.insert(0, ' ');
+            } else {
+                r.rule.push(' ');
+            }
+        }
+        used.insert(target);
+    }
+    if std::env::var_os("DIFF_DEBUG").is_some() {
+        for (r, b) in &routers {
+            eprintln!("{} broad={b} len={} prio={:?}", r.name, r.rule.len(), r.priority);
+        }
+    }
+    routers.into_iter().map(|(r, _)| r).collect()
+}
+
+/// An explicit priority growing with the number of conditions (as people
+/// write them: the more specific router first), spread wide enough for
+/// hundreds of distinct values.
+fn specific_priority(e: &Expr, rng: &mut Rng) -> u64 {
+    let mut atoms = Vec::new();
+    e.positive_atoms(&mut Rng(1), &mut atoms);
+    let (base, spread) = match atoms.len() {
+        0 | 1 => (1, 200),
+        2 => (50, 450),
+        _ => (100, 700),
+    };
+    base + rng.below(spread) as u64
+}
+
+/// The free priority nearest to `p` (at least 1).
+fn unused(used: &BTreeSet<u64>, p: u64) -> u64 {
+    let p = p.max(1);
+    (0..)
+        .flat_map(|d| [p.checked_sub(d), Some(p + d)])
+        .flatten()
+        .find(|q| *q >= 1 && !used.contains(q))
+        .unwrap()
 }
 
 /// The router that tells both servers are ready; above every generated
@@ -749,7 +829,7 @@ fn generate_request(rng: &mut Rng, routers: &[Router]) -> Req {
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut source = None;
     let mut guided_by = None;
-    if rng.chance(65) {
+    if rng.chance(80) {
         let i = rng.below(routers.len());
         guided_by = Some(i);
         let mut atoms = Vec::new();
@@ -1035,6 +1115,19 @@ async fn routing_is_identical_to_traefik() {
     );
     for (k, n) in &routers_by_kind {
         let _ = writeln!(summary, "{:<18} {:>8} {:>14}", format!("{k:?}"), n, hits_by_kind.get(k).unwrap_or(&0));
+    }
+    let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in theirs.iter().flatten() {
+        if let Some(b) = &a.backend {
+            *wins.entry(b.as_str()).or_default() += 1;
+        }
+    }
+    let mut wins: Vec<_> = wins.into_iter().collect();
+    wins.sort_by(|a, b| b.1.cmp(&a.1));
+    for (name, n) in wins.iter().take(5) {
+        if let Some(r) = by_name.get(name) {
+            let _ = writeln!(summary, "  {n:>4} x {name} (priority {}): {}", r.effective_priority(), r.rule);
+        }
     }
     let _ = writeln!(summary, "took {:?}", t0.elapsed());
     eprintln!("{summary}");
