@@ -571,15 +571,13 @@ pub fn named_backends(names: &[String]) -> NamedBackends {
                         tokio::spawn(async move {
                             let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
                                 let mut r = Response::new(full(name.to_string()));
-                                r.headers_mut()
-                                    .insert("x-backend", name.parse().unwrap());
+                                r.headers_mut().insert("x-backend", name.parse().unwrap());
                                 async move { Ok::<_, Infallible>(r) }
                             });
-                            let _ = hyper_util::server::conn::auto::Builder::new(
-                                TokioExecutor::new(),
-                            )
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                            let _ =
+                                hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                                    .serve_connection(TokioIo::new(stream), svc)
+                                    .await;
                         });
                     }
                 });
