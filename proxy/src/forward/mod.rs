@@ -10,7 +10,7 @@ pub mod headers;
 
 use std::cell::RefCell;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +26,7 @@ use hyper_util::rt::TokioIo;
 pub use body::ProxyBody;
 
 use crate::ProxyRequest;
+use crate::net::canonical_ip;
 use crate::observe::{
     AccessLogEntry, AccessLogSender, DecisionStats, DecisionTimer, MetricsFlags, MetricsHandle,
     Protocol, RequestLabels, WorkerMetrics, request::grpc_status_code,
@@ -121,14 +122,6 @@ impl ConnCtx {
             .and_then(|p| HeaderValue::from_str(p).ok());
         *cache = Some((host.clone(), port.clone()));
         port
-    }
-}
-
-/// An IPv4-mapped IPv6 peer is reported as the IPv4 address, as Go does.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -564,13 +557,5 @@ mod tests {
         assert_eq!(authority_port("[::1]:443"), Some("443"));
         assert_eq!(authority_port("[::1]"), None);
         assert_eq!(authority_port("example.com:"), None);
-    }
-
-    #[test]
-    fn mapped_ipv6_is_reported_as_ipv4() {
-        let ip: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
-        assert_eq!(canonical_ip(ip).to_string(), "10.1.2.3");
-        let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_eq!(canonical_ip(ip), ip);
     }
 }
