@@ -148,8 +148,16 @@ fn ratio_lines(s: &ScenarioResult) -> Vec<String> {
             .next_back()
         {
             let storm = merged(t);
+            let throttle = if t.target == "traefik" {
+                format!(
+                    " (providersThrottleDuration {})",
+                    crate::scenario::TRAEFIK_THROTTLE
+                )
+            } else {
+                String::new()
+            };
             lines.push(format!(
-                "{}: p99 / p99.9 without reloads {} / {}, with a rewrite every 100 ms {} / {} ({} rewrites in the last round, {} quiet-window errors); a new route answered after {}",
+                "{}{throttle}: p99 / p99.9 without reloads {} / {}, with a rewrite every 100 ms {} / {} ({} rewrites in the last round, {} quiet-window errors); a new route answered after {}",
                 t.target,
                 us(r.quiet_latency_us.p99),
                 us(r.quiet_latency_us.p999),
