@@ -19,7 +19,7 @@ use crate::admin::AdminRoutes;
 use crate::config::{self, ConfigErrors, StaticConfig};
 use crate::control::Control;
 use crate::forward::{EntryPointInfo, Shared};
-use crate::listener::{self, ConnTimeouts, Shutdown, WorkerListener};
+use crate::listener::{self, ConnTimeouts, KeepAliveLimits, Shutdown, WorkerListener};
 use crate::net::IpSet;
 use crate::observe::{self, AccessLogOptions, AccessLogWriter, MetricsFlags, MetricsHandle};
 
@@ -150,16 +150,29 @@ pub fn start_with(
             insecure: ep.forwarded_headers.insecure,
         });
         let t = &ep.transport.responding_timeouts;
+        if !t.write_timeout.is_zero() {
+            tracing::warn!(
+                entrypoint = %ep.name,
+                "entryPoints.{}.transport.respondingTimeouts.writeTimeout is not supported yet and is ignored",
+                ep.name
+            );
+        }
         let timeouts = ConnTimeouts {
             read: nonzero(t.read_timeout),
             idle: nonzero(t.idle_timeout),
         };
         let admin = AdminRoutes::for_entrypoint(&static_cfg, &ep.name, metrics.clone());
+        let keep_alive = KeepAliveLimits {
+            max_requests: (ep.transport.keep_alive_max_requests > 0)
+                .then_some(ep.transport.keep_alive_max_requests),
+            max_time: nonzero(ep.transport.keep_alive_max_time),
+        };
         for (w, sock) in socks.into_iter().enumerate() {
             per_worker[w].push(WorkerListener {
                 info: Arc::clone(&info),
                 timeouts,
                 admin: admin.clone(),
+                keep_alive,
                 socket: sock,
             });
         }

@@ -487,3 +487,97 @@ async fn missing_host_on_http11_is_400() {
     let out = raw(p.web, b"GARBAGE\r\n\r\n").await;
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
 }
+
+fn static_with_transport(transport: &str) -> String {
+    format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n{transport}providers:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_max_requests_closes_the_connection() {
+    let b = backend("b");
+    let p = start_proxy_static(
+        &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]),
+        &static_with_transport("      keepAliveMaxRequests: 3\n"),
+        1,
+    );
+    let mut c = H1::connect(p.web).await;
+    assert!(c.get("x", "/").await.headers.get("connection").is_none());
+    assert!(c.get("x", "/").await.headers.get("connection").is_none());
+    let third = c.get("x", "/").await;
+    assert_eq!(third.headers["connection"], "close");
+    assert!(
+        c.send(Request::get("/").header("host", "x").body(empty()).unwrap())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_header_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = backend("b");
+    let p = start_proxy_static(
+        &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]),
+        &static_with_transport(
+            "      respondingTimeouts:\n        idleTimeout: 400ms\n        readTimeout: 400ms\n",
+        ),
+        1,
+    );
+    // An idle keep-alive connection is closed by the proxy.
+    let mut idle = tokio::net::TcpStream::connect(p.web).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("idle connection closed within the limit");
+    assert_eq!(n.unwrap(), 0);
+
+    // A request head trickling in (slowloris) is cut off too.
+    let mut slow = tokio::net::TcpStream::connect(p.web).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..40 {
+        if slow.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "slow header not cut after {:?}", started.elapsed());
+
+    // A connection in active use is not affected.
+    let mut c = H1::connect(p.web).await;
+    for _ in 0..8 {
+        assert_eq!(c.get("x", "/").await.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_are_sanitized_before_routing_and_forwarding() {
+    let api = backend("api");
+    let p = start_proxy(&routes_yaml(&[("r", "PathPrefix(`/api`)", &api)]));
+    let mut c = H1::connect(p.web).await;
+    // Dot segments and double slashes are cleaned, unreserved escapes
+    // decoded, reserved ones kept: what Traefik routes on and forwards.
+    let r = c.get("x", "/public/../api//v1/./%7Euser?q=%2F").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j = r.json();
+    assert_eq!(j["path"], "/api/v1/~user");
+    assert_eq!(j["query"], "q=%2F");
+    let r = c.get("x", "/api/a%2Fb").await;
+    assert_eq!(r.json()["path"], "/api/a%2Fb");
+    // Escaping outside the prefix does not reach it.
+    assert_eq!(
+        c.get("x", "/other/..%2Fapi").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A malformed escape is the client's error.
+    assert_eq!(c.get("x", "/api/%zz").await.status, StatusCode::BAD_REQUEST);
+}

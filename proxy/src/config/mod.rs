@@ -24,12 +24,12 @@ mod tests;
 
 use std::path::Path;
 
+pub use crate::net::IpNet;
 pub use dynamic::{
     DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig, RouterConfig,
     ServerConfig, ServersTransportConfig, ServiceConfig, load_dynamic, parse_dynamic,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
-pub use net::IpNet;
 pub use node::Format;
 pub use static_config::{
     AccessLogConfig, EntryPointConfig, EntryPointTransport, FileProviderConfig,

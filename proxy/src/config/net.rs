@@ -1,84 +1,8 @@
-//! Network values in the configuration: trusted-IP ranges ([`IpNet`]) and
-//! Traefik entrypoint addresses (`:80`, `127.0.0.1:8080/tcp`, `[::]:443`).
+//! Network values in the configuration: Traefik entrypoint addresses (`:80`, `127.0.0.1:8080/tcp`, `[::]:443`).
 //!
 //! Parsing only; the listener module binds the resolved addresses.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::str::FromStr;
-
-/// An IPv4 or IPv6 network: an address and a prefix length. A bare address
-/// is a single-host network (/32 or /128). The address is kept as written;
-/// [`IpNet::contains`] masks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IpNet {
-    /// The address part, as written.
-    pub addr: IpAddr,
-    /// Number of leading bits that must match.
-    pub prefix_len: u8,
-}
-
-impl IpNet {
-    /// Whether `ip` lies in this network. IPv4-mapped IPv6 addresses match
-    /// IPv4 networks.
-    pub fn contains(&self, ip: &IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.prefix_len)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.prefix_len)
-            }
-            (IpAddr::V4(net), IpAddr::V6(ip)) => ip
-                .to_ipv4_mapped()
-                .is_some_and(|ip| prefix_eq(&net.octets(), &ip.octets(), self.prefix_len)),
-            (IpAddr::V6(_), IpAddr::V4(_)) => false,
-        }
-    }
-}
-
-fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
-    let full = usize::from(bits / 8);
-    let rem = bits % 8;
-    if a[..full] != b[..full] {
-        return false;
-    }
-    if rem == 0 {
-        return true;
-    }
-    let mask = 0xffu8 << (8 - rem);
-    (a[full] & mask) == (b[full] & mask)
-}
-
-impl FromStr for IpNet {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix_len = match prefix {
-            None => max,
-            Some(p) => match p.parse::<u8>() {
-                Ok(n) if n <= max && !p.starts_with('+') => n,
-                _ => return Err(format!("{s:?} has an invalid prefix length (0 to {max})")),
-            },
-        };
-        Ok(IpNet { addr, prefix_len })
-    }
-}
-
-impl fmt::Display for IpNet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix_len)
-    }
-}
 
 /// Resolves a Traefik entrypoint address. `:80` means every interface
 /// (`0.0.0.0:80`); a `/tcp` suffix is allowed; `/udp` is refused (no UDP
@@ -129,30 +53,6 @@ pub(crate) fn parse_entrypoint_address(address: &str) -> Result<SocketAddr, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ipnet_parse_and_contains() {
-        let n: IpNet = "10.0.0.0/8".parse().unwrap();
-        assert!(n.contains(&"10.1.2.3".parse().unwrap()));
-        assert!(!n.contains(&"11.0.0.1".parse().unwrap()));
-        assert!(n.contains(&"::ffff:10.0.0.1".parse().unwrap()));
-        let h: IpNet = "192.168.1.7".parse().unwrap();
-        assert_eq!(h.prefix_len, 32);
-        assert!(h.contains(&"192.168.1.7".parse().unwrap()));
-        assert!(!h.contains(&"192.168.1.8".parse().unwrap()));
-        let v6: IpNet = "fd00::/8".parse().unwrap();
-        assert!(v6.contains(&"fd12::1".parse().unwrap()));
-        assert!(!v6.contains(&"fe80::1".parse().unwrap()));
-        let odd: IpNet = "172.16.0.0/12".parse().unwrap();
-        assert!(odd.contains(&"172.31.255.255".parse().unwrap()));
-        assert!(!odd.contains(&"172.32.0.0".parse().unwrap()));
-        let all: IpNet = "0.0.0.0/0".parse().unwrap();
-        assert!(all.contains(&"8.8.8.8".parse().unwrap()));
-        assert_eq!("::1".parse::<IpNet>().unwrap().prefix_len, 128);
-        for bad in ["10.0.0.0/33", "x", "10.0.0.0/", "::/129", "1.2.3.4/+8"] {
-            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn addresses() {

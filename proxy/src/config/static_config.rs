@@ -14,9 +14,10 @@ use super::decode::{
     string, string_list, suggest, table, uint,
 };
 use super::error::{ConfigErrors, ConfigWarning, Origin, sort_warnings};
-use super::net::{IpNet, parse_entrypoint_address};
+use super::net::parse_entrypoint_address;
 use super::node::{Format, Node, Pos, parse};
 use super::read_file;
+use crate::net::IpNet;
 
 /// Traefik's name for its internal entrypoint (API, ping, metrics).
 pub const INTERNAL_ENTRY_POINT: &str = "traefik";

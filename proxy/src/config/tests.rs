@@ -798,9 +798,9 @@ ping: {}
     assert_eq!(ws.addr, "127.0.0.1:0".parse().unwrap());
     let ips = &ws.forwarded_headers.trusted_ips;
     assert_eq!(ips.len(), 3);
-    assert!(ips[0].contains(&"10.9.8.7".parse().unwrap()));
-    assert!(ips[1].contains(&"fd00::1".parse().unwrap()));
-    assert_eq!(ips[2].prefix_len, 32);
+    assert!(ips[0].contains("10.9.8.7".parse().unwrap()));
+    assert!(ips[1].contains("fd00::1".parse().unwrap()));
+    assert_eq!(ips[2].prefix_len(), 32);
     let traefik = c.entry_point("traefik").unwrap();
     assert_eq!(traefik.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(traefik.origin.line, 0);

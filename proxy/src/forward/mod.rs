@@ -10,7 +10,7 @@ pub mod headers;
 
 use std::cell::RefCell;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,11 +26,12 @@ use hyper_util::rt::TokioIo;
 pub use body::ProxyBody;
 
 use crate::ProxyRequest;
+use crate::net::canonical_ip;
 use crate::observe::{
     AccessLogEntry, AccessLogSender, DecisionStats, DecisionTimer, MetricsFlags, MetricsHandle,
     Protocol, RequestLabels, WorkerMetrics, request::grpc_status_code,
 };
-use crate::routing::{host_without_port, normalize_path};
+use crate::routing::{host_without_port, normalize_path, sanitize_path};
 use crate::snapshot::{self, SharedSnapshot, SnapshotRef};
 use crate::upstream::{ProxyError, UpstreamTarget, send_upstream};
 
@@ -83,6 +84,8 @@ pub struct ConnCtx {
     pub requests: std::cell::Cell<u64>,
     /// Requests in flight on this connection.
     pub in_flight: std::cell::Cell<u32>,
+    /// When the connection was accepted.
+    pub opened: Instant,
 }
 
 impl ConnCtx {
@@ -101,6 +104,7 @@ impl ConnCtx {
             host_port: RefCell::new(None),
             requests: std::cell::Cell::new(0),
             in_flight: std::cell::Cell::new(0),
+            opened: Instant::now(),
         }
     }
 
@@ -118,14 +122,6 @@ impl ConnCtx {
             .and_then(|p| HeaderValue::from_str(p).ok());
         *cache = Some((host.clone(), port.clone()));
         port
-    }
-}
-
-/// An IPv4-mapped IPv6 peer is reported as the IPv4 address, as Go does.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -334,10 +330,21 @@ async fn proxy(
         .as_ref()
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
+    // `Some` when Traefik's path normalisation changed the path: the
+    // upstream then gets the sanitised path, as from Traefik (rare: the
+    // common path is already normal and nothing is copied).
+    let mut sanitized: Option<String> = None;
     let decision = ARENA.with(|arena| {
         let mut arena = arena.borrow_mut();
-        let d = match normalize_path(req.uri().path(), &arena) {
+        let raw = req.uri().path();
+        let d = match normalize_path(raw, &arena) {
             Ok(path) => {
+                if !std::ptr::eq(path, raw)
+                    && let Ok(s) = sanitize_path(raw, &arena)
+                    && s != raw
+                {
+                    sanitized = Some(s.to_owned());
+                }
                 let view = ProxyRequest {
                     method: req.method(),
                     host: host_without_port(host_str),
@@ -410,6 +417,11 @@ async fn proxy(
             },
         );
     }
+    if let Some(path) = sanitized
+        && set_path(&mut req, &path).is_err()
+    {
+        return (text(StatusCode::BAD_REQUEST, "400 Bad Request"), outcome);
+    }
     if rewrite_target(&mut req, target, service.pass_host_header, host_value).is_err() {
         return (text(StatusCode::BAD_REQUEST, "400 Bad Request"), outcome);
     }
@@ -436,6 +448,18 @@ async fn proxy(
     };
     outcome.snap = Some(snap);
     (resp, outcome)
+}
+
+/// Replaces the request's path, keeping its query.
+fn set_path(req: &mut Request<Incoming>, path: &str) -> Result<(), BadTarget> {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(pq).map_err(|_| BadTarget)?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| BadTarget)?;
+    Ok(())
 }
 
 /// The request cannot be pointed at the upstream (its host or path do not
@@ -533,13 +557,5 @@ mod tests {
         assert_eq!(authority_port("[::1]:443"), Some("443"));
         assert_eq!(authority_port("[::1]"), None);
         assert_eq!(authority_port("example.com:"), None);
-    }
-
-    #[test]
-    fn mapped_ipv6_is_reported_as_ipv4() {
-        let ip: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
-        assert_eq!(canonical_ip(ip).to_string(), "10.1.2.3");
-        let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_eq!(canonical_ip(ip), ip);
     }
 }

@@ -14,7 +14,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -24,6 +26,8 @@ use crate::forward::{ConnCtx, EntryPointInfo, Shared};
 use crate::rt::LocalExec;
 
 /// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`).
+/// `read` bounds the time a request head may take to arrive (Go also
+/// counts the body; a stalled upload is bounded by the upstream instead).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnTimeouts {
     /// Maximum time to read a request's headers; `None` for no limit.
@@ -41,6 +45,8 @@ pub struct WorkerListener {
     pub timeouts: ConnTimeouts,
     /// Admin endpoints (`/metrics`, `/ping`) served on this entrypoint.
     pub admin: AdminRoutes,
+    /// Keep-alive limits.
+    pub keep_alive: KeepAliveLimits,
     /// This worker's socket.
     pub socket: std::net::TcpListener,
 }
@@ -95,11 +101,12 @@ pub async fn run_worker(
                 continue;
             }
         };
-        let server = Rc::new(make_builder(&l.timeouts));
+        let server = Rc::new(make_builder());
         let ep = Rc::new(EpState {
             info: l.info,
             timeouts: l.timeouts,
             admin: l.admin,
+            keep_alive: l.keep_alive,
         });
         accepts.push(tokio::task::spawn_local(accept_loop(
             listener,
@@ -145,19 +152,31 @@ struct EpState {
     info: Arc<EntryPointInfo>,
     timeouts: ConnTimeouts,
     admin: AdminRoutes,
+    keep_alive: KeepAliveLimits,
 }
 
-fn make_builder(t: &ConnTimeouts) -> auto::Builder<LocalExec> {
-    let mut b = auto::Builder::new(LocalExec);
-    {
-        let mut h1 = b.http1();
-        h1.keep_alive(true);
-        if let Some(read) = t.read {
-            h1.timer(TokioTimer::new()).header_read_timeout(read);
-        } else {
-            h1.header_read_timeout(None);
-        }
+/// Traefik's `transport.keepAliveMaxRequests` / `keepAliveMaxTime`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeepAliveLimits {
+    /// Close after this many requests; `None` = never.
+    pub max_requests: Option<u64>,
+    /// Close once the connection is this old; `None` = never.
+    pub max_time: Option<Duration>,
+}
+
+impl KeepAliveLimits {
+    #[inline]
+    fn limit_reached(&self, ctx: &ConnCtx) -> bool {
+        self.max_requests.is_some_and(|m| ctx.requests.get() >= m)
+            || self.max_time.is_some_and(|t| ctx.opened.elapsed() >= t)
     }
+}
+
+fn make_builder() -> auto::Builder<LocalExec> {
+    let mut b = auto::Builder::new(LocalExec);
+    // Timeouts are the connection watchdog's job: hyper's header timer
+    // would arm a boxed sleep for every request.
+    b.http1().keep_alive(true).header_read_timeout(None);
     b
 }
 
@@ -213,6 +232,135 @@ async fn accept_loop(
     }
 }
 
+/// A TCP stream that notes whether bytes arrived since the watchdog last
+/// looked, so timeouts need no timer per request (hyper's header timer
+/// costs a boxed sleep per request). A plain load and store: the stream is
+/// only touched by its worker, the atomic only makes it `Send`.
+struct ActivityStream {
+    inner: tokio::net::TcpStream,
+    reads: Arc<AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for ActivityStream {
+    #[inline]
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() != before {
+            let n = self.reads.load(Ordering::Relaxed);
+            self.reads.store(n.wrapping_add(1), Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for ActivityStream {
+    #[inline]
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    #[inline]
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    #[inline]
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    #[inline]
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    #[inline]
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The per-connection timeout state, checked once per tick (not per
+/// request). A connection is closed gracefully when
+/// - no request is in flight and nothing at all arrived for `idleTimeout`
+///   (Traefik's keep-alive idle timeout), or
+/// - no request is in flight, bytes arrived, but no request started within
+///   `readTimeout` (a request head trickling in: slowloris).
+///
+/// Precision is one tick: a limit `T` closes after between `T` and
+/// `T + tick`.
+#[derive(Debug)]
+struct Watchdog {
+    tick: Duration,
+    read: Option<Duration>,
+    idle: Option<Duration>,
+    last_reads: u64,
+    last_requests: u64,
+    quiet_for: Duration,
+    partial_for: Duration,
+}
+
+impl Watchdog {
+    fn new(t: &ConnTimeouts) -> Option<Self> {
+        let tick = match (t.read, t.idle) {
+            (None, None) => return None,
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+        };
+        // Finer ticks for long limits keep the overshoot small.
+        let tick = (tick / 4).max(Duration::from_millis(50));
+        Some(Self {
+            tick,
+            read: t.read,
+            idle: t.idle,
+            last_reads: 0,
+            last_requests: 0,
+            quiet_for: Duration::ZERO,
+            partial_for: Duration::ZERO,
+        })
+    }
+
+    /// One tick: whether the connection should be closed.
+    fn expired(&mut self, reads: u64, requests: u64, in_flight: u32) -> bool {
+        let new_request = requests != self.last_requests;
+        let new_bytes = reads != self.last_reads;
+        self.last_requests = requests;
+        self.last_reads = reads;
+        if in_flight > 0 || new_request {
+            self.quiet_for = Duration::ZERO;
+            self.partial_for = Duration::ZERO;
+            return false;
+        }
+        if new_bytes || !self.partial_for.is_zero() {
+            // Bytes of a request that has not started yet.
+            self.quiet_for = Duration::ZERO;
+            self.partial_for += self.tick;
+            return self.read.is_some_and(|r| self.partial_for >= r);
+        }
+        self.quiet_for += self.tick;
+        self.idle.is_some_and(|i| self.quiet_for >= i)
+    }
+}
+
 async fn serve_conn(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
@@ -225,25 +373,41 @@ async fn serve_conn(
     let _ = stream.set_nodelay(true);
     let ctx = Rc::new(ConnCtx::new(shared, Arc::clone(&ep.info), peer));
     let svc_ctx = Rc::clone(&ctx);
-    let admin = ep.admin.clone();
+    let svc_ep = Rc::clone(&ep);
     let service = hyper::service::service_fn(move |req| {
         let ctx = Rc::clone(&svc_ctx);
-        let admin = admin.clone();
+        let ep = Rc::clone(&svc_ep);
         async move {
-            if let Some(resp) = admin.answer(&req) {
+            if let Some(resp) = ep.admin.answer(&req) {
                 return Ok::<_, std::convert::Infallible>(resp);
             }
-            crate::forward::handle(ctx, req).await
+            let mut resp = crate::forward::handle(Rc::clone(&ctx), req).await?;
+            if ep.keep_alive.limit_reached(&ctx) {
+                // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this
+                // response closes the HTTP/1.1 connection.
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(resp)
         }
     });
-    let conn = server.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let reads = Arc::new(AtomicU64::new(0));
+    let io = ActivityStream {
+        inner: stream,
+        reads: Arc::clone(&reads),
+    };
+    let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
 
-    let idle = ep.timeouts.idle;
-    let mut seen = 0u64;
+    let mut watchdog = Watchdog::new(&ep.timeouts);
+    let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
     let mut closing = false;
+    let mut expired = false;
     loop {
         tokio::select! {
+            biased;
             r = conn.as_mut() => {
                 if let Err(e) = r {
                     tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
@@ -256,14 +420,76 @@ async fn serve_conn(
                     conn.as_mut().graceful_shutdown();
                 }
             }
-            _ = tokio::time::sleep(idle.unwrap_or(Duration::MAX)), if idle.is_some() && !closing => {
-                let n = ctx.requests.get();
-                if n == seen && ctx.in_flight.get() == 0 {
+            _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired) => {
+                if expired {
+                    // Graceful shutdown could not close it within a tick: an
+                    // HTTP/1 request head still arriving, with no request in
+                    // flight. Nothing is lost by dropping it.
+                    if ctx.in_flight.get() == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                let w = watchdog.as_mut().expect("guarded by the branch condition");
+                if w.expired(reads.load(Ordering::Relaxed), ctx.requests.get(), ctx.in_flight.get()) {
                     closing = true;
+                    expired = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                seen = n;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dog(read: u64, idle: u64) -> Watchdog {
+        Watchdog::new(&ConnTimeouts {
+            read: (read > 0).then(|| Duration::from_secs(read)),
+            idle: (idle > 0).then(|| Duration::from_secs(idle)),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn idle_connection_closes_after_idle_timeout() {
+        let mut w = dog(60, 180);
+        assert_eq!(w.tick, Duration::from_secs(15));
+        // 180 s of nothing: 12 ticks.
+        for i in 0..11 {
+            assert!(!w.expired(0, 0, 0), "tick {i}");
+        }
+        assert!(w.expired(0, 0, 0));
+    }
+
+    #[test]
+    fn trickled_request_head_closes_after_read_timeout() {
+        let mut w = dog(60, 180);
+        let mut reads = 0;
+        for i in 0..3 {
+            reads += 1;
+            assert!(!w.expired(reads, 0, 0), "tick {i}");
+        }
+        reads += 1;
+        assert!(w.expired(reads, 0, 0), "60 s of bytes without a request");
+    }
+
+    #[test]
+    fn activity_resets_the_clocks() {
+        let mut w = dog(60, 180);
+        for i in 0..100u64 {
+            // A request every tick, or one in flight.
+            assert!(!w.expired(i, i, 0));
+            assert!(!w.expired(i, i, 1));
+        }
+        assert!(
+            Watchdog::new(&ConnTimeouts {
+                read: None,
+                idle: None
+            })
+            .is_none()
+        );
     }
 }

@@ -6,13 +6,13 @@
 //! upper-case `Host`, a percent-encoded query value under `QueryRegexp`).
 
 use std::cell::Cell;
-use std::net::IpAddr;
 
 use bumpalo::collections::{String as BumpString, Vec as BumpVec};
 use http::HeaderName;
 
 use super::goregex::GoRegex;
 use super::parser::RuleError;
+use crate::net::IpNet;
 use crate::request::ProxyRequest;
 
 /// The matcher functions of the v3 syntax.
@@ -363,10 +363,7 @@ impl Matcher {
                     None => false,
                 }
             }),
-            Matcher::ClientIp(nets) => {
-                let ip = canonical_ip(req.client_ip);
-                nets.iter().any(|n| n.contains(ip))
-            }
+            Matcher::ClientIp(nets) => nets.iter().any(|n| n.contains(req.client_ip)),
         }
     }
 }
@@ -481,91 +478,3 @@ fn query_decode<'a>(raw: &'a [u8], arena: &'a bumpalo::Bump) -> Option<&'a [u8]>
 }
 
 // === ClientIP ===
-
-/// An address or network of `ClientIP`; a single address is a full-length
-/// prefix. IPv4-mapped IPv6 forms are stored as IPv4, as Go compares them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum IpNet {
-    V4 { addr: u32, prefix: u8 },
-    V6 { addr: u128, prefix: u8 },
-}
-
-impl IpNet {
-    /// Go's `net.ParseIP`, else `net.ParseCIDR`.
-    pub(crate) fn parse(s: &str) -> Option<IpNet> {
-        let (ip_part, prefix) = match s.split_once('/') {
-            Some((ip, len)) => {
-                if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                let n = len.parse::<u32>().ok()?;
-                (ip, Some(u8::try_from(n).ok()?))
-            }
-            None => (s, None),
-        };
-        let ip: IpAddr = ip_part.parse().ok()?;
-        Some(match ip {
-            IpAddr::V4(v4) => {
-                let prefix = prefix.unwrap_or(32);
-                if prefix > 32 {
-                    return None;
-                }
-                IpNet::V4 {
-                    addr: u32::from(v4) & mask32(prefix),
-                    prefix,
-                }
-            }
-            IpAddr::V6(v6) => {
-                let prefix = prefix.unwrap_or(128);
-                if prefix > 128 {
-                    return None;
-                }
-                let addr = u128::from(v6) & mask128(prefix);
-                // Go treats a v4-mapped network of /96 or longer as IPv4.
-                match std::net::Ipv6Addr::from(addr).to_ipv4_mapped() {
-                    Some(v4) if prefix >= 96 => IpNet::V4 {
-                        addr: u32::from(v4),
-                        prefix: prefix - 96,
-                    },
-                    _ => IpNet::V6 { addr, prefix },
-                }
-            }
-        })
-    }
-
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (self, ip) {
-            (IpNet::V4 { addr, prefix }, IpAddr::V4(v4)) => {
-                u32::from(v4) & mask32(*prefix) == *addr
-            }
-            (IpNet::V6 { addr, prefix }, IpAddr::V6(v6)) => {
-                u128::from(v6) & mask128(*prefix) == *addr
-            }
-            _ => false,
-        }
-    }
-}
-
-fn mask32(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix))
-    }
-}
-
-fn mask128(prefix: u8) -> u128 {
-    if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - u32::from(prefix))
-    }
-}
-
-/// A v4-mapped IPv6 peer (dual-stack socket) is the IPv4 address.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}

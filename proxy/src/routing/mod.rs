@@ -21,7 +21,7 @@ mod tests;
 use crate::request::ProxyRequest;
 
 pub use parser::{RuleError, parse_rule};
-pub use path::{PathError, host_without_port, normalize_path};
+pub use path::{PathError, host_without_port, normalize_path, sanitize_path};
 pub use router::{LinearRouter, RouteEntry, Router};
 
 /// A parsed and compiled rule, ready to match requests.

@@ -116,6 +116,27 @@ pub fn normalize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, Path
     if is_routing_normal(raw.as_bytes()) {
         return Ok(raw);
     }
+    let sanitized = sanitize_path(raw, arena)?;
+    if is_routing_normal(sanitized.as_bytes()) {
+        return Ok(sanitized);
+    }
+    // Step 3: `withRoutingPath`: decode everything but reserved characters.
+    let routed = routing_decode(sanitized.as_bytes(), arena);
+    if routed == raw {
+        return Ok(raw);
+    }
+    Ok(routed)
+}
+
+/// Returns the path Traefik 3.7 forwards upstream: escapes normalised
+/// (upper case, unreserved ones decoded) and `sanitizePath` applied (dot
+/// segments and repeated slashes removed, a trailing slash kept). The first
+/// two of [`normalize_path`]'s steps, without the routing-only decoding.
+/// Returns `raw` itself, without allocating, when nothing changes.
+pub fn sanitize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, PathError> {
+    if is_routing_normal(raw.as_bytes()) {
+        return Ok(raw);
+    }
     let bytes = raw.as_bytes();
     if bytes.contains(&b'#') {
         return Err(PathError::Fragment);
@@ -174,13 +195,11 @@ pub fn normalize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, Path
 
     // Step 2: `URL.JoinPath()` = `path.Clean`, keeping a trailing slash.
     let cleaned = join_path_clean(&escaped, arena);
-
-    // Step 3: `withRoutingPath`: decode everything but reserved characters.
-    let routed = routing_decode(cleaned, arena);
-    if routed == raw {
+    if cleaned == raw.as_bytes() {
         return Ok(raw);
     }
-    Ok(routed)
+    // Escaping leaves only ASCII.
+    Ok(std::str::from_utf8(cleaned).unwrap_or(raw))
 }
 
 /// Fast check: the path is already in routing form (the common case).

@@ -365,9 +365,15 @@ pub fn start_proxy(dynamic: &str) -> TestProxy {
 }
 
 pub fn start_proxy_with(dynamic: &str, static_extra: &str, workers: usize) -> TestProxy {
+    start_proxy_static(dynamic, &static_yaml(static_extra), workers)
+}
+
+/// Starts a proxy with a whole static configuration (`{DIR}` stands for the
+/// temporary directory holding `dynamic.yml`); entrypoint `web` required.
+pub fn start_proxy_static(dynamic: &str, static_cfg: &str, workers: usize) -> TestProxy {
     let dir = TempDir::new("proxy");
     dir.write("dynamic.yml", dynamic);
-    let stat = static_yaml(static_extra).replace("{DIR}", &dir.path().display().to_string());
+    let stat = static_cfg.replace("{DIR}", &dir.path().display().to_string());
     let file = dir.write("static.yml", &stat);
     let running = proxy::app::start(&proxy::app::Options {
         config_file: file,
@@ -529,4 +535,73 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+// === many named backends on one runtime ===
+
+/// One listener per name, all served by a single thread and runtime (so a
+/// test can give hundreds of services their own upstream cheaply). Every
+/// request gets 200, header `x-backend: NAME` and body `NAME`. Stops on
+/// drop.
+pub struct NamedBackends {
+    pub addrs: Vec<SocketAddr>,
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub fn named_backends(names: &[String]) -> NamedBackends {
+    let mut listeners = Vec::with_capacity(names.len());
+    let mut addrs = Vec::with_capacity(names.len());
+    for _ in names {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        addrs.push(l.local_addr().unwrap());
+        listeners.push(l);
+    }
+    let names = names.to_vec();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            for (l, name) in listeners.into_iter().zip(names) {
+                let listener = TcpListener::from_std(l).unwrap();
+                let name: Arc<str> = name.into();
+                tokio::spawn(async move {
+                    loop {
+                        let Ok((stream, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let name = Arc::clone(&name);
+                        tokio::spawn(async move {
+                            let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                                let mut r = Response::new(full(name.to_string()));
+                                r.headers_mut().insert("x-backend", name.parse().unwrap());
+                                async move { Ok::<_, Infallible>(r) }
+                            });
+                            let _ =
+                                hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                                    .serve_connection(TokioIo::new(stream), svc)
+                                    .await;
+                        });
+                    }
+                });
+            }
+            let _ = stop_rx.await;
+        });
+        rt.shutdown_background();
+    });
+    NamedBackends {
+        addrs,
+        _stop: Some(stop_tx),
+    }
+}
+
+impl Drop for NamedBackends {
+    fn drop(&mut self) {
+        if let Some(tx) = self._stop.take() {
+            let _ = tx.send(());
+        }
+    }
 }

@@ -1,0 +1,139 @@
+//! The backend every target forwards to: a fast hyper server (HTTP/1.1
+//! keep-alive and h2c) run as its own process (`harness backend`), pinned
+//! with the load generator. It answers a fixed body of a configurable size,
+//! optionally after a delay, names itself in `x-backend`, and for a request
+//! with a body answers the number of bytes it received.
+//!
+//! Per request: no allocation beyond hyper's own (the body is a shared
+//! `Bytes`), no locks.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::scenario::SMALL_BODY;
+
+/// Options of `harness backend`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BackendArgs {
+    /// `NAME=PORT` listeners on 127.0.0.1 (repeatable); NAME goes in `x-backend`.
+    #[arg(long = "listen", required = true)]
+    pub(crate) listen: Vec<String>,
+    /// Response body size in bytes (the first bytes repeat `hello world\n`).
+    #[arg(long, default_value_t = SMALL_BODY.len())]
+    pub(crate) body_size: usize,
+    /// Delay before answering, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) delay_us: u64,
+    /// Address to bind (the harness always uses loopback; Docker needs 0.0.0.0).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) bind: std::net::IpAddr,
+    /// Runtime worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
+}
+
+/// The response body: `hello world\n` repeated to `size` bytes.
+pub(crate) fn body_of_size(size: usize) -> Bytes {
+    SMALL_BODY.iter().copied().cycle().take(size).collect()
+}
+
+/// Runs the backend until killed.
+pub(crate) fn run(args: BackendArgs) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let body = body_of_size(args.body_size);
+        let delay = Duration::from_micros(args.delay_us);
+        let mut tasks = Vec::new();
+        for l in &args.listen {
+            let (name, port) = l
+                .split_once('=')
+                .ok_or_else(|| format!("--listen wants NAME=PORT, got `{l}`"))?;
+            let port: u16 = port.parse().map_err(|_| format!("bad port in `{l}`"))?;
+            let name = HeaderValue::from_str(name).map_err(|e| e.to_string())?;
+            let listener = TcpListener::bind(SocketAddr::new(args.bind, port))
+                .await
+                .map_err(|e| format!("backend bind {port}: {e}"))?;
+            tasks.push(tokio::spawn(serve(listener, name, body.clone(), delay)));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok(())
+    })
+}
+
+/// Accepts and serves connections on one listener forever.
+pub(crate) async fn serve(listener: TcpListener, name: HeaderValue, body: Bytes, delay: Duration) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (name, body) = (name.clone(), body.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let (name, body) = (name.clone(), body.clone());
+                async move { Ok::<_, Infallible>(answer(req, name, body, delay).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    name: HeaderValue,
+    body: Bytes,
+    delay: Duration,
+) -> Response<Full<Bytes>> {
+    let has_body = req.headers().contains_key(http::header::CONTENT_LENGTH)
+        || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+    let body = if has_body {
+        let mut n = 0usize;
+        let mut b = req.into_body();
+        while let Some(frame) = b.frame().await {
+            match frame {
+                Ok(f) => n += f.data_ref().map_or(0, |d| d.len()),
+                Err(_) => break,
+            }
+        }
+        Bytes::from(n.to_string())
+    } else {
+        body
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut resp = Response::new(Full::new(body));
+    resp.headers_mut().insert("x-backend", name);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_repeats_hello_world() {
+        assert_eq!(&body_of_size(12)[..], b"hello world\n");
+        let b = body_of_size(30);
+        assert_eq!(b.len(), 30);
+        assert_eq!(&b[12..24], b"hello world\n");
+    }
+}

