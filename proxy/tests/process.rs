@@ -294,17 +294,6 @@ async fn one_gib_each_way_streams_in_bounded_memory() {
     );
 }
 
-struct IterStream<I>(I);
-impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
-    type Item = I::Item;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<I::Item>> {
-        std::task::Poll::Ready(self.0.next())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_and_metrics_on_the_traefik_entrypoint() {
     let b = backend("b");

@@ -222,20 +222,38 @@ async fn dial(target: &UpstreamTarget) -> Result<TcpStream, ProxyError> {
     Ok(stream)
 }
 
+/// Runs an upstream connection on this worker until it closes.
+fn drive(conn: impl Future<Output = Result<(), hyper::Error>> + 'static) {
+    tokio::task::spawn_local(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+}
+
+impl UpstreamTarget {
+    fn handshake_failed(&self, source: hyper::Error) -> ProxyError {
+        ProxyError::Handshake {
+            addr: self.authority.to_string(),
+            source,
+        }
+    }
+
+    fn failed(&self, source: hyper::Error) -> ProxyError {
+        ProxyError::Upstream {
+            addr: self.authority.to_string(),
+            source,
+        }
+    }
+}
+
 async fn connect_h1(target: &UpstreamTarget) -> Result<http1::SendRequest<Incoming>, ProxyError> {
     let stream = dial(target).await?;
     let (tx, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(|source| ProxyError::Handshake {
-            addr: target.authority.to_string(),
-            source,
-        })?;
-    tokio::task::spawn_local(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
+        .map_err(|e| target.handshake_failed(e))?;
+    drive(conn.with_upgrades());
     Ok(tx)
 }
 
@@ -258,15 +276,8 @@ async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<Incomin
     let (tx, conn) = http2::Builder::new(LocalExec)
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(|source| ProxyError::Handshake {
-            addr: target.authority.to_string(),
-            source,
-        })?;
-    tokio::task::spawn_local(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream h2 connection ended with an error");
-        }
-    });
+        .map_err(|e| target.handshake_failed(e))?;
+    drive(conn);
     POOLS.with(|p| p.borrow_mut().host(target.key).h2 = Some(tx.clone()));
     Ok(tx)
 }
@@ -300,18 +311,9 @@ pub async fn send_upstream(
 ) -> Result<Response<PooledBody>, ProxyError> {
     if target.h2c {
         let mut tx = h2_sender(target).await?;
-        let addr = &target.authority;
         let resp = with_header_timeout(target, async {
-            tx.ready().await.map_err(|source| ProxyError::Upstream {
-                addr: addr.to_string(),
-                source,
-            })?;
-            tx.send_request(req)
-                .await
-                .map_err(|source| ProxyError::Upstream {
-                    addr: addr.to_string(),
-                    source,
-                })
+            tx.ready().await.map_err(|e| target.failed(e))?;
+            tx.send_request(req).await.map_err(|e| target.failed(e))
         })
         .await?;
         return Ok(resp.map(|body| PooledBody::new(body, None)));
@@ -331,20 +333,14 @@ pub async fn send_upstream(
             if reused {
                 continue;
             }
-            return Err(ProxyError::Upstream {
-                addr: target.authority.to_string(),
-                source,
-            });
+            return Err(target.failed(source));
         }
         let sent = with_header_timeout(target, async {
             match tx.try_send_request(req).await {
                 Ok(resp) => Ok(Ok(resp)),
                 Err(mut e) => match e.take_message() {
                     Some(back) if reused => Ok(Err(back)),
-                    _ => Err(ProxyError::Upstream {
-                        addr: target.authority.to_string(),
-                        source: e.into_error(),
-                    }),
+                    _ => Err(target.failed(e.into_error())),
                 },
             }
         })

@@ -276,7 +276,7 @@ async fn backend_answer(
 }
 
 /// A minimal `Stream` over an iterator (no futures crate needed).
-struct IterStream<I>(I);
+pub struct IterStream<I>(pub I);
 impl<I: Iterator + Unpin> futures_core_stream::Stream for IterStream<I> {
     type Item = I::Item;
     fn poll_next(
@@ -317,7 +317,7 @@ impl<T> futures_core_stream::Stream for ReceiverStream<T> {
     }
 }
 
-/// `futures_core::Stream`, re-exported by http-body-util's dependency tree.
+/// `futures_core::Stream` (a dev-dependency).
 mod futures_core_stream {
     pub use futures_core::Stream;
 }
