@@ -272,12 +272,31 @@ fn watch_files(inner: &Inner) -> Option<Watched> {
     })
 }
 
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on
+/// CPU time the workers leave, and a worker woken by a request preempts it
+/// at once. A reload then never delays a request, even when the control
+/// thread shares the workers' cores (a proxy pinned to one core).
+#[allow(unsafe_code)]
+fn deprioritize_current_thread() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler only reads `param`; pid 0 is the calling
+    // thread, and SCHED_IDLE with priority 0 is always a valid request.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "cannot lower the control thread's scheduling class"
+        );
+    }
+}
+
 fn watch_thread(
     inner: Arc<Inner>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     watched: Option<Watched>,
     hup: Arc<std::sync::atomic::AtomicBool>,
 ) {
+    deprioritize_current_thread();
     let Some(w) = watched else {
         return watch_signals_only(inner, stop, hup);
     };
