@@ -104,9 +104,16 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
 }
 
 fn write_config(dir: &TempDir, dynamic: &str, static_extra: &str) -> std::path::PathBuf {
+    write_static(dir, dynamic, &static_yaml(static_extra))
+}
+
+/// Writes `dynamic.yml` and a whole static file (`{DIR}` stands for `dir`).
+fn write_static(dir: &TempDir, dynamic: &str, static_cfg: &str) -> std::path::PathBuf {
     dir.write("dynamic.yml", dynamic);
-    let stat = static_yaml(static_extra).replace("{DIR}", &dir.path().display().to_string());
-    dir.write("static.yml", &stat)
+    dir.write(
+        "static.yml",
+        &static_cfg.replace("{DIR}", &dir.path().display().to_string()),
+    )
 }
 
 #[test]
@@ -216,12 +223,11 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
 async fn grace_timeout_bounds_the_drain() {
     let b = backend("slow");
     let dir = TempDir::new("grace");
-    dir.write("dynamic.yml", &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
-    let stat = format!(
-        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n      lifeCycle:\n        graceTimeOut: 500ms\nproviders:\n  file:\n    filename: \"{}/dynamic.yml\"\n",
-        dir.path().display()
+    let file = write_static(
+        &dir,
+        &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]),
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n      lifeCycle:\n        graceTimeOut: 500ms\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n",
     );
-    let file = dir.write("static.yml", &stat);
     let mut p = Proc::start(&file, &["web"], &[]);
     let mut c = H1::connect(p.addrs["web"]).await;
     let req = Request::get("/slow/20000")
@@ -298,12 +304,11 @@ async fn one_gib_each_way_streams_in_bounded_memory() {
 async fn ping_and_metrics_on_the_traefik_entrypoint() {
     let b = backend("b");
     let dir = TempDir::new("metrics");
-    dir.write("dynamic.yml", &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
-    let stat = format!(
-        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n  traefik:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{}/dynamic.yml\"\nping: {{}}\nmetrics:\n  prometheus:\n    addRoutersLabels: true\n",
-        dir.path().display()
+    let file = write_static(
+        &dir,
+        &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]),
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n  traefik:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\nping: {}\nmetrics:\n  prometheus:\n    addRoutersLabels: true\n",
     );
-    let file = dir.write("static.yml", &stat);
     let p = Proc::start(&file, &["web", "traefik"], &[]);
     for _ in 0..5 {
         assert_eq!(get(p.addrs["web"], "x", "/").await.status, StatusCode::OK);
