@@ -35,6 +35,7 @@ struct Inner {
     snapshot: SharedSnapshot,
     keys: PoolKeys,
     generation: AtomicU64,
+    rejected: AtomicU64,
     reload_lock: Mutex<()>,
     metrics: Option<MetricsHandle>,
 }
@@ -116,6 +117,7 @@ impl Control {
                 snapshot: Arc::new(ArcSwap::from_pointee(snap)),
                 keys,
                 generation: AtomicU64::new(1),
+                rejected: AtomicU64::new(0),
                 reload_lock: Mutex::new(()),
                 metrics,
             }),
@@ -132,6 +134,11 @@ impl Control {
     /// The generation of the configuration being served.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// How many reloads were rejected (invalid configuration) so far.
+    pub fn rejected(&self) -> u64 {
+        self.inner.rejected.load(Ordering::Acquire)
     }
 
     /// The metrics handle, when Prometheus metrics are enabled.
@@ -198,6 +205,7 @@ impl Inner {
                 Ok(generation)
             }
             Err(errors) => {
+                self.rejected.fetch_add(1, Ordering::AcqRel);
                 observe::record_config_rejected();
                 tracing::error!(
                     generation = self.generation.load(Ordering::Acquire),
@@ -272,20 +280,23 @@ fn watch_files(inner: &Inner) -> Option<Watched> {
     })
 }
 
-/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on
-/// CPU time the workers leave, and a worker woken by a request preempts it
-/// at once. A reload then never delays a request, even when the control
-/// thread shares the workers' cores (a proxy pinned to one core).
+/// Gives the calling thread the lowest CPU priority (nice 19): a worker
+/// woken by a request preempts it, so a reload does not delay requests
+/// even when the control thread shares the workers' cores (a proxy pinned
+/// to one core). Unlike `SCHED_IDLE` it still gets a small share of a
+/// saturated core, so a reload under full load is slower, never starved.
 #[allow(unsafe_code)]
 fn deprioritize_current_thread() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler only reads `param`; pid 0 is the calling
-    // thread, and SCHED_IDLE with priority 0 is always a valid request.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    // SAFETY: gettid has no preconditions; setpriority only reads its
+    // integer arguments, and the target is this very thread.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
     if rc != 0 {
         tracing::debug!(
             error = %std::io::Error::last_os_error(),
-            "cannot lower the control thread's scheduling class"
+            "cannot lower the control thread's priority"
         );
     }
 }

@@ -581,3 +581,30 @@ async fn paths_are_sanitized_before_routing_and_forwarding() {
     // A malformed escape is the client's error.
     assert_eq!(c.get("x", "/api/%zz").await.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_connection_idles_out_after_a_reset_stream() {
+    let b = backend("slow");
+    let p = start_proxy_static(
+        &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]),
+        &static_with_transport("      respondingTimeouts:\n        idleTimeout: 400ms\n"),
+        1,
+    );
+    let c = H2::connect(p.web).await;
+    let mut c2 = c.clone();
+    let req = tokio::spawn(async move { c2.get("x", "/slow/5000").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Resets the stream: the proxy drops that request mid-flight.
+    req.abort();
+    // The connection idles out: the proxy sends GOAWAY and closes it, so a
+    // new request on it fails.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut c = c;
+    let late = c
+        .send(Request::get("http://x/").body(empty()).unwrap())
+        .await;
+    assert!(
+        late.is_err() || c.is_closed(),
+        "an idle HTTP/2 connection whose only stream was reset must still idle out"
+    );
+}

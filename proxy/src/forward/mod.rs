@@ -190,18 +190,36 @@ impl Outcome {
     };
 }
 
+/// One request in flight on a connection, for the idle watchdog.
+struct InFlight<'a>(&'a ConnCtx);
+
+impl<'a> InFlight<'a> {
+    fn enter(ctx: &'a ConnCtx) -> Self {
+        ctx.in_flight.set(ctx.in_flight.get() + 1);
+        Self(ctx)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
+}
+
 /// Handles one downstream request.
 pub async fn handle(
     ctx: Rc<ConnCtx>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     ctx.requests.set(ctx.requests.get() + 1);
-    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    // Counted down on drop too: a client that goes away (or an HTTP/2
+    // stream reset) drops this future mid-flight.
+    let in_flight = InFlight::enter(&ctx);
     let started = Instant::now();
     let shared = &ctx.shared;
     if shared.metrics.is_none() && shared.access_log.is_none() {
         let (resp, _) = proxy(&ctx, req, started).await;
-        ctx.in_flight.set(ctx.in_flight.get() - 1);
+        drop(in_flight);
         return Ok(resp);
     }
 
@@ -239,7 +257,7 @@ pub async fn handle(
     });
 
     let (resp, outcome) = proxy(&ctx, req, started).await;
-    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    drop(in_flight);
     let duration = started.elapsed();
     let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
     let names = outcome.snap.as_ref().map(|snap| {

@@ -300,11 +300,12 @@ impl tokio::io::AsyncWrite for ActivityStream {
 }
 
 /// The per-connection timeout state, checked once per tick (not per
-/// request). A connection is closed gracefully when
-/// - no request is in flight and nothing at all arrived for `idleTimeout`
-///   (Traefik's keep-alive idle timeout), or
-/// - no request is in flight, bytes arrived, but no request started within
-///   `readTimeout` (a request head trickling in: slowloris).
+/// request). A connection with no request in flight is closed gracefully
+/// when
+/// - nothing arrived for `idleTimeout` (Traefik's keep-alive idle
+///   timeout), or
+/// - bytes arrived but no request started within `readTimeout` of the
+///   first of them (a request head trickling in: slowloris).
 ///
 /// Precision is one tick: a limit `T` closes after between `T` and
 /// `T + tick`.
@@ -350,14 +351,19 @@ impl Watchdog {
             self.partial_for = Duration::ZERO;
             return false;
         }
+        // Bytes that started no request: a head arriving (slowloris when
+        // it drags on) or HTTP/2 control frames. From the first of them the
+        // read deadline runs, as Go's does; silence counts towards idle.
         if new_bytes || !self.partial_for.is_zero() {
-            // Bytes of a request that has not started yet.
-            self.quiet_for = Duration::ZERO;
             self.partial_for += self.tick;
-            return self.read.is_some_and(|r| self.partial_for >= r);
         }
-        self.quiet_for += self.tick;
-        self.idle.is_some_and(|i| self.quiet_for >= i)
+        if new_bytes {
+            self.quiet_for = Duration::ZERO;
+        } else {
+            self.quiet_for += self.tick;
+        }
+        self.read.is_some_and(|r| self.partial_for >= r)
+            || self.idle.is_some_and(|i| self.quiet_for >= i)
     }
 }
 
@@ -474,6 +480,25 @@ mod tests {
         }
         reads += 1;
         assert!(w.expired(reads, 0, 0), "60 s of bytes without a request");
+    }
+
+    #[test]
+    fn a_lone_frame_then_silence_closes() {
+        // An HTTP/2 RST_STREAM or PING: bytes, then nothing. The read
+        // deadline runs from the frame (60 s: 4 ticks of 15 s)...
+        let mut w = dog(60, 180);
+        for i in 0..3 {
+            assert!(!w.expired(1, 0, 0), "tick {i}");
+        }
+        assert!(w.expired(1, 0, 0));
+        // ...and without a read timeout, silence idles it out (2 s: 4
+        // ticks of 500 ms after the frame's tick).
+        let mut w = dog(0, 2);
+        assert!(!w.expired(1, 0, 0));
+        for i in 0..3 {
+            assert!(!w.expired(1, 0, 0), "tick {i}");
+        }
+        assert!(w.expired(1, 0, 0));
     }
 
     #[test]

@@ -494,6 +494,11 @@ impl H2 {
         collect(resp).await
     }
 
+    /// Whether the connection was closed (e.g. by the proxy's GOAWAY).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     pub async fn get(&mut self, host: &str, path: &str) -> Reply {
         let req = Request::get(format!("http://{host}{path}"))
             .body(empty())
