@@ -280,23 +280,24 @@ fn watch_files(inner: &Inner) -> Option<Watched> {
     })
 }
 
-/// Gives the calling thread the lowest CPU priority (nice 19): a worker
-/// woken by a request preempts it, so a reload does not delay requests
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: a worker woken
+/// by a request preempts it at once, so a reload does not delay requests
 /// even when the control thread shares the workers' cores (a proxy pinned
-/// to one core). Unlike `SCHED_IDLE` it still gets a small share of a
-/// saturated core, so a reload under full load is slower, never starved.
+/// to one core). Measured with `reload-storm`: p99.9 +5% with a rewrite
+/// every 100 ms, against +87% at normal priority and +130% at nice 19
+/// (CFS lets a nice thread finish its slice first). The price: on a core
+/// the workers keep 100% busy, the thread gets a sliver of CPU, so a
+/// reload there takes much longer to apply (it is never starved).
 #[allow(unsafe_code)]
 fn deprioritize_current_thread() {
-    // SAFETY: gettid has no preconditions; setpriority only reads its
-    // integer arguments, and the target is this very thread.
-    let rc = unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
-    };
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler only reads `param`; pid 0 is the calling
+    // thread, and SCHED_IDLE with priority 0 is always a valid request.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
     if rc != 0 {
         tracing::debug!(
             error = %std::io::Error::last_os_error(),
-            "cannot lower the control thread's priority"
+            "cannot lower the control thread's scheduling class"
         );
     }
 }
