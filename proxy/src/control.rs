@@ -385,6 +385,7 @@ fn absolute(p: &Path) -> PathBuf {
 fn signal_hook_flag() -> Arc<std::sync::atomic::AtomicBool> {
     let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f = Arc::clone(&flag);
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
     let _ = std::thread::Builder::new()
         .name("proxy-sighup".into())
         .spawn(move || {
@@ -395,9 +396,9 @@ fn signal_hook_flag() -> Arc<std::sync::atomic::AtomicBool> {
                 return;
             };
             rt.block_on(async move {
-                let Ok(mut hup) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                else {
+                let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+                let _ = ready_tx.send(());
+                let Ok(mut hup) = hup else {
                     return;
                 };
                 while hup.recv().await.is_some() {
@@ -405,5 +406,8 @@ fn signal_hook_flag() -> Arc<std::sync::atomic::AtomicBool> {
                 }
             });
         });
+    // Return once the handler is installed: a SIGHUP right after start then
+    // reloads instead of killing the process (the default action).
+    let _ = ready.recv_timeout(Duration::from_secs(5));
     flag
 }

@@ -79,6 +79,13 @@ impl Proc {
         }
     }
 
+    fn child_alive(&self) -> bool {
+        std::fs::metadata(format!("/proc/{}", self.child.id())).is_ok()
+            && !std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+                .unwrap_or_default()
+                .contains(") Z ")
+    }
+
     fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         status
@@ -326,4 +333,47 @@ async fn ping_and_metrics_on_the_traefik_entrypoint() {
     assert!(text.contains("proxy_entrypoint_requests_total"), "{text}");
     assert!(text.contains("entrypoint=\"web\""), "{text}");
     assert!(text.contains("proxy_config_reloads_total"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_when_watching_is_off() {
+    let a = backend("a");
+    let b = backend("b");
+    let dir = TempDir::new("sighup");
+    let file = write_static(
+        &dir,
+        &routes_yaml(&[("r", "PathPrefix(`/`)", &a)]),
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n    watch: false\n",
+    );
+    let p = Proc::start(&file, &["web"], &[]);
+    let started = std::time::Instant::now();
+    while !p
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("proxy started"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "proxy never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let web = p.addrs["web"];
+    assert_eq!(get(web, "x", "/").await.backend(), Some("a"));
+    dir.write_atomic("dynamic.yml", &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]));
+    // Not watching: the change waits for SIGHUP.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get(web, "x", "/").await.backend(), Some("a"));
+    p.term("-HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(web, "x", "/").await.backend() != Some("b") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(p.child_alive(), "SIGHUP must not stop the proxy");
 }
