@@ -1,5 +1,5 @@
 //! One whole proxied request, driven in process: a blocking HTTP/1.1
-//! client on the calling thread -> the real proxy (`proxy::app::start_with`,
+//! client on the calling thread -> the real proxy (`proxy::app::start`,
 //! one worker) on loopback -> a blocking backend thread -> back.
 //!
 //! Why loopback sockets and not in-memory streams: the proxy's public API
@@ -57,7 +57,7 @@ impl E2e {
         let (static_cfg, _warnings) =
             parse_static(&static_text, Format::Yaml, Path::new(&static_path))
                 .expect("bench static config is valid");
-        let running = proxy::app::start_with(static_cfg, None, 1).expect("proxy starts");
+        let running = proxy::app::start(static_cfg, None, 1).expect("proxy starts");
         let addr = running.addr("web").expect("entrypoint web is bound");
         let client = connect(addr);
         E2e {

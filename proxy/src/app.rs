@@ -19,8 +19,8 @@ use crate::admin::AdminRoutes;
 use crate::config::{self, ConfigErrors, StaticConfig};
 use crate::control::Control;
 use crate::forward::{EntryPointInfo, Shared};
+use crate::ipnet::IpSet;
 use crate::listener::{self, ConnTimeouts, KeepAliveLimits, Shutdown, WorkerListener};
-use crate::net::IpSet;
 use crate::observe::{self, AccessLogOptions, AccessLogWriter, MetricsFlags, MetricsHandle};
 
 /// Why the proxy could not start.
@@ -47,15 +47,6 @@ pub enum StartError {
     AccessLog(observe::access_log::AccessLogError),
 }
 
-/// How the proxy is started.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// The static configuration file.
-    pub config_file: PathBuf,
-    /// Worker threads (each a current-thread runtime).
-    pub workers: usize,
-}
-
 /// A running proxy.
 #[derive(Debug)]
 pub struct Running {
@@ -69,18 +60,10 @@ pub struct Running {
     access_log: Option<AccessLogWriter>,
 }
 
-/// Loads the static configuration (and the dynamic one it points at) and
-/// starts serving.
-pub fn start(opts: &Options) -> Result<Running, StartError> {
-    let (static_cfg, warnings) = config::load_static(&opts.config_file)?;
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    start_with(static_cfg, Some(opts.config_file.clone()), opts.workers)
-}
-
-/// Starts serving with an already-loaded static configuration.
-pub fn start_with(
+/// Starts serving `static_cfg` (loaded with [`config::load_static`]) with
+/// `workers` worker threads. `static_file` is the file it came from, watched
+/// to tell the user a change needs a restart.
+pub fn start(
     static_cfg: StaticConfig,
     static_file: Option<PathBuf>,
     workers: usize,

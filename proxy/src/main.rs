@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     let workers = cli
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let running = match proxy::app::start_with(static_cfg, Some(config_file), workers) {
+    let running = match proxy::app::start(static_cfg, Some(config_file), workers) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

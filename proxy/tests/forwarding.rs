@@ -276,11 +276,7 @@ async fn trusted_clients_keep_their_forwarded_headers() {
         dir.path().display()
     );
     let file = dir.write("static.yml", &stat);
-    let running = proxy::app::start(&proxy::app::Options {
-        config_file: file,
-        workers: 1,
-    })
-    .unwrap();
+    let running = start_file(&file, 1);
     let mut c = H1::connect(running.addr("web").unwrap()).await;
     let req = Request::get("/")
         .header("host", "site.test")

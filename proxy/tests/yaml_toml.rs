@@ -64,11 +64,7 @@ url = "http://{b}"
         dir.path().display()
     );
     let file = dir.write("static.toml", &stat);
-    let pt = proxy::app::start(&proxy::app::Options {
-        config_file: file,
-        workers: 1,
-    })
-    .unwrap();
+    let pt = start_file(&file, 1);
     let toml_web = pt.addr("web").unwrap();
 
     let cases = [

@@ -24,7 +24,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use crate::net::IpNet;
+pub use crate::ipnet::IpNet;
 pub use dynamic::{
     DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig, RouterConfig,
     ServerConfig, ServersTransportConfig, ServiceConfig, load_dynamic, parse_dynamic,

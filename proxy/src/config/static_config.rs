@@ -17,7 +17,7 @@ use super::error::{ConfigErrors, ConfigWarning, Origin, sort_warnings};
 use super::net::parse_entrypoint_address;
 use super::node::{Format, Node, Pos, parse};
 use super::read_file;
-use crate::net::IpNet;
+use crate::ipnet::IpNet;
 
 /// Traefik's name for its internal entrypoint (API, ping, metrics).
 pub const INTERNAL_ENTRY_POINT: &str = "traefik";

@@ -26,10 +26,10 @@ use hyper_util::rt::TokioIo;
 pub use body::ProxyBody;
 
 use crate::ProxyRequest;
-use crate::net::canonical_ip;
+use crate::ipnet::canonical_ip;
 use crate::observe::{
     AccessLogEntry, AccessLogSender, DecisionStats, DecisionTimer, MetricsFlags, MetricsHandle,
-    Protocol, RequestLabels, WorkerMetrics, request::grpc_status_code,
+    Protocol, RequestLabels, WorkerMetrics, grpc_status_code,
 };
 use crate::routing::{host_without_port, normalize_path, sanitize_path};
 use crate::snapshot::{self, SharedSnapshot, SnapshotRef};
@@ -61,7 +61,7 @@ pub struct EntryPointInfo {
     /// Whether the listener terminates TLS.
     pub tls: bool,
     /// Clients whose forwarding headers are trusted.
-    pub trusted: crate::net::IpSet,
+    pub trusted: crate::ipnet::IpSet,
     /// Trust every client's forwarding headers.
     pub insecure: bool,
 }

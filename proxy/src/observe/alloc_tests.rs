@@ -12,7 +12,7 @@ mod tests {
     use crate::observe::access_log::{self, AccessLogEntry, AccessLogOptions};
     use crate::observe::decision::DecisionStats;
     use crate::observe::prometheus::{MetricsOptions, build_recorder};
-    use crate::observe::request::{MetricsFlags, Protocol, RequestLabels, WorkerMetrics};
+    use crate::observe::{MetricsFlags, Protocol, RequestLabels, WorkerMetrics};
     use crate::test_alloc::allocations_during;
 
     #[test]
@@ -103,7 +103,7 @@ mod cost {
     use crate::observe::access_log::{self, AccessLogEntry, AccessLogOptions};
     use crate::observe::decision::DecisionStats;
     use crate::observe::prometheus::{MetricsOptions, build_recorder};
-    use crate::observe::request::{MetricsFlags, Protocol, RequestLabels, WorkerMetrics};
+    use crate::observe::{MetricsFlags, Protocol, RequestLabels, WorkerMetrics};
 
     const N: u32 = 2_000_000;
 

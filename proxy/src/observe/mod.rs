@@ -13,19 +13,21 @@ pub mod access_log;
 mod alloc_tests;
 pub mod decision;
 mod hist;
+pub mod labels;
 pub mod logging;
 pub mod names;
 pub mod prometheus;
-pub mod request;
+pub mod request_metrics;
 mod store;
 
 pub use access_log::{
     AccessLogEntry, AccessLogFormat, AccessLogOptions, AccessLogSender, AccessLogWriter,
 };
 pub use decision::{DecisionStats, DecisionTimer, DecisionWatch, spawn_watcher};
+pub use labels::{Protocol, grpc_status_code, method_label};
 pub use logging::init_logging;
 pub use prometheus::{
     ConnectionGauge, MetricsHandle, MetricsOptions, admin_response, build_recorder, install,
     record_config_applied, record_config_rejected,
 };
-pub use request::{MetricsFlags, Protocol, RequestLabels, WorkerMetrics};
+pub use request_metrics::{MetricsFlags, RequestLabels, WorkerMetrics};

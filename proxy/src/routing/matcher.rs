@@ -12,7 +12,7 @@ use http::HeaderName;
 
 use super::goregex::GoRegex;
 use super::parser::RuleError;
-use crate::net::IpNet;
+use crate::ipnet::IpNet;
 use crate::request::ProxyRequest;
 
 /// The matcher functions of the v3 syntax.

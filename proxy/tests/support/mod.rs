@@ -375,17 +375,22 @@ pub fn start_proxy_static(dynamic: &str, static_cfg: &str, workers: usize) -> Te
     dir.write("dynamic.yml", dynamic);
     let stat = static_cfg.replace("{DIR}", &dir.path().display().to_string());
     let file = dir.write("static.yml", &stat);
-    let running = proxy::app::start(&proxy::app::Options {
-        config_file: file,
-        workers,
-    })
-    .unwrap_or_else(|e| panic!("proxy failed to start: {e}"));
+    let running = start_file(&file, workers);
     let web = running.addr("web").unwrap();
     TestProxy {
         running: Some(running),
         dir,
         web,
     }
+}
+
+/// Loads the static configuration `file` (and the dynamic one it names) and
+/// starts a proxy on it, as the binary does.
+pub fn start_file(file: &Path, workers: usize) -> proxy::app::Running {
+    let (static_cfg, _warnings) = proxy::config::load_static(file)
+        .unwrap_or_else(|e| panic!("invalid static configuration {}: {e}", file.display()));
+    proxy::app::start(static_cfg, Some(file.to_path_buf()), workers)
+        .unwrap_or_else(|e| panic!("proxy failed to start: {e}"))
 }
 
 /// A dynamic config with one router per (name, rule, backend).
