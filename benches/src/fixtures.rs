@@ -183,23 +183,27 @@ impl Default for ForwardingValues {
     }
 }
 
-/// Request-head processing as the proxy does it per request: hop-by-hop
-/// headers removed, `X-Forwarded-*` set for an untrusted client.
+/// Request-head processing as the proxy does it per request, for an
+/// untrusted client: before routing, `X-Forwarded-*` set and the
+/// `Connection`-named headers removed; when sending, the hop-by-hop
+/// headers removed and the peer added to `X-Forwarded-For`.
 #[inline]
 pub fn process_head(headers: &mut HeaderMap, v: &ForwardingValues) {
-    fwd::remove_hop_by_hop(headers, false, false);
-    fwd::set_forwarding_headers(
+    fwd::set_forwarded_headers(
         headers,
         &Forwarding {
-            client_ip: &v.client_ip,
             trusted: false,
             tls: false,
             websocket: false,
+            client_ip: &v.client_ip,
             host: Some(&v.host),
             host_port: Some(&v.host_port),
             server_name: &v.server_name,
         },
     );
+    fwd::remove_connection_headers(headers, false);
+    fwd::remove_hop_by_hop(headers, false, false);
+    fwd::append_forwarded_for(headers, &v.client_ip, false);
 }
 
 /// A round-robin balancer over three servers, weighted 1:2:3 when

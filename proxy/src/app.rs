@@ -18,9 +18,11 @@ use tokio::sync::watch;
 use crate::admin::AdminRoutes;
 use crate::config::{self, ConfigErrors, StaticConfig};
 use crate::control::Control;
-use crate::forward::{EntryPointInfo, Shared};
+use crate::forward::Shared;
 use crate::ipnet::IpSet;
-use crate::listener::{self, ConnTimeouts, KeepAliveLimits, Shutdown, WorkerListener};
+use crate::listener::{
+    self, ConnTimeouts, EntryPointInfo, Handshake, KeepAliveLimits, Shutdown, WorkerListener,
+};
 use crate::observe::{self, AccessLogOptions, AccessLogWriter, MetricsFlags, MetricsHandle};
 
 /// Why the proxy could not start.
@@ -128,7 +130,6 @@ pub fn start(
         let info = Arc::new(EntryPointInfo {
             index,
             name: Arc::from(ep.name.as_str()),
-            tls: false,
             trusted: IpSet::new(ep.forwarded_headers.trusted_ips.iter().copied()),
             insecure: ep.forwarded_headers.insecure,
         });
@@ -153,6 +154,8 @@ pub fn start(
         for (w, sock) in socks.into_iter().enumerate() {
             per_worker[w].push(WorkerListener {
                 info: Arc::clone(&info),
+                // No TLS yet: the configuration rejects every TLS setting.
+                handshake: Handshake::Plain,
                 timeouts,
                 admin: admin.clone(),
                 keep_alive,

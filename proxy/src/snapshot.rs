@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
+use crate::middleware::Chain;
 use crate::routing::Router;
 use crate::upstream::{RoundRobin, UpstreamTarget};
 
@@ -24,7 +25,7 @@ pub struct RouteTarget {
     pub service: u32,
 }
 
-/// A router's identity, for logs and metrics.
+/// A router: its identity for logs and metrics, and its middlewares.
 #[derive(Debug)]
 pub struct RouterInfo {
     /// The router name as configured (with Traefik's `@file` provider
@@ -32,6 +33,8 @@ pub struct RouterInfo {
     pub name: Arc<str>,
     /// Index into [`Snapshot::services`].
     pub service: u32,
+    /// The middlewares its requests pass through, compiled.
+    pub chain: Chain,
 }
 
 /// A compiled `loadBalancer` service.

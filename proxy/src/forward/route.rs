@@ -1,0 +1,101 @@
+//! Phase 2: the router of the request's entrypoint picks a router, on the
+//! path normalised as Traefik matches it, in the worker's arena; the
+//! request's path becomes the sanitised one Traefik forwards.
+//!
+//! Runs per request: synchronous, allocation-free on the common path (a
+//! normal path is matched as is and nothing is copied); the decision time
+//! is recorded (decision 3).
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use bumpalo::Bump;
+use http::Request;
+use http::uri::{PathAndQuery, Uri};
+
+use super::head::Head;
+use super::respond::Answer;
+use crate::ProxyRequest;
+use crate::ipnet::canonical_ip;
+use crate::listener::ConnCtx;
+use crate::observe::{DecisionStats, DecisionTimer};
+use crate::routing::{host_without_port, normalize_path, sanitize_path};
+use crate::snapshot::{EntryPointRoutes, RouteTarget};
+
+thread_local! {
+    /// Scratch space for the synchronous routing step of one request; reset
+    /// right after the decision (decision 1).
+    static ARENA: RefCell<Bump> = RefCell::new(Bump::with_capacity(4096));
+    /// This worker's router decision timer (created on the worker, after the
+    /// metrics recorder was installed).
+    static DECISION: DecisionTimer = DecisionStats::global().timer();
+}
+
+/// Routes `req` among `routes`: the router's target, `None` when no router
+/// matches, or the answer for a path that cannot be routed. `started` is
+/// when the request was received (the decision time runs from there).
+pub(super) fn route<B>(
+    ctx: &ConnCtx,
+    routes: &EntryPointRoutes,
+    req: &mut Request<B>,
+    head: &Head,
+    started: Instant,
+) -> Result<Option<RouteTarget>, Answer> {
+    // `Some` when Traefik's path normalisation changed the path: the
+    // upstream then gets the sanitised path, as from Traefik (rare: the
+    // common path is already normal and nothing is copied).
+    let mut sanitized: Option<String> = None;
+    let decision = ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        let raw = req.uri().path();
+        let d = match normalize_path(raw, &arena) {
+            Ok(path) => {
+                if !std::ptr::eq(path, raw)
+                    && let Ok(s) = sanitize_path(raw, &arena)
+                    && s != raw
+                {
+                    sanitized = Some(s.to_owned());
+                }
+                let view = ProxyRequest {
+                    method: req.method(),
+                    host: host_without_port(head.host_str()),
+                    path,
+                    query: req.uri().query(),
+                    headers: req.headers(),
+                    client_ip: canonical_ip(ctx.peer.ip()),
+                    arena: &arena,
+                };
+                Ok(routes.router.route(&view).copied())
+            }
+            Err(e) => Err(e),
+        };
+        arena.reset();
+        d
+    });
+    DECISION.with(|t| t.record_since(started));
+    let target = match decision {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::debug!(error = %e, path = req.uri().path(), "unroutable path");
+            return Err(Answer::BadRequest);
+        }
+    };
+    if target.is_some()
+        && let Some(path) = sanitized
+    {
+        set_path(req, &path).map_err(|()| Answer::BadRequest)?;
+    }
+    Ok(target)
+}
+
+/// Replaces the request's path, keeping its query.
+fn set_path<B>(req: &mut Request<B>, path: &str) -> Result<(), ()> {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(pq).map_err(|_| ())?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| ())?;
+    Ok(())
+}

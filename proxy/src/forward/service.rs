@@ -1,0 +1,152 @@
+//! Phase 4, the call the middleware chain wraps: the router's service picks
+//! a server, the request is pointed at it (hop-by-hop headers removed,
+//! `X-Forwarded-For` completed, URI and `Host` rewritten) and sent over
+//! the worker's pool; a `101 Switching Protocols` starts the tunnel.
+//!
+//! Runs per request: no lock, no `dyn`; the only allocations are the ones
+//! hyper makes and a joined path when the server URL has one.
+//!
+//! The services issue plugs in at [`ServiceCall::call`]: other service
+//! kinds (weighted, mirroring, failover) and strategies choose the target
+//! there, reading health kept beside the snapshot by [`UpstreamTarget::id`].
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::{Request, StatusCode, Version};
+use hyper_util::rt::TokioIo;
+
+use super::body::ProxyBody;
+use super::head::Head;
+use super::headers;
+use super::record::Outcome;
+use crate::listener::ConnCtx;
+use crate::middleware::{Inner, Served};
+use crate::snapshot::Service;
+use crate::upstream::{ProxyError, RequestBody, UpstreamTarget, send_upstream};
+
+/// The service call of one request.
+pub(super) struct ServiceCall<'a> {
+    pub(super) ctx: &'a ConnCtx,
+    pub(super) service: &'a Service,
+    pub(super) head: &'a Head,
+    pub(super) outcome: &'a mut Outcome,
+}
+
+impl Inner for ServiceCall<'_> {
+    async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
+        let Some(target) = self.service.pick() else {
+            return Err(ProxyError::NoServer);
+        };
+        self.outcome.server = Some(Arc::clone(&target.url));
+        let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
+        let h = req.headers_mut();
+        headers::remove_hop_by_hop(h, self.head.upgrade, true);
+        headers::append_forwarded_for(h, self.ctx.client_ip(), self.ctx.trusted());
+        rewrite_target(
+            &mut req,
+            target,
+            self.service.pass_host_header,
+            self.head.host.clone(),
+        )?;
+        match send_upstream(target, req).await {
+            Ok(mut resp) => {
+                self.outcome.origin_status = Some(resp.status().as_u16());
+                let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                if switching && let Some(down) = downstream_upgrade {
+                    let up = hyper::upgrade::on(&mut resp);
+                    tokio::task::spawn_local(tunnel(down, up));
+                }
+                headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
+                Ok(resp.map(ProxyBody::Upstream))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, url = %target.url, "upstream request failed");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Points the request at `target`: origin-form URI for HTTP/1 upstreams
+/// (absolute with the right authority for HTTP/2), the server URL's path
+/// prepended, and the `Host` chosen by `passHostHeader`. A host or path
+/// that forms no valid URI there is the client's fault (400).
+fn rewrite_target(
+    req: &mut Request<RequestBody>,
+    target: &UpstreamTarget,
+    pass_host: bool,
+    host: Option<HeaderValue>,
+) -> Result<(), ProxyError> {
+    let needs_path = !target.base_path.is_empty();
+    let pq: Option<PathAndQuery> = if needs_path {
+        let orig = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let joined = if orig.starts_with('/') {
+            format!("{}{}", target.base_path, orig)
+        } else {
+            format!("{}/{}", target.base_path, orig)
+        };
+        Some(PathAndQuery::try_from(joined).map_err(|_| target.invalid_target("invalid path"))?)
+    } else {
+        None
+    };
+
+    let host_to_send = if pass_host {
+        host.unwrap_or_else(|| target.host_header.clone())
+    } else {
+        target.host_header.clone()
+    };
+
+    if target.h2c {
+        let authority = Authority::try_from(host_to_send.as_bytes())
+            .map_err(|_| target.invalid_target("invalid host"))?;
+        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(authority);
+        if let Some(pq) = pq {
+            parts.path_and_query = Some(pq);
+        } else if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(PathAndQuery::from_static("/"));
+        }
+        *req.uri_mut() =
+            Uri::from_parts(parts).map_err(|_| target.invalid_target("invalid URI"))?;
+        req.headers_mut().remove(header::HOST);
+        *req.version_mut() = Version::HTTP_2;
+    } else {
+        let origin_form = req.uri().scheme().is_none() && req.uri().authority().is_none();
+        if pq.is_some() || !origin_form {
+            let pq = match pq {
+                Some(pq) => pq,
+                None => req
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            };
+            *req.uri_mut() = Uri::from(pq);
+        }
+        if !pass_host || !req.headers().contains_key(header::HOST) {
+            req.headers_mut().insert(header::HOST, host_to_send);
+        }
+        *req.version_mut() = Version::HTTP_11;
+    }
+    Ok(())
+}
+
+/// Copies bytes both ways between an upgraded downstream and upstream
+/// connection (WebSocket and other `101 Switching Protocols` upgrades).
+async fn tunnel(down: hyper::upgrade::OnUpgrade, up: hyper::upgrade::OnUpgrade) {
+    let (down, up) = match tokio::try_join!(down, up) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            return;
+        }
+    };
+    let mut down = TokioIo::new(down);
+    let mut up = TokioIo::new(up);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+        tracing::debug!(error = %e, "upgraded connection ended with an error");
+    }
+}

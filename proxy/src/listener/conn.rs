@@ -1,0 +1,259 @@
+//! One client connection: its context (shared by the requests it carries),
+//! serving it with hyper (HTTP/1.1 and HTTP/2 prior knowledge), the
+//! per-connection accounting the watchdog and keep-alive limits read, and
+//! closing it on shutdown or timeout.
+//!
+//! Runs per connection and, for the accounting, per request: `Cell`s on
+//! the connection's own worker, no lock, no allocation per request.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::conn::auto;
+use tokio::sync::watch;
+
+use super::stream::{ActivityStream, ClientStream};
+use super::watchdog::Watchdog;
+use super::{ConnGuard, EntryPointInfo, EpState, Shutdown};
+use crate::forward::Shared;
+use crate::ipnet::canonical_ip;
+use crate::rt::LocalExec;
+
+/// Per-connection context, shared by the requests of one connection.
+#[derive(Debug)]
+pub struct ConnCtx {
+    /// Process-wide state.
+    pub shared: Arc<Shared>,
+    /// The entrypoint the connection came in on.
+    pub entrypoint: Arc<EntryPointInfo>,
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    client_ip: HeaderValue,
+    trusted: bool,
+    /// Last `Host` seen on this connection and its port as a header value:
+    /// keep-alive clients repeat the same host, so the value is made once.
+    host_port: RefCell<Option<(HeaderValue, Option<HeaderValue>)>>,
+    /// Requests started on this connection (the watchdog and
+    /// `keepAliveMaxRequests` read it).
+    requests: Cell<u64>,
+    /// Requests in flight on this connection.
+    in_flight: Cell<u32>,
+    /// When the connection was accepted.
+    opened: Instant,
+}
+
+impl ConnCtx {
+    /// Context for a connection accepted on `entrypoint` from `peer`.
+    pub fn new(
+        shared: Arc<Shared>,
+        entrypoint: Arc<EntryPointInfo>,
+        peer: SocketAddr,
+        tls: bool,
+    ) -> Self {
+        let ip = canonical_ip(peer.ip());
+        let trusted = entrypoint.insecure || entrypoint.trusted.contains(ip);
+        let client_ip =
+            HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header value");
+        Self {
+            shared,
+            entrypoint,
+            peer,
+            tls,
+            client_ip,
+            trusted,
+            host_port: RefCell::new(None),
+            requests: Cell::new(0),
+            in_flight: Cell::new(0),
+            opened: Instant::now(),
+        }
+    }
+
+    /// The peer's IP (IPv4-mapped addresses as IPv4) as a header value.
+    #[inline]
+    pub fn client_ip(&self) -> &HeaderValue {
+        &self.client_ip
+    }
+
+    /// Whether the peer may send forwarding headers
+    /// (`forwardedHeaders.trustedIPs` / `insecure`).
+    #[inline]
+    pub fn trusted(&self) -> bool {
+        self.trusted
+    }
+
+    /// The port part of `host` as a header value, cached for the
+    /// connection's last host.
+    pub fn port_of(&self, host: &HeaderValue) -> Option<HeaderValue> {
+        let mut cache = self.host_port.borrow_mut();
+        if let Some((h, p)) = cache.as_ref()
+            && h == host
+        {
+            return p.clone();
+        }
+        let port = host
+            .to_str()
+            .ok()
+            .and_then(|h| authority_port(h))
+            .and_then(|p| HeaderValue::from_str(p).ok());
+        *cache = Some((host.clone(), port.clone()));
+        port
+    }
+
+    /// Counts a request that starts on this connection; it is in flight
+    /// until the returned guard drops (when its response is ready, or when
+    /// hyper drops the request: client gone, HTTP/2 stream reset).
+    #[inline]
+    pub fn begin_request(&self) -> InFlight<'_> {
+        self.requests.set(self.requests.get() + 1);
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(self)
+    }
+
+    /// Requests started on this connection so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// How long ago the connection was accepted.
+    pub fn age(&self) -> Duration {
+        self.opened.elapsed()
+    }
+}
+
+/// One request in flight on a connection, for the idle watchdog.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a ConnCtx);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
+}
+
+/// The port of `host:port` / `[v6]:port`, if present.
+fn authority_port(authority: &str) -> Option<&str> {
+    let rest = match authority.strip_prefix('[') {
+        Some(r) => r.split_once(']')?.1,
+        None => authority,
+    };
+    let (_, port) = rest.rsplit_once(':')?;
+    (!port.is_empty()).then_some(port)
+}
+
+/// Serves one accepted connection until it closes, the worker drains, or
+/// the watchdog closes it.
+pub(super) async fn serve_conn(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    ep: Rc<EpState>,
+    server: Rc<auto::Builder<LocalExec>>,
+    mut shutdown: watch::Receiver<Shutdown>,
+    _guard: ConnGuard,
+) {
+    let _ = tcp.set_nodelay(true);
+    let stream: ClientStream = match ep.handshake.complete(tcp).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(peer = %peer, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let ctx = Rc::new(ConnCtx::new(
+        shared,
+        Arc::clone(&ep.info),
+        peer,
+        stream.is_tls(),
+    ));
+    let svc_ctx = Rc::clone(&ctx);
+    let svc_ep = Rc::clone(&ep);
+    let service = hyper::service::service_fn(move |req| {
+        let ctx = Rc::clone(&svc_ctx);
+        let ep = Rc::clone(&svc_ep);
+        async move {
+            // Every request counts, internal ones too: a connection that
+            // only polls /ping is busy, not slow (and Traefik's
+            // keepAliveMaxRequests counts them).
+            let in_flight = ctx.begin_request();
+            let mut resp = match ep.admin.answer(&req) {
+                Some(resp) => resp,
+                None => crate::forward::handle(&ctx, req).await,
+            };
+            drop(in_flight);
+            if ep.keep_alive.limit_reached(&ctx) {
+                // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this
+                // response closes the HTTP/1.1 connection.
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    let reads = Arc::new(AtomicU64::new(0));
+    let io = ActivityStream::new(stream, Arc::clone(&reads));
+    let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+
+    let mut watchdog = Watchdog::new(&ep.timeouts);
+    let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
+    let mut closing = false;
+    let mut expired = false;
+    loop {
+        tokio::select! {
+            biased;
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = shutdown.changed(), if !closing => {
+                if *shutdown.borrow() != Shutdown::Running {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired) => {
+                if expired {
+                    // Graceful shutdown could not close it within a tick: an
+                    // HTTP/1 request head still arriving, with no request in
+                    // flight. Nothing is lost by dropping it.
+                    if ctx.in_flight.get() == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                let w = watchdog.as_mut().expect("guarded by the branch condition");
+                if w.expired(reads.load(Ordering::Relaxed), ctx.requests.get(), ctx.in_flight.get()) {
+                    closing = true;
+                    expired = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_of_authorities() {
+        assert_eq!(authority_port("example.com:8080"), Some("8080"));
+        assert_eq!(authority_port("example.com"), None);
+        assert_eq!(authority_port("[::1]:443"), Some("443"));
+        assert_eq!(authority_port("[::1]"), None);
+        assert_eq!(authority_port("example.com:"), None);
+    }
+}
