@@ -192,10 +192,10 @@ pub fn process_head(headers: &mut HeaderMap, v: &ForwardingValues) {
     fwd::set_forwarded_headers(
         headers,
         &Forwarding {
+            client_ip: &v.client_ip,
             trusted: false,
             tls: false,
             websocket: false,
-            client_ip: &v.client_ip,
             host: Some(&v.host),
             host_port: Some(&v.host_port),
             server_name: &v.server_name,

@@ -125,7 +125,9 @@ pub fn start(
                     source,
                 }
             })?;
-        tracing::info!(entrypoint = %ep.name, address = %bound, "listening");
+        // No TLS yet: the configuration rejects every TLS setting.
+        let handshake = Handshake::Plain;
+        tracing::info!(entrypoint = %ep.name, address = %bound, tls = handshake.serves_tls(), "listening");
         addrs.insert(ep.name.clone(), bound);
         let info = Arc::new(EntryPointInfo {
             index,
@@ -154,8 +156,7 @@ pub fn start(
         for (w, sock) in socks.into_iter().enumerate() {
             per_worker[w].push(WorkerListener {
                 info: Arc::clone(&info),
-                // No TLS yet: the configuration rejects every TLS setting.
-                handshake: Handshake::Plain,
+                handshake: handshake.clone(),
                 timeouts,
                 admin: admin.clone(),
                 keep_alive,

@@ -39,7 +39,7 @@ use crate::snapshot::{SharedSnapshot, Snapshot};
 
 /// Why a reload was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cause {
+enum Cause {
     /// A watched configuration file changed.
     FileChanged,
     /// The process got `SIGHUP`.
@@ -48,7 +48,7 @@ pub(crate) enum Cause {
 
 /// What the control thread is asked to do.
 #[derive(Debug)]
-pub(crate) enum Trigger {
+enum Trigger {
     /// Load, compile and publish the dynamic configuration.
     Reload(Cause),
     /// The static configuration file changed: it applies after a restart.

@@ -56,10 +56,10 @@ pub(super) fn check<B>(ctx: &ConnCtx, req: &mut Request<B>) -> Result<Head, Answ
     headers::set_forwarded_headers(
         h,
         &Forwarding {
+            client_ip: ctx.client_ip(),
             trusted: ctx.trusted(),
             tls: ctx.tls,
             websocket: upgrade,
-            client_ip: ctx.client_ip(),
             host: host.as_ref(),
             host_port: host_port.as_ref(),
             server_name: &ctx.shared.server_name,

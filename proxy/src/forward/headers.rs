@@ -179,14 +179,14 @@ pub fn remove_forwarding_headers(headers: &mut HeaderMap) {
 /// reference-count increment, not an allocation.
 #[derive(Debug)]
 pub struct Forwarding<'a> {
+    /// The peer IP as a header value.
+    pub client_ip: &'a HeaderValue,
     /// Whether the client is trusted to send forwarding headers.
     pub trusted: bool,
     /// Whether the downstream connection is TLS.
     pub tls: bool,
     /// Whether the request is a protocol upgrade (ws/wss).
     pub websocket: bool,
-    /// The peer IP as a header value.
-    pub client_ip: &'a HeaderValue,
     /// The request's host as sent (`Host` or `:authority`), port included.
     pub host: Option<&'a HeaderValue>,
     /// The port part of `host`, if it has one.

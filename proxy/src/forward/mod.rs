@@ -8,8 +8,8 @@
 //! 4. `service`: its service picks a server and the request is sent;
 //! 5. `record`: metrics and the access log.
 //!
-//! Answers the proxy writes itself are built in `respond`; the response
-//! body type is in `body`, header rewriting in `headers`.
+//! Answers the proxy writes itself are built in `respond`, header
+//! rewriting is in `headers`; the body types are `upstream::MessageBody`.
 //!
 //! Runs per request on a worker thread. No lock, no `dyn`: the snapshot is
 //! a worker-cached `Rc`, the routing view borrows the request and the
@@ -19,7 +19,6 @@
 //! composition; tower's `Service` would add `poll_ready` plumbing and a
 //! nameable future per phase, and nothing measurable).
 
-pub mod body;
 mod head;
 pub mod headers;
 mod record;
@@ -33,14 +32,18 @@ use http::header::HeaderValue;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-pub use body::ProxyBody;
 pub use respond::Answer;
 
 use crate::listener::ConnCtx;
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
 use crate::snapshot::{self, SharedSnapshot};
-use crate::upstream::RequestBody;
+use crate::upstream::{MessageBody, PooledBody, RequestBody};
 use record::{Outcome, Record};
+
+/// A response body on its way to the client: the upstream's, streamed
+/// (returning its connection to the pool when done), or one the proxy
+/// produced itself (a 404, a 502).
+pub type ProxyBody = MessageBody<PooledBody>;
 
 /// Process-wide state shared by every worker (immutable after start, or
 /// swapped atomically). State that must outlive a configuration and be
@@ -112,7 +115,7 @@ async fn journey(
     };
     let served = router
         .chain
-        .run(req.map(RequestBody::Incoming), ctx, &mut call)
+        .run(req.map(RequestBody::Stream), ctx, &mut call)
         .await;
     let resp = match served {
         Ok(resp) => resp,

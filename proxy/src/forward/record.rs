@@ -18,7 +18,7 @@ use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, Request, Response};
 use hyper::body::Body;
 
-use super::body::ProxyBody;
+use super::ProxyBody;
 use crate::listener::ConnCtx;
 use crate::observe::{AccessLogEntry, Protocol, RequestLabels, WorkerMetrics, grpc_status_code};
 use crate::snapshot::SnapshotRef;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::body::ProxyBody;
+use super::ProxyBody;
 use crate::upstream::ProxyError;
 
 /// Why the proxy answers a request itself, before or instead of an

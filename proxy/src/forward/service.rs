@@ -17,7 +17,7 @@ use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{Request, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 
-use super::body::ProxyBody;
+use super::ProxyBody;
 use super::head::Head;
 use super::headers;
 use super::record::Outcome;
@@ -59,7 +59,7 @@ impl Inner for ServiceCall<'_> {
                     tokio::task::spawn_local(tunnel(down, up));
                 }
                 headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
-                Ok(resp.map(ProxyBody::Upstream))
+                Ok(resp.map(ProxyBody::Stream))
             }
             Err(e) => {
                 tracing::debug!(error = %e, url = %target.url, "upstream request failed");

@@ -12,7 +12,7 @@ pub mod identity;
 pub mod pool;
 
 pub use balancer::RoundRobin;
-pub use body::RequestBody;
+pub use body::{MessageBody, RequestBody};
 pub use error::{ErrorSource, ProxyError};
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
