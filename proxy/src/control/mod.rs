@@ -179,10 +179,19 @@ impl Control {
 
     /// Stops the control thread (and the file watches with it).
     pub fn stop(&self) {
-        if let Some((tx, h)) = self.thread.lock().expect("control thread lock").take() {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((tx, h)) = thread {
             let _ = tx.send(Trigger::Stop);
             let _ = h.join();
         }
+    }
+}
+
+impl Drop for Control {
+    /// A proxy dropped without [`Control::stop`] (a test that panicked)
+    /// does not leave its control thread and file watches behind.
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
