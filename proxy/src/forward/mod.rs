@@ -35,6 +35,7 @@ use hyper::body::Incoming;
 pub use respond::Answer;
 
 use crate::listener::ConnCtx;
+use crate::middleware::Inner;
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
 use crate::snapshot::{self, SharedSnapshot};
 use crate::upstream::{MessageBody, PooledBody, RequestBody};
@@ -113,10 +114,14 @@ async fn journey(
         head: &head,
         outcome,
     };
-    let served = router
-        .chain
-        .run(req.map(RequestBody::Stream), ctx, &mut call)
-        .await;
+    let req = req.map(RequestBody::Stream);
+    // Every router has a chain; an empty one (every router until the
+    // middlewares exist) is skipped without entering the runner.
+    let served = if router.chain.is_empty() {
+        call.call(req).await
+    } else {
+        router.chain.run(req, ctx, &mut call).await
+    };
     let resp = match served {
         Ok(resp) => resp,
         Err(e) => Answer::from(&e).response(),

@@ -48,7 +48,7 @@ impl Inner for ServiceCall<'_> {
             &mut req,
             target,
             self.service.pass_host_header,
-            self.head.host.clone(),
+            self.head.host.as_ref(),
         )?;
         match send_upstream(target, req).await {
             Ok(mut resp) => {
@@ -77,7 +77,7 @@ fn rewrite_target(
     req: &mut Request<RequestBody>,
     target: &UpstreamTarget,
     pass_host: bool,
-    host: Option<HeaderValue>,
+    host: Option<&HeaderValue>,
 ) -> Result<(), ProxyError> {
     let needs_path = !target.base_path.is_empty();
     let pq: Option<PathAndQuery> = if needs_path {
@@ -92,10 +92,11 @@ fn rewrite_target(
         None
     };
 
-    let host_to_send = if pass_host {
-        host.unwrap_or_else(|| target.host_header.clone())
-    } else {
-        target.host_header.clone()
+    // Borrowed: the common case (HTTP/1, `passHostHeader`, a `Host` sent)
+    // keeps the request's own header and copies nothing.
+    let host_to_send = match host {
+        Some(h) if pass_host => h,
+        _ => &target.host_header,
     };
 
     if target.h2c {
@@ -127,7 +128,7 @@ fn rewrite_target(
             *req.uri_mut() = Uri::from(pq);
         }
         if !pass_host || !req.headers().contains_key(header::HOST) {
-            req.headers_mut().insert(header::HOST, host_to_send);
+            req.headers_mut().insert(header::HOST, host_to_send.clone());
         }
         *req.version_mut() = Version::HTTP_11;
     }
