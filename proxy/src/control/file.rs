@@ -3,7 +3,7 @@
 //! to say that a change there needs a restart).
 //!
 //! Control plane only. Watching asks for a reload through the control
-//! thread's [`Trigger`] channel; it never loads or compiles on the
+//! thread's `Trigger` channel; it never loads or compiles on the
 //! watcher's own thread.
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //!
 //! - `file.rs`: the file provider (loading and watching `providers.file`).
 //!   Other providers (Redis, etcd, HTTP) sit beside it: each loads its
-//!   configuration and sends [`Trigger`]s to the control thread.
+//!   configuration and sends `Trigger`s to the control thread.
 //! - `compile.rs`: a validated configuration into a [`Snapshot`].
 //! - `watch.rs`: the control thread and the `SIGHUP` listener.
 //! - here: [`Control`], which serialises reloads and publishes snapshots.

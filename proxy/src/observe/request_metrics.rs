@@ -186,7 +186,7 @@ impl WorkerMetrics {
     /// families (as enabled by the flags).
     ///
     /// `code` is the HTTP status, or for gRPC ([`Protocol::is_grpc`]) the
-    /// gRPC status as [`grpc_status_code`] computes it, as Traefik does.
+    /// gRPC status as [`super::grpc_status_code`] computes it, as Traefik does.
     /// `duration` is the whole request as the entrypoint saw it; Traefik
     /// times each family at its own middleware, which differ by the routing
     /// time only, so one duration serves the three.
