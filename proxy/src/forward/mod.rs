@@ -35,7 +35,7 @@ use hyper::body::Incoming;
 pub use respond::Answer;
 
 use crate::listener::ConnCtx;
-use crate::middleware::Inner;
+use crate::middleware::{Exchange, Inner};
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
 use crate::snapshot::{self, SharedSnapshot};
 use crate::upstream::{MessageBody, PooledBody, RequestBody};
@@ -120,7 +120,11 @@ async fn journey(
     let served = if router.chain.is_empty() {
         call.call(req).await
     } else {
-        router.chain.run(req, ctx, &mut call).await
+        let cx = Exchange {
+            conn: ctx,
+            snapshot: &snap,
+        };
+        router.chain.run(req, &cx, &mut call).await
     };
     let resp = match served {
         Ok(resp) => resp,

@@ -40,6 +40,7 @@ use http::{Request, Response};
 use crate::config::MiddlewareConfig;
 use crate::forward::ProxyBody;
 use crate::listener::ConnCtx;
+use crate::snapshot::Snapshot;
 use crate::upstream::{ProxyError, RequestBody};
 
 #[cfg(test)]
@@ -49,6 +50,16 @@ mod tests;
 /// is none (the answer is built from the error after the chain, so members
 /// can tell a network failure from a response).
 pub type Served = Result<Response<ProxyBody>, ProxyError>;
+
+/// What a member sees of a request's surroundings besides the request.
+#[derive(Clone, Copy, Debug)]
+pub struct Exchange<'a> {
+    /// The connection: peer, TLS, entrypoint, forwarding trust.
+    pub conn: &'a ConnCtx,
+    /// The configuration the request was routed with (a middleware that
+    /// calls a service, like `errors`, finds it here).
+    pub snapshot: &'a Snapshot,
+}
 
 /// A member's decision on the way in.
 #[derive(Debug)]
@@ -80,14 +91,14 @@ pub trait Member {
     type Frame;
 
     /// The way in: change the request and go on, or answer.
-    async fn inbound(&self, req: Request<RequestBody>, conn: &ConnCtx) -> Inbound<Self::Frame>;
+    async fn inbound(&self, req: Request<RequestBody>, cx: &Exchange<'_>) -> Inbound<Self::Frame>;
 
     /// The way out, with the inner result and this member's frame.
     async fn outbound(
         &self,
         served: Served,
         frame: Self::Frame,
-        conn: &ConnCtx,
+        cx: &Exchange<'_>,
     ) -> Outbound<Self::Frame>;
 }
 
@@ -121,11 +132,11 @@ impl Middleware {
 impl Member for Middleware {
     type Frame = Frame;
 
-    async fn inbound(&self, _req: Request<RequestBody>, _conn: &ConnCtx) -> Inbound<Frame> {
+    async fn inbound(&self, _req: Request<RequestBody>, _cx: &Exchange<'_>) -> Inbound<Frame> {
         match *self {}
     }
 
-    async fn outbound(&self, _served: Served, frame: Frame, _conn: &ConnCtx) -> Outbound<Frame> {
+    async fn outbound(&self, _served: Served, frame: Frame, _cx: &Exchange<'_>) -> Outbound<Frame> {
         match frame {}
     }
 }
@@ -183,7 +194,7 @@ impl<M: Member> Chain<M> {
     pub async fn run<S: Inner>(
         &self,
         req: Request<RequestBody>,
-        conn: &ConnCtx,
+        cx: &Exchange<'_>,
         inner: &mut S,
     ) -> Served {
         if self.members.is_empty() {
@@ -199,7 +210,7 @@ impl<M: Member> Chain<M> {
                 let Some(member) = self.members.get(frames.len()) else {
                     break inner.call(req).await;
                 };
-                match member.inbound(req, conn).await {
+                match member.inbound(req, cx).await {
                     Inbound::Next(next, frame) => {
                         frames.push(frame);
                         req = next;
@@ -213,7 +224,7 @@ impl<M: Member> Chain<M> {
                     return served;
                 };
                 let member = &self.members[frames.len()];
-                match member.outbound(served, frame, conn).await {
+                match member.outbound(served, frame, cx).await {
                     Outbound::Done(s) => served = s,
                     Outbound::Again(again, frame) => {
                         frames.push(frame);

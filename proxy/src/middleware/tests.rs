@@ -15,15 +15,18 @@ use crate::listener::{ConnCtx, EntryPointInfo};
 use crate::observe::MetricsFlags;
 use crate::snapshot::Snapshot;
 
-fn conn() -> ConnCtx {
-    let snapshot = Snapshot {
+fn empty_snapshot() -> Snapshot {
+    Snapshot {
         generation: 1,
         entrypoints: Vec::new(),
         routers: Vec::new(),
         services: Vec::new(),
-    };
+    }
+}
+
+fn conn() -> ConnCtx {
     let shared = Arc::new(Shared {
-        snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+        snapshot: Arc::new(ArcSwap::from_pointee(empty_snapshot())),
         server_name: HeaderValue::from_static("test"),
         metrics: None,
         metric_flags: MetricsFlags::default(),
@@ -43,7 +46,12 @@ fn run<M: Member>(chain: &Chain<M>, inner: &mut Recorder) -> Served {
         .build()
         .unwrap();
     let req = Request::get("/").body(RequestBody::full("hello")).unwrap();
-    rt.block_on(chain.run(req, &conn(), inner))
+    let (conn, snapshot) = (conn(), empty_snapshot());
+    let cx = Exchange {
+        conn: &conn,
+        snapshot: &snapshot,
+    };
+    rt.block_on(chain.run(req, &cx, inner))
 }
 
 /// What a probe does besides leaving its name on the way in and out.
@@ -80,8 +88,9 @@ fn replay(req: &Request<RequestBody>) -> Request<RequestBody> {
 impl Member for Probe {
     type Frame = Kept;
 
-    async fn inbound(&self, mut req: Request<RequestBody>, conn: &ConnCtx) -> Inbound<Kept> {
-        assert_eq!(conn.entrypoint.name.as_ref(), "web");
+    async fn inbound(&self, mut req: Request<RequestBody>, cx: &Exchange<'_>) -> Inbound<Kept> {
+        assert_eq!(cx.conn.entrypoint.name.as_ref(), "web");
+        assert_eq!(cx.snapshot.generation, 1);
         self.log.borrow_mut().push(format!("in {}", self.name));
         if self.act == Act::Answer {
             let mut resp = Response::new(ProxyBody::full("answered"));
@@ -94,7 +103,7 @@ impl Member for Probe {
         Inbound::Next(req, Kept { attempt: 0, again })
     }
 
-    async fn outbound(&self, served: Served, mut kept: Kept, _conn: &ConnCtx) -> Outbound<Kept> {
+    async fn outbound(&self, served: Served, mut kept: Kept, _cx: &Exchange<'_>) -> Outbound<Kept> {
         self.log.borrow_mut().push(format!("out {}", self.name));
         if let Act::Retry(max) = self.act
             && let Err(e) = &served
