@@ -27,13 +27,16 @@
 //!
 //! Must not know any particular Traefik key; the schemas bring their own.
 
+mod access;
 mod de;
+mod keys;
 mod scalar;
 mod types;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
+use serde::de::{self as serde_de, DeserializeOwned, Visitor};
 
 use super::error::{ConfigError, ConfigWarning, Origin};
 use super::node::{Node, Pos};
@@ -86,9 +89,76 @@ pub(crate) type Register = fn() -> Table;
 /// The registration of `T`; its serde name is read from `T` itself.
 pub(crate) fn schema<T: Schema + DeserializeOwned>() -> Table {
     Table {
-        name: de::serde_name::<T>(),
+        name: serde_name::<T>(),
         keys: T::KEYS,
         noun: T::NOUN,
+    }
+}
+
+/// The name `T`'s derived `Deserialize` gives the deserializer (a struct's
+/// or enum's name): what a key table is registered under.
+fn serde_name<T: DeserializeOwned>() -> &'static str {
+    match T::deserialize(NameProbe) {
+        Err(ProbeError(Some(name))) => name,
+        _ => {
+            debug_assert!(
+                false,
+                "{} is not a struct or enum",
+                std::any::type_name::<T>()
+            );
+            ""
+        }
+    }
+}
+
+struct NameProbe;
+
+#[derive(Debug)]
+struct ProbeError(Option<&'static str>);
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("name probe")
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+impl serde_de::Error for ProbeError {
+    fn custom<T: fmt::Display>(_msg: T) -> Self {
+        ProbeError(None)
+    }
+}
+
+impl<'de> serde_de::Deserializer<'de> for NameProbe {
+    type Error = ProbeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _v: V) -> std::result::Result<V::Value, ProbeError> {
+        Err(ProbeError(None))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        _fields: &'static [&'static str],
+        _v: V,
+    ) -> std::result::Result<V::Value, ProbeError> {
+        Err(ProbeError(Some(name)))
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        _variants: &'static [&'static str],
+        _v: V,
+    ) -> std::result::Result<V::Value, ProbeError> {
+        Err(ProbeError(Some(name)))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map identifier ignored_any
     }
 }
 
