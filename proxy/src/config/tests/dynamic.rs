@@ -461,3 +461,31 @@ fn empty_files_are_empty_configs() {
         DynamicConfig::default()
     );
 }
+
+// === since decoding by derive ===
+
+#[test]
+fn two_spellings_of_a_service_type_are_one_type() {
+    // Merged like any key spelled twice (the hand decoder merged them too,
+    // then refused the service as having two types).
+    let text = "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://a'}]\n      LoadBalancer:\n        passHostHeader: false\n";
+    let (c, w) = dyn_yaml(text).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let ServiceConfig::LoadBalancer(lb) = &c.services["s"];
+    assert_eq!(lb.servers[0].url, "http://a");
+    assert!(!lb.pass_host_header);
+}
+
+#[test]
+fn a_refused_server_still_reports_its_other_errors() {
+    let text = "http:\n  services:\n    s:\n      loadBalancer:\n        servers:\n          - weight: -1\n    t:\n      loadBalancer:\n        servers: 'http://a'\n";
+    let e = errs(dyn_yaml(text));
+    assert_eq!(
+        e,
+        vec![
+            "dynamic.yml:6:13: http.services.s.loadBalancer.servers[0]: server has no url",
+            "dynamic.yml:6:21: http.services.s.loadBalancer.servers[0].weight: must not be negative, found -1",
+            "dynamic.yml:9:19: http.services.t.loadBalancer.servers: expected a list of servers, found a string",
+        ]
+    );
+}
