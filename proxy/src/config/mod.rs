@@ -13,9 +13,10 @@
 //!
 //! Layout: `static_config/` (entrypoints, providers, observability) and
 //! `dynamic/` (routers, services, transports, middlewares; TLS will go
-//! beside them), each section's schema next to its checks. Rules stay text
-//! here (the routing module parses them). This module runs on the control
-//! plane only: nothing in it is on the request path.
+//! beside them), each section's schema next to its checks. `DESIGN.md`
+//! says what a new schema costs and where the next ones plug in. Rules
+//! stay text here (the routing module parses them). This module runs on
+//! the control plane only: nothing in it is on the request path.
 
 mod address;
 mod decode;
