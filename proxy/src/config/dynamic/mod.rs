@@ -277,6 +277,26 @@ fn dup_warning(kind: &str, name: &str, kept: &Origin, dropped: &Origin) -> Confi
     }
 }
 
+/// Adds each of `items` to `kept` unless its name is already there (the
+/// first definition wins, as in Traefik's file provider), and warns about
+/// each one dropped.
+fn keep_first<T>(
+    kept: &mut BTreeMap<String, T>,
+    items: Vec<(String, T)>,
+    kind: &str,
+    origin: impl Fn(&T) -> &Origin,
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    for (name, item) in items {
+        match kept.get(&name) {
+            Some(first) => warnings.push(dup_warning(kind, &name, origin(first), origin(&item))),
+            None => {
+                kept.insert(name, item);
+            }
+        }
+    }
+}
+
 /// Resolves `name@provider`: only `@file` (or no provider) is accepted.
 fn strip_provider(
     r: &Ref,
@@ -330,53 +350,29 @@ fn finish(
     for draft in drafts {
         service_names.extend(draft.service_names);
         transport_names.extend(draft.transport_names);
-        for (name, r) in draft.routers {
-            match routers.get(&name) {
-                Some(kept) => warnings.push(dup_warning(
-                    "router",
-                    &name,
-                    &kept.config.origin,
-                    &r.config.origin,
-                )),
-                None => {
-                    routers.insert(name, r);
-                }
-            }
-        }
-        for (name, s) in draft.services {
-            match services.get(&name) {
-                Some(kept) => warnings.push(dup_warning(
-                    "service",
-                    &name,
-                    kept.config.origin(),
-                    s.config.origin(),
-                )),
-                None => {
-                    services.insert(name, s);
-                }
-            }
-        }
-        for (name, t) in draft.transports {
-            match transports.get(&name) {
-                Some(kept) => warnings.push(dup_warning(
-                    "serversTransport",
-                    &name,
-                    &kept.origin,
-                    &t.origin,
-                )),
-                None => {
-                    transports.insert(name, t);
-                }
-            }
-        }
-        for (name, o) in draft.middlewares {
-            match middlewares.get(&name) {
-                Some(kept) => warnings.push(dup_warning("middleware", &name, kept, &o)),
-                None => {
-                    middlewares.insert(name, o);
-                }
-            }
-        }
+        let w = &mut warnings;
+        keep_first(
+            &mut routers,
+            draft.routers,
+            "router",
+            |r| &r.config.origin,
+            w,
+        );
+        keep_first(
+            &mut services,
+            draft.services,
+            "service",
+            |s| s.config.origin(),
+            w,
+        );
+        keep_first(
+            &mut transports,
+            draft.transports,
+            "serversTransport",
+            |t| &t.origin,
+            w,
+        );
+        keep_first(&mut middlewares, draft.middlewares, "middleware", |o| o, w);
     }
 
     let mut config = DynamicConfig::default();
