@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::super::decode::{At, Ctx, Raw, Register, Schema, Spec, Support, Switch, schema, uint};
+use super::super::node::Pos;
 use super::INTERNAL_ENTRY_POINT;
 
 /// `log.level`.
@@ -310,12 +311,9 @@ pub(super) fn access_log(
 
 /// `metrics`; `metrics.prometheus` when switched on. The position is where
 /// `prometheus` is written, for the check of its entrypoint.
-pub(super) fn metrics(
-    ctx: &mut Ctx,
-    file: MetricsFile,
-) -> (MetricsConfig, crate::config::node::Pos) {
+pub(super) fn metrics(ctx: &mut Ctx, file: MetricsFile) -> (MetricsConfig, Pos) {
     let Some(f) = file.prometheus else {
-        return (MetricsConfig::default(), Default::default());
+        return (MetricsConfig::default(), Pos::default());
     };
     let pos = f.key_pos;
     let Some(p) = f.value.on() else {
