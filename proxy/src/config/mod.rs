@@ -2,8 +2,8 @@
 //! static (`traefik.yml` / `traefik.toml`) and dynamic (routers, services,
 //! middlewares, servers transports), in YAML or TOML.
 //!
-//! Two steps: [`node`] turns either syntax into one position-annotated tree;
-//! [`decode`] deserializes that tree into each section's derived file
+//! Two steps: `node` turns either syntax into one position-annotated tree;
+//! `decode` deserializes that tree into each section's derived file
 //! schema, with Traefik's case-insensitive keys and scalar rules, and the
 //! sections check what a type cannot say and fill in Traefik's defaults.
 //! Validation collects every error (file, key path, line, column) instead
