@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::net::IpNet;
+use crate::ipnet::IpNet;
 
 use super::super::address::parse_entrypoint_address;
 use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
