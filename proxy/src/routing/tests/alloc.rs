@@ -42,7 +42,10 @@ fn warm_decision_path_does_not_touch_the_heap() {
         r"PathRegexp(`^/items/\d+$`) && HeaderRegexp(`X-Tenant`, `^t[0-9]+$`)",
     ));
     entries.push(entry("q", "Query(`debug`, `1`) && !ClientIP(`10.0.0.0/8`)"));
-    entries.push(entry_v2("v2host", "HostRegexp(`{sub:[a-z]+}.v2.example.com`)"));
+    entries.push(entry_v2(
+        "v2host",
+        "HostRegexp(`{sub:[a-z]+}.v2.example.com`)",
+    ));
     entries.push(entry_v2(
         "v2query",
         "Host(`v2q`) && Query(`id={id:[0-9]+}`) && Headers(`X-A`, `1`)",

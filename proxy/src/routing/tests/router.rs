@@ -195,7 +195,10 @@ fn v2_rules_are_indexed_where_their_shape_allows() {
     assert_eq!(route(&r, &Req::new("q-1.y.com", "/")), Some("label"));
     assert_eq!(route(&r, &Req::new("z.COM.", "/")), Some("literal"));
     assert_eq!(route(&r, &Req::new("h", "/api/12")), Some("path"));
-    assert_eq!(route(&r, &Req::new("h", "/static/v1/app.js")), Some("prefix"));
+    assert_eq!(
+        route(&r, &Req::new("h", "/static/v1/app.js")),
+        Some("prefix")
+    );
     assert_eq!(route(&r, &Req::new("a.b.com", "/")), Some("dotty"));
     assert_eq!(
         route(&r, &Req::new("h", "/").header("x-a", "1")),

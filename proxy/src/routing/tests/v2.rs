@@ -12,12 +12,18 @@ fn several_values_match_any() {
     assert!(m2(r, &Req::new("example.com", "/")));
     assert!(m2(r, &Req::new("EXAMPLE.ORG", "/")));
     assert!(!m2(r, &Req::new("example.net", "/")));
-    assert!(m2("HostHeader(`a`) || hostheader(`b`)", &Req::new("b", "/")));
+    assert!(m2(
+        "HostHeader(`a`) || hostheader(`b`)",
+        &Req::new("b", "/")
+    ));
     let p = "Path(`/css`, `/js`)";
     assert!(m2(p, &Req::new("a", "/js")));
     assert!(!m2(p, &Req::new("a", "/js/")));
     assert!(m2("PathPrefix(`/css`, `/js`)", &Req::new("a", "/js/x")));
-    assert!(m2("Method(`get`, `post`)", &Req::new("a", "/").method("POST")));
+    assert!(m2(
+        "Method(`get`, `post`)",
+        &Req::new("a", "/").method("POST")
+    ));
     assert!(!m2("Method(`GET`)", &Req::new("a", "/").method("PUT")));
     let ip = "ClientIP(`10.0.0.1`, `192.168.0.0/16`)";
     assert!(m2(ip, &Req::new("a", "/").ip("192.168.3.4")));
@@ -32,7 +38,10 @@ fn host_is_exact_without_wildcards() {
     assert!(m2("Host(`example.com`)", &Req::new("example.com.", "/")));
     assert!(m2("Host(`EXAMPLE.COM`)", &Req::new("example.com", "/")));
     // `*` is no wildcard in v2: it is the host "*".
-    assert!(!m2("Host(`*.example.com`)", &Req::new("a.example.com", "/")));
+    assert!(!m2(
+        "Host(`*.example.com`)",
+        &Req::new("a.example.com", "/")
+    ));
     assert!(m2("Host(`*`)", &Req::new("*", "/")));
     assert!(!m2("Host(`*`)", &Req::new("a", "/")));
     // v2 compares lower-cased strings; v3's fold of LONG S does not apply.
@@ -107,7 +116,10 @@ fn headers_need_every_pair() {
             .fold(Req::new("a", "/"), |r, (k, v)| r.header(k, v))
     };
     let r = "Headers(`Content-Type`, `application/json`, `X-A`, `1`)";
-    assert!(m2(r, &h(&[("content-type", "application/json"), ("x-a", "1")])));
+    assert!(m2(
+        r,
+        &h(&[("content-type", "application/json"), ("x-a", "1")])
+    ));
     assert!(!m2(r, &h(&[("content-type", "application/json")])));
     // A key written twice keeps its last value.
     let r = "Headers(`X-A`, `1`, `X-A`, `2`)";
@@ -162,8 +174,14 @@ fn errors_as_traefik_gives_them() {
         ("Host(``)", "empty argument for Host"),
         ("Path(`/a`, ``)", "empty argument for Path"),
         ("Host(`🦭.com`)", "non-ASCII characters are not allowed"),
-        ("HostRegexp(`locàlhost`)", "non-ASCII characters are not allowed"),
-        ("Path(`css`)", "mux: path must start with a slash, got \"css\""),
+        (
+            "HostRegexp(`locàlhost`)",
+            "non-ASCII characters are not allowed",
+        ),
+        (
+            "Path(`css`)",
+            "mux: path must start with a slash, got \"css\"",
+        ),
         ("Path(`/a{`)", "mux: unbalanced braces in \"/a{\""),
         ("Path(`/a}`)", "mux: unbalanced braces in \"/a}\""),
         ("HostRegexp(`{test`)", "mux: unbalanced braces in \"{test\""),
@@ -172,23 +190,57 @@ fn errors_as_traefik_gives_them() {
         ("Path(`/{a:x)|(y}`)", "unexpected ): `^x)|(y$`"),
         ("Path(`/{a:x\\}`)", "missing closing ): `^/(?P<v0>x\\)$`"),
         ("HostRegexp(`{a:(}`)", "missing closing ): `^($`"),
-        ("Headers(`X-Forwarded-Host`)", "mux: number of parameters must be multiple of 2, got [X-Forwarded-Host]"),
+        (
+            "Headers(`X-Forwarded-Host`)",
+            "mux: number of parameters must be multiple of 2, got [X-Forwarded-Host]",
+        ),
         ("Headers(`a`, `b`, `c`)", "multiple of 2"),
-        ("HeadersRegexp(`X`, `(`, `X`, `^a`)", "missing closing ): `(`"),
-        ("Query(`titi`)", "mux: number of parameters must be multiple of 2, got [titi]"),
-        ("Query(`titi={test`)", "mux: unbalanced braces in \"titi={test\""),
-        ("Query(`a={x}`, `b={x}`)", "mux: duplicated route variable \"x\""),
-        ("ClientIP(`invalid`)", "invalid IP or CIDR \"invalid\" for ClientIP"),
-        ("ClientIP(`10.0.0.1`, `bad`)", "invalid IP or CIDR \"bad\" for ClientIP"),
-        ("PathRegexp(`/x`)", "unsupported function \"PathRegexp\": it is a v3 matcher"),
-        ("Header(`X`, `y`)", "unsupported function \"Header\": it is a v3 matcher"),
+        (
+            "HeadersRegexp(`X`, `(`, `X`, `^a`)",
+            "missing closing ): `(`",
+        ),
+        (
+            "Query(`titi`)",
+            "mux: number of parameters must be multiple of 2, got [titi]",
+        ),
+        (
+            "Query(`titi={test`)",
+            "mux: unbalanced braces in \"titi={test\"",
+        ),
+        (
+            "Query(`a={x}`, `b={x}`)",
+            "mux: duplicated route variable \"x\"",
+        ),
+        (
+            "ClientIP(`invalid`)",
+            "invalid IP or CIDR \"invalid\" for ClientIP",
+        ),
+        (
+            "ClientIP(`10.0.0.1`, `bad`)",
+            "invalid IP or CIDR \"bad\" for ClientIP",
+        ),
+        (
+            "PathRegexp(`/x`)",
+            "unsupported function \"PathRegexp\": it is a v3 matcher",
+        ),
+        (
+            "Header(`X`, `y`)",
+            "unsupported function \"Header\": it is a v3 matcher",
+        ),
         ("HeaderRegexp()", "unsupported function \"HeaderRegexp\""),
         ("QueryRegexp(`q`)", "unsupported function \"QueryRegexp\""),
-        ("rulewithnotmatcher", "unknown matcher \"rulewithnotmatcher\""),
+        (
+            "rulewithnotmatcher",
+            "unknown matcher \"rulewithnotmatcher\"",
+        ),
     ];
     for (rule, want) in cases {
         let e = err2(rule);
-        assert!(e.message.contains(want), "{rule}: {} (wanted {want:?})", e.message);
+        assert!(
+            e.message.contains(want),
+            "{rule}: {} (wanted {want:?})",
+            e.message
+        );
     }
     // The column points at the argument.
     assert_eq!(err2("Host(`a`, ``)").column, 11);
@@ -199,15 +251,25 @@ fn errors_as_traefik_gives_them() {
 fn v2_rules_without_v2_syntax_get_traefiks_error() {
     let e = err("Headers(`X`, `y`)");
     assert!(
-        e.message.starts_with("unsupported function \"Headers\": it is a v2 matcher; set `ruleSyntax: v2`"),
+        e.message.starts_with(
+            "unsupported function \"Headers\": it is a v2 matcher; set `ruleSyntax: v2`"
+        ),
         "{}",
         e.message
     );
     assert!(e.message.contains("Header(...)"), "{}", e.message);
     assert!(err("HostHeader(`a`)").message.contains("as Host(...)"));
-    assert!(err("HeadersRegexp(`a`, `b`)").message.contains("v2 matcher"));
+    assert!(
+        err("HeadersRegexp(`a`, `b`)")
+            .message
+            .contains("v2 matcher")
+    );
     let e = err("Host(`a`, `b`)");
-    assert!(e.message.contains("several values are the v2 syntax"), "{}", e.message);
+    assert!(
+        e.message.contains("several values are the v2 syntax"),
+        "{}",
+        e.message
+    );
     let e = err("Method(`GET`, `POST`)");
     assert!(e.message.contains("ruleSyntax: v2"), "{}", e.message);
     // Valid in both, with different meanings.

