@@ -531,34 +531,6 @@ async fn answers(
 const V2_NOT_WIRED: &str =
     "not run against the proxy: `ruleSyntax: v2` is not wired into its configuration yet";
 
-/// Whether the proxy's configuration takes `ruleSyntax: v2` (the routing
-/// side always does; the configuration wiring lands separately).
-fn proxy_takes_v2() -> bool {
-    let dynamic = "http:\n  routers:\n    v2:\n      rule: 'Host(`a`, `b`)'\n      ruleSyntax: v2\n      service: svc\n  services:\n    svc:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n";
-    let dir = TempDir::new("v2-probe");
-    dir.write("dynamic.yml", dynamic);
-    let stat = static_yaml("").replace("{DIR}", &dir.path().display().to_string());
-    let file = dir.write("static.yml", &stat);
-    match proxy::app::start(&proxy::app::Options {
-        config_file: file,
-        workers: 1,
-    }) {
-        Ok(running) => {
-            running.shutdown(Some(Duration::from_millis(200)));
-            true
-        }
-        Err(e) => {
-            let text = e.to_string();
-            assert!(
-                text.contains("ruleSyntax"),
-                "the v2 probe failed otherwise: {text}"
-            );
-            eprintln!("SKIP v2 cases against the proxy over sockets: {text}");
-            false
-        }
-    }
-}
-
 /// YAML under a case's entry point: trust the loopback clients' forwarding
 /// headers unless the case says otherwise.
 fn entry_point_extra(case: &Case) -> String {
@@ -609,7 +581,7 @@ fn judge(case: &Case, req: &Request, got: &Result<Answer, String>) -> Option<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cases_over_sockets_against_the_proxy() {
     let cases = load();
-    let l = layout(&cases, proxy_takes_v2());
+    let l = layout(&cases, proxy_takes_rule_syntax_v2());
     let backends = named_backends(&l.routers);
     let proxy = start_proxy_static(
         &dynamic_yaml(&cases, &l, &backends.addrs, false),
@@ -759,7 +731,7 @@ async fn cases_against_traefik() {
     };
     // The proxy serves the same entry points (all of them, or those without
     // v2 rules until the configuration takes `ruleSyntax: v2`).
-    let v2 = proxy_takes_v2();
+    let v2 = proxy_takes_rule_syntax_v2();
     let mut proxy_layout = layout(&cases, true);
     if !v2 {
         proxy_layout

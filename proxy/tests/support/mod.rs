@@ -612,3 +612,33 @@ impl Drop for NamedBackends {
         }
     }
 }
+
+// === what the proxy under test supports ===
+
+/// Whether the proxy's configuration takes `ruleSyntax: v2` (the routing
+/// side always does; the configuration wiring lands separately).
+pub fn proxy_takes_rule_syntax_v2() -> bool {
+    let dynamic = "http:\n  routers:\n    v2:\n      rule: 'Host(`a`, `b`)'\n      ruleSyntax: v2\n      service: svc\n  services:\n    svc:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n";
+    let dir = TempDir::new("v2-probe");
+    dir.write("dynamic.yml", dynamic);
+    let stat = static_yaml("").replace("{DIR}", &dir.path().display().to_string());
+    let file = dir.write("static.yml", &stat);
+    match proxy::app::start(&proxy::app::Options {
+        config_file: file,
+        workers: 1,
+    }) {
+        Ok(running) => {
+            running.shutdown(Some(Duration::from_millis(200)));
+            true
+        }
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("ruleSyntax"),
+                "the v2 probe failed otherwise: {text}"
+            );
+            eprintln!("SKIP v2 cases against the proxy over sockets: {text}");
+            false
+        }
+    }
+}
