@@ -77,13 +77,9 @@ pub(crate) enum Matcher {
         /// variable that cannot match a `.` (`{sub:[a-z]+}.example.com`).
         suffix: Option<Box<str>>,
     },
-    /// v2 `Path`/`PathPrefix` with variables, matched on the routing path.
-    PathTemplate {
-        re: GoRegex,
-        /// The literal text before the first variable: every match starts
-        /// with it.
-        prefix: Box<str>,
-    },
+    /// v2 `Path`/`PathPrefix` with variables, matched on the routing path
+    /// (the regex is anchored: its literal start is a path-prefix key).
+    PathTemplate(GoRegex),
     /// v2 `Query(`k=v`)` without variables: the first value of `k` is `v`
     /// (`None`: `k=`, any first value without a newline).
     QueryFirst {
@@ -161,7 +157,9 @@ impl<'r, 'a> MatchCtx<'r, 'a> {
             return h;
         }
         let lower = self.host_lower();
-        let h = if lower.contains('ſ') {
+        // `str::contains` of a non-ASCII char compares every window with
+        // memcmp: skip it for the ASCII hosts nearly every request has.
+        let h = if !lower.is_ascii() && lower.contains('ſ') {
             let mut s = BumpString::with_capacity_in(lower.len(), self.req.arena);
             for c in lower.chars() {
                 s.push(if c == 'ſ' { 's' } else { c });
@@ -247,15 +245,13 @@ impl Matcher {
             Matcher::HostV2(expr) => host_v2_matches(expr, ctx.host_lower()),
             Matcher::HostFold(lit) => go_fold_eq(req.host, lit),
             Matcher::HostTemplate { re, .. } => re.is_match_str(req.host),
-            Matcher::PathTemplate { re, .. } => re.is_match_str(req.path),
-            Matcher::QueryFirst { key, value } => {
-                query::first_value(req.query, key.as_bytes(), req.arena).is_some_and(|first| {
-                    match value {
-                        Some(v) => first == v.as_bytes(),
-                        None => !first.contains(&b'\n'),
-                    }
-                })
-            }
+            Matcher::PathTemplate(re) => re.is_match_str(req.path),
+            Matcher::QueryFirst { key, value } => query::values(req.query, key.as_bytes())
+                .next()
+                .is_some_and(|first| match value {
+                    Some(v) => query::decodes_to(first, v.as_bytes()) == Some(true),
+                    None => !query::decoded_contains(first, b'\n'),
+                }),
             Matcher::QueryTemplate { key, re } => {
                 match query::first_value(req.query, key.as_bytes(), req.arena) {
                     None => re.is_match_str(""),

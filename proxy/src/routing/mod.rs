@@ -37,6 +37,7 @@ pub struct Rule {
     source: Box<str>,
     syntax: RuleSyntax,
     expr: matcher::Expr,
+    warnings: Box<[RuleError]>,
 }
 
 /// Two rules are equal when written the same in the same syntax: parsing is
@@ -58,6 +59,14 @@ impl Rule {
     /// The syntax the rule was parsed in.
     pub fn syntax(&self) -> RuleSyntax {
         self.syntax
+    }
+
+    /// What Traefik accepts in this rule but probably is not meant: v2
+    /// writing in a v3 rule that still parses (a `{name:re}` template in a
+    /// regex, where v3 reads the braces literally; `Query(`k=v`)`, a key
+    /// named `k=v` in v3). For the configuration to report as warnings.
+    pub fn warnings(&self) -> &[RuleError] {
+        &self.warnings
     }
 
     /// Traefik's default priority for a router without one: the length of

@@ -52,6 +52,7 @@ pub fn parse_rule_with(rule: &str, syntax: RuleSyntax) -> Result<Rule, RuleError
         pos: 0,
         depth: 0,
         syntax,
+        warnings: Vec::new(),
     };
     if p.peek().kind == Tok::Eof {
         return Err(RuleError::new(p.peek().col, "empty rule"));
@@ -69,6 +70,7 @@ pub fn parse_rule_with(rule: &str, syntax: RuleSyntax) -> Result<Rule, RuleError
         source: rule.into(),
         syntax,
         expr,
+        warnings: p.warnings.into_boxed_slice(),
     })
 }
 
@@ -387,6 +389,8 @@ struct Parser {
     pos: usize,
     depth: usize,
     syntax: RuleSyntax,
+    /// What is accepted but probably not meant (see [`Rule::warnings`]).
+    warnings: Vec<RuleError>,
 }
 
 impl Parser {
@@ -537,7 +541,10 @@ impl Parser {
             ));
         }
         match self.syntax {
-            RuleSyntax::V3 => v3::build(func, args, col),
+            RuleSyntax::V3 => {
+                self.warnings.extend(v3::lint(func, &args));
+                v3::build(func, args, col)
+            }
             RuleSyntax::V2 => v2::build(func, args, col),
         }
     }

@@ -80,6 +80,17 @@ fn decodes(raw: &[u8]) -> bool {
     true
 }
 
+/// Whether the decoded form of the (valid) query component `raw` holds `b`.
+pub(super) fn decoded_contains(raw: &[u8], b: u8) -> bool {
+    let mut i = 0;
+    while i < raw.len() {
+        if next_decoded(raw, &mut i) == Some(b) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether the query component `raw` decodes to `target`: `None` if `raw`
 /// is not a valid encoding. Streams: no buffer.
 pub(super) fn decodes_to(raw: &[u8], target: &[u8]) -> Option<bool> {

@@ -250,13 +250,16 @@ fn host_keys(e: &Expr, positive: bool) -> Option<Vec<HostKey>> {
     })
 }
 
-/// Like [`host_keys`], for `Path` and `PathPrefix`; a v2 path template
-/// requires the text before its first variable as a prefix.
+/// Like [`host_keys`], for `Path` and `PathPrefix`; a `PathRegexp` or v2
+/// path template anchored on a literal (`^/users/...`) requires that literal
+/// as a prefix.
 fn path_keys(e: &Expr, positive: bool) -> Option<Vec<PathKey>> {
     analyse(e, positive, &|m| match m {
         Matcher::Path(p) => Some(vec![PathKey::Exact(p.clone())]),
         Matcher::PathPrefix(p) => Some(vec![PathKey::Prefix(p.clone())]),
-        Matcher::PathTemplate { prefix, .. } => Some(vec![PathKey::Prefix(prefix.clone())]),
+        Matcher::PathRegexp(re) | Matcher::PathTemplate(re) => {
+            re.literal_prefix().map(|p| vec![PathKey::Prefix(p.into())])
+        }
         _ => None,
     })
 }

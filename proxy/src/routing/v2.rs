@@ -202,10 +202,7 @@ fn path_template(tpl: &str, col: usize, prefix: bool) -> Result<Matcher, RuleErr
     Ok(match t.regex {
         None if prefix => Matcher::PathPrefix(tpl.into()),
         None => Matcher::Path(tpl.into()),
-        Some(pattern) => Matcher::PathTemplate {
-            re: regex(&pattern, col)?,
-            prefix: t.literal_prefix.into(),
-        },
+        Some(pattern) => Matcher::PathTemplate(regex(&pattern, col)?),
     })
 }
 
@@ -226,8 +223,6 @@ struct Template {
     regex: Option<String>,
     /// Variable names.
     vars: Vec<String>,
-    /// The text before the first variable.
-    literal_prefix: String,
     /// For a host template `{v:re}.rest` where `re` cannot match a `.`: the
     /// wildcard-suffix index key (`.rest`, canonical).
     host_suffix: Option<Box<str>>,
@@ -262,12 +257,10 @@ impl Template {
             vars.push(name.to_owned());
             patterns.push(patt);
         }
-        let literal_prefix = tpl[..braces.first().map_or(tpl.len(), |b| b.0)].to_owned();
         if braces.is_empty() {
             return Ok(Template {
                 regex: None,
                 vars,
-                literal_prefix,
                 host_suffix: None,
             });
         }
@@ -281,7 +274,7 @@ impl Template {
         }
         let host_suffix = (kind == Kind::Host
             && braces.len() == 1
-            && literal_prefix.is_empty()
+            && braces[0].0 == 0
             && rest.starts_with('.')
             && !goregex::may_match_char(patterns[0], '.'))
         .then(|| {
@@ -293,7 +286,6 @@ impl Template {
         Ok(Template {
             regex: Some(pattern),
             vars,
-            literal_prefix,
             host_suffix,
         })
     }

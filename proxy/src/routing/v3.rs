@@ -9,6 +9,63 @@ use super::matcher::{Expr, Matcher, client_ips, header_name, regex};
 use super::parser::RuleError;
 use super::syntax::Func;
 
+/// Warnings for v2 writing that v3 accepts with another meaning.
+pub(super) fn lint(func: Func, args: &[(String, usize)]) -> Vec<RuleError> {
+    let mut out = Vec::new();
+    let regex_arg = match func {
+        Func::HostRegexp | Func::PathRegexp => args.first(),
+        Func::HeaderRegexp | Func::QueryRegexp => args.get(1),
+        _ => None,
+    };
+    if let Some((pattern, col)) = regex_arg
+        && let Some(var) = template_variable(pattern)
+    {
+        out.push(RuleError::new(
+            *col,
+            format!(
+                "`{var}` is a v2 template: in the v3 syntax these braces are literal text \
+                 (Traefik accepts the rule and matches them literally); set `ruleSyntax: v2` \
+                 if this is a v2 rule, or write the regex itself"
+            ),
+        ));
+    }
+    if func == Func::Query
+        && let [(kv, col)] = args
+        && let Some((k, v)) = kv.split_once('=')
+    {
+        out.push(RuleError::new(
+            *col,
+            format!(
+                "Query(`{kv}`) in the v3 syntax matches a key named {kv:?}; v3 writes \
+                 Query(`{k}`, `{v}`) (the `key=value` form is v2)"
+            ),
+        ));
+    }
+    out
+}
+
+/// The first `{name}` or `{name:...}` (mux's variable form: a name starting
+/// with a letter or `_`) in `pattern`.
+fn template_variable(pattern: &str) -> Option<&str> {
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let tail = &rest[open + 1..];
+        let name_len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(tail.len());
+        let starts_well = tail.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+        if starts_well
+            && let Some(close) = tail.find('}')
+            && close >= name_len
+            && matches!(tail.as_bytes().get(name_len), Some(b'}' | b':'))
+        {
+            return Some(&rest[open..open + 2 + close]);
+        }
+        rest = tail;
+    }
+    None
+}
+
 /// Accepted argument counts (`expectNParameters` in matcher.go).
 fn arity(func: Func) -> &'static [usize] {
     match func {

@@ -46,6 +46,8 @@ struct Inner {
     id: u64,
     source: Box<str>,
     re: meta::Regex,
+    /// Text every match starts the haystack with (`^literal...`).
+    prefix: Option<Box<str>>,
 }
 
 impl fmt::Debug for GoRegex {
@@ -73,8 +75,16 @@ impl GoRegex {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 source: pattern.into(),
                 re,
+                prefix: anchored_prefix(&hir),
             }),
         })
+    }
+
+    /// The literal text a match must start the haystack with, when the
+    /// pattern begins with `^` (start of text, not `(?m)`) and a literal:
+    /// `^/users/[0-9]+$` gives `/users/`. For the router index.
+    pub(crate) fn literal_prefix(&self) -> Option<&str> {
+        self.inner.prefix.as_deref()
     }
 
     /// Whether the regex matches anywhere in `haystack` (Go `MatchString`).
@@ -115,6 +125,22 @@ impl GoRegex {
             _ => run(&mut inner.re.create_cache()),
         }
     }
+}
+
+fn anchored_prefix(hir: &Hir) -> Option<Box<str>> {
+    let HirKind::Concat(subs) = hir.kind() else {
+        return None;
+    };
+    let [first, second, ..] = subs.as_slice() else {
+        return None;
+    };
+    if !matches!(first.kind(), HirKind::Look(regex_syntax::hir::Look::Start)) {
+        return None;
+    }
+    let HirKind::Literal(lit) = second.kind() else {
+        return None;
+    };
+    std::str::from_utf8(&lit.0).ok().map(Into::into)
 }
 
 /// Whether a match of the Go `pattern` could contain `c` (`true` when the

@@ -207,3 +207,23 @@ fn v2_rules_are_indexed_where_their_shape_allows() {
     assert_eq!(route(&r, &Req::new("h", "/").query("q=2")), Some("query"));
     assert_eq!(route(&r, &Req::new("h", "/api/x")), None);
 }
+
+#[test]
+fn anchored_path_regexps_are_indexed_by_their_literal_prefix() {
+    let r = both(vec![
+        entry("users", r"PathRegexp(`^/users/\d+$`)", None),
+        entry("alt", r"PathRegexp(`^/a|^/b`)", None),
+        entry("multiline", r"PathRegexp(`(?m)^/x`)", None),
+        entry("folded", r"PathRegexp(`^(?i)/api`)", None),
+    ]);
+    // `^/users/` keys the first; `(?m)^` is no start of text.
+    let alone = |rule: &str| Router::new(vec![entry("x", rule, None)]).shape().2;
+    assert_eq!(alone(r"PathRegexp(`^/users/\d+$`)"), 0);
+    assert_eq!(alone(r"PathRegexp(`(?m)^/x`)"), 1);
+    assert_eq!(alone(r"PathRegexp(`/users`)"), 1);
+    assert_eq!(route(&r, &Req::new("h", "/users/12")), Some("users"));
+    assert_eq!(route(&r, &Req::new("h", "/users/x")), None);
+    assert_eq!(route(&r, &Req::new("h", "/b")), Some("alt"));
+    assert_eq!(route(&r, &Req::new("h", "/x")), Some("multiline"));
+    assert_eq!(route(&r, &Req::new("h", "/API")), Some("folded"));
+}

@@ -294,3 +294,39 @@ fn syntax_of_a_router() {
     assert_eq!(r.default_priority(), 9);
     assert_ne!(Some(r), parse_rule("Host(`a`)").ok());
 }
+
+#[test]
+fn v2_writing_that_v3_accepts_is_warned() {
+    let warn = |rule: &str| -> Vec<String> {
+        parse_rule(rule)
+            .expect("parses")
+            .warnings()
+            .iter()
+            .map(|w| format!("{}: {}", w.column, w.message))
+            .collect()
+    };
+    let w = warn("HostRegexp(`{sub:[a-z]+}.example.com`)");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("12: `{sub:[a-z]+}` is a v2 template"),
+        "{w:?}"
+    );
+    assert!(warn("PathRegexp(`/users/{id}`)")[0].contains("`{id}` is a v2 template"));
+    assert!(warn("HeaderRegexp(`X`, `http{secure:s?}`)")[0].contains("`{secure:s?}`"));
+    let q = warn("Query(`mobile=true`)");
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].contains("v3 writes Query(`mobile`, `true`)"), "{q:?}");
+    // Repetitions, plain braces and v3 forms are not warned.
+    for ok in [
+        "PathRegexp(`^/a{2,3}$`)",
+        "HostRegexp(`^{$`)",
+        "HostRegexp(`x{1}`)",
+        "Query(`mobile`, `a=b`)",
+        "Path(`/{id}`)",
+    ] {
+        assert!(warn(ok).is_empty(), "{ok}: {:?}", warn(ok));
+    }
+    // The v2 syntax reads templates: nothing to warn.
+    let r = parse_rule_with("HostRegexp(`{sub}.a.com`)", RuleSyntax::V2).expect("parses");
+    assert!(r.warnings().is_empty());
+}
