@@ -34,7 +34,7 @@ use proxy::routing::{
     RouteEntry, Router, RuleSyntax, host_without_port, normalize_path, parse_rule_with,
 };
 use serde::Deserialize;
-use support::traefik::{Answer, Traefik, find_traefik, send, skip_message};
+use support::traefik::{Answer, Traefik, exchange, find_traefik, send, skip_message};
 use support::*;
 
 const CASES: &str = include_str!("data/traefik_rule_cases.toml");
@@ -446,19 +446,31 @@ fn dynamic_yaml(cases: &[Case], l: &Layout, backends: &[SocketAddr], with_errors
         }
     }
     if with_errors {
-        for (name, i) in &l.refused {
-            for (spec, syntax) in cases[*i].routers() {
-                let _ = write!(
-                    routers,
-                    "    {name}:\n      rule: {}\n      ruleSyntax: {}\n      entryPoints: [errors]\n      service: svc-{}\n",
-                    yaml_str(&spec.rule),
-                    if syntax == Syntax::V2 { "v2" } else { "v3" },
-                    l.routers[0],
-                );
-            }
-        }
+        routers += &refused_yaml(
+            cases,
+            l,
+            "      entryPoints: [errors]\n",
+            &format!("svc-{}", l.routers[0]),
+        );
     }
     format!("http:\n  routers:\n{routers}  services:\n{services}")
+}
+
+/// The refused routers as YAML router entries (`extra` under each, then
+/// `service`).
+fn refused_yaml(cases: &[Case], l: &Layout, extra: &str, service: &str) -> String {
+    let mut out = String::new();
+    for (name, i) in &l.refused {
+        for (spec, syntax) in cases[*i].routers() {
+            let _ = write!(
+                out,
+                "    {name}:\n      rule: {}\n      ruleSyntax: {}\n{extra}      service: {service}\n",
+                yaml_str(&spec.rule),
+                if syntax == Syntax::V2 { "v2" } else { "v3" },
+            );
+        }
+    }
+    out
 }
 
 /// Every runnable socket request: (case, request, entry point), and what
@@ -601,32 +613,16 @@ async fn cases_over_sockets_against_the_proxy() {
     }
 
     // Refused rules: the configuration fails, naming each router's rule.
-    let dir = TempDir::new("rule-errors");
-    let mut refused = String::from("http:\n  routers:\n");
-    for (name, i) in &l.refused {
-        for (spec, syntax) in cases[*i].routers() {
-            let _ = write!(
-                refused,
-                "    {name}:\n      rule: {}\n      ruleSyntax: {}\n      service: svc\n",
-                yaml_str(&spec.rule),
-                if syntax == Syntax::V2 { "v2" } else { "v3" }
-            );
-        }
-    }
-    refused += "  services:\n    svc:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n";
-    dir.write("dynamic.yml", &refused);
-    let stat = static_yaml("").replace("{DIR}", &dir.path().display().to_string());
-    let file = dir.write("static.yml", &stat);
-    match proxy::app::start(&proxy::app::Options {
-        config_file: file,
-        workers: 1,
-    }) {
+    let refused = format!(
+        "http:\n  routers:\n{}  services:\n    svc:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n",
+        refused_yaml(&cases, &l, "", "svc")
+    );
+    match try_start_proxy(&refused) {
         Ok(running) => {
             running.shutdown(Some(Duration::from_millis(200)));
             failures.push("the configuration of refused rules was accepted".to_owned());
         }
-        Err(e) => {
-            let text = e.to_string();
+        Err(text) => {
             for (name, i) in &l.refused {
                 let key = format!("http.routers.{name}.rule: ");
                 if !text.contains(&key) {
@@ -897,20 +893,8 @@ async fn router_status(
 }
 
 async fn get_body(addr: SocketAddr, path: &str) -> Result<String, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .map_err(|_| "timeout".to_owned())?
-        .map_err(|e| e.to_string())?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n");
+    let out = exchange(addr, Ipv4Addr::LOCALHOST, req.as_bytes()).await?;
     let text = String::from_utf8_lossy(&out);
     let (head, body) = text.split_once("\r\n\r\n").ok_or("no head")?;
     if !head.starts_with("HTTP/1.1 200") {

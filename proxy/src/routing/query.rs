@@ -9,6 +9,8 @@
 use bumpalo::Bump;
 use bumpalo::collections::Vec as BumpVec;
 
+use super::path::hex_val;
+
 /// `key=value` pieces of a raw query, in order.
 pub(super) fn pairs(query: Option<&str>) -> impl Iterator<Item = (&[u8], &[u8])> {
     query
@@ -39,23 +41,14 @@ pub(super) fn first_value<'a>(
     values(query, key).next().and_then(|v| decode(v, arena))
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Decodes one byte of a query component at `raw[*i]` (Go's
 /// `QueryUnescape`); `None` on an invalid escape.
 fn next_decoded(raw: &[u8], i: &mut usize) -> Option<u8> {
     let b = raw[*i];
     match b {
         b'%' => {
-            let h = hex(*raw.get(*i + 1)?)?;
-            let l = hex(*raw.get(*i + 2)?)?;
+            let h = hex_val(*raw.get(*i + 1)?)?;
+            let l = hex_val(*raw.get(*i + 2)?)?;
             *i += 3;
             Some(h * 16 + l)
         }

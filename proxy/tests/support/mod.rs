@@ -615,24 +615,30 @@ impl Drop for NamedBackends {
 
 // === what the proxy under test supports ===
 
+/// Starts an in-process proxy with `dynamic` (YAML) and the default static
+/// configuration, returning the configuration error text if it refuses it.
+pub fn try_start_proxy(dynamic: &str) -> Result<proxy::app::Running, String> {
+    let dir = TempDir::new("try-proxy");
+    dir.write("dynamic.yml", dynamic);
+    let stat = static_yaml("").replace("{DIR}", &dir.path().display().to_string());
+    let file = dir.write("static.yml", &stat);
+    proxy::app::start(&proxy::app::Options {
+        config_file: file,
+        workers: 1,
+    })
+    .map_err(|e| e.to_string())
+}
+
 /// Whether the proxy's configuration takes `ruleSyntax: v2` (the routing
 /// side always does; the configuration wiring lands separately).
 pub fn proxy_takes_rule_syntax_v2() -> bool {
     let dynamic = "http:\n  routers:\n    v2:\n      rule: 'Host(`a`, `b`)'\n      ruleSyntax: v2\n      service: svc\n  services:\n    svc:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n";
-    let dir = TempDir::new("v2-probe");
-    dir.write("dynamic.yml", dynamic);
-    let stat = static_yaml("").replace("{DIR}", &dir.path().display().to_string());
-    let file = dir.write("static.yml", &stat);
-    match proxy::app::start(&proxy::app::Options {
-        config_file: file,
-        workers: 1,
-    }) {
+    match try_start_proxy(dynamic) {
         Ok(running) => {
             running.shutdown(Some(Duration::from_millis(200)));
             true
         }
-        Err(e) => {
-            let text = e.to_string();
+        Err(text) => {
             assert!(
                 text.contains("ruleSyntax"),
                 "the v2 probe failed otherwise: {text}"

@@ -157,19 +157,7 @@ impl std::fmt::Display for Answer {
 /// Sends the raw request `req` (which should ask to close the connection)
 /// from `source` and reads the whole answer.
 pub async fn send(target: SocketAddr, source: Ipv4Addr, req: &[u8]) -> Result<Answer, String> {
-    let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    sock.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
-        .map_err(|e| format!("bind {source}: {e}"))?;
-    let mut s = tokio::time::timeout(Duration::from_secs(5), sock.connect(target))
-        .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
-    s.write_all(req).await.map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .map_err(|_| "read timeout".to_string())?
-        .map_err(|e| e.to_string())?;
+    let out = exchange(target, source, req).await?;
     let text = String::from_utf8_lossy(&out);
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     let mut lines = head.split("\r\n");
@@ -185,6 +173,25 @@ pub async fn send(target: SocketAddr, source: Ipv4Addr, req: &[u8]) -> Result<An
             .then(|| v.trim().to_string())
     });
     Ok(Answer { status, backend })
+}
+
+/// The raw bytes answered to `req`, sent from `source`, read to the end
+/// (5 s bounds on connecting and reading).
+pub async fn exchange(target: SocketAddr, source: Ipv4Addr, req: &[u8]) -> Result<Vec<u8>, String> {
+    let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    sock.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    let mut s = tokio::time::timeout(Duration::from_secs(5), sock.connect(target))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    s.write_all(req).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .map_err(|_| "read timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// Polls until a request for `host` at `addr` reaches the backend named

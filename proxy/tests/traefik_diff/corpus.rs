@@ -515,7 +515,7 @@ impl Expr {
         }
     }
 
-    pub(crate) fn kinds(&self, out: &mut BTreeSet<Kind>) {
+    fn kinds(&self, out: &mut BTreeSet<Kind>) {
         match self {
             Expr::Atom(a) => {
                 out.insert(a.kind());
@@ -563,6 +563,21 @@ pub(crate) struct Router {
 }
 
 impl Router {
+    /// The matchers, operators and features the router uses.
+    pub(crate) fn kinds(&self) -> BTreeSet<Kind> {
+        let mut kinds = BTreeSet::new();
+        self.expr.kinds(&mut kinds);
+        kinds.insert(if self.priority.is_some() {
+            Kind::ExplicitPriority
+        } else {
+            Kind::DefaultPriority
+        });
+        if self.v2 {
+            kinds.insert(Kind::SyntaxV2);
+        }
+        kinds
+    }
+
     pub(crate) fn effective_priority(&self) -> u64 {
         self.priority.unwrap_or(self.rule.len() as u64)
     }

@@ -186,34 +186,14 @@ async fn routing_is_identical_to_traefik() {
             if req.guided_by.is_some_and(|g| routers[g].name == r.name) {
                 guided_hits += 1;
             }
-            let mut kinds = BTreeSet::new();
-            r.expr.kinds(&mut kinds);
-            kinds.insert(if r.priority.is_some() {
-                Kind::ExplicitPriority
-            } else {
-                Kind::DefaultPriority
-            });
-            if r.v2 {
-                kinds.insert(Kind::SyntaxV2);
-            }
-            for k in kinds {
+            for k in r.kinds() {
                 *hits_by_kind.entry(k).or_default() += 1;
             }
         }
     }
     let mut routers_by_kind: BTreeMap<Kind, usize> = BTreeMap::new();
     for r in &routers {
-        let mut kinds = BTreeSet::new();
-        r.expr.kinds(&mut kinds);
-        kinds.insert(if r.priority.is_some() {
-            Kind::ExplicitPriority
-        } else {
-            Kind::DefaultPriority
-        });
-        if r.v2 {
-            kinds.insert(Kind::SyntaxV2);
-        }
-        for k in kinds {
+        for k in r.kinds() {
             *routers_by_kind.entry(k).or_default() += 1;
         }
     }
