@@ -72,7 +72,11 @@ fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
 pub fn load_dynamic(static_cfg: &StaticConfig) -> Result<DynamicConfig, ConfigErrors> {
     match &static_cfg.providers.file {
         Some(file) => {
-            let (dynamic, warnings) = config::load_dynamic(file, &entry_point_names(static_cfg))?;
+            let (dynamic, warnings) = config::load_dynamic(
+                file,
+                &entry_point_names(static_cfg),
+                static_cfg.default_rule_syntax,
+            )?;
             for w in &warnings {
                 tracing::warn!("{w}");
             }

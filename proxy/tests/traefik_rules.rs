@@ -392,21 +392,15 @@ struct Layout {
     refused: Vec<(String, usize)>,
 }
 
-impl Case {
-    fn uses_v2(&self) -> bool {
-        self.routers().iter().any(|(_, s)| *s == Syntax::V2)
-    }
-}
-
-/// The layout of `cases` (those in the v2 syntax only when `v2`).
-fn layout(cases: &[Case], v2: bool) -> Layout {
+/// The layout of `cases`.
+fn layout(cases: &[Case]) -> Layout {
     let mut l = Layout {
         entry_points: Vec::new(),
         routers: Vec::new(),
         refused: Vec::new(),
     };
     for (i, case) in cases.iter().enumerate() {
-        if case.skip.is_some() || (!v2 && case.uses_v2()) {
+        if case.skip.is_some() {
             continue;
         }
         if case.error {
@@ -486,18 +480,6 @@ fn socket_requests<'c>(
             not_run.push(format!("{}: {why}", case.from));
         }
     }
-    let v2_out = cases
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            c.skip.is_none()
-                && !l.entry_points.iter().any(|(e, _)| e == i)
-                && !l.refused.iter().any(|(_, e)| e == i)
-        })
-        .count();
-    if v2_out > 0 {
-        not_run.push(format!("{v2_out} cases in the v2 syntax: {V2_NOT_WIRED}"));
-    }
     for (i, ep) in &l.entry_points {
         let case = &cases[*i];
         for req in &case.requests {
@@ -539,9 +521,6 @@ async fn answers(
     }
     out
 }
-
-const V2_NOT_WIRED: &str =
-    "not run against the proxy: `ruleSyntax: v2` is not wired into its configuration yet";
 
 /// YAML under a case's entry point: trust the loopback clients' forwarding
 /// headers unless the case says otherwise.
@@ -593,7 +572,7 @@ fn judge(case: &Case, req: &Request, got: &Result<Answer, String>) -> Option<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cases_over_sockets_against_the_proxy() {
     let cases = load();
-    let l = layout(&cases, proxy_takes_rule_syntax_v2());
+    let l = layout(&cases);
     let backends = named_backends(&l.routers);
     let proxy = start_proxy_static(
         &dynamic_yaml(&cases, &l, &backends.addrs, false),
@@ -679,7 +658,7 @@ async fn cases_against_traefik() {
         return;
     };
     let cases = load();
-    let l = layout(&cases, true);
+    let l = layout(&cases);
     let backends = named_backends(&l.routers);
     let dir = TempDir::new("traefik-rules");
     let dyn_path = dir.write(
@@ -725,47 +704,16 @@ async fn cases_against_traefik() {
             Err(log) => panic!("Traefik did not load the routers; its log:\n{log}"),
         }
     };
-    // The proxy serves the same entry points (all of them, or those without
-    // v2 rules until the configuration takes `ruleSyntax: v2`).
-    let v2 = proxy_takes_rule_syntax_v2();
-    let mut proxy_layout = layout(&cases, true);
-    if !v2 {
-        proxy_layout
-            .entry_points
-            .retain(|(i, _)| !cases[*i].uses_v2());
-        proxy_layout.routers.retain(|r| {
-            let i: usize = r[1..]
-                .split_once('-')
-                .and_then(|(i, _)| i.parse().ok())
-                .unwrap_or(0);
-            !cases[i].uses_v2()
-        });
-    }
-    let proxy_backends: Vec<SocketAddr> = proxy_layout
-        .routers
-        .iter()
-        .map(|r| backends.addrs[l.routers.iter().position(|x| x == r).unwrap_or(0)])
-        .collect();
+    // The proxy serves the same entry points and backends.
     let proxy = start_proxy_static(
-        &dynamic_yaml(&cases, &proxy_layout, &proxy_backends, false),
-        &proxy_static(&cases, &proxy_layout),
+        &dynamic_yaml(&cases, &l, &backends.addrs, false),
+        &proxy_static(&cases, &l),
         1,
     );
 
     let (reqs, _) = socket_requests(&cases, &l);
     let theirs = answers(|ep| eps[ep], &reqs).await;
-    let in_proxy: Vec<bool> = reqs.iter().map(|(c, _, _)| v2 || !c.uses_v2()).collect();
-    let ours: Vec<Result<Answer, String>> = {
-        let mut out = Vec::new();
-        for (i, r) in reqs.iter().enumerate() {
-            if in_proxy[i] {
-                out.extend(answers(|ep| proxy.addr(ep), std::slice::from_ref(r)).await);
-            } else {
-                out.push(Err(V2_NOT_WIRED.to_owned()));
-            }
-        }
-        out
-    };
+    let ours = answers(|ep| proxy.addr(ep), &reqs).await;
     let mut failures = Vec::new();
     let mut differ = 0;
     for (((case, req, _), t), o) in reqs.iter().zip(&theirs).zip(&ours) {
@@ -781,7 +729,6 @@ async fn cases_against_traefik() {
             ));
         }
         match o {
-            _ if !v2 && case.uses_v2() => {}
             Ok(o) if o == t => {}
             _ if req.xfail.is_some() => differ += 1,
             Ok(o) => failures.push(format!(
@@ -923,4 +870,88 @@ fn dechunk(mut body: &str) -> String {
         body = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+// === core.defaultRuleSyntax ===
+
+/// `core.defaultRuleSyntax: v2` makes routers without `ruleSyntax` v2 (and
+/// `ruleSyntax: v3` still v3), in the proxy and, when installed, in Traefik.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_rule_syntax_v2() {
+    let names = ["v2".to_owned(), "v3".to_owned()];
+    let backends = named_backends(&names);
+    let dynamic = format!(
+        "http:\n  routers:\n    v2:\n      rule: 'Host(`a.test`, `b.test`) && Query(`q=1`)'\n      service: svc-v2\n    v3:\n      rule: 'PathRegexp(`^/v3`)'\n      ruleSyntax: v3\n      service: svc-v3\n  services:\n    svc-v2:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n    svc-v3:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+        backends.addrs[0], backends.addrs[1]
+    );
+    let requests: [(&str, &str, Answer); 4] = [
+        (
+            "b.test",
+            "/?q=2&q=1",
+            Answer {
+                status: 404,
+                backend: None,
+            },
+        ),
+        (
+            "b.test",
+            "/?q=1&q=2",
+            Answer {
+                status: 200,
+                backend: Some("v2".to_owned()),
+            },
+        ),
+        (
+            "a.test",
+            "/v3",
+            Answer {
+                status: 200,
+                backend: Some("v3".to_owned()),
+            },
+        ),
+        (
+            "c.test",
+            "/?q=1",
+            Answer {
+                status: 404,
+                backend: None,
+            },
+        ),
+    ];
+    let check = |what: &str, addr: SocketAddr| {
+        let what = what.to_owned();
+        let requests = requests.clone();
+        async move {
+            for (host, target, want) in requests {
+                let req =
+                    format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+                let got = send(addr, Ipv4Addr::LOCALHOST, req.as_bytes())
+                    .await
+                    .expect("an answer");
+                assert_eq!(got, want, "{what}: {host}{target}");
+            }
+        }
+    };
+    let proxy = start_proxy_with(&dynamic, "core:\n  defaultRuleSyntax: v2\n", 1);
+    check("proxy", proxy.web).await;
+
+    let Some(bin) = find_traefik() else {
+        eprintln!("{}", skip_message("default_rule_syntax_v2 against Traefik"));
+        return;
+    };
+    let dir = TempDir::new("traefik-default-syntax");
+    let dyn_path = dir.write("dynamic.yml", &dynamic);
+    let mut ports = free_ports(2);
+    let api = SocketAddr::from(([127, 0, 0, 1], ports.pop().unwrap_or_default()));
+    let web = SocketAddr::from(([127, 0, 0, 1], ports.pop().unwrap_or_default()));
+    let stat = support::traefik::static_yaml(
+        &[("web".to_owned(), web, String::new())],
+        &dyn_path,
+        Some(api),
+    ) + "core:\n  defaultRuleSyntax: v2\n";
+    let traefik = Traefik::start(&bin, &dir, &stat);
+    router_status(api, 2, &traefik)
+        .await
+        .unwrap_or_else(|log| panic!("Traefik: {log}"));
+    check("traefik", web).await;
 }

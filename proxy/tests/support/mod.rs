@@ -628,23 +628,3 @@ pub fn try_start_proxy(dynamic: &str) -> Result<proxy::app::Running, String> {
     })
     .map_err(|e| e.to_string())
 }
-
-/// Whether the proxy's configuration takes `ruleSyntax: v2` (the routing
-/// side always does; the configuration wiring lands separately).
-pub fn proxy_takes_rule_syntax_v2() -> bool {
-    let dynamic = "http:\n  routers:\n    v2:\n      rule: 'Host(`a`, `b`)'\n      ruleSyntax: v2\n      service: svc\n  services:\n    svc:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n";
-    match try_start_proxy(dynamic) {
-        Ok(running) => {
-            running.shutdown(Some(Duration::from_millis(200)));
-            true
-        }
-        Err(text) => {
-            assert!(
-                text.contains("ruleSyntax"),
-                "the v2 probe failed otherwise: {text}"
-            );
-            eprintln!("SKIP v2 cases against the proxy over sockets: {text}");
-            false
-        }
-    }
-}

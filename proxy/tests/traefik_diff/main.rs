@@ -104,15 +104,7 @@ async fn routing_is_identical_to_traefik() {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         (z ^ (z >> 31)) | 1
     });
-    let mut routers = generate_routers(&mut rng, n_routers);
-    if !proxy_takes_rule_syntax_v2() {
-        let before = routers.len();
-        routers.retain(|r| !r.v2);
-        eprintln!(
-            "SKIP {} v2 routers: `ruleSyntax: v2` is not wired into the proxy's configuration yet",
-            before - routers.len()
-        );
-    }
+    let routers = generate_routers(&mut rng, n_routers);
     let reqs: Vec<Req> = (0..n_requests)
         .map(|_| generate_request(&mut rng, &routers))
         .collect();
