@@ -180,7 +180,7 @@ pub(crate) fn resolve(name: &str, syntax: RuleSyntax) -> Result<Func, String> {
                     .unwrap_or_default()
             ),
             RuleSyntax::V2 => format!(
-                "unsupported function \"{name}\": it is a v3 matcher and this router uses `ruleSyntax: v2`"
+                "unsupported function \"{name}\": it is a v3 matcher and this rule is parsed in the v2 syntax (`ruleSyntax: v2`, or `core.defaultRuleSyntax: v2` without ruleSyntax)"
             ),
         });
     }
