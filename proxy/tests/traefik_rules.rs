@@ -34,7 +34,9 @@ use proxy::routing::{
     RouteEntry, Router, RuleSyntax, host_without_port, normalize_path, parse_rule_with,
 };
 use serde::Deserialize;
-use support::traefik::{Answer, Traefik, exchange, find_traefik, send, skip_message};
+use support::traefik::{
+    Answer, Traefik, find_traefik, free_ports, router_status, send, skip_message,
+};
 use support::*;
 
 const CASES: &str = include_str!("data/traefik_rule_cases.toml");
@@ -770,106 +772,6 @@ async fn cases_against_traefik() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-/// `n` distinct free ports below the kernel's ephemeral range (so the
-/// outgoing connections of tests running meanwhile cannot take them), all
-/// bound at once, then released.
-fn free_ports(n: usize) -> Vec<u16> {
-    let ephemeral_start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    // Start somewhere different in each process so parallel runs rarely meet.
-    let span = ephemeral_start.saturating_sub(10_000).max(1);
-    let mut port = 10_000 + (std::process::id() % u32::from(span)) as u16;
-    let mut held = Vec::with_capacity(n);
-    for _ in 0..span {
-        if held.len() == n {
-            break;
-        }
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            held.push(l);
-        }
-        port = if port + 1 >= ephemeral_start {
-            10_000
-        } else {
-            port + 1
-        };
-    }
-    assert_eq!(
-        held.len(),
-        n,
-        "not enough free ports below {ephemeral_start}"
-    );
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-/// Each `@file` router's status from Traefik's API once all are loaded, or
-/// Traefik's log when it does not get there.
-async fn router_status(
-    api: SocketAddr,
-    want: usize,
-    traefik: &Traefik,
-) -> Result<BTreeMap<String, String>, String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(body) = get_body(api, "/api/http/routers?per_page=100000").await
-            && let Ok(serde_json::Value::Array(rs)) =
-                serde_json::from_str::<serde_json::Value>(&body)
-        {
-            let map: BTreeMap<String, String> = rs
-                .iter()
-                .filter_map(|r| {
-                    let name = r.get("name")?.as_str()?.strip_suffix("@file")?;
-                    Some((name.to_owned(), r.get("status")?.as_str()?.to_owned()))
-                })
-                .collect();
-            if map.len() >= want {
-                return Ok(map);
-            }
-        }
-        let log = traefik.log_text();
-        if std::time::Instant::now() > deadline || log.contains("address already in use") {
-            return Err(log);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn get_body(addr: SocketAddr, path: &str) -> Result<String, String> {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n");
-    let out = exchange(addr, Ipv4Addr::LOCALHOST, req.as_bytes()).await?;
-    let text = String::from_utf8_lossy(&out);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no head")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(head.to_owned());
-    }
-    // Go may answer in chunks; the body is one JSON value.
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Ok(dechunk(body));
-    }
-    Ok(body.to_owned())
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 // === core.defaultRuleSyntax ===
