@@ -231,8 +231,9 @@ async fn go_regexp_parity_with_traefik() {
     );
     let dir = TempDir::new("traefik-regex");
     let dyn_path = dir.write("dynamic.yml", &dynamic);
-    let web = SocketAddr::from(([127, 0, 0, 1], support::traefik::free_port()));
-    let api = SocketAddr::from(([127, 0, 0, 1], support::traefik::free_port()));
+    let ports = support::traefik::free_ports(2);
+    let web = SocketAddr::from(([127, 0, 0, 1], ports[0]));
+    let api = SocketAddr::from(([127, 0, 0, 1], ports[1]));
     let traefik = Traefik::start(
         &bin,
         &dir,

@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
@@ -228,13 +229,18 @@ pub async fn wait_ready(
 /// outgoing connections of tests running meanwhile cannot take them), all
 /// bound at once, then released.
 pub fn free_ports(n: usize) -> Vec<u16> {
+    static NEXT_PORT_OFFSET: AtomicU32 = AtomicU32::new(0);
     let ephemeral_start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
         .unwrap_or(32768);
-    // Start somewhere different in each process so parallel runs rarely meet.
+    // Start somewhere different in each process so parallel runs rarely
+    // meet, and never where an earlier call of this process looked (tests
+    // of one binary run at the same time).
     let span = ephemeral_start.saturating_sub(10_000).max(1);
-    let mut port = 10_000 + (std::process::id() % u32::from(span)) as u16;
+    let start = NEXT_PORT_OFFSET.fetch_add(n as u32 + 64, Ordering::Relaxed);
+    let offset = (std::process::id().wrapping_mul(7919).wrapping_add(start)) % u32::from(span);
+    let mut port = 10_000 + offset as u16;
     let mut held = Vec::with_capacity(n);
     for _ in 0..span {
         if held.len() == n {
