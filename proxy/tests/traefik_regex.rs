@@ -189,13 +189,6 @@ fn proxy_matches(pattern: &str, wire: &str) -> Option<bool> {
     Some(rule.matches(&view))
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_regexp_parity_with_traefik() {
     let Some(bin) = find_traefik() else {

@@ -25,6 +25,14 @@ pub mod traefik;
 
 pub type TestBody = BoxBody<Bytes, hyper::Error>;
 
+/// The environment variable `name` parsed, or `default` (test knobs).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 // === temporary directories ===
 
 static DIR_SEQ: AtomicUsize = AtomicUsize::new(0);

@@ -73,13 +73,6 @@ async fn send_all(
     out.into_iter().map(Option::unwrap).collect()
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 // === the test ===
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
