@@ -1,6 +1,7 @@
 //! Deterministic instruction counts (gungraun on callgrind) of the proxy's
 //! hot path: rule parse+compile, the routing decision at 1 to 10,000
-//! routers, request-head processing, the upstream pick, and one whole
+//! routers, the same decisions with rules written in the v2 and the v3
+//! syntax, request-head processing, the upstream pick, and one whole
 //! proxied request.
 //!
 //! Gated: `cargo run -p gate` runs this file and compares every count with
@@ -22,14 +23,14 @@ use std::hint::black_box;
 
 use benches::e2e::E2e;
 use benches::fixtures::{
-    COMPLEX_RULE, Case, ForwardingValues, RouteInput, SIMPLE_RULE, balancer, process_head,
-    request_head, route_input,
+    COMPLEX_RULE, Case, ForwardingValues, RouteInput, SIMPLE_RULE, SyntaxCase, balancer,
+    process_head, request_head, route_input, syntax_input,
 };
 use gungraun::{
     Callgrind, EntryPoint, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
 };
 use http::HeaderMap;
-use proxy::routing::{Rule, parse_rule};
+use proxy::routing::{Rule, RuleSyntax, parse_rule};
 use proxy::upstream::RoundRobin;
 
 // === routing ===
@@ -67,7 +68,33 @@ fn route_decision(mut input: RouteInput) -> (Option<usize>, RouteInput) {
     (chosen, input)
 }
 
-library_benchmark_group!(name = routing, benchmarks = [parse_compile, route_decision]);
+/// A syntax-comparison set, warmed like [`warm_route`].
+fn warm_syntax(case: SyntaxCase, syntax: RuleSyntax) -> RouteInput {
+    let mut input = syntax_input(case, syntax);
+    assert_eq!(input.decide(), input.expect);
+    input
+}
+
+// The same routing in both syntaxes: the gate requires each `_v2` count to
+// be at most its `_v3` twin.
+#[library_benchmark]
+#[bench::hosts_v2(args = (SyntaxCase::Hosts, RuleSyntax::V2), setup = warm_syntax)]
+#[bench::hosts_v3(args = (SyntaxCase::Hosts, RuleSyntax::V3), setup = warm_syntax)]
+#[bench::host_template_v2(args = (SyntaxCase::HostTemplate, RuleSyntax::V2), setup = warm_syntax)]
+#[bench::host_template_v3(args = (SyntaxCase::HostTemplate, RuleSyntax::V3), setup = warm_syntax)]
+#[bench::path_template_v2(args = (SyntaxCase::PathTemplate, RuleSyntax::V2), setup = warm_syntax)]
+#[bench::path_template_v3(args = (SyntaxCase::PathTemplate, RuleSyntax::V3), setup = warm_syntax)]
+#[bench::headers_query_v2(args = (SyntaxCase::HeadersQuery, RuleSyntax::V2), setup = warm_syntax)]
+#[bench::headers_query_v3(args = (SyntaxCase::HeadersQuery, RuleSyntax::V3), setup = warm_syntax)]
+fn syntax_decision(mut input: RouteInput) -> (Option<usize>, RouteInput) {
+    let chosen = black_box(input.decide());
+    (chosen, input)
+}
+
+library_benchmark_group!(
+    name = routing,
+    benchmarks = [parse_compile, route_decision, syntax_decision]
+);
 
 // === forward: request head ===
 

@@ -8,7 +8,7 @@ use http::Method;
 use http::header::{self, HeaderMap, HeaderValue};
 use proxy::ProxyRequest;
 use proxy::forward::headers::{self as fwd, Forwarding};
-use proxy::routing::{RouteEntry, Router, parse_rule};
+use proxy::routing::{RouteEntry, Router, RuleSyntax, parse_rule, parse_rule_with};
 use proxy::upstream::RoundRobin;
 
 /// A simple rule, as most routers have.
@@ -78,6 +78,8 @@ pub struct RouteInput {
     pub path: String,
     /// Request headers.
     pub headers: HeaderMap,
+    /// Request query, if any.
+    pub query: Option<&'static str>,
     /// Per-request scratch, with its first chunk already allocated (a
     /// worker's arena is reused request after request).
     pub arena: Bump,
@@ -101,8 +103,95 @@ pub fn route_input(n: usize, case: Case) -> RouteInput {
         host: format!("svc{i}.example.com"),
         path: format!("/api/{i}/items"),
         headers,
+        query: None,
         arena,
         expect,
+    }
+}
+
+/// Rule shapes written in both syntaxes, for the v2 vs v3 counts: the same
+/// routing written as a v2 user writes it and as its v3 equivalent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyntaxCase {
+    /// `Host(a, b) && PathPrefix(p)` / `(Host(a) || Host(b)) && PathPrefix(p)`.
+    Hosts,
+    /// `HostRegexp(`{sub:[a-z]+}.svcI.example.com`)` / `HostRegexp(`^[a-z]+\.svcI\.example\.com$`)`.
+    HostTemplate,
+    /// `Host(h) && Path(`/users/{id:[0-9]+}`)` / `Host(h) && PathRegexp(`^/users/[0-9]+$`)`.
+    PathTemplate,
+    /// `Host(h) && Headers(k, v) && Query(`q=v`)` / `Host(h) && Header(k, v) && Query(`q`, `v`)`.
+    HeadersQuery,
+}
+
+/// Routers in each syntax-comparison set; the request is for the middle one.
+pub const SYNTAX_ROUTERS: usize = 100;
+
+fn syntax_rule(case: SyntaxCase, syntax: RuleSyntax, i: usize) -> String {
+    let v2 = syntax == RuleSyntax::V2;
+    match case {
+        SyntaxCase::Hosts if v2 => {
+            format!("Host(`a{i}.example.com`, `b{i}.example.com`) && PathPrefix(`/api/{i}`)")
+        }
+        SyntaxCase::Hosts => format!(
+            "(Host(`a{i}.example.com`) || Host(`b{i}.example.com`)) && PathPrefix(`/api/{i}`)"
+        ),
+        SyntaxCase::HostTemplate if v2 => {
+            format!("HostRegexp(`{{sub:[a-z]+}}.svc{i}.example.com`)")
+        }
+        SyntaxCase::HostTemplate => format!("HostRegexp(`^[a-z]+\\.svc{i}\\.example\\.com$`)"),
+        SyntaxCase::PathTemplate if v2 => {
+            format!("Host(`svc{i}.example.com`) && Path(`/users/{{id:[0-9]+}}`)")
+        }
+        SyntaxCase::PathTemplate => {
+            format!("Host(`svc{i}.example.com`) && PathRegexp(`^/users/[0-9]+$`)")
+        }
+        SyntaxCase::HeadersQuery if v2 => {
+            format!("Host(`svc{i}.example.com`) && Headers(`X-Tenant`, `t{i}`) && Query(`debug=1`)")
+        }
+        SyntaxCase::HeadersQuery => format!(
+            "Host(`svc{i}.example.com`) && Header(`X-Tenant`, `t{i}`) && Query(`debug`, `1`)"
+        ),
+    }
+}
+
+/// [`SYNTAX_ROUTERS`] routers of `case` in `syntax`, and a request for the
+/// middle one (priorities by router, as in [`router_set`]).
+pub fn syntax_input(case: SyntaxCase, syntax: RuleSyntax) -> RouteInput {
+    let n = SYNTAX_ROUTERS;
+    let entries = (0..n)
+        .map(|i| {
+            let text = syntax_rule(case, syntax, i);
+            RouteEntry {
+                name: format!("r{i:05}"),
+                rule: parse_rule_with(&text, syntax).expect("generated rule parses"),
+                priority: (n - i) as u64,
+                value: i,
+            }
+        })
+        .collect();
+    let i = n / 2;
+    let (host, path) = match case {
+        SyntaxCase::Hosts => (format!("b{i}.example.com"), format!("/api/{i}/items")),
+        SyntaxCase::HostTemplate => (format!("www.svc{i}.example.com"), "/".to_owned()),
+        SyntaxCase::PathTemplate => (format!("svc{i}.example.com"), "/users/42".to_owned()),
+        SyntaxCase::HeadersQuery => (format!("svc{i}.example.com"), "/".to_owned()),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+    headers.insert(
+        "x-tenant",
+        HeaderValue::from_str(&format!("t{i}")).expect("a header value"),
+    );
+    let mut arena = Bump::with_capacity(4096);
+    arena.reset();
+    RouteInput {
+        router: Router::new(entries),
+        host,
+        path,
+        headers,
+        query: (case == SyntaxCase::HeadersQuery).then_some("debug=1"),
+        arena,
+        expect: Some(i),
     }
 }
 
@@ -115,7 +204,7 @@ impl RouteInput {
             method: &Method::GET,
             host: &self.host,
             path: &self.path,
-            query: None,
+            query: self.query,
             headers: &self.headers,
             client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             arena: &self.arena,

@@ -1,7 +1,10 @@
 //! The performance gate (decision 6): runs the deterministic benches
 //! (instruction counts under callgrind, allocations per request) and
 //! compares them with the committed `baselines/counts.json`. Any count more
-//! than 5% above its baseline fails the gate.
+//! than 5% above its baseline fails the gate, and so does a routing
+//! decision with rules in the v2 syntax that costs more than the same
+//! decision written in v3 (`routing::syntax_decision <case>_v2` against
+//! `<case>_v3`, in the same run).
 //!
 //! ```text
 //! cargo run -p gate                          # run the benches, compare, exit 1 on a regression
@@ -377,8 +380,33 @@ fn change(r: &Row) -> String {
     }
 }
 
+/// The `routing::syntax_decision <case>_v2` counts above their `<case>_v3`
+/// twin of the same run (or without one).
+fn twin_violations(current: &Value) -> Vec<String> {
+    let Some(m) = current["instructions"].as_object() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in m {
+        let Some(case) = k
+            .strip_prefix("routing::syntax_decision ")
+            .and_then(|c| c.strip_suffix("_v2"))
+        else {
+            continue;
+        };
+        let twin = format!("routing::syntax_decision {case}_v3");
+        match (v.as_f64(), m.get(&twin).and_then(Value::as_f64)) {
+            (Some(a), Some(b)) if a <= b => {}
+            (Some(a), Some(b)) => out.push(format!("{k} = {a} is above {twin} = {b}")),
+            _ => out.push(format!("{k}: no {twin} to compare with")),
+        }
+    }
+    out
+}
+
 fn compare_counts(baseline: &Value, current: &Value) -> bool {
     let rows = judge(&gated(baseline), &gated(current));
+    let twins = twin_violations(current);
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(9).max(9);
     println!(
         "{:<w$}  {:>12}  {:>12}  {:>9}  verdict",
@@ -400,13 +428,17 @@ fn compare_counts(baseline: &Value, current: &Value) -> bool {
             "note: baseline measured with {bt}, this run with {ct}: counts move with the compiler; update the baseline in a commit of its own."
         );
     }
+    for t in &twins {
+        println!("v2 syntax costs more than v3: {t}");
+    }
     let failed = rows.iter().filter(|r| !r.pass).count();
-    let ok = failed == 0;
+    let ok = failed == 0 && twins.is_empty();
     println!(
-        "gate: {} ({} counts, {failed} over +{:.0}% or missing)",
+        "gate: {} ({} counts, {failed} over +{:.0}% or missing, {} v2 decisions above their v3 twin)",
         if ok { "PASS" } else { "FAIL" },
         rows.len(),
-        TOLERANCE * 100.0
+        TOLERANCE * 100.0,
+        twins.len()
     );
     let mut md = String::from(
         "### Instruction and allocation counts\n\n| benchmark | baseline | now | change | verdict |\n|---|---:|---:|---:|---|\n",
@@ -420,6 +452,9 @@ fn compare_counts(baseline: &Value, current: &Value) -> bool {
             change(r),
             r.note
         ));
+    }
+    for t in &twins {
+        md.push_str(&format!("\nv2 syntax costs more than v3: {t}\n"));
     }
     md.push_str(&format!(
         "\n**gate: {}**\n",
@@ -623,6 +658,23 @@ mod tests {
         );
         // A baseline lowered by 10% makes the unchanged count a +11% rise.
         assert!(!judge(&gated(&doc(900, 10.0)), &base).iter().all(|r| r.pass));
+    }
+
+    #[test]
+    fn a_v2_decision_above_its_v3_twin_fails() {
+        let doc = |v2: u64, v3: u64| {
+            json!({ "instructions": {
+                "routing::syntax_decision hosts_v2": v2,
+                "routing::syntax_decision hosts_v3": v3,
+            }})
+        };
+        assert!(twin_violations(&doc(100, 100)).is_empty());
+        assert!(twin_violations(&doc(90, 100)).is_empty());
+        assert_eq!(twin_violations(&doc(101, 100)).len(), 1);
+        assert!(!compare_counts(&doc(101, 100), &doc(101, 100)));
+        assert!(compare_counts(&doc(90, 100), &doc(90, 100)));
+        let lonely = json!({ "instructions": { "routing::syntax_decision x_v2": 1 } });
+        assert_eq!(twin_violations(&lonely).len(), 1);
     }
 
     #[test]

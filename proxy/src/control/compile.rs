@@ -168,6 +168,7 @@ mod tests {
             Format::Yaml,
             Path::new("dynamic.yml"),
             &["web".to_string()],
+            static_cfg.default_rule_syntax,
         )
         .unwrap();
         compile(&static_cfg, &dynamic, generation, ids)

@@ -32,7 +32,8 @@ pub fn load(static_cfg: &StaticConfig) -> Result<DynamicConfig, ConfigErrors> {
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    let (dynamic, warnings) = config::load_dynamic(file, &entry_points)?;
+    let (dynamic, warnings) =
+        config::load_dynamic(file, &entry_points, static_cfg.default_rule_syntax)?;
     for w in &warnings {
         tracing::warn!("{w}");
     }

@@ -1,9 +1,11 @@
 //! Compiled matchers and their evaluation against a [`ProxyRequest`].
 //!
-//! Semantics follow Traefik 3.7 `pkg/muxer/http/matcher.go` (see
-//! `routing/DESIGN.md` for the list). Runs per request: no locks, no heap
-//! allocation; the request arena is used only for rare rewrites (an
-//! upper-case `Host`, a percent-encoded query value under `QueryRegexp`).
+//! Semantics follow Traefik 3.7 `pkg/muxer/http/matcher.go` and, for the v2
+//! syntax, `matcher_v2.go` on top of gorilla/mux (see `routing/DESIGN.md`
+//! for the list); `v3` and `v2` build them from rule text. Runs per
+//! request: no locks, no heap allocation; the request arena is used only for
+//! rare rewrites (an upper-case `Host`, a percent-encoded query value under a
+//! regex, a header value that is not UTF-8).
 
 use std::cell::Cell;
 
@@ -12,65 +14,9 @@ use http::HeaderName;
 
 use super::goregex::GoRegex;
 use super::parser::RuleError;
+use super::query;
 use crate::ipnet::IpNet;
 use crate::request::ProxyRequest;
-
-/// The matcher functions of the v3 syntax.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MatcherKind {
-    ClientIp,
-    Method,
-    Host,
-    HostRegexp,
-    Path,
-    PathRegexp,
-    PathPrefix,
-    Header,
-    HeaderRegexp,
-    Query,
-    QueryRegexp,
-}
-
-impl MatcherKind {
-    pub(crate) const ALL: [MatcherKind; 11] = [
-        MatcherKind::ClientIp,
-        MatcherKind::Method,
-        MatcherKind::Host,
-        MatcherKind::HostRegexp,
-        MatcherKind::Path,
-        MatcherKind::PathRegexp,
-        MatcherKind::PathPrefix,
-        MatcherKind::Header,
-        MatcherKind::HeaderRegexp,
-        MatcherKind::Query,
-        MatcherKind::QueryRegexp,
-    ];
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            MatcherKind::ClientIp => "ClientIP",
-            MatcherKind::Method => "Method",
-            MatcherKind::Host => "Host",
-            MatcherKind::HostRegexp => "HostRegexp",
-            MatcherKind::Path => "Path",
-            MatcherKind::PathRegexp => "PathRegexp",
-            MatcherKind::PathPrefix => "PathPrefix",
-            MatcherKind::Header => "Header",
-            MatcherKind::HeaderRegexp => "HeaderRegexp",
-            MatcherKind::Query => "Query",
-            MatcherKind::QueryRegexp => "QueryRegexp",
-        }
-    }
-
-    /// Accepted argument counts (`expectNParameters` in matcher.go).
-    fn arity(self) -> &'static [usize] {
-        match self {
-            MatcherKind::Header | MatcherKind::HeaderRegexp => &[2],
-            MatcherKind::Query | MatcherKind::QueryRegexp => &[1, 2],
-            _ => &[1],
-        }
-    }
-}
 
 /// A boolean combination of matchers. `And`/`Or` are n-ary so that long
 /// chains do not nest (bounded recursion when matching and dropping).
@@ -118,118 +64,59 @@ pub(crate) enum Matcher {
         re: GoRegex,
     },
     ClientIp(Box<[IpNet]>),
+    /// v2 `Host`: the canonical host equals this lower-case name (a trailing
+    /// `.` tolerated on either side); no wildcard, no case folding.
+    HostV2(Box<str>),
+    /// v2 `HostRegexp` without `{}` variables: the raw host (port removed)
+    /// equals this ASCII text ignoring case as Go's `(?i)` folds it.
+    HostFold(Box<str>),
+    /// v2 `HostRegexp` with variables, matched on the raw host (port removed).
+    HostTemplate {
+        re: GoRegex,
+        /// The wildcard-suffix index key when the first label is one
+        /// variable that cannot match a `.` (`{sub:[a-z]+}.example.com`).
+        suffix: Option<Box<str>>,
+    },
+    /// v2 `Path`/`PathPrefix` with variables, matched on the routing path
+    /// (the regex is anchored: its literal start is a path-prefix key).
+    PathTemplate(GoRegex),
+    /// v2 `Query(`k=v`)` without variables: the first value of `k` is `v`
+    /// (`None`: `k=`, any first value without a newline).
+    QueryFirst {
+        key: Box<str>,
+        value: Option<Box<str>>,
+    },
+    /// v2 `Query` with variables: the regex runs on `k=<first value of k>`,
+    /// or on "" when `k` is absent (gorilla/mux's `getURLQuery`).
+    QueryTemplate {
+        key: Box<str>,
+        re: GoRegex,
+    },
 }
 
-// === building ===
+// === building (shared by both syntaxes) ===
 
-impl Matcher {
-    pub(crate) fn build(
-        kind: MatcherKind,
-        args: Vec<(String, usize)>,
-        col: usize,
-    ) -> Result<Matcher, RuleError> {
-        let arity = kind.arity();
-        if !arity.contains(&args.len()) {
-            let expected = match arity {
-                [1] => "1 argument".to_owned(),
-                [n] => format!("{n} arguments"),
-                _ => "1 or 2 arguments".to_owned(),
-            };
-            return Err(RuleError::new(
-                col,
-                format!("{} expects {expected}, got {}", kind.name(), args.len()),
-            ));
-        }
-        // `rules.CheckRule`: no argument may be empty.
-        if let Some((_, c)) = args.iter().find(|(a, _)| a.is_empty()) {
-            return Err(RuleError::new(
-                *c,
-                format!("empty argument for {}", kind.name()),
-            ));
-        }
-        let (a0, c0) = (&args[0].0, args[0].1);
-        let arg1 = args.get(1);
-        let regex = |pattern: &str, c: usize| {
-            GoRegex::new(pattern)
-                .map_err(|e| RuleError::new(c, format!("invalid regular expression: {e}")))
-        };
-        Ok(match kind {
-            MatcherKind::Host => {
-                if a0 == "*" {
-                    Matcher::HostAny
-                } else if !a0.is_ascii() {
-                    return Err(RuleError::new(
-                        c0,
-                        "Host must be ASCII (use the punycode form)",
-                    ));
-                } else {
-                    Matcher::Host(a0.to_ascii_lowercase().into())
-                }
-            }
-            MatcherKind::HostRegexp => {
-                if !a0.is_ascii() {
-                    return Err(RuleError::new(
-                        c0,
-                        "HostRegexp must be ASCII (use the punycode form)",
-                    ));
-                }
-                let re = regex(a0, c0)?;
-                let matches_empty = re.is_match(b"");
-                Matcher::HostRegexp { re, matches_empty }
-            }
-            MatcherKind::Path | MatcherKind::PathPrefix => {
-                if !a0.starts_with('/') {
-                    return Err(RuleError::new(
-                        c0,
-                        format!("{} must start with \"/\"", kind.name()),
-                    ));
-                }
-                if kind == MatcherKind::Path {
-                    Matcher::Path(a0.as_str().into())
-                } else {
-                    Matcher::PathPrefix(a0.as_str().into())
-                }
-            }
-            MatcherKind::PathRegexp => Matcher::PathRegexp(regex(a0, c0)?),
-            MatcherKind::Method => Matcher::Method(a0.to_ascii_uppercase().into()),
-            MatcherKind::Header | MatcherKind::HeaderRegexp => {
-                let name = header_name(a0);
-                let (v, c1) = arg1.map(|(v, c)| (v.as_str(), *c)).unwrap_or(("", col));
-                if kind == MatcherKind::Header {
-                    Matcher::Header {
-                        name,
-                        value: v.into(),
-                    }
-                } else {
-                    Matcher::HeaderRegexp {
-                        name,
-                        re: regex(v, c1)?,
-                    }
-                }
-            }
-            MatcherKind::Query | MatcherKind::QueryRegexp => match arg1 {
-                Some((v, c1)) if kind == MatcherKind::QueryRegexp => Matcher::QueryRegexp {
-                    key: a0.as_str().into(),
-                    re: regex(v, *c1)?,
-                },
-                // `Query(key)` and one-argument `QueryRegexp(key)` match a key
-                // present with an empty value.
-                _ => Matcher::Query {
-                    key: a0.as_str().into(),
-                    value: arg1.map(|(v, _)| v.as_str()).unwrap_or("").into(),
-                },
-            },
-            MatcherKind::ClientIp => {
-                let net = IpNet::parse(a0).ok_or_else(|| {
-                    RuleError::new(c0, format!("invalid IP or CIDR {a0:?} for ClientIP"))
-                })?;
-                Matcher::ClientIp(Box::new([net]))
-            }
-        })
+/// Compiles a matcher's regex argument with Go semantics.
+pub(crate) fn regex(pattern: &str, col: usize) -> Result<GoRegex, RuleError> {
+    GoRegex::new(pattern)
+        .map_err(|e| RuleError::new(col, format!("invalid regular expression: {e}")))
+}
+
+/// `ClientIP` ranges (`ip.NewChecker`).
+pub(crate) fn client_ips(func: &str, args: &[(String, usize)]) -> Result<Matcher, RuleError> {
+    let mut nets = Vec::with_capacity(args.len());
+    for (a, c) in args {
+        let net = IpNet::parse(a)
+            .ok_or_else(|| RuleError::new(*c, format!("invalid IP or CIDR {a:?} for {func}")))?;
+        nets.push(net);
     }
+    Ok(Matcher::ClientIp(nets.into_boxed_slice()))
 }
 
-fn header_name(key: &str) -> Option<HeaderName> {
+/// The header a `Header`-like matcher reads: `None` for a name no request
+/// header can carry (invalid, or `Host`, which Go's server removes from the
+/// header map).
+pub(crate) fn header_name(key: &str) -> Option<HeaderName> {
     let name = HeaderName::from_bytes(key.as_bytes()).ok()?;
     (name != http::header::HOST).then_some(name)
 }
@@ -270,7 +157,9 @@ impl<'r, 'a> MatchCtx<'r, 'a> {
             return h;
         }
         let lower = self.host_lower();
-        let h = if lower.contains('ſ') {
+        // `str::contains` of a non-ASCII char compares every window with
+        // memcmp: skip it for the ASCII hosts nearly every request has.
+        let h = if !lower.is_ascii() && lower.contains('ſ') {
             let mut s = BumpString::with_capacity_in(lower.len(), self.req.arena);
             for c in lower.chars() {
                 s.push(if c == 'ſ' { 's' } else { c });
@@ -330,11 +219,11 @@ impl Matcher {
             Matcher::HostAny => true,
             Matcher::Host(expr) => host_matches(expr, ctx.host_folded()),
             Matcher::HostRegexp { re, matches_empty } => {
-                *matches_empty || re.is_match(ctx.host_lower().as_bytes())
+                *matches_empty || re.is_match_str(ctx.host_lower())
             }
             Matcher::Path(p) => req.path == &**p,
             Matcher::PathPrefix(p) => req.path.starts_with(&**p),
-            Matcher::PathRegexp(re) => re.is_match(req.path.as_bytes()),
+            Matcher::PathRegexp(re) => re.is_match_str(req.path),
             Matcher::Method(m) => req.method.as_str() == &**m,
             Matcher::Header { name, value } => name.as_ref().is_some_and(|n| {
                 req.headers
@@ -346,26 +235,68 @@ impl Matcher {
                 req.headers
                     .get_all(n)
                     .iter()
-                    .any(|v| re.is_match(v.as_bytes()))
+                    .any(|v| re.is_match(v.as_bytes(), req.arena))
             }),
-            Matcher::Query { key, value } => query_pairs(req.query).any(|(k, v)| {
-                // Go's ParseQuery drops a pair whose key or value fails to
-                // unescape.
-                query_eq(k, key.as_bytes()) == Some(true)
-                    && query_eq(v, value.as_bytes()) == Some(true)
-            }),
-            Matcher::QueryRegexp { key, re } => query_pairs(req.query).any(|(k, v)| {
-                if query_eq(k, key.as_bytes()) != Some(true) {
-                    return false;
-                }
-                match query_decode(v, req.arena) {
-                    Some(decoded) => re.is_match(decoded),
-                    None => false,
-                }
-            }),
+            Matcher::Query { key, value } => query::values(req.query, key.as_bytes())
+                .any(|v| query::decodes_to(v, value.as_bytes()) == Some(true)),
+            Matcher::QueryRegexp { key, re } => query::values(req.query, key.as_bytes())
+                .any(|v| query::decode(v, req.arena).is_some_and(|d| re.is_match(d, req.arena))),
             Matcher::ClientIp(nets) => nets.iter().any(|n| n.contains(req.client_ip)),
+            Matcher::HostV2(expr) => host_v2_matches(expr, ctx.host_lower()),
+            Matcher::HostFold(lit) => go_fold_eq(req.host, lit),
+            Matcher::HostTemplate { re, .. } => re.is_match_str(req.host),
+            Matcher::PathTemplate(re) => re.is_match_str(req.path),
+            Matcher::QueryFirst { key, value } => query::values(req.query, key.as_bytes())
+                .next()
+                .is_some_and(|first| match value {
+                    Some(v) => query::decodes_to(first, v.as_bytes()) == Some(true),
+                    None => !query::decoded_contains(first, b'\n'),
+                }),
+            Matcher::QueryTemplate { key, re } => {
+                match query::first_value(req.query, key.as_bytes(), req.arena) {
+                    None => re.is_match_str(""),
+                    Some(first) => {
+                        let mut text =
+                            BumpVec::with_capacity_in(key.len() + 1 + first.len(), req.arena);
+                        text.extend_from_slice(key.as_bytes());
+                        text.push(b'=');
+                        text.extend_from_slice(first);
+                        re.is_match(&text, req.arena)
+                    }
+                }
+            }
         }
     }
+}
+
+/// v2 `Host` (`hostV2`) on the canonical request host: equality, a trailing
+/// period on the rule's host, then on the request's.
+fn host_v2_matches(expr: &str, host: &str) -> bool {
+    !host.is_empty()
+        && (host == expr
+            || expr.strip_suffix('.') == Some(host)
+            || host.strip_suffix('.') == Some(expr))
+}
+
+/// Whether `text` equals the ASCII `lit` under Go's `(?i)`: ASCII case, plus
+/// the two non-ASCII runes whose fold orbit holds an ASCII letter (KELVIN
+/// SIGN ~ k, LONG S ~ s).
+fn go_fold_eq(text: &str, lit: &str) -> bool {
+    let mut lit = lit.bytes();
+    for c in text.chars() {
+        let Some(l) = lit.next() else {
+            return false;
+        };
+        let same = match c {
+            '\u{212A}' => l.eq_ignore_ascii_case(&b'k'),
+            '\u{17F}' => l.eq_ignore_ascii_case(&b's'),
+            c => c.is_ascii() && (c as u8).eq_ignore_ascii_case(&l),
+        };
+        if !same {
+            return false;
+        }
+    }
+    lit.next().is_none()
 }
 
 /// Traefik's `Host` matcher on the canonical (folded) request host.
@@ -397,84 +328,3 @@ fn domain_match(domain: &str, expr: &str) -> bool {
 pub(crate) fn wildcard_suffix(domain: &str) -> &str {
     domain.find('.').map_or("", |i| &domain[i..])
 }
-
-// === query ===
-
-/// `key=value` pieces of a raw query, split on `&` and `;` (Traefik wraps its
-/// handler in `http.AllowQuerySemicolons` unless `encodeQuerySemicolons`).
-fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&[u8], &[u8])> {
-    query
-        .unwrap_or("")
-        .as_bytes()
-        .split(|&b| b == b'&' || b == b';')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.iter().position(|&b| b == b'=') {
-            Some(i) => (&p[..i], &p[i + 1..]),
-            None => (p, &p[p.len()..]),
-        })
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes one byte of a query component at `raw[*i]` (Go's
-/// `QueryUnescape`); `None` on an invalid escape.
-fn next_decoded(raw: &[u8], i: &mut usize) -> Option<u8> {
-    let b = raw[*i];
-    match b {
-        b'%' => {
-            let h = hex(*raw.get(*i + 1)?)?;
-            let l = hex(*raw.get(*i + 2)?)?;
-            *i += 3;
-            Some(h * 16 + l)
-        }
-        b'+' => {
-            *i += 1;
-            Some(b' ')
-        }
-        _ => {
-            *i += 1;
-            Some(b)
-        }
-    }
-}
-
-/// Whether the query component `raw` decodes to `target`: `None` if `raw`
-/// is not a valid encoding. Streams: no buffer.
-fn query_eq(raw: &[u8], target: &[u8]) -> Option<bool> {
-    let mut i = 0;
-    let mut t = 0;
-    let mut equal = true;
-    while i < raw.len() {
-        let b = next_decoded(raw, &mut i)?;
-        if equal {
-            if target.get(t) == Some(&b) {
-                t += 1;
-            } else {
-                equal = false;
-            }
-        }
-    }
-    Some(equal && t == target.len())
-}
-
-/// The decoded query component, borrowing `raw` when nothing is encoded.
-fn query_decode<'a>(raw: &'a [u8], arena: &'a bumpalo::Bump) -> Option<&'a [u8]> {
-    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
-        return Some(raw);
-    }
-    let mut out = BumpVec::with_capacity_in(raw.len(), arena);
-    let mut i = 0;
-    while i < raw.len() {
-        out.push(next_decoded(raw, &mut i)?);
-    }
-    Some(out.into_bump_slice())
-}
-
-// === ClientIP ===

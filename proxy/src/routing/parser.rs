@@ -7,14 +7,15 @@
 //! raw strings, or double-quoted with Go escapes); a call may end with a
 //! trailing comma; `//` and `/* */` comments are whitespace; a newline right
 //! after a matcher call or `)` ends the expression (Go's automatic semicolon),
-//! so more text after it is an error. Matcher names are accepted in the four
-//! spellings `pkg/rules/parser.go` registers: as written (`PathPrefix`), lower
-//! (`pathprefix`), upper (`PATHPREFIX`) and title of lower (`Pathprefix`).
+//! so more text after it is an error. Both syntaxes share this grammar; they
+//! differ in the matcher functions (`syntax`) and how each builds (`v3`,
+//! `v2`).
 //!
 //! Control plane only: runs when a configuration is compiled.
 
-use super::Rule;
-use super::matcher::{Expr, Matcher, MatcherKind};
+use super::matcher::Expr;
+use super::syntax::{self, RuleSyntax};
+use super::{Rule, v2, v3};
 
 /// A rule that failed to parse or compile.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,11 +41,18 @@ const MAX_DEPTH: usize = 256;
 
 /// Parses and compiles a Traefik v3 rule (regexes are compiled here, once).
 pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
+    parse_rule_with(rule, RuleSyntax::V3)
+}
+
+/// Parses and compiles a rule written in `syntax` (a router's `ruleSyntax`).
+pub fn parse_rule_with(rule: &str, syntax: RuleSyntax) -> Result<Rule, RuleError> {
     let tokens = lex(rule)?;
     let mut p = Parser {
         toks: tokens,
         pos: 0,
         depth: 0,
+        syntax,
+        warnings: Vec::new(),
     };
     if p.peek().kind == Tok::Eof {
         return Err(RuleError::new(p.peek().col, "empty rule"));
@@ -60,7 +68,9 @@ pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
     }
     Ok(Rule {
         source: rule.into(),
+        syntax,
         expr,
+        warnings: p.warnings.into_boxed_slice(),
     })
 }
 
@@ -378,6 +388,9 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
+    syntax: RuleSyntax,
+    /// What is accepted but probably not meant (see [`Rule::warnings`]).
+    warnings: Vec<RuleError>,
 }
 
 impl Parser {
@@ -470,14 +483,14 @@ impl Parser {
     }
 
     fn parse_call(&mut self, name: &str, col: usize) -> Result<Expr, RuleError> {
-        let kind = resolve_name(name).map_err(|msg| RuleError::new(col, msg))?;
+        let func = syntax::resolve(name, self.syntax).map_err(|msg| RuleError::new(col, msg))?;
         let open = self.bump();
         if open.kind != Tok::LParen {
             return Err(RuleError::new(
                 open.col,
                 format!(
                     "expected \"(\" after {}, found {}",
-                    kind.name(),
+                    func.name(),
                     describe(&open.kind)
                 ),
             ));
@@ -514,73 +527,25 @@ impl Parser {
                 }
             }
         }
-        Ok(Expr::Leaf(Matcher::build(kind, args, col)?))
-    }
-}
-
-// === matcher names ===
-
-fn title_of_lower(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    let mut out = String::with_capacity(lower.len());
-    let mut chars = lower.chars();
-    if let Some(first) = chars.next() {
-        out.push(first.to_ascii_uppercase());
-        out.extend(chars);
-    }
-    out
-}
-
-fn resolve_name(name: &str) -> Result<MatcherKind, String> {
-    for kind in MatcherKind::ALL {
-        let n = kind.name();
-        if name == n
-            || name == n.to_ascii_lowercase()
-            || name == n.to_ascii_uppercase()
-            || name == title_of_lower(n)
-        {
-            return Ok(kind);
+        // `rules.CheckRule`: at least one argument, none empty.
+        if args.is_empty() && self.syntax == RuleSyntax::V2 {
+            return Err(RuleError::new(
+                col,
+                format!("no arguments for {}", func.name()),
+            ));
         }
-    }
-    let lower = name.to_lowercase();
-    let suggestion = MatcherKind::ALL
-        .iter()
-        .map(|k| {
-            (
-                osa_distance(&lower, &k.name().to_ascii_lowercase()),
-                k.name(),
-            )
-        })
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d);
-    Err(match suggestion {
-        Some((_, s)) => format!("unknown matcher \"{name}\" (did you mean \"{s}\"?)"),
-        None => format!("unknown matcher \"{name}\""),
-    })
-}
-
-/// Optimal string alignment distance (Levenshtein plus transpositions).
-fn osa_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
+        if let Some((_, c)) = args.iter().find(|(a, _)| a.is_empty()) {
+            return Err(RuleError::new(
+                *c,
+                format!("empty argument for {}", func.name()),
+            ));
+        }
+        match self.syntax {
+            RuleSyntax::V3 => {
+                self.warnings.extend(v3::lint(func, &args));
+                v3::build(func, args, col)
             }
-            d[i][j] = v;
+            RuleSyntax::V2 => v2::build(func, args, col),
         }
     }
-    d[a.len()][b.len()]
 }

@@ -89,7 +89,8 @@ fn go_valid_encoded_byte(b: u8) -> bool {
     ) || !go_path_should_escape(b)
 }
 
-fn hex_val(b: u8) -> Option<u8> {
+/// The value of a hexadecimal digit.
+pub(super) fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

@@ -198,6 +198,17 @@ impl<T> Router<T> {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// (exact host keys, wildcard suffix keys, rules in `any_host.rest`):
+    /// how much of a rule set the index could key.
+    #[cfg(test)]
+    pub(crate) fn shape(&self) -> (Vec<&str>, Vec<&str>, usize) {
+        let mut exact: Vec<&str> = self.exact_hosts.keys().map(|k| &**k).collect();
+        let mut wild: Vec<&str> = self.wildcard_hosts.keys().map(|k| &**k).collect();
+        exact.sort_unstable();
+        wild.sort_unstable();
+        (exact, wild, self.any_host.rest.len())
+    }
 }
 
 // === rule analysis ===
@@ -217,21 +228,38 @@ enum PathKey {
 /// polarity) must carry; `None` when the rule can match without a host rule
 /// being satisfied (no `Host`, a negated one, `||` with a host-free branch,
 /// `Host(`*`)`).
+///
+/// v2 matchers give keys too: `Host` its exact host, a `HostRegexp` without
+/// variables its text (lower-case, trimmed, as the request side is
+/// canonicalised), and `{sub:re}.rest` with a `re` that cannot match a `.`
+/// the wildcard suffix `.rest`.
 fn host_keys(e: &Expr, positive: bool) -> Option<Vec<HostKey>> {
     analyse(e, positive, &|m| match m {
         Matcher::Host(h) => Some(vec![match h.strip_prefix('*') {
             Some(suffix) => HostKey::Suffix(suffix.trim_end_matches('.').into()),
             None => HostKey::Exact(h.trim_end_matches('.').into()),
         }]),
+        Matcher::HostV2(h) => Some(vec![HostKey::Exact(h.trim_end_matches('.').into())]),
+        Matcher::HostFold(lit) => Some(vec![HostKey::Exact(
+            lit.trim().to_ascii_lowercase().trim_end_matches('.').into(),
+        )]),
+        Matcher::HostTemplate {
+            suffix: Some(s), ..
+        } => Some(vec![HostKey::Suffix(s.clone())]),
         _ => None,
     })
 }
 
-/// Like [`host_keys`], for `Path` and `PathPrefix`.
+/// Like [`host_keys`], for `Path` and `PathPrefix`; a `PathRegexp` or v2
+/// path template anchored on a literal (`^/users/...`) requires that literal
+/// as a prefix.
 fn path_keys(e: &Expr, positive: bool) -> Option<Vec<PathKey>> {
     analyse(e, positive, &|m| match m {
         Matcher::Path(p) => Some(vec![PathKey::Exact(p.clone())]),
         Matcher::PathPrefix(p) => Some(vec![PathKey::Prefix(p.clone())]),
+        Matcher::PathRegexp(re) | Matcher::PathTemplate(re) => {
+            re.literal_prefix().map(|p| vec![PathKey::Prefix(p.into())])
+        }
         _ => None,
     })
 }

@@ -21,7 +21,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod traefik;
+
 pub type TestBody = BoxBody<Bytes, hyper::Error>;
+
+/// The environment variable `name` parsed, or `default` (test knobs).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 // === temporary directories ===
 
@@ -614,4 +624,17 @@ impl Drop for NamedBackends {
             let _ = tx.send(());
         }
     }
+}
+
+// === what the proxy under test supports ===
+
+/// Starts an in-process proxy with `dynamic` (YAML) and the default static
+/// configuration, returning the configuration error text if it refuses it.
+pub fn try_start_proxy(dynamic: &str) -> Result<proxy::app::Running, String> {
+    let dir = TempDir::new("try-proxy");
+    dir.write("dynamic.yml", dynamic);
+    let stat = static_yaml("").replace("{DIR}", &dir.path().display().to_string());
+    let file = dir.write("static.yml", &stat);
+    let (static_cfg, _warnings) = proxy::config::load_static(&file).map_err(|e| e.to_string())?;
+    proxy::app::start(static_cfg, Some(file), 1).map_err(|e| e.to_string())
 }

@@ -23,6 +23,7 @@ use super::error::{ConfigError, ConfigErrors, ConfigWarning, Origin, sort_warnin
 use super::node::{Format, Pos, parse};
 use super::read_file;
 use super::static_config::FileProviderConfig;
+use crate::routing::RuleSyntax;
 
 pub use middlewares::MiddlewareConfig;
 pub use routers::RouterConfig;
@@ -121,10 +122,13 @@ struct FileDraft {
 // === loading ===
 
 /// Reads the file provider's file or directory and validates it against
-/// the static entrypoint names. Every error of every file is returned.
+/// the static entrypoint names; routers without `ruleSyntax` are parsed in
+/// `default_rule_syntax` (the static `core.defaultRuleSyntax`). Every error
+/// of every file is returned.
 pub fn load_dynamic(
     file: &FileProviderConfig,
     entry_points: &[String],
+    default_rule_syntax: RuleSyntax,
 ) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -148,7 +152,14 @@ pub fn load_dynamic(
     for path in &paths {
         match read_file(path) {
             Ok((text, format)) => {
-                drafts.push(decode_file(&text, format, path, &mut errors, &mut warnings));
+                drafts.push(decode_file(
+                    &text,
+                    format,
+                    path,
+                    default_rule_syntax,
+                    &mut errors,
+                    &mut warnings,
+                ));
             }
             Err(e) => errors.extend(e.0),
         }
@@ -162,10 +173,18 @@ pub fn parse_dynamic(
     format: Format,
     file: &Path,
     entry_points: &[String],
+    default_rule_syntax: RuleSyntax,
 ) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let draft = decode_file(text, format, file, &mut errors, &mut warnings);
+    let draft = decode_file(
+        text,
+        format,
+        file,
+        default_rule_syntax,
+        &mut errors,
+        &mut warnings,
+    );
     finish(vec![draft], entry_points, errors, warnings)
 }
 
@@ -198,6 +217,7 @@ fn decode_file(
     text: &str,
     format: Format,
     file: &Path,
+    default_rule_syntax: RuleSyntax,
     errors: &mut Vec<ConfigError>,
     warnings: &mut Vec<ConfigWarning>,
 ) -> FileDraft {
@@ -220,6 +240,7 @@ fn decode_file(
                     &item.path,
                     item.key_pos,
                     router,
+                    default_rule_syntax,
                 )
             {
                 draft.routers.push((item.name, r));

@@ -1,12 +1,18 @@
 //! `http.routers.<name>`: the file schema, and the checks that need more
-//! than a type (a rule that parses, a service named, the rule syntax).
+//! than a type (a rule that parses in the router's syntax, a service
+//! named).
+//!
+//! The syntax is Traefik's choice: `ruleSyntax: v2` is v2, no `ruleSyntax`
+//! is the static `core.defaultRuleSyntax`, any other value is v3 (Traefik
+//! parses names it does not know as v3). Traefik 3 warns that the option
+//! is deprecated; so does this, and it says so for unknown values.
 //!
 //! References (service, entrypoints, middlewares) are kept as written with
 //! their position; `dynamic/mod.rs` resolves them once every file is read.
 
 use serde::Deserialize;
 
-use crate::routing::{Rule, parse_rule};
+use crate::routing::{Rule, RuleError, RuleSyntax, parse_rule_with};
 
 use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
 use super::super::error::Origin;
@@ -18,10 +24,12 @@ use super::Ref;
 pub struct RouterConfig {
     /// Its name (case-sensitive).
     pub name: String,
-    /// The rule text (v3 syntax).
+    /// The rule text, in the syntax of [`Rule::syntax`].
     pub rule: String,
-    /// The rule, parsed and compiled (regexes included); a rule that does
-    /// not parse is a load error pointing at its column.
+    /// The rule, parsed and compiled (regexes included) in the router's
+    /// syntax; a rule that does not parse is a load error pointing at its
+    /// column, and what it accepts with another meaning than intended
+    /// ([`Rule::warnings`]) is a warning there.
     pub parsed: Rule,
     /// Where the rule value starts: for a quoted value, its first character
     /// inside the quotes (so a column offset into `rule` lands on the same
@@ -81,9 +89,33 @@ pub(super) fn check(
     path: &str,
     pos: Pos,
     file: RouterFile,
+    default_syntax: RuleSyntax,
 ) -> Option<RouterDraft> {
     let mut ok = true;
     let mut parsed = None;
+    let syntax = match file.rule_syntax.filter(|f| f.ok) {
+        Some(f) => {
+            let (syntax, unknown) = RuleSyntax::for_router(&f.value, default_syntax);
+            if unknown && f.value != "default" {
+                ctx.warn(
+                    &f.path,
+                    f.pos,
+                    format!(
+                        "unknown rule syntax {:?}: Traefik parses the rule as v3 (expected \"v2\" or \"v3\")",
+                        f.value
+                    ),
+                );
+            } else if !unknown {
+                ctx.warn(
+                    &f.path,
+                    f.pos,
+                    "ruleSyntax is deprecated (Traefik 3 warns too): write the rule in v3 and remove it",
+                );
+            }
+            syntax
+        }
+        None => default_syntax,
+    };
     let (rule, rule_origin) = match file.rule {
         Some(f) => {
             if !f.ok {
@@ -92,16 +124,26 @@ pub(super) fn check(
                 ctx.error(&f.path, f.pos, "rule is empty");
                 ok = false;
             } else {
-                match parse_rule(&f.value) {
-                    Ok(r) => parsed = Some(r),
+                // A column of the rule, as a position in the file.
+                let at = |e: &RuleError| Pos {
+                    line: f.pos.line,
+                    column: f.pos.column + e.column as u32 - 1,
+                };
+                match parse_rule_with(&f.value, syntax) {
+                    Ok(r) => {
+                        for w in r.warnings() {
+                            ctx.warn(
+                                &f.path,
+                                at(w),
+                                format!("{} (column {} of the rule)", w.message, w.column),
+                            );
+                        }
+                        parsed = Some(r);
+                    }
                     Err(e) => {
-                        let at = Pos {
-                            line: f.pos.line,
-                            column: f.pos.column + e.column as u32 - 1,
-                        };
                         ctx.error(
                             &f.path,
-                            at,
+                            at(&e),
                             format!("{} (column {} of the rule)", e.message, e.column),
                         );
                         ok = false;
@@ -116,29 +158,6 @@ pub(super) fn check(
             (String::new(), ctx.origin(pos))
         }
     };
-    if let Some(f) = file.rule_syntax
-        && f.ok
-    {
-        match f.value.as_str() {
-            "" | "v3" => {}
-            "v2" => {
-                ctx.error(
-                    &f.path,
-                    f.pos,
-                    "rule syntax \"v2\" is not supported yet (only \"v3\")",
-                );
-                ok = false;
-            }
-            other => {
-                ctx.error(
-                    &f.path,
-                    f.pos,
-                    format!("unknown rule syntax {other:?} (expected \"v3\")"),
-                );
-                ok = false;
-            }
-        }
-    }
     let service = match file.service {
         Some(f) if !f.ok => None,
         Some(f) if f.value.trim().is_empty() => {

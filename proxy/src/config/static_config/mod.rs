@@ -15,6 +15,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::routing::RuleSyntax;
+
 use super::decode::{
     At, Ctx, Ignored, Named, Register, Schema, Spec, Support, Switch, decode, schema, suggest,
 };
@@ -52,6 +54,9 @@ pub struct StaticConfig {
     pub metrics: MetricsConfig,
     /// The ping health endpoint; `None` when off.
     pub ping: Option<PingConfig>,
+    /// `core.defaultRuleSyntax`: the syntax of routers without
+    /// `ruleSyntax` (v3 unless set).
+    pub default_rule_syntax: RuleSyntax,
 }
 
 impl StaticConfig {
@@ -204,15 +209,28 @@ fn check(ctx: &mut Ctx, file: StaticFile) -> StaticConfig {
             entry_points.push(ep);
         }
     }
-    if let Some(f) = file.core.default_rule_syntax.filter(|f| f.ok)
-        && f.value != "v3"
-    {
-        let msg = if f.value == "v2" {
-            "rule syntax \"v2\" is not supported yet (only \"v3\")".to_owned()
-        } else {
-            format!("unknown rule syntax {:?} (expected \"v3\")", f.value)
-        };
-        ctx.error(&f.path, f.pos, msg);
+    // Traefik refuses any other value at startup, and warns about v2.
+    let mut default_rule_syntax = RuleSyntax::V3;
+    if let Some(f) = file.core.default_rule_syntax.filter(|f| f.ok) {
+        match RuleSyntax::from_default_setting(&f.value) {
+            Some(syntax) => default_rule_syntax = syntax,
+            None => ctx.error(
+                &f.path,
+                f.pos,
+                format!(
+                    "unsupported default rule syntax {:?} (expected \"v2\" or \"v3\")",
+                    f.value
+                ),
+            ),
+        }
+        if default_rule_syntax == RuleSyntax::V2 {
+            ctx.warn(
+                &f.path,
+                f.pos,
+                "the v2 rule syntax is deprecated (Traefik 3 warns too): routers without \
+                 ruleSyntax are parsed as v2; rewrite their rules in v3",
+            );
+        }
     }
     let providers = providers::check(ctx, file.providers);
     let log = observability::log(ctx, file.log);
@@ -233,6 +251,7 @@ fn check(ctx: &mut Ctx, file: StaticFile) -> StaticConfig {
         access_log,
         metrics,
         ping,
+        default_rule_syntax,
     };
 
     // Traefik's SetEffectiveConfiguration: a default `http` entrypoint when

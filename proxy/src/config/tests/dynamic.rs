@@ -211,9 +211,8 @@ http:
       service: s
       tls: {}
     b:
-      rule: Path(`/`)
+      rule: Host(`a`, `b`)
       service: s
-      ruleSyntax: v2
     c:
       rule: Path(`/`)
       service: s
@@ -227,10 +226,6 @@ http:
     f:
       rule: ""
       service: s
-    g:
-      rule: Path(`/`)
-      service: s
-      ruleSyntax: v4
   services:
     s:
       loadBalancer:
@@ -243,20 +238,91 @@ http:
     );
     assert_has(
         &e,
-        "dynamic.yml:11:19: http.routers.b.ruleSyntax: rule syntax \"v2\" is not supported yet",
+        "dynamic.yml:9:13: http.routers.b.rule: Host expects 1 argument, got 2 (several values are the v2 syntax",
     );
     assert_has(
         &e,
-        "dynamic.yml:15:17: http.routers.c.priority: must not be negative, found -1",
+        "dynamic.yml:14:17: http.routers.c.priority: must not be negative, found -1",
     );
     assert_has(
         &e,
         "http.routers.d.priority: expected an integer, found \"high\"",
     );
-    assert_has(&e, "dynamic.yml:20:5: http.routers.e: router has no rule");
+    assert_has(&e, "dynamic.yml:19:5: http.routers.e: router has no rule");
     assert_has(&e, "http.routers.f.rule: rule is empty");
-    assert_has(&e, "http.routers.g.ruleSyntax: unknown rule syntax \"v4\"");
-    assert_eq!(e.len(), 7, "{e:#?}");
+    assert_eq!(e.len(), 6, "{e:#?}");
+}
+
+#[test]
+fn rule_syntax_per_router_and_by_default() {
+    let text = r#"
+http:
+  routers:
+    v2:
+      rule: Host(`a.com`, `b.com`) && Query(`q=1`)
+      ruleSyntax: v2
+      service: s
+    v3:
+      rule: Host(`c.com`)
+      ruleSyntax: v3
+      service: s
+    odd:
+      rule: Host(`d.com`)
+      ruleSyntax: V2
+      service: s
+    internal:
+      rule: Host(`e.com`)
+      ruleSyntax: default
+      service: s
+    plain:
+      rule: HostRegexp(`{sub:[a-z]+}.f.com`)
+      service: s
+  services:
+    s:
+      loadBalancer:
+        servers: [{url: "http://a"}]
+"#;
+    let (c, w) = dyn_yaml(text).expect("loads");
+    let syntax = |name: &str| c.routers[name].parsed.syntax();
+    assert_eq!(syntax("v2"), RuleSyntax::V2);
+    assert_eq!(syntax("v3"), RuleSyntax::V3);
+    // Traefik parses a name it does not know as v3, `default` included.
+    assert_eq!(syntax("odd"), RuleSyntax::V3);
+    assert_eq!(syntax("internal"), RuleSyntax::V3);
+    assert_eq!(syntax("plain"), RuleSyntax::V3);
+    let w: Vec<String> = w.iter().map(ToString::to_string).collect();
+    assert_has(
+        &w,
+        "dynamic.yml:6:19: http.routers.v2.ruleSyntax: ruleSyntax is deprecated",
+    );
+    assert_has(
+        &w,
+        "dynamic.yml:10:19: http.routers.v3.ruleSyntax: ruleSyntax is deprecated",
+    );
+    assert_has(
+        &w,
+        "dynamic.yml:14:19: http.routers.odd.ruleSyntax: unknown rule syntax \"V2\": Traefik parses the rule as v3",
+    );
+    // A v2 template left in a v3 rule is accepted and warned about, at its
+    // column.
+    assert_has(
+        &w,
+        "dynamic.yml:21:24: http.routers.plain.rule: `{sub:[a-z]+}` is a v2 template",
+    );
+    assert_eq!(w.len(), 4, "{w:#?}");
+
+    // `core.defaultRuleSyntax: v2` makes routers without ruleSyntax v2.
+    let (c, _) = dyn_yaml_v2(text).expect("loads");
+    assert_eq!(c.routers["plain"].parsed.syntax(), RuleSyntax::V2);
+    assert_eq!(c.routers["v3"].parsed.syntax(), RuleSyntax::V3);
+    assert_eq!(c.routers["odd"].parsed.syntax(), RuleSyntax::V3);
+    let e = errs(dyn_yaml_v2(
+        "http:\n  routers:\n    r:\n      rule: PathRegexp(`/x`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: \"http://a\"}]\n",
+    ));
+    assert_has(
+        &e,
+        "dynamic.yml:4:13: http.routers.r.rule: unsupported function \"PathRegexp\": it is a v3 matcher",
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ fn directory_merge_keeps_first_and_warns() {
         directory: Some(dir.0.clone()),
         watch: true,
     };
-    let (c, w) = load_dynamic(&file, &eps()).unwrap();
+    let (c, w) = load_dynamic(&file, &eps(), RuleSyntax::V3).unwrap();
     assert_eq!(c.routers["r"].rule, "Path(`/a`)");
     assert_eq!(c.routers["r"].origin.file, dir.0.join("a.yml"));
     assert!(c.services.contains_key("s"));
@@ -42,7 +42,7 @@ fn directory_merge_keeps_first_and_warns() {
         "http:\n  routers:\n    x:\n      rule: Path(`/`)\n      service: nope\n",
     );
     dir.write("e.toml", "[http]\nfoo = 1\n");
-    let e = errs(load_dynamic(&file, &eps()));
+    let e = errs(load_dynamic(&file, &eps(), RuleSyntax::V3));
     assert_eq!(e.len(), 2, "{e:?}");
     assert_has(
         &e,
@@ -60,7 +60,7 @@ fn load_dynamic_single_file_and_bad_extension() {
         directory: None,
         watch: false,
     };
-    let (c, _) = load_dynamic(&file, &eps()).unwrap();
+    let (c, _) = load_dynamic(&file, &eps(), RuleSyntax::V3).unwrap();
     assert_eq!(c.routers.len(), 2);
     let p = dir.write("dyn.json", "{}");
     let file = FileProviderConfig {
@@ -69,7 +69,7 @@ fn load_dynamic_single_file_and_bad_extension() {
         watch: false,
     };
     assert_has(
-        &errs(load_dynamic(&file, &eps())),
+        &errs(load_dynamic(&file, &eps(), RuleSyntax::V3)),
         "unsupported file extension (expected .yml, .yaml or .toml)",
     );
     let file = FileProviderConfig {
@@ -77,7 +77,10 @@ fn load_dynamic_single_file_and_bad_extension() {
         directory: None,
         watch: false,
     };
-    assert_has(&errs(load_dynamic(&file, &eps())), "cannot read file");
+    assert_has(
+        &errs(load_dynamic(&file, &eps(), RuleSyntax::V3)),
+        "cannot read file",
+    );
 }
 
 #[test]

@@ -207,7 +207,7 @@ log:
   level: LOUD
   format: xml
 core:
-  defaultRuleSyntax: v2
+  defaultRuleSyntax: v4
 http:
   routers: {}
 tracing: {}
@@ -251,7 +251,7 @@ entrypoint: {}
     assert_has(&e, "log.format: unknown format \"xml\"");
     assert_has(
         &e,
-        "core.defaultRuleSyntax: rule syntax \"v2\" is not supported yet",
+        "core.defaultRuleSyntax: unsupported default rule syntax \"v4\" (expected \"v2\" or \"v3\")",
     );
     assert_has(
         &e,
@@ -339,4 +339,31 @@ fn one_key_spelled_two_ways_merges_maps() {
 fn public_duration_parser() {
     assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
     assert!(parse_duration("x").is_err());
+}
+
+#[test]
+fn default_rule_syntax() {
+    let (c, w) = static_yaml("entryPoints:\n  web:\n    address: ':80'\n").unwrap();
+    assert_eq!(c.default_rule_syntax, RuleSyntax::V3);
+    assert!(w.is_empty(), "{w:?}");
+    let (c, _) =
+        static_yaml("entryPoints:\n  web:\n    address: ':80'\ncore:\n  defaultRuleSyntax: v3\n")
+            .unwrap();
+    assert_eq!(c.default_rule_syntax, RuleSyntax::V3);
+    let (c, w) =
+        static_yaml("entryPoints:\n  web:\n    address: ':80'\ncore:\n  defaultRuleSyntax: v2\n")
+            .unwrap();
+    assert_eq!(c.default_rule_syntax, RuleSyntax::V2);
+    let w: Vec<String> = w.iter().map(ToString::to_string).collect();
+    assert_has(
+        &w,
+        "traefik.yml:5:22: core.defaultRuleSyntax: the v2 rule syntax is deprecated",
+    );
+    let e = errs(static_yaml(
+        "entryPoints:\n  web:\n    address: ':80'\ncore:\n  defaultRuleSyntax: V2\n",
+    ));
+    assert_has(
+        &e,
+        "traefik.yml:5:22: core.defaultRuleSyntax: unsupported default rule syntax \"V2\"",
+    );
 }

@@ -5,17 +5,41 @@
 use std::path::{Path, PathBuf};
 
 use super::super::*;
+pub(super) use crate::routing::RuleSyntax;
 
 pub(super) fn eps() -> Vec<String> {
     vec!["web".to_owned(), "websecure".to_owned()]
 }
 
 pub(super) fn dyn_yaml(text: &str) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
-    parse_dynamic(text, Format::Yaml, Path::new("dynamic.yml"), &eps())
+    parse_dynamic(
+        text,
+        Format::Yaml,
+        Path::new("dynamic.yml"),
+        &eps(),
+        RuleSyntax::V3,
+    )
+}
+
+/// [`dyn_yaml`] with `core.defaultRuleSyntax: v2`.
+pub(super) fn dyn_yaml_v2(text: &str) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+    parse_dynamic(
+        text,
+        Format::Yaml,
+        Path::new("dynamic.yml"),
+        &eps(),
+        RuleSyntax::V2,
+    )
 }
 
 pub(super) fn dyn_toml(text: &str) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
-    parse_dynamic(text, Format::Toml, Path::new("dynamic.toml"), &eps())
+    parse_dynamic(
+        text,
+        Format::Toml,
+        Path::new("dynamic.toml"),
+        &eps(),
+        RuleSyntax::V3,
+    )
 }
 
 pub(super) fn static_yaml(text: &str) -> Result<(StaticConfig, Vec<ConfigWarning>), ConfigErrors> {

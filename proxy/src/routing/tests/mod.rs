@@ -8,3 +8,4 @@ mod props;
 mod regex;
 mod router;
 mod support;
+mod v2;

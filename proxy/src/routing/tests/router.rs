@@ -1,7 +1,7 @@
 //! Router unit tests: ordering, ties, index buckets.
 
 use super::support::Req;
-use crate::routing::{LinearRouter, RouteEntry, Router, parse_rule};
+use crate::routing::{LinearRouter, RouteEntry, Router, RuleSyntax, parse_rule, parse_rule_with};
 
 fn entry(name: &str, rule: &str, priority: Option<u64>) -> RouteEntry<String> {
     let rule = parse_rule(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
@@ -158,4 +158,72 @@ fn route_does_not_allocate_on_the_heap_for_common_requests() {
     }
     fn assert_send_sync<T: Send + Sync>(_: &T) {}
     assert_send_sync(&r);
+}
+
+#[test]
+fn v2_rules_are_indexed_where_their_shape_allows() {
+    let v2 = |name: &str, rule: &str| {
+        let rule = parse_rule_with(rule, RuleSyntax::V2).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        RouteEntry {
+            name: name.to_owned(),
+            priority: rule.default_priority(),
+            rule,
+            value: name.to_owned(),
+        }
+    };
+    let entries = vec![
+        v2("hosts", "Host(`a.com`, `B.com.`) && Path(`/x`, `/y`)"),
+        v2("sub", "HostRegexp(`{sub:[a-z]+}.x.com`)"),
+        v2("label", "HostRegexp(`{sub}.y.com`)"),
+        v2("literal", "HostRegexp(`Z.com.`)"),
+        v2("path", "Path(`/api/{id:[0-9]+}`)"),
+        v2("prefix", "PathPrefix(`/static/{v}`)"),
+        v2("dotty", "HostRegexp(`{h:.*}.com`)"),
+        v2("headers", "Headers(`X-A`, `1`)"),
+        v2("query", "Query(`q={v}`)"),
+    ];
+    let r = both(entries);
+    let (exact, wild, rest) = r.0.shape();
+    assert_eq!(exact, vec!["a.com", "b.com", "z.com"]);
+    assert_eq!(wild, vec![".x.com", ".y.com"]);
+    // A template whose first variable can match a dot, and rules with
+    // neither host nor path, stay in the residue.
+    assert_eq!(rest, 3);
+    assert_eq!(route(&r, &Req::new("A.com", "/y")), Some("hosts"));
+    assert_eq!(route(&r, &Req::new("b.com.", "/x")), Some("hosts"));
+    assert_eq!(route(&r, &Req::new("ab.X.com", "/")), Some("sub"));
+    assert_eq!(route(&r, &Req::new("q-1.y.com", "/")), Some("label"));
+    assert_eq!(route(&r, &Req::new("z.COM.", "/")), Some("literal"));
+    assert_eq!(route(&r, &Req::new("h", "/api/12")), Some("path"));
+    assert_eq!(
+        route(&r, &Req::new("h", "/static/v1/app.js")),
+        Some("prefix")
+    );
+    assert_eq!(route(&r, &Req::new("a.b.com", "/")), Some("dotty"));
+    assert_eq!(
+        route(&r, &Req::new("h", "/").header("x-a", "1")),
+        Some("headers")
+    );
+    assert_eq!(route(&r, &Req::new("h", "/").query("q=2")), Some("query"));
+    assert_eq!(route(&r, &Req::new("h", "/api/x")), None);
+}
+
+#[test]
+fn anchored_path_regexps_are_indexed_by_their_literal_prefix() {
+    let r = both(vec![
+        entry("users", r"PathRegexp(`^/users/\d+$`)", None),
+        entry("alt", r"PathRegexp(`^/a|^/b`)", None),
+        entry("multiline", r"PathRegexp(`(?m)^/x`)", None),
+        entry("folded", r"PathRegexp(`^(?i)/api`)", None),
+    ]);
+    // `^/users/` keys the first; `(?m)^` is no start of text.
+    let alone = |rule: &str| Router::new(vec![entry("x", rule, None)]).shape().2;
+    assert_eq!(alone(r"PathRegexp(`^/users/\d+$`)"), 0);
+    assert_eq!(alone(r"PathRegexp(`(?m)^/x`)"), 1);
+    assert_eq!(alone(r"PathRegexp(`/users`)"), 1);
+    assert_eq!(route(&r, &Req::new("h", "/users/12")), Some("users"));
+    assert_eq!(route(&r, &Req::new("h", "/users/x")), None);
+    assert_eq!(route(&r, &Req::new("h", "/b")), Some("alt"));
+    assert_eq!(route(&r, &Req::new("h", "/x")), Some("multiline"));
+    assert_eq!(route(&r, &Req::new("h", "/API")), Some("folded"));
 }

@@ -6,7 +6,7 @@ use bumpalo::Bump;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::request::ProxyRequest;
-use crate::routing::parse_rule;
+use crate::routing::{RuleSyntax, parse_rule, parse_rule_with};
 
 /// An owned request from which a [`ProxyRequest`] view is taken.
 pub(super) struct Req {
@@ -50,6 +50,15 @@ impl Req {
         self
     }
 
+    /// A header value that need not be ASCII or UTF-8 (obs-text).
+    pub(super) fn header_bytes(mut self, k: &str, v: &[u8]) -> Self {
+        self.headers.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("valid name"),
+            HeaderValue::from_bytes(v).expect("valid value"),
+        );
+        self
+    }
+
     pub(super) fn ip(mut self, ip: &str) -> Self {
         self.ip = ip.parse().expect("valid ip");
         self
@@ -80,6 +89,22 @@ pub(super) fn m(rule: &str, req: &Req) -> bool {
 pub(super) fn err(rule: &str) -> crate::routing::RuleError {
     match parse_rule(rule) {
         Ok(_) => panic!("rule {rule:?} parsed but should not"),
+        Err(e) => e,
+    }
+}
+
+/// [`m`] for a rule in the v2 syntax.
+pub(super) fn m2(rule: &str, req: &Req) -> bool {
+    match parse_rule_with(rule, RuleSyntax::V2) {
+        Ok(r) => r.matches(&req.view()),
+        Err(e) => panic!("v2 rule {rule:?} failed to parse: {e}"),
+    }
+}
+
+/// [`err`] for a rule in the v2 syntax.
+pub(super) fn err2(rule: &str) -> crate::routing::RuleError {
+    match parse_rule_with(rule, RuleSyntax::V2) {
+        Ok(_) => panic!("v2 rule {rule:?} parsed but should not"),
         Err(e) => e,
     }
 }
