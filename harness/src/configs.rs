@@ -50,13 +50,13 @@ impl Env {
             metrics: "0.0.0.0:9100".into(),
             main: "backend:8081".into(),
             fallback: "backend:8082".into(),
-            dir: "/tmp/bench".into(),
-            dynamic: "/etc/bench/dynamic.yml".into(),
-            access_log: "/var/log/bench/access.log".into(),
-            map: "/etc/bench/haproxy.map".into(),
-            cert: "/etc/bench/cert.pem".into(),
-            key: "/etc/bench/key.pem".into(),
-            combined: "/etc/bench/combined.pem".into(),
+            dir: "/tmp".into(),
+            dynamic: "/etc/bench/config/dynamic.yml".into(),
+            access_log: "/tmp/access.log".into(),
+            map: "/etc/bench/config/haproxy.map".into(),
+            cert: "/etc/bench/certs/cert.pem".into(),
+            key: "/etc/bench/certs/key.pem".into(),
+            combined: "/etc/bench/certs/combined.pem".into(),
             workers: 1,
         }
     }
@@ -437,7 +437,10 @@ mod tests {
         let plain = by_name("small-get").unwrap();
         let t: serde_json::Value = serde_saphyr::from_str(&traefik_static(&plain, &env())).unwrap();
         assert_eq!(t["entryPoints"]["web"]["address"], "0.0.0.0:8000");
-        assert_eq!(t["providers"]["file"]["filename"], "/etc/bench/dynamic.yml");
+        assert_eq!(
+            t["providers"]["file"]["filename"],
+            "/etc/bench/config/dynamic.yml"
+        );
         assert!(t.get("metrics").is_none() && t.get("accessLog").is_none());
         let p: serde_json::Value = serde_saphyr::from_str(&proxy_static(&plain, &env())).unwrap();
         assert_eq!(p["ping"]["entryPoint"], "metrics");
@@ -455,9 +458,9 @@ mod tests {
         let a = by_name("access-log-on").unwrap();
         for y in [traefik_static(&a, &env()), proxy_static(&a, &env())] {
             let v: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
-            assert_eq!(v["accessLog"]["filePath"], "/var/log/bench/access.log");
+            assert_eq!(v["accessLog"]["filePath"], "/tmp/access.log");
         }
-        assert!(nginx(&a, &env(), 0).contains("access_log /var/log/bench/access.log combined;"));
+        assert!(nginx(&a, &env(), 0).contains("access_log /tmp/access.log combined;"));
         assert!(haproxy(&a, &env()).contains("option httplog"));
         assert!(nginx(&plain, &env(), 0).contains("access_log off;"));
     }
@@ -470,8 +473,8 @@ mod tests {
         let tls = by_name("tls-keepalive").unwrap();
         let n = nginx(&tls, &env(), 0);
         assert!(n.contains("listen 0.0.0.0:8000 ssl default_server;"));
-        assert!(n.contains("ssl_certificate /etc/bench/cert.pem;"));
-        assert!(haproxy(&tls, &env()).contains("ssl crt /etc/bench/combined.pem"));
+        assert!(n.contains("ssl_certificate /etc/bench/certs/cert.pem;"));
+        assert!(haproxy(&tls, &env()).contains("ssl crt /etc/bench/certs/combined.pem"));
         let many = by_name("many-routers").unwrap();
         let n = nginx(&many, &env(), 0);
         assert_eq!(n.matches("server_name r").count(), 10_000);
@@ -479,7 +482,7 @@ mod tests {
             "server_name r5000.bench.test; location /r5000/ { proxy_pass http://main; }"
         ));
         let h = haproxy(&many, &env());
-        assert!(h.contains("map_beg(/etc/bench/haproxy.map,fallback)"));
+        assert!(h.contains("map_beg(/etc/bench/config/haproxy.map,fallback)"));
         let map = haproxy_map(&many, 0).unwrap();
         assert_eq!(map.lines().filter(|l| l.ends_with(" main")).count(), 10_000);
         assert!(map.contains("\nr5000.bench.test/r5000/ main\n"));

@@ -153,6 +153,7 @@ pub struct Round {
     /// CPU the load side's own processes (the driver or goose in this
     /// process, wrk, the backend) used over the window, % of the load cores
     /// (other tenants of a shared machine do not count).
+    #[serde(deserialize_with = "crate::stats::nan_if_null")]
     pub load_busy_pct: f64,
     /// The load side > 90% busy: throughput is a lower bound.
     pub load_saturated: bool,
@@ -307,6 +308,20 @@ pub(crate) fn utc_now() -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_with_unmeasured_figures_round_trips() {
+        let mut r = crate::compare::tests::synthetic(&[15.0; 3]);
+        r.scenarios[0].targets[0].rounds[0].latency_us.p999 = f64::NAN;
+        r.scenarios[0].targets[0].rounds[0].load_busy_pct = f64::NAN;
+        let p = std::env::temp_dir().join(format!("harness-results-{}.json", std::process::id()));
+        r.save(&p).unwrap();
+        let back = Results::load(&p).unwrap();
+        let _ = std::fs::remove_file(&p);
+        let round = &back.scenarios[0].targets[0].rounds[0];
+        assert!(round.latency_us.p999.is_nan() && round.load_busy_pct.is_nan());
+        assert_eq!(back.scenarios[0].targets.len(), 6);
+    }
 
     #[test]
     fn utc_now_is_well_formed() {

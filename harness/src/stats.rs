@@ -49,14 +49,19 @@ pub fn from_v2_base64(s: &str) -> Result<Histogram<u64>, String> {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     /// 50th percentile.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p50: f64,
     /// 90th percentile.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90: f64,
     /// 99th percentile.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99: f64,
     /// 99.9th percentile.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p999: f64,
     /// Largest recorded value.
+    #[serde(deserialize_with = "nan_if_null")]
     pub max: f64,
 }
 
@@ -74,6 +79,12 @@ impl Percentiles {
             max: h.max() as f64,
         }
     }
+}
+
+/// Reads a figure JSON wrote as `null` (serde_json's NaN: not measured)
+/// back as NaN.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Median and range of one figure over the rounds.
@@ -204,6 +215,16 @@ mod tests {
         assert_eq!(back.len(), h.len());
         assert_eq!(Percentiles::of(&back), Percentiles::of(&h));
         assert_eq!(back, h);
+    }
+
+    #[test]
+    fn a_figure_not_measured_survives_json() {
+        let p = Percentiles {
+            p999: f64::NAN,
+            ..Percentiles::default()
+        };
+        let back: Percentiles = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert!(back.p999.is_nan() && back.p50 == 0.0);
     }
 
     #[test]

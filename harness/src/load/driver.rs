@@ -338,7 +338,13 @@ async fn open(job: Arc<Job>, tt: Timetable, c: usize, slot: SlotRef) {
         s.in_flight = None;
         match out.and_then(|a| a.check(&job.spec).map(|()| a)) {
             Ok(a) => {
-                s.res.answered(counted, micros(done - from));
+                // Throughput counts answers inside the window; latency
+                // counts every request due in it, however late its answer.
+                s.res
+                    .answered(counted && done <= w.end, micros(done - from));
+                if counted && done > w.end {
+                    s.res.late(micros(done - from));
+                }
                 if a.close {
                     conn = None;
                 }
@@ -390,6 +396,16 @@ mod wire_tests {
         body: usize,
         certs: Option<&crate::certs::CertFiles>,
     ) -> SocketAddr {
+        slow_backend(name, body, certs, Duration::ZERO)
+    }
+
+    /// [`backend`] answering after `delay`.
+    fn slow_backend(
+        name: &'static str,
+        body: usize,
+        certs: Option<&crate::certs::CertFiles>,
+        delay: Duration,
+    ) -> SocketAddr {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap();
@@ -406,7 +422,7 @@ mod wire_tests {
                     tokio::net::TcpListener::from_std(l).unwrap(),
                     http::HeaderValue::from_static(name),
                     crate::backend::body_of_size(body),
-                    Duration::ZERO,
+                    delay,
                     tls,
                 )
                 .await
@@ -470,6 +486,25 @@ mod wire_tests {
         assert_eq!(open.errors, 0, "{:?}", open.first_error);
         // 0.4 s at 2,000 req/s: about 800 in the window.
         assert!((600..=900).contains(&open.requests), "{}", open.requests);
+        assert!(open.hist.len() >= open.requests);
+        // A target slower than the offered rate: fewer answers than offered
+        // inside the window, and the late ones' latency still recorded.
+        let slow = slow_backend("main", 12, None, Duration::from_millis(10));
+        let behind = run(job(
+            slow,
+            Mode::Open {
+                rate: 1000.0,
+                conns: 1,
+            },
+            None,
+        ))
+        .unwrap();
+        assert!(behind.requests < 100, "{}", behind.requests);
+        assert!(behind.hist.len() > behind.requests);
+        assert!(
+            behind.hist.max() > 100_000,
+            "late answers wait for their turn"
+        );
         let fresh = Mode::Closed {
             conns: 4,
             new_conn: true,

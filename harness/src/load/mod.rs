@@ -165,6 +165,13 @@ impl LoadResult {
         }
     }
 
+    /// Records the latency of a request due inside the window but answered
+    /// after it (open loop): its latency counts, its answer does not count
+    /// toward the window's throughput.
+    pub(crate) fn late(&mut self, us: u64) {
+        record_us(&mut self.hist, us);
+    }
+
     /// The latency percentiles: from the histogram, else the external tool's.
     pub(crate) fn percentiles(&self) -> Percentiles {
         match &self.external_latency {
