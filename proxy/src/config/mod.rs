@@ -2,21 +2,27 @@
 //! static (`traefik.yml` / `traefik.toml`) and dynamic (routers, services,
 //! middlewares, servers transports), in YAML or TOML.
 //!
-//! Two steps: [`node`] turns either syntax into one position-annotated tree;
-//! the static and dynamic models decode that tree by hand, with Traefik's
-//! case-insensitive keys, its defaults, and validation that collects every
-//! error (file, key path, line, column) instead of stopping at the first.
-//! Keys that would make us serve traffic differently from what was asked
-//! are errors; harmless unsupported ones are warnings.
+//! Two steps: `node` turns either syntax into one position-annotated tree;
+//! `decode` deserializes that tree into each section's derived file
+//! schema, with Traefik's case-insensitive keys and scalar rules, and the
+//! sections check what a type cannot say and fill in Traefik's defaults.
+//! Validation collects every error (file, key path, line, column) instead
+//! of stopping at the first. Keys that would make us serve traffic
+//! differently from what was asked are errors; harmless unsupported ones
+//! are warnings.
 //!
-//! Rules stay text here (the routing module parses them). This module runs
-//! on the control plane only: nothing in it is on the request path.
+//! Layout: `static_config/` (entrypoints, providers, observability) and
+//! `dynamic/` (routers, services, transports, middlewares; TLS will go
+//! beside them), each section's schema next to its checks. `DESIGN.md`
+//! says what a new schema costs and where the next ones plug in. Rules
+//! stay text here (the routing module parses them). This module runs on
+//! the control plane only: nothing in it is on the request path.
 
+mod address;
 mod decode;
 mod duration;
 mod dynamic;
 mod error;
-mod net;
 mod node;
 mod static_config;
 #[cfg(test)]

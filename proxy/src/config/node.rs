@@ -1,7 +1,8 @@
 //! Format layer: turns YAML (serde-saphyr) or TOML (toml) text into one
-//! generic, position-annotated [`Node`] tree, so the typed decoding in the
-//! other modules can look keys up case-insensitively (as Traefik's paerser
-//! does) and point every diagnostic at a line and column.
+//! generic, position-annotated [`Node`] tree, so the typed decoding
+//! (`decode`) can look keys up case-insensitively (as Traefik's paerser
+//! does) and point every diagnostic at a line and column. A key/value
+//! provider can build the same tree.
 //!
 //! Must not interpret Traefik keys: no defaults, no validation beyond syntax.
 
@@ -60,19 +61,20 @@ pub(crate) struct Key {
 
 /// One value of the tree. `pos` is where the value starts; for a quoted
 /// string that is its first character inside the quotes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Node {
     pub(crate) value: Value,
     pub(crate) pos: Pos,
 }
 
 /// The shape of a [`Node`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) enum Value {
     /// Entries in file order (TOML tables are re-sorted by position).
     Map(Vec<(Key, Node)>),
     Seq(Vec<Node>),
     Scalar(ScalarKind, String),
+    #[default]
     Null,
 }
 

@@ -1,0 +1,288 @@
+//! `http.services.<name>`: the file schema of each service type, and the
+//! checks that need more than a type (exactly one type, server URLs).
+//!
+//! Only `loadBalancer` is built. The other types are fields of
+//! [`ServiceFile`] refused in its key table, so their presence still
+//! counts; a new type becomes a field with its own derived struct here and
+//! a variant of [`ServiceConfig`].
+
+use http::Uri;
+use serde::Deserialize;
+
+use super::super::decode::{
+    At, Ctx, Ignored, Raw, Register, Schema, Spec, Support, decode_at, schema,
+};
+use super::super::error::Origin;
+use super::super::node::{Pos, Value};
+use super::Ref;
+
+/// A service. Only load balancers exist so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceConfig {
+    /// `loadBalancer`: weighted round robin over servers.
+    LoadBalancer(LoadBalancerConfig),
+}
+
+impl ServiceConfig {
+    /// Where the service's name is written.
+    pub fn origin(&self) -> &Origin {
+        match self {
+            ServiceConfig::LoadBalancer(lb) => &lb.origin,
+        }
+    }
+}
+
+/// `services.<name>.loadBalancer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancerConfig {
+    /// The servers; never empty.
+    pub servers: Vec<ServerConfig>,
+    /// Forward the client's `Host` header (default true).
+    pub pass_host_header: bool,
+    /// Named servers transport; it exists in
+    /// [`DynamicConfig::servers_transports`](super::DynamicConfig::servers_transports).
+    pub servers_transport: Option<String>,
+    /// Where the service's name is written.
+    pub origin: Origin,
+}
+
+/// One upstream server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The URL as written.
+    pub url: String,
+    /// The parsed URL: scheme `http` or `h2c`, with a host.
+    pub uri: Uri,
+    /// Speak HTTP/2 cleartext (scheme `h2c`).
+    pub h2c: bool,
+    /// Weight for the round robin; `None` = Traefik's default of 1.
+    pub weight: Option<u32>,
+    /// Keep the URL's path as a prefix of forwarded paths.
+    pub preserve_path: bool,
+}
+
+// === file schema ===
+
+const UNSUPPORTED_KIND: Support = Support::Error("only loadBalancer services exist");
+
+/// `http.services.<name>` as written: one field per service type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct ServiceFile {
+    load_balancer: Option<At<LoadBalancerFile>>,
+    weighted: Option<Ignored>,
+    mirroring: Option<Ignored>,
+    failover: Option<Ignored>,
+}
+
+impl Schema for ServiceFile {
+    const KEYS: Spec = &[
+        ("weighted", UNSUPPORTED_KIND),
+        ("mirroring", UNSUPPORTED_KIND),
+        ("failover", UNSUPPORTED_KIND),
+    ];
+}
+
+/// `loadBalancer` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct LoadBalancerFile {
+    /// Kept raw: a value that is not a list is "not a list of servers".
+    servers: Option<Raw>,
+    pass_host_header: Option<At<bool>>,
+    servers_transport: Option<At<String>>,
+}
+
+impl Schema for LoadBalancerFile {
+    const KEYS: Spec = &[
+        (
+            "sticky",
+            Support::Warn("requests are not pinned to a server"),
+        ),
+        (
+            "healthCheck",
+            Support::Warn("servers are not health-checked"),
+        ),
+        ("responseForwarding", Support::Warn("")),
+        ("strategy", Support::Warn("weighted round robin is used")),
+    ];
+}
+
+/// `servers[i]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ServerFile {
+    url: Option<At<String>>,
+    weight: Option<At<u32>>,
+    preserve_path: Option<At<bool>>,
+}
+
+pub(super) const SCHEMAS: &[Register] = &[schema::<ServiceFile>, schema::<LoadBalancerFile>];
+
+// === checks ===
+
+/// A service whose servers transport is still to be resolved.
+pub(super) struct ServiceDraft {
+    pub(super) config: ServiceConfig,
+    pub(super) transport: Option<Ref>,
+}
+
+/// Checks the service at `path` (named at `pos`). `None` when it cannot be
+/// served; its errors are in `ctx`.
+pub(super) fn check(
+    ctx: &mut Ctx,
+    path: &str,
+    pos: Pos,
+    file: ServiceFile,
+) -> Option<ServiceDraft> {
+    let kinds = [
+        file.load_balancer.is_some(),
+        file.weighted.is_some(),
+        file.mirroring.is_some(),
+        file.failover.is_some(),
+    ]
+    .into_iter()
+    .filter(|k| *k)
+    .count();
+    if kinds > 1 {
+        ctx.error(path, pos, "a service must have exactly one type");
+        return None;
+    }
+    let Some(lb) = file.load_balancer else {
+        if kinds == 0 {
+            ctx.error(path, pos, "service has no type (expected loadBalancer)");
+        }
+        return None;
+    };
+    if !lb.ok {
+        return None;
+    }
+    let mut ok = true;
+    let mut servers = Vec::new();
+    match lb.value.servers {
+        Some(raw) => {
+            let raw = ctx.take_raw(raw);
+            match &raw.node.value {
+                Value::Seq(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let spath = format!("{}[{i}]", raw.path);
+                        let server = decode_at::<At<ServerFile>>(ctx, item, &spath, item.pos)
+                            .filter(|s| s.ok)
+                            .and_then(|s| server(ctx, &spath, item.pos, s.value));
+                        match server {
+                            Some(s) => servers.push(s),
+                            None => ok = false,
+                        }
+                    }
+                    if items.is_empty() {
+                        ctx.error(&raw.path, raw.node.pos, "load balancer has no servers");
+                        ok = false;
+                    }
+                }
+                Value::Null => {
+                    ctx.error(&raw.path, raw.node.pos, "load balancer has no servers");
+                    ok = false;
+                }
+                other => {
+                    ctx.error(
+                        &raw.path,
+                        raw.node.pos,
+                        format!("expected a list of servers, found {}", other.describe()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        None => {
+            ctx.error(&lb.path, lb.key_pos, "load balancer has no servers");
+            ok = false;
+        }
+    }
+    let mut pass_host_header = true;
+    if let Some(f) = lb.value.pass_host_header {
+        ok &= f.ok;
+        pass_host_header = f.value;
+    }
+    let transport = lb
+        .value
+        .servers_transport
+        .filter(|f| f.ok && !f.value.is_empty())
+        .map(|f| Ref {
+            name: f.value,
+            path: f.path,
+            pos: f.pos,
+        });
+    let origin = ctx.origin(pos);
+    ok.then_some(ServiceDraft {
+        config: ServiceConfig::LoadBalancer(LoadBalancerConfig {
+            servers,
+            pass_host_header,
+            servers_transport: None,
+            origin,
+        }),
+        transport,
+    })
+}
+
+fn server(ctx: &mut Ctx, path: &str, pos: Pos, file: ServerFile) -> Option<ServerConfig> {
+    let Some(f) = file.url else {
+        ctx.error(path, pos, "server has no url");
+        return None;
+    };
+    if !f.ok {
+        return None;
+    }
+    let (uri, h2c) = match parse_server_url(f.value.trim()) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.error(&f.path, f.pos, e);
+            return None;
+        }
+    };
+    let mut ok = true;
+    let weight = file.weight.and_then(|w| {
+        ok &= w.ok;
+        w.ok().copied()
+    });
+    let preserve_path = file.preserve_path.is_some_and(|p| {
+        ok &= p.ok;
+        p.value
+    });
+    ok.then_some(ServerConfig {
+        url: f.value,
+        uri,
+        h2c,
+        weight,
+        preserve_path,
+    })
+}
+
+/// An absolute `http://` or `h2c://` URL with a host.
+fn parse_server_url(url: &str) -> Result<(Uri, bool), String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
+    let h2c = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("http") => false,
+        Some("h2c") => true,
+        Some("https") => {
+            return Err(format!(
+                "https server URL {url:?} is not supported yet (no TLS to servers)"
+            ));
+        }
+        Some(other) => {
+            return Err(format!(
+                "server URL {url:?} has unsupported scheme {other:?} (expected http or h2c)"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "server URL {url:?} must be absolute, e.g. \"http://10.0.0.1:8080\""
+            ));
+        }
+    };
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("server URL {url:?} has no host"));
+    }
+    Ok((uri, h2c))
+}

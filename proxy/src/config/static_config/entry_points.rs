@@ -1,0 +1,277 @@
+//! `entryPoints.<name>`: where the proxy listens, with its connection
+//! timeouts and which forwarded headers it trusts. The file schema, and
+//! the checks that need more than a type (an address that resolves, IP
+//! ranges).
+//!
+//! Parsing only: the listener binds the resolved addresses.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::net::IpNet;
+
+use super::super::address::parse_entrypoint_address;
+use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
+use super::super::error::Origin;
+use super::super::node::Pos;
+
+/// One listening entrypoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryPointConfig {
+    /// Its name (case-sensitive), referenced by routers.
+    pub name: String,
+    /// The address as written, e.g. `:80`.
+    pub address: String,
+    /// The resolved socket address (`:80` is `0.0.0.0:80`).
+    pub addr: SocketAddr,
+    /// `asDefault`: routers without `entryPoints` attach here.
+    pub as_default: bool,
+    /// Connection timeouts and lifecycle.
+    pub transport: EntryPointTransport,
+    /// Which `X-Forwarded-*` headers are trusted.
+    pub forwarded_headers: ForwardedHeadersConfig,
+    /// Where it was defined (line 0 for an implicit entrypoint).
+    pub origin: Origin,
+}
+
+impl EntryPointConfig {
+    /// An entrypoint Traefik creates itself, on every interface at `port`.
+    pub(super) fn implicit(name: &str, port: u16, file: &Path) -> Self {
+        EntryPointConfig {
+            name: name.to_owned(),
+            address: format!(":{port}"),
+            addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            as_default: false,
+            transport: EntryPointTransport::default(),
+            forwarded_headers: ForwardedHeadersConfig::default(),
+            origin: Origin {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+            },
+        }
+    }
+}
+
+/// `entryPoints.<name>.transport`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryPointTransport {
+    /// Read/write/idle timeouts.
+    pub responding_timeouts: RespondingTimeouts,
+    /// Graceful shutdown timings.
+    pub life_cycle: LifeCycle,
+    /// Close a keep-alive connection after this many requests; 0 = never.
+    pub keep_alive_max_requests: u64,
+    /// Close a keep-alive connection after this long; 0 = never.
+    pub keep_alive_max_time: Duration,
+}
+
+/// `transport.respondingTimeouts`; zero means no timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RespondingTimeouts {
+    /// Reading the whole request, headers and body (default 60s).
+    pub read_timeout: Duration,
+    /// Writing the response (default 0: none).
+    pub write_timeout: Duration,
+    /// Keep-alive idle time between requests (default 180s).
+    pub idle_timeout: Duration,
+}
+
+impl Default for RespondingTimeouts {
+    fn default() -> Self {
+        RespondingTimeouts {
+            read_timeout: Duration::from_secs(60),
+            write_timeout: Duration::ZERO,
+            idle_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// `transport.lifeCycle`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifeCycle {
+    /// Keep accepting requests this long after a stop signal (default 0).
+    pub request_accept_grace_timeout: Duration,
+    /// Time given to in-flight requests to finish (default 10s).
+    pub grace_time_out: Duration,
+}
+
+impl Default for LifeCycle {
+    fn default() -> Self {
+        LifeCycle {
+            request_accept_grace_timeout: Duration::ZERO,
+            grace_time_out: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `entryPoints.<name>.forwardedHeaders`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForwardedHeadersConfig {
+    /// Clients whose `X-Forwarded-*` headers are kept.
+    pub trusted_ips: Vec<IpNet>,
+    /// Trust every client's `X-Forwarded-*` headers.
+    pub insecure: bool,
+}
+
+// === file schema ===
+
+/// `entryPoints.<name>` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct EntryPointFile {
+    address: Option<At<String>>,
+    as_default: Option<bool>,
+    transport: TransportFile,
+    forwarded_headers: ForwardedFile,
+    /// Decoded only to check its keys: each is refused or warned about.
+    #[serde(rename = "http")]
+    _http: EntryPointHttpFile,
+}
+
+impl Schema for EntryPointFile {
+    const KEYS: Spec = &[
+        (
+            "proxyProtocol",
+            Support::Error("it changes which address is the client's"),
+        ),
+        ("http2", Support::Warn("HTTP/2 server defaults apply")),
+        ("http3", Support::Warn("no HTTP/3")),
+        ("udp", Support::Warn("no UDP")),
+        ("observability", Support::Warn("")),
+        ("reusePort", Support::Warn("")),
+        ("allowACMEByPass", Support::Warn("no ACME")),
+    ];
+}
+
+/// `entryPoints.<name>.http`: nothing of it is built yet.
+#[derive(Debug, Default, Deserialize)]
+struct EntryPointHttpFile {}
+
+impl Schema for EntryPointHttpFile {
+    const KEYS: Spec = &[
+        (
+            "redirections",
+            Support::Error("ignoring it would serve requests that should be redirected"),
+        ),
+        (
+            "middlewares",
+            Support::Error("no middlewares yet; ignoring them would skip them"),
+        ),
+        (
+            "tls",
+            Support::Error("no TLS yet; ignoring it would serve plain HTTP"),
+        ),
+        ("encodeQuerySemicolons", Support::Warn("")),
+        ("sanitizePath", Support::Warn("")),
+        ("maxHeaderBytes", Support::Warn("")),
+    ];
+}
+
+/// `transport` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct TransportFile {
+    responding_timeouts: RespondingFile,
+    life_cycle: LifeCycleFile,
+    keep_alive_max_requests: Option<u64>,
+    keep_alive_max_time: Option<Duration>,
+}
+
+/// `transport.respondingTimeouts` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RespondingFile {
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+/// `transport.lifeCycle` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct LifeCycleFile {
+    request_accept_grace_timeout: Option<Duration>,
+    #[serde(rename = "graceTimeOut")]
+    grace_time_out: Option<Duration>,
+}
+
+/// `forwardedHeaders` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ForwardedFile {
+    #[serde(rename = "trustedIPs")]
+    trusted_ips: Option<At<Vec<At<String>>>>,
+    insecure: Option<bool>,
+}
+
+impl Schema for ForwardedFile {
+    const KEYS: Spec = &[("connection", Support::Warn(""))];
+}
+
+pub(super) const SCHEMAS: &[Register] = &[
+    schema::<EntryPointFile>,
+    schema::<EntryPointHttpFile>,
+    schema::<ForwardedFile>,
+];
+
+// === checks ===
+
+/// Checks entrypoint `name` (at `path`, named at `pos`). `None` when it
+/// has no usable address; its errors are in `ctx`.
+pub(super) fn check(
+    ctx: &mut Ctx,
+    name: &str,
+    path: &str,
+    pos: Pos,
+    file: EntryPointFile,
+) -> Option<EntryPointConfig> {
+    let mut ep = EntryPointConfig::implicit(name, 80, &ctx.file.clone());
+    ep.origin = ctx.origin(pos);
+    let mut ok = true;
+    match file.address {
+        Some(f) if !f.ok => ok = false,
+        Some(f) => match parse_entrypoint_address(f.value.trim()) {
+            Ok(addr) => {
+                ep.addr = addr;
+                ep.address = f.value;
+            }
+            Err(e) => {
+                ctx.error(&f.path, f.pos, e);
+                ok = false;
+            }
+        },
+        None => {
+            ctx.error(path, pos, "entrypoint has no address");
+            ok = false;
+        }
+    }
+    ep.as_default = file.as_default.unwrap_or(false);
+    let (t, tr) = (file.transport, &mut ep.transport);
+    let (rt, to) = (t.responding_timeouts, &mut tr.responding_timeouts);
+    to.read_timeout = rt.read_timeout.unwrap_or(to.read_timeout);
+    to.write_timeout = rt.write_timeout.unwrap_or(to.write_timeout);
+    to.idle_timeout = rt.idle_timeout.unwrap_or(to.idle_timeout);
+    let (lc, life) = (t.life_cycle, &mut tr.life_cycle);
+    life.request_accept_grace_timeout = lc
+        .request_accept_grace_timeout
+        .unwrap_or(life.request_accept_grace_timeout);
+    life.grace_time_out = lc.grace_time_out.unwrap_or(life.grace_time_out);
+    tr.keep_alive_max_requests = t.keep_alive_max_requests.unwrap_or(0);
+    tr.keep_alive_max_time = t.keep_alive_max_time.unwrap_or(tr.keep_alive_max_time);
+    let fh = file.forwarded_headers;
+    ep.forwarded_headers.insecure = fh.insecure.unwrap_or(false);
+    if let Some(list) = fh.trusted_ips {
+        let list_path = list.path.clone();
+        for (ip, ip_pos) in list.strings() {
+            match ip.parse::<IpNet>() {
+                Ok(net) => ep.forwarded_headers.trusted_ips.push(net),
+                Err(e) => ctx.error(&list_path, ip_pos, e),
+            }
+        }
+    }
+    ok.then_some(ep)
+}

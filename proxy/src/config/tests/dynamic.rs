@@ -1,0 +1,491 @@
+//! The dynamic model: routers, services, transports, middlewares.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::super::*;
+use super::support::*;
+
+#[test]
+fn yaml_and_toml_give_the_same_model() {
+    let (y, yw) = dyn_yaml(YAML).unwrap();
+    let (t, tw) = dyn_toml(TOML).unwrap();
+    assert!(yw.is_empty() && tw.is_empty(), "{yw:?} {tw:?}");
+    assert_eq!(without_origins(y.clone()), without_origins(t));
+
+    let api = &y.routers["api"];
+    assert_eq!(api.name, "api");
+    assert_eq!(api.rule, "Host(`example.com`) && PathPrefix(`/api`)");
+    assert_eq!(api.service, "api");
+    assert_eq!(api.entry_points, vec!["web"]);
+    assert_eq!(api.priority, Some(10));
+    assert_eq!((api.origin.line, api.origin.column), (4, 5));
+    assert!(y.routers["site"].entry_points.is_empty());
+    assert_eq!(y.routers["site"].priority, None);
+
+    let ServiceConfig::LoadBalancer(lb) = &y.services["api"];
+    assert!(!lb.pass_host_header);
+    assert_eq!(lb.servers_transport.as_deref(), Some("slow"));
+    assert_eq!(lb.servers.len(), 2);
+    assert_eq!(lb.servers[0].weight, Some(3));
+    assert!(!lb.servers[0].h2c);
+    assert_eq!(lb.servers[0].uri.host(), Some("10.0.0.1"));
+    assert_eq!(lb.servers[0].uri.port_u16(), Some(8080));
+    assert!(lb.servers[1].h2c && lb.servers[1].preserve_path);
+    assert_eq!(lb.servers[1].uri.path(), "/base");
+    let ServiceConfig::LoadBalancer(site) = &y.services["site"];
+    assert!(site.pass_host_header, "default is true");
+    assert_eq!(site.servers[0].weight, None);
+
+    let slow = &y.servers_transports["slow"];
+    assert_eq!(slow.max_idle_conns_per_host, 7);
+    assert!(slow.disable_http2);
+    assert_eq!(
+        slow.forwarding_timeouts.dial_timeout,
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        slow.forwarding_timeouts.response_header_timeout,
+        Duration::from_secs(90)
+    );
+    assert_eq!(
+        slow.forwarding_timeouts.idle_conn_timeout,
+        Duration::from_secs(10)
+    );
+    // Unset fields keep Traefik's defaults.
+    assert_eq!(
+        slow.forwarding_timeouts.ping_timeout,
+        Duration::from_secs(15)
+    );
+    assert_eq!(y.transport_for(site), ServersTransportConfig::default());
+    assert_eq!(y.transport_for(lb).max_idle_conns_per_host, 7);
+}
+
+#[test]
+fn rule_origin_points_inside_the_quotes() {
+    let (y, _) = dyn_yaml(YAML).unwrap();
+    // `      rule: "Host(...` : the quote is column 13, the H column 14.
+    let o = &y.routers["api"].rule_origin;
+    assert_eq!((o.line, o.column), (5, 14));
+    assert_eq!(o.file, PathBuf::from("dynamic.yml"));
+    // Unquoted: the first character.
+    let o = &y.routers["site"].rule_origin;
+    assert_eq!((o.line, o.column), (10, 13));
+    let (t, _) = dyn_toml(TOML).unwrap();
+    let o = &t.routers["api"].rule_origin;
+    assert_eq!((o.line, o.column), (3, 9));
+}
+
+#[test]
+fn servers_transport_defaults() {
+    let d = ServersTransportConfig::default();
+    assert_eq!(d.max_idle_conns_per_host, 200);
+    assert!(!d.disable_http2);
+    let t = d.forwarding_timeouts;
+    assert_eq!(t.dial_timeout, Duration::from_secs(30));
+    assert_eq!(t.response_header_timeout, Duration::ZERO);
+    assert_eq!(t.idle_conn_timeout, Duration::from_secs(90));
+    assert_eq!(t.read_idle_timeout, Duration::ZERO);
+    assert_eq!(t.ping_timeout, Duration::from_secs(15));
+}
+
+#[test]
+fn keys_are_case_insensitive_names_are_not() {
+    let text = "HTTP:\n  Routers:\n    Api:\n      RULE: Path(`/`)\n      Service: Svc\n      entrypoints: web,websecure\n      PRIORITY: \"5\"\n  SERVICES:\n    Svc:\n      loadbalancer:\n        SERVERS:\n          - URL: http://a\n        PassHostHeader: \"false\"\n";
+    let (c, w) = dyn_yaml(text).unwrap();
+    assert!(w.is_empty());
+    let r = &c.routers["Api"];
+    assert_eq!(r.service, "Svc");
+    assert_eq!(r.entry_points, vec!["web", "websecure"]);
+    assert_eq!(r.priority, Some(5));
+    assert!(!c.routers.contains_key("api"));
+    let e = errs(dyn_yaml(
+        "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      service: svc\n  services:\n    Svc:\n      loadBalancer:\n        servers: [{url: http://a}]\n",
+    ));
+    assert_eq!(
+        e,
+        vec![
+            "dynamic.yml:5:16: http.routers.r.service: unknown service \"svc\" (did you mean \"Svc\"?)"
+        ]
+    );
+}
+
+#[test]
+fn two_spellings_of_a_section_merge() {
+    let text = "http:\n  Routers:\n    a:\n      rule: Path(`/a`)\n      service: s\n  routers:\n    b:\n      rule: Path(`/b`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://a'}]\n";
+    let (c, _) = dyn_yaml(text).unwrap();
+    assert_eq!(c.routers.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+}
+
+#[test]
+fn duplicate_keys_differing_in_case_are_errors() {
+    let e = errs(dyn_yaml(
+        "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      Rule: Path(`/x`)\n      service: s\n",
+    ));
+    assert_has(
+        &e,
+        "dynamic.yml:5:7: http.routers.r.Rule: duplicate key \"Rule\"",
+    );
+}
+
+#[test]
+fn unknown_keys_with_did_you_mean() {
+    let e = errs(dyn_yaml(
+        "http:\n  routers:\n    api:\n      rule: Path(`/`)\n      servce: api\n  servics: {}\nfoo: 1\n",
+    ));
+    assert_has(
+        &e,
+        "dynamic.yml:5:7: http.routers.api.servce: unknown key \"servce\" (did you mean \"service\"?)",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:6:3: http.servics: unknown key \"servics\" (did you mean \"services\"?)",
+    );
+    assert_has(&e, "dynamic.yml:7:1: foo: unknown key \"foo\"");
+    assert!(!has(&e, "foo\" (did you mean"));
+    // The missing service is reported too: every error is collected.
+    assert_has(
+        &e,
+        "dynamic.yml:3:5: http.routers.api: router has no service",
+    );
+}
+
+#[test]
+fn unknown_references_with_suggestions() {
+    let text = r#"
+http:
+  routers:
+    api:
+      rule: Path(`/`)
+      service: apii
+      entryPoints: [webb]
+      middlewares: [auht]
+  services:
+    api:
+      loadBalancer:
+        serversTransport: defualt
+        servers: [{url: "http://a"}]
+"#;
+    let e = errs(dyn_yaml(text));
+    assert_has(
+        &e,
+        "dynamic.yml:6:16: http.routers.api.service: unknown service \"apii\" (did you mean \"api\"?)",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:7:21: http.routers.api.entryPoints: unknown entrypoint \"webb\" (did you mean \"web\"?)",
+    );
+    assert_has(
+        &e,
+        "http.routers.api.middlewares: unknown middleware \"auht\"",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:12:27: http.services.api.loadBalancer.serversTransport: unknown serversTransport \"defualt\"",
+    );
+    assert_eq!(e.len(), 4, "{e:?}");
+    let all = dyn_yaml(text).unwrap_err().to_string();
+    assert_eq!(all.lines().count(), 4);
+}
+
+#[test]
+fn provider_suffixes() {
+    let base = "http:\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://a'}]\n  routers:\n    r:\n      rule: Path(`/`)\n      service: ";
+    assert!(dyn_yaml(&format!("{base}s@file\n")).is_ok());
+    let e = errs(dyn_yaml(&format!("{base}api@internal\n")));
+    assert_has(
+        &e,
+        "service \"api@internal\": @internal services are not supported yet",
+    );
+    let e = errs(dyn_yaml(&format!("{base}s@docker\n")));
+    assert_has(&e, "provider \"docker\" is not supported (only @file)");
+}
+
+#[test]
+fn unsupported_router_features_are_errors() {
+    let text = r#"
+http:
+  routers:
+    a:
+      rule: Path(`/`)
+      service: s
+      tls: {}
+    b:
+      rule: Path(`/`)
+      service: s
+      ruleSyntax: v2
+    c:
+      rule: Path(`/`)
+      service: s
+      priority: -1
+    d:
+      rule: Path(`/`)
+      service: s
+      priority: high
+    e:
+      service: s
+    f:
+      rule: ""
+      service: s
+    g:
+      rule: Path(`/`)
+      service: s
+      ruleSyntax: v4
+  services:
+    s:
+      loadBalancer:
+        servers: [{url: "http://a"}]
+"#;
+    let e = errs(dyn_yaml(text));
+    assert_has(
+        &e,
+        "dynamic.yml:7:7: http.routers.a.tls: not supported yet: no TLS yet",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:11:19: http.routers.b.ruleSyntax: rule syntax \"v2\" is not supported yet",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:15:17: http.routers.c.priority: must not be negative, found -1",
+    );
+    assert_has(
+        &e,
+        "http.routers.d.priority: expected an integer, found \"high\"",
+    );
+    assert_has(&e, "dynamic.yml:20:5: http.routers.e: router has no rule");
+    assert_has(&e, "http.routers.f.rule: rule is empty");
+    assert_has(&e, "http.routers.g.ruleSyntax: unknown rule syntax \"v4\"");
+    assert_eq!(e.len(), 7, "{e:#?}");
+}
+
+#[test]
+fn middlewares_are_not_supported_yet() {
+    let text = "http:\n  middlewares:\n    auth:\n      basicAuth:\n        users: [a]\n    odd:\n      basicAuht: {}\n    none: {}\n";
+    let e = errs(dyn_yaml(text));
+    assert_has(
+        &e,
+        "dynamic.yml:4:7: http.middlewares.auth.basicAuth: middleware type \"basicAuth\" is not supported yet",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:7:7: http.middlewares.odd.basicAuht: unknown middleware type \"basicAuht\" (did you mean \"basicAuth\"?)",
+    );
+    assert_has(&e, "http.middlewares.none: middleware has no type");
+    // A router naming a defined (if refused) middleware gets no second error.
+    let text = "http:\n  middlewares:\n    auth:\n      basicAuth: {}\n  routers:\n    r:\n      rule: Path(`/`)\n      service: s\n      middlewares: [auth@file]\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://a'}]\n";
+    let e = errs(dyn_yaml(text));
+    assert_eq!(e.len(), 1, "{e:?}");
+}
+
+#[test]
+fn service_errors() {
+    let text = r#"
+http:
+  services:
+    w:
+      weighted:
+        services: [{name: a}]
+    empty:
+      loadBalancer:
+        servers: []
+    noservers:
+      loadBalancer: {}
+    tls:
+      loadBalancer:
+        servers:
+          - url: https://secure:443
+    rel:
+      loadBalancer:
+        servers:
+          - url: /just/a/path
+          - url: "ftp://x"
+          - url: "http://"
+          - weight: 1
+    two:
+      loadBalancer:
+        servers: [{url: "http://a"}]
+      mirroring:
+        service: x
+    notype: {}
+    badweight:
+      loadBalancer:
+        passHostHeader: maybe
+        servers:
+          - url: http://a
+            weight: -2
+"#;
+    let e = errs(dyn_yaml(text));
+    assert_has(
+        &e,
+        "dynamic.yml:5:7: http.services.w.weighted: not supported yet: only loadBalancer services exist",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:9:18: http.services.empty.loadBalancer.servers: load balancer has no servers",
+    );
+    assert_has(
+        &e,
+        "http.services.noservers.loadBalancer: load balancer has no servers",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:15:18: http.services.tls.loadBalancer.servers[0].url: https server URL \"https://secure:443\" is not supported yet",
+    );
+    assert_has(
+        &e,
+        "http.services.rel.loadBalancer.servers[0].url: server URL \"/just/a/path\" must be absolute",
+    );
+    assert_has(
+        &e,
+        "servers[1].url: server URL \"ftp://x\" has unsupported scheme \"ftp\"",
+    );
+    assert_has(&e, "servers[2].url: invalid server URL \"http://\"");
+    assert_has(&e, "servers[3]: server has no url");
+    assert_has(
+        &e,
+        "http.services.two: a service must have exactly one type",
+    );
+    assert_has(
+        &e,
+        "http.services.notype: service has no type (expected loadBalancer)",
+    );
+    assert_has(
+        &e,
+        "http.services.badweight.loadBalancer.passHostHeader: expected a boolean",
+    );
+    assert_has(&e, "servers[0].weight: must not be negative");
+}
+
+#[test]
+fn warnings_for_ignored_keys() {
+    let text = r#"
+http:
+  routers:
+    r:
+      rule: Path(`/`)
+      service: s
+      observability: {accessLogs: false}
+  services:
+    s:
+      loadBalancer:
+        healthCheck: {path: /health}
+        sticky: {cookie: {}}
+        servers: [{url: "http://a"}]
+  serversTransports:
+    t:
+      insecureSkipVerify: true
+tcp:
+  routers: {}
+tls:
+  certificates: []
+"#;
+    let (_, w) = dyn_yaml(text).unwrap();
+    let w = warns(&w);
+    assert_has(
+        &w,
+        "dynamic.yml:7:7: http.routers.r.observability: not supported yet; ignored",
+    );
+    assert_has(
+        &w,
+        "dynamic.yml:11:9: http.services.s.loadBalancer.healthCheck: not supported yet; ignored (servers are not health-checked)",
+    );
+    assert_has(
+        &w,
+        "http.services.s.loadBalancer.sticky: not supported yet; ignored",
+    );
+    assert_has(
+        &w,
+        "http.serversTransports.t.insecureSkipVerify: not supported yet; ignored",
+    );
+    assert_has(&w, "dynamic.yml:17:1: tcp: not supported yet; ignored");
+    assert_has(&w, "dynamic.yml:19:1: tls: not supported yet; ignored");
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let text = "http:\n  routers:\n    r:\n      rule: {a: 1}\n      service: [x]\n  serversTransports:\n    t:\n      forwardingTimeouts:\n        dialTimeout: 10 seconds\n        idleConnTimeout: 1.5\n  services: []\n";
+    let e = errs(dyn_yaml(text));
+    assert_has(
+        &e,
+        "dynamic.yml:4:13: http.routers.r.rule: expected a string, found a map",
+    );
+    assert_has(
+        &e,
+        "http.routers.r.service: expected a string, found a list",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:9:22: http.serversTransports.t.forwardingTimeouts.dialTimeout: invalid duration \"10 seconds\"",
+    );
+    assert_has(
+        &e,
+        "forwardingTimeouts.idleConnTimeout: invalid duration 1.5",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:11:13: http.services: expected a map, found a list",
+    );
+}
+
+#[test]
+fn toml_errors_have_positions() {
+    let text = "[http.routers.api]\nrule = \"Path(`/`)\"\nservice = \"apii\"\n\n[http.services.api.loadBalancer]\nservers = [{ url = \"http://a\" }]\n";
+    let e = errs(dyn_toml(text));
+    assert_eq!(
+        e,
+        vec![
+            "dynamic.toml:3:12: http.routers.api.service: unknown service \"apii\" (did you mean \"api\"?)"
+        ]
+    );
+    let e = errs(dyn_toml("[http.routers.api]\nrule = \n"));
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("dynamic.toml:2:"), "{e:?}");
+    assert!(e[0].contains("TOML syntax error"), "{e:?}");
+}
+
+#[test]
+fn yaml_syntax_error_stops_that_file() {
+    let e = errs(dyn_yaml("http:\n  routers:\n    r: [\n"));
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("dynamic.yml:"), "{e:?}");
+    assert!(e[0].contains("YAML syntax error"), "{e:?}");
+}
+
+#[test]
+fn empty_files_are_empty_configs() {
+    assert_eq!(dyn_yaml("").unwrap().0, DynamicConfig::default());
+    assert_eq!(dyn_toml("").unwrap().0, DynamicConfig::default());
+    assert_eq!(
+        dyn_yaml("http:\n  routers:\n").unwrap().0,
+        DynamicConfig::default()
+    );
+}
+
+// === since decoding by derive ===
+
+#[test]
+fn two_spellings_of_a_service_type_are_one_type() {
+    // Merged like any key spelled twice (the hand decoder merged them too,
+    // then refused the service as having two types).
+    let text = "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://a'}]\n      LoadBalancer:\n        passHostHeader: false\n";
+    let (c, w) = dyn_yaml(text).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let ServiceConfig::LoadBalancer(lb) = &c.services["s"];
+    assert_eq!(lb.servers[0].url, "http://a");
+    assert!(!lb.pass_host_header);
+}
+
+#[test]
+fn a_refused_server_still_reports_its_other_errors() {
+    let text = "http:\n  services:\n    s:\n      loadBalancer:\n        servers:\n          - weight: -1\n    t:\n      loadBalancer:\n        servers: 'http://a'\n";
+    let e = errs(dyn_yaml(text));
+    assert_eq!(
+        e,
+        vec![
+            "dynamic.yml:6:13: http.services.s.loadBalancer.servers[0]: server has no url",
+            "dynamic.yml:6:21: http.services.s.loadBalancer.servers[0].weight: must not be negative, found -1",
+            "dynamic.yml:9:19: http.services.t.loadBalancer.servers: expected a list of servers, found a string",
+        ]
+    );
+}

@@ -1,0 +1,342 @@
+//! The static model: entrypoints, providers, observability.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::super::*;
+use super::support::*;
+
+#[test]
+fn static_defaults() {
+    let (c, w) = static_yaml("").unwrap();
+    assert!(w.is_empty());
+    assert_eq!(c.entry_points.len(), 1);
+    let http = &c.entry_points[0];
+    assert_eq!(http.name, "http");
+    assert_eq!(http.address, ":80");
+    assert_eq!(http.addr, "0.0.0.0:80".parse().unwrap());
+    let t = &http.transport;
+    assert_eq!(t.responding_timeouts.read_timeout, Duration::from_secs(60));
+    assert_eq!(t.responding_timeouts.write_timeout, Duration::ZERO);
+    assert_eq!(t.responding_timeouts.idle_timeout, Duration::from_secs(180));
+    assert_eq!(t.life_cycle.request_accept_grace_timeout, Duration::ZERO);
+    assert_eq!(t.life_cycle.grace_time_out, Duration::from_secs(10));
+    assert_eq!(t.keep_alive_max_requests, 0);
+    assert_eq!(t.keep_alive_max_time, Duration::ZERO);
+    assert_eq!(c.providers.file, None);
+    assert_eq!(
+        c.providers.providers_throttle_duration,
+        Duration::from_secs(2)
+    );
+    assert_eq!(c.log.level, LogLevel::Error);
+    assert_eq!(c.log.format, LogFormat::Common);
+    assert_eq!(c.access_log, None);
+    assert_eq!(c.metrics.prometheus, None);
+    assert_eq!(c.ping, None);
+}
+
+#[test]
+fn static_full() {
+    let text = r#"
+global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+entryPoints:
+  websecure:
+    address: "127.0.0.1:0"
+    asDefault: true
+    forwardedHeaders:
+      trustedIPs: ["10.0.0.0/8", "fd00::/8", 192.168.1.1]
+      insecure: false
+  web:
+    address: ":8000/tcp"
+    transport:
+      respondingTimeouts:
+        readTimeout: 5s
+        writeTimeout: 10
+        idleTimeout: 1m
+      lifeCycle:
+        requestAcceptGraceTimeout: 2s
+        graceTimeOut: 30s
+      keepAliveMaxRequests: 100
+      keepAliveMaxTime: 1h
+providers:
+  providersThrottleDuration: 500ms
+  file:
+    filename: dynamic.yml
+    watch: false
+log:
+  level: debug
+  format: json
+  filePath: /var/log/traefik.log
+accessLog:
+  bufferingSize: 100
+metrics:
+  prometheus:
+    buckets: [0.05, 0.5, 2]
+    addRoutersLabels: true
+    entryPoint: web
+ping: {}
+"#;
+    let (c, w) = static_yaml(text).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    // Sorted by name; ping on `traefik` adds the internal entrypoint.
+    let names = c.entry_point_names();
+    assert_eq!(names, vec!["traefik", "web", "websecure"]);
+    assert_eq!(c.default_entry_points(), vec!["websecure"]);
+    let web = c.entry_point("web").unwrap();
+    assert_eq!(web.addr, "0.0.0.0:8000".parse().unwrap());
+    assert_eq!((web.origin.line, web.origin.column), (12, 3));
+    let t = &web.transport;
+    assert_eq!(t.responding_timeouts.read_timeout, Duration::from_secs(5));
+    assert_eq!(t.responding_timeouts.write_timeout, Duration::from_secs(10));
+    assert_eq!(t.responding_timeouts.idle_timeout, Duration::from_secs(60));
+    assert_eq!(
+        t.life_cycle.request_accept_grace_timeout,
+        Duration::from_secs(2)
+    );
+    assert_eq!(t.life_cycle.grace_time_out, Duration::from_secs(30));
+    assert_eq!(t.keep_alive_max_requests, 100);
+    assert_eq!(t.keep_alive_max_time, Duration::from_secs(3600));
+    let ws = c.entry_point("websecure").unwrap();
+    assert_eq!(ws.addr, "127.0.0.1:0".parse().unwrap());
+    let ips = &ws.forwarded_headers.trusted_ips;
+    assert_eq!(ips.len(), 3);
+    assert!(ips[0].contains("10.9.8.7".parse().unwrap()));
+    assert!(ips[1].contains("fd00::1".parse().unwrap()));
+    assert_eq!(ips[2].prefix_len(), 32);
+    let traefik = c.entry_point("traefik").unwrap();
+    assert_eq!(traefik.addr, "0.0.0.0:8080".parse().unwrap());
+    assert_eq!(traefik.origin.line, 0);
+
+    let file = c.providers.file.as_ref().unwrap();
+    assert_eq!(file.filename, Some(PathBuf::from("dynamic.yml")));
+    assert!(!file.watch);
+    assert_eq!(
+        c.providers.providers_throttle_duration,
+        Duration::from_millis(500)
+    );
+    assert_eq!(c.log.level, LogLevel::Debug);
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.log.file_path, Some(PathBuf::from("/var/log/traefik.log")));
+    let al = c.access_log.as_ref().unwrap();
+    assert_eq!(
+        (al.file_path.as_ref(), al.format, al.buffering_size),
+        (None, LogFormat::Common, 100)
+    );
+    let p = c.metrics.prometheus.as_ref().unwrap();
+    assert_eq!(p.buckets, vec![0.05, 0.5, 2.0]);
+    assert!(p.add_routers_labels && p.add_entry_points_labels && p.add_services_labels);
+    assert_eq!(p.entry_point, "web");
+    let ping = c.ping.as_ref().unwrap();
+    assert_eq!(ping.entry_point, "traefik");
+    assert_eq!(ping.terminating_status_code, 503);
+}
+
+#[test]
+fn implicit_entry_points() {
+    // Prometheus with defaults needs `traefik`; user entrypoints suppress `http`.
+    let (c, _) =
+        static_yaml("entryPoints:\n  web:\n    address: ':80'\nmetrics:\n  prometheus: {}\n")
+            .unwrap();
+    assert_eq!(c.entry_point_names(), vec!["traefik", "web"]);
+    let p = c.metrics.prometheus.as_ref().unwrap();
+    assert_eq!(p.buckets, vec![0.1, 0.3, 1.2, 5.0]);
+    assert!(!p.add_routers_labels);
+    // Nothing needs it: no `traefik`; none defined: the default `http`.
+    let (c, _) = static_yaml("ping:\n  entryPoint: http\n").unwrap();
+    assert_eq!(c.entry_point_names(), vec!["http"]);
+    // Manual routing doesn't need it either.
+    let (c, _) = static_yaml("ping:\n  manualRouting: true\n").unwrap();
+    assert_eq!(c.entry_point_names(), vec!["http"]);
+    // api.insecure creates it too, with a warning for the ignored api.
+    let (c, w) = static_yaml("api:\n  insecure: true\n").unwrap();
+    assert_eq!(c.entry_point_names(), vec!["http", "traefik"]);
+    assert_has(
+        &warns(&w),
+        "traefik.yml:1:1: api: not supported yet; ignored",
+    );
+    // A user-defined `traefik` is kept as is.
+    let (c, _) =
+        static_yaml("entryPoints:\n  traefik:\n    address: ':9000'\nping: true\n").unwrap();
+    assert_eq!(c.entry_point("traefik").unwrap().address, ":9000");
+    // ping on an unknown entrypoint.
+    let e = errs(static_yaml(
+        "entryPoints:\n  web:\n    address: ':80'\nping:\n  entryPoint: wbe\n",
+    ));
+    assert_has(
+        &e,
+        "ping.entryPoint: unknown entrypoint \"wbe\" (did you mean \"web\"?)",
+    );
+}
+
+#[test]
+fn static_errors_and_warnings() {
+    let text = r#"
+entryPoints:
+  dns:
+    address: ":53/udp"
+  pp:
+    address: ":81"
+    proxyProtocol:
+      trustedIPs: [127.0.0.1]
+  sec:
+    address: ":443"
+    http:
+      tls: {}
+      middlewares: [a]
+      redirections: {}
+      encodeQuerySemicolons: true
+    http3: {}
+  bad:
+    address: ":99999"
+  noaddr: {}
+  ips:
+    address: ":82"
+    forwardedHeaders:
+      trustedIPs: ["10.0.0.0/33"]
+    transport:
+      respondingTimeouts:
+        readTimeout: soon
+providers:
+  docker: {}
+  file:
+    filename: a.yml
+    directory: dir
+log:
+  level: LOUD
+  format: xml
+core:
+  defaultRuleSyntax: v2
+http:
+  routers: {}
+tracing: {}
+experimental: {}
+certificatesResolvers: {}
+entrypoint: {}
+"#;
+    let e = errs(static_yaml(text));
+    assert_has(
+        &e,
+        "traefik.yml:4:15: entryPoints.dns.address: UDP entrypoints are not supported yet",
+    );
+    assert_has(
+        &e,
+        "traefik.yml:7:5: entryPoints.pp.proxyProtocol: not supported yet: it changes which address is the client's",
+    );
+    assert_has(
+        &e,
+        "traefik.yml:12:7: entryPoints.sec.http.tls: not supported yet",
+    );
+    assert_has(&e, "entryPoints.sec.http.middlewares: not supported yet");
+    assert_has(&e, "entryPoints.sec.http.redirections: not supported yet");
+    assert_has(&e, "entryPoints.bad.address: invalid port \"99999\"");
+    assert_has(
+        &e,
+        "traefik.yml:19:3: entryPoints.noaddr: entrypoint has no address",
+    );
+    assert_has(
+        &e,
+        "entryPoints.ips.forwardedHeaders.trustedIPs: \"10.0.0.0/33\" has an invalid prefix length",
+    );
+    assert_has(
+        &e,
+        "entryPoints.ips.transport.respondingTimeouts.readTimeout: invalid duration \"soon\"",
+    );
+    assert_has(
+        &e,
+        "traefik.yml:29:3: providers.file: filename and directory are both set",
+    );
+    assert_has(&e, "log.level: unknown log level \"LOUD\"");
+    assert_has(&e, "log.format: unknown format \"xml\"");
+    assert_has(
+        &e,
+        "core.defaultRuleSyntax: rule syntax \"v2\" is not supported yet",
+    );
+    assert_has(
+        &e,
+        "traefik.yml:37:1: http: not supported yet: dynamic configuration belongs in the file given to providers.file",
+    );
+    assert_has(
+        &e,
+        "entrypoint: unknown key \"entrypoint\" (did you mean \"entryPoints\"?)",
+    );
+    assert!(!has(&e, "encodeQuerySemicolons"), "a warning, not an error");
+    assert!(
+        e[0].starts_with("traefik.yml:4:15:"),
+        "in file order: {e:?}"
+    );
+
+    // The same file minus the errors: only warnings remain.
+    let text = "entryPoints:\n  sec:\n    address: ':443'\n    http:\n      encodeQuerySemicolons: true\n    http3: {}\nproviders:\n  docker: {}\n  file:\n    directory: dir\ntracing: {}\nexperimental: {}\ncertificatesResolvers: {}\npilot: {}\nserversTransport:\n  insecureSkipVerify: true\nhostResolver: {}\n";
+    let (c, w) = static_yaml(text).unwrap();
+    assert_eq!(
+        c.providers.file.as_ref().unwrap().directory,
+        Some(PathBuf::from("dir"))
+    );
+    assert!(c.providers.file.as_ref().unwrap().watch);
+    let w = warns(&w);
+    for key in [
+        "entryPoints.sec.http.encodeQuerySemicolons",
+        "entryPoints.sec.http3",
+        "providers.docker: not supported yet; ignored (only the file provider is supported)",
+        "tracing",
+        "experimental",
+        "certificatesResolvers",
+        "pilot",
+        "serversTransport",
+        "hostResolver",
+    ] {
+        assert_has(&w, key);
+    }
+}
+
+#[test]
+fn static_case_insensitive_and_toml() {
+    let text = "[EntryPoints.Web]\nAddress = \":8081\"\n[EntryPoints.Web.Transport.RespondingTimeouts]\nREADTIMEOUT = 7\n[Providers.File]\nFileName = \"d.toml\"\n[LOG]\nLevel = \"warn\"\n[accesslog]\n";
+    let (c, w) = parse_static(text, Format::Toml, Path::new("traefik.toml")).unwrap();
+    assert!(w.is_empty());
+    let web = c.entry_point("Web").unwrap();
+    assert_eq!(web.addr.port(), 8081);
+    assert_eq!(
+        web.transport.responding_timeouts.read_timeout,
+        Duration::from_secs(7)
+    );
+    assert_eq!(c.log.level, LogLevel::Warn);
+    assert!(c.access_log.is_some());
+    assert_eq!(
+        c.providers.file.unwrap().filename,
+        Some(PathBuf::from("d.toml"))
+    );
+}
+
+#[test]
+fn one_key_spelled_two_ways_merges_maps() {
+    // paerser fills one field from both spellings: maps merge.
+    let text = "[EntryPoints.web]\naddress = \":8081\"\n[entrypoints.web.transport]\nkeepAliveMaxRequests = 1\n";
+    let (c, _) = parse_static(text, Format::Toml, Path::new("traefik.toml")).unwrap();
+    let web = c.entry_point("web").unwrap();
+    assert_eq!(web.addr.port(), 8081);
+    assert_eq!(web.transport.keep_alive_max_requests, 1);
+    // Names are case-sensitive: `web` and `Web` stay two entrypoints.
+    let text = "entryPoints:\n  web:\n    address: ':81'\n  Web:\n    address: ':82'\n";
+    assert_eq!(
+        static_yaml(text).unwrap().0.entry_point_names(),
+        vec!["Web", "web"]
+    );
+    // Two scalars for one field: which one wins would be a guess.
+    let text = "[entryPoints.web]\naddress = \":81\"\n[EntryPoints.web]\naddress = \":82\"\n";
+    let e = errs(parse_static(text, Format::Toml, Path::new("traefik.toml")));
+    assert_eq!(
+        e,
+        vec![
+            "traefik.toml:4:1: entryPoints.web.address: duplicate key \"address\" (keys are case-insensitive; first set as \"address\" on line 2)"
+        ]
+    );
+}
+
+#[test]
+fn public_duration_parser() {
+    assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    assert!(parse_duration("x").is_err());
+}
