@@ -199,13 +199,21 @@ pub(crate) async fn start(
             .ok_or_else(|| format!("{} binary missing", t.name))
     };
     let access_log = s.access_log.then(|| PathBuf::from(&env.access_log));
-    let reload = |kind, file: &str, child: &ChildGuard| {
-        Some(Reloader {
-            kind,
-            file: PathBuf::from(file),
+    // A started process: its memory, metrics, access log, and how it reloads
+    // (the file it watches or that is rewritten before a signal).
+    let process = |child: ChildGuard, reload_file: Option<&str>| Running {
+        addr,
+        mem_pid: Some(child.pid()),
+        backend_pid,
+        metrics: s.metrics.then_some(metrics),
+        access_log: access_log.clone(),
+        reloader: reload_file.map(|f| Reloader {
+            kind: t.kind,
+            file: PathBuf::from(f),
             env: env.clone(),
             pid: Some(child.pid()),
-        })
+        }),
+        child: Some(child),
     };
     let mut running = match t.kind {
         Kind::Direct => Running {
@@ -235,16 +243,10 @@ pub(crate) async fn start(
             if s.h2c() {
                 args.push("--h2c".into());
             }
-            let child = procs::spawn("floor", &exe, &args, &[], sut_cpus, Output::Log(&log))?;
-            Running {
-                addr,
-                mem_pid: Some(child.pid()),
-                backend_pid,
-                child: Some(child),
-                metrics: None,
-                access_log: None,
-                reloader: None,
-            }
+            process(
+                procs::spawn("floor", &exe, &args, &[], sut_cpus, Output::Log(&log))?,
+                None,
+            )
         }
         Kind::Proxy | Kind::Traefik => {
             write(Path::new(&env.dynamic), &configs::dynamic(s, &env, 0))?;
@@ -266,15 +268,7 @@ pub(crate) async fn start(
                 (args, vec![("GOMAXPROCS".to_owned(), workers.to_string())])
             };
             let child = procs::spawn(&t.name, bin()?, &args, &envs, sut_cpus, Output::Log(&log))?;
-            Running {
-                addr,
-                mem_pid: Some(child.pid()),
-                backend_pid,
-                metrics: s.metrics.then_some(metrics),
-                access_log,
-                reloader: reload(t.kind, &env.dynamic, &child),
-                child: Some(child),
-            }
+            process(child, Some(&env.dynamic))
         }
         Kind::Nginx => {
             let conf = dir.join("nginx.conf");
@@ -288,15 +282,7 @@ pub(crate) async fn start(
                 dir.join("error.log").display().to_string(),
             ];
             let child = procs::spawn("nginx", bin()?, &args, &[], sut_cpus, Output::Log(&log))?;
-            Running {
-                addr,
-                mem_pid: Some(child.pid()),
-                backend_pid,
-                metrics: s.metrics.then_some(metrics),
-                access_log,
-                reloader: reload(Kind::Nginx, &conf.display().to_string(), &child),
-                child: Some(child),
-            }
+            process(child, Some(&conf.display().to_string()))
         }
         Kind::Haproxy => {
             let conf = dir.join("haproxy.cfg");
@@ -319,21 +305,9 @@ pub(crate) async fn start(
                 Output::Log(&log)
             };
             let child = procs::spawn("haproxy", bin()?, &args, &[], sut_cpus, out)?;
-            Running {
-                addr,
-                mem_pid: Some(child.pid()),
-                backend_pid,
-                metrics: s.metrics.then_some(metrics),
-                access_log,
-                reloader: s
-                    .reload
-                    .then(|| reload(Kind::Haproxy, &env.map, &child))
-                    .flatten(),
-                child: Some(child),
-            }
+            process(child, s.reload.then_some(env.map.as_str()))
         }
     };
-    running.backend_pid = backend_pid;
     wait_ready(&mut running, s, &log, tls).await?;
     Ok(running)
 }

@@ -72,6 +72,24 @@ impl std::fmt::Debug for TlsClient {
     }
 }
 
+/// The one of `all` named `want`, or an error listing the names.
+fn pick<T: Copy>(
+    all: &[T],
+    name: impl Fn(&T) -> String,
+    want: &str,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    let found: Vec<T> = all.iter().copied().filter(|x| name(x) == want).collect();
+    if found.is_empty() {
+        let known: Vec<String> = all.iter().map(name).collect();
+        return Err(format!(
+            "TLS {what} `{want}` unknown (known: {})",
+            known.join(", ")
+        ));
+    }
+    Ok(found)
+}
+
 fn version_name(v: TlsVersion) -> &'static str {
     match v {
         TlsVersion::V1_2 => "TLSv1_2",
@@ -83,42 +101,18 @@ impl TlsClient {
     /// A client trusting only the certificate(s) in `ca_pem`, pinned to `pin`.
     pub(crate) fn new(pin: &TlsPin, ca_pem: &Path) -> Result<Self, String> {
         let base = rustls::crypto::aws_lc_rs::default_provider();
-        let suites: Vec<_> = base
-            .cipher_suites
-            .iter()
-            .copied()
-            .filter(|s| format!("{:?}", s.suite()) == pin.cipher_suite)
-            .collect();
-        if suites.is_empty() {
-            let known: Vec<String> = base
-                .cipher_suites
-                .iter()
-                .map(|s| format!("{:?}", s.suite()))
-                .collect();
-            return Err(format!(
-                "TLS cipher suite `{}` unknown (known: {})",
-                pin.cipher_suite,
-                known.join(", ")
-            ));
-        }
-        let groups: Vec<_> = base
-            .kx_groups
-            .iter()
-            .copied()
-            .filter(|g| format!("{:?}", g.name()) == pin.group)
-            .collect();
-        if groups.is_empty() {
-            let known: Vec<String> = base
-                .kx_groups
-                .iter()
-                .map(|g| format!("{:?}", g.name()))
-                .collect();
-            return Err(format!(
-                "TLS key-exchange group `{}` unknown (known: {})",
-                pin.group,
-                known.join(", ")
-            ));
-        }
+        let suites = pick(
+            &base.cipher_suites,
+            |s| format!("{:?}", s.suite()),
+            &pin.cipher_suite,
+            "cipher suite",
+        )?;
+        let groups = pick(
+            &base.kx_groups,
+            |g| format!("{:?}", g.name()),
+            &pin.group,
+            "key-exchange group",
+        )?;
         let provider = CryptoProvider {
             cipher_suites: suites,
             kx_groups: groups,

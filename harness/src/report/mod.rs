@@ -387,6 +387,30 @@ pub(crate) fn notes(r: &Results, s: &ScenarioResult) -> Vec<String> {
     lines
 }
 
+/// A scenario's table, ratio table, notes and unavailable targets, each
+/// note line starting with `bullet`.
+fn tables_and_notes(
+    o: &mut String,
+    r: &Results,
+    s: &ScenarioResult,
+    bullet: &str,
+    name: impl Fn(&str) -> String,
+) {
+    o.push_str(&scenario_table(s));
+    let rt = ratio_table(r, s);
+    if !rt.is_empty() {
+        o.push('\n');
+        o.push_str(&rt);
+    }
+    o.push('\n');
+    for l in notes(r, s) {
+        let _ = writeln!(o, "{bullet}{l}");
+    }
+    for u in &s.unavailable {
+        let _ = writeln!(o, "{bullet}unavailable: {} — {}", name(&u.target), u.reason);
+    }
+}
+
 /// The terminal summary.
 pub(crate) fn terminal(r: &Results) -> String {
     let mut o = String::new();
@@ -397,18 +421,7 @@ pub(crate) fn terminal(r: &Results) -> String {
     );
     for s in &r.scenarios {
         let _ = writeln!(o, "\n{}: {}", s.name, scenario_line(s));
-        o.push_str(&scenario_table(s));
-        let rt = ratio_table(r, s);
-        if !rt.is_empty() {
-            o.push('\n');
-            o.push_str(&rt);
-        }
-        for l in notes(r, s) {
-            let _ = writeln!(o, "  {l}");
-        }
-        for u in &s.unavailable {
-            let _ = writeln!(o, "  unavailable: {} — {}", u.target, u.reason);
-        }
+        tables_and_notes(&mut o, r, s, "  ", |t| t.to_owned());
     }
     o.push_str(LEGEND);
     o.push('\n');
@@ -468,19 +481,7 @@ pub(crate) fn markdown(r: &Results) -> String {
     o.push('\n');
     for s in &r.scenarios {
         let _ = writeln!(o, "\n## {}\n\n{}\n", s.name, scenario_line(s));
-        o.push_str(&scenario_table(s));
-        let rt = ratio_table(r, s);
-        if !rt.is_empty() {
-            o.push('\n');
-            o.push_str(&rt);
-        }
-        o.push('\n');
-        for l in notes(r, s) {
-            let _ = writeln!(o, "- {l}");
-        }
-        for u in &s.unavailable {
-            let _ = writeln!(o, "- unavailable: **{}** — {}", u.target, u.reason);
-        }
+        tables_and_notes(&mut o, r, s, "- ", |t| format!("**{t}**"));
     }
     o
 }
