@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{backend, compare, configs, floor, procs, report, results, run, scenario, targets};
 
-/// Measures the proxy against Traefik, side by side, and writes a report.
+/// Measures the proxy against Traefik, nginx, HAProxy, the bare-hyper floor and direct, side by side, and writes a report.
 #[derive(Debug, Parser)]
 #[command(name = "harness", version, about)]
 struct Cli {

@@ -291,7 +291,7 @@ pub(crate) mod tests {
             load_busy_pct: 50.0,
             load_saturated: false,
             sut_busy_pct: Some(99.0),
-            cores_busy_pct: Some(99.0),
+            others_busy_pct: Some(0.0),
             answered_total: 1000,
             retried: 0,
             log_lines: None,

@@ -307,10 +307,15 @@ fn round_of(
         load_busy_pct: load_busy,
         load_saturated: load_busy > SATURATED_PCT,
         sut_busy_pct: sut_busy.filter(|b| b.is_finite()),
-        cores_busy_pct: match (&a, &b) {
-            (Some(a), Some(b)) => {
+        others_busy_pct: match (&a, &b) {
+            (Some(a), Some(b)) if ctx.pinned => {
+                // Everyone's use of our cores minus our own processes' use.
                 let all: Vec<usize> = ctx.load_cpus.iter().chain(&ctx.sut_cpus).copied().collect();
-                Some(procs::busy_percent(&a.jiffies, &b.jiffies, &all)).filter(|v| v.is_finite())
+                let everyone = procs::busy_percent(&a.jiffies, &b.jiffies, &all);
+                let ours = (load_busy * ctx.load_cpus.len() as f64
+                    + sut_busy.unwrap_or(0.0) * ctx.sut_cpus.len() as f64)
+                    / all.len() as f64;
+                Some((everyone - ours).max(0.0)).filter(|v| v.is_finite())
             }
             _ => None,
         },

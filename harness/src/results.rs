@@ -159,9 +159,10 @@ pub struct Round {
     pub load_saturated: bool,
     /// CPU the target's process tree used over the window, % of its cores.
     pub sut_busy_pct: Option<f64>,
-    /// How busy the load and target cores were over the window with
-    /// everyone's work, ours and other tenants' (/proc/stat), %.
-    pub cores_busy_pct: Option<f64>,
+    /// The share of the load and target cores other processes (other
+    /// tenants of a shared machine) used over the window (/proc/stat minus
+    /// our own processes), %.
+    pub others_busy_pct: Option<f64>,
     /// Correct answers over the whole run, warm-up included.
     pub answered_total: u64,
     /// GETs sent again on a new connection because the target closed a
@@ -210,8 +211,8 @@ pub enum Limit {
     Target,
     /// Both were busy.
     Both,
-    /// Neither, but the cores were busy with other tenants' work: the
-    /// figures come from a contended machine.
+    /// Neither, but other processes took more than [`CONTENDED_PCT`] of
+    /// the cores: the figures come from a contended machine.
     Contended,
     /// Neither (open loop, or waiting on the network).
     Neither,
@@ -219,6 +220,10 @@ pub enum Limit {
 
 /// Cores busier than this are saturated.
 pub const SATURATED_PCT: f64 = 90.0;
+
+/// Other processes using more than this share of our cores make a round
+/// contended (when neither side of ours was saturated).
+pub const CONTENDED_PCT: f64 = 15.0;
 
 impl Round {
     /// What limited this round.
@@ -229,7 +234,7 @@ impl Round {
             (true, false) => Limit::Load,
             (false, true) => Limit::Target,
             (true, true) => Limit::Both,
-            (false, false) if self.cores_busy_pct.is_some_and(|b| b > SATURATED_PCT) => {
+            (false, false) if self.others_busy_pct.is_some_and(|b| b > CONTENDED_PCT) => {
                 Limit::Contended
             }
             (false, false) => Limit::Neither,

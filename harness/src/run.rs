@@ -26,7 +26,7 @@ use crate::targets::{self, Kind, Target};
 /// Options of a run (also used by `gate`).
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RunArgs {
-    /// Smoke test: 1 round, short windows, scenarios small-get, h2c, fixed-rate (unless --scenario).
+    /// Smoke run: 1 round of 1.5 s, the quick scenarios (see harness/README.md) unless --scenario; idle-conns holds 500 connections.
     #[arg(long)]
     pub(crate) quick: bool,
     /// Scenarios to run (comma-separated or repeated; default: all).
@@ -44,7 +44,7 @@ pub(crate) struct RunArgs {
     /// Warm-up seconds before each measured window (default 0.5; targets stay up between rounds).
     #[arg(long)]
     pub(crate) warmup: Option<f64>,
-    /// Proxy workers / Traefik GOMAXPROCS (default: the number of SUT cores).
+    /// Proxy and floor workers, nginx worker_processes, HAProxy nbthread, Traefik GOMAXPROCS (default: the number of SUT cores).
     #[arg(long)]
     pub(crate) workers: Option<usize>,
     /// Cores for the process under test, e.g. `0` (default: the first half).

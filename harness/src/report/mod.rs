@@ -428,7 +428,7 @@ pub(crate) fn terminal(r: &Results) -> String {
     o
 }
 
-const LEGEND: &str = "\nBusy: the CPU our own processes used over the window as a share of the cores they are pinned to (load side: the load tool and the backend; target: its process tree), so other tenants of a shared machine do not count. `≥*` / limit `load side`: the load side was > 90% busy and the target was not, so throughput is a lower bound (the load side was the limit); `target`: the target was > 90% busy; `other tenants`: neither was, but the cores were > 90% busy with other processes' work (a shared machine). CPU µs/req (utime+stime of the target's process tree over the window / requests served) is the primary efficiency figure; load tool CPU µs/req is what the driver (the harness process), goose or wrk spent per answer.";
+const LEGEND: &str = "\nBusy: the CPU our own processes used over the window as a share of the cores they are pinned to (load side: the load tool and the backend; target: its process tree), so other tenants of a shared machine do not count. `≥*` / limit `load side`: the load side was > 90% busy and the target was not, so throughput is a lower bound (the load side was the limit); `target`: the target was > 90% busy; `other tenants`: neither was, and other processes took more than 15% of the cores (a shared machine: the rate is not the targets' alone). CPU µs/req (utime+stime of the target's process tree over the window / requests served) is the primary efficiency figure; load tool CPU µs/req is what the driver (the harness process), goose or wrk spent per answer.";
 
 /// `report.md`.
 pub(crate) fn markdown(r: &Results) -> String {
