@@ -148,6 +148,9 @@ pub fn main() -> ExitCode {
             results,
             run,
         }) => (|| {
+            if baseline.is_none() && base.is_none() {
+                return Err("compare needs --baseline FILE, or --base LABEL --head LABEL".into());
+            }
             let cur_path = match results {
                 Some(p) if p.is_dir() => p.join("results.json"),
                 Some(p) => p,

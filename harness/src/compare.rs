@@ -50,6 +50,29 @@ fn rps(r: &Round) -> Option<f64> {
     Some(r.req_per_s)
 }
 
+fn mem(r: &Round) -> Option<f64> {
+    r.mem_per_conn_kib
+}
+
+/// The figures a scenario is judged on: memory per connection for
+/// idle-conns (its rate is how fast connections opened), else CPU per
+/// request and throughput.
+fn figures(s: &ScenarioResult) -> &'static [(&'static str, Better, Figure)] {
+    let idle = s
+        .targets
+        .iter()
+        .flat_map(|t| &t.rounds)
+        .any(|r| r.idle_conns.is_some());
+    if idle {
+        &[("memory per connection", Better::Lower, mem)]
+    } else {
+        &[
+            ("CPU per request", Better::Lower, cpu),
+            ("throughput", Better::Higher, rps),
+        ]
+    }
+}
+
 /// Per-round `a / b` of a figure (rounds paired by position: they ran
 /// interleaved).
 fn per_round(a: &TargetResult, b: &TargetResult, f: Figure) -> Option<Spread> {
@@ -65,14 +88,10 @@ fn per_round(a: &TargetResult, b: &TargetResult, f: Figure) -> Option<Spread> {
 /// A figure of a round.
 type Figure = fn(&Round) -> Option<f64>;
 
-/// The peers the proxy's ratios are taken against, with the figure.
-const PEERS: [(&str, &str, Better, Figure); 5] = [
-    ("traefik", "CPU per request", Better::Lower, cpu),
-    ("nginx", "CPU per request", Better::Lower, cpu),
-    ("haproxy", "CPU per request", Better::Lower, cpu),
-    ("floor", "CPU per request", Better::Lower, cpu),
-    ("direct", "throughput", Better::Higher, rps),
-];
+/// The peers the proxy's ratios are taken against: its CPU per request
+/// against the proxies', its throughput against direct's (memory per
+/// connection against every one of them in idle-conns).
+const PEERS: [&str; 5] = ["traefik", "nginx", "haproxy", "floor", "direct"];
 
 /// The target the baseline comparison judges.
 pub const GATED: &str = "proxy";
@@ -91,12 +110,22 @@ pub fn ratios(r: &Results) -> BTreeMap<String, Ratio> {
         let Some(p) = driver_rows(s, GATED) else {
             continue;
         };
-        for (peer, what, better, f) in PEERS {
-            if let Some(spread) = driver_rows(s, peer).and_then(|o| per_round(p, o, f)) {
-                out.insert(
-                    format!("{}: {GATED}/{peer} {what}", s.name),
-                    Ratio { spread, better },
-                );
+        for peer in PEERS {
+            for &(what, better, f) in figures(s) {
+                let judged = match what {
+                    "CPU per request" => peer != "direct",
+                    "throughput" => peer == "direct",
+                    _ => true,
+                };
+                if let Some(spread) = driver_rows(s, peer)
+                    .filter(|_| judged)
+                    .and_then(|o| per_round(p, o, f))
+                {
+                    out.insert(
+                        format!("{}: {GATED}/{peer} {what}", s.name),
+                        Ratio { spread, better },
+                    );
+                }
             }
         }
     }
@@ -162,10 +191,7 @@ pub fn head_vs_base(r: &Results, base: &str, head: &str) -> Vec<Check> {
         let (Some(b), Some(h)) = (driver_rows(s, base), driver_rows(s, head)) else {
             continue;
         };
-        for (what, better, f) in [
-            ("CPU per request", Better::Lower, cpu as Figure),
-            ("throughput", Better::Higher, rps),
-        ] {
+        for &(what, better, f) in figures(s) {
             if let Some(spread) = per_round(h, b, f) {
                 out.push(judge(
                     format!("{}: {head}/{base} {what}", s.name),
@@ -406,6 +432,25 @@ pub(crate) mod tests {
             .find(|c| c.name.contains("throughput"))
             .unwrap();
         assert!(!t.pass && t.worse_by > 0.1, "{t:?}");
+    }
+
+    #[test]
+    fn idle_connections_are_judged_on_memory_not_rate() {
+        let mut base = synthetic(&[15.0; 3]);
+        for t in &mut base.scenarios[0].targets {
+            for r in &mut t.rounds {
+                r.idle_conns = Some(5000);
+                r.mem_per_conn_kib = Some(10.0);
+            }
+        }
+        let mut cur = base.clone();
+        for r in &mut cur.scenarios[0].targets[2].rounds {
+            r.mem_per_conn_kib = Some(12.0);
+        }
+        let checks = against_baseline(&base, &cur);
+        assert_eq!(checks.len(), 5, "{checks:?}");
+        assert!(checks.iter().all(|c| c.name.contains("memory per connection")));
+        assert!(checks.iter().all(|c| !c.pass));
     }
 
     #[test]
