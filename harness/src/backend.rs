@@ -1,6 +1,7 @@
 //! The backend every target forwards to: a fast hyper server (HTTP/1.1
-//! keep-alive and h2c) run as its own process (`harness backend`), pinned
-//! with the load generator. It answers a fixed body of a configurable size,
+//! keep-alive and h2c; optionally TLS, as the `direct` target of the TLS
+//! scenarios) run as its own process (`harness backend`), pinned with the
+//! load generator. It answers a fixed body of a configurable size,
 //! optionally after a delay, names itself in `x-backend`, and for a request
 //! with a body answers the number of bytes it received.
 //!
@@ -19,6 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::scenario::SMALL_BODY;
 
@@ -40,6 +42,24 @@ pub(crate) struct BackendArgs {
     /// Runtime worker threads.
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
+    /// `NAME=PORT` TLS listeners (repeatable; needs --cert and --key).
+    #[arg(long = "tls-listen")]
+    pub(crate) tls_listen: Vec<String>,
+    /// Certificate chain for the TLS listeners, PEM.
+    #[arg(long)]
+    pub(crate) cert: Option<std::path::PathBuf>,
+    /// Private key for the TLS listeners, PEM.
+    #[arg(long)]
+    pub(crate) key: Option<std::path::PathBuf>,
+}
+
+fn parse_listen(l: &str) -> Result<(HeaderValue, u16), String> {
+    let (name, port) = l
+        .split_once('=')
+        .ok_or_else(|| format!("--listen wants NAME=PORT, got `{l}`"))?;
+    let port: u16 = port.parse().map_err(|_| format!("bad port in `{l}`"))?;
+    let name = HeaderValue::from_str(name).map_err(|e| e.to_string())?;
+    Ok((name, port))
 }
 
 /// The response body: `hello world\n` repeated to `size` bytes.
@@ -58,16 +78,30 @@ pub(crate) fn run(args: BackendArgs) -> Result<(), String> {
         let body = body_of_size(args.body_size);
         let delay = Duration::from_micros(args.delay_us);
         let mut tasks = Vec::new();
-        for l in &args.listen {
-            let (name, port) = l
-                .split_once('=')
-                .ok_or_else(|| format!("--listen wants NAME=PORT, got `{l}`"))?;
-            let port: u16 = port.parse().map_err(|_| format!("bad port in `{l}`"))?;
-            let name = HeaderValue::from_str(name).map_err(|e| e.to_string())?;
+        let tls = match (&args.cert, &args.key, args.tls_listen.is_empty()) {
+            (_, _, true) => None,
+            (Some(c), Some(k), false) => {
+                Some(TlsAcceptor::from(crate::certs::server_config(c, k)?))
+            }
+            _ => return Err("--tls-listen needs --cert and --key".into()),
+        };
+        let listeners = args
+            .listen
+            .iter()
+            .map(|l| (l, None))
+            .chain(args.tls_listen.iter().map(|l| (l, tls.clone())));
+        for (l, tls) in listeners {
+            let (name, port) = parse_listen(l)?;
             let listener = TcpListener::bind(SocketAddr::new(args.bind, port))
                 .await
                 .map_err(|e| format!("backend bind {port}: {e}"))?;
-            tasks.push(tokio::spawn(serve(listener, name, body.clone(), delay)));
+            tasks.push(tokio::spawn(serve(
+                listener,
+                name,
+                body.clone(),
+                delay,
+                tls,
+            )));
         }
         for t in tasks {
             let _ = t.await;
@@ -76,22 +110,37 @@ pub(crate) fn run(args: BackendArgs) -> Result<(), String> {
     })
 }
 
-/// Accepts and serves connections on one listener forever.
-pub(crate) async fn serve(listener: TcpListener, name: HeaderValue, body: Bytes, delay: Duration) {
+/// Accepts and serves connections on one listener forever (TLS first when
+/// `tls` is given).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    name: HeaderValue,
+    body: Bytes,
+    delay: Duration,
+    tls: Option<TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (name, body) = (name.clone(), body.clone());
+        let (name, body, tls) = (name.clone(), body.clone(), tls.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
                 let (name, body) = (name.clone(), body.clone());
                 async move { Ok::<_, Infallible>(answer(req, name, body, delay).await) }
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let server = auto::Builder::new(TokioExecutor::new());
+            match tls {
+                None => {
+                    let _ = server.serve_connection(TokioIo::new(stream), svc).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        let _ = server.serve_connection(TokioIo::new(s), svc).await;
+                    }
+                }
+            }
         });
     }
 }

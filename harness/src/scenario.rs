@@ -1,37 +1,67 @@
-//! The scenarios: what each measures, the load it drives, and the one
-//! Traefik file-provider configuration it generates, given unchanged to the
-//! proxy and to Traefik so both route the same rules.
+//! The scenarios: what each measures, the load it drives and the request it
+//! sends, and which configuration ([`crate::configs`]) every target runs
+//! for it.
 //!
-//! Pure data and text generation: no processes, no I/O beyond the caller
-//! writing the strings this returns.
-
-use std::fmt::Write as _;
-use std::path::Path;
+//! Pure data: no processes, no I/O.
 
 /// How the load is driven.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Load {
-    /// Goose users, each sending the next request when the last one ended.
+    /// The driver, closed loop: each connection sends its next request when
+    /// the last answer ended.
     Closed {
-        /// Concurrent users (one connection each).
-        users: usize,
-        /// A new TCP connection per request instead of keep-alive.
+        /// Concurrent connections.
+        conns: usize,
+        /// A new connection per request (`Connection: close`).
         new_conn: bool,
     },
-    /// wrk2-style fixed rate over HTTP/1.1 keep-alive connections.
+    /// Goose users, closed loop, keep-alive.
+    Goose {
+        /// Concurrent users (one connection each).
+        users: usize,
+    },
+    /// The driver at a fixed rate (open loop, latency from intended send time).
     Open {
         /// Requests per second, all connections together.
         rate: u64,
         /// Connections the rate is spread over.
         conns: usize,
     },
-    /// HTTP/2 prior knowledge (h2c), many streams on few connections.
+    /// The driver at one offered rate for every target: `fraction` of the
+    /// slowest flat-out rate of the fast targets (proxies, floor, nginx,
+    /// HAProxy), each measured for a second first.
+    EqualRate {
+        /// Share of the slowest flat-out rate.
+        fraction: f64,
+        /// Connections.
+        conns: usize,
+    },
+    /// The driver, HTTP/2 prior knowledge, many streams on few connections.
     H2 {
         /// Connections.
         conns: usize,
         /// Concurrent streams per connection (closed loop each).
         streams: usize,
     },
+    /// Keep-alive connections that answer once and then sit idle.
+    Idle {
+        /// Connections held (fewer with `--quick`).
+        conns: usize,
+    },
+    /// The driver and wrk alternately, closed loop, same connections.
+    VersusWrk {
+        /// Concurrent connections of each.
+        conns: usize,
+    },
+}
+
+/// Which headers a request carries besides `Host`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// None (as wrk sends).
+    Minimal,
+    /// A desktop browser's navigation headers, cookies included.
+    Browser,
 }
 
 /// What one request looks like and what a correct answer is.
@@ -45,6 +75,24 @@ pub(crate) struct RequestSpec {
     pub(crate) upload: Option<usize>,
     /// Response body length a correct answer has.
     pub(crate) expect_len: usize,
+    /// Extra headers.
+    pub(crate) shape: Shape,
+    /// Ask the server to close after answering.
+    pub(crate) close: bool,
+}
+
+impl RequestSpec {
+    /// A plain GET.
+    pub(crate) fn get(path: &str, host: Option<String>, expect_len: usize) -> Self {
+        Self {
+            path: path.to_owned(),
+            host,
+            upload: None,
+            expect_len,
+            shape: Shape::Minimal,
+            close: false,
+        }
+    }
 }
 
 /// One scenario.
@@ -54,18 +102,30 @@ pub(crate) struct Scenario {
     pub(crate) name: &'static str,
     /// One line: what it measures.
     pub(crate) what: &'static str,
+    /// The configuration it runs (scenarios sharing one share its files
+    /// under `traefik-baseline/<config>/`).
+    pub(crate) config: &'static str,
     /// Host+path routers generated (0: one catch-all router only).
     pub(crate) routers: usize,
     /// Body size the backend answers with.
     pub(crate) body_size: usize,
     /// The load.
     pub(crate) load: Load,
+    /// Extra request headers.
+    pub(crate) shape: Shape,
     /// Measured seconds per round by default.
     pub(crate) default_secs: f64,
     /// Part of the `--quick` smoke set.
     pub(crate) in_quick: bool,
-    /// Rewrite the dynamic file every 100 ms during the measured window.
+    /// Rewrite the dynamic configuration every 100 ms during the window.
     pub(crate) reload: bool,
+    /// Prometheus metrics on (Traefik, the proxy; HAProxy's exporter;
+    /// nginx's stub_status), scraped at the window's edges.
+    pub(crate) metrics: bool,
+    /// An access log line per request, to a file.
+    pub(crate) access_log: bool,
+    /// TLS on the client side (the targets terminate it).
+    pub(crate) tls: bool,
 }
 
 /// The 12-byte body of `small-get`.
@@ -74,112 +134,182 @@ pub(crate) const SMALL_BODY: &[u8] = b"hello world\n";
 /// Router that `many-routers` load hits (the middle of 10,000).
 const MANY_ROUTERS_HIT: usize = 5_000;
 
+/// Connections `idle-conns` holds.
+pub(crate) const IDLE_CONNS: usize = 5_000;
+
+/// Connections `idle-conns` holds with `--quick`.
+pub(crate) const IDLE_CONNS_QUICK: usize = 500;
+
+const BASE: Scenario = Scenario {
+    name: "",
+    what: "",
+    config: "small-get",
+    routers: 0,
+    body_size: SMALL_BODY.len(),
+    load: Load::Closed {
+        conns: 50,
+        new_conn: false,
+    },
+    shape: Shape::Minimal,
+    default_secs: 3.0,
+    in_quick: false,
+    reload: false,
+    metrics: false,
+    access_log: false,
+    tls: false,
+};
+
 /// Every scenario, in report order.
 pub(crate) fn all() -> Vec<Scenario> {
     vec![
         Scenario {
-            name: "small-get",
-            what: "1 route, 12-byte body, keep-alive, 50 goose users",
-            routers: 0,
-            body_size: SMALL_BODY.len(),
-            load: Load::Closed {
-                users: 50,
-                new_conn: false,
-            },
-            default_secs: 4.0,
+            name: "driver-vs-wrk",
+            what: "the harness's driver and wrk alternately, 50 connections each, same placement: the driver's rate against wrk's",
+            load: Load::VersusWrk { conns: 50 },
             in_quick: true,
-            reload: false,
+            ..BASE
+        },
+        Scenario {
+            name: "small-get",
+            what: "1 route, 12-byte body, keep-alive, 50 connections",
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
+            name: "small-get-goose",
+            what: "small-get driven by goose (50 users) instead of the driver",
+            load: Load::Goose { users: 50 },
+            ..BASE
+        },
+        Scenario {
+            name: "client-shapes",
+            what: "small-get with a browser's headers (keep-alive, accept headers, cookies: a 1.1 KB head)",
+            shape: Shape::Browser,
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
+            name: "metrics-on",
+            what: "small-get with Prometheus metrics on (nginx: stub_status), scraped at the window's edges",
+            config: "metrics-on",
+            metrics: true,
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
+            name: "access-log-on",
+            what: "small-get with an access log line per request to a file",
+            config: "access-log-on",
+            access_log: true,
+            in_quick: true,
+            ..BASE
         },
         Scenario {
             name: "many-routers",
-            what: "10,000 Host && PathPrefix routers + catch-all; load hits router #5000",
+            what: "10,000 Host && PathPrefix routers + catch-all; load hits router #5000 (metrics on, for the proxy's router-decision p99)",
+            config: "many-routers",
             routers: 10_000,
-            body_size: SMALL_BODY.len(),
-            load: Load::Closed {
-                users: 50,
-                new_conn: false,
-            },
-            default_secs: 4.0,
-            in_quick: false,
-            reload: false,
+            metrics: true,
+            ..BASE
         },
         Scenario {
             name: "body-1m",
-            what: "1 MiB responses, keep-alive, 8 goose users",
-            routers: 0,
+            what: "1 MiB responses, keep-alive, 8 connections",
             body_size: 1 << 20,
             load: Load::Closed {
-                users: 8,
+                conns: 8,
                 new_conn: false,
             },
-            default_secs: 3.0,
-            in_quick: false,
-            reload: false,
+            ..BASE
         },
         Scenario {
             name: "post-64k",
-            what: "64 KiB uploads (backend echoes the byte count), 16 goose users",
-            routers: 0,
-            body_size: SMALL_BODY.len(),
+            what: "64 KiB uploads (backend echoes the byte count), 16 connections",
             load: Load::Closed {
-                users: 16,
+                conns: 16,
                 new_conn: false,
             },
-            default_secs: 3.0,
-            in_quick: false,
-            reload: false,
+            ..BASE
         },
         Scenario {
             name: "h2c",
             what: "HTTP/2 prior knowledge: 2 connections x 32 streams, closed loop",
-            routers: 0,
-            body_size: SMALL_BODY.len(),
+            config: "h2c",
             load: Load::H2 {
                 conns: 2,
                 streams: 32,
             },
-            default_secs: 3.0,
             in_quick: true,
-            reload: false,
+            ..BASE
         },
         Scenario {
             name: "new-conn",
-            what: "a new TCP connection per request, 16 goose users",
-            routers: 0,
-            body_size: SMALL_BODY.len(),
+            what: "a new TCP connection per request (Connection: close), 16 connections",
             load: Load::Closed {
-                users: 16,
+                conns: 16,
                 new_conn: true,
             },
-            default_secs: 3.0,
-            in_quick: false,
-            reload: false,
+            ..BASE
+        },
+        Scenario {
+            name: "tls-handshake",
+            what: "a new TLS connection (full handshake, no resumption) per request, 16 connections",
+            config: "tls",
+            load: Load::Closed {
+                conns: 16,
+                new_conn: true,
+            },
+            tls: true,
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
+            name: "tls-keepalive",
+            what: "small-get over TLS keep-alive connections, 50 connections",
+            config: "tls",
+            tls: true,
+            in_quick: true,
+            ..BASE
         },
         Scenario {
             name: "fixed-rate",
             what: "5,000 req/s open loop on 50 connections, latency from intended send time",
-            routers: 0,
-            body_size: SMALL_BODY.len(),
             load: Load::Open {
                 rate: 5_000,
                 conns: 50,
             },
-            default_secs: 10.0,
+            default_secs: 5.0,
             in_quick: true,
-            reload: false,
+            ..BASE
+        },
+        Scenario {
+            name: "equal-rate",
+            what: "small-get at one offered rate for every target: 80% of the slowest flat-out rate of the fast targets (proxies, floor, nginx, HAProxy)",
+            load: Load::EqualRate {
+                fraction: 0.8,
+                conns: 50,
+            },
+            ..BASE
+        },
+        Scenario {
+            name: "idle-conns",
+            what: "5,000 keep-alive connections that served one request each, then idle: memory per connection; then requests must still be answered",
+            load: Load::Idle { conns: IDLE_CONNS },
+            in_quick: true,
+            ..BASE
         },
         Scenario {
             name: "reload-storm",
-            what: "1,000 routers at 5,000 req/s; dynamic file rewritten every 100 ms (vs the same run without reloads)",
+            what: "1,000 routers at 5,000 req/s; configuration rewritten every 100 ms (vs the same run without reloads)",
+            config: "reload-storm",
             routers: 1_000,
-            body_size: SMALL_BODY.len(),
             load: Load::Open {
                 rate: 5_000,
                 conns: 50,
             },
-            default_secs: 8.0,
-            in_quick: false,
+            default_secs: 5.0,
             reload: true,
+            ..BASE
         },
     ]
 }
@@ -187,11 +317,12 @@ pub(crate) fn all() -> Vec<Scenario> {
 impl Scenario {
     /// The request the load sends and the readiness probe checks.
     pub(crate) fn request(&self) -> RequestSpec {
-        let (path, host) = if self.name == "many-routers" {
-            let i = MANY_ROUTERS_HIT;
-            (format!("/r{i}/hit"), Some(router_host(i)))
-        } else if self.routers > 0 {
-            let i = self.routers / 2;
+        let (path, host) = if self.routers > 0 {
+            let i = if self.routers > MANY_ROUTERS_HIT {
+                MANY_ROUTERS_HIT
+            } else {
+                self.routers / 2
+            };
             (format!("/r{i}/hit"), Some(router_host(i)))
         } else {
             ("/".to_owned(), None)
@@ -202,10 +333,9 @@ impl Scenario {
             None => self.body_size,
         };
         RequestSpec {
-            path,
-            host,
             upload,
-            expect_len,
+            shape: self.shape,
+            ..RequestSpec::get(&path, host, expect_len)
         }
     }
 
@@ -213,10 +343,31 @@ impl Scenario {
     pub(crate) fn h2c(&self) -> bool {
         matches!(self.load, Load::H2 { .. })
     }
+
+    /// Whether the harness's own driver produces the figures.
+    pub(crate) fn driver(&self) -> &'static str {
+        match self.load {
+            Load::Goose { .. } => "goose",
+            Load::VersusWrk { .. } => "driver and wrk, alternately",
+            Load::Idle { .. } => "driver (idle connections)",
+            Load::H2 { .. } => "driver (h2c, hyper client)",
+            Load::Open { .. } | Load::EqualRate { .. } => "driver (open loop)",
+            Load::Closed { .. } => "driver (closed loop)",
+        }
+    }
+
+    /// Every scenario that runs the configuration named `config`.
+    pub(crate) fn sharing(config: &str) -> Vec<&'static str> {
+        all()
+            .into_iter()
+            .filter(|s| s.config == config)
+            .map(|s| s.name)
+            .collect()
+    }
 }
 
 /// The host name of router `i`.
-fn router_host(i: usize) -> String {
+pub(crate) fn router_host(i: usize) -> String {
     format!("r{i}.bench.test")
 }
 
@@ -225,185 +376,71 @@ pub(crate) fn reload_host(generation: u64) -> String {
     format!("gen{generation}.reload.test")
 }
 
-/// Backend URLs the dynamic config points at.
-#[derive(Debug, Clone)]
-pub(crate) struct BackendUrls {
-    /// Where every real router sends traffic (answers `x-backend: main`).
-    pub(crate) main: String,
-    /// Where the catch-all sends traffic (answers `x-backend: fallback`), so a
-    /// request the routers should have matched is counted as an error.
-    pub(crate) fallback: String,
-}
-
-/// The dynamic (file provider) configuration of a scenario, YAML.
-///
-/// `generation` > 0 adds one router on [`reload_host`]`(generation)`: the
-/// reload storm rewrites the file with increasing generations.
-pub(crate) fn dynamic_config(s: &Scenario, urls: &BackendUrls, generation: u64) -> String {
-    let mut y = String::with_capacity(120 * s.routers + 1024);
-    let _ = writeln!(
-        y,
-        "# Generated by `harness` for scenario `{}`: {}.\n# Given unchanged to the proxy and to Traefik.",
-        s.name, s.what
-    );
-    y.push_str("http:\n  routers:\n");
-    if s.routers == 0 {
-        y.push_str(
-            "    all:\n      rule: \"PathPrefix(`/`)\"\n      entryPoints: [web]\n      service: main\n",
-        );
-    } else {
-        for i in 0..s.routers {
-            let _ = writeln!(
-                y,
-                "    r{i}:\n      rule: \"Host(`{}`) && PathPrefix(`/r{i}/`)\"\n      entryPoints: [web]\n      service: main",
-                router_host(i)
-            );
-        }
-        y.push_str(
-            "    catchall:\n      rule: \"PathPrefix(`/`)\"\n      priority: 1\n      entryPoints: [web]\n      service: fallback\n",
-        );
-    }
-    if generation > 0 {
-        let _ = writeln!(
-            y,
-            "    reload:\n      rule: \"Host(`{}`)\"\n      entryPoints: [web]\n      service: main",
-            reload_host(generation)
-        );
-    }
-    let _ = write!(
-        y,
-        "  services:\n    main:\n      loadBalancer:\n        servers:\n          - url: \"{}\"\n",
-        urls.main
-    );
-    if s.routers > 0 {
-        let _ = write!(
-            y,
-            "    fallback:\n      loadBalancer:\n        servers:\n          - url: \"{}\"\n",
-            urls.fallback
-        );
-    }
-    y
-}
-
-/// Traefik's `providers.providersThrottleDuration` in every run: its
-/// default, written out so reports can state it (`reload-storm` depends on
-/// it: Traefik ignores changes for this long after applying one).
-pub(crate) const TRAEFIK_THROTTLE: &str = "2s";
-
-/// Traefik's static configuration: entrypoint `web`, the file provider on
-/// `dynamic`, log level ERROR, no access log, no phoning home.
-pub(crate) fn traefik_static(web: &str, dynamic: &Path) -> String {
-    format!(
-        "# Generated by `harness`: Traefik static configuration.\n\
-         global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
-         entryPoints:\n  web:\n    address: \"{web}\"\n\
-         providers:\n  providersThrottleDuration: {TRAEFIK_THROTTLE}\n  file:\n    filename: \"{}\"\n    watch: true\n\
-         log:\n  level: ERROR\n",
-        dynamic.display()
-    )
-}
-
-/// The proxy's static configuration: the same entrypoint and provider, plus
-/// an entrypoint `metrics` serving Prometheus text and `/ping`.
-pub(crate) fn proxy_static(web: &str, metrics: &str, dynamic: &Path) -> String {
-    format!(
-        "# Generated by `harness`: proxy static configuration (Traefik format).\n\
-         entryPoints:\n  web:\n    address: \"{web}\"\n  metrics:\n    address: \"{metrics}\"\n\
-         providers:\n  file:\n    filename: \"{}\"\n\
-         metrics:\n  prometheus:\n    entryPoint: metrics\n\
-         ping:\n  entryPoint: metrics\n",
-        dynamic.display()
-    )
-}
-
 /// Finds scenarios by name; `None` for an unknown name.
 pub(crate) fn by_name(name: &str) -> Option<Scenario> {
     all().into_iter().find(|s| s.name == name)
+}
+
+/// The distinct configurations, each with the first scenario using it.
+pub(crate) fn configs() -> Vec<Scenario> {
+    let mut out: Vec<Scenario> = Vec::new();
+    for s in all() {
+        if !out.iter().any(|o| o.config == s.config) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn urls() -> BackendUrls {
-        BackendUrls {
-            main: "http://127.0.0.1:1".into(),
-            fallback: "http://127.0.0.1:2".into(),
-        }
-    }
-
-    #[derive(serde::Deserialize)]
-    struct Dynamic {
-        http: Http,
-    }
-    #[derive(serde::Deserialize)]
-    struct Http {
-        routers: std::collections::BTreeMap<String, Router>,
-        services: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    #[allow(dead_code)] // fields are checked by deserializing them
-    struct Router {
-        rule: String,
-        service: String,
-        entry_points: Vec<String>,
-        priority: Option<i64>,
-    }
-
     #[test]
-    fn every_dynamic_config_is_valid_yaml_with_the_routers_it_claims() {
-        for s in all() {
-            let y = dynamic_config(&s, &urls(), 0);
-            let d: Dynamic = serde_saphyr::from_str(&y).unwrap();
-            let expect = if s.routers == 0 { 1 } else { s.routers + 1 };
-            assert_eq!(d.http.routers.len(), expect, "{}", s.name);
-            for r in d.http.routers.values() {
-                assert!(d.http.services.contains_key(&r.service), "{}", s.name);
-                assert_eq!(r.entry_points, ["web"]);
-            }
+    fn names_are_unique_and_configs_consistent() {
+        let all = all();
+        for (i, s) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|o| o.name != s.name), "{}", s.name);
+            // A scenario sharing a configuration routes, reloads, serves TLS
+            // and turns on features exactly like its first user.
+            let first = configs()
+                .into_iter()
+                .find(|c| c.config == s.config)
+                .unwrap();
+            assert_eq!(
+                (s.routers, s.reload, s.tls, s.metrics, s.access_log, s.h2c()),
+                (
+                    first.routers,
+                    first.reload,
+                    first.tls,
+                    first.metrics,
+                    first.access_log,
+                    first.h2c()
+                ),
+                "{} vs {}",
+                s.name,
+                first.name
+            );
         }
     }
 
     #[test]
-    fn many_routers_request_hits_its_router() {
-        let s = by_name("many-routers").unwrap();
-        let y = dynamic_config(&s, &urls(), 0);
-        let d: Dynamic = serde_saphyr::from_str(&y).unwrap();
-        let req = s.request();
-        let r = &d.http.routers["r5000"];
-        assert!(r.rule.contains(req.host.as_deref().unwrap()));
+    fn many_routers_request_hits_router_5000() {
+        let req = by_name("many-routers").unwrap().request();
+        assert_eq!(req.host.as_deref(), Some("r5000.bench.test"));
         assert!(req.path.starts_with("/r5000/"));
-        assert_eq!(d.http.routers["catchall"].service, "fallback");
-        assert_eq!(d.http.routers["catchall"].priority, Some(1));
+        let storm = by_name("reload-storm").unwrap().request();
+        assert_eq!(storm.host.as_deref(), Some("r500.bench.test"));
     }
 
     #[test]
-    fn reload_generation_adds_a_router() {
-        let s = by_name("reload-storm").unwrap();
-        let y = dynamic_config(&s, &urls(), 7);
-        let d: Dynamic = serde_saphyr::from_str(&y).unwrap();
-        assert!(d.http.routers["reload"].rule.contains(&reload_host(7)));
-    }
-
-    #[test]
-    fn static_configs_name_the_dynamic_file() {
-        let p = Path::new("/tmp/x/dynamic.yml");
-        let t = traefik_static("127.0.0.1:8080", p);
-        assert!(t.contains("filename: \"/tmp/x/dynamic.yml\""));
-        assert!(t.contains("level: ERROR"));
-        let v: serde_json::Value = serde_saphyr::from_str(&t).unwrap();
-        assert_eq!(v["entryPoints"]["web"]["address"], "127.0.0.1:8080");
-        let p2 = proxy_static("127.0.0.1:8080", "127.0.0.1:9090", p);
-        let v: serde_json::Value = serde_saphyr::from_str(&p2).unwrap();
-        assert_eq!(v["metrics"]["prometheus"]["entryPoint"], "metrics");
-        assert_eq!(v["ping"]["entryPoint"], "metrics");
-    }
-
-    #[test]
-    fn post_expects_the_echoed_count() {
+    fn post_expects_the_echoed_count_and_shapes_carry_over() {
         let r = by_name("post-64k").unwrap().request();
         assert_eq!(r.upload, Some(65536));
         assert_eq!(r.expect_len, 5);
+        assert_eq!(
+            by_name("client-shapes").unwrap().request().shape,
+            Shape::Browser
+        );
     }
 }

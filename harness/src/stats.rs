@@ -1,6 +1,7 @@
 //! Latency histograms and small statistics: the µs hdrhistogram every
 //! driver records into, its HdrHistogram V2 serialization (base64 in JSON),
-//! and median / min–max summaries over rounds.
+//! and median / min–max summaries over rounds (public: the comparison and
+//! tests read runs with them).
 //!
 //! Runs after a load window, never inside one: nothing here is timed.
 
@@ -12,23 +13,23 @@ use serde::{Deserialize, Serialize};
 const MAX_US: u64 = 60_000_000;
 
 /// A new latency histogram in µs with 3 significant digits.
-pub(crate) fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, 3).expect("valid histogram bounds")
 }
 
 /// Records one latency in µs, saturating at the tracked maximum (a request
 /// slower than 60 s is still counted, as 60 s).
-pub(crate) fn record_us(h: &mut Histogram<u64>, us: u64) {
+pub fn record_us(h: &mut Histogram<u64>, us: u64) {
     h.saturating_record(us.clamp(1, MAX_US));
 }
 
 /// Merges `from` into `into` (same bounds by construction).
-pub(crate) fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
     into.add(from).expect("histograms share bounds");
 }
 
 /// Serializes a histogram in HdrHistogram's V2 format, base64-encoded.
-pub(crate) fn to_v2_base64(h: &Histogram<u64>) -> String {
+pub fn to_v2_base64(h: &Histogram<u64>) -> String {
     let mut buf = Vec::new();
     V2Serializer::new()
         .serialize(h, &mut buf)
@@ -37,7 +38,7 @@ pub(crate) fn to_v2_base64(h: &Histogram<u64>) -> String {
 }
 
 /// Parses a histogram written by [`to_v2_base64`].
-pub(crate) fn from_v2_base64(s: &str) -> Result<Histogram<u64>, String> {
+pub fn from_v2_base64(s: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64_decode(s)?;
     Deserializer::new()
         .deserialize(&mut &bytes[..])
@@ -46,22 +47,27 @@ pub(crate) fn from_v2_base64(s: &str) -> Result<Histogram<u64>, String> {
 
 /// The percentiles every report shows, from one histogram, in µs.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Percentiles {
+pub struct Percentiles {
     /// 50th percentile.
-    pub(crate) p50: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p50: f64,
     /// 90th percentile.
-    pub(crate) p90: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p90: f64,
     /// 99th percentile.
-    pub(crate) p99: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p99: f64,
     /// 99.9th percentile.
-    pub(crate) p999: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p999: f64,
     /// Largest recorded value.
-    pub(crate) max: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub max: f64,
 }
 
 impl Percentiles {
     /// Reads the percentiles from a histogram (all zero when empty).
-    pub(crate) fn of(h: &Histogram<u64>) -> Self {
+    pub fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
         }
@@ -75,21 +81,27 @@ impl Percentiles {
     }
 }
 
+/// Reads a figure JSON wrote as `null` (serde_json's NaN: not measured)
+/// back as NaN.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Median and range of one figure over the rounds.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Spread {
+pub struct Spread {
     /// Median over rounds (mean of the two middle values for an even count).
-    pub(crate) median: f64,
+    pub median: f64,
     /// Smallest round.
-    pub(crate) min: f64,
+    pub min: f64,
     /// Largest round.
-    pub(crate) max: f64,
+    pub max: f64,
 }
 
 impl Spread {
     /// Summarises the values; `None` when there are none (NaN values are
     /// skipped: a figure a round could not measure).
-    pub(crate) fn of(values: impl IntoIterator<Item = f64>) -> Option<Self> {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Self> {
         let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
         if v.is_empty() {
             return None;
@@ -109,7 +121,7 @@ impl Spread {
     }
 
     /// Half the range relative to the median: the noise the rounds show.
-    pub(crate) fn relative_half_range(&self) -> f64 {
+    pub fn relative_half_range(&self) -> f64 {
         if self.median.abs() < f64::EPSILON {
             return 0.0;
         }
@@ -203,6 +215,16 @@ mod tests {
         assert_eq!(back.len(), h.len());
         assert_eq!(Percentiles::of(&back), Percentiles::of(&h));
         assert_eq!(back, h);
+    }
+
+    #[test]
+    fn a_figure_not_measured_survives_json() {
+        let p = Percentiles {
+            p999: f64::NAN,
+            ..Percentiles::default()
+        };
+        let back: Percentiles = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert!(back.p999.is_nan() && back.p50 == 0.0);
     }
 
     #[test]

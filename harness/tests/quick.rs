@@ -1,40 +1,74 @@
-//! Integration test: `harness --quick` on `small-get` against the backend
-//! (direct) and the proxy, end to end through real processes on 127.0.0.1.
-//! The proxy part is skipped, with a printed reason, only when the proxy
-//! binary cannot be built.
+//! Integration test: `harness --quick` end to end through real processes on
+//! 127.0.0.1: every scenario, against the backend (direct), the floor, the
+//! proxy, Traefik, nginx and HAProxy, driven by the harness's driver (and
+//! goose and wrk where the scenarios say so). It fails when a target
+//! answers wrongly (the driver checks status, backend and body of every
+//! answer) or a scenario's figures are missing.
+//!
+//! A peer that is not installed is left out with a printed SKIPPED line;
+//! under CI (`CI` set, as `.ci/run` does, which installs them all) a
+//! missing peer fails the test instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use harness::results::{Results, ScenarioResult};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn proxy_builds() -> Result<(), String> {
+fn on_path(name: &str) -> bool {
+    let dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    dirs.into_iter()
+        .chain([PathBuf::from("/usr/sbin")])
+        .any(|d| d.join(name).is_file())
+}
+
+fn traefik() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TRAEFIK_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let venv = target.join("traefik-venv/bin/traefik");
+    venv.is_file().then_some(venv)
+}
+
+fn proxy_builds() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = Command::new(cargo)
         .args(["build", "--release", "-p", "proxy"])
         .current_dir(workspace())
         .status()
         .map_err(|e| e.to_string())?;
-    if st.success() {
-        Ok(())
+    if !st.success() {
+        return Err(format!("cargo build --release -p proxy: {st}"));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    Ok(target.join("release/proxy"))
+}
+
+/// Leaves out what is missing, saying so (or failing under CI).
+fn optional(name: &str, found: bool, targets: &mut Vec<String>) {
+    if found {
+        targets.push(name.into());
+    } else if std::env::var_os("CI").is_some() {
+        panic!("{name} is not installed, and CI is set: .ci/run installs it");
     } else {
-        Err(format!("cargo build --release -p proxy: {st}"))
+        println!("SKIPPED target {name}: not installed");
     }
 }
 
-fn run_quick(targets: &str, out: &Path) -> serde_json::Value {
+fn run_quick(args: &[&str], out: &Path) -> Results {
     let st = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "--quick",
-            "--scenario",
-            "small-get",
-            "--target",
-            targets,
-            "--duration",
-            "1",
-        ])
+        .args(["--quick", "--duration", "0.6", "--warmup", "0.3"])
+        .args(args)
         .arg("--out")
         .arg(out)
         .status()
@@ -48,37 +82,164 @@ fn run_quick(targets: &str, out: &Path) -> serde_json::Value {
     for f in ["report.md", "report.html"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+    Results::load(&dir.join("results.json")).unwrap()
 }
 
-fn assert_measured(v: &serde_json::Value, target: &str) {
-    let s = &v["scenarios"][0];
-    assert_eq!(s["name"], "small-get");
-    let t = s["targets"]
-        .as_array()
-        .unwrap()
+fn scenario<'a>(r: &'a Results, name: &str) -> &'a ScenarioResult {
+    r.scenarios
         .iter()
-        .find(|t| t["target"] == target)
-        .unwrap_or_else(|| panic!("{target} not measured: {s}"));
-    let r = &t["rounds"][0];
-    assert!(r["requests"].as_u64().unwrap() > 100, "{target}: {r}");
-    assert_eq!(r["errors"].as_u64().unwrap(), 0, "{target}: {r}");
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("scenario {name} missing"))
 }
 
 #[test]
-fn quick_small_get_direct_and_proxy() {
+fn quick_run_every_scenario_every_target() {
     let base = std::env::temp_dir().join(format!("harness-it-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let direct = run_quick("direct", &base.join("direct"));
-    assert_measured(&direct, "direct");
-
-    if let Err(e) = proxy_builds() {
-        println!("SKIPPED the proxy part: the proxy binary cannot be built ({e})");
-        return;
+    let mut targets: Vec<String> = vec!["direct".into(), "floor".into()];
+    let mut extra: Vec<String> = Vec::new();
+    match proxy_builds() {
+        Ok(bin) => {
+            targets.push("proxy".into());
+            extra.extend(["--proxy-path".into(), bin.display().to_string()]);
+        }
+        Err(e) if std::env::var_os("CI").is_some() => panic!("the proxy does not build: {e}"),
+        Err(e) => println!("SKIPPED target proxy: it does not build ({e})"),
     }
-    let v = run_quick("direct,proxy", &base.join("proxy"));
-    assert_measured(&v, "proxy");
-    let r = &v["scenarios"][0]["targets"][1]["rounds"][0];
-    assert!(r["cpu_us_per_req"].as_f64().unwrap() > 0.0, "{r}");
+    let t = traefik();
+    optional("traefik", t.is_some(), &mut targets);
+    if let Some(t) = t {
+        extra.extend(["--traefik-bin".into(), t.display().to_string()]);
+    }
+    optional("nginx", on_path("nginx"), &mut targets);
+    optional("haproxy", on_path("haproxy"), &mut targets);
+    let wrk = on_path("wrk");
+    if !wrk && std::env::var_os("CI").is_some() {
+        panic!("wrk is not installed, and CI is set: .ci/run installs it");
+    }
+
+    let joined = targets.join(",");
+    let mut args: Vec<&str> = vec!["--scenario", "all", "--target", &joined];
+    args.extend(extra.iter().map(String::as_str));
+    let r = run_quick(&args, &base);
+
+    // Every scenario ran, and every target that ran answered correctly.
+    assert_eq!(r.scenarios.len(), 17, "every scenario");
+    for s in &r.scenarios {
+        assert!(!s.targets.is_empty(), "{}: no target ran", s.name);
+        for t in &s.targets {
+            for round in &t.rounds {
+                assert_eq!(
+                    round.errors, 0,
+                    "{} {} ({}): {:?}",
+                    s.name, t.target, t.driver, round.first_error
+                );
+                assert!(round.requests > 0, "{} {}: no answers", s.name, t.target);
+            }
+        }
+        // Nothing a target could run was left out for another reason than
+        // one the harness states (the proxy has no TLS yet: it says so).
+        for u in &s.unavailable {
+            assert!(!u.reason.is_empty());
+            assert!(
+                targets.contains(&u.target),
+                "{}: unexpected target {}",
+                s.name,
+                u.target
+            );
+        }
+    }
+    let ran = |s: &ScenarioResult, t: &str| s.targets.iter().any(|x| x.target == t);
+
+    // The driver's own figures, and wrk beside it.
+    let small = scenario(&r, "small-get");
+    for t in &small.targets {
+        let round = &t.rounds[0];
+        assert!(round.load_cpu_us_per_req.unwrap() > 0.0);
+        if t.target != "direct" {
+            assert!(round.cpu_us_per_req.unwrap() > 0.0, "{}", t.target);
+            assert!(round.sut_busy_pct.is_some(), "{}", t.target);
+        }
+    }
+    let vs = scenario(&r, "driver-vs-wrk");
+    assert!(vs.targets.iter().any(|t| t.driver == "driver"));
+    if wrk {
+        let w = vs.targets.iter().find(|t| t.driver == "wrk").unwrap();
+        assert!(w.rounds[0].load_cpu_us_per_req.unwrap() > 0.0);
+    }
+    assert!(
+        scenario(&r, "small-get-goose")
+            .targets
+            .iter()
+            .all(|t| t.driver == "goose")
+    );
+
+    // idle-conns: memory per connection for every target, then answers.
+    let idle = scenario(&r, "idle-conns");
+    for t in &idle.targets {
+        let round = &t.rounds[0];
+        assert_eq!(round.idle_conns, Some(500), "{}", t.target);
+        assert!(round.mem_per_conn_kib.is_some(), "{}", t.target);
+        // 500 opened, 50 sampled again after idling, one new connection.
+        assert_eq!(round.requests, 551, "{}", t.target);
+    }
+
+    // access-log-on: every target wrote a line per answer.
+    for t in &scenario(&r, "access-log-on").targets {
+        let round = &t.rounds[0];
+        let lines = round.log_lines.unwrap_or(0);
+        assert!(
+            lines as f64 >= 0.5 * round.answered_total as f64,
+            "{}: {lines} lines for {} answers",
+            t.target,
+            round.answered_total
+        );
+    }
+
+    // TLS: the pinned parameters were negotiated by every target.
+    let pinned = r.meta.tls.as_ref().expect("TLS pinned").pinned.clone();
+    for name in ["tls-handshake", "tls-keepalive"] {
+        let s = scenario(&r, name);
+        assert!(ran(s, "direct"), "{name}: direct");
+        for t in &s.targets {
+            assert_eq!(
+                t.rounds[0].tls.as_ref(),
+                Some(&pinned),
+                "{name} {}",
+                t.target
+            );
+        }
+    }
+
+    // Open-loop scenarios state their offered rate.
+    assert_eq!(scenario(&r, "fixed-rate").offered_rate, Some(5000.0));
+    let eq = scenario(&r, "equal-rate");
+    assert!(eq.offered_rate.unwrap() > 0.0 && eq.offered_rate_note.is_some());
+
+    // reload-storm: every configured target took new routes.
+    for t in &scenario(&r, "reload-storm").targets {
+        let rl = t.rounds[0].reload.as_ref().unwrap();
+        assert!(rl.rewrites > 0, "{}", t.target);
+        assert!(
+            rl.route_live_ms.is_some(),
+            "{}: new route never answered",
+            t.target
+        );
+    }
+
+    // The peers ran where the scenario could use them.
+    for peer in ["nginx", "haproxy"] {
+        if targets.iter().any(|t| t == peer) {
+            for name in [
+                "small-get",
+                "many-routers",
+                "h2c",
+                "metrics-on",
+                "tls-keepalive",
+            ] {
+                assert!(ran(scenario(&r, name), peer), "{peer} in {name}");
+            }
+        }
+    }
     let _ = std::fs::remove_dir_all(&base);
 }

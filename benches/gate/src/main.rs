@@ -1,18 +1,18 @@
-//! The performance gate (decision 6): runs the deterministic benches
+//! The counts gate (decision 6): runs the deterministic benches
 //! (instruction counts under callgrind, allocations per request) and
 //! compares them with the committed `baselines/counts.json`. Any count more
 //! than 5% above its baseline fails the gate, and so does a routing
 //! decision with rules in the v2 syntax that costs more than the same
 //! decision written in v3 (`routing::syntax_decision <case>_v2` against
-//! `<case>_v3`, in the same run).
+//! `<case>_v3`, in the same run). (The wall-clock half of the
+//! merge gate, base against head through the harness, is
+//! `cargo run -p harness -- compare --base LABEL --head LABEL`.)
 //!
 //! ```text
 //! cargo run -p gate                          # run the benches, compare, exit 1 on a regression
 //! cargo run -p gate -- --update              # run the benches, rewrite the baseline
 //! cargo run -p gate -- --baseline F          # compare with (or, with --update, write) another file
 //! cargo run -p gate -- --current F           # compare counts measured earlier instead of running
-//! cargo run -p gate -- harness --results DIR --base base --head head
-//!                                            # base vs head from one interleaved harness run
 //! ```
 //!
 //! Exit codes: 0 pass, 1 regression, 2 error. Tables go to stdout and,
@@ -40,12 +40,7 @@ const E2E_WORKER: &str = "e2e::proxied_request per_request (proxy worker thread)
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("harness") {
-        harness_compare(&args[1..])
-    } else {
-        counts_gate(&args)
-    };
-    match result {
+    match counts_gate(&args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -74,7 +69,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--current" => o.current = Some(it.next().ok_or("--current needs a file")?.into()),
             "-h" | "--help" => {
                 println!(
-                    "usage: gate [--update] [--baseline FILE] [--current FILE]\n       gate harness --results DIR [--base LABEL] [--head LABEL]"
+                    "usage: gate [--update] [--baseline FILE] [--current FILE]\n(the harness comparison is `cargo run -p harness -- compare`)"
                 );
                 std::process::exit(0);
             }
@@ -481,151 +476,6 @@ fn job_summary(md: &str) {
     }
 }
 
-// === base vs head from one harness run ===
-
-/// Median and relative half range of a set of per-round ratios.
-fn spread(mut v: Vec<f64>) -> Option<(f64, f64)> {
-    v.retain(|x| x.is_finite() && *x > 0.0);
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    let half_range = (v[n - 1] - v[0]) / 2.0 / median;
-    Some((median, half_range))
-}
-
-/// Reads `results.json` of a harness run in which `base` and `head` ran
-/// interleaved, and fails when head is more than 5% worse than base
-/// beyond the spread of the per-round ratios: CPU per request (head/base,
-/// lower is better) and throughput (head/base, i.e. head/direct over
-/// base/direct in the same round, higher is better).
-fn harness_compare(args: &[String]) -> Result<bool, String> {
-    let (mut results, mut base, mut head) = (None, "base".to_owned(), "head".to_owned());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--results" => results = Some(PathBuf::from(val()?)),
-            "--base" => base = val()?,
-            "--head" => head = val()?,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    let mut path = results.ok_or("--results DIR is required")?;
-    if path.is_dir() {
-        path = path.join("results.json");
-    }
-    let doc = read_json(&path)?;
-    let rows = harness_rows(&doc, &base, &head)?;
-    println!(
-        "gate: {head} vs {base}, per-round ratios from one interleaved harness run; fails when worse by more than {:.0}% plus the rounds' spread",
-        TOLERANCE * 100.0
-    );
-    let mut md = format!(
-        "### Harness: {head} vs {base}\n\n| scenario | ratio | median | spread | worse by | allowed | verdict |\n|---|---|---:|---:|---:|---:|---|\n"
-    );
-    let mut ok = true;
-    for r in &rows {
-        ok &= r.pass;
-        let verdict = if r.pass { "ok" } else { "FAIL" };
-        println!(
-            "  {verdict:<4} {:<14} {:<28} median {:>6.3}  spread ±{:>4.1}%  worse by {:>+6.1}%  (allowed {:.1}%)",
-            r.scenario,
-            r.what,
-            r.median,
-            r.noise * 100.0,
-            r.worse_by * 100.0,
-            r.allowed * 100.0
-        );
-        md.push_str(&format!(
-            "| {} | {} | {:.3} | ±{:.1}% | {:+.1}% | {:.1}% | {verdict} |\n",
-            r.scenario,
-            r.what,
-            r.median,
-            r.noise * 100.0,
-            r.worse_by * 100.0,
-            r.allowed * 100.0
-        ));
-    }
-    if rows.is_empty() {
-        println!("gate: no scenario with both {base} and {head}: nothing compared (FAIL)");
-        ok = false;
-    }
-    println!("gate: {}", if ok { "PASS" } else { "FAIL" });
-    md.push_str(&format!(
-        "\n**harness gate: {}**\n",
-        if ok { "PASS" } else { "FAIL" }
-    ));
-    job_summary(&md);
-    Ok(ok)
-}
-
-/// One compared harness ratio.
-#[derive(Debug)]
-struct HarnessRow {
-    scenario: String,
-    what: &'static str,
-    median: f64,
-    noise: f64,
-    worse_by: f64,
-    allowed: f64,
-    pass: bool,
-}
-
-fn harness_rows(doc: &Value, base: &str, head: &str) -> Result<Vec<HarnessRow>, String> {
-    let scenarios = doc["scenarios"]
-        .as_array()
-        .ok_or("results.json has no scenarios")?;
-    let mut rows = Vec::new();
-    for s in scenarios {
-        let name = s["name"].as_str().unwrap_or("?").to_owned();
-        let target = |label: &str| {
-            s["targets"]
-                .as_array()
-                .and_then(|ts| ts.iter().find(|t| t["target"] == label))
-                .and_then(|t| t["rounds"].as_array())
-        };
-        let (Some(b), Some(h)) = (target(base), target(head)) else {
-            continue;
-        };
-        for (what, key, lower_better) in [
-            ("CPU per request head/base", "cpu_us_per_req", true),
-            ("throughput head/base", "req_per_s", false),
-        ] {
-            let ratios: Vec<f64> = b
-                .iter()
-                .zip(h)
-                .filter_map(|(rb, rh)| Some(rh[key].as_f64()? / rb[key].as_f64()?))
-                .collect();
-            let Some((median, noise)) = spread(ratios) else {
-                continue;
-            };
-            let worse_by = if lower_better {
-                median - 1.0
-            } else {
-                1.0 - median
-            };
-            let allowed = TOLERANCE + noise;
-            rows.push(HarnessRow {
-                scenario: name.clone(),
-                what,
-                median,
-                noise,
-                worse_by,
-                allowed,
-                pass: worse_by <= allowed,
-            });
-        }
-    }
-    Ok(rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,28 +560,5 @@ mod tests {
         derive_e2e(&mut m).unwrap();
         assert_eq!(m[E2E_PER_REQUEST], json!(10_000));
         assert_eq!(m.len(), 1);
-    }
-
-    #[test]
-    fn harness_head_slower_than_spread_fails() {
-        let run = |head_cpu: [f64; 3]| {
-            json!({"scenarios": [{"name": "small-get", "targets": [
-                {"target": "base", "rounds": [
-                    {"cpu_us_per_req": 10.0, "req_per_s": 1000.0},
-                    {"cpu_us_per_req": 10.0, "req_per_s": 1000.0},
-                    {"cpu_us_per_req": 10.0, "req_per_s": 1000.0}]},
-                {"target": "head", "rounds": head_cpu.iter().map(|c| json!({"cpu_us_per_req": c, "req_per_s": 1000.0})).collect::<Vec<_>>()},
-            ]}]})
-        };
-        let pass = |d: &Value| {
-            harness_rows(d, "base", "head")
-                .unwrap()
-                .iter()
-                .all(|r| r.pass)
-        };
-        assert!(pass(&run([10.2, 10.3, 10.1])));
-        assert!(!pass(&run([11.0, 11.0, 11.0])));
-        // Noisy rounds widen the allowance: ±10% spread allows up to 15%.
-        assert!(pass(&run([10.0, 11.0, 12.0])));
     }
 }
