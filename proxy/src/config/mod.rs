@@ -12,8 +12,8 @@
 //! are warnings.
 //!
 //! Layout: `static_config/` (entrypoints, providers, observability) and
-//! `dynamic/` (routers, services, transports, middlewares; TLS will go
-//! beside them), each section's schema next to its checks. `DESIGN.md`
+//! `dynamic/` (routers, services, transports, middlewares, TLS), each
+//! section's schema next to its checks. `DESIGN.md`
 //! says what a new schema costs and where the next ones plug in. Rules
 //! stay text here (the routing module parses them). This module runs on
 //! the control plane only: nothing in it is on the request path.
@@ -32,16 +32,17 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig, RouterConfig,
-    ServerConfig, ServersTransportConfig, ServiceConfig, load_dynamic, parse_dynamic,
+    CertificateConfig, DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig,
+    PemSource, RouterConfig, RouterTls, ServerConfig, ServersTransportConfig, ServiceConfig,
+    TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, load_dynamic, parse_dynamic,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
-    AccessLogConfig, EntryPointConfig, EntryPointTransport, FileProviderConfig,
+    AccessLogConfig, EntryPointConfig, EntryPointTls, EntryPointTransport, FileProviderConfig,
     ForwardedHeadersConfig, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel,
-    MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, RespondingTimeouts, StaticConfig,
-    load_static, parse_static,
+    MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, Redirection, RespondingTimeouts,
+    StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

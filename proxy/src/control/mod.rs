@@ -33,9 +33,10 @@ use arc_swap::ArcSwap;
 
 pub use compile::{Identities, compile};
 
-use crate::config::{ConfigErrors, StaticConfig};
+use crate::config::{ConfigError, ConfigErrors, DynamicConfig, StaticConfig};
 use crate::observe::{self, MetricsHandle};
 use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::tls::{CertSet, TlsRuntime};
 
 /// Why a reload was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,8 +65,12 @@ struct Inner {
     static_file: Option<PathBuf>,
     snapshot: SharedSnapshot,
     ids: Identities,
+    tls: TlsRuntime,
     generation: AtomicU64,
     rejected: AtomicU64,
+    /// The certificate files the running configuration reads, watched for
+    /// renewals.
+    cert_files: file::CertFiles,
     reload_lock: Mutex<()>,
     metrics: Option<MetricsHandle>,
 }
@@ -92,10 +97,53 @@ fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
     )
 }
 
-/// Loads, validates and compiles everything: what `proxy check` reports.
+/// Loads, validates and compiles everything (certificates read, TLS
+/// options built): what `proxy check` reports.
 pub fn check(static_cfg: &StaticConfig) -> Result<Snapshot, ConfigErrors> {
     let dynamic = file::load(static_cfg)?;
-    Ok(compile(static_cfg, &dynamic, 0, &Identities::default()))
+    let tls = tls_runtime()?;
+    let prepared = tls.prepare(&static_cfg.entry_points, &dynamic)?;
+    Ok(compile(
+        static_cfg,
+        &dynamic,
+        0,
+        &Identities::default(),
+        prepared.tls,
+        &prepared.upstream,
+    ))
+}
+
+fn tls_runtime() -> Result<TlsRuntime, ConfigErrors> {
+    TlsRuntime::new().map_err(|message| {
+        ConfigErrors(vec![ConfigError {
+            file: Default::default(),
+            key: "tls".to_owned(),
+            line: None,
+            column: None,
+            message,
+        }])
+    })
+}
+
+/// Loads the dynamic configuration and builds generation `generation` of
+/// it: the snapshot and the certificate set to publish with it.
+fn build(
+    static_cfg: &StaticConfig,
+    tls: &TlsRuntime,
+    ids: &Identities,
+    generation: u64,
+) -> Result<(Snapshot, CertSet, DynamicConfig), ConfigErrors> {
+    let dynamic = file::load(static_cfg)?;
+    let prepared = tls.prepare(&static_cfg.entry_points, &dynamic)?;
+    let snap = compile(
+        static_cfg,
+        &dynamic,
+        generation,
+        ids,
+        prepared.tls,
+        &prepared.upstream,
+    );
+    Ok((snap, prepared.certs, dynamic))
 }
 
 impl Control {
@@ -107,8 +155,9 @@ impl Control {
         metrics: Option<MetricsHandle>,
     ) -> Result<Self, ConfigErrors> {
         let ids = Identities::default();
-        let dynamic = file::load(&static_cfg)?;
-        let snap = compile(&static_cfg, &dynamic, 1, &ids);
+        let tls = tls_runtime()?;
+        let (snap, certs, dynamic) = build(&static_cfg, &tls, &ids, 1)?;
+        tls.publish(certs);
         tracing::info!(
             generation = 1,
             routers = snap.routers.len(),
@@ -126,6 +175,8 @@ impl Control {
                 static_file,
                 snapshot: Arc::new(ArcSwap::from_pointee(snap)),
                 ids,
+                tls,
+                cert_files: Arc::new(Mutex::new(file::absolute_all(&dynamic.tls.files()))),
                 generation: AtomicU64::new(1),
                 rejected: AtomicU64::new(0),
                 reload_lock: Mutex::new(()),
@@ -167,7 +218,12 @@ impl Control {
     pub fn start_watching(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
         let inner = &self.inner;
-        let files = file::watch(&inner.static_cfg, inner.static_file.as_deref(), tx.clone());
+        let files = file::watch(
+            &inner.static_cfg,
+            inner.static_file.as_deref(),
+            Arc::clone(&inner.cert_files),
+            tx.clone(),
+        );
         watch::forward_sighup(tx.clone());
         let inner = Arc::clone(inner);
         let h = std::thread::Builder::new()
@@ -201,14 +257,18 @@ impl Inner {
     fn reload(&self) -> Result<u64, ConfigErrors> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
-        let result = file::load(&self.static_cfg).map(|dynamic| {
-            let next = self.generation.load(Ordering::Acquire) + 1;
-            (next, compile(&self.static_cfg, &dynamic, next, &self.ids))
-        });
+        let generation = self.generation.load(Ordering::Acquire) + 1;
+        let result = build(&self.static_cfg, &self.tls, &self.ids, generation);
         match result {
-            Ok((generation, snap)) => {
+            Ok((snap, certs, dynamic)) => {
                 let (routers, services) = (snap.routers.len(), snap.services.len());
+                // Certificates first: a handshake between the two stores
+                // sees the new certificates with the old options, never a
+                // certificate missing.
+                self.tls.publish(certs);
                 self.publish(generation, snap);
+                *self.cert_files.lock().unwrap_or_else(|e| e.into_inner()) =
+                    file::absolute_all(&dynamic.tls.files());
                 tracing::info!(
                     generation,
                     routers,

@@ -39,14 +39,30 @@ fn deprioritize_current_thread() {
 /// gone). `files` is kept alive meanwhile: dropping it stops the watches.
 pub(super) fn run(inner: Arc<Inner>, triggers: Receiver<Trigger>, files: Option<FileWatch>) {
     deprioritize_current_thread();
-    let _files = files;
+    let mut files = files;
     while let Ok(trigger) = triggers.recv() {
         match trigger {
             Trigger::Reload(cause) => {
                 if cause == Cause::Sighup {
                     tracing::info!("SIGHUP: reloading the configuration");
                 }
-                let _ = inner.reload();
+                if inner.reload().is_ok()
+                    && let Some(f) = files.as_mut()
+                    && inner
+                        .static_cfg
+                        .providers
+                        .file
+                        .as_ref()
+                        .is_some_and(|p| p.watch)
+                {
+                    // Certificate files the new configuration names.
+                    let certs = inner
+                        .cert_files
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    f.watch_certs(&certs);
+                }
             }
             Trigger::StaticChanged => tracing::warn!(
                 "the static configuration changed: entrypoints and providers apply after a restart"

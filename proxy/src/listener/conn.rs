@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
-use super::stream::{ActivityStream, ClientStream};
+use super::stream::{Accepted, ActivityStream};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, EntryPointInfo, EpState, Shutdown};
 use crate::forward::Shared;
@@ -36,6 +36,10 @@ pub struct ConnCtx {
     pub peer: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// For TLS, the name of the TLS options its handshake used: a TLS
+    /// router answers only when it names the same ones (Traefik's SNI
+    /// check, 421 otherwise).
+    pub tls_options: Option<Arc<str>>,
     client_ip: HeaderValue,
     trusted: bool,
     /// Last `Host` seen on this connection and its port as a header value:
@@ -56,7 +60,7 @@ impl ConnCtx {
         shared: Arc<Shared>,
         entrypoint: Arc<EntryPointInfo>,
         peer: SocketAddr,
-        tls: bool,
+        tls_options: Option<Arc<str>>,
     ) -> Self {
         let ip = canonical_ip(peer.ip());
         let trusted = entrypoint.insecure || entrypoint.trusted.contains(ip);
@@ -66,7 +70,8 @@ impl ConnCtx {
             shared,
             entrypoint,
             peer,
-            tls,
+            tls: tls_options.is_some(),
+            tls_options,
             client_ip,
             trusted,
             host_port: RefCell::new(None),
@@ -160,9 +165,24 @@ pub(super) async fn serve_conn(
     _guard: ConnGuard,
 ) {
     let _ = tcp.set_nodelay(true);
-    let stream: ClientStream = match ep.handshake.complete(tcp).await {
-        Ok(s) => s,
+    // The TLS handshake (or the first byte of a plain request) must come
+    // within the read timeout, as Traefik bounds reading the ClientHello.
+    let handshake = ep.handshake.complete(tcp, &shared.snapshot, ep.info.index);
+    let accepted = match ep.timeouts.read {
+        Some(t) => tokio::time::timeout(t, handshake)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        None => handshake.await,
+    };
+    let Accepted {
+        stream,
+        tls_options,
+    } = match accepted {
+        Ok(a) => a,
         Err(e) => {
+            if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                ep.info.handshake_errors.increment(1);
+            }
             tracing::debug!(peer = %peer, error = %e, "handshake failed");
             return;
         }
@@ -171,7 +191,7 @@ pub(super) async fn serve_conn(
         shared,
         Arc::clone(&ep.info),
         peer,
-        stream.is_tls(),
+        tls_options,
     ));
     let svc_ctx = Rc::clone(&ctx);
     let svc_ep = Rc::clone(&ep);

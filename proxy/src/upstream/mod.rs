@@ -1,5 +1,5 @@
 //! Upstream side of the data plane: picking a server, pooled connections to
-//! it, the request body sent there, the errors a failing upstream
+//! it (plain, h2c or TLS), the request body sent there, the errors a failing upstream
 //! produces, and the stable identities of servers and pools.
 //!
 //! Everything here runs per request on a worker thread, so it must take no
@@ -10,9 +10,11 @@ pub mod body;
 pub mod error;
 pub mod identity;
 pub mod pool;
+pub mod tls;
 
 pub use balancer::RoundRobin;
 pub use body::{MessageBody, RequestBody};
 pub use error::{ErrorSource, ProxyError};
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
+pub use tls::UpstreamTls;

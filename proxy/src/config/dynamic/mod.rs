@@ -11,6 +11,7 @@
 mod middlewares;
 mod routers;
 mod services;
+mod tls;
 mod transports;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,10 +29,12 @@ use crate::routing::RuleSyntax;
 pub use middlewares::MiddlewareConfig;
 pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
-pub use transports::{ForwardingTimeouts, ServersTransportConfig};
+pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
+pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
 
 use routers::{RouterDraft, RouterFile};
 use services::{ServiceDraft, ServiceFile};
+use tls::{TlsDraft, TlsFile};
 use transports::TransportFile;
 
 /// The validated dynamic configuration (HTTP only).
@@ -47,6 +50,8 @@ pub struct DynamicConfig {
     /// Middlewares by name. No middleware type is implemented yet, so every
     /// middleware definition is a load error and this map is always empty.
     pub middlewares: BTreeMap<String, MiddlewareConfig>,
+    /// Certificates and TLS options.
+    pub tls: TlsConfig,
 }
 
 impl DynamicConfig {
@@ -67,13 +72,13 @@ impl DynamicConfig {
 #[serde(default)]
 struct DynamicFile {
     http: HttpFile,
+    tls: TlsFile,
 }
 
 impl Schema for DynamicFile {
     const KEYS: Spec = &[
         ("tcp", Support::Warn("no TCP routing")),
         ("udp", Support::Warn("no UDP routing")),
-        ("tls", Support::Warn("no TLS yet")),
     ];
 }
 
@@ -94,6 +99,7 @@ const SCHEMAS: &[&[Register]] = &[
     services::SCHEMAS,
     transports::SCHEMAS,
     middlewares::SCHEMAS,
+    tls::SCHEMAS,
 ];
 
 // === per-file drafts, before merging and cross-checking ===
@@ -117,6 +123,7 @@ struct FileDraft {
     /// for their own errors: a reference to them is not "unknown".
     service_names: Vec<String>,
     transport_names: Vec<String>,
+    tls: TlsDraft,
 }
 
 // === loading ===
@@ -231,6 +238,7 @@ fn decode_file(
     };
     let mut ctx = Ctx::new(file, SCHEMAS);
     if let Some(top) = decode::<DynamicFile>(&mut ctx, &root) {
+        draft.tls = tls::check(&mut ctx, top.tls);
         let http = top.http;
         for item in http.routers.0 {
             if let Some(router) = item.value
@@ -257,7 +265,7 @@ fn decode_file(
         for item in http.servers_transports.0 {
             draft.transport_names.push(item.name.clone());
             if let Some(t) = item.value {
-                let t = transports::build(&ctx, item.key_pos, t);
+                let t = transports::build(&mut ctx, &item.path, item.key_pos, t);
                 draft.transports.push((item.name, t));
             }
         }
@@ -368,7 +376,31 @@ fn finish(
     let mut middlewares: BTreeMap<String, Origin> = BTreeMap::new();
     let mut service_names: BTreeSet<String> = BTreeSet::new();
     let mut transport_names: BTreeSet<String> = BTreeSet::new();
+    let mut tls_options: BTreeMap<String, TlsOptionsConfig> = BTreeMap::new();
+    let mut option_names: BTreeSet<String> = BTreeSet::from([tls::DEFAULT.to_owned()]);
+    let mut tls_config = TlsConfig::default();
     for draft in drafts {
+        let t = draft.tls;
+        option_names.extend(t.option_names);
+        tls_config.certificates.extend(t.certificates);
+        if let Some(c) = t.default_certificate {
+            match &tls_config.default_certificate {
+                Some(kept) => warnings.push(dup_warning(
+                    "default certificate",
+                    "tls.stores.default.defaultCertificate",
+                    &kept.origin,
+                    &c.origin,
+                )),
+                None => tls_config.default_certificate = Some(c),
+            }
+        }
+        keep_first(
+            &mut tls_options,
+            t.options,
+            "TLS options",
+            |o| &o.origin,
+            &mut warnings,
+        );
         service_names.extend(draft.service_names);
         transport_names.extend(draft.transport_names);
         let w = &mut warnings;
@@ -428,6 +460,7 @@ fn finish(
             service,
             entry_points: eps,
             middlewares: mws,
+            tls_options: tls_ref,
         } = draft;
         let file = router.origin.file.clone();
         let mut ok = true;
@@ -477,11 +510,29 @@ fn finish(
                 None => ok = false,
             }
         }
+        if let (Some(r), Some(t)) = (tls_ref, router.tls.as_mut()) {
+            match strip_provider(&r, &file, "TLS options", &mut errors) {
+                Some(o) if option_names.contains(&o) => t.options = Some(o),
+                Some(o) => {
+                    let hint = suggest(&o, option_names.iter().map(String::as_str));
+                    errors.push(err_at(
+                        &file,
+                        &r.path,
+                        r.pos,
+                        format!("unknown TLS options {o:?}{hint}"),
+                    ));
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
         if ok {
             config.routers.insert(name, router);
         }
     }
     config.servers_transports = transports;
+    tls_config.options = tls_options;
+    config.tls = tls_config;
     if errors.is_empty() {
         sort_warnings(&mut warnings);
         Ok((config, warnings))

@@ -18,6 +18,7 @@ use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
 use super::super::error::Origin;
 use super::super::node::Pos;
 use super::Ref;
+use super::tls::{self, RouterTls, RouterTlsSection};
 
 /// One HTTP router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub struct RouterConfig {
     pub priority: Option<u64>,
     /// Middleware names in order, `@file` removed.
     pub middlewares: Vec<String>,
+    /// Its `tls` section: the router serves TLS connections only.
+    pub tls: Option<RouterTls>,
     /// Where the router's name is written.
     pub origin: Origin,
 }
@@ -59,16 +62,11 @@ pub(super) struct RouterFile {
     rule: Option<At<String>>,
     rule_syntax: Option<At<String>>,
     priority: Option<At<u64>>,
+    tls: RouterTlsSection,
 }
 
 impl Schema for RouterFile {
-    const KEYS: Spec = &[
-        (
-            "tls",
-            Support::Error("no TLS yet; the router would be served without it"),
-        ),
-        ("observability", Support::Warn("")),
-    ];
+    const KEYS: Spec = &[("observability", Support::Warn(""))];
 }
 
 pub(super) const SCHEMAS: &[Register] = &[schema::<RouterFile>];
@@ -79,6 +77,7 @@ pub(super) struct RouterDraft {
     pub(super) service: Option<Ref>,
     pub(super) entry_points: Vec<Ref>,
     pub(super) middlewares: Vec<Ref>,
+    pub(super) tls_options: Option<Ref>,
 }
 
 /// Checks router `name` (at `path`, named at `pos`). `None` when it cannot
@@ -183,6 +182,13 @@ pub(super) fn check(
         None => None,
     };
     let origin = ctx.origin(pos);
+    let tls_section = file.tls.and_then(|t| t.on());
+    let tls = tls_section.as_ref().map(|_| RouterTls::default());
+    let tls_options = tls_section.and_then(tls::router_options).map(|f| Ref {
+        name: f.value,
+        path: f.path,
+        pos: f.pos,
+    });
     let parsed = parsed.filter(|_| ok)?;
     Some(RouterDraft {
         config: RouterConfig {
@@ -194,11 +200,13 @@ pub(super) fn check(
             entry_points: Vec::new(),
             priority,
             middlewares: Vec::new(),
+            tls,
             origin,
         },
         service,
         entry_points: refs(file.entry_points),
         middlewares: refs(file.middlewares),
+        tls_options,
     })
 }
 
