@@ -25,9 +25,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rustls::ServerConfig;
-use rustls::crypto::CryptoProvider;
 
 pub use certs::LoadedCert;
+pub use rustls::crypto::CryptoProvider;
+
+/// The crypto provider every TLS configuration of the proxy uses.
+pub fn default_provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
 pub use store::{CertSet, CertStore};
 
 use crate::config::{
