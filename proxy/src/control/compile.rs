@@ -110,7 +110,7 @@ pub fn compile(
             service,
             chain: Chain::compile(&r.middlewares, &dynamic.middlewares),
         });
-        let priority = r.priority.unwrap_or(r.rule.len() as u64);
+        let priority = r.priority.unwrap_or_else(|| r.parsed.default_priority());
         let eps = if r.entry_points.is_empty() {
             &default_eps
         } else {

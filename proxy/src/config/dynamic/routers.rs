@@ -19,6 +19,10 @@ use super::super::error::Origin;
 use super::super::node::Pos;
 use super::Ref;
 
+/// The highest priority a user's router may have: Traefik keeps the 1000
+/// above it for its internal routers (`maxUserPriority`).
+const MAX_USER_PRIORITY: i64 = i64::MAX - 1000;
+
 /// One HTTP router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterConfig {
@@ -41,8 +45,9 @@ pub struct RouterConfig {
     /// Entrypoints it listens on; empty = the default entrypoints (see
     /// `StaticConfig::default_entry_points`).
     pub entry_points: Vec<String>,
-    /// Explicit priority; `None` = Traefik's default (the rule's length).
-    pub priority: Option<u64>,
+    /// Explicit priority, negative allowed; `None` = Traefik's default
+    /// (the rule's length), which `priority: 0` also means.
+    pub priority: Option<i64>,
     /// Middleware names in order, `@file` removed.
     pub middlewares: Vec<String>,
     /// Where the router's name is written.
@@ -58,7 +63,7 @@ pub(super) struct RouterFile {
     service: Option<At<String>>,
     rule: Option<At<String>>,
     rule_syntax: Option<At<String>>,
-    priority: Option<At<u64>>,
+    priority: Option<At<i64>>,
 }
 
 impl Schema for RouterFile {
@@ -176,9 +181,22 @@ pub(super) fn check(
     };
     ok &= service.is_some();
     let priority = match file.priority {
+        Some(f) if f.ok && f.value > MAX_USER_PRIORITY => {
+            ctx.error(
+                &f.path,
+                f.pos,
+                format!(
+                    "the router priority {} exceeds the max user-defined priority {MAX_USER_PRIORITY}",
+                    f.value
+                ),
+            );
+            ok = false;
+            None
+        }
         Some(f) => {
             ok &= f.ok;
-            f.ok().copied()
+            // Traefik reads 0 as "not set": the rule's length.
+            f.ok().copied().filter(|&p| p != 0)
         }
         None => None,
     };

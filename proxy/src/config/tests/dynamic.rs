@@ -216,7 +216,7 @@ http:
     c:
       rule: Path(`/`)
       service: s
-      priority: -1
+      priority: 9223372036854774808
     d:
       rule: Path(`/`)
       service: s
@@ -242,7 +242,7 @@ http:
     );
     assert_has(
         &e,
-        "dynamic.yml:14:17: http.routers.c.priority: must not be negative, found -1",
+        "dynamic.yml:14:17: http.routers.c.priority: the router priority 9223372036854774808 exceeds the max user-defined priority 9223372036854774807",
     );
     assert_has(
         &e,
@@ -554,4 +554,32 @@ fn a_refused_server_still_reports_its_other_errors() {
             "dynamic.yml:9:19: http.services.t.loadBalancer.servers: expected a list of servers, found a string",
         ]
     );
+}
+
+#[test]
+fn negative_priorities_are_valid_and_zero_means_not_set() {
+    let text = r#"
+http:
+  routers:
+    fallback:
+      rule: PathPrefix(`/`)
+      service: s
+      priority: -10
+    zero:
+      rule: Path(`/`)
+      service: s
+      priority: 0
+    top:
+      rule: Path(`/`)
+      service: s
+      priority: 9223372036854774807
+  services:
+    s:
+      loadBalancer:
+        servers: [{url: "http://a"}]
+"#;
+    let (c, _) = dyn_yaml(text).unwrap();
+    assert_eq!(c.routers["fallback"].priority, Some(-10));
+    assert_eq!(c.routers["zero"].priority, None, "0 is the rule's length");
+    assert_eq!(c.routers["top"].priority, Some(i64::MAX - 1000));
 }
