@@ -52,6 +52,10 @@ pub struct RouterConfig {
     pub middlewares: Vec<String>,
     /// Where the router's name is written.
     pub origin: Origin,
+    /// Disabled by a configuration error (its own or of what it
+    /// references, in [`DynamicConfig::disabled`](super::DynamicConfig::disabled)):
+    /// it keeps its place and answers 503.
+    pub disabled: bool,
 }
 
 /// `http.routers.<name>` as written.
@@ -86,8 +90,9 @@ pub(super) struct RouterDraft {
     pub(super) middlewares: Vec<Ref>,
 }
 
-/// Checks router `name` (at `path`, named at `pos`). `None` when it cannot
-/// be served; its errors are in `ctx`.
+/// Checks router `name` (at `path`, named at `pos`). `None` when its rule
+/// did not parse; its errors are in `ctx` (a router returned with errors
+/// there is disabled).
 pub(super) fn check(
     ctx: &mut Ctx,
     name: String,
@@ -96,7 +101,6 @@ pub(super) fn check(
     file: RouterFile,
     default_syntax: RuleSyntax,
 ) -> Option<RouterDraft> {
-    let mut ok = true;
     let mut parsed = None;
     let syntax = match file.rule_syntax.filter(|f| f.ok) {
         Some(f) => {
@@ -127,7 +131,6 @@ pub(super) fn check(
                 // Not a string: reported already.
             } else if f.value.trim().is_empty() {
                 ctx.error(&f.path, f.pos, "rule is empty");
-                ok = false;
             } else {
                 // A column of the rule, as a position in the file.
                 let at = |e: &RuleError| Pos {
@@ -151,7 +154,6 @@ pub(super) fn check(
                             at(&e),
                             format!("{} (column {} of the rule)", e.message, e.column),
                         );
-                        ok = false;
                     }
                 }
             }
@@ -159,7 +161,6 @@ pub(super) fn check(
         }
         None => {
             ctx.error(path, pos, "router has no rule");
-            ok = false;
             (String::new(), ctx.origin(pos))
         }
     };
@@ -179,7 +180,6 @@ pub(super) fn check(
             None
         }
     };
-    ok &= service.is_some();
     let priority = match file.priority {
         Some(f) if f.ok && f.value > MAX_USER_PRIORITY => {
             ctx.error(
@@ -190,18 +190,16 @@ pub(super) fn check(
                     f.value
                 ),
             );
-            ok = false;
             None
         }
-        Some(f) => {
-            ok &= f.ok;
-            // Traefik reads 0 as "not set": the rule's length.
-            f.ok().copied().filter(|&p| p != 0)
-        }
+        // Traefik reads 0 as "not set": the rule's length.
+        Some(f) => f.ok().copied().filter(|&p| p != 0),
         None => None,
     };
     let origin = ctx.origin(pos);
-    let parsed = parsed.filter(|_| ok)?;
+    // A router whose rule parsed is kept even with other errors: disabled,
+    // it keeps its place and answers 503 (`isolate`).
+    let parsed = parsed?;
     Some(RouterDraft {
         config: RouterConfig {
             name,
@@ -213,6 +211,7 @@ pub(super) fn check(
             priority,
             middlewares: Vec::new(),
             origin,
+            disabled: false,
         },
         service,
         entry_points: refs(file.entry_points),
