@@ -145,9 +145,16 @@ struct HttpFile {
     servers_transports: Named<TransportFile>,
 }
 
+impl Schema for HttpFile {
+    const KEYS: Spec = &[(
+        "models",
+        Support::Error("router models (the defaults an entrypoint gives its routers)"),
+    )];
+}
+
 /// Every key table of the dynamic schema.
 const SCHEMAS: &[&[Register]] = &[
-    &[schema::<DynamicFile>],
+    &[schema::<DynamicFile>, schema::<HttpFile>],
     routers::SCHEMAS,
     services::SCHEMAS,
     transports::SCHEMAS,

@@ -77,6 +77,10 @@ impl Schema for RouterFile {
             Support::Error("no TLS yet; the router would be served without it"),
         ),
         ("observability", Support::Warn("")),
+        (
+            "parentRefs",
+            Support::Error("multi-layer routing (a child router is served only under its parents)"),
+        ),
     ];
 }
 

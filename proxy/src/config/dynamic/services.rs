@@ -73,6 +73,7 @@ pub(super) struct ServiceFile {
     weighted: Option<Ignored>,
     mirroring: Option<Ignored>,
     failover: Option<Ignored>,
+    highest_random_weight: Option<Ignored>,
 }
 
 impl Schema for ServiceFile {
@@ -80,6 +81,11 @@ impl Schema for ServiceFile {
         ("weighted", UNSUPPORTED_KIND),
         ("mirroring", UNSUPPORTED_KIND),
         ("failover", UNSUPPORTED_KIND),
+        ("highestRandomWeight", UNSUPPORTED_KIND),
+        (
+            "middlewares",
+            Support::Error("service middlewares; ignoring them would skip them"),
+        ),
     ];
 }
 
@@ -101,6 +107,10 @@ impl Schema for LoadBalancerFile {
         ),
         (
             "healthCheck",
+            Support::Warn("servers are not health-checked"),
+        ),
+        (
+            "passiveHealthCheck",
             Support::Warn("servers are not health-checked"),
         ),
         ("responseForwarding", Support::Warn("")),
@@ -140,6 +150,7 @@ pub(super) fn check(
         file.weighted.is_some(),
         file.mirroring.is_some(),
         file.failover.is_some(),
+        file.highest_random_weight.is_some(),
     ]
     .into_iter()
     .filter(|k| *k)

@@ -152,6 +152,7 @@ impl Schema for ApiFile {
         ("debug", Support::Silent),
         ("basePath", Support::Silent),
         ("disableDashboardAd", Support::Silent),
+        ("dashboardName", Support::Silent),
     ];
 }
 
