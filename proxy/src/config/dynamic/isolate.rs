@@ -12,11 +12,12 @@
 //!
 //! Control plane only: nothing here runs per request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
 use super::super::error::{ConfigError, Origin};
+use super::DynamicConfig;
 
 /// The kinds of configuration element an error can disable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,6 +154,173 @@ pub(super) fn attribute(errors: &[ConfigError], elements: &[Element]) -> Attribu
         }
     }
     out
+}
+
+/// What `finish` resolved that the disabling follows.
+pub(super) struct Links<'a> {
+    /// Each service's servers transport, by name.
+    pub(super) service_transport: &'a BTreeMap<String, String>,
+    /// Each router with a parsed rule: whether it has an entrypoint to be
+    /// placed on (it keeps its place when disabled).
+    pub(super) placed: &'a BTreeMap<String, bool>,
+    /// Where each middleware is defined.
+    pub(super) middlewares: &'a BTreeMap<String, Origin>,
+}
+
+/// The names of `elements` of `kind`, sorted, each once.
+fn names_of(elements: &[Element], kind: ElementKind) -> BTreeSet<String> {
+    elements
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.name.clone())
+        .collect()
+}
+
+/// Disables in `config` every element with an error of its own in
+/// `errors`, then what references a disabled element (transports, then
+/// the services using them, then the routers using those services or
+/// disabled middlewares), listing them in `config.disabled`. A disabled
+/// router that has a place keeps it, marked disabled; every other disabled
+/// element leaves its map. `false` when an error belongs to no element
+/// (the load is unusable).
+pub(super) fn disable(
+    config: &mut DynamicConfig,
+    errors: &[ConfigError],
+    elements: &[Element],
+    links: &Links<'_>,
+) -> bool {
+    let mut own = attribute(errors, elements);
+    let usable = own.file_level.is_empty();
+    let mut disabled = Vec::new();
+    let mut disable = |kind: ElementKind,
+                       name: &str,
+                       origin: Origin,
+                       because: Vec<String>,
+                       keeps_place: bool,
+                       own: &mut Attributed| {
+        disabled.push(DisabledElement {
+            kind,
+            name: name.to_owned(),
+            origin,
+            errors: own.take(kind, name),
+            because,
+            keeps_place,
+        });
+    };
+    let origin_of = |kind: ElementKind, name: &str, own: &Attributed| {
+        own.by_element
+            .get(&(kind, name.to_owned()))
+            .and_then(|e| e.first())
+            .map(|e| Origin {
+                file: e.file.clone(),
+                line: e.line.unwrap_or(0),
+                column: e.column.unwrap_or(0),
+            })
+            .unwrap_or_else(|| Origin {
+                file: PathBuf::new(),
+                line: 0,
+                column: 0,
+            })
+    };
+    // Servers transports, then the services using them, then the routers
+    // using those services or disabled middlewares.
+    let mut bad_transports = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::ServersTransport) {
+        if own.has(ElementKind::ServersTransport, name) {
+            let origin = config.servers_transports.remove(name).map_or_else(
+                || origin_of(ElementKind::ServersTransport, name, &own),
+                |t| t.origin,
+            );
+            disable(
+                ElementKind::ServersTransport,
+                name,
+                origin,
+                Vec::new(),
+                false,
+                &mut own,
+            );
+            bad_transports.insert(name.clone());
+        }
+    }
+    let mut bad_services = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::Service) {
+        let because: Vec<String> = links
+            .service_transport
+            .get(name)
+            .filter(|t| bad_transports.contains(*t))
+            .map(|t| format!("serversTransport {t:?}"))
+            .into_iter()
+            .collect();
+        if own.has(ElementKind::Service, name) || !because.is_empty() {
+            let origin = config.services.remove(name).map_or_else(
+                || origin_of(ElementKind::Service, name, &own),
+                |s| s.origin().clone(),
+            );
+            disable(ElementKind::Service, name, origin, because, false, &mut own);
+            bad_services.insert(name.clone());
+        }
+    }
+    let mut bad_middlewares = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::Middleware) {
+        if own.has(ElementKind::Middleware, name) {
+            let origin = links
+                .middlewares
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| origin_of(ElementKind::Middleware, name, &own));
+            disable(
+                ElementKind::Middleware,
+                name,
+                origin,
+                Vec::new(),
+                false,
+                &mut own,
+            );
+            bad_middlewares.insert(name.clone());
+        }
+    }
+    for name in &names_of(elements, ElementKind::Router) {
+        let mut because = Vec::new();
+        if let Some(r) = config.routers.get(name) {
+            if bad_services.contains(&r.service) {
+                because.push(format!("service {:?}", r.service));
+            }
+            for m in r
+                .middlewares
+                .iter()
+                .filter(|m| bad_middlewares.contains(*m))
+            {
+                because.push(format!("middleware {m:?}"));
+            }
+        }
+        if !own.has(ElementKind::Router, name) && because.is_empty() {
+            continue;
+        }
+        let keeps_place = links.placed.get(name).copied().unwrap_or(false);
+        let origin = match config.routers.get_mut(name) {
+            Some(r) if keeps_place => {
+                r.disabled = true;
+                r.origin.clone()
+            }
+            Some(_) => config
+                .routers
+                .remove(name)
+                .map(|r| r.origin)
+                .unwrap_or_else(|| origin_of(ElementKind::Router, name, &own)),
+            None => origin_of(ElementKind::Router, name, &own),
+        };
+        disable(
+            ElementKind::Router,
+            name,
+            origin,
+            because,
+            keeps_place,
+            &mut own,
+        );
+    }
+    disabled.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    config.disabled = disabled;
+    usable
 }
 
 #[cfg(test)]

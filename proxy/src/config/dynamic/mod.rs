@@ -32,7 +32,7 @@ pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig};
 
-use isolate::{Element, attribute};
+use isolate::Element;
 use routers::{RouterDraft, RouterFile};
 use services::{ServiceDraft, ServiceFile};
 use transports::TransportFile;
@@ -646,145 +646,16 @@ fn finish(
     }
     config.servers_transports = transports;
 
-    let mut own = attribute(&errors, &elements);
-    let usable = own.file_level.is_empty();
-    let mut disabled = Vec::new();
-    let mut disable = |kind: ElementKind,
-                       name: &str,
-                       origin: Origin,
-                       because: Vec<String>,
-                       keeps_place: bool,
-                       own: &mut isolate::Attributed| {
-        disabled.push(DisabledElement {
-            kind,
-            name: name.to_owned(),
-            origin,
-            errors: own.take(kind, name),
-            because,
-            keeps_place,
-        });
-    };
-    let origin_of = |kind: ElementKind, name: &str, own: &isolate::Attributed| {
-        own.by_element
-            .get(&(kind, name.to_owned()))
-            .and_then(|e| e.first())
-            .map(|e| Origin {
-                file: e.file.clone(),
-                line: e.line.unwrap_or(0),
-                column: e.column.unwrap_or(0),
-            })
-            .unwrap_or_else(|| Origin {
-                file: PathBuf::new(),
-                line: 0,
-                column: 0,
-            })
-    };
-    // Servers transports, then the services using them, then the routers
-    // using those services or disabled middlewares.
-    let mut bad_transports = BTreeSet::new();
-    for name in &transport_names {
-        if own.has(ElementKind::ServersTransport, name) {
-            let origin = config.servers_transports.remove(name).map_or_else(
-                || origin_of(ElementKind::ServersTransport, name, &own),
-                |t| t.origin,
-            );
-            disable(
-                ElementKind::ServersTransport,
-                name,
-                origin,
-                Vec::new(),
-                false,
-                &mut own,
-            );
-            bad_transports.insert(name.clone());
-        }
-    }
-    let mut bad_services = BTreeSet::new();
-    for name in &service_names {
-        let because: Vec<String> = service_transport
-            .get(name)
-            .filter(|t| bad_transports.contains(*t))
-            .map(|t| format!("serversTransport {t:?}"))
-            .into_iter()
-            .collect();
-        if own.has(ElementKind::Service, name) || !because.is_empty() {
-            let origin = config.services.remove(name).map_or_else(
-                || origin_of(ElementKind::Service, name, &own),
-                |s| s.origin().clone(),
-            );
-            disable(ElementKind::Service, name, origin, because, false, &mut own);
-            bad_services.insert(name.clone());
-        }
-    }
-    let mut bad_middlewares = BTreeSet::new();
-    let middleware_names: BTreeSet<String> = elements
-        .iter()
-        .filter(|e| e.kind == ElementKind::Middleware)
-        .map(|e| e.name.clone())
-        .collect();
-    for name in &middleware_names {
-        if own.has(ElementKind::Middleware, name) {
-            let origin = middlewares
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| origin_of(ElementKind::Middleware, name, &own));
-            disable(
-                ElementKind::Middleware,
-                name,
-                origin,
-                Vec::new(),
-                false,
-                &mut own,
-            );
-            bad_middlewares.insert(name.clone());
-        }
-    }
-    let router_names: BTreeSet<String> = elements
-        .iter()
-        .filter(|e| e.kind == ElementKind::Router)
-        .map(|e| e.name.clone())
-        .collect();
-    for name in &router_names {
-        let mut because = Vec::new();
-        if let Some(r) = config.routers.get(name) {
-            if bad_services.contains(&r.service) {
-                because.push(format!("service {:?}", r.service));
-            }
-            for m in r
-                .middlewares
-                .iter()
-                .filter(|m| bad_middlewares.contains(*m))
-            {
-                because.push(format!("middleware {m:?}"));
-            }
-        }
-        if !own.has(ElementKind::Router, name) && because.is_empty() {
-            continue;
-        }
-        let keeps_place = placed.get(name).copied().unwrap_or(false);
-        let origin = match config.routers.get_mut(name) {
-            Some(r) if keeps_place => {
-                r.disabled = true;
-                r.origin.clone()
-            }
-            Some(_) => config
-                .routers
-                .remove(name)
-                .map(|r| r.origin)
-                .unwrap_or_else(|| origin_of(ElementKind::Router, name, &own)),
-            None => origin_of(ElementKind::Router, name, &own),
-        };
-        disable(
-            ElementKind::Router,
-            name,
-            origin,
-            because,
-            keeps_place,
-            &mut own,
-        );
-    }
-    disabled.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    config.disabled = disabled;
+    let usable = isolate::disable(
+        &mut config,
+        &errors,
+        &elements,
+        &isolate::Links {
+            service_transport: &service_transport,
+            placed: &placed,
+            middlewares: &middlewares,
+        },
+    );
     sort_warnings(&mut warnings);
     Loaded {
         config,
