@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
+use crate::config::DisabledElement;
 use crate::forward::Redirect;
 use crate::middleware::Chain;
 use crate::routing::Router;
@@ -48,6 +49,14 @@ pub struct RouterInfo {
     /// An entrypoint redirection's generated router answers with this
     /// redirect instead of calling a service.
     pub redirect: Option<Redirect>,
+    /// Disabled by a configuration error: it keeps its place and answers
+    /// 503 (its `service` is then [`RouterInfo::NO_SERVICE`]).
+    pub disabled: bool,
+}
+
+impl RouterInfo {
+    /// The service index of a disabled router: it names no service.
+    pub const NO_SERVICE: u32 = u32::MAX;
 }
 
 /// A compiled `loadBalancer` service.
@@ -99,6 +108,10 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     /// TLS options and the certificate store.
     pub tls: TlsSnapshot,
+    /// Every element disabled by a configuration error, with its errors
+    /// (for the API; the disabled routers that keep their place are in
+    /// `routers` too).
+    pub disabled: Vec<DisabledElement>,
 }
 
 /// The published configuration: the control plane stores, workers load.

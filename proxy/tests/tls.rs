@@ -406,6 +406,60 @@ async fn entrypoint_tls_makes_its_routers_tls_and_redirections_send_plain_reques
     assert_eq!(support::tls::get(s, "app.test", "/").await.status, 200);
 }
 
+/// An error in TLS options other than `default` disables them and the
+/// routers using them (which keep their place and answer 503), as
+/// `config/dynamic/isolate.rs` does for every element; the others serve.
+#[tokio::test]
+async fn a_tls_options_error_disables_the_routers_using_them_only() {
+    let b = backend("app");
+    let dynamic = format!(
+        "{}tls:\n  options:\n    broken:\n      cipherSuites: [TLS_NOPE]\n",
+        routers(
+            &b,
+            &[
+                ("good", "Host(`good.test`)", TLS),
+                (
+                    "bad",
+                    "Host(`bad.test`)",
+                    "      tls:\n        options: broken\n"
+                ),
+            ]
+        )
+    );
+    let p = start_proxy(&dynamic);
+    let s = connect(p.web, Some("good.test"), no_verify())
+        .await
+        .unwrap();
+    assert_eq!(support::tls::get(s, "good.test", "/").await.status, 200);
+    let s = connect(p.web, Some("bad.test"), no_verify()).await.unwrap();
+    assert_eq!(support::tls::get(s, "bad.test", "/").await.status, 503);
+    let snap = p.running().control().snapshot().load_full();
+    let got: Vec<(proxy::config::ElementKind, &str, usize, &[String])> = snap
+        .disabled
+        .iter()
+        .map(|d| {
+            (
+                d.kind,
+                d.name.as_str(),
+                d.errors.len(),
+                d.because.as_slice(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                proxy::config::ElementKind::Router,
+                "bad",
+                0,
+                &["TLS options \"broken\"".to_owned()][..]
+            ),
+            (proxy::config::ElementKind::TlsOptions, "broken", 1, &[][..]),
+        ]
+    );
+}
+
 #[test]
 fn bad_tls_configuration_is_refused_with_its_place() {
     let b = backend("app");

@@ -32,9 +32,10 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    CertificateConfig, DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig,
-    PemSource, RouterConfig, RouterTls, ServerConfig, ServersTransportConfig, ServiceConfig,
-    TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, load_dynamic, parse_dynamic,
+    CertificateConfig, DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts,
+    LoadBalancerConfig, Loaded, MiddlewareConfig, PemSource, RouterConfig, RouterTls, ServerConfig,
+    ServersTransportConfig, ServiceConfig, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
+    load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

@@ -144,18 +144,28 @@ pub fn compile(
     let mut plain: Vec<Vec<RouteEntry<RouteTarget>>> = (0..n_eps).map(|_| Vec::new()).collect();
     let mut secure: Vec<Vec<TlsEntry>> = (0..n_eps).map(|_| Vec::new()).collect();
     for (name, r) in &dynamic.routers {
-        let Some(&service) = service_index.get(r.service.as_str()) else {
-            // The validator already reported unknown services.
+        let service = if r.disabled {
+            RouterInfo::NO_SERVICE
+        } else if let Some(&service) = service_index.get(r.service.as_str()) {
+            service
+        } else {
+            // The validator disables routers without a service.
             continue;
         };
         let router = routers.len() as u32;
+        let chain = if r.disabled {
+            Chain::compile(&[], &dynamic.middlewares)
+        } else {
+            Chain::compile(&r.middlewares, &dynamic.middlewares)
+        };
         routers.push(RouterInfo {
             name: Arc::from(format!("{name}@file")),
             service,
-            chain: Chain::compile(&r.middlewares, &dynamic.middlewares),
+            chain,
             redirect: None,
+            disabled: r.disabled,
         });
-        let priority = r.priority.unwrap_or(r.rule.len() as u64);
+        let priority = r.priority.unwrap_or_else(|| r.parsed.default_priority());
         let eps = if r.entry_points.is_empty() {
             &default_eps
         } else {
@@ -202,9 +212,10 @@ pub fn compile(
         let router = routers.len() as u32;
         routers.push(RouterInfo {
             name: Arc::from(format!("{name}@internal")),
-            service: u32::MAX,
+            service: RouterInfo::NO_SERVICE,
             chain: Chain::compile(&[], &dynamic.middlewares),
             redirect: Some(Redirect::new(&to.scheme, to.port, to.permanent)),
+            disabled: false,
         });
         plain[i].push(RouteEntry {
             name,
@@ -212,7 +223,7 @@ pub fn compile(
             priority: to.priority,
             value: RouteTarget {
                 router,
-                service: u32::MAX,
+                service: RouterInfo::NO_SERVICE,
                 tls_options: RouteTarget::PLAIN,
             },
         });
@@ -236,6 +247,7 @@ pub fn compile(
         routers,
         services,
         tls,
+        disabled: dynamic.disabled.clone(),
     }
 }
 

@@ -10,9 +10,11 @@
 //! - here: [`Control`], which serialises reloads and publishes snapshots.
 //!
 //! Nothing here runs on the request path. A reload builds a whole new
-//! snapshot off to the side; readers never wait for it (decision 2). A
-//! configuration that fails to load or compile is rejected whole and the
-//! running one stays.
+//! snapshot off to the side; readers never wait for it (decision 2). An
+//! error that belongs to one element disables that element (and what
+//! references it) and the rest is published; a load with an error that
+//! belongs to no element (a file that does not parse) is rejected whole
+//! and the running configuration stays (at start: an empty one).
 
 // A reload is serialised by a mutex: it is taken only by the control
 // thread, SIGHUP handling and tests, never by a request.
@@ -33,7 +35,9 @@ use arc_swap::ArcSwap;
 
 pub use compile::{Identities, compile};
 
-use crate::config::{ConfigError, ConfigErrors, DynamicConfig, StaticConfig};
+use crate::config::{
+    ConfigError, ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig,
+};
 use crate::observe::{self, MetricsHandle};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::tls::{CertSet, TlsRuntime};
@@ -97,20 +101,17 @@ fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
     )
 }
 
-/// Loads, validates and compiles everything (certificates read, TLS
-/// options built): what `proxy check` reports.
-pub fn check(static_cfg: &StaticConfig) -> Result<Snapshot, ConfigErrors> {
-    let dynamic = file::load(static_cfg)?;
-    let tls = tls_runtime()?;
-    let prepared = tls.prepare(&static_cfg.entry_points, &dynamic)?;
-    Ok(compile(
-        static_cfg,
-        &dynamic,
-        0,
-        &Identities::default(),
-        prepared.tls,
-        &prepared.upstream,
-    ))
+/// What `proxy check` reports: the compiled configuration (certificates
+/// read, TLS options built), or every error; the warnings in both cases.
+pub fn check(static_cfg: &StaticConfig) -> (Result<Snapshot, ConfigErrors>, Vec<ConfigWarning>) {
+    let loaded = file::load(static_cfg);
+    let result = match loaded.error_list() {
+        Some(errors) => Err(errors),
+        None => tls_runtime().and_then(|tls| {
+            build(static_cfg, &tls, &Identities::default(), 0, &loaded.config).map(|(snap, _)| snap)
+        }),
+    };
+    (result, loaded.warnings)
 }
 
 fn tls_runtime() -> Result<TlsRuntime, ConfigErrors> {
@@ -125,30 +126,75 @@ fn tls_runtime() -> Result<TlsRuntime, ConfigErrors> {
     })
 }
 
-/// Loads the dynamic configuration and builds generation `generation` of
-/// it: the snapshot and the certificate set to publish with it.
+/// Builds generation `generation` of `dynamic` (certificates read, TLS
+/// options and upstream TLS clients built): the snapshot and the
+/// certificate set to publish with it. A certificate or TLS build error
+/// rejects the whole load (logged here).
 fn build(
     static_cfg: &StaticConfig,
     tls: &TlsRuntime,
     ids: &Identities,
     generation: u64,
-) -> Result<(Snapshot, CertSet, DynamicConfig), ConfigErrors> {
-    let dynamic = file::load(static_cfg)?;
-    let prepared = tls.prepare(&static_cfg.entry_points, &dynamic)?;
+    dynamic: &DynamicConfig,
+) -> Result<(Snapshot, CertSet), ConfigErrors> {
+    let prepared = tls.prepare(&static_cfg.entry_points, dynamic)?;
     let snap = compile(
         static_cfg,
-        &dynamic,
+        dynamic,
         generation,
         ids,
         prepared.tls,
         &prepared.upstream,
     );
-    Ok((snap, prepared.certs, dynamic))
+    Ok((snap, prepared.certs))
+}
+
+/// [`build`] of a usable load, logging the build's errors.
+fn build_loaded(
+    static_cfg: &StaticConfig,
+    tls: &TlsRuntime,
+    ids: &Identities,
+    generation: u64,
+    loaded: Loaded,
+) -> Result<(Snapshot, CertSet, DynamicConfig), ConfigErrors> {
+    if !loaded.usable {
+        return Err(loaded
+            .error_list()
+            .unwrap_or_else(|| ConfigErrors(Vec::new())));
+    }
+    match build(static_cfg, tls, ids, generation, &loaded.config) {
+        Ok((snap, certs)) => Ok((snap, certs, loaded.config)),
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!("{e}");
+            }
+            Err(errors)
+        }
+    }
+}
+
+/// Logs a load's warnings and errors, each once, and a line per disabled
+/// element saying what it does now; sets the disabled-elements gauge.
+fn report(loaded: &Loaded) {
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    for e in &loaded.errors {
+        tracing::error!("{e}");
+    }
+    if loaded.usable {
+        for d in &loaded.config.disabled {
+            tracing::error!("{d}");
+        }
+        observe::record_config_disabled(&loaded.config.disabled);
+    }
 }
 
 impl Control {
-    /// Loads and compiles the first configuration. Any error is fatal here
-    /// (fail fast at start).
+    /// Loads and compiles the first configuration. An element with an
+    /// error is disabled; a file that cannot be used at all gives no
+    /// configuration from the provider (every request is 404) until a
+    /// reload reads a usable one, as in Traefik.
     pub fn new(
         static_cfg: Arc<StaticConfig>,
         static_file: Option<PathBuf>,
@@ -156,7 +202,20 @@ impl Control {
     ) -> Result<Self, ConfigErrors> {
         let ids = Identities::default();
         let tls = tls_runtime()?;
-        let (snap, certs, dynamic) = build(&static_cfg, &tls, &ids, 1)?;
+        let loaded = file::load(&static_cfg);
+        report(&loaded);
+        let mut rejected = 0;
+        let (snap, certs, dynamic) = match build_loaded(&static_cfg, &tls, &ids, 1, loaded) {
+            Ok(built) => built,
+            Err(_) => {
+                tracing::error!("the dynamic configuration cannot be used; starting without it");
+                observe::record_config_rejected();
+                rejected = 1;
+                let dynamic = DynamicConfig::default();
+                let (snap, certs) = build(&static_cfg, &tls, &ids, 1, &dynamic)?;
+                (snap, certs, dynamic)
+            }
+        };
         tls.publish(certs);
         tracing::info!(
             generation = 1,
@@ -178,7 +237,7 @@ impl Control {
                 tls,
                 cert_files: Arc::new(Mutex::new(file::absolute_all(&dynamic.tls.files()))),
                 generation: AtomicU64::new(1),
-                rejected: AtomicU64::new(0),
+                rejected: AtomicU64::new(rejected),
                 reload_lock: Mutex::new(()),
                 metrics,
             }),
@@ -206,8 +265,10 @@ impl Control {
         self.inner.metrics.as_ref()
     }
 
-    /// Reloads the dynamic configuration now. On error the running
-    /// configuration stays and the errors are returned (and logged).
+    /// Reloads the dynamic configuration now: its generation, or, when the
+    /// load cannot be used at all, the errors (logged too) while the
+    /// running configuration stays. Element errors disable their elements
+    /// and are logged; [`Snapshot::disabled`] lists them.
     pub fn reload(&self) -> Result<u64, ConfigErrors> {
         self.inner.reload()
     }
@@ -257,8 +318,10 @@ impl Inner {
     fn reload(&self) -> Result<u64, ConfigErrors> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
+        let loaded = file::load(&self.static_cfg);
+        report(&loaded);
         let generation = self.generation.load(Ordering::Acquire) + 1;
-        let result = build(&self.static_cfg, &self.tls, &self.ids, generation);
+        let result = build_loaded(&self.static_cfg, &self.tls, &self.ids, generation, loaded);
         match result {
             Ok((snap, certs, dynamic)) => {
                 let (routers, services) = (snap.routers.len(), snap.services.len());
@@ -283,7 +346,8 @@ impl Inner {
                 observe::record_config_rejected();
                 tracing::error!(
                     generation = self.generation.load(Ordering::Acquire),
-                    "configuration rejected, keeping the running one:\n{errors}"
+                    "configuration rejected, keeping the running one ({} errors above)",
+                    errors.0.len()
                 );
                 Err(errors)
             }

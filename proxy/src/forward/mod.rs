@@ -127,6 +127,16 @@ async fn journey(
         outcome.snap = Some(snap);
         return resp;
     }
+    if router.disabled {
+        // It keeps its place so that what it matches never falls through
+        // to a lower-priority router (which Traefik lets happen).
+        tracing::warn!(
+            router = &*router.name,
+            "router disabled by a configuration error: answering 503"
+        );
+        outcome.snap = Some(snap);
+        return Answer::Failed(http::StatusCode::SERVICE_UNAVAILABLE).response();
+    }
     outcome.service = Some(target.service);
 
     let mut call = service::ServiceCall {

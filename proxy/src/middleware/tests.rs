@@ -26,6 +26,7 @@ fn empty_snapshot() -> Snapshot {
             .prepare(&[], &crate::config::DynamicConfig::default())
             .unwrap()
             .tls,
+        disabled: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod isolate;
 mod middlewares;
 mod routers;
 mod services;
@@ -26,15 +27,17 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::MiddlewareConfig;
 pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
 pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
 
+use isolate::Element;
 use routers::{RouterDraft, RouterFile};
 use services::{ServiceDraft, ServiceFile};
-use tls::{TlsDraft, TlsFile};
+use tls::{TlsDraft, TlsFile, TlsMerge};
 use transports::TransportFile;
 
 /// The validated dynamic configuration (HTTP only).
@@ -48,10 +51,38 @@ pub struct DynamicConfig {
     /// one use [`ServersTransportConfig::default`].
     pub servers_transports: BTreeMap<String, ServersTransportConfig>,
     /// Middlewares by name. No middleware type is implemented yet, so every
-    /// middleware definition is a load error and this map is always empty.
+    /// middleware definition is an error (the middleware is disabled, and
+    /// the routers using it) and this map is always empty.
     pub middlewares: BTreeMap<String, MiddlewareConfig>,
     /// Certificates and TLS options.
     pub tls: TlsConfig,
+    /// Every element disabled by an error, in kind and name order. Disabled
+    /// routers whose rule parsed are in `routers` too, marked
+    /// [`RouterConfig::disabled`]; no other disabled element is in its map.
+    pub disabled: Vec<DisabledElement>,
+}
+
+/// A load of the dynamic configuration with Traefik's error isolation.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// What can be served: every element without an error, and the
+    /// disabled routers that keep their place.
+    pub config: DynamicConfig,
+    /// Every error, in file order, each once.
+    pub errors: Vec<ConfigError>,
+    /// Every warning, in file order.
+    pub warnings: Vec<ConfigWarning>,
+    /// `false` when an error belongs to no element (a file that does not
+    /// parse, an unknown or unsupported section): the provider then keeps
+    /// its last good configuration (at start: none).
+    pub usable: bool,
+}
+
+impl Loaded {
+    /// The errors as one value, or `None` when there are none.
+    pub fn error_list(&self) -> Option<ConfigErrors> {
+        (!self.errors.is_empty()).then(|| ConfigErrors(self.errors.clone()))
+    }
 }
 
 impl DynamicConfig {
@@ -75,10 +106,37 @@ struct DynamicFile {
     tls: TlsFile,
 }
 
+/// The static configuration's sections, which a dynamic file may carry
+/// when the static file names itself as the file provider's `filename`
+/// (static and dynamic in one file, as most of Traefik's integration
+/// fixtures are written): read from the static file only, ignored here.
+const STATIC_HERE: Support = Support::Silent;
+
 impl Schema for DynamicFile {
     const KEYS: Spec = &[
-        ("tcp", Support::Warn("no TCP routing")),
-        ("udp", Support::Warn("no UDP routing")),
+        // Ignoring a TCP router could serve over HTTP what Traefik hands
+        // to a TCP service (a `HostSNI(`*`)` router on a shared
+        // entrypoint), so the file is refused until TCP routing exists.
+        ("tcp", Support::Error("TCP routing")),
+        ("udp", Support::Error("UDP routing")),
+        ("global", STATIC_HERE),
+        ("entryPoints", STATIC_HERE),
+        ("providers", STATIC_HERE),
+        ("log", STATIC_HERE),
+        ("accessLog", STATIC_HERE),
+        ("metrics", STATIC_HERE),
+        ("ping", STATIC_HERE),
+        ("api", STATIC_HERE),
+        ("core", STATIC_HERE),
+        ("serversTransport", STATIC_HERE),
+        ("tcpServersTransport", STATIC_HERE),
+        ("tracing", STATIC_HERE),
+        ("hostResolver", STATIC_HERE),
+        ("certificatesResolvers", STATIC_HERE),
+        ("experimental", STATIC_HERE),
+        ("pilot", STATIC_HERE),
+        ("spiffe", STATIC_HERE),
+        ("ocsp", STATIC_HERE),
     ];
 }
 
@@ -92,9 +150,16 @@ struct HttpFile {
     servers_transports: Named<TransportFile>,
 }
 
+impl Schema for HttpFile {
+    const KEYS: Spec = &[(
+        "models",
+        Support::Error("router models (the defaults an entrypoint gives its routers)"),
+    )];
+}
+
 /// Every key table of the dynamic schema.
 const SCHEMAS: &[&[Register]] = &[
-    &[schema::<DynamicFile>],
+    &[schema::<DynamicFile>, schema::<HttpFile>],
     routers::SCHEMAS,
     services::SCHEMAS,
     transports::SCHEMAS,
@@ -124,6 +189,8 @@ struct FileDraft {
     service_names: Vec<String>,
     transport_names: Vec<String>,
     tls: TlsDraft,
+    /// Every element defined, for giving errors to their element.
+    elements: Vec<Element>,
 }
 
 // === loading ===
@@ -137,22 +204,45 @@ pub fn load_dynamic(
     entry_points: &[String],
     default_rule_syntax: RuleSyntax,
 ) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+    strict(load_dynamic_isolated(
+        file,
+        entry_points,
+        default_rule_syntax,
+    ))
+}
+
+/// Fails on any error, the way `proxy check` and the tests judge a
+/// configuration.
+fn strict(loaded: Loaded) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+    match loaded.error_list() {
+        Some(errors) => Err(errors),
+        None => Ok((loaded.config, loaded.warnings)),
+    }
+}
+
+/// [`load_dynamic`] with Traefik's error isolation: each error disables
+/// its element and what references it, and the rest is served.
+pub fn load_dynamic_isolated(
+    file: &FileProviderConfig,
+    entry_points: &[String],
+    default_rule_syntax: RuleSyntax,
+) -> Loaded {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let paths = match (&file.filename, &file.directory) {
         (Some(f), None) => vec![f.clone()],
         (None, Some(dir)) => match list_dir(dir) {
             Ok(paths) => paths,
-            Err(e) => return Err(ConfigErrors(vec![e])),
+            Err(e) => return unusable(e),
         },
         _ => {
-            return Err(ConfigErrors(vec![ConfigError {
+            return unusable(ConfigError {
                 file: PathBuf::new(),
                 key: "providers.file".to_owned(),
                 line: None,
                 column: None,
                 message: "exactly one of filename or directory must be set".to_owned(),
-            }]));
+            });
         }
     };
     let mut drafts = Vec::new();
@@ -174,6 +264,14 @@ pub fn load_dynamic(
     finish(drafts, entry_points, errors, warnings)
 }
 
+/// A load that found nothing usable.
+fn unusable(e: ConfigError) -> Loaded {
+    Loaded {
+        errors: vec![e],
+        ..Loaded::default()
+    }
+}
+
 /// Validates one dynamic file's text; `file` is only used in messages.
 pub fn parse_dynamic(
     text: &str,
@@ -182,6 +280,23 @@ pub fn parse_dynamic(
     entry_points: &[String],
     default_rule_syntax: RuleSyntax,
 ) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+    strict(parse_dynamic_isolated(
+        text,
+        format,
+        file,
+        entry_points,
+        default_rule_syntax,
+    ))
+}
+
+/// [`parse_dynamic`] with Traefik's error isolation.
+pub fn parse_dynamic_isolated(
+    text: &str,
+    format: Format,
+    file: &Path,
+    entry_points: &[String],
+    default_rule_syntax: RuleSyntax,
+) -> Loaded {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let draft = decode_file(
@@ -229,6 +344,10 @@ fn decode_file(
     warnings: &mut Vec<ConfigWarning>,
 ) -> FileDraft {
     let mut draft = FileDraft::default();
+    if let Some(e) = template_action(text, file) {
+        errors.push(e);
+        return draft;
+    }
     let root = match parse(text, format, file) {
         Ok(root) => root,
         Err(e) => {
@@ -240,6 +359,28 @@ fn decode_file(
     if let Some(top) = decode::<DynamicFile>(&mut ctx, &root) {
         draft.tls = tls::check(&mut ctx, top.tls);
         let http = top.http;
+        let mut element = |kind: ElementKind, name: &str, path: &str| {
+            draft.elements.push(Element {
+                kind,
+                name: name.to_owned(),
+                file: file.to_path_buf(),
+                path: path.to_owned(),
+            });
+        };
+        for item in &http.routers.0 {
+            element(ElementKind::Router, &item.name, &item.path);
+        }
+        for item in &http.services.0 {
+            element(ElementKind::Service, &item.name, &item.path);
+        }
+        for item in &http.servers_transports.0 {
+            element(ElementKind::ServersTransport, &item.name, &item.path);
+        }
+        for item in &http.middlewares.0 {
+            element(ElementKind::Middleware, &item.name, &item.path);
+        }
+        let options = draft.tls.elements(file);
+        draft.elements.extend(options);
         for item in http.routers.0 {
             if let Some(router) = item.value
                 && let Some(r) = routers::check(
@@ -278,6 +419,24 @@ fn decode_file(
     errors.append(&mut ctx.errors);
     warnings.append(&mut ctx.warnings);
     draft
+}
+
+/// A Go template action (`{{ ... }}`), which Traefik's file provider
+/// renders before parsing: the file is refused with that reason instead of
+/// a syntax error about the braces.
+fn template_action(text: &str, file: &Path) -> Option<ConfigError> {
+    let start = text.find("{{")?;
+    text[start..].find("}}")?;
+    let before = &text[..start];
+    let line = before.matches('\n').count() as u32 + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+    Some(ConfigError {
+        file: file.to_path_buf(),
+        key: String::new(),
+        line: Some(line),
+        column: Some(column),
+        message: "Go template actions ({{ ... }}) are not supported: the file is read as it is, not rendered as a template".to_owned(),
+    })
 }
 
 // === merge and cross-check ===
@@ -368,7 +527,7 @@ fn finish(
     entry_points: &[String],
     mut errors: Vec<ConfigError>,
     mut warnings: Vec<ConfigWarning>,
-) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+) -> Loaded {
     // First definition of a name wins, as in Traefik's file provider.
     let mut routers: BTreeMap<String, RouterDraft> = BTreeMap::new();
     let mut services: BTreeMap<String, ServiceDraft> = BTreeMap::new();
@@ -376,33 +535,13 @@ fn finish(
     let mut middlewares: BTreeMap<String, Origin> = BTreeMap::new();
     let mut service_names: BTreeSet<String> = BTreeSet::new();
     let mut transport_names: BTreeSet<String> = BTreeSet::new();
-    let mut tls_options: BTreeMap<String, TlsOptionsConfig> = BTreeMap::new();
-    let mut option_names: BTreeSet<String> = BTreeSet::from([tls::DEFAULT.to_owned()]);
-    let mut tls_config = TlsConfig::default();
+    let mut tls = TlsMerge::default();
+    let mut elements = Vec::new();
     for draft in drafts {
-        let t = draft.tls;
-        option_names.extend(t.option_names);
-        tls_config.certificates.extend(t.certificates);
-        if let Some(c) = t.default_certificate {
-            match &tls_config.default_certificate {
-                Some(kept) => warnings.push(dup_warning(
-                    "default certificate",
-                    "tls.stores.default.defaultCertificate",
-                    &kept.origin,
-                    &c.origin,
-                )),
-                None => tls_config.default_certificate = Some(c),
-            }
-        }
-        keep_first(
-            &mut tls_options,
-            t.options,
-            "TLS options",
-            |o| &o.origin,
-            &mut warnings,
-        );
+        tls.add(draft.tls, &mut warnings);
         service_names.extend(draft.service_names);
         transport_names.extend(draft.transport_names);
+        elements.extend(draft.elements);
         let w = &mut warnings;
         keep_first(
             &mut routers,
@@ -428,7 +567,10 @@ fn finish(
         keep_first(&mut middlewares, draft.middlewares, "middleware", |o| o, w);
     }
 
+    // References are resolved first (their errors belong to the element
+    // holding them), then errors are given to their elements.
     let mut config = DynamicConfig::default();
+    let mut service_transport: BTreeMap<String, String> = BTreeMap::new();
     for (name, draft) in services {
         let ServiceDraft {
             config: ServiceConfig::LoadBalancer(mut lb),
@@ -439,6 +581,7 @@ fn finish(
                 strip_provider(&r, &lb.origin.file, "serversTransport", &mut errors)
         {
             if transport_names.contains(&resolved) {
+                service_transport.insert(name.clone(), resolved.clone());
                 lb.servers_transport = Some(resolved);
             } else {
                 let hint = suggest(&resolved, transport_names.iter().map(String::as_str));
@@ -454,6 +597,7 @@ fn finish(
             .services
             .insert(name, ServiceConfig::LoadBalancer(lb));
     }
+    let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
             config: mut router,
@@ -463,7 +607,6 @@ fn finish(
             tls_options: tls_ref,
         } = draft;
         let file = router.origin.file.clone();
-        let mut ok = true;
         if let Some(r) = service {
             match strip_provider(&r, &file, "service", &mut errors) {
                 Some(s) if service_names.contains(&s) => router.service = s,
@@ -475,14 +618,17 @@ fn finish(
                         r.pos,
                         format!("unknown service {s:?}{hint}"),
                     ));
-                    ok = false;
                 }
-                None => ok = false,
+                None => {}
             }
         }
+        // A router listed on entrypoints that do not exist is placed on
+        // those that do, and nowhere when none does.
+        let mut any_known = eps.is_empty();
         for r in eps {
             if entry_points.contains(&r.name) {
                 router.entry_points.push(r.name);
+                any_known = true;
             } else {
                 let hint = suggest(&r.name, entry_points.iter().map(String::as_str));
                 errors.push(err_at(
@@ -491,7 +637,6 @@ fn finish(
                     r.pos,
                     format!("unknown entrypoint {:?}{hint}", r.name),
                 ));
-                ok = false;
             }
         }
         for r in mws {
@@ -505,38 +650,34 @@ fn finish(
                         r.pos,
                         format!("unknown middleware {m:?}{hint}"),
                     ));
-                    ok = false;
                 }
-                None => ok = false,
+                None => {}
             }
         }
         if let (Some(r), Some(t)) = (tls_ref, router.tls.as_mut()) {
-            match strip_provider(&r, &file, "TLS options", &mut errors) {
-                Some(o) if option_names.contains(&o) => t.options = Some(o),
-                Some(o) => {
-                    let hint = suggest(&o, option_names.iter().map(String::as_str));
-                    errors.push(err_at(
-                        &file,
-                        &r.path,
-                        r.pos,
-                        format!("unknown TLS options {o:?}{hint}"),
-                    ));
-                    ok = false;
-                }
-                None => ok = false,
-            }
+            tls.resolve(&r, t, &file, &mut errors);
         }
-        if ok {
-            config.routers.insert(name, router);
-        }
+        placed.insert(name.clone(), any_known);
+        config.routers.insert(name, router);
     }
     config.servers_transports = transports;
-    tls_config.options = tls_options;
-    config.tls = tls_config;
-    if errors.is_empty() {
-        sort_warnings(&mut warnings);
-        Ok((config, warnings))
-    } else {
-        Err(ConfigErrors::sorted(errors))
+    config.tls = tls.config;
+
+    let usable = isolate::disable(
+        &mut config,
+        &errors,
+        &elements,
+        &isolate::Links {
+            service_transport: &service_transport,
+            placed: &placed,
+            middlewares: &middlewares,
+        },
+    );
+    sort_warnings(&mut warnings);
+    Loaded {
+        config,
+        errors: ConfigErrors::sorted(errors).0,
+        warnings,
+        usable,
     }
 }

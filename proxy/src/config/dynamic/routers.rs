@@ -20,6 +20,10 @@ use super::super::node::Pos;
 use super::Ref;
 use super::tls::{self, RouterTls, RouterTlsSection};
 
+/// The highest priority a user's router may have: Traefik keeps the 1000
+/// above it for its internal routers (`maxUserPriority`).
+const MAX_USER_PRIORITY: i64 = i64::MAX - 1000;
+
 /// One HTTP router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterConfig {
@@ -42,14 +46,19 @@ pub struct RouterConfig {
     /// Entrypoints it listens on; empty = the default entrypoints (see
     /// `StaticConfig::default_entry_points`).
     pub entry_points: Vec<String>,
-    /// Explicit priority; `None` = Traefik's default (the rule's length).
-    pub priority: Option<u64>,
+    /// Explicit priority, negative allowed; `None` = Traefik's default
+    /// (the rule's length), which `priority: 0` also means.
+    pub priority: Option<i64>,
     /// Middleware names in order, `@file` removed.
     pub middlewares: Vec<String>,
     /// Its `tls` section: the router serves TLS connections only.
     pub tls: Option<RouterTls>,
     /// Where the router's name is written.
     pub origin: Origin,
+    /// Disabled by a configuration error (its own or of what it
+    /// references, in [`DynamicConfig::disabled`](super::DynamicConfig::disabled)):
+    /// it keeps its place and answers 503.
+    pub disabled: bool,
 }
 
 /// `http.routers.<name>` as written.
@@ -61,12 +70,18 @@ pub(super) struct RouterFile {
     service: Option<At<String>>,
     rule: Option<At<String>>,
     rule_syntax: Option<At<String>>,
-    priority: Option<At<u64>>,
+    priority: Option<At<i64>>,
     tls: RouterTlsSection,
 }
 
 impl Schema for RouterFile {
-    const KEYS: Spec = &[("observability", Support::Warn(""))];
+    const KEYS: Spec = &[
+        ("observability", Support::Warn("")),
+        (
+            "parentRefs",
+            Support::Error("multi-layer routing (a child router is served only under its parents)"),
+        ),
+    ];
 }
 
 pub(super) const SCHEMAS: &[Register] = &[schema::<RouterFile>];
@@ -80,8 +95,9 @@ pub(super) struct RouterDraft {
     pub(super) tls_options: Option<Ref>,
 }
 
-/// Checks router `name` (at `path`, named at `pos`). `None` when it cannot
-/// be served; its errors are in `ctx`.
+/// Checks router `name` (at `path`, named at `pos`). `None` when its rule
+/// did not parse; its errors are in `ctx` (a router returned with errors
+/// there is disabled).
 pub(super) fn check(
     ctx: &mut Ctx,
     name: String,
@@ -90,7 +106,6 @@ pub(super) fn check(
     file: RouterFile,
     default_syntax: RuleSyntax,
 ) -> Option<RouterDraft> {
-    let mut ok = true;
     let mut parsed = None;
     let syntax = match file.rule_syntax.filter(|f| f.ok) {
         Some(f) => {
@@ -121,7 +136,6 @@ pub(super) fn check(
                 // Not a string: reported already.
             } else if f.value.trim().is_empty() {
                 ctx.error(&f.path, f.pos, "rule is empty");
-                ok = false;
             } else {
                 // A column of the rule, as a position in the file.
                 let at = |e: &RuleError| Pos {
@@ -145,7 +159,6 @@ pub(super) fn check(
                             at(&e),
                             format!("{} (column {} of the rule)", e.message, e.column),
                         );
-                        ok = false;
                     }
                 }
             }
@@ -153,7 +166,6 @@ pub(super) fn check(
         }
         None => {
             ctx.error(path, pos, "router has no rule");
-            ok = false;
             (String::new(), ctx.origin(pos))
         }
     };
@@ -173,12 +185,20 @@ pub(super) fn check(
             None
         }
     };
-    ok &= service.is_some();
     let priority = match file.priority {
-        Some(f) => {
-            ok &= f.ok;
-            f.ok().copied()
+        Some(f) if f.ok && f.value > MAX_USER_PRIORITY => {
+            ctx.error(
+                &f.path,
+                f.pos,
+                format!(
+                    "the router priority {} exceeds the max user-defined priority {MAX_USER_PRIORITY}",
+                    f.value
+                ),
+            );
+            None
         }
+        // Traefik reads 0 as "not set": the rule's length.
+        Some(f) => f.ok().copied().filter(|&p| p != 0),
         None => None,
     };
     let origin = ctx.origin(pos);
@@ -189,7 +209,9 @@ pub(super) fn check(
         path: f.path,
         pos: f.pos,
     });
-    let parsed = parsed.filter(|_| ok)?;
+    // A router whose rule parsed is kept even with other errors: disabled,
+    // it keeps its place and answers 503 (`isolate`).
+    let parsed = parsed?;
     Some(RouterDraft {
         config: RouterConfig {
             name,
@@ -202,6 +224,7 @@ pub(super) fn check(
             middlewares: Vec::new(),
             tls,
             origin,
+            disabled: false,
         },
         service,
         entry_points: refs(file.entry_points),

@@ -10,7 +10,7 @@
 //! Certificate files are not read here: `crate::tls` reads them when the
 //! configuration is built, naming this file and line if they are bad.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rustls::{CipherSuite, NamedGroup};
@@ -21,8 +21,10 @@ use crate::tls::names::{self, ClientAuthType, SuiteName, TlsVersion};
 use super::super::decode::{
     At, Ctx, Ignored, Named, Register, Schema, Spec, Support, Switch, schema, suggest,
 };
-use super::super::error::Origin;
+use super::super::error::{ConfigError, ConfigWarning, Origin};
 use super::super::node::Pos;
+use super::isolate::{Element, ElementKind};
+use super::{Ref, dup_warning, err_at, keep_first, strip_provider};
 
 /// The name of Traefik's default options and store.
 pub(super) const DEFAULT: &str = "default";
@@ -242,7 +244,7 @@ struct StoreFile {
 impl Schema for StoreFile {
     const KEYS: Spec = &[(
         "defaultGeneratedCert",
-        Support::Error("not supported yet (it needs an ACME certificate resolver)"),
+        Support::Error("it needs an ACME certificate resolver"),
     )];
 }
 
@@ -258,7 +260,7 @@ impl Schema for RouterTlsFile {
         (
             "certResolver",
             Support::Error(
-                "not supported yet (no ACME): serve a certificate from tls.certificates",
+                "no ACME certificate resolver: serve a certificate from tls.certificates",
             ),
         ),
         (
@@ -287,8 +289,96 @@ pub(super) struct TlsDraft {
     pub(super) certificates: Vec<CertificateConfig>,
     pub(super) options: Vec<(String, TlsOptionsConfig)>,
     pub(super) default_certificate: Option<CertificateConfig>,
-    /// Every options name defined, including those dropped for errors.
-    pub(super) option_names: Vec<String>,
+    /// Every options name defined with its key path, including those
+    /// dropped for errors (their routers are disabled, `isolate`).
+    pub(super) option_names: Vec<(String, String)>,
+}
+
+impl TlsDraft {
+    /// Its options as elements for error isolation, `default` left out: an
+    /// error there belongs to no element (every TLS connection without
+    /// other options uses them), so the load is refused rather than served
+    /// with Traefik's defaults.
+    pub(super) fn elements(&self, file: &Path) -> Vec<Element> {
+        self.option_names
+            .iter()
+            .filter(|(name, _)| name != DEFAULT)
+            .map(|(name, path)| Element {
+                kind: ElementKind::TlsOptions,
+                name: name.clone(),
+                file: file.to_path_buf(),
+                path: path.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Every file's `tls` section merged: the first definition of an options
+/// name (and of the default certificate) wins, as for the other elements.
+pub(super) struct TlsMerge {
+    pub(super) config: TlsConfig,
+    /// Every options name defined (with errors too), and `default`.
+    names: BTreeSet<String>,
+}
+
+impl Default for TlsMerge {
+    fn default() -> Self {
+        TlsMerge {
+            config: TlsConfig::default(),
+            names: BTreeSet::from([DEFAULT.to_owned()]),
+        }
+    }
+}
+
+impl TlsMerge {
+    /// Adds one file's section.
+    pub(super) fn add(&mut self, draft: TlsDraft, warnings: &mut Vec<ConfigWarning>) {
+        self.names
+            .extend(draft.option_names.into_iter().map(|(name, _)| name));
+        self.config.certificates.extend(draft.certificates);
+        if let Some(c) = draft.default_certificate {
+            match &self.config.default_certificate {
+                Some(kept) => warnings.push(dup_warning(
+                    "default certificate",
+                    "tls.stores.default.defaultCertificate",
+                    &kept.origin,
+                    &c.origin,
+                )),
+                None => self.config.default_certificate = Some(c),
+            }
+        }
+        keep_first(
+            &mut self.config.options,
+            draft.options,
+            "TLS options",
+            |o| &o.origin,
+            warnings,
+        );
+    }
+
+    /// Resolves a router's `tls.options` reference `r` (in `file`) into `t`:
+    /// an unknown name is an error of the router.
+    pub(super) fn resolve(
+        &self,
+        r: &Ref,
+        t: &mut RouterTls,
+        file: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        match strip_provider(r, file, "TLS options", errors) {
+            Some(o) if self.names.contains(&o) => t.options = Some(o),
+            Some(o) => {
+                let hint = suggest(&o, self.names.iter().map(String::as_str));
+                errors.push(err_at(
+                    file,
+                    &r.path,
+                    r.pos,
+                    format!("unknown TLS options {o:?}{hint}"),
+                ));
+            }
+            None => {}
+        }
+    }
 }
 
 /// Checks one file's `tls` section.
@@ -319,7 +409,9 @@ pub(super) fn check(ctx: &mut Ctx, file: TlsFile) -> TlsDraft {
         }
     }
     for item in file.options.0 {
-        draft.option_names.push(item.name.clone());
+        draft
+            .option_names
+            .push((item.name.clone(), item.path.clone()));
         if let Some(o) = item.value
             && let Some(opts) = options(ctx, &item.path, item.key_pos, o)
         {

@@ -113,10 +113,7 @@ pub(super) struct TransportFile {
 }
 
 impl Schema for TransportFile {
-    const KEYS: Spec = &[(
-        "spiffe",
-        Support::Error("not supported yet (no SPIFFE workload API)"),
-    )];
+    const KEYS: Spec = &[("spiffe", Support::Error("no SPIFFE workload API"))];
 }
 
 /// `certificates[i]` as written.

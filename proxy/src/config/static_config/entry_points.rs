@@ -84,7 +84,7 @@ pub struct Redirection {
     /// `permanent` (default true): 301/308 instead of 302/307.
     pub permanent: bool,
     /// `priority` (default: Go's `math.MaxInt - 1`).
-    pub priority: u64,
+    pub priority: i64,
 }
 
 /// `entryPoints.<name>.transport`.
@@ -198,7 +198,7 @@ impl Schema for EntryPointTlsFile {
         (
             "certResolver",
             Support::Error(
-                "not supported yet (no ACME): serve a certificate from tls.certificates",
+                "no ACME certificate resolver: serve a certificate from tls.certificates",
             ),
         ),
         (
@@ -222,7 +222,7 @@ struct RedirectFile {
     to: Option<At<String>>,
     scheme: Option<At<String>>,
     permanent: Option<bool>,
-    priority: Option<u64>,
+    priority: Option<i64>,
 }
 
 impl Schema for EntryPointHttpFile {
@@ -230,6 +230,14 @@ impl Schema for EntryPointHttpFile {
         (
             "middlewares",
             Support::Error("no middlewares yet; ignoring them would skip them"),
+        ),
+        (
+            "encodedCharacters",
+            Support::Error("ignoring it would change which encoded paths are refused"),
+        ),
+        (
+            "underscoreHeadersStrategy",
+            Support::Error("ignoring it would pass headers with underscores as they are"),
         ),
         ("encodeQuerySemicolons", Support::Warn("")),
         ("sanitizePath", Support::Warn("")),
@@ -275,7 +283,13 @@ struct ForwardedFile {
 }
 
 impl Schema for ForwardedFile {
-    const KEYS: Spec = &[("connection", Support::Warn(""))];
+    const KEYS: Spec = &[
+        ("connection", Support::Warn("")),
+        (
+            "notAppendXForwardedFor",
+            Support::Error("X-Forwarded-For would still get the client's address"),
+        ),
+    ];
 }
 
 pub(super) const SCHEMAS: &[Register] = &[
@@ -364,7 +378,7 @@ pub(super) fn check(
                     to: to.value,
                     scheme,
                     permanent: r.permanent.unwrap_or(true),
-                    priority: r.priority.unwrap_or(i64::MAX as u64 - 1),
+                    priority: r.priority.unwrap_or(i64::MAX - 1),
                 });
             }
             None => {
