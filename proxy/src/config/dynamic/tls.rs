@@ -525,22 +525,8 @@ fn options(ctx: &mut Ctx, path: &str, pos: Pos, file: OptionsFile) -> Option<Tls
     if let Some(list) = file.cipher_suites {
         let lpath = list.path.clone();
         let lpos = list.pos;
-        let mut suites = Vec::new();
-        for (name, npos) in list.strings() {
-            match names::cipher_suite(&name) {
-                Some(SuiteName::Tls12(s)) => suites.push(s),
-                Some(SuiteName::Tls13) => {}
-                Some(SuiteName::Unsupported) => ctx.warn(
-                    &lpath,
-                    npos,
-                    format!("cipher suite {name} is not available in rustls (no CBC, RC4, 3DES or RSA key exchange): left out"),
-                ),
-                None => {
-                    ctx.error(&lpath, npos, format!("invalid cipher suite {name:?}"));
-                    ok = false;
-                }
-            }
-        }
+        let (suites, valid) = cipher_suites(ctx, list);
+        ok &= valid;
         if ok && suites.is_empty() && o.min_version == TlsVersion::Tls12 {
             if o.max_version == TlsVersion::Tls13 {
                 ctx.warn(
@@ -637,4 +623,29 @@ fn options(ctx: &mut Ctx, path: &str, pos: Pos, file: OptionsFile) -> Option<Tls
 /// A router's `tls` options reference, if any.
 pub(super) fn router_options(section: RouterTlsFile) -> Option<At<String>> {
     section.options.filter(|f| f.ok && !f.value.is_empty())
+}
+
+/// The TLS 1.2 suites a `cipherSuites` list names (Go's names; TLS 1.3
+/// suites are always on, as in Go), warning about those rustls lacks;
+/// false when a name is not a Go cipher suite (an error, reported).
+pub(super) fn cipher_suites(ctx: &mut Ctx, list: At<Vec<At<String>>>) -> (Vec<CipherSuite>, bool) {
+    let path = list.path.clone();
+    let mut suites = Vec::new();
+    let mut valid = true;
+    for (name, npos) in list.strings() {
+        match names::cipher_suite(&name) {
+            Some(SuiteName::Tls12(s)) => suites.push(s),
+            Some(SuiteName::Tls13) => {}
+            Some(SuiteName::Unsupported) => ctx.warn(
+                &path,
+                npos,
+                format!("cipher suite {name} is not available in rustls (no CBC, RC4, 3DES or RSA key exchange): left out"),
+            ),
+            None => {
+                ctx.error(&path, npos, format!("invalid cipher suite {name:?}"));
+                valid = false;
+            }
+        }
+    }
+    (suites, valid)
 }

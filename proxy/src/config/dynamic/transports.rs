@@ -8,7 +8,7 @@ use std::time::Duration;
 use rustls::CipherSuite;
 use serde::Deserialize;
 
-use crate::tls::names::{self, SuiteName, TlsVersion};
+use crate::tls::names::TlsVersion;
 
 use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
 use super::super::error::Origin;
@@ -205,20 +205,7 @@ fn tls(ctx: &mut Ctx, path: &str, file: &mut TransportFile) -> UpstreamTlsConfig
     t.min_version = version(file.min_version.take());
     t.max_version = version(file.max_version.take());
     if let Some(list) = file.cipher_suites.take() {
-        let lpath = list.path.clone();
-        let mut suites = Vec::new();
-        for (name, npos) in list.strings() {
-            match names::cipher_suite(&name) {
-                Some(SuiteName::Tls12(s)) => suites.push(s),
-                Some(SuiteName::Tls13) => {}
-                Some(SuiteName::Unsupported) => ctx.warn(
-                    &lpath,
-                    npos,
-                    format!("cipher suite {name} is not available in rustls: left out"),
-                ),
-                None => ctx.error(&lpath, npos, format!("invalid cipher suite {name:?}")),
-            }
-        }
+        let (suites, _) = super::tls::cipher_suites(ctx, list);
         t.cipher_suites = Some(suites);
     }
     let _ = path;
