@@ -449,7 +449,11 @@ pub(crate) mod tests {
         }
         let checks = against_baseline(&base, &cur);
         assert_eq!(checks.len(), 5, "{checks:?}");
-        assert!(checks.iter().all(|c| c.name.contains("memory per connection")));
+        assert!(
+            checks
+                .iter()
+                .all(|c| c.name.contains("memory per connection"))
+        );
         assert!(checks.iter().all(|c| !c.pass));
     }
 

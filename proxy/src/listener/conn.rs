@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
+use super::served::ServedBody;
 use super::stream::{ActivityStream, ClientStream};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, EntryPointInfo, EpState, Shutdown};
@@ -108,13 +109,14 @@ impl ConnCtx {
     }
 
     /// Counts a request that starts on this connection; it is in flight
-    /// until the returned guard drops (when its response is ready, or when
-    /// hyper drops the request: client gone, HTTP/2 stream reset).
+    /// until the returned guard drops: with its response body's last frame
+    /// ([`super::served::ServedBody`]), or when hyper drops the request or
+    /// the body (client gone, HTTP/2 stream reset).
     #[inline]
-    pub fn begin_request(&self) -> InFlight<'_> {
+    pub fn begin_request(self: &Rc<Self>) -> InFlight {
         self.requests.set(self.requests.get() + 1);
         self.in_flight.set(self.in_flight.get() + 1);
-        InFlight(self)
+        InFlight(Rc::clone(self))
     }
 
     /// Requests started on this connection so far.
@@ -128,11 +130,11 @@ impl ConnCtx {
     }
 }
 
-/// One request in flight on a connection, for the idle watchdog.
+/// One request in flight on a connection, for the watchdog and the drain.
 #[derive(Debug)]
-pub struct InFlight<'a>(&'a ConnCtx);
+pub struct InFlight(Rc<ConnCtx>);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.set(self.0.in_flight.get() - 1);
     }
@@ -187,7 +189,6 @@ pub(super) async fn serve_conn(
                 Some(resp) => resp,
                 None => crate::forward::handle(&ctx, req).await,
             };
-            drop(in_flight);
             if ep.keep_alive.limit_reached(&ctx) {
                 // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this
                 // response closes the HTTP/1.1 connection.
@@ -196,7 +197,7 @@ pub(super) async fn serve_conn(
                     http::HeaderValue::from_static("close"),
                 );
             }
-            Ok::<_, std::convert::Infallible>(resp)
+            Ok::<_, std::convert::Infallible>(resp.map(|b| ServedBody::new(b, in_flight)))
         }
     });
     let reads = Arc::new(AtomicU64::new(0));

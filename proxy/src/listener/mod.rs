@@ -1,6 +1,7 @@
 //! Entrypoints: binding, the per-worker accept loops and graceful
 //! draining. The connection-level pieces live beside it: `conn.rs` (the
-//! per-connection context and serving a connection), `stream.rs` (the
+//! per-connection context and serving a connection), `served.rs` (the
+//! response body that keeps its request in flight), `stream.rs` (the
 //! plain-or-TLS client stream, the entrypoint's handshake, the activity
 //! counter) and `watchdog.rs` (read and idle timeouts).
 //!
@@ -11,6 +12,7 @@
 
 pub mod bind;
 pub mod conn;
+pub mod served;
 pub mod stream;
 mod watchdog;
 
