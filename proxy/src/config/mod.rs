@@ -33,7 +33,8 @@ use std::path::Path;
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
     DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig, RouterConfig,
-    ServerConfig, ServersTransportConfig, ServiceConfig, load_dynamic, parse_dynamic,
+    ServerConfig, ServersTransportConfig, ServiceConfig, dynamic_paths, load_dynamic,
+    parse_dynamic,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

@@ -132,22 +132,7 @@ pub fn load_dynamic(
 ) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let paths = match (&file.filename, &file.directory) {
-        (Some(f), None) => vec![f.clone()],
-        (None, Some(dir)) => match list_dir(dir) {
-            Ok(paths) => paths,
-            Err(e) => return Err(ConfigErrors(vec![e])),
-        },
-        _ => {
-            return Err(ConfigErrors(vec![ConfigError {
-                file: PathBuf::new(),
-                key: "providers.file".to_owned(),
-                line: None,
-                column: None,
-                message: "exactly one of filename or directory must be set".to_owned(),
-            }]));
-        }
-    };
+    let paths = dynamic_paths(file)?;
     let mut drafts = Vec::new();
     for path in &paths {
         match read_file(path) {
@@ -186,6 +171,22 @@ pub fn parse_dynamic(
         &mut warnings,
     );
     finish(vec![draft], entry_points, errors, warnings)
+}
+
+/// The files the file provider reads, in the order it reads them: its
+/// `filename`, or every configuration file under its `directory`.
+pub fn dynamic_paths(file: &FileProviderConfig) -> Result<Vec<PathBuf>, ConfigErrors> {
+    match (&file.filename, &file.directory) {
+        (Some(f), None) => Ok(vec![f.clone()]),
+        (None, Some(dir)) => list_dir(dir).map_err(|e| ConfigErrors(vec![e])),
+        _ => Err(ConfigErrors(vec![ConfigError {
+            file: PathBuf::new(),
+            key: "providers.file".to_owned(),
+            line: None,
+            column: None,
+            message: "exactly one of filename or directory must be set".to_owned(),
+        }])),
+    }
 }
 
 /// Every `.yml`/`.yaml`/`.toml` file under `dir`, recursively, sorted.
