@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use super::body::RequestBody;
 use super::error::ProxyError;
 use super::identity::{PoolKey, ServerId};
+use super::retry;
 use crate::rt::LocalExec;
 
 /// How connections to a server are made and kept (a Traefik
@@ -316,9 +317,11 @@ where
 /// connection of this worker, dialling one when none is idle.
 ///
 /// A pooled connection that turns out to be closed before the request was
-/// written is discarded and the request is sent on a new connection; once
-/// any of it was written the error is returned (502), recording that the
-/// upstream may have received it ([`ProxyError::reached_upstream`]).
+/// written, or closed by the server before it answered a request that may
+/// go twice, is discarded and the request is sent once more on a new
+/// connection (`retry.rs`); otherwise the error is returned (502),
+/// recording whether the upstream may have received the request
+/// ([`ProxyError::reached_upstream`]).
 pub async fn send_upstream(
     target: &UpstreamTarget,
     req: Request<RequestBody>,
@@ -337,33 +340,62 @@ pub async fn send_upstream(
 
     let mut req = req;
     let transport = &target.transport;
-    // At most one pooled connection that turns out dead, then a fresh one.
-    for _attempt in 0..3 {
-        let (mut tx, reused) = match checkout_h1(target.key, transport.idle_conn_timeout) {
-            Some(tx) => (tx, true),
-            None => (connect_h1(target).await?, false),
+    // A pooled connection first; after it failed in a way that allows the
+    // request to go again, once more on a new connection (`retry.rs`). The
+    // last attempt is always on a new connection, so this runs at most
+    // twice.
+    let mut fresh = false;
+    loop {
+        let pooled = if fresh {
+            None
+        } else {
+            checkout_h1(target.key, transport.idle_conn_timeout)
+        };
+        let reused = pooled.is_some();
+        let mut tx = match pooled {
+            Some(tx) => tx,
+            None => connect_h1(target).await?,
         };
         if !tx.is_ready()
             && let Err(source) = tx.ready().await
         {
             if reused {
+                fresh = true;
                 continue;
             }
             return Err(target.failed(source, false));
         }
+        let mut copy = if reused {
+            retry::resend_copy(&req)
+        } else {
+            None
+        };
         let sent = with_header_timeout(target, async {
             match tx.try_send_request(req).await {
                 Ok(resp) => Ok(Ok(resp)),
                 Err(mut e) => match e.take_message() {
-                    Some(back) if reused => Ok(Err(back)),
                     // The request came back: none of it was written.
-                    back => Err(target.failed(e.into_error(), back.is_none())),
+                    Some(back) if reused => Ok(Err(back)),
+                    back => {
+                        let written = back.is_none();
+                        let source = e.into_error();
+                        match copy.take() {
+                            Some(again) if written && retry::closed_before_response(&source) => {
+                                tracing::debug!(error = %source, url = %target.url, "reused upstream connection closed before answering; sending again on a new one");
+                                Ok(Err(again))
+                            }
+                            _ => Err(target.failed(source, written)),
+                        }
+                    }
                 },
             }
         })
         .await?;
         match sent {
             Ok(resp) => {
+                if let Some(c) = copy {
+                    retry::discard(c);
+                }
                 let key = target.key;
                 let max_idle = transport.max_idle_per_host;
                 let upgrading = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
@@ -375,10 +407,15 @@ pub async fn send_upstream(
                 });
                 return Ok(resp.map(|body| PooledBody::new(body, ret)));
             }
-            Err(back) => req = back,
+            Err(again) => {
+                if let Some(c) = copy {
+                    retry::discard(c);
+                }
+                req = again;
+                fresh = true;
+            }
         }
     }
-    Err(ProxyError::NoServer)
 }
 
 // === the response body that returns its connection ===

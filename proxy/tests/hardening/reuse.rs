@@ -1,0 +1,164 @@
+//! Item 2: a kept-alive upstream connection that the backend closes as the
+//! next request arrives is not a 502: a request that may go twice is sent
+//! again on a new connection (Go's transport retry); one that may not is
+//! not, and the client gets the real cause (502, never 503).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+
+use crate::support::*;
+
+#[derive(Default)]
+struct Seen {
+    connections: AtomicU64,
+    answered: AtomicU64,
+    /// Requests whose head arrived and were dropped unanswered.
+    dropped: AtomicU64,
+}
+
+enum Closing {
+    /// Answer one request per connection, then close it when the next
+    /// request's head has arrived (without answering).
+    OnNextRequest,
+    /// Close a connection idle for this long (Node, gunicorn and nginx
+    /// each have such a keep-alive timeout).
+    WhenIdleFor(Duration),
+}
+
+/// Reads one request (head and `Content-Length` body) from `s`; `None` at
+/// EOF or on a read timeout before any byte.
+fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if buf.len() >= end + 4 + len {
+                buf.drain(..end + 4 + len);
+                return Some(());
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if buf.is_empty() {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A raw keep-alive HTTP/1.1 backend on 127.0.0.1:0 that closes its
+/// connections on its own clock. Its threads end when the test process
+/// does (each blocks on its own socket).
+fn closing_backend(how: Closing) -> (SocketAddr, Arc<Seen>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let st = Arc::clone(&seen);
+    let how = Arc::new(how);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            st.connections.fetch_add(1, Ordering::Relaxed);
+            let st = Arc::clone(&st);
+            let how = Arc::clone(&how);
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Closing::WhenIdleFor(d) = *how {
+                    s.set_read_timeout(Some(d)).unwrap();
+                }
+                let mut answered = 0;
+                while read_request(&mut s, &mut buf).is_some() {
+                    if matches!(*how, Closing::OnNextRequest) && answered == 1 {
+                        st.dropped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    answered += 1;
+                    st.answered.fetch_add(1, Ordering::Relaxed);
+                    if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn one_service(addr: SocketAddr) -> String {
+    format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{{url: \"http://{addr}\"}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gets_on_connections_the_backend_closes_as_they_arrive_are_sent_again() {
+    let (addr, seen) = closing_backend(Closing::OnNextRequest);
+    let p = start_proxy(&one_service(addr));
+    let mut c = H1::connect(p.web).await;
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        statuses.push(c.get("x", "/").await.status);
+    }
+    let bad = statuses.iter().filter(|s| **s != StatusCode::OK).count();
+    assert_eq!(bad, 0, "answers other than 200: {statuses:?}");
+    // Every request after the first met a reused connection that the
+    // backend dropped: it was sent again, once, on a new one.
+    assert_eq!(seen.answered.load(Ordering::Relaxed), 50);
+    assert_eq!(seen.dropped.load(Ordering::Relaxed), 49);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_body_was_sent_is_not_sent_twice_and_fails_as_502() {
+    let (addr, seen) = closing_backend(Closing::OnNextRequest);
+    let p = start_proxy(&one_service(addr));
+    let mut c = H1::connect(p.web).await;
+    assert_eq!(c.get("x", "/").await.status, StatusCode::OK);
+    let post = Request::post("/")
+        .header("host", "x")
+        .body(body("once only"))
+        .unwrap();
+    let r = c.send(post).await.unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_GATEWAY,
+        "the backend's failure, not a 503"
+    );
+    assert_eq!(seen.dropped.load(Ordering::Relaxed), 1, "sent once only");
+    assert_eq!(seen.connections.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_closing_idle_connections_after_30ms_never_yields_a_502() {
+    let (addr, seen) = closing_backend(Closing::WhenIdleFor(Duration::from_millis(30)));
+    let p = start_proxy(&one_service(addr));
+    let mut c = H1::connect(p.web).await;
+    let mut bad = Vec::new();
+    for i in 0..300u64 {
+        // GETs every 20 to 40 ms: some land just as the backend closes.
+        tokio::time::sleep(Duration::from_millis(20 + (i * 7) % 21)).await;
+        let r = c.get("x", "/").await;
+        if r.status != StatusCode::OK {
+            bad.push((i, r.status));
+        }
+    }
+    assert!(bad.is_empty(), "failed requests: {bad:?}");
+    assert!(
+        seen.connections.load(Ordering::Relaxed) > 1,
+        "the backend did close idle connections"
+    );
+}
