@@ -38,7 +38,7 @@ use crate::listener::ConnCtx;
 use crate::middleware::{Exchange, Inner};
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
 use crate::snapshot::{self, SharedSnapshot};
-use crate::upstream::{MessageBody, PooledBody, RequestBody};
+use crate::upstream::{ClientBody, MessageBody, PooledBody, ProxyError, RequestBody};
 use record::{Outcome, Record};
 
 /// A response body on its way to the client: the upstream's, streamed
@@ -114,7 +114,9 @@ async fn journey(
         head: &head,
         outcome,
     };
-    let req = req.map(RequestBody::Stream);
+    let read_timeout = ctx.read_timeout();
+    let h1 = req.version() < http::Version::HTTP_2;
+    let req = req.map(|b| RequestBody::Stream(ClientBody::new(b, started, read_timeout)));
     // Every router has a chain; an empty one (every router until the
     // middlewares exist) is skipped without entering the runner.
     let served = if router.chain.is_empty() {
@@ -128,7 +130,16 @@ async fn journey(
     };
     let resp = match served {
         Ok(resp) => resp,
-        Err(e) => Answer::from(&e).response(),
+        Err(e) => {
+            let mut resp = Answer::from(&e).response();
+            if h1 && matches!(e, ProxyError::ClientBody { .. }) {
+                // The rest of the body will not be read: the connection
+                // cannot carry another request.
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
     };
     outcome.snap = Some(snap);
     resp

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use super::served::ServedBody;
 use super::stream::{ActivityStream, ClientStream};
 use super::watchdog::Watchdog;
-use super::{ConnGuard, EntryPointInfo, EpState, Shutdown};
+use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown};
 use crate::forward::Shared;
 use crate::ipnet::canonical_ip;
 use crate::rt::LocalExec;
@@ -49,6 +49,12 @@ pub struct ConnCtx {
     in_flight: Cell<u32>,
     /// When the connection was accepted.
     opened: Instant,
+    /// The entrypoint's timeouts.
+    timeouts: ConnTimeouts,
+    /// With `writeTimeout`: when each response in flight must have been
+    /// written, by request number (one entry on HTTP/1, one per open
+    /// stream on HTTP/2). Empty, and never touched, without it.
+    write_deadlines: RefCell<Vec<(u64, Instant)>>,
 }
 
 impl ConnCtx {
@@ -74,7 +80,29 @@ impl ConnCtx {
             requests: Cell::new(0),
             in_flight: Cell::new(0),
             opened: Instant::now(),
+            timeouts: ConnTimeouts::default(),
+            write_deadlines: RefCell::new(Vec::new()),
         }
+    }
+
+    /// This context with the entrypoint's timeouts applied.
+    pub fn with_timeouts(mut self, timeouts: ConnTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The entrypoint's `readTimeout`, which bounds a request body too.
+    #[inline]
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.timeouts.read
+    }
+
+    /// Whether a response in flight is past its `writeTimeout`.
+    fn write_overdue(&self, now: Instant) -> bool {
+        self.write_deadlines
+            .borrow()
+            .iter()
+            .any(|(_, at)| *at <= now)
     }
 
     /// The peer's IP (IPv4-mapped addresses as IPv4) as a header value.
@@ -114,9 +142,15 @@ impl ConnCtx {
     /// the body (client gone, HTTP/2 stream reset).
     #[inline]
     pub fn begin_request(self: &Rc<Self>) -> InFlight {
-        self.requests.set(self.requests.get() + 1);
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
         self.in_flight.set(self.in_flight.get() + 1);
-        InFlight(Rc::clone(self))
+        if let Some(w) = self.timeouts.write {
+            self.write_deadlines
+                .borrow_mut()
+                .push((n, Instant::now() + w));
+        }
+        InFlight(Rc::clone(self), n)
     }
 
     /// Requests started on this connection so far.
@@ -132,11 +166,27 @@ impl ConnCtx {
 
 /// One request in flight on a connection, for the watchdog and the drain.
 #[derive(Debug)]
-pub struct InFlight(Rc<ConnCtx>);
+pub struct InFlight(Rc<ConnCtx>, u64);
+
+impl InFlight {
+    /// The response is written (or abandoned). A `101`'s body is empty, so
+    /// an upgraded connection's tunnel is never bounded by `writeTimeout`
+    /// (Go drops a hijacked connection's deadlines).
+    fn clear_write_deadline(&self) {
+        if self.0.timeouts.write.is_some() {
+            let id = self.1;
+            self.0
+                .write_deadlines
+                .borrow_mut()
+                .retain(|(n, _)| *n != id);
+        }
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.set(self.0.in_flight.get() - 1);
+        self.clear_write_deadline();
     }
 }
 
@@ -169,12 +219,10 @@ pub(super) async fn serve_conn(
             return;
         }
     };
-    let ctx = Rc::new(ConnCtx::new(
-        shared,
-        Arc::clone(&ep.info),
-        peer,
-        stream.is_tls(),
-    ));
+    let ctx = Rc::new(
+        ConnCtx::new(shared, Arc::clone(&ep.info), peer, stream.is_tls())
+            .with_timeouts(ep.timeouts),
+    );
     let svc_ctx = Rc::clone(&ctx);
     let svc_ep = Rc::clone(&ep);
     let service = hyper::service::service_fn(move |req| {
@@ -209,6 +257,7 @@ pub(super) async fn serve_conn(
     let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
     let mut closing = false;
     let mut expired = false;
+    let write_limited = ep.timeouts.write.is_some();
     loop {
         tokio::select! {
             biased;
@@ -224,12 +273,18 @@ pub(super) async fn serve_conn(
                     conn.as_mut().graceful_shutdown();
                 }
             }
-            _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired) => {
-                if expired {
+            _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired || write_limited) => {
+                if write_limited && ctx.write_overdue(Instant::now()) {
+                    // writeTimeout: Go's write deadline fails every later
+                    // write, and the connection with it.
+                    tracing::debug!(peer = %peer, "writeTimeout passed: closing the connection");
+                    break;
+                }
+                if closing {
                     // Graceful shutdown could not close it within a tick: an
                     // HTTP/1 request head still arriving, with no request in
                     // flight. Nothing is lost by dropping it.
-                    if ctx.in_flight.get() == 0 {
+                    if expired && ctx.in_flight.get() == 0 {
                         break;
                     }
                     continue;

@@ -46,15 +46,22 @@ pub struct EntryPointInfo {
     pub insecure: bool,
 }
 
-/// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`).
-/// `read` bounds the time a request head may take to arrive (Go also
-/// counts the body; a stalled upload is bounded by the upstream instead).
-#[derive(Clone, Copy, Debug)]
+/// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`,
+/// with the meaning of Go's `http.Server` fields).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ConnTimeouts {
-    /// Maximum time to read a request's headers; `None` for no limit.
+    /// Maximum time to read a request, head and body: the head within it
+    /// of its first byte (the watchdog), the body within it of the head
+    /// (`upstream::ClientBody`); `None` for no limit.
     pub read: Option<Duration>,
-    /// Keep-alive connections idle for this long are closed.
+    /// Keep-alive connections with no request in flight for this long are
+    /// closed.
     pub idle: Option<Duration>,
+    /// Maximum time, from the request head, to write its response; the
+    /// connection is closed when it passes (Go's `WriteTimeout`). Not
+    /// applied once a connection is upgraded (WebSocket). `None`: no limit
+    /// (Traefik's default).
+    pub write: Option<Duration>,
 }
 
 /// Everything a worker needs to serve one entrypoint.

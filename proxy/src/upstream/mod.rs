@@ -14,7 +14,7 @@ pub mod pool;
 mod retry;
 
 pub use balancer::RoundRobin;
-pub use body::{MessageBody, RequestBody};
+pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
 pub use error::{ErrorSource, ProxyError};
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};

@@ -24,7 +24,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::body::RequestBody;
+use super::body::{BodyError, RequestBody};
 use super::error::ProxyError;
 use super::identity::{PoolKey, ServerId};
 use super::retry;
@@ -244,6 +244,19 @@ impl UpstreamTarget {
     /// The connection failed; `request_sent` when some of the request may
     /// have been written to it.
     fn failed(&self, source: hyper::Error, request_sent: bool) -> ProxyError {
+        // The request body hyper was sending failed to read: the client's
+        // error, not this server's.
+        let mut cause = std::error::Error::source(&source);
+        while let Some(c) = cause {
+            if let Some(b) = c.downcast_ref::<BodyError>() {
+                return ProxyError::ClientBody {
+                    addr: self.authority.to_string(),
+                    reason: b.to_string(),
+                    timed_out: matches!(b, BodyError::ReadTimeout(_)),
+                };
+            }
+            cause = c.source();
+        }
         ProxyError::Upstream {
             addr: self.authority.to_string(),
             source,

@@ -7,4 +7,5 @@
 mod support;
 
 mod reuse;
+mod slow_clients;
 mod streaming;
