@@ -118,7 +118,7 @@ thread_local! {
 fn checkout_h1(
     key: PoolKey,
     idle_timeout: Option<Duration>,
-) -> Option<http1::SendRequest<RequestBody>> {
+) -> Option<(http1::SendRequest<RequestBody>, Duration)> {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let host = p.host(key);
@@ -126,12 +126,11 @@ fn checkout_h1(
             if c.tx.is_closed() {
                 continue;
             }
-            if let Some(t) = idle_timeout
-                && c.since.elapsed() > t
-            {
+            let idle_for = c.since.elapsed();
+            if idle_timeout.is_some_and(|t| idle_for > t) {
                 continue;
             }
-            return Some(c.tx);
+            return Some((c.tx, idle_for));
         }
         None
     })
@@ -365,9 +364,9 @@ pub async fn send_upstream(
             checkout_h1(target.key, transport.idle_conn_timeout)
         };
         let reused = pooled.is_some();
-        let mut tx = match pooled {
-            Some(tx) => tx,
-            None => connect_h1(target).await?,
+        let (mut tx, idle_for) = match pooled {
+            Some(pooled) => pooled,
+            None => (connect_h1(target).await?, Duration::ZERO),
         };
         if !tx.is_ready()
             && let Err(source) = tx.ready().await
@@ -378,7 +377,7 @@ pub async fn send_upstream(
             }
             return Err(target.failed(source, false));
         }
-        let mut copy = if reused {
+        let mut copy = if reused && idle_for >= retry::COPY_AFTER_IDLE {
             retry::resend_copy(&req)
         } else {
             None

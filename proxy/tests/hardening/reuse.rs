@@ -1,5 +1,5 @@
 //! Item 2: a kept-alive upstream connection that the backend closes as the
-//! next request arrives is not a 502: a request that may go twice is sent
+//! next request arrives (on its idle clock) is not a 502: a request that may go twice is sent
 //! again on a new connection (Go's transport retry); one that may not is
 //! not, and the client gets the real cause (502, never 503).
 
@@ -112,6 +112,9 @@ async fn gets_on_connections_the_backend_closes_as_they_arrive_are_sent_again() 
     let mut c = H1::connect(p.web).await;
     let mut statuses = Vec::new();
     for _ in 0..50 {
+        // A pause, as between a user's clicks: the backend closes an idle
+        // connection as the next request arrives.
+        tokio::time::sleep(Duration::from_millis(10)).await;
         statuses.push(c.get("x", "/").await.status);
     }
     let bad = statuses.iter().filter(|s| **s != StatusCode::OK).count();
