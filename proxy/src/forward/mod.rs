@@ -39,6 +39,7 @@ use crate::middleware::{Exchange, Inner};
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
 use crate::snapshot::{self, SharedSnapshot};
 use crate::upstream::{ClientBody, MessageBody, PooledBody, ProxyError, RequestBody};
+pub use record::Finish;
 use record::{Outcome, Record};
 
 /// A response body on its way to the client: the upstream's, streamed
@@ -64,20 +65,26 @@ pub struct Shared {
     pub access_log: Option<AccessLogSender>,
 }
 
-/// Handles one downstream request on connection `ctx`.
-pub async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ProxyBody> {
+/// Handles one downstream request on connection `ctx`: the response, and
+/// (when metrics or the access log are on) the record to finish when its
+/// body has been sent (`listener::served`), so that durations run to the
+/// last byte and streamed bytes are counted.
+pub async fn handle(
+    ctx: &ConnCtx,
+    req: Request<Incoming>,
+) -> (Response<ProxyBody>, Option<Finish>) {
     let started = Instant::now();
     let shared = &ctx.shared;
     let mut outcome = Outcome::default();
     if shared.metrics.is_none() && shared.access_log.is_none() {
-        return journey(ctx, req, started, &mut outcome).await;
+        return (journey(ctx, req, started, &mut outcome).await, None);
     }
     // What the records need is captured before the phases change the
     // request.
     let record = Record::begin(ctx, &req);
     let resp = journey(ctx, req, started, &mut outcome).await;
-    record.finish(ctx, &resp, outcome, started);
-    resp
+    let finish = record.responded(&resp, outcome, started);
+    (resp, Some(finish))
 }
 
 /// Phases 1 to 4, filling `outcome` in as they go.

@@ -169,6 +169,11 @@ impl ConnCtx {
 pub struct InFlight(Rc<ConnCtx>, u64);
 
 impl InFlight {
+    /// The connection the request came on.
+    pub(super) fn conn(&self) -> &ConnCtx {
+        &self.0
+    }
+
     /// The response is written (or abandoned). A `101`'s body is empty, so
     /// an upgraded connection's tunnel is never bounded by `writeTimeout`
     /// (Go drops a hijacked connection's deadlines).
@@ -233,8 +238,8 @@ pub(super) async fn serve_conn(
             // only polls /ping is busy, not slow (and Traefik's
             // keepAliveMaxRequests counts them).
             let in_flight = ctx.begin_request();
-            let mut resp = match ep.admin.answer(&req) {
-                Some(resp) => resp,
+            let (mut resp, finish) = match ep.admin.answer(&req) {
+                Some(resp) => (resp, None),
                 None => crate::forward::handle(&ctx, req).await,
             };
             if ep.keep_alive.limit_reached(&ctx) {
@@ -245,7 +250,7 @@ pub(super) async fn serve_conn(
                     http::HeaderValue::from_static("close"),
                 );
             }
-            Ok::<_, std::convert::Infallible>(resp.map(|b| ServedBody::new(b, in_flight)))
+            Ok::<_, std::convert::Infallible>(resp.map(|b| ServedBody::new(b, in_flight, finish)))
         }
     });
     let reads = Arc::new(AtomicU64::new(0));

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod records;
 mod reuse;
 mod slow_clients;
 mod streaming;
