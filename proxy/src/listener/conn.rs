@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use super::served::ServedBody;
 use super::stream::{ActivityStream, ClientStream};
 use super::watchdog::Watchdog;
-use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown};
+use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown, Tracker};
 use crate::forward::Shared;
 use crate::ipnet::canonical_ip;
 use crate::rt::LocalExec;
@@ -55,6 +55,8 @@ pub struct ConnCtx {
     /// written, by request number (one entry on HTTP/1, one per open
     /// stream on HTTP/2). Empty, and never touched, without it.
     write_deadlines: RefCell<Vec<(u64, Instant)>>,
+    /// The worker's open-connection count, which its drain waits on.
+    tracker: Option<Rc<Tracker>>,
 }
 
 impl ConnCtx {
@@ -82,7 +84,16 @@ impl ConnCtx {
             opened: Instant::now(),
             timeouts: ConnTimeouts::default(),
             write_deadlines: RefCell::new(Vec::new()),
+            tracker: None,
         }
+    }
+
+    /// Keeps the worker's drain (`SIGTERM`) waiting, up to `graceTimeOut`,
+    /// while the guard lives: for an upgraded (WebSocket) tunnel, which
+    /// runs on after hyper has finished serving its connection. `None`
+    /// outside a worker (unit tests).
+    pub fn hold_open(&self) -> Option<ConnGuard> {
+        self.tracker.as_ref().map(ConnGuard::new)
     }
 
     /// This context with the entrypoint's timeouts applied.
@@ -214,7 +225,7 @@ pub(super) async fn serve_conn(
     ep: Rc<EpState>,
     server: Rc<auto::Builder<LocalExec>>,
     mut shutdown: watch::Receiver<Shutdown>,
-    _guard: ConnGuard,
+    guard: ConnGuard,
 ) {
     let _ = tcp.set_nodelay(true);
     let stream: ClientStream = match ep.handshake.complete(tcp).await {
@@ -224,10 +235,10 @@ pub(super) async fn serve_conn(
             return;
         }
     };
-    let ctx = Rc::new(
-        ConnCtx::new(shared, Arc::clone(&ep.info), peer, stream.is_tls())
-            .with_timeouts(ep.timeouts),
-    );
+    let mut ctx = ConnCtx::new(shared, Arc::clone(&ep.info), peer, stream.is_tls())
+        .with_timeouts(ep.timeouts);
+    ctx.tracker = Some(Rc::clone(&guard.0));
+    let ctx = Rc::new(ctx);
     let svc_ctx = Rc::clone(&ctx);
     let svc_ep = Rc::clone(&ep);
     let service = hyper::service::service_fn(move |req| {

@@ -96,12 +96,23 @@ pub enum Shutdown {
 /// Counts a worker's open connections and wakes the drain when the last
 /// one closes.
 #[derive(Debug, Default)]
-struct Tracker {
+pub(crate) struct Tracker {
     open: Cell<usize>,
     idle: Notify,
 }
 
-struct ConnGuard(Rc<Tracker>);
+/// Keeps its worker's drain waiting (up to the grace period) while it
+/// lives: one per accepted connection, and one per upgraded tunnel, which
+/// outlives the HTTP serving of its connection ([`ConnCtx::hold_open`]).
+#[derive(Debug)]
+pub struct ConnGuard(Rc<Tracker>);
+
+impl ConnGuard {
+    fn new(tracker: &Rc<Tracker>) -> Self {
+        tracker.open.set(tracker.open.get() + 1);
+        ConnGuard(Rc::clone(tracker))
+    }
+}
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
@@ -237,8 +248,6 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                tracker.open.set(tracker.open.get() + 1);
-                let guard = ConnGuard(Rc::clone(&tracker));
                 tokio::task::spawn_local(conn::serve_conn(
                     stream,
                     peer,
@@ -246,7 +255,7 @@ async fn accept_loop(
                     Rc::clone(&ep),
                     Rc::clone(&server),
                     shutdown.clone(),
-                    guard,
+                    ConnGuard::new(&tracker),
                 ));
             }
             Err(e) if is_fd_exhaustion(&e) => {

@@ -8,5 +8,6 @@ mod support;
 
 mod records;
 mod reuse;
+mod shutdown;
 mod slow_clients;
 mod streaming;
