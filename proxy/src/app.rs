@@ -154,6 +154,7 @@ pub fn start(
                 timeouts,
                 admin: admin.clone(),
                 keep_alive,
+                http2: ep.http2,
                 socket: sock,
             });
         }

@@ -29,6 +29,7 @@ pub use conn::ConnCtx;
 pub use stream::{ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
+use crate::config::Http2Config;
 use crate::forward::Shared;
 use crate::ipnet::IpSet;
 use crate::rt::LocalExec;
@@ -77,6 +78,8 @@ pub struct WorkerListener {
     pub admin: AdminRoutes,
     /// Keep-alive limits.
     pub keep_alive: KeepAliveLimits,
+    /// HTTP/2 server settings (`entryPoints.<n>.http2`).
+    pub http2: Http2Config,
     /// This worker's socket.
     pub socket: std::net::TcpListener,
 }
@@ -142,7 +145,7 @@ pub async fn run_worker(
                 continue;
             }
         };
-        let server = Rc::new(make_builder());
+        let server = Rc::new(make_builder(&l.http2));
         let ep = Rc::new(EpState {
             info: l.info,
             handshake: l.handshake,
@@ -216,11 +219,23 @@ impl KeepAliveLimits {
     }
 }
 
-fn make_builder() -> auto::Builder<LocalExec> {
+/// Response bytes hyper may buffer per HTTP/2 stream for a client that
+/// reads slowly (hyper's default is 400 KiB). With Traefik's default of
+/// 250 streams, one slow-reading connection holds at most 250 × 64 KiB =
+/// 16 MiB of responses, plus what it sent and the proxy did not read yet,
+/// bounded by the connection's receive window (hyper's 1 MiB).
+const H2_SEND_BUFFER_PER_STREAM: usize = 64 * 1024;
+
+fn make_builder(h2: &Http2Config) -> auto::Builder<LocalExec> {
     let mut b = auto::Builder::new(LocalExec);
     // Timeouts are the connection watchdog's job: hyper's header timer
     // would arm a boxed sleep for every request.
     b.http1().keep_alive(true).header_read_timeout(None);
+    // The HPACK table sizes are the h2 crate's 4096 bytes (Go's default);
+    // hyper's server has no knob for them (the config warns when set).
+    b.http2()
+        .max_concurrent_streams(h2.max_concurrent_streams)
+        .max_send_buf_size(H2_SEND_BUFFER_PER_STREAM);
     b
 }
 

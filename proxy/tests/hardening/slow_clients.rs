@@ -142,3 +142,44 @@ async fn malformed_chunked_bodies_are_answered_400() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_max_concurrent_streams_is_applied() {
+    let b = backend("h2");
+    let p = start_proxy_static(
+        &routes_yaml(&[("h2", "PathPrefix(`/`)", &b)]),
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    http2:\n      maxConcurrentStreams: 2\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n",
+        1,
+    );
+    let mut c = H2::connect(p.web).await;
+    // One exchange first, so the client has the server's SETTINGS.
+    assert_eq!(c.get("x", "/").await.status, http::StatusCode::OK);
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let mut c = c.clone();
+        runs.push(tokio::spawn(async move {
+            let req = http::Request::get("http://x/slow/1000")
+                .body(empty())
+                .unwrap();
+            c.send(req).await.map(|r| r.status)
+        }));
+    }
+    let mut refused = 0;
+    for r in runs {
+        match r.await.unwrap() {
+            Ok(status) => assert_eq!(status, http::StatusCode::OK),
+            Err(e) => {
+                assert!(format!("{e:?}").contains("REFUSED_STREAM"), "{e:?}");
+                refused += 1;
+            }
+        }
+    }
+    // Two streams at a time: the others were refused (the client sent
+    // them anyway) or waited for a second round of 1 s.
+    let took = started.elapsed();
+    assert!(
+        refused > 0 || took >= Duration::from_millis(1900),
+        "more than two streams ran at once: {took:?}"
+    );
+}
