@@ -220,8 +220,18 @@ async fn dial(target: &UpstreamTarget) -> Result<TcpStream, ProxyError> {
         source,
     })?;
     let _ = stream.set_nodelay(true);
+    // TCP keep-alive, as Go's dialer in Traefik's transport (30 s): a
+    // pooled connection to a host that vanished is found dead.
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE)
+        .with_interval(TCP_KEEPALIVE);
+    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
     Ok(stream)
 }
+
+/// Idle time before the first keep-alive probe, and between probes, on
+/// dialled sockets (Traefik's `KeepAlive: 30 * time.Second`).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// Runs an upstream connection on this worker until it closes.
 fn drive(conn: impl Future<Output = Result<(), hyper::Error>> + 'static) {
@@ -563,6 +573,20 @@ mod tests {
             transport: Arc::new(TransportSettings::default()),
             url: format!("http://{addr}").into(),
         }
+    }
+
+    #[test]
+    fn dialled_sockets_have_tcp_keepalive() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = target(listener.local_addr().unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let stream = rt.block_on(dial(&target)).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), TCP_KEEPALIVE);
     }
 
     #[test]
