@@ -43,6 +43,13 @@ pub struct TransportSettings {
     pub idle_conn_timeout: Option<Duration>,
     /// Idle connections kept per server, per worker.
     pub max_idle_per_host: usize,
+    /// HTTP/2: a PING is sent when no frame arrived for this long
+    /// (`forwardingTimeouts.readIdleTimeout`); `None`: no health pings
+    /// (Traefik's default `0`).
+    pub h2_read_idle_timeout: Option<Duration>,
+    /// HTTP/2: the connection is closed when a PING is not answered
+    /// within this (`forwardingTimeouts.pingTimeout`, 15 s).
+    pub h2_ping_timeout: Duration,
 }
 
 impl Default for TransportSettings {
@@ -52,6 +59,8 @@ impl Default for TransportSettings {
             response_header_timeout: None,
             idle_conn_timeout: Some(Duration::from_secs(90)),
             max_idle_per_host: 200,
+            h2_read_idle_timeout: None,
+            h2_ping_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -310,7 +319,18 @@ async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<Request
         return Ok(tx);
     }
     let stream = dial(target).await?;
-    let (tx, conn) = http2::Builder::new(LocalExec)
+    let mut builder = http2::Builder::new(LocalExec);
+    if let Some(idle) = target.transport.h2_read_idle_timeout {
+        // Go's ReadIdleTimeout / PingTimeout: a connection whose backend
+        // stopped answering (a dead host, a silent middlebox) is closed,
+        // failing its streams, instead of waiting forever.
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(idle)
+            .keep_alive_timeout(target.transport.h2_ping_timeout)
+            .keep_alive_while_idle(true);
+    }
+    let (tx, conn) = builder
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| target.handshake_failed(e))?;

@@ -165,3 +165,71 @@ async fn a_backend_closing_idle_connections_after_30ms_never_yields_a_502() {
         "the backend did close idle connections"
     );
 }
+
+/// Copies `r` to `w` until EOF; once connection `me` is frozen, goes
+/// silent instead, holding both sockets open.
+async fn pipe(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    me: u64,
+    frozen: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if me <= frozen.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
+        if w.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A TCP relay on 127.0.0.1:0 to `to`: connections numbered up to the
+/// value of the returned counter go silent both ways, sockets kept open
+/// (a dead host, or a middlebox that dropped the flow).
+async fn relay(to: SocketAddr) -> (SocketAddr, Arc<AtomicU64>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let frozen = Arc::new(AtomicU64::new(0));
+    let fz = Arc::clone(&frozen);
+    tokio::spawn(async move {
+        let mut seq = 0u64;
+        while let Ok((down, _)) = l.accept().await {
+            seq += 1;
+            let (me, fz) = (seq, Arc::clone(&fz));
+            tokio::spawn(async move {
+                let up = tokio::net::TcpStream::connect(to).await.unwrap();
+                let (dr, dw) = down.into_split();
+                let (ur, uw) = up.into_split();
+                tokio::join!(pipe(dr, uw, me, Arc::clone(&fz)), pipe(ur, dw, me, fz));
+            });
+        }
+    });
+    (addr, frozen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_upstream_that_goes_silent_is_found_dead_by_pings() {
+    let b = backend("h2");
+    let (addr, frozen) = relay(b.addr).await;
+    let p = start_proxy(&format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        serversTransport: pings\n        servers: [{{url: \"h2c://{addr}\"}}]\n  serversTransports:\n    pings:\n      forwardingTimeouts:\n        readIdleTimeout: 1s\n        pingTimeout: 1s\n"
+    ));
+    assert_eq!(get(p.web, "x", "/").await.status, StatusCode::OK);
+    // The backend's connection goes silent: no answer, no close.
+    frozen.store(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), get(p.web, "x", "/"))
+        .await
+        .expect("the request on the dead connection waited forever");
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", started.elapsed());
+    // The dead connection is gone: the next request dials a new one.
+    assert_eq!(get(p.web, "x", "/").await.status, StatusCode::OK);
+}
