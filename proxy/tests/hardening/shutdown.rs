@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::support::*;
 
@@ -24,19 +23,7 @@ fn drain(p: &mut TestProxy, grace: Duration) -> std::thread::JoinHandle<Duration
 async fn a_websocket_tunnel_keeps_working_through_the_grace_period() {
     let b = backend("ws");
     let mut p = start_proxy(&routes_yaml(&[("ws", "PathPrefix(`/`)", &b)]));
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    s.write_all(
-        b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    let mut s = upgraded(p.web).await;
 
     let drained = drain(&mut p, Duration::from_secs(20));
     for i in 0..5 {

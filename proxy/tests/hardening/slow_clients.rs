@@ -95,19 +95,7 @@ async fn write_timeout_does_not_cut_an_upgraded_tunnel() {
         &static_with_timeouts("        writeTimeout: 1s\n"),
         1,
     );
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    s.write_all(
-        b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    let mut s = upgraded(p.web).await;
     for i in 0..4 {
         tokio::time::sleep(Duration::from_millis(800)).await;
         let msg = format!("message {i}, {} ms after the upgrade", (i + 1) * 800);

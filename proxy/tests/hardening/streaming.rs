@@ -12,9 +12,7 @@ use crate::support::*;
 /// The static configuration of these tests: entrypoint `web` with the
 /// given `respondingTimeouts` lines.
 pub(crate) fn static_with_timeouts(timeouts: &str) -> String {
-    format!(
-        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n      respondingTimeouts:\n{timeouts}providers:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n"
-    )
+    static_with_transport(&format!("      respondingTimeouts:\n{timeouts}"))
 }
 
 /// `/plain...` through an HTTP/1.1 upstream, `/grpc...` through h2c.

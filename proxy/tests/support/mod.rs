@@ -401,6 +401,34 @@ pub fn static_yaml(extra: &str) -> String {
     )
 }
 
+/// The static configuration with entrypoint `web` and its `transport`
+/// block (`transport` holds its lines, indented six spaces).
+pub fn static_with_transport(transport: &str) -> String {
+    format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n{transport}providers:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n"
+    )
+}
+
+/// Opens a raw connection to `addr` and upgrades it at `/upgrade` (the
+/// test backend's echo tunnel), returning the stream after the `101`.
+pub async fn upgraded(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
 /// Starts an in-process proxy with `dynamic` (YAML) and the default static
 /// configuration plus `static_extra`.
 pub fn start_proxy(dynamic: &str) -> TestProxy {
