@@ -59,7 +59,7 @@ pub fn router_set(n: usize) -> Router<usize> {
         .map(|i| RouteEntry {
             name: format!("r{i:05}"),
             rule: parse_rule(&router_rule(i)).expect("generated rule parses"),
-            priority: (n - i) as u64,
+            priority: (n - i) as i64,
             value: i,
         })
         .collect();
@@ -164,7 +164,7 @@ pub fn syntax_input(case: SyntaxCase, syntax: RuleSyntax) -> RouteInput {
             RouteEntry {
                 name: format!("r{i:05}"),
                 rule: parse_rule_with(&text, syntax).expect("generated rule parses"),
-                priority: (n - i) as u64,
+                priority: (n - i) as i64,
                 value: i,
             }
         })

@@ -55,6 +55,37 @@ fn default_config_file() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `proxy check`: every warning (one a line, `warning: file:line:col:
+/// ...`), then every error; exit 1 when there is an error, 0 otherwise.
+fn check(
+    static_cfg: &proxy::config::StaticConfig,
+    static_warnings: &[proxy::config::ConfigWarning],
+) -> ExitCode {
+    let (result, warnings) = proxy::control::check(static_cfg);
+    for w in static_warnings.iter().chain(&warnings) {
+        eprintln!("warning: {w}");
+    }
+    match result {
+        Ok(snap) => {
+            println!(
+                "configuration OK: {} entrypoints, {} routers, {} services{}",
+                static_cfg.entry_points.len(),
+                snap.routers.len(),
+                snap.services.len(),
+                match static_warnings.len() + warnings.len() {
+                    0 => String::new(),
+                    n => format!(", {n} warnings"),
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("error: invalid configuration:\n{errors}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(config_file) = cli.config_file.clone().or_else(default_config_file) else {
@@ -77,26 +108,11 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| static_cfg.log.level.as_str().to_owned());
     let json = static_cfg.log.format == proxy::config::LogFormat::Json;
     proxy::observe::init_logging(&level, json);
+    if let Some(Command::Check) = cli.command {
+        return check(&static_cfg, &warnings);
+    }
     for w in &warnings {
         tracing::warn!("{w}");
-    }
-
-    if let Some(Command::Check) = cli.command {
-        return match proxy::control::check(&static_cfg) {
-            Ok(snap) => {
-                println!(
-                    "configuration OK: {} entrypoints, {} routers, {} services",
-                    static_cfg.entry_points.len(),
-                    snap.routers.len(),
-                    snap.services.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("error: invalid configuration:\n{errors}");
-                ExitCode::from(1)
-            }
-        };
     }
 
     match proxy::listener::bind::raise_nofile_limit() {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
+use crate::config::DisabledElement;
 use crate::middleware::Chain;
 use crate::routing::Router;
 use crate::upstream::{RoundRobin, UpstreamTarget};
@@ -35,6 +36,14 @@ pub struct RouterInfo {
     pub service: u32,
     /// The middlewares its requests pass through, compiled.
     pub chain: Chain,
+    /// Disabled by a configuration error: it keeps its place and answers
+    /// 503 (its `service` is then [`RouterInfo::NO_SERVICE`]).
+    pub disabled: bool,
+}
+
+impl RouterInfo {
+    /// The service index of a disabled router: it names no service.
+    pub const NO_SERVICE: u32 = u32::MAX;
 }
 
 /// A compiled `loadBalancer` service.
@@ -78,6 +87,10 @@ pub struct Snapshot {
     pub routers: Vec<RouterInfo>,
     /// All services.
     pub services: Vec<Service>,
+    /// Every element disabled by a configuration error, with its errors
+    /// (for the API; the disabled routers that keep their place are in
+    /// `routers` too).
+    pub disabled: Vec<DisabledElement>,
 }
 
 /// The published configuration: the control plane stores, workers load.

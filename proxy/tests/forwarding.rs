@@ -147,6 +147,14 @@ async fn priority_decides_between_overlapping_routers() {
       rule: "PathPrefix(`/`) && Header(`X-Boost`, `1`)"
       priority: 1000
       service: explicit
+    fallback:
+      rule: "PathPrefix(`/`) && Header(`X-Fallback`, `1`)"
+      priority: -1
+      service: explicit
+    zero:
+      rule: "PathPrefix(`/`) && Header(`X-Zero`, `1`)"
+      priority: 0
+      service: explicit
   services:
     short:
       loadBalancer:
@@ -170,6 +178,23 @@ async fn priority_decides_between_overlapping_routers() {
         .body(empty())
         .unwrap();
     assert_eq!(c.send(req).await.unwrap().backend(), Some("explicit"));
+    // A negative priority is a fallback below the 15-byte catch-all;
+    // priority 0 is the rule's length (longer than the catch-all's).
+    let req = |h: &str| {
+        Request::get("/x")
+            .header("host", "y.test")
+            .header(h, "1")
+            .body(empty())
+            .unwrap()
+    };
+    assert_eq!(
+        c.send(req("x-fallback")).await.unwrap().backend(),
+        Some("short")
+    );
+    assert_eq!(
+        c.send(req("x-zero")).await.unwrap().backend(),
+        Some("explicit")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

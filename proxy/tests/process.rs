@@ -169,27 +169,66 @@ fn check_reports_every_error_with_file_key_and_reason() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
 
-#[test]
-fn invalid_dynamic_config_at_start_is_fatal() {
-    let dir = TempDir::new("fatal");
-    let file = write_config(
+    // Warnings only: printed one a line with their place, exit 0.
+    let warned = write_config(
         &dir,
-        "http:\n  routers:\n    r:\n      rule: \"Host(`a`)\"\n      service: missing\n",
+        "http:\n  routers:\n    api:\n      rule: \"Host(`a.test`)\"\n      ruleSyntax: v3\n      service: api\n  services:\n    api:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:1\"\n",
         "",
     );
     let out = Command::new(BIN)
+        .arg("check")
         .arg("--configFile")
-        .arg(&file)
+        .arg(&warned)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
     assert!(
-        err.contains("http.routers.r.service") && err.contains("missing"),
+        lines[0]
+            .contains("dynamic.yml:5:19: http.routers.api.ruleSyntax: ruleSyntax is deprecated"),
         "{err}"
     );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 warnings"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_router_at_start_is_disabled_logged_once_and_answers_503() {
+    let b = backend("b");
+    let dir = TempDir::new("isolated");
+    let dynamic = routes_yaml(&[("r", "PathPrefix(`/`)", &b)]).replacen(
+        "  routers:\n",
+        "  routers:\n    broken:\n      rule: \"Host(`a`)\"\n      priority: 100\n      service: missing\n",
+        1,
+    );
+    let file = write_config(&dir, &dynamic, "");
+    let p = Proc::start(&file, &["web"], &[]);
+    let web = p.addrs["web"];
+    assert_eq!(
+        get(web, "b", "/").await.backend(),
+        Some("b"),
+        "the rest is served"
+    );
+    let r = get(web, "a", "/").await;
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not the catch-all"
+    );
+    let log = p.log.lock().unwrap().join("\n");
+    assert_eq!(
+        log.matches("http.routers.broken.service: unknown service \"missing\"")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("router \"broken\"") && log.contains("answers 503"),
+        "{log}"
+    );
+    assert!(log.contains("answering 503"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

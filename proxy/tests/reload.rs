@@ -99,11 +99,12 @@ async fn fifty_reloads_under_load_lose_nothing() {
     let mut probe = H1::connect(web).await;
     for k in 1..=50 {
         if k == 25 {
-            // An invalid version: rejected whole, the running config stays.
+            // A file that does not parse: rejected whole, the running
+            // config stays.
             let rejected = control.rejected();
             p.dir.write_atomic(
                 "dynamic.yml",
-                "http:\n  routers:\n    broken:\n      rule: \"Host(`x`)\"\n      service: nowhere\n",
+                "http:\n  routers:\n    broken:\n      rule: \"Host(`x`)\n      service: [nowhere\n",
             );
             let deadline = Instant::now() + Duration::from_secs(10);
             while control.rejected() == rejected {
@@ -238,22 +239,19 @@ async fn upstream_pools_survive_reloads_of_unchanged_servers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explicit_reload_reports_errors_and_keeps_serving() {
+async fn explicit_reload_of_an_unparseable_file_reports_errors_and_keeps_serving() {
     let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();
     let p = start_proxy(&version(0, &backends));
     let control = p.running().control();
     let g = control.generation();
     std::fs::write(
         p.dynamic_path(),
-        version(0, &backends).replace("PathPrefix(`/stable`)", "Hostt(`x`)"),
+        version(0, &backends).replace("PathPrefix(`/stable`)\"", "PathPrefix(`/new`)"),
     )
     .unwrap();
     let errs = control.reload().unwrap_err().to_string();
-    assert!(
-        errs.contains("dynamic.yml") && errs.contains("http.routers.stable.rule"),
-        "{errs}"
-    );
-    assert!(control.generation() >= g);
+    assert!(errs.contains("dynamic.yml:"), "{errs}");
+    assert_eq!(control.generation(), g, "nothing published");
     assert_eq!(get(p.web, "x", "/stable").await.status, StatusCode::OK);
 }
 
@@ -299,4 +297,40 @@ async fn one_write_reloads_once_and_unchanged_bytes_not_at_all() {
     );
     assert_eq!(get(p.web, "x", "/v2").await.status, StatusCode::OK);
     assert_eq!(control.rejected(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_router_on_reload_is_disabled_and_the_rest_is_published() {
+    let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();
+    let p = start_proxy(&version(0, &backends));
+    let control = p.running().control();
+    let g = control.generation();
+    // One team's typo (a rule that does not parse) next to another team's
+    // new route.
+    std::fs::write(
+        p.dynamic_path(),
+        version(1, &backends).replace("PathPrefix(`/stable`)", "Hostt(`x`)"),
+    )
+    .unwrap();
+    let next = control.reload().expect("published");
+    assert!(next > g);
+    assert_eq!(
+        get(p.web, "x", "/v1").await.status,
+        StatusCode::OK,
+        "new route live"
+    );
+    assert_eq!(
+        get(p.web, "x", "/stable").await.status,
+        StatusCode::NOT_FOUND,
+        "the router whose rule does not parse is gone"
+    );
+    let snap = control.snapshot().load_full();
+    let d: Vec<String> = snap.disabled.iter().map(|d| d.to_string()).collect();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("router \"stable\"") && d[0].contains("unknown matcher"),
+        "{d:?}"
+    );
+    assert_eq!(snap.disabled[0].errors.len(), 1);
+    assert!(!snap.disabled[0].keeps_place);
 }

@@ -96,7 +96,7 @@ struct Case {
 struct RouterSpec {
     name: String,
     rule: String,
-    priority: Option<u64>,
+    priority: Option<i64>,
     syntax: Option<Syntax>,
 }
 

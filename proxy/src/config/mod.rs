@@ -32,9 +32,9 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    DynamicConfig, ForwardingTimeouts, LoadBalancerConfig, MiddlewareConfig, RouterConfig,
-    ServerConfig, ServersTransportConfig, ServiceConfig, dynamic_paths, load_dynamic,
-    parse_dynamic,
+    DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, LoadBalancerConfig, Loaded,
+    MiddlewareConfig, RouterConfig, ServerConfig, ServersTransportConfig, ServiceConfig,
+    dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

@@ -102,17 +102,27 @@ pub fn compile(
     let mut per_ep: Vec<Vec<RouteEntry<RouteTarget>>> =
         static_cfg.entry_points.iter().map(|_| Vec::new()).collect();
     for (name, r) in &dynamic.routers {
-        let Some(&service) = service_index.get(r.service.as_str()) else {
-            // The validator already reported unknown services.
+        let service = if r.disabled {
+            RouterInfo::NO_SERVICE
+        } else if let Some(&service) = service_index.get(r.service.as_str()) {
+            service
+        } else {
+            // The validator disables routers without a service.
             continue;
         };
         let router = routers.len() as u32;
+        let chain = if r.disabled {
+            Chain::compile(&[], &dynamic.middlewares)
+        } else {
+            Chain::compile(&r.middlewares, &dynamic.middlewares)
+        };
         routers.push(RouterInfo {
             name: Arc::from(format!("{name}@file")),
             service,
-            chain: Chain::compile(&r.middlewares, &dynamic.middlewares),
+            chain,
+            disabled: r.disabled,
         });
-        let priority = r.priority.unwrap_or(r.rule.len() as u64);
+        let priority = r.priority.unwrap_or_else(|| r.parsed.default_priority());
         let eps = if r.entry_points.is_empty() {
             &default_eps
         } else {
@@ -139,6 +149,7 @@ pub fn compile(
             .collect(),
         routers,
         services,
+        disabled: dynamic.disabled.clone(),
     }
 }
 

@@ -15,7 +15,7 @@ use notify::event::{AccessKind, AccessMode, EventKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::Trigger;
-use crate::config::{self, ConfigErrors, DynamicConfig, StaticConfig};
+use crate::config::{self, Loaded, StaticConfig};
 
 /// How long file events are gathered before a reload: editors write a file
 /// in several steps (truncate, write, rename), and one reload should see
@@ -23,22 +23,21 @@ use crate::config::{self, ConfigErrors, DynamicConfig, StaticConfig};
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Loads and validates the dynamic configuration the static one points at
-/// (empty when no file provider is configured). Warnings are logged.
-pub fn load(static_cfg: &StaticConfig) -> Result<DynamicConfig, ConfigErrors> {
+/// (empty when no file provider is configured), with Traefik's error
+/// isolation: an element with an error is disabled, not the whole load.
+pub fn load(static_cfg: &StaticConfig) -> Loaded {
     let Some(file) = &static_cfg.providers.file else {
-        return Ok(DynamicConfig::default());
+        return Loaded {
+            usable: true,
+            ..Loaded::default()
+        };
     };
     let entry_points: Vec<String> = static_cfg
         .entry_points
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    let (dynamic, warnings) =
-        config::load_dynamic(file, &entry_points, static_cfg.default_rule_syntax)?;
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(dynamic)
+    config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax)
 }
 
 /// What the dynamic files hold now (their paths and bytes, hashed), so a

@@ -10,9 +10,11 @@
 //! - here: [`Control`], which serialises reloads and publishes snapshots.
 //!
 //! Nothing here runs on the request path. A reload builds a whole new
-//! snapshot off to the side; readers never wait for it (decision 2). A
-//! configuration that fails to load or compile is rejected whole and the
-//! running one stays.
+//! snapshot off to the side; readers never wait for it (decision 2). An
+//! error that belongs to one element disables that element (and what
+//! references it) and the rest is published; a load with an error that
+//! belongs to no element (a file that does not parse) is rejected whole
+//! and the running configuration stays (at start: an empty one).
 
 // A reload is serialised by a mutex: it is taken only by the control
 // thread, SIGHUP handling and tests, never by a request.
@@ -33,7 +35,7 @@ use arc_swap::ArcSwap;
 
 pub use compile::{Identities, compile};
 
-use crate::config::{ConfigErrors, StaticConfig};
+use crate::config::{ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig};
 use crate::observe::{self, MetricsHandle};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 
@@ -94,15 +96,44 @@ fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
     )
 }
 
-/// Loads, validates and compiles everything: what `proxy check` reports.
-pub fn check(static_cfg: &StaticConfig) -> Result<Snapshot, ConfigErrors> {
-    let dynamic = file::load(static_cfg)?;
-    Ok(compile(static_cfg, &dynamic, 0, &Identities::default()))
+/// What `proxy check` reports: the compiled configuration, or every error;
+/// the warnings in both cases.
+pub fn check(static_cfg: &StaticConfig) -> (Result<Snapshot, ConfigErrors>, Vec<ConfigWarning>) {
+    let loaded = file::load(static_cfg);
+    let result = match loaded.error_list() {
+        Some(errors) => Err(errors),
+        None => Ok(compile(
+            static_cfg,
+            &loaded.config,
+            0,
+            &Identities::default(),
+        )),
+    };
+    (result, loaded.warnings)
+}
+
+/// Logs a load's warnings and errors, each once, and a line per disabled
+/// element saying what it does now; sets the disabled-elements gauge.
+fn report(loaded: &Loaded) {
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    for e in &loaded.errors {
+        tracing::error!("{e}");
+    }
+    if loaded.usable {
+        for d in &loaded.config.disabled {
+            tracing::error!("{d}");
+        }
+        observe::record_config_disabled(&loaded.config.disabled);
+    }
 }
 
 impl Control {
-    /// Loads and compiles the first configuration. Any error is fatal here
-    /// (fail fast at start).
+    /// Loads and compiles the first configuration. An element with an
+    /// error is disabled; a file that cannot be used at all gives no
+    /// configuration from the provider (every request is 404) until a
+    /// reload reads a usable one, as in Traefik.
     pub fn new(
         static_cfg: Arc<StaticConfig>,
         static_file: Option<PathBuf>,
@@ -110,7 +141,17 @@ impl Control {
     ) -> Result<Self, ConfigErrors> {
         let ids = Identities::default();
         let files = file::fingerprint(&static_cfg);
-        let dynamic = file::load(&static_cfg)?;
+        let loaded = file::load(&static_cfg);
+        report(&loaded);
+        let mut rejected = 0;
+        let dynamic = if loaded.usable {
+            loaded.config
+        } else {
+            tracing::error!("the dynamic configuration cannot be used; starting without it");
+            observe::record_config_rejected();
+            rejected = 1;
+            DynamicConfig::default()
+        };
         let snap = compile(&static_cfg, &dynamic, 1, &ids);
         tracing::info!(
             generation = 1,
@@ -130,7 +171,7 @@ impl Control {
                 snapshot: Arc::new(ArcSwap::from_pointee(snap)),
                 ids,
                 generation: AtomicU64::new(1),
-                rejected: AtomicU64::new(0),
+                rejected: AtomicU64::new(rejected),
                 reload_lock: Mutex::new(files),
                 metrics,
             }),
@@ -158,8 +199,10 @@ impl Control {
         self.inner.metrics.as_ref()
     }
 
-    /// Reloads the dynamic configuration now. On error the running
-    /// configuration stays and the errors are returned (and logged).
+    /// Reloads the dynamic configuration now: its generation, or, when the
+    /// load cannot be used at all, the errors (logged too) while the
+    /// running configuration stays. Element errors disable their elements
+    /// and are logged; [`Snapshot::disabled`] lists them.
     pub fn reload(&self) -> Result<u64, ConfigErrors> {
         self.inner
             .reload(true)
@@ -214,10 +257,19 @@ impl Inner {
         }
         *examined = files;
         let started = Instant::now();
-        let result = file::load(&self.static_cfg).map(|dynamic| {
+        let loaded = file::load(&self.static_cfg);
+        report(&loaded);
+        let result = if loaded.usable {
             let next = self.generation.load(Ordering::Acquire) + 1;
-            (next, compile(&self.static_cfg, &dynamic, next, &self.ids))
-        });
+            Ok((
+                next,
+                compile(&self.static_cfg, &loaded.config, next, &self.ids),
+            ))
+        } else {
+            Err(loaded
+                .error_list()
+                .unwrap_or_else(|| ConfigErrors(Vec::new())))
+        };
         match result {
             Ok((generation, snap)) => {
                 let (routers, services) = (snap.routers.len(), snap.services.len());
@@ -236,7 +288,8 @@ impl Inner {
                 observe::record_config_rejected();
                 tracing::error!(
                     generation = self.generation.load(Ordering::Acquire),
-                    "configuration rejected, keeping the running one:\n{errors}"
+                    "configuration rejected, keeping the running one ({} errors above)",
+                    errors.0.len()
                 );
                 Err(errors)
             }

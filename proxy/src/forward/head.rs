@@ -12,7 +12,7 @@
 //! host's port is cached per connection.
 
 use http::header::{self, HeaderValue};
-use http::{Request, Version};
+use http::{HeaderMap, Request, Version};
 
 use super::headers::{self, Forwarding};
 use super::respond::Answer;
@@ -40,16 +40,7 @@ impl Head {
 
 /// Checks the head of `req` and prepares its headers for routing.
 pub(super) fn check<B>(ctx: &ConnCtx, req: &mut Request<B>) -> Result<Head, Answer> {
-    let host: Option<HeaderValue> = match req.headers().get(header::HOST) {
-        Some(h) => Some(h.clone()),
-        None => req
-            .uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-    };
-    if host.is_none() && req.version() == Version::HTTP_11 {
-        return Err(Answer::MissingHost);
-    }
+    let host = request_host(req)?;
     let upgrade = headers::is_upgrade_request(req.headers());
     let host_port = host.as_ref().and_then(|h| ctx.port_of(h));
     let h = req.headers_mut();
@@ -67,4 +58,81 @@ pub(super) fn check<B>(ctx: &ConnCtx, req: &mut Request<B>) -> Result<Head, Answ
     );
     headers::remove_connection_headers(h, upgrade);
     Ok(Head { host, upgrade })
+}
+
+/// The host `req` is for, as Go's server decides it (RFC 9112 §3.2.2): the
+/// URI's authority without user information (an absolute-form HTTP/1
+/// target, HTTP/2's `:authority`), else the `Host` header. Refused with 400, as Go
+/// refuses them: an HTTP/1.1 request without `Host`, two `Host` headers,
+/// a `Host` with a byte no host may contain. When the authority wins over a
+/// different `Host` header, the header is replaced by it, so the upstream
+/// and `X-Forwarded-Host` see the host that was routed (Go's `req.Host`).
+fn request_host<B>(req: &mut Request<B>) -> Result<Option<HeaderValue>, Answer> {
+    let header_host = single_host_header(req.headers(), req.version())?;
+    // Go's `URL.Host`: the authority without its user information.
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h))
+        .filter(|h| !h.is_empty())
+        .and_then(|h| HeaderValue::from_str(h).ok());
+    let Some(authority) = authority else {
+        return Ok(header_host);
+    };
+    if header_host.as_ref().is_some_and(|h| *h != authority) {
+        req.headers_mut().insert(header::HOST, authority.clone());
+    }
+    Ok(Some(authority))
+}
+
+/// The request's one `Host` header: 400 for two of them, for one that is
+/// not a valid host (Go's `httpguts.ValidHostHeader`), and for none in an
+/// HTTP/1.1 request.
+fn single_host_header(
+    headers: &HeaderMap,
+    version: Version,
+) -> Result<Option<HeaderValue>, Answer> {
+    let mut all = headers.get_all(header::HOST).iter();
+    let Some(host) = all.next() else {
+        return if version == Version::HTTP_11 {
+            Err(Answer::MissingHost)
+        } else {
+            Ok(None)
+        };
+    };
+    if all.next().is_some() {
+        return Err(Answer::TooManyHosts);
+    }
+    if !host.as_bytes().iter().all(|&b| valid_host_byte(b)) {
+        return Err(Answer::MalformedHost);
+    }
+    Ok(Some(host.clone()))
+}
+
+/// The bytes Go accepts in a `Host` header: letters, digits, the URI's
+/// unreserved and sub-delimiter characters, `%` (escapes, IPv6 zones), `:`
+/// and brackets.
+const fn valid_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b'-'
+                | b'.'
+                | b':'
+                | b';'
+                | b'='
+                | b'['
+                | b']'
+                | b'_'
+                | b'~'
+        )
 }

@@ -112,9 +112,19 @@ async fn journey(
         Err(answer) => return answer.response(),
     };
     outcome.router = Some(target.router);
+    let router = &snap.routers[target.router as usize];
+    if router.disabled {
+        // It keeps its place so that what it matches never falls through
+        // to a lower-priority router (which Traefik lets happen).
+        tracing::warn!(
+            router = &*router.name,
+            "router disabled by a configuration error: answering 503"
+        );
+        outcome.snap = Some(snap);
+        return Answer::Failed(http::StatusCode::SERVICE_UNAVAILABLE).response();
+    }
     outcome.service = Some(target.service);
 
-    let router = &snap.routers[target.router as usize];
     let mut call = service::ServiceCall {
         ctx,
         service: &snap.services[target.service as usize],

@@ -20,6 +20,10 @@ use crate::upstream::ProxyError;
 pub enum Answer {
     /// An HTTP/1.1 request without `Host` (400, Go's body).
     MissingHost,
+    /// A request with more than one `Host` header (400, Go's body).
+    TooManyHosts,
+    /// A `Host` header with a byte no host may contain (400, Go's body).
+    MalformedHost,
     /// A request that cannot be routed or forwarded as sent (400).
     BadRequest,
     /// No router matched (404, Go's `http.NotFound` body).
@@ -45,7 +49,10 @@ impl Answer {
     /// The status sent.
     pub fn status(self) -> StatusCode {
         match self {
-            Answer::MissingHost | Answer::BadRequest => StatusCode::BAD_REQUEST,
+            Answer::MissingHost
+            | Answer::TooManyHosts
+            | Answer::MalformedHost
+            | Answer::BadRequest => StatusCode::BAD_REQUEST,
             Answer::NotFound => StatusCode::NOT_FOUND,
             Answer::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Answer::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -56,6 +63,8 @@ impl Answer {
     fn body(self) -> &'static str {
         match self {
             Answer::MissingHost => "400 Bad Request: missing required Host header",
+            Answer::TooManyHosts => "400 Bad Request: too many Host headers",
+            Answer::MalformedHost => "400 Bad Request: malformed Host header",
             Answer::BadRequest => "400 Bad Request",
             Answer::NotFound => "404 page not found\n",
             Answer::Misdirected => "Misdirected Request\n",

@@ -21,6 +21,7 @@ fn empty_snapshot() -> Snapshot {
         entrypoints: Vec::new(),
         routers: Vec::new(),
         services: Vec::new(),
+        disabled: Vec::new(),
     }
 }
 

@@ -28,6 +28,6 @@ pub use labels::{Protocol, grpc_status_code, method_label};
 pub use logging::init_logging;
 pub use prometheus::{
     ConnectionGauge, MetricsHandle, MetricsOptions, admin_response, build_recorder, install,
-    record_config_applied, record_config_rejected,
+    record_config_applied, record_config_disabled, record_config_rejected,
 };
 pub use request_metrics::{MetricsFlags, RequestLabels, WorkerMetrics};

@@ -20,6 +20,10 @@ pub const CONFIG_LAST_RELOAD_SUCCESS: &str = "proxy_config_last_reload_success";
 pub const CONFIG_LAST_RELOAD_FAILURE: &str = "proxy_config_last_reload_failure";
 /// Gauge (ours): generation number of the configuration being served.
 pub const CONFIG_GENERATION: &str = "proxy_config_generation";
+/// Gauge `{kind}` (ours; Traefik shows them in its API only): elements of
+/// the configuration being served that an error disabled, by kind
+/// (`router`, `service`, `middleware`, `serversTransport`).
+pub const CONFIG_DISABLED_ELEMENTS: &str = "proxy_config_disabled_elements";
 /// Gauge `{entrypoint, protocol}`: open connections (Traefik
 /// `traefik_open_connections`, protocol `TCP`/`UDP`).
 pub const OPEN_CONNECTIONS: &str = "proxy_open_connections";

@@ -10,6 +10,7 @@
 //!
 //! Nothing here runs per request except through handles resolved earlier.
 
+use crate::config::{DisabledElement, ElementKind};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
@@ -216,6 +217,10 @@ pub fn describe_metrics() {
         "Generation number of the configuration being served"
     );
     metrics::describe_gauge!(
+        names::CONFIG_DISABLED_ELEMENTS,
+        "Elements of the served configuration disabled by an error, by kind"
+    );
+    metrics::describe_gauge!(
         names::OPEN_CONNECTIONS,
         "How many open connections exist, by entryPoint and protocol"
     );
@@ -249,6 +254,15 @@ pub fn record_config_applied(generation: u64) {
     metrics::counter!(names::CONFIG_RELOADS_TOTAL).increment(1);
     metrics::gauge!(names::CONFIG_LAST_RELOAD_SUCCESS).set(unix_now_secs());
     metrics::gauge!(names::CONFIG_GENERATION).set(generation as f64);
+}
+
+/// Sets `proxy_config_disabled_elements{kind}` for every kind (0 included)
+/// from the configuration about to be served.
+pub fn record_config_disabled(disabled: &[DisabledElement]) {
+    for kind in ElementKind::ALL {
+        let n = disabled.iter().filter(|d| d.kind == kind).count();
+        metrics::gauge!(names::CONFIG_DISABLED_ELEMENTS, "kind" => kind.as_str()).set(n as f64);
+    }
 }
 
 /// Records a rejected configuration: `proxy_config_reload_failures_total` + 1,

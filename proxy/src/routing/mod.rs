@@ -72,8 +72,8 @@ impl Rule {
     /// Traefik's default priority for a router without one: the length of
     /// the rule in bytes (`len(rule)` in Go, `GetRulePriority` in
     /// `pkg/muxer/http/mux.go`), in both syntaxes.
-    pub fn default_priority(&self) -> u64 {
-        self.source.len() as u64
+    pub fn default_priority(&self) -> i64 {
+        i64::try_from(self.source.len()).unwrap_or(i64::MAX)
     }
 
     /// Whether the request satisfies the rule.

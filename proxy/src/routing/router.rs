@@ -27,8 +27,9 @@ pub struct RouteEntry<T> {
     pub name: String,
     /// The compiled rule.
     pub rule: Rule,
-    /// Higher wins. Use [`Rule::default_priority`] when none is configured.
-    pub priority: u64,
+    /// Higher wins; negative values are valid (fallbacks below every
+    /// default). Use [`Rule::default_priority`] when none is configured.
+    pub priority: i64,
     /// What routing returns (e.g. the compiled middleware chain + service).
     pub value: T,
 }

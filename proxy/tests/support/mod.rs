@@ -690,12 +690,18 @@ impl Drop for NamedBackends {
 // === what the proxy under test supports ===
 
 /// Starts an in-process proxy with `dynamic` (YAML) and the default static
-/// configuration, returning the configuration error text if it refuses it.
+/// configuration, returning the configuration error text if `proxy check`
+/// refuses it.
 pub fn try_start_proxy(dynamic: &str) -> Result<proxy::app::Running, String> {
     let dir = TempDir::new("try-proxy");
     dir.write("dynamic.yml", dynamic);
     let stat = static_yaml("").replace("{DIR}", &dir.path().display().to_string());
     let file = dir.write("static.yml", &stat);
     let (static_cfg, _warnings) = proxy::config::load_static(&file).map_err(|e| e.to_string())?;
+    // What `proxy check` refuses (the proxy itself would start, disabling
+    // the elements with errors).
+    if let (Err(errors), _) = proxy::control::check(&static_cfg) {
+        return Err(errors.to_string());
+    }
     proxy::app::start(static_cfg, Some(file), 1).map_err(|e| e.to_string())
 }

@@ -557,7 +557,7 @@ pub(crate) struct Router {
     pub(crate) rule: String,
     pub(crate) expr: Expr,
     /// `None`: the default, `len(rule)`.
-    pub(crate) priority: Option<u64>,
+    pub(crate) priority: Option<i64>,
     /// Written in the v2 syntax (`ruleSyntax: v2`).
     pub(crate) v2: bool,
 }
@@ -578,8 +578,8 @@ impl Router {
         kinds
     }
 
-    pub(crate) fn effective_priority(&self) -> u64 {
-        self.priority.unwrap_or(self.rule.len() as u64)
+    pub(crate) fn effective_priority(&self) -> i64 {
+        self.priority.unwrap_or(self.rule.len() as i64)
     }
 }
 
@@ -604,9 +604,10 @@ pub(crate) fn generate_routers(rng: &mut Rng, n: usize) -> Vec<Router> {
         .collect();
     let mut used = BTreeSet::new();
     // Broad rules first, at the bottom: above the specific routers they
-    // would answer most of the corpus.
+    // would answer most of the corpus. Half of them negative (fallbacks,
+    // as Traefik's documentation writes them).
     for (r, _) in routers.iter_mut().filter(|(_, broad)| *broad) {
-        let p = unused(&used, 1 + rng.below(40) as u64);
+        let p = unused(&used, rng.below(80) as i64 - 40);
         r.priority = Some(p);
         used.insert(p);
     }
@@ -621,13 +622,13 @@ pub(crate) fn generate_routers(rng: &mut Rng, n: usize) -> Vec<Router> {
             used.insert(p);
             continue;
         }
-        let mut target = want.max(r.rule.len() as u64);
+        let mut target = want.max(r.rule.len() as i64);
         while used.contains(&target) {
             target += 1;
         }
         let mut parens = 0;
-        while (r.rule.len() as u64) < target {
-            let left = target - r.rule.len() as u64;
+        while (r.rule.len() as i64) < target {
+            let left = target - r.rule.len() as i64;
             if left >= 2 && parens < 8 && rng.chance(40) {
                 r.rule = format!("({})", r.rule);
                 parens += 1;
@@ -656,7 +657,7 @@ pub(crate) fn generate_routers(rng: &mut Rng, n: usize) -> Vec<Router> {
 /// An explicit priority growing with the number of conditions (as people
 /// write them: the more specific router first), spread wide enough for
 /// hundreds of distinct values.
-fn specific_priority(e: &Expr, rng: &mut Rng) -> u64 {
+fn specific_priority(e: &Expr, rng: &mut Rng) -> i64 {
     let mut atoms = Vec::new();
     e.positive_atoms(&mut Rng(1), &mut atoms);
     let (base, spread) = match atoms.len() {
@@ -664,16 +665,14 @@ fn specific_priority(e: &Expr, rng: &mut Rng) -> u64 {
         2 => (50, 450),
         _ => (100, 700),
     };
-    base + rng.below(spread) as u64
+    base + rng.below(spread) as i64
 }
 
-/// The free priority nearest to `p` (at least 1).
-fn unused(used: &BTreeSet<u64>, p: u64) -> u64 {
-    let p = p.max(1);
+/// The free priority nearest to `p`, never 0 (which means "not set").
+fn unused(used: &BTreeSet<i64>, p: i64) -> i64 {
     (0..)
-        .flat_map(|d| [p.checked_sub(d), Some(p + d)])
-        .flatten()
-        .find(|q| *q >= 1 && !used.contains(q))
+        .flat_map(|d| [p - d, p + d])
+        .find(|q| *q != 0 && !used.contains(q))
         .unwrap()
 }
 

@@ -195,6 +195,15 @@ impl Ctx {
         });
     }
 
+    /// Whether an error was recorded at `path` or under it.
+    pub(crate) fn has_error_under(&self, path: &str) -> bool {
+        self.errors.iter().any(|e| {
+            e.key.strip_prefix(path).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+            })
+        })
+    }
+
     pub(crate) fn warn(&mut self, key: &str, pos: Pos, message: impl Into<String>) {
         let (line, column) = split_pos(pos);
         self.warnings.push(ConfigWarning {

@@ -8,6 +8,7 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod isolate;
 mod middlewares;
 mod routers;
 mod services;
@@ -25,11 +26,13 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::MiddlewareConfig;
 pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig};
 
+use isolate::Element;
 use routers::{RouterDraft, RouterFile};
 use services::{ServiceDraft, ServiceFile};
 use transports::TransportFile;
@@ -45,8 +48,36 @@ pub struct DynamicConfig {
     /// one use [`ServersTransportConfig::default`].
     pub servers_transports: BTreeMap<String, ServersTransportConfig>,
     /// Middlewares by name. No middleware type is implemented yet, so every
-    /// middleware definition is a load error and this map is always empty.
+    /// middleware definition is an error (the middleware is disabled, and
+    /// the routers using it) and this map is always empty.
     pub middlewares: BTreeMap<String, MiddlewareConfig>,
+    /// Every element disabled by an error, in kind and name order. Disabled
+    /// routers whose rule parsed are in `routers` too, marked
+    /// [`RouterConfig::disabled`]; no other disabled element is in its map.
+    pub disabled: Vec<DisabledElement>,
+}
+
+/// A load of the dynamic configuration with Traefik's error isolation.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// What can be served: every element without an error, and the
+    /// disabled routers that keep their place.
+    pub config: DynamicConfig,
+    /// Every error, in file order, each once.
+    pub errors: Vec<ConfigError>,
+    /// Every warning, in file order.
+    pub warnings: Vec<ConfigWarning>,
+    /// `false` when an error belongs to no element (a file that does not
+    /// parse, an unknown or unsupported section): the provider then keeps
+    /// its last good configuration (at start: none).
+    pub usable: bool,
+}
+
+impl Loaded {
+    /// The errors as one value, or `None` when there are none.
+    pub fn error_list(&self) -> Option<ConfigErrors> {
+        (!self.errors.is_empty()).then(|| ConfigErrors(self.errors.clone()))
+    }
 }
 
 impl DynamicConfig {
@@ -69,11 +100,38 @@ struct DynamicFile {
     http: HttpFile,
 }
 
+/// The static configuration's sections, which a dynamic file may carry
+/// when the static file names itself as the file provider's `filename`
+/// (static and dynamic in one file, as most of Traefik's integration
+/// fixtures are written): read from the static file only, ignored here.
+const STATIC_HERE: Support = Support::Silent;
+
 impl Schema for DynamicFile {
     const KEYS: Spec = &[
-        ("tcp", Support::Warn("no TCP routing")),
-        ("udp", Support::Warn("no UDP routing")),
+        // Ignoring a TCP router could serve over HTTP what Traefik hands
+        // to a TCP service (a `HostSNI(`*`)` router on a shared
+        // entrypoint), so the file is refused until TCP routing exists.
+        ("tcp", Support::Error("TCP routing")),
+        ("udp", Support::Error("UDP routing")),
         ("tls", Support::Warn("no TLS yet")),
+        ("global", STATIC_HERE),
+        ("entryPoints", STATIC_HERE),
+        ("providers", STATIC_HERE),
+        ("log", STATIC_HERE),
+        ("accessLog", STATIC_HERE),
+        ("metrics", STATIC_HERE),
+        ("ping", STATIC_HERE),
+        ("api", STATIC_HERE),
+        ("core", STATIC_HERE),
+        ("serversTransport", STATIC_HERE),
+        ("tcpServersTransport", STATIC_HERE),
+        ("tracing", STATIC_HERE),
+        ("hostResolver", STATIC_HERE),
+        ("certificatesResolvers", STATIC_HERE),
+        ("experimental", STATIC_HERE),
+        ("pilot", STATIC_HERE),
+        ("spiffe", STATIC_HERE),
+        ("ocsp", STATIC_HERE),
     ];
 }
 
@@ -87,9 +145,16 @@ struct HttpFile {
     servers_transports: Named<TransportFile>,
 }
 
+impl Schema for HttpFile {
+    const KEYS: Spec = &[(
+        "models",
+        Support::Error("router models (the defaults an entrypoint gives its routers)"),
+    )];
+}
+
 /// Every key table of the dynamic schema.
 const SCHEMAS: &[&[Register]] = &[
-    &[schema::<DynamicFile>],
+    &[schema::<DynamicFile>, schema::<HttpFile>],
     routers::SCHEMAS,
     services::SCHEMAS,
     transports::SCHEMAS,
@@ -117,6 +182,8 @@ struct FileDraft {
     /// for their own errors: a reference to them is not "unknown".
     service_names: Vec<String>,
     transport_names: Vec<String>,
+    /// Every element defined, for giving errors to their element.
+    elements: Vec<Element>,
 }
 
 // === loading ===
@@ -130,9 +197,35 @@ pub fn load_dynamic(
     entry_points: &[String],
     default_rule_syntax: RuleSyntax,
 ) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+    strict(load_dynamic_isolated(
+        file,
+        entry_points,
+        default_rule_syntax,
+    ))
+}
+
+/// Fails on any error, the way `proxy check` and the tests judge a
+/// configuration.
+fn strict(loaded: Loaded) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+    match loaded.error_list() {
+        Some(errors) => Err(errors),
+        None => Ok((loaded.config, loaded.warnings)),
+    }
+}
+
+/// [`load_dynamic`] with Traefik's error isolation: each error disables
+/// its element and what references it, and the rest is served.
+pub fn load_dynamic_isolated(
+    file: &FileProviderConfig,
+    entry_points: &[String],
+    default_rule_syntax: RuleSyntax,
+) -> Loaded {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let paths = dynamic_paths(file)?;
+    let paths = match dynamic_paths(file) {
+        Ok(paths) => paths,
+        Err(e) => return unusable(e),
+    };
     let mut drafts = Vec::new();
     for path in &paths {
         match read_file(path) {
@@ -152,6 +245,14 @@ pub fn load_dynamic(
     finish(drafts, entry_points, errors, warnings)
 }
 
+/// A load that found nothing usable.
+fn unusable(e: ConfigError) -> Loaded {
+    Loaded {
+        errors: vec![e],
+        ..Loaded::default()
+    }
+}
+
 /// Validates one dynamic file's text; `file` is only used in messages.
 pub fn parse_dynamic(
     text: &str,
@@ -160,6 +261,23 @@ pub fn parse_dynamic(
     entry_points: &[String],
     default_rule_syntax: RuleSyntax,
 ) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+    strict(parse_dynamic_isolated(
+        text,
+        format,
+        file,
+        entry_points,
+        default_rule_syntax,
+    ))
+}
+
+/// [`parse_dynamic`] with Traefik's error isolation.
+pub fn parse_dynamic_isolated(
+    text: &str,
+    format: Format,
+    file: &Path,
+    entry_points: &[String],
+    default_rule_syntax: RuleSyntax,
+) -> Loaded {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let draft = decode_file(
@@ -175,17 +293,17 @@ pub fn parse_dynamic(
 
 /// The files the file provider reads, in the order it reads them: its
 /// `filename`, or every configuration file under its `directory`.
-pub fn dynamic_paths(file: &FileProviderConfig) -> Result<Vec<PathBuf>, ConfigErrors> {
+pub fn dynamic_paths(file: &FileProviderConfig) -> Result<Vec<PathBuf>, ConfigError> {
     match (&file.filename, &file.directory) {
         (Some(f), None) => Ok(vec![f.clone()]),
-        (None, Some(dir)) => list_dir(dir).map_err(|e| ConfigErrors(vec![e])),
-        _ => Err(ConfigErrors(vec![ConfigError {
+        (None, Some(dir)) => list_dir(dir),
+        _ => Err(ConfigError {
             file: PathBuf::new(),
             key: "providers.file".to_owned(),
             line: None,
             column: None,
             message: "exactly one of filename or directory must be set".to_owned(),
-        }])),
+        }),
     }
 }
 
@@ -223,6 +341,10 @@ fn decode_file(
     warnings: &mut Vec<ConfigWarning>,
 ) -> FileDraft {
     let mut draft = FileDraft::default();
+    if let Some(e) = template_action(text, file) {
+        errors.push(e);
+        return draft;
+    }
     let root = match parse(text, format, file) {
         Ok(root) => root,
         Err(e) => {
@@ -233,6 +355,26 @@ fn decode_file(
     let mut ctx = Ctx::new(file, SCHEMAS);
     if let Some(top) = decode::<DynamicFile>(&mut ctx, &root) {
         let http = top.http;
+        let mut element = |kind: ElementKind, name: &str, path: &str| {
+            draft.elements.push(Element {
+                kind,
+                name: name.to_owned(),
+                file: file.to_path_buf(),
+                path: path.to_owned(),
+            });
+        };
+        for item in &http.routers.0 {
+            element(ElementKind::Router, &item.name, &item.path);
+        }
+        for item in &http.services.0 {
+            element(ElementKind::Service, &item.name, &item.path);
+        }
+        for item in &http.servers_transports.0 {
+            element(ElementKind::ServersTransport, &item.name, &item.path);
+        }
+        for item in &http.middlewares.0 {
+            element(ElementKind::Middleware, &item.name, &item.path);
+        }
         for item in http.routers.0 {
             if let Some(router) = item.value
                 && let Some(r) = routers::check(
@@ -271,6 +413,24 @@ fn decode_file(
     errors.append(&mut ctx.errors);
     warnings.append(&mut ctx.warnings);
     draft
+}
+
+/// A Go template action (`{{ ... }}`), which Traefik's file provider
+/// renders before parsing: the file is refused with that reason instead of
+/// a syntax error about the braces.
+fn template_action(text: &str, file: &Path) -> Option<ConfigError> {
+    let start = text.find("{{")?;
+    text[start..].find("}}")?;
+    let before = &text[..start];
+    let line = before.matches('\n').count() as u32 + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+    Some(ConfigError {
+        file: file.to_path_buf(),
+        key: String::new(),
+        line: Some(line),
+        column: Some(column),
+        message: "Go template actions ({{ ... }}) are not supported: the file is read as it is, not rendered as a template".to_owned(),
+    })
 }
 
 // === merge and cross-check ===
@@ -361,7 +521,7 @@ fn finish(
     entry_points: &[String],
     mut errors: Vec<ConfigError>,
     mut warnings: Vec<ConfigWarning>,
-) -> Result<(DynamicConfig, Vec<ConfigWarning>), ConfigErrors> {
+) -> Loaded {
     // First definition of a name wins, as in Traefik's file provider.
     let mut routers: BTreeMap<String, RouterDraft> = BTreeMap::new();
     let mut services: BTreeMap<String, ServiceDraft> = BTreeMap::new();
@@ -369,9 +529,11 @@ fn finish(
     let mut middlewares: BTreeMap<String, Origin> = BTreeMap::new();
     let mut service_names: BTreeSet<String> = BTreeSet::new();
     let mut transport_names: BTreeSet<String> = BTreeSet::new();
+    let mut elements = Vec::new();
     for draft in drafts {
         service_names.extend(draft.service_names);
         transport_names.extend(draft.transport_names);
+        elements.extend(draft.elements);
         let w = &mut warnings;
         keep_first(
             &mut routers,
@@ -397,7 +559,10 @@ fn finish(
         keep_first(&mut middlewares, draft.middlewares, "middleware", |o| o, w);
     }
 
+    // References are resolved first (their errors belong to the element
+    // holding them), then errors are given to their elements.
     let mut config = DynamicConfig::default();
+    let mut service_transport: BTreeMap<String, String> = BTreeMap::new();
     for (name, draft) in services {
         let ServiceDraft {
             config: ServiceConfig::LoadBalancer(mut lb),
@@ -408,6 +573,7 @@ fn finish(
                 strip_provider(&r, &lb.origin.file, "serversTransport", &mut errors)
         {
             if transport_names.contains(&resolved) {
+                service_transport.insert(name.clone(), resolved.clone());
                 lb.servers_transport = Some(resolved);
             } else {
                 let hint = suggest(&resolved, transport_names.iter().map(String::as_str));
@@ -423,6 +589,7 @@ fn finish(
             .services
             .insert(name, ServiceConfig::LoadBalancer(lb));
     }
+    let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
             config: mut router,
@@ -431,7 +598,6 @@ fn finish(
             middlewares: mws,
         } = draft;
         let file = router.origin.file.clone();
-        let mut ok = true;
         if let Some(r) = service {
             match strip_provider(&r, &file, "service", &mut errors) {
                 Some(s) if service_names.contains(&s) => router.service = s,
@@ -443,14 +609,17 @@ fn finish(
                         r.pos,
                         format!("unknown service {s:?}{hint}"),
                     ));
-                    ok = false;
                 }
-                None => ok = false,
+                None => {}
             }
         }
+        // A router listed on entrypoints that do not exist is placed on
+        // those that do, and nowhere when none does.
+        let mut any_known = eps.is_empty();
         for r in eps {
             if entry_points.contains(&r.name) {
                 router.entry_points.push(r.name);
+                any_known = true;
             } else {
                 let hint = suggest(&r.name, entry_points.iter().map(String::as_str));
                 errors.push(err_at(
@@ -459,7 +628,6 @@ fn finish(
                     r.pos,
                     format!("unknown entrypoint {:?}{hint}", r.name),
                 ));
-                ok = false;
             }
         }
         for r in mws {
@@ -473,20 +641,30 @@ fn finish(
                         r.pos,
                         format!("unknown middleware {m:?}{hint}"),
                     ));
-                    ok = false;
                 }
-                None => ok = false,
+                None => {}
             }
         }
-        if ok {
-            config.routers.insert(name, router);
-        }
+        placed.insert(name.clone(), any_known);
+        config.routers.insert(name, router);
     }
     config.servers_transports = transports;
-    if errors.is_empty() {
-        sort_warnings(&mut warnings);
-        Ok((config, warnings))
-    } else {
-        Err(ConfigErrors::sorted(errors))
+
+    let usable = isolate::disable(
+        &mut config,
+        &errors,
+        &elements,
+        &isolate::Links {
+            service_transport: &service_transport,
+            placed: &placed,
+            middlewares: &middlewares,
+        },
+    );
+    sort_warnings(&mut warnings);
+    Loaded {
+        config,
+        errors: ConfigErrors::sorted(errors).0,
+        warnings,
+        usable,
     }
 }

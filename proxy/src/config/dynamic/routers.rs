@@ -19,6 +19,10 @@ use super::super::error::Origin;
 use super::super::node::Pos;
 use super::Ref;
 
+/// The highest priority a user's router may have: Traefik keeps the 1000
+/// above it for its internal routers (`maxUserPriority`).
+const MAX_USER_PRIORITY: i64 = i64::MAX - 1000;
+
 /// One HTTP router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterConfig {
@@ -41,12 +45,17 @@ pub struct RouterConfig {
     /// Entrypoints it listens on; empty = the default entrypoints (see
     /// `StaticConfig::default_entry_points`).
     pub entry_points: Vec<String>,
-    /// Explicit priority; `None` = Traefik's default (the rule's length).
-    pub priority: Option<u64>,
+    /// Explicit priority, negative allowed; `None` = Traefik's default
+    /// (the rule's length), which `priority: 0` also means.
+    pub priority: Option<i64>,
     /// Middleware names in order, `@file` removed.
     pub middlewares: Vec<String>,
     /// Where the router's name is written.
     pub origin: Origin,
+    /// Disabled by a configuration error (its own or of what it
+    /// references, in [`DynamicConfig::disabled`](super::DynamicConfig::disabled)):
+    /// it keeps its place and answers 503.
+    pub disabled: bool,
 }
 
 /// `http.routers.<name>` as written.
@@ -58,7 +67,7 @@ pub(super) struct RouterFile {
     service: Option<At<String>>,
     rule: Option<At<String>>,
     rule_syntax: Option<At<String>>,
-    priority: Option<At<u64>>,
+    priority: Option<At<i64>>,
 }
 
 impl Schema for RouterFile {
@@ -68,6 +77,10 @@ impl Schema for RouterFile {
             Support::Error("no TLS yet; the router would be served without it"),
         ),
         ("observability", Support::Warn("")),
+        (
+            "parentRefs",
+            Support::Error("multi-layer routing (a child router is served only under its parents)"),
+        ),
     ];
 }
 
@@ -81,8 +94,9 @@ pub(super) struct RouterDraft {
     pub(super) middlewares: Vec<Ref>,
 }
 
-/// Checks router `name` (at `path`, named at `pos`). `None` when it cannot
-/// be served; its errors are in `ctx`.
+/// Checks router `name` (at `path`, named at `pos`). `None` when its rule
+/// did not parse; its errors are in `ctx` (a router returned with errors
+/// there is disabled).
 pub(super) fn check(
     ctx: &mut Ctx,
     name: String,
@@ -91,7 +105,6 @@ pub(super) fn check(
     file: RouterFile,
     default_syntax: RuleSyntax,
 ) -> Option<RouterDraft> {
-    let mut ok = true;
     let mut parsed = None;
     let syntax = match file.rule_syntax.filter(|f| f.ok) {
         Some(f) => {
@@ -122,7 +135,6 @@ pub(super) fn check(
                 // Not a string: reported already.
             } else if f.value.trim().is_empty() {
                 ctx.error(&f.path, f.pos, "rule is empty");
-                ok = false;
             } else {
                 // A column of the rule, as a position in the file.
                 let at = |e: &RuleError| Pos {
@@ -146,7 +158,6 @@ pub(super) fn check(
                             at(&e),
                             format!("{} (column {} of the rule)", e.message, e.column),
                         );
-                        ok = false;
                     }
                 }
             }
@@ -154,7 +165,6 @@ pub(super) fn check(
         }
         None => {
             ctx.error(path, pos, "router has no rule");
-            ok = false;
             (String::new(), ctx.origin(pos))
         }
     };
@@ -174,16 +184,26 @@ pub(super) fn check(
             None
         }
     };
-    ok &= service.is_some();
     let priority = match file.priority {
-        Some(f) => {
-            ok &= f.ok;
-            f.ok().copied()
+        Some(f) if f.ok && f.value > MAX_USER_PRIORITY => {
+            ctx.error(
+                &f.path,
+                f.pos,
+                format!(
+                    "the router priority {} exceeds the max user-defined priority {MAX_USER_PRIORITY}",
+                    f.value
+                ),
+            );
+            None
         }
+        // Traefik reads 0 as "not set": the rule's length.
+        Some(f) => f.ok().copied().filter(|&p| p != 0),
         None => None,
     };
     let origin = ctx.origin(pos);
-    let parsed = parsed.filter(|_| ok)?;
+    // A router whose rule parsed is kept even with other errors: disabled,
+    // it keeps its place and answers 503 (`isolate`).
+    let parsed = parsed?;
     Some(RouterDraft {
         config: RouterConfig {
             name,
@@ -195,6 +215,7 @@ pub(super) fn check(
             priority,
             middlewares: Vec::new(),
             origin,
+            disabled: false,
         },
         service,
         entry_points: refs(file.entry_points),

@@ -35,7 +35,7 @@ impl ServiceConfig {
 /// `services.<name>.loadBalancer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadBalancerConfig {
-    /// The servers; never empty.
+    /// The servers; none answers 503.
     pub servers: Vec<ServerConfig>,
     /// Forward the client's `Host` header (default true).
     pub pass_host_header: bool,
@@ -73,6 +73,7 @@ pub(super) struct ServiceFile {
     weighted: Option<Ignored>,
     mirroring: Option<Ignored>,
     failover: Option<Ignored>,
+    highest_random_weight: Option<Ignored>,
 }
 
 impl Schema for ServiceFile {
@@ -80,6 +81,11 @@ impl Schema for ServiceFile {
         ("weighted", UNSUPPORTED_KIND),
         ("mirroring", UNSUPPORTED_KIND),
         ("failover", UNSUPPORTED_KIND),
+        ("highestRandomWeight", UNSUPPORTED_KIND),
+        (
+            "middlewares",
+            Support::Error("service middlewares; ignoring them would skip them"),
+        ),
     ];
 }
 
@@ -101,6 +107,10 @@ impl Schema for LoadBalancerFile {
         ),
         (
             "healthCheck",
+            Support::Warn("servers are not health-checked"),
+        ),
+        (
+            "passiveHealthCheck",
             Support::Warn("servers are not health-checked"),
         ),
         ("responseForwarding", Support::Warn("")),
@@ -140,6 +150,7 @@ pub(super) fn check(
         file.weighted.is_some(),
         file.mirroring.is_some(),
         file.failover.is_some(),
+        file.highest_random_weight.is_some(),
     ]
     .into_iter()
     .filter(|k| *k)
@@ -149,7 +160,9 @@ pub(super) fn check(
         return None;
     }
     let Some(lb) = file.load_balancer else {
-        if kinds == 0 {
+        // One cause, one message: a misspelled or refused type was
+        // reported already.
+        if kinds == 0 && !ctx.has_error_under(path) {
             ctx.error(path, pos, "service has no type (expected loadBalancer)");
         }
         return None;
@@ -159,8 +172,9 @@ pub(super) fn check(
     }
     let mut ok = true;
     let mut servers = Vec::new();
-    match lb.value.servers {
-        Some(raw) => {
+    // No `servers` at all is valid too.
+    if let Some(raw) = lb.value.servers {
+        {
             let raw = ctx.take_raw(raw);
             match &raw.node.value {
                 Value::Seq(items) => {
@@ -174,15 +188,11 @@ pub(super) fn check(
                             None => ok = false,
                         }
                     }
-                    if items.is_empty() {
-                        ctx.error(&raw.path, raw.node.pos, "load balancer has no servers");
-                        ok = false;
-                    }
                 }
-                Value::Null => {
-                    ctx.error(&raw.path, raw.node.pos, "load balancer has no servers");
-                    ok = false;
-                }
+                // No servers (`[]`, an empty value, an empty map or TOML
+                // table) is valid and answers 503, as in Traefik.
+                Value::Null => {}
+                Value::Map(entries) if entries.is_empty() => {}
                 other => {
                     ctx.error(
                         &raw.path,
@@ -192,10 +202,6 @@ pub(super) fn check(
                     ok = false;
                 }
             }
-        }
-        None => {
-            ctx.error(&lb.path, lb.key_pos, "load balancer has no servers");
-            ok = false;
         }
     }
     let mut pass_host_header = true;

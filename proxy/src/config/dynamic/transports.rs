@@ -85,6 +85,9 @@ impl Schema for TransportFile {
         ("certificates", NO_UPSTREAM_TLS),
         ("peerCertURI", NO_UPSTREAM_TLS),
         ("spiffe", NO_UPSTREAM_TLS),
+        ("cipherSuites", NO_UPSTREAM_TLS),
+        ("minVersion", NO_UPSTREAM_TLS),
+        ("maxVersion", NO_UPSTREAM_TLS),
     ];
 }
 

@@ -189,6 +189,14 @@ impl Schema for EntryPointHttpFile {
             "tls",
             Support::Error("no TLS yet; ignoring it would serve plain HTTP"),
         ),
+        (
+            "encodedCharacters",
+            Support::Error("ignoring it would change which encoded paths are refused"),
+        ),
+        (
+            "underscoreHeadersStrategy",
+            Support::Error("ignoring it would pass headers with underscores as they are"),
+        ),
         ("encodeQuerySemicolons", Support::Warn("")),
         ("sanitizePath", Support::Warn("")),
         ("maxHeaderBytes", Support::Warn("")),
@@ -242,7 +250,13 @@ struct ForwardedFile {
 }
 
 impl Schema for ForwardedFile {
-    const KEYS: Spec = &[("connection", Support::Warn(""))];
+    const KEYS: Spec = &[
+        ("connection", Support::Warn("")),
+        (
+            "notAppendXForwardedFor",
+            Support::Error("X-Forwarded-For would still get the client's address"),
+        ),
+    ];
 }
 
 pub(super) const SCHEMAS: &[Register] = &[

@@ -153,6 +153,7 @@ impl Schema for ApiFile {
         ("debug", Support::Silent),
         ("basePath", Support::Silent),
         ("disableDashboardAd", Support::Silent),
+        ("dashboardName", Support::Silent),
     ];
 }
 
@@ -189,6 +190,13 @@ pub fn parse_static(
     let root = parse(text, format, file).map_err(|e| ConfigErrors(vec![e]))?;
     let mut ctx = Ctx::new(file, SCHEMAS);
     let config = decode::<StaticFile>(&mut ctx, &root).map(|f| check(&mut ctx, f));
+    if let Some(c) = &config
+        && names_itself(c, file)
+    {
+        // Static and dynamic in one file: the file provider reads the
+        // dynamic sections.
+        ctx.errors.retain(|e| !e.message.ends_with(DYNAMIC_HERE));
+    }
     match config {
         Some(config) if ctx.errors.is_empty() => {
             sort_warnings(&mut ctx.warnings);
@@ -196,6 +204,17 @@ pub fn parse_static(
         }
         _ => Err(ConfigErrors::sorted(ctx.errors)),
     }
+}
+
+/// Whether the file provider's `filename` is the static file itself.
+fn names_itself(config: &StaticConfig, file: &Path) -> bool {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    config
+        .providers
+        .file
+        .as_ref()
+        .and_then(|f| f.filename.as_deref())
+        .is_some_and(|f| abs(f) == abs(file))
 }
 
 /// The validated model of a decoded file.

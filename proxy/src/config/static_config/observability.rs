@@ -165,6 +165,7 @@ impl Schema for LogFile {
         ("maxAge", NO_ROTATION),
         ("maxBackups", NO_ROTATION),
         ("compress", NO_ROTATION),
+        ("otlp", Support::Warn("no OpenTelemetry logs")),
     ];
 }
 
@@ -182,6 +183,8 @@ impl Schema for AccessLogFile {
         ("filters", Support::Warn("every request is logged")),
         ("fields", Support::Warn("default fields are logged")),
         ("addInternals", Support::Warn("")),
+        ("otlp", Support::Warn("no OpenTelemetry access logs")),
+        ("dualOutput", Support::Warn("")),
     ];
 }
 

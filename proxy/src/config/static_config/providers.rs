@@ -61,6 +61,7 @@ impl Schema for ProvidersFile {
         ("http", OTHER_PROVIDER),
         ("rest", OTHER_PROVIDER),
         ("plugin", OTHER_PROVIDER),
+        ("precedence", Support::Warn("only the file provider exists")),
     ];
 }
 

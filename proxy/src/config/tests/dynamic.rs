@@ -131,7 +131,7 @@ fn duplicate_keys_differing_in_case_are_errors() {
 #[test]
 fn unknown_keys_with_did_you_mean() {
     let e = errs(dyn_yaml(
-        "http:\n  routers:\n    api:\n      rule: Path(`/`)\n      servce: api\n  servics: {}\nfoo: 1\n",
+        "http:\n  routers:\n    api:\n      rule: Path(`/`)\n      servce: api\n  servics: {}\nfooBarBaz: 1\n",
     ));
     assert_has(
         &e,
@@ -141,8 +141,8 @@ fn unknown_keys_with_did_you_mean() {
         &e,
         "dynamic.yml:6:3: http.servics: unknown key \"servics\" (did you mean \"services\"?)",
     );
-    assert_has(&e, "dynamic.yml:7:1: foo: unknown key \"foo\"");
-    assert!(!has(&e, "foo\" (did you mean"));
+    assert_has(&e, "dynamic.yml:7:1: fooBarBaz: unknown key \"fooBarBaz\"");
+    assert!(!has(&e, "fooBarBaz\" (did you mean"));
     // The missing service is reported too: every error is collected.
     assert_has(
         &e,
@@ -216,7 +216,7 @@ http:
     c:
       rule: Path(`/`)
       service: s
-      priority: -1
+      priority: 9223372036854774808
     d:
       rule: Path(`/`)
       service: s
@@ -242,7 +242,7 @@ http:
     );
     assert_has(
         &e,
-        "dynamic.yml:14:17: http.routers.c.priority: must not be negative, found -1",
+        "dynamic.yml:14:17: http.routers.c.priority: the router priority 9223372036854774808 exceeds the max user-defined priority 9223372036854774807",
     );
     assert_has(
         &e,
@@ -386,13 +386,10 @@ http:
         &e,
         "dynamic.yml:5:7: http.services.w.weighted: not supported yet: only loadBalancer services exist",
     );
-    assert_has(
-        &e,
-        "dynamic.yml:9:18: http.services.empty.loadBalancer.servers: load balancer has no servers",
-    );
-    assert_has(
-        &e,
-        "http.services.noservers.loadBalancer: load balancer has no servers",
+    assert!(
+        !e.iter()
+            .any(|e| e.contains("services.empty") || e.contains("noservers")),
+        "no servers is valid: {e:#?}"
     );
     assert_has(
         &e,
@@ -441,8 +438,6 @@ http:
   serversTransports:
     t:
       insecureSkipVerify: true
-tcp:
-  routers: {}
 tls:
   certificates: []
 "#;
@@ -464,8 +459,7 @@ tls:
         &w,
         "http.serversTransports.t.insecureSkipVerify: not supported yet; ignored",
     );
-    assert_has(&w, "dynamic.yml:17:1: tcp: not supported yet; ignored");
-    assert_has(&w, "dynamic.yml:19:1: tls: not supported yet; ignored");
+    assert_has(&w, "dynamic.yml:17:1: tls: not supported yet; ignored");
 }
 
 #[test]
@@ -553,5 +547,59 @@ fn a_refused_server_still_reports_its_other_errors() {
             "dynamic.yml:6:21: http.services.s.loadBalancer.servers[0].weight: must not be negative, found -1",
             "dynamic.yml:9:19: http.services.t.loadBalancer.servers: expected a list of servers, found a string",
         ]
+    );
+}
+
+#[test]
+fn negative_priorities_are_valid_and_zero_means_not_set() {
+    let text = r#"
+http:
+  routers:
+    fallback:
+      rule: PathPrefix(`/`)
+      service: s
+      priority: -10
+    zero:
+      rule: Path(`/`)
+      service: s
+      priority: 0
+    top:
+      rule: Path(`/`)
+      service: s
+      priority: 9223372036854774807
+  services:
+    s:
+      loadBalancer:
+        servers: [{url: "http://a"}]
+"#;
+    let (c, _) = dyn_yaml(text).unwrap();
+    assert_eq!(c.routers["fallback"].priority, Some(-10));
+    assert_eq!(c.routers["zero"].priority, None, "0 is the rule's length");
+    assert_eq!(c.routers["top"].priority, Some(i64::MAX - 1000));
+}
+
+#[test]
+fn a_service_without_servers_is_valid() {
+    let yaml = "http:\n  services:\n    a:\n      loadBalancer: {}\n    b:\n      loadBalancer:\n        servers: []\n    c:\n      loadBalancer:\n        servers:\n    d:\n      loadBalancer:\n        servers: {}\n";
+    let (c, _) = dyn_yaml(yaml).unwrap();
+    assert_eq!(c.services.len(), 4);
+    for s in c.services.values() {
+        let ServiceConfig::LoadBalancer(lb) = s;
+        assert!(lb.servers.is_empty());
+    }
+    let toml = "[http.services.a.loadBalancer]\n[http.services.b.loadBalancer.servers]\n";
+    let (c, _) = dyn_toml(toml).unwrap();
+    assert_eq!(c.services.len(), 2);
+}
+
+#[test]
+fn a_misspelled_service_type_is_one_error() {
+    let e = errs(dyn_yaml(
+        "http:\n  services:\n    s:\n      loadBalancr:\n        servers: []\n",
+    ));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_has(
+        &e,
+        "unknown key \"loadBalancr\" (did you mean \"loadBalancer\"?)",
     );
 }

@@ -115,14 +115,14 @@ fn rule() -> impl Strategy<Value = (String, RuleSyntax)> {
     ]
 }
 
-type Entry = (String, (String, RuleSyntax), Option<u64>);
+type Entry = (String, (String, RuleSyntax), Option<i64>);
 
 fn entries() -> impl Strategy<Value = Vec<Entry>> {
     prop::collection::vec(
         (
             prop::sample::select(&["r0", "r1", "r2", "r3", "r4", "r5"][..]).prop_map(str::to_owned),
             rule(),
-            prop::option::of(0u64..40),
+            prop::option::of(-5i64..40),
         ),
         0..24,
     )

@@ -3,7 +3,7 @@
 use super::support::Req;
 use crate::routing::{LinearRouter, RouteEntry, Router, RuleSyntax, parse_rule, parse_rule_with};
 
-fn entry(name: &str, rule: &str, priority: Option<u64>) -> RouteEntry<String> {
+fn entry(name: &str, rule: &str, priority: Option<i64>) -> RouteEntry<String> {
     let rule = parse_rule(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
     let priority = priority.unwrap_or_else(|| rule.default_priority());
     RouteEntry {
@@ -53,6 +53,13 @@ fn explicit_priority_and_name_tie_break() {
         entry("y", "Host(`h`)", Some(1)),
     ]);
     assert_eq!(route(&r, &Req::new("h", "/")), Some("y"));
+    // A negative priority is below every default one (a fallback).
+    let r = both(vec![
+        entry("fallback", "PathPrefix(`/x`)", Some(-1)),
+        entry("other", "Host(`h`)", None),
+    ]);
+    assert_eq!(route(&r, &Req::new("h", "/x")), Some("other"));
+    assert_eq!(route(&r, &Req::new("g", "/x")), Some("fallback"));
 }
 
 #[test]

@@ -1,0 +1,373 @@
+//! Error isolation, as Traefik does it (and safer): an error that belongs to
+//! one element (a router, service, middleware, servers transport) disables
+//! that element and every element that references it; the others are
+//! served. An error that belongs to no element (a file that does not parse,
+//! an unknown top-level section) makes the whole load unusable, and the
+//! provider keeps its last good configuration.
+//!
+//! Which element an error belongs to is decided by its file and key path:
+//! the element whose path (`http.routers.api`) is the longest prefix of the
+//! error's key. Any element kind a schema adds only needs to be listed with
+//! its path ([`Element`]); references are followed in `dynamic/mod.rs`.
+//!
+//! Control plane only: nothing here runs per request.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use super::super::error::{ConfigError, Origin};
+use super::DynamicConfig;
+
+/// The kinds of configuration element an error can disable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ElementKind {
+    /// `http.routers.<name>`.
+    Router,
+    /// `http.services.<name>`.
+    Service,
+    /// `http.middlewares.<name>`.
+    Middleware,
+    /// `http.serversTransports.<name>`.
+    ServersTransport,
+}
+
+impl ElementKind {
+    /// The kind as logs, metrics and the API name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElementKind::Router => "router",
+            ElementKind::Service => "service",
+            ElementKind::Middleware => "middleware",
+            ElementKind::ServersTransport => "serversTransport",
+        }
+    }
+
+    /// Every kind, for metrics that report each (zero included).
+    pub const ALL: [ElementKind; 4] = [
+        ElementKind::Router,
+        ElementKind::Service,
+        ElementKind::Middleware,
+        ElementKind::ServersTransport,
+    ];
+}
+
+impl fmt::Display for ElementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An element that is not served, with why: for logs, metrics, `proxy
+/// check` and the API (which shows it as `disabled` with its errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledElement {
+    /// What it is.
+    pub kind: ElementKind,
+    /// Its name as configured.
+    pub name: String,
+    /// Where its name is written.
+    pub origin: Origin,
+    /// Its own errors (each also in the load's error list).
+    pub errors: Vec<ConfigError>,
+    /// The disabled elements it references (`service "api"`), whose errors
+    /// are theirs: one cause, one message.
+    pub because: Vec<String>,
+    /// A router whose rule parsed keeps its place among the routers and
+    /// answers 503 for the requests it matches, so they never fall through
+    /// to a lower-priority router (Traefik lets them).
+    pub keeps_place: bool,
+}
+
+impl fmt::Display for DisabledElement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?} ({}) is disabled",
+            self.kind, self.name, self.origin
+        )?;
+        if self.keeps_place {
+            f.write_str(" and answers 503 for the requests it matches")?;
+        }
+        let mut why: Vec<String> = self.errors.iter().map(|e| e.message.clone()).collect();
+        why.extend(self.because.iter().map(|b| format!("{b} is disabled")));
+        if !why.is_empty() {
+            write!(f, ": {}", why.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// One element as defined in a file: where errors about it are found.
+#[derive(Debug, Clone)]
+pub(super) struct Element {
+    pub(super) kind: ElementKind,
+    pub(super) name: String,
+    pub(super) file: PathBuf,
+    /// Its key path, e.g. `http.routers.api`.
+    pub(super) path: String,
+}
+
+/// Errors split by owner: each element's own, and those of no element.
+#[derive(Debug, Default)]
+pub(super) struct Attributed {
+    pub(super) by_element: BTreeMap<(ElementKind, String), Vec<ConfigError>>,
+    pub(super) file_level: Vec<ConfigError>,
+}
+
+impl Attributed {
+    /// Whether `kind` `name` has errors of its own.
+    pub(super) fn has(&self, kind: ElementKind, name: &str) -> bool {
+        self.by_element.contains_key(&(kind, name.to_owned()))
+    }
+
+    /// The own errors of `kind` `name`.
+    pub(super) fn take(&mut self, kind: ElementKind, name: &str) -> Vec<ConfigError> {
+        self.by_element
+            .remove(&(kind, name.to_owned()))
+            .unwrap_or_default()
+    }
+}
+
+/// Whether `key` is `path` or a key under it.
+fn under(key: &str, path: &str) -> bool {
+    key.strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Gives each error to the element of its file whose path is the longest
+/// prefix of its key.
+pub(super) fn attribute(errors: &[ConfigError], elements: &[Element]) -> Attributed {
+    let mut out = Attributed::default();
+    for e in errors {
+        let owner = elements
+            .iter()
+            .filter(|el| el.file == e.file && under(&e.key, &el.path))
+            .max_by_key(|el| el.path.len());
+        match owner {
+            Some(el) => out
+                .by_element
+                .entry((el.kind, el.name.clone()))
+                .or_default()
+                .push(e.clone()),
+            None => out.file_level.push(e.clone()),
+        }
+    }
+    out
+}
+
+/// What `finish` resolved that the disabling follows.
+pub(super) struct Links<'a> {
+    /// Each service's servers transport, by name.
+    pub(super) service_transport: &'a BTreeMap<String, String>,
+    /// Each router with a parsed rule: whether it has an entrypoint to be
+    /// placed on (it keeps its place when disabled).
+    pub(super) placed: &'a BTreeMap<String, bool>,
+    /// Where each middleware is defined.
+    pub(super) middlewares: &'a BTreeMap<String, Origin>,
+}
+
+/// The names of `elements` of `kind`, sorted, each once.
+fn names_of(elements: &[Element], kind: ElementKind) -> BTreeSet<String> {
+    elements
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.name.clone())
+        .collect()
+}
+
+/// Disables in `config` every element with an error of its own in
+/// `errors`, then what references a disabled element (transports, then
+/// the services using them, then the routers using those services or
+/// disabled middlewares), listing them in `config.disabled`. A disabled
+/// router that has a place keeps it, marked disabled; every other disabled
+/// element leaves its map. `false` when an error belongs to no element
+/// (the load is unusable).
+pub(super) fn disable(
+    config: &mut DynamicConfig,
+    errors: &[ConfigError],
+    elements: &[Element],
+    links: &Links<'_>,
+) -> bool {
+    let mut own = attribute(errors, elements);
+    let usable = own.file_level.is_empty();
+    let mut disabled = Vec::new();
+    let mut disable = |kind: ElementKind,
+                       name: &str,
+                       origin: Origin,
+                       because: Vec<String>,
+                       keeps_place: bool,
+                       own: &mut Attributed| {
+        disabled.push(DisabledElement {
+            kind,
+            name: name.to_owned(),
+            origin,
+            errors: own.take(kind, name),
+            because,
+            keeps_place,
+        });
+    };
+    let origin_of = |kind: ElementKind, name: &str, own: &Attributed| {
+        own.by_element
+            .get(&(kind, name.to_owned()))
+            .and_then(|e| e.first())
+            .map(|e| Origin {
+                file: e.file.clone(),
+                line: e.line.unwrap_or(0),
+                column: e.column.unwrap_or(0),
+            })
+            .unwrap_or_else(|| Origin {
+                file: PathBuf::new(),
+                line: 0,
+                column: 0,
+            })
+    };
+    // Servers transports, then the services using them, then the routers
+    // using those services or disabled middlewares.
+    let mut bad_transports = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::ServersTransport) {
+        if own.has(ElementKind::ServersTransport, name) {
+            let origin = config.servers_transports.remove(name).map_or_else(
+                || origin_of(ElementKind::ServersTransport, name, &own),
+                |t| t.origin,
+            );
+            disable(
+                ElementKind::ServersTransport,
+                name,
+                origin,
+                Vec::new(),
+                false,
+                &mut own,
+            );
+            bad_transports.insert(name.clone());
+        }
+    }
+    let mut bad_services = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::Service) {
+        let because: Vec<String> = links
+            .service_transport
+            .get(name)
+            .filter(|t| bad_transports.contains(*t))
+            .map(|t| format!("serversTransport {t:?}"))
+            .into_iter()
+            .collect();
+        if own.has(ElementKind::Service, name) || !because.is_empty() {
+            let origin = config.services.remove(name).map_or_else(
+                || origin_of(ElementKind::Service, name, &own),
+                |s| s.origin().clone(),
+            );
+            disable(ElementKind::Service, name, origin, because, false, &mut own);
+            bad_services.insert(name.clone());
+        }
+    }
+    let mut bad_middlewares = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::Middleware) {
+        if own.has(ElementKind::Middleware, name) {
+            let origin = links
+                .middlewares
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| origin_of(ElementKind::Middleware, name, &own));
+            disable(
+                ElementKind::Middleware,
+                name,
+                origin,
+                Vec::new(),
+                false,
+                &mut own,
+            );
+            bad_middlewares.insert(name.clone());
+        }
+    }
+    for name in &names_of(elements, ElementKind::Router) {
+        let mut because = Vec::new();
+        if let Some(r) = config.routers.get(name) {
+            if bad_services.contains(&r.service) {
+                because.push(format!("service {:?}", r.service));
+            }
+            for m in r
+                .middlewares
+                .iter()
+                .filter(|m| bad_middlewares.contains(*m))
+            {
+                because.push(format!("middleware {m:?}"));
+            }
+        }
+        if !own.has(ElementKind::Router, name) && because.is_empty() {
+            continue;
+        }
+        let keeps_place = links.placed.get(name).copied().unwrap_or(false);
+        let origin = match config.routers.get_mut(name) {
+            Some(r) if keeps_place => {
+                r.disabled = true;
+                r.origin.clone()
+            }
+            Some(_) => config
+                .routers
+                .remove(name)
+                .map(|r| r.origin)
+                .unwrap_or_else(|| origin_of(ElementKind::Router, name, &own)),
+            None => origin_of(ElementKind::Router, name, &own),
+        };
+        disable(
+            ElementKind::Router,
+            name,
+            origin,
+            because,
+            keeps_place,
+            &mut own,
+        );
+    }
+    disabled.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    config.disabled = disabled;
+    usable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(key: &str) -> ConfigError {
+        ConfigError {
+            file: PathBuf::from("d.yml"),
+            key: key.to_owned(),
+            line: None,
+            column: None,
+            message: "bad".to_owned(),
+        }
+    }
+
+    fn el(kind: ElementKind, name: &str, path: &str) -> Element {
+        Element {
+            kind,
+            name: name.to_owned(),
+            file: PathBuf::from("d.yml"),
+            path: path.to_owned(),
+        }
+    }
+
+    #[test]
+    fn errors_go_to_the_longest_matching_element_path() {
+        let elements = [
+            el(ElementKind::Router, "a", "http.routers.a"),
+            el(ElementKind::Router, "a.b", "http.routers.a.b"),
+            el(ElementKind::Service, "s", "http.services.s"),
+        ];
+        let a = attribute(
+            &[
+                err("http.routers.a.rule"),
+                err("http.routers.a.b.service"),
+                err("http.routers.ab.rule"),
+                err("http.services.s.loadBalancer.servers[0].url"),
+                err("htp"),
+                err(""),
+            ],
+            &elements,
+        );
+        assert_eq!(a.by_element[&(ElementKind::Router, "a".into())].len(), 1);
+        assert_eq!(a.by_element[&(ElementKind::Router, "a.b".into())].len(), 1);
+        assert_eq!(a.by_element[&(ElementKind::Service, "s".into())].len(), 1);
+        let keys: Vec<&str> = a.file_level.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["http.routers.ab.rule", "htp", ""]);
+    }
+}
