@@ -65,26 +65,24 @@ pub struct Shared {
     pub access_log: Option<AccessLogSender>,
 }
 
-/// Handles one downstream request on connection `ctx`: the response, and
-/// (when metrics or the access log are on) the record to finish when its
-/// body has been sent (`listener::served`), so that durations run to the
-/// last byte and streamed bytes are counted.
-pub async fn handle(
-    ctx: &ConnCtx,
-    req: Request<Incoming>,
-) -> (Response<ProxyBody>, Option<Finish>) {
+/// Handles one downstream request, number `request` on connection `ctx`.
+/// When metrics or the access log are on, its record is left with the
+/// connection ([`ConnCtx::record_at_end`]) to be finished when the
+/// response body has been sent, so that durations run to the last byte and
+/// streamed bytes are counted.
+pub async fn handle(ctx: &ConnCtx, req: Request<Incoming>, request: u64) -> Response<ProxyBody> {
     let started = Instant::now();
     let shared = &ctx.shared;
     let mut outcome = Outcome::default();
     if shared.metrics.is_none() && shared.access_log.is_none() {
-        return (journey(ctx, req, started, &mut outcome).await, None);
+        return journey(ctx, req, started, &mut outcome).await;
     }
     // What the records need is captured before the phases change the
     // request.
     let record = Record::begin(ctx, &req);
     let resp = journey(ctx, req, started, &mut outcome).await;
-    let finish = record.responded(&resp, outcome, started);
-    (resp, Some(finish))
+    ctx.record_at_end(request, record.responded(&resp, outcome, started));
+    resp
 }
 
 /// Phases 1 to 4, filling `outcome` in as they go.

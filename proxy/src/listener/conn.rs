@@ -22,7 +22,7 @@ use super::served::ServedBody;
 use super::stream::{ActivityStream, ClientStream};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown, Tracker};
-use crate::forward::Shared;
+use crate::forward::{Finish, Shared};
 use crate::ipnet::canonical_ip;
 use crate::rt::LocalExec;
 
@@ -55,6 +55,10 @@ pub struct ConnCtx {
     /// written, by request number (one entry on HTTP/1, one per open
     /// stream on HTTP/2). Empty, and never touched, without it.
     write_deadlines: RefCell<Vec<(u64, Instant)>>,
+    /// With metrics or the access log: the records of responses being
+    /// sent, by request number, finished when their bodies end. Empty, and
+    /// never touched, without them.
+    records: RefCell<Vec<(u64, Finish)>>,
     /// The worker's open-connection count, which its drain waits on.
     tracker: Option<Rc<Tracker>>,
 }
@@ -84,6 +88,7 @@ impl ConnCtx {
             opened: Instant::now(),
             timeouts: ConnTimeouts::default(),
             write_deadlines: RefCell::new(Vec::new()),
+            records: RefCell::new(Vec::new()),
             tracker: None,
         }
     }
@@ -161,7 +166,18 @@ impl ConnCtx {
                 .borrow_mut()
                 .push((n, Instant::now() + w));
         }
-        InFlight(Rc::clone(self), n)
+        InFlight {
+            ctx: Rc::clone(self),
+            id: n,
+            bytes: 0,
+        }
+    }
+
+    /// Keeps `finish`, the record of request number `request`, until that
+    /// request's response body ends ([`InFlight`] drops), which finishes
+    /// it: durations to the last byte, the body's bytes counted.
+    pub fn record_at_end(&self, request: u64, finish: Finish) {
+        self.records.borrow_mut().push((request, finish));
     }
 
     /// Requests started on this connection so far.
@@ -175,34 +191,59 @@ impl ConnCtx {
     }
 }
 
-/// One request in flight on a connection, for the watchdog and the drain.
+/// One request in flight on a connection, for the watchdog and the drain,
+/// counting its response body's bytes for the request's record.
 #[derive(Debug)]
-pub struct InFlight(Rc<ConnCtx>, u64);
+pub struct InFlight {
+    ctx: Rc<ConnCtx>,
+    /// The request's number on its connection.
+    id: u64,
+    /// Response body bytes sent so far.
+    bytes: u64,
+}
 
 impl InFlight {
-    /// The connection the request came on.
-    pub(super) fn conn(&self) -> &ConnCtx {
-        &self.0
+    /// The request's number on its connection.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `n` more bytes of the response body were sent.
+    #[inline]
+    pub(super) fn sent(&mut self, n: usize) {
+        self.bytes += n as u64;
     }
 
     /// The response is written (or abandoned). A `101`'s body is empty, so
     /// an upgraded connection's tunnel is never bounded by `writeTimeout`
     /// (Go drops a hijacked connection's deadlines).
     fn clear_write_deadline(&self) {
-        if self.0.timeouts.write.is_some() {
-            let id = self.1;
-            self.0
+        if self.ctx.timeouts.write.is_some() {
+            let id = self.id;
+            self.ctx
                 .write_deadlines
                 .borrow_mut()
                 .retain(|(n, _)| *n != id);
         }
     }
+
+    /// The request's record, if one waits for the end of its response.
+    fn take_record(&self) -> Option<Finish> {
+        let mut records = self.ctx.records.borrow_mut();
+        let at = records.iter().position(|(n, _)| *n == self.id)?;
+        Some(records.swap_remove(at).1)
+    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.set(self.0.in_flight.get() - 1);
+        let ctx = &self.ctx;
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
         self.clear_write_deadline();
+        if let Some(finish) = self.take_record() {
+            finish.done(ctx, self.bytes);
+        }
     }
 }
 
@@ -249,9 +290,9 @@ pub(super) async fn serve_conn(
             // only polls /ping is busy, not slow (and Traefik's
             // keepAliveMaxRequests counts them).
             let in_flight = ctx.begin_request();
-            let (mut resp, finish) = match ep.admin.answer(&req) {
-                Some(resp) => (resp, None),
-                None => crate::forward::handle(&ctx, req).await,
+            let mut resp = match ep.admin.answer(&req) {
+                Some(resp) => resp,
+                None => crate::forward::handle(&ctx, req, in_flight.id()).await,
             };
             if ep.keep_alive.limit_reached(&ctx) {
                 // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this
@@ -261,7 +302,7 @@ pub(super) async fn serve_conn(
                     http::HeaderValue::from_static("close"),
                 );
             }
-            Ok::<_, std::convert::Infallible>(resp.map(|b| ServedBody::new(b, in_flight, finish)))
+            Ok::<_, std::convert::Infallible>(resp.map(|b| ServedBody::new(b, in_flight)))
         }
     });
     let reads = Arc::new(AtomicU64::new(0));

@@ -3,8 +3,10 @@
 //! drain) until the body has ended or been dropped, not merely until its
 //! headers exist, so a long stream (server-sent events, a slow download,
 //! a gRPC stream) is never taken for an idle connection. It also counts
-//! the body's bytes and, at its end, finishes the request's metrics and
-//! access-log record (`forward::Finish`): durations to the last byte.
+//! the body's bytes, and its end finishes the request's metrics and
+//! access-log record when one waits (`ConnCtx::record_at_end`): durations
+//! to the last byte. The record stays with the connection, not in the
+//! body, so that the body hyper moves about stays small.
 //!
 //! Runs per response frame: a match and a `Cell` update on the
 //! connection's own worker; no lock, no allocation, no `dyn`.
@@ -16,60 +18,23 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::conn::InFlight;
-use crate::forward::{Finish, ProxyBody};
+use crate::forward::ProxyBody;
 
 /// A response body that holds its request in flight until it ends.
 #[derive(Debug)]
 pub struct ServedBody {
     inner: ProxyBody,
-    tail: Option<Tail>,
-}
-
-/// What ends with the body.
-#[derive(Debug)]
-struct Tail {
-    in_flight: InFlight,
-    finish: Option<Finish>,
-    bytes: u64,
-}
-
-impl Tail {
-    fn end(self) {
-        if let Some(f) = self.finish {
-            f.done(self.in_flight.conn(), self.bytes);
-        }
-    }
+    /// Dropped with the body's end (or the body).
+    in_flight: Option<InFlight>,
 }
 
 impl ServedBody {
-    /// `inner`, keeping `in_flight` until its last frame (or its drop),
-    /// then finishing the request's record.
-    pub(super) fn new(inner: ProxyBody, in_flight: InFlight, finish: Option<Finish>) -> Self {
-        let tail = Tail {
-            in_flight,
-            finish,
-            bytes: 0,
-        };
+    /// `inner`, keeping `in_flight` until its last frame (or its drop).
+    pub(super) fn new(inner: ProxyBody, in_flight: InFlight) -> Self {
         // A body that is already over (a 204, a 404 the proxy wrote, a
         // 101 whose tunnel runs on its own) ends the request now.
-        if inner.is_end_stream() {
-            tail.end();
-            return Self { inner, tail: None };
-        }
-        Self {
-            inner,
-            tail: Some(tail),
-        }
-    }
-}
-
-impl Drop for ServedBody {
-    fn drop(&mut self) {
-        // Dropped before its end: the client went away, or hyper sends no
-        // body (HEAD). Recorded with what was sent.
-        if let Some(t) = self.tail.take() {
-            t.end();
-        }
+        let in_flight = (!inner.is_end_stream()).then_some(in_flight);
+        Self { inner, in_flight }
     }
 }
 
@@ -86,20 +51,18 @@ impl Body for ServedBody {
         let r = Pin::new(&mut this.inner).poll_frame(cx);
         match &r {
             Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(t), Some(d)) = (this.tail.as_mut(), frame.data_ref()) {
-                    t.bytes += d.len() as u64;
+                if let (Some(f), Some(d)) = (this.in_flight.as_mut(), frame.data_ref()) {
+                    f.sent(d.len());
                 }
-                if this.inner.is_end_stream()
-                    && let Some(t) = this.tail.take()
-                {
-                    t.end();
+                if this.inner.is_end_stream() {
+                    this.in_flight = None;
                 }
             }
-            Poll::Ready(_) => {
-                if let Some(t) = this.tail.take() {
-                    t.end();
-                }
-            }
+            // The end, or a body that failed: the request is over. (A body
+            // dropped before its end, when the client went away or hyper
+            // sends none for a HEAD, drops `in_flight` with it: recorded
+            // with what was sent.)
+            Poll::Ready(_) => this.in_flight = None,
             Poll::Pending => {}
         }
         r

@@ -52,25 +52,30 @@ pub enum BodyError {
 #[derive(Debug)]
 pub struct ClientBody {
     inner: Incoming,
-    /// When the body must have arrived, and the `readTimeout` it comes
-    /// from; `None` for no limit (or a body already complete).
-    deadline: Option<(Instant, Duration)>,
-    /// Armed the first time the body is not all there.
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// `None` for no limit (or a body already complete). Kept small: the
+    /// request and its body are moved several times per request.
+    deadline: Option<Deadline>,
+}
+
+/// When the body must have arrived, and the `readTimeout` it comes from
+/// (whole milliseconds, for the error).
+#[derive(Debug)]
+enum Deadline {
+    /// Not waited on yet.
+    At(Instant, u32),
+    /// The body was not all there: a timer armed for the deadline.
+    Armed(Pin<Box<tokio::time::Sleep>>, u32),
 }
 
 impl ClientBody {
     /// `inner`, to be read within `read_timeout` of `head_read` (when the
     /// request head had arrived).
     pub fn new(inner: Incoming, head_read: Instant, read_timeout: Option<Duration>) -> Self {
-        let deadline = read_timeout
-            .filter(|_| !inner.is_end_stream())
-            .map(|t| (head_read + t, t));
-        Self {
-            inner,
-            deadline,
-            timer: None,
-        }
+        let deadline = read_timeout.filter(|_| !inner.is_end_stream()).map(|t| {
+            let ms = u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+            Deadline::At(head_read + t, ms)
+        });
+        Self { inner, deadline }
     }
 }
 
@@ -87,14 +92,19 @@ impl Body for ClientBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(r) => Poll::Ready(r.map(|f| f.map_err(BodyError::Client))),
             Poll::Pending => {
-                let Some((at, limit)) = this.deadline else {
+                let Some(deadline) = &mut this.deadline else {
                     return Poll::Pending;
                 };
-                let timer = this.timer.get_or_insert_with(|| {
-                    Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
-                });
+                if let Deadline::At(at, ms) = *deadline {
+                    let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(at));
+                    *deadline = Deadline::Armed(Box::pin(timer), ms);
+                }
+                let Deadline::Armed(timer, ms) = deadline else {
+                    return Poll::Pending;
+                };
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
+                        let limit = Duration::from_millis(u64::from(*ms));
                         this.deadline = None;
                         Poll::Ready(Some(Err(BodyError::ReadTimeout(limit))))
                     }

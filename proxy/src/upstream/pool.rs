@@ -424,7 +424,7 @@ pub async fn send_upstream(
                         match copy.take() {
                             Some(again) if written && retry::closed_before_response(&source) => {
                                 tracing::debug!(error = %source, url = %target.url, "reused upstream connection closed before answering; sending again on a new one");
-                                Ok(Err(again))
+                                Ok(Err(again.into_request()))
                             }
                             _ => Err(target.failed(source, written)),
                         }
@@ -435,9 +435,7 @@ pub async fn send_upstream(
         .await?;
         match sent {
             Ok(resp) => {
-                if let Some(c) = copy {
-                    retry::discard(c);
-                }
+                drop(copy);
                 let key = target.key;
                 let max_idle = transport.max_idle_per_host;
                 let upgrading = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
@@ -450,9 +448,6 @@ pub async fn send_upstream(
                 return Ok(resp.map(|body| PooledBody::new(body, ret)));
             }
             Err(again) => {
-                if let Some(c) = copy {
-                    retry::discard(c);
-                }
                 req = again;
                 fresh = true;
             }
