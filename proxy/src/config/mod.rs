@@ -34,15 +34,15 @@ pub use crate::ipnet::IpNet;
 pub use dynamic::{
     DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, LoadBalancerConfig, Loaded,
     MiddlewareConfig, RouterConfig, ServerConfig, ServersTransportConfig, ServiceConfig,
-    load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
     AccessLogConfig, EntryPointConfig, EntryPointTransport, FileProviderConfig,
-    ForwardedHeadersConfig, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel,
-    MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, RespondingTimeouts, StaticConfig,
-    load_static, parse_static,
+    ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat,
+    LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, RespondingTimeouts,
+    StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

@@ -11,6 +11,7 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::Trigger;
@@ -37,6 +38,29 @@ pub fn load(static_cfg: &StaticConfig) -> Loaded {
         .map(|e| e.name.clone())
         .collect();
     config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax)
+}
+
+/// What the dynamic files hold now (their paths and bytes, hashed), so a
+/// change event on files whose bytes did not change reloads nothing.
+/// `None` without a file provider. Taken before the files are loaded: a
+/// write racing the load then reloads once more, never zero times.
+pub(super) fn fingerprint(static_cfg: &StaticConfig) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let file = static_cfg.providers.file.as_ref()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match config::dynamic_paths(file) {
+        Ok(paths) => {
+            for p in paths {
+                p.hash(&mut h);
+                match std::fs::read(&p) {
+                    Ok(bytes) => bytes.hash(&mut h),
+                    Err(e) => e.kind().hash(&mut h),
+                }
+            }
+        }
+        Err(e) => e.to_string().hash(&mut h),
+    }
+    Some(h.finish())
 }
 
 /// The file watches of a running proxy; dropping it stops watching.
@@ -70,7 +94,14 @@ impl Watched {
         };
         let mut dynamic_changed = false;
         let mut static_changed = false;
-        for p in events.iter().flat_map(|ev| &ev.event.paths) {
+        // Opening and reading a file (the proxy's own reload does) is not
+        // a change; only a write that was closed is.
+        let changes = events.iter().filter(|ev| match ev.event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Access(_) => false,
+            _ => true,
+        });
+        for p in changes.flat_map(|ev| &ev.event.paths) {
             if self.dynamic_file.as_ref().is_some_and(|f| f == p)
                 || self
                     .dynamic_dir

@@ -43,10 +43,11 @@ pub(super) fn run(inner: Arc<Inner>, triggers: Receiver<Trigger>, files: Option<
     while let Ok(trigger) = triggers.recv() {
         match trigger {
             Trigger::Reload(cause) => {
-                if cause == Cause::Sighup {
+                let forced = cause == Cause::Sighup;
+                if forced {
                     tracing::info!("SIGHUP: reloading the configuration");
                 }
-                let _ = inner.reload();
+                let _ = inner.reload(forced);
             }
             Trigger::StaticChanged => tracing::warn!(
                 "the static configuration changed: entrypoints and providers apply after a restart"

@@ -25,7 +25,8 @@ use super::node::{Format, Pos, parse};
 use super::read_file;
 
 pub use entry_points::{
-    EntryPointConfig, EntryPointTransport, ForwardedHeadersConfig, LifeCycle, RespondingTimeouts,
+    EntryPointConfig, EntryPointTransport, ForwardedHeadersConfig, Http2Config, LifeCycle,
+    RespondingTimeouts,
 };
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,
