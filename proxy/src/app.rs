@@ -159,16 +159,10 @@ pub fn start(
             ),
         });
         let t = &ep.transport.responding_timeouts;
-        if !t.write_timeout.is_zero() {
-            tracing::warn!(
-                entrypoint = %ep.name,
-                "entryPoints.{}.transport.respondingTimeouts.writeTimeout is not supported yet and is ignored",
-                ep.name
-            );
-        }
         let timeouts = ConnTimeouts {
             read: nonzero(t.read_timeout),
             idle: nonzero(t.idle_timeout),
+            write: nonzero(t.write_timeout),
         };
         let admin = AdminRoutes::for_entrypoint(&static_cfg, &ep.name, metrics.clone());
         let keep_alive = KeepAliveLimits {
@@ -183,6 +177,7 @@ pub fn start(
                 timeouts,
                 admin: admin.clone(),
                 keep_alive,
+                http2: ep.http2,
                 socket: sock,
             });
         }

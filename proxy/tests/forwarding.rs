@@ -509,12 +509,6 @@ async fn missing_host_on_http11_is_400() {
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
 }
 
-fn static_with_transport(transport: &str) -> String {
-    format!(
-        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n{transport}providers:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_max_requests_closes_the_connection() {
     let b = backend("b");

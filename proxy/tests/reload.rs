@@ -255,6 +255,50 @@ async fn explicit_reload_of_an_unparseable_file_reports_errors_and_keeps_serving
     assert_eq!(get(p.web, "x", "/stable").await.status, StatusCode::OK);
 }
 
+/// Waits up to 10 s for the generation to pass `before`.
+async fn next_generation(control: &proxy::control::Control, before: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while control.generation() == before {
+        assert!(Instant::now() < deadline, "{what}: no reload");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_write_reloads_once_and_unchanged_bytes_not_at_all() {
+    let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();
+    let p = start_proxy(&version(0, &backends));
+    let control = p.running().control();
+    let settle = Duration::from_secs(3);
+
+    // A plain write (truncate, write, close: a burst of events), then
+    // several seconds of quiet: one reload, not one per event, and none
+    // caused by the proxy's own reads of the file.
+    let g0 = control.generation();
+    std::fs::write(p.dynamic_path(), version(1, &backends)).unwrap();
+    next_generation(control, g0, "first write").await;
+    tokio::time::sleep(settle).await;
+    assert_eq!(control.generation(), g0 + 1, "one write, one reload");
+
+    // The same bytes written again: nothing to apply.
+    std::fs::write(p.dynamic_path(), version(1, &backends)).unwrap();
+    p.dir.write_atomic("dynamic.yml", &version(1, &backends));
+    tokio::time::sleep(settle).await;
+    assert_eq!(control.generation(), g0 + 1, "unchanged bytes, no reload");
+
+    // A second, different write: exactly one more.
+    std::fs::write(p.dynamic_path(), version(2, &backends)).unwrap();
+    next_generation(control, g0 + 1, "second write").await;
+    tokio::time::sleep(settle).await;
+    assert_eq!(
+        control.generation(),
+        g0 + 2,
+        "second write, one more reload"
+    );
+    assert_eq!(get(p.web, "x", "/v2").await.status, StatusCode::OK);
+    assert_eq!(control.rejected(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_router_on_reload_is_disabled_and_the_rest_is_published() {
     let backends: Vec<Backend> = (0..5).map(|i| backend(&format!("b{i}"))).collect();

@@ -35,15 +35,15 @@ pub use dynamic::{
     CertificateConfig, DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts,
     LoadBalancerConfig, Loaded, MiddlewareConfig, PemSource, RouterConfig, RouterTls, ServerConfig,
     ServersTransportConfig, ServiceConfig, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
-    load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
     AccessLogConfig, EntryPointConfig, EntryPointTls, EntryPointTransport, FileProviderConfig,
-    ForwardedHeadersConfig, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel,
-    MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, Redirection, RespondingTimeouts,
-    StaticConfig, load_static, parse_static,
+    ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat,
+    LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, Redirection,
+    RespondingTimeouts, StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

@@ -30,6 +30,8 @@ fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
         response_header_timeout: nz(t.forwarding_timeouts.response_header_timeout),
         idle_conn_timeout: nz(t.forwarding_timeouts.idle_conn_timeout),
         max_idle_per_host: t.max_idle_conns_per_host as usize,
+        h2_read_idle_timeout: nz(t.forwarding_timeouts.read_idle_timeout),
+        h2_ping_timeout: t.forwarding_timeouts.ping_timeout,
     }
 }
 

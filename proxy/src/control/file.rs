@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::Trigger;
@@ -45,6 +46,37 @@ pub fn load(static_cfg: &StaticConfig) -> Loaded {
 /// The certificate files a configuration reads (absolute paths), shared
 /// with the watcher's event handler.
 pub(super) type CertFiles = Arc<Mutex<Vec<PathBuf>>>;
+
+/// What the dynamic files and the certificate files `certs` hold now
+/// (their paths and bytes, hashed), so a change event on files whose bytes
+/// did not change reloads nothing, while a renewed certificate (the
+/// dynamic files unchanged) does. `None` without a file provider. Taken
+/// before the files are loaded: a write racing the load then reloads once
+/// more, never zero times.
+pub(super) fn fingerprint(static_cfg: &StaticConfig, certs: &[PathBuf]) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let file = static_cfg.providers.file.as_ref()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let hash_file = |p: &Path, h: &mut std::collections::hash_map::DefaultHasher| {
+        p.hash(h);
+        match std::fs::read(p) {
+            Ok(bytes) => bytes.hash(h),
+            Err(e) => e.kind().hash(h),
+        }
+    };
+    match config::dynamic_paths(file) {
+        Ok(paths) => {
+            for p in paths {
+                hash_file(&p, &mut h);
+            }
+        }
+        Err(e) => e.to_string().hash(&mut h),
+    }
+    for p in certs {
+        hash_file(p, &mut h);
+    }
+    Some(h.finish())
+}
 
 /// The file watches of a running proxy; dropping it stops watching.
 pub(super) struct FileWatch {
@@ -102,7 +134,14 @@ impl Watched {
         let mut dynamic_changed = false;
         let mut static_changed = false;
         let certs = self.certs.lock().unwrap_or_else(|e| e.into_inner());
-        for p in events.iter().flat_map(|ev| &ev.event.paths) {
+        // Opening and reading a file (the proxy's own reload does) is not
+        // a change; only a write that was closed is.
+        let changes = events.iter().filter(|ev| match ev.event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Access(_) => false,
+            _ => true,
+        });
+        for p in changes.flat_map(|ev| &ev.event.paths) {
             if certs.contains(p) {
                 dynamic_changed = true;
             }

@@ -75,7 +75,9 @@ struct Inner {
     /// The certificate files the running configuration reads, watched for
     /// renewals.
     cert_files: file::CertFiles,
-    reload_lock: Mutex<()>,
+    /// Serialises reloads; holds the [`file::fingerprint`] of the files
+    /// last examined (applied or rejected).
+    reload_lock: Mutex<Option<u64>>,
     metrics: Option<MetricsHandle>,
 }
 
@@ -202,6 +204,9 @@ impl Control {
     ) -> Result<Self, ConfigErrors> {
         let ids = Identities::default();
         let tls = tls_runtime()?;
+        // The certificate files are known after the load: the first event
+        // on one reloads once more, which changes nothing.
+        let files = file::fingerprint(&static_cfg, &[]);
         let loaded = file::load(&static_cfg);
         report(&loaded);
         let mut rejected = 0;
@@ -238,7 +243,7 @@ impl Control {
                 cert_files: Arc::new(Mutex::new(file::absolute_all(&dynamic.tls.files()))),
                 generation: AtomicU64::new(1),
                 rejected: AtomicU64::new(rejected),
-                reload_lock: Mutex::new(()),
+                reload_lock: Mutex::new(files),
                 metrics,
             }),
             thread: Mutex::new(None),
@@ -270,7 +275,9 @@ impl Control {
     /// running configuration stays. Element errors disable their elements
     /// and are logged; [`Snapshot::disabled`] lists them.
     pub fn reload(&self) -> Result<u64, ConfigErrors> {
-        self.inner.reload()
+        self.inner
+            .reload(true)
+            .map(|g| g.unwrap_or_else(|| self.generation()))
     }
 
     /// Starts the control thread: watching the configuration files (when
@@ -314,9 +321,22 @@ impl Drop for Control {
 
 impl Inner {
     /// Loads, compiles and publishes a new generation; serialised, so two
-    /// triggers never compile at once.
-    fn reload(&self) -> Result<u64, ConfigErrors> {
-        let _serial = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+    /// triggers never compile at once. Unless `forced` (`SIGHUP`, an
+    /// explicit reload), files whose bytes are those last examined are not
+    /// loaded again: `Ok(None)`.
+    fn reload(&self, forced: bool) -> Result<Option<u64>, ConfigErrors> {
+        let mut examined = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let certs = self
+            .cert_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let files = file::fingerprint(&self.static_cfg, &certs);
+        if !forced && files.is_some() && *examined == files {
+            tracing::debug!("configuration files unchanged: nothing to reload");
+            return Ok(None);
+        }
+        *examined = files;
         let started = Instant::now();
         let loaded = file::load(&self.static_cfg);
         report(&loaded);
@@ -339,7 +359,7 @@ impl Inner {
                     took_ms = started.elapsed().as_secs_f64() * 1e3,
                     "configuration reloaded"
                 );
-                Ok(generation)
+                Ok(Some(generation))
             }
             Err(errors) => {
                 self.rejected.fetch_add(1, Ordering::AcqRel);

@@ -43,10 +43,11 @@ pub(super) fn run(inner: Arc<Inner>, triggers: Receiver<Trigger>, files: Option<
     while let Ok(trigger) = triggers.recv() {
         match trigger {
             Trigger::Reload(cause) => {
-                if cause == Cause::Sighup {
+                let forced = cause == Cause::Sighup;
+                if forced {
                     tracing::info!("SIGHUP: reloading the configuration");
                 }
-                if inner.reload().is_ok()
+                if inner.reload(forced).is_ok()
                     && let Some(f) = files.as_mut()
                     && inner
                         .static_cfg

@@ -40,7 +40,8 @@ use crate::listener::ConnCtx;
 use crate::middleware::{Exchange, Inner};
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
 use crate::snapshot::{self, RouteTarget, SharedSnapshot};
-use crate::upstream::{MessageBody, PooledBody, RequestBody};
+use crate::upstream::{ClientBody, MessageBody, PooledBody, ProxyError, RequestBody};
+pub use record::Finish;
 use record::{Outcome, Record};
 
 /// A response body on its way to the client: the upstream's, streamed
@@ -66,8 +67,12 @@ pub struct Shared {
     pub access_log: Option<AccessLogSender>,
 }
 
-/// Handles one downstream request on connection `ctx`.
-pub async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ProxyBody> {
+/// Handles one downstream request, number `request` on connection `ctx`.
+/// When metrics or the access log are on, its record is left with the
+/// connection ([`ConnCtx::record_at_end`]) to be finished when the
+/// response body has been sent, so that durations run to the last byte and
+/// streamed bytes are counted.
+pub async fn handle(ctx: &ConnCtx, req: Request<Incoming>, request: u64) -> Response<ProxyBody> {
     let started = Instant::now();
     let shared = &ctx.shared;
     let mut outcome = Outcome::default();
@@ -78,7 +83,7 @@ pub async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ProxyBody
     // request.
     let record = Record::begin(ctx, &req);
     let resp = journey(ctx, req, started, &mut outcome).await;
-    record.finish(ctx, &resp, outcome, started);
+    ctx.record_at_end(request, record.responded(&resp, outcome, started));
     resp
 }
 
@@ -145,7 +150,9 @@ async fn journey(
         head: &head,
         outcome,
     };
-    let req = req.map(RequestBody::Stream);
+    let read_timeout = ctx.read_timeout();
+    let h1 = req.version() < http::Version::HTTP_2;
+    let req = req.map(|b| RequestBody::Stream(ClientBody::new(b, started, read_timeout)));
     // Every router has a chain; an empty one (every router until the
     // middlewares exist) is skipped without entering the runner.
     let served = if router.chain.is_empty() {
@@ -159,7 +166,16 @@ async fn journey(
     };
     let resp = match served {
         Ok(resp) => resp,
-        Err(e) => Answer::from(&e).response(),
+        Err(e) => {
+            let mut resp = Answer::from(&e).response();
+            if h1 && matches!(e, ProxyError::ClientBody { .. }) {
+                // The rest of the body will not be read: the connection
+                // cannot carry another request.
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
     };
     outcome.snap = Some(snap);
     resp

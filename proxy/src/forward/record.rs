@@ -3,7 +3,9 @@
 //! log when they are on.
 //!
 //! Runs per request when metrics or the access log are configured (never
-//! otherwise: [`Record::begin`] is not called). Metrics use this worker's
+//! otherwise: [`Record::begin`] is not called); the record is finished
+//! when the response body has been sent ([`Finish::done`]), so durations
+//! run to the last byte and streamed bodies are counted. Metrics use this worker's
 //! cached handles (no lock, no allocation on a cache hit); an access-log
 //! entry copies five small request fields (the path, `Host`,
 //! `X-Forwarded-For`, `Referer`, `User-Agent`) and hands the entry to the
@@ -16,7 +18,6 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, Request, Response};
-use hyper::body::Body;
 
 use super::ProxyBody;
 use crate::listener::ConnCtx;
@@ -95,17 +96,54 @@ impl Record {
         }
     }
 
-    /// Records the finished request (`resp` is what the client gets).
-    pub(super) fn finish(
+    /// The response head is ready (`resp` is what the client gets): what
+    /// the record needs of it, kept until its body has been sent.
+    pub(super) fn responded(
         self,
-        ctx: &ConnCtx,
         resp: &Response<ProxyBody>,
         outcome: Outcome,
         started: Instant,
-    ) {
+    ) -> Finish {
+        let code = if self.protocol.is_grpc() {
+            grpc_status_code(resp.headers())
+        } else {
+            resp.status().as_u16()
+        };
+        Finish {
+            record: self,
+            outcome,
+            started,
+            status: resp.status().as_u16(),
+            code,
+        }
+    }
+}
+
+/// A request whose response is being sent: recorded by
+/// [`Finish::done`] once its body has ended (or the client went away).
+#[derive(Debug)]
+pub struct Finish {
+    record: Record,
+    outcome: Outcome,
+    started: Instant,
+    status: u16,
+    /// The status the metrics record (gRPC's when the request is gRPC).
+    code: u16,
+}
+
+impl Finish {
+    /// Records the request: its duration to now (the last byte of the
+    /// response body), and the `body_bytes` sent.
+    pub fn done(self, ctx: &ConnCtx, body_bytes: u64) {
+        let Finish {
+            record,
+            outcome,
+            started,
+            status,
+            code,
+        } = self;
         let shared = &ctx.shared;
         let duration = started.elapsed();
-        let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
         let names = outcome.snap.as_ref().map(|snap| {
             let router = outcome.router.map(|r| &snap.routers[r as usize].name);
             let service = outcome.service.map(|s| &snap.services[s as usize].name);
@@ -113,11 +151,6 @@ impl Record {
         });
 
         if let Some(handle) = &shared.metrics {
-            let code = if self.protocol.is_grpc() {
-                grpc_status_code(resp.headers())
-            } else {
-                resp.status().as_u16()
-            };
             let (generation, router, service) = names.unwrap_or((0, None, None));
             METRICS.with(|m| {
                 let mut m = m.borrow_mut();
@@ -130,18 +163,18 @@ impl Record {
                         service,
                     },
                     code,
-                    &self.method,
-                    self.protocol,
+                    &record.method,
+                    record.protocol,
                     duration,
-                    self.request_size,
-                    resp_bytes,
+                    record.request_size,
+                    body_bytes,
                 );
             });
         }
-        if let (Some(log), Some(mut e)) = (&shared.access_log, self.log) {
+        if let (Some(log), Some(mut e)) = (&shared.access_log, record.log) {
             e.duration = duration;
-            e.status = resp.status().as_u16();
-            e.response_size = resp_bytes;
+            e.status = status;
+            e.response_size = body_bytes;
             e.origin_status = outcome.origin_status;
             if let Some((_, router, service)) = names {
                 e.router = router.cloned();

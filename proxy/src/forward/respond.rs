@@ -72,6 +72,7 @@ impl Answer {
             // Traefik's proxy error handler: the status text, no newline.
             Answer::Failed(StatusCode::GATEWAY_TIMEOUT) => "Gateway Timeout",
             Answer::Failed(StatusCode::SERVICE_UNAVAILABLE) => "Service Unavailable",
+            Answer::Failed(StatusCode::REQUEST_TIMEOUT) => "Request Timeout",
             Answer::Failed(_) => "Bad Gateway",
         }
     }

@@ -56,7 +56,13 @@ impl Inner for ServiceCall<'_> {
                 let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
                 if switching && let Some(down) = downstream_upgrade {
                     let up = hyper::upgrade::on(&mut resp);
-                    tokio::task::spawn_local(tunnel(down, up));
+                    // The tunnel keeps a drain waiting, as an open
+                    // connection does: SIGTERM gives it graceTimeOut.
+                    let open = self.ctx.hold_open();
+                    tokio::task::spawn_local(async move {
+                        tunnel(down, up).await;
+                        drop(open);
+                    });
                 }
                 headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
                 Ok(resp.map(ProxyBody::Stream))

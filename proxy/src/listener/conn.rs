@@ -18,10 +18,11 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
+use super::served::ServedBody;
 use super::stream::{Accepted, ActivityStream};
 use super::watchdog::Watchdog;
-use super::{ConnGuard, EntryPointInfo, EpState, Shutdown};
-use crate::forward::Shared;
+use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown, Tracker};
+use crate::forward::{Finish, Shared};
 use crate::ipnet::canonical_ip;
 use crate::rt::LocalExec;
 
@@ -52,6 +53,18 @@ pub struct ConnCtx {
     in_flight: Cell<u32>,
     /// When the connection was accepted.
     opened: Instant,
+    /// The entrypoint's timeouts.
+    timeouts: ConnTimeouts,
+    /// With `writeTimeout`: when each response in flight must have been
+    /// written, by request number (one entry on HTTP/1, one per open
+    /// stream on HTTP/2). Empty, and never touched, without it.
+    write_deadlines: RefCell<Vec<(u64, Instant)>>,
+    /// With metrics or the access log: the records of responses being
+    /// sent, by request number, finished when their bodies end. Empty, and
+    /// never touched, without them.
+    records: RefCell<Vec<(u64, Finish)>>,
+    /// The worker's open-connection count, which its drain waits on.
+    tracker: Option<Rc<Tracker>>,
 }
 
 impl ConnCtx {
@@ -78,7 +91,39 @@ impl ConnCtx {
             requests: Cell::new(0),
             in_flight: Cell::new(0),
             opened: Instant::now(),
+            timeouts: ConnTimeouts::default(),
+            write_deadlines: RefCell::new(Vec::new()),
+            records: RefCell::new(Vec::new()),
+            tracker: None,
         }
+    }
+
+    /// Keeps the worker's drain (`SIGTERM`) waiting, up to `graceTimeOut`,
+    /// while the guard lives: for an upgraded (WebSocket) tunnel, which
+    /// runs on after hyper has finished serving its connection. `None`
+    /// outside a worker (unit tests).
+    pub fn hold_open(&self) -> Option<ConnGuard> {
+        self.tracker.as_ref().map(ConnGuard::new)
+    }
+
+    /// This context with the entrypoint's timeouts applied.
+    pub fn with_timeouts(mut self, timeouts: ConnTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The entrypoint's `readTimeout`, which bounds a request body too.
+    #[inline]
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.timeouts.read
+    }
+
+    /// Whether a response in flight is past its `writeTimeout`.
+    fn write_overdue(&self, now: Instant) -> bool {
+        self.write_deadlines
+            .borrow()
+            .iter()
+            .any(|(_, at)| *at <= now)
     }
 
     /// The peer's IP (IPv4-mapped addresses as IPv4) as a header value.
@@ -113,13 +158,31 @@ impl ConnCtx {
     }
 
     /// Counts a request that starts on this connection; it is in flight
-    /// until the returned guard drops (when its response is ready, or when
-    /// hyper drops the request: client gone, HTTP/2 stream reset).
+    /// until the returned guard drops: with its response body's last frame
+    /// ([`super::served::ServedBody`]), or when hyper drops the request or
+    /// the body (client gone, HTTP/2 stream reset).
     #[inline]
-    pub fn begin_request(&self) -> InFlight<'_> {
-        self.requests.set(self.requests.get() + 1);
+    pub fn begin_request(self: &Rc<Self>) -> InFlight {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
         self.in_flight.set(self.in_flight.get() + 1);
-        InFlight(self)
+        if let Some(w) = self.timeouts.write {
+            self.write_deadlines
+                .borrow_mut()
+                .push((n, Instant::now() + w));
+        }
+        InFlight {
+            ctx: Rc::clone(self),
+            id: n,
+            bytes: 0,
+        }
+    }
+
+    /// Keeps `finish`, the record of request number `request`, until that
+    /// request's response body ends ([`InFlight`] drops), which finishes
+    /// it: durations to the last byte, the body's bytes counted.
+    pub fn record_at_end(&self, request: u64, finish: Finish) {
+        self.records.borrow_mut().push((request, finish));
     }
 
     /// Requests started on this connection so far.
@@ -133,13 +196,59 @@ impl ConnCtx {
     }
 }
 
-/// One request in flight on a connection, for the idle watchdog.
+/// One request in flight on a connection, for the watchdog and the drain,
+/// counting its response body's bytes for the request's record.
 #[derive(Debug)]
-pub struct InFlight<'a>(&'a ConnCtx);
+pub struct InFlight {
+    ctx: Rc<ConnCtx>,
+    /// The request's number on its connection.
+    id: u64,
+    /// Response body bytes sent so far.
+    bytes: u64,
+}
 
-impl Drop for InFlight<'_> {
+impl InFlight {
+    /// The request's number on its connection.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `n` more bytes of the response body were sent.
+    #[inline]
+    pub(super) fn sent(&mut self, n: usize) {
+        self.bytes += n as u64;
+    }
+
+    /// The response is written (or abandoned). A `101`'s body is empty, so
+    /// an upgraded connection's tunnel is never bounded by `writeTimeout`
+    /// (Go drops a hijacked connection's deadlines).
+    fn clear_write_deadline(&self) {
+        if self.ctx.timeouts.write.is_some() {
+            let id = self.id;
+            self.ctx
+                .write_deadlines
+                .borrow_mut()
+                .retain(|(n, _)| *n != id);
+        }
+    }
+
+    /// The request's record, if one waits for the end of its response.
+    fn take_record(&self) -> Option<Finish> {
+        let mut records = self.ctx.records.borrow_mut();
+        let at = records.iter().position(|(n, _)| *n == self.id)?;
+        Some(records.swap_remove(at).1)
+    }
+}
+
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.set(self.0.in_flight.get() - 1);
+        let ctx = &self.ctx;
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
+        self.clear_write_deadline();
+        if let Some(finish) = self.take_record() {
+            finish.done(ctx, self.bytes);
+        }
     }
 }
 
@@ -162,7 +271,7 @@ pub(super) async fn serve_conn(
     ep: Rc<EpState>,
     server: Rc<auto::Builder<LocalExec>>,
     mut shutdown: watch::Receiver<Shutdown>,
-    _guard: ConnGuard,
+    guard: ConnGuard,
 ) {
     let _ = tcp.set_nodelay(true);
     // The TLS handshake (or the first byte of a plain request) must come
@@ -187,12 +296,10 @@ pub(super) async fn serve_conn(
             return;
         }
     };
-    let ctx = Rc::new(ConnCtx::new(
-        shared,
-        Arc::clone(&ep.info),
-        peer,
-        tls_options,
-    ));
+    let mut ctx =
+        ConnCtx::new(shared, Arc::clone(&ep.info), peer, tls_options).with_timeouts(ep.timeouts);
+    ctx.tracker = Some(Rc::clone(&guard.0));
+    let ctx = Rc::new(ctx);
     let svc_ctx = Rc::clone(&ctx);
     let svc_ep = Rc::clone(&ep);
     let service = hyper::service::service_fn(move |req| {
@@ -205,9 +312,8 @@ pub(super) async fn serve_conn(
             let in_flight = ctx.begin_request();
             let mut resp = match ep.admin.answer(&req) {
                 Some(resp) => resp,
-                None => crate::forward::handle(&ctx, req).await,
+                None => crate::forward::handle(&ctx, req, in_flight.id()).await,
             };
-            drop(in_flight);
             if ep.keep_alive.limit_reached(&ctx) {
                 // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this
                 // response closes the HTTP/1.1 connection.
@@ -216,7 +322,7 @@ pub(super) async fn serve_conn(
                     http::HeaderValue::from_static("close"),
                 );
             }
-            Ok::<_, std::convert::Infallible>(resp)
+            Ok::<_, std::convert::Infallible>(resp.map(|b| ServedBody::new(b, in_flight)))
         }
     });
     let reads = Arc::new(AtomicU64::new(0));
@@ -228,6 +334,7 @@ pub(super) async fn serve_conn(
     let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
     let mut closing = false;
     let mut expired = false;
+    let write_limited = ep.timeouts.write.is_some();
     loop {
         tokio::select! {
             biased;
@@ -243,12 +350,18 @@ pub(super) async fn serve_conn(
                     conn.as_mut().graceful_shutdown();
                 }
             }
-            _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired) => {
-                if expired {
+            _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired || write_limited) => {
+                if write_limited && ctx.write_overdue(Instant::now()) {
+                    // writeTimeout: Go's write deadline fails every later
+                    // write, and the connection with it.
+                    tracing::debug!(peer = %peer, "writeTimeout passed: closing the connection");
+                    break;
+                }
+                if closing {
                     // Graceful shutdown could not close it within a tick: an
                     // HTTP/1 request head still arriving, with no request in
                     // flight. Nothing is lost by dropping it.
-                    if ctx.in_flight.get() == 0 {
+                    if expired && ctx.in_flight.get() == 0 {
                         break;
                     }
                     continue;

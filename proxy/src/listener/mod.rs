@@ -1,6 +1,7 @@
 //! Entrypoints: binding, the per-worker accept loops and graceful
 //! draining. The connection-level pieces live beside it: `conn.rs` (the
-//! per-connection context and serving a connection), `stream.rs` (the
+//! per-connection context and serving a connection), `served.rs` (the
+//! response body that keeps its request in flight), `stream.rs` (the
 //! plain-or-TLS client stream, the entrypoint's handshake, the activity
 //! counter), `tls.rs` (telling TLS from plain, the TLS handshake with the
 //! options the SNI chose) and `watchdog.rs` (read and idle timeouts).
@@ -12,6 +13,7 @@
 
 pub mod bind;
 pub mod conn;
+pub mod served;
 pub mod stream;
 mod tls;
 mod watchdog;
@@ -29,6 +31,7 @@ pub use conn::ConnCtx;
 pub use stream::{Accepted, ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
+use crate::config::Http2Config;
 use crate::forward::Shared;
 use crate::ipnet::IpSet;
 use crate::rt::LocalExec;
@@ -48,15 +51,22 @@ pub struct EntryPointInfo {
     pub handshake_errors: metrics::Counter,
 }
 
-/// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`).
-/// `read` bounds the time a request head may take to arrive (Go also
-/// counts the body; a stalled upload is bounded by the upstream instead).
-#[derive(Clone, Copy, Debug)]
+/// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`,
+/// with the meaning of Go's `http.Server` fields).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ConnTimeouts {
-    /// Maximum time to read a request's headers; `None` for no limit.
+    /// Maximum time to read a request, head and body: the head within it
+    /// of its first byte (the watchdog), the body within it of the head
+    /// (`upstream::ClientBody`); `None` for no limit.
     pub read: Option<Duration>,
-    /// Keep-alive connections idle for this long are closed.
+    /// Keep-alive connections with no request in flight for this long are
+    /// closed.
     pub idle: Option<Duration>,
+    /// Maximum time, from the request head, to write its response; the
+    /// connection is closed when it passes (Go's `WriteTimeout`). Not
+    /// applied once a connection is upgraded (WebSocket). `None`: no limit
+    /// (Traefik's default).
+    pub write: Option<Duration>,
 }
 
 /// Everything a worker needs to serve one entrypoint.
@@ -72,6 +82,8 @@ pub struct WorkerListener {
     pub admin: AdminRoutes,
     /// Keep-alive limits.
     pub keep_alive: KeepAliveLimits,
+    /// HTTP/2 server settings (`entryPoints.<n>.http2`).
+    pub http2: Http2Config,
     /// This worker's socket.
     pub socket: std::net::TcpListener,
 }
@@ -91,12 +103,23 @@ pub enum Shutdown {
 /// Counts a worker's open connections and wakes the drain when the last
 /// one closes.
 #[derive(Debug, Default)]
-struct Tracker {
+pub(crate) struct Tracker {
     open: Cell<usize>,
     idle: Notify,
 }
 
-struct ConnGuard(Rc<Tracker>);
+/// Keeps its worker's drain waiting (up to the grace period) while it
+/// lives: one per accepted connection, and one per upgraded tunnel, which
+/// outlives the HTTP serving of its connection ([`ConnCtx::hold_open`]).
+#[derive(Debug)]
+pub struct ConnGuard(Rc<Tracker>);
+
+impl ConnGuard {
+    fn new(tracker: &Rc<Tracker>) -> Self {
+        tracker.open.set(tracker.open.get() + 1);
+        ConnGuard(Rc::clone(tracker))
+    }
+}
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
@@ -126,7 +149,7 @@ pub async fn run_worker(
                 continue;
             }
         };
-        let server = Rc::new(make_builder());
+        let server = Rc::new(make_builder(&l.http2));
         let ep = Rc::new(EpState {
             info: l.info,
             handshake: l.handshake,
@@ -200,11 +223,23 @@ impl KeepAliveLimits {
     }
 }
 
-fn make_builder() -> auto::Builder<LocalExec> {
+/// Response bytes hyper may buffer per HTTP/2 stream for a client that
+/// reads slowly (hyper's default is 400 KiB). With Traefik's default of
+/// 250 streams, one slow-reading connection holds at most 250 × 64 KiB =
+/// 16 MiB of responses, plus what it sent and the proxy did not read yet,
+/// bounded by the connection's receive window (hyper's 1 MiB).
+const H2_SEND_BUFFER_PER_STREAM: usize = 64 * 1024;
+
+fn make_builder(h2: &Http2Config) -> auto::Builder<LocalExec> {
     let mut b = auto::Builder::new(LocalExec);
     // Timeouts are the connection watchdog's job: hyper's header timer
     // would arm a boxed sleep for every request.
     b.http1().keep_alive(true).header_read_timeout(None);
+    // The HPACK table sizes are the h2 crate's 4096 bytes (Go's default);
+    // hyper's server has no knob for them (the config warns when set).
+    b.http2()
+        .max_concurrent_streams(h2.max_concurrent_streams)
+        .max_send_buf_size(H2_SEND_BUFFER_PER_STREAM);
     b
 }
 
@@ -232,8 +267,6 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                tracker.open.set(tracker.open.get() + 1);
-                let guard = ConnGuard(Rc::clone(&tracker));
                 tokio::task::spawn_local(conn::serve_conn(
                     stream,
                     peer,
@@ -241,7 +274,7 @@ async fn accept_loop(
                     Rc::clone(&ep),
                     Rc::clone(&server),
                     shutdown.clone(),
-                    guard,
+                    ConnGuard::new(&tracker),
                 ));
             }
             Err(e) if is_fd_exhaustion(&e) => {

@@ -1,6 +1,7 @@
-//! The per-connection watchdog: `readTimeout` and `idleTimeout` checked
-//! once per tick from the connection's activity counters, instead of a
-//! timer armed per request.
+//! The per-connection watchdog: `readTimeout` (of a request head) and
+//! `idleTimeout` checked once per tick from the connection's activity
+//! counters, instead of a timer armed per request; the tick also checks
+//! `writeTimeout` (`ConnCtx::write_overdue`).
 //!
 //! Runs once per tick per connection (a quarter of the shorter limit, at
 //! least 50 ms), never per request; plain arithmetic, no allocation.
@@ -32,11 +33,7 @@ pub(super) struct Watchdog {
 
 impl Watchdog {
     pub(super) fn new(t: &ConnTimeouts) -> Option<Self> {
-        let tick = match (t.read, t.idle) {
-            (None, None) => return None,
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-        };
+        let tick = [t.read, t.idle, t.write].into_iter().flatten().min()?;
         // Finer ticks for long limits keep the overshoot small.
         let tick = (tick / 4).max(Duration::from_millis(50));
         Some(Self {
@@ -85,6 +82,7 @@ mod tests {
         Watchdog::new(&ConnTimeouts {
             read: (read > 0).then(|| Duration::from_secs(read)),
             idle: (idle > 0).then(|| Duration::from_secs(idle)),
+            write: None,
         })
         .unwrap()
     }
@@ -139,12 +137,6 @@ mod tests {
             assert!(!w.expired(i, i, 0));
             assert!(!w.expired(i, i, 1));
         }
-        assert!(
-            Watchdog::new(&ConnTimeouts {
-                read: None,
-                idle: None
-            })
-            .is_none()
-        );
+        assert!(Watchdog::new(&ConnTimeouts::default()).is_none());
     }
 }

@@ -5,12 +5,20 @@
 //! 502), or one kept so it can be sent again (a retry, a mirror, a
 //! buffered request).
 //!
+//! [`ClientBody`] is the client's request body as it streams in: bounded
+//! by the entrypoint's `readTimeout` (counted from the request head, as
+//! Go's deadline covers the body too), and any failure to read it (a
+//! malformed chunk, the deadline) marked as the client's, so the answer is
+//! a 400 or 408 and not the upstream's 502.
+//!
 //! An enum, not a boxed trait object, so body polling is statically
 //! dispatched (decision 4). Runs per request: a match per frame, no
-//! allocation.
+//! allocation (a request body that is not all there at once arms one
+//! boxed timer for its deadline).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -27,7 +35,95 @@ pub enum MessageBody<S> {
 
 /// A request body on its way to the upstream: the client's, streamed, or
 /// one the proxy holds.
-pub type RequestBody = MessageBody<Incoming>;
+pub type RequestBody = MessageBody<ClientBody>;
+
+/// Why the client's request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The client sent a malformed body (a bad chunk) or went away.
+    #[error("reading the request body: {0}")]
+    Client(#[source] hyper::Error),
+    /// The body did not arrive within the entrypoint's `readTimeout`.
+    #[error("request body not received within readTimeout ({0:?})")]
+    ReadTimeout(Duration),
+}
+
+/// The client's request body, streamed, with its read deadline.
+#[derive(Debug)]
+pub struct ClientBody {
+    inner: Incoming,
+    /// `None` for no limit (or a body already complete). Kept small: the
+    /// request and its body are moved several times per request.
+    deadline: Option<Deadline>,
+}
+
+/// When the body must have arrived, and the `readTimeout` it comes from
+/// (whole milliseconds, for the error).
+#[derive(Debug)]
+enum Deadline {
+    /// Not waited on yet.
+    At(Instant, u32),
+    /// The body was not all there: a timer armed for the deadline.
+    Armed(Pin<Box<tokio::time::Sleep>>, u32),
+}
+
+impl ClientBody {
+    /// `inner`, to be read within `read_timeout` of `head_read` (when the
+    /// request head had arrived).
+    pub fn new(inner: Incoming, head_read: Instant, read_timeout: Option<Duration>) -> Self {
+        let deadline = read_timeout.filter(|_| !inner.is_end_stream()).map(|t| {
+            let ms = u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+            Deadline::At(head_read + t, ms)
+        });
+        Self { inner, deadline }
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    #[inline]
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map(|f| f.map_err(BodyError::Client))),
+            Poll::Pending => {
+                let Some(deadline) = &mut this.deadline else {
+                    return Poll::Pending;
+                };
+                if let Deadline::At(at, ms) = *deadline {
+                    let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(at));
+                    *deadline = Deadline::Armed(Box::pin(timer), ms);
+                }
+                let Deadline::Armed(timer, ms) = deadline else {
+                    return Poll::Pending;
+                };
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        let limit = Duration::from_millis(u64::from(*ms));
+                        this.deadline = None;
+                        Poll::Ready(Some(Err(BodyError::ReadTimeout(limit))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 impl<S> MessageBody<S> {
     /// An empty body.
@@ -54,16 +150,16 @@ impl<S> MessageBody<S> {
 
 impl<S> Body for MessageBody<S>
 where
-    S: Body<Data = Bytes, Error = hyper::Error> + Unpin,
+    S: Body<Data = Bytes> + Unpin,
 {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = S::Error;
 
     #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, S::Error>>> {
         match self.get_mut() {
             MessageBody::Stream(b) => Pin::new(b).poll_frame(cx),
             MessageBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),

@@ -78,6 +78,19 @@ pub enum ProxyError {
         /// connection before it failed.
         request_sent: bool,
     },
+    /// The client's request body could not be read while it was being
+    /// sent: malformed (a bad chunk) or not within `readTimeout`. The
+    /// client's error, not the upstream's.
+    #[error("request to {addr}: {reason}")]
+    ClientBody {
+        /// The upstream address.
+        addr: String,
+        /// What went wrong with the body.
+        reason: String,
+        /// The body did not arrive in time (408) rather than being
+        /// malformed (400).
+        timed_out: bool,
+    },
     /// The service has no server to send to.
     #[error("no available server")]
     NoServer,
@@ -87,7 +100,7 @@ impl ProxyError {
     /// Which side failed.
     pub fn source_side(&self) -> ErrorSource {
         match self {
-            ProxyError::InvalidTarget { .. } => ErrorSource::Client,
+            ProxyError::InvalidTarget { .. } | ProxyError::ClientBody { .. } => ErrorSource::Client,
             ProxyError::NoServer => ErrorSource::Internal,
             ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
@@ -107,7 +120,7 @@ impl ProxyError {
             | ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::Handshake { .. } => false,
-            ProxyError::ResponseHeaderTimeout { .. } => true,
+            ProxyError::ResponseHeaderTimeout { .. } | ProxyError::ClientBody { .. } => true,
             ProxyError::Upstream { request_sent, .. } => *request_sent,
         }
     }
@@ -125,10 +138,19 @@ impl ProxyError {
 
     /// The status answered downstream for this error, as Traefik does:
     /// timeouts are 504, an unreachable or broken upstream is 502, no
-    /// server at all is 503, a request that cannot be forwarded 400.
+    /// server at all is 503, a request that cannot be forwarded or a
+    /// malformed request body 400, a request body that did not arrive
+    /// within `readTimeout` 408.
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::InvalidTarget { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBody { timed_out, .. } => {
+                if *timed_out {
+                    StatusCode::REQUEST_TIMEOUT
+                } else {
+                    StatusCode::BAD_REQUEST
+                }
+            }
             ProxyError::ConnectTimeout { .. } | ProxyError::ResponseHeaderTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -177,6 +199,26 @@ mod tests {
             (timeout, ErrorSource::Upstream, 504, true),
             (bad, ErrorSource::Client, 400, false),
             (ProxyError::NoServer, ErrorSource::Internal, 503, false),
+            (
+                ProxyError::ClientBody {
+                    addr: "b:80".into(),
+                    reason: "invalid chunk size".into(),
+                    timed_out: false,
+                },
+                ErrorSource::Client,
+                400,
+                true,
+            ),
+            (
+                ProxyError::ClientBody {
+                    addr: "b:80".into(),
+                    reason: "late".into(),
+                    timed_out: true,
+                },
+                ErrorSource::Client,
+                408,
+                true,
+            ),
         ];
         for (e, side, status, reached) in cases {
             assert_eq!(e.source_side(), side, "{e}");

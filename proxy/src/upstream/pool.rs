@@ -26,9 +26,10 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::body::RequestBody;
+use super::body::{BodyError, RequestBody};
 use super::error::ProxyError;
 use super::identity::{PoolKey, ServerId};
+use super::retry;
 use crate::rt::LocalExec;
 
 /// How connections to a server are made and kept (a Traefik
@@ -44,6 +45,13 @@ pub struct TransportSettings {
     pub idle_conn_timeout: Option<Duration>,
     /// Idle connections kept per server, per worker.
     pub max_idle_per_host: usize,
+    /// HTTP/2: a PING is sent when no frame arrived for this long
+    /// (`forwardingTimeouts.readIdleTimeout`); `None`: no health pings
+    /// (Traefik's default `0`).
+    pub h2_read_idle_timeout: Option<Duration>,
+    /// HTTP/2: the connection is closed when a PING is not answered
+    /// within this (`forwardingTimeouts.pingTimeout`, 15 s).
+    pub h2_ping_timeout: Duration,
 }
 
 impl Default for TransportSettings {
@@ -53,6 +61,8 @@ impl Default for TransportSettings {
             response_header_timeout: None,
             idle_conn_timeout: Some(Duration::from_secs(90)),
             max_idle_per_host: 200,
+            h2_read_idle_timeout: None,
+            h2_ping_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -121,7 +131,7 @@ thread_local! {
 fn checkout_h1(
     key: PoolKey,
     idle_timeout: Option<Duration>,
-) -> Option<http1::SendRequest<RequestBody>> {
+) -> Option<(http1::SendRequest<RequestBody>, Duration)> {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let host = p.host(key);
@@ -129,12 +139,11 @@ fn checkout_h1(
             if c.tx.is_closed() {
                 continue;
             }
-            if let Some(t) = idle_timeout
-                && c.since.elapsed() > t
-            {
+            let idle_for = c.since.elapsed();
+            if idle_timeout.is_some_and(|t| idle_for > t) {
                 continue;
             }
-            return Some(c.tx);
+            return Some((c.tx, idle_for));
         }
         None
     })
@@ -224,8 +233,18 @@ async fn dial(target: &UpstreamTarget) -> Result<TcpStream, ProxyError> {
         source,
     })?;
     let _ = stream.set_nodelay(true);
+    // TCP keep-alive, as Go's dialer in Traefik's transport (30 s): a
+    // pooled connection to a host that vanished is found dead.
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE)
+        .with_interval(TCP_KEEPALIVE);
+    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
     Ok(stream)
 }
+
+/// Idle time before the first keep-alive probe, and between probes, on
+/// dialled sockets (Traefik's `KeepAlive: 30 * time.Second`).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// Runs an upstream connection on this worker until it closes.
 fn drive(conn: impl Future<Output = Result<(), hyper::Error>> + 'static) {
@@ -247,6 +266,19 @@ impl UpstreamTarget {
     /// The connection failed; `request_sent` when some of the request may
     /// have been written to it.
     fn failed(&self, source: hyper::Error, request_sent: bool) -> ProxyError {
+        // The request body hyper was sending failed to read: the client's
+        // error, not this server's.
+        let mut cause = std::error::Error::source(&source);
+        while let Some(c) = cause {
+            if let Some(b) = c.downcast_ref::<BodyError>() {
+                return ProxyError::ClientBody {
+                    addr: self.authority.to_string(),
+                    reason: b.to_string(),
+                    timed_out: matches!(b, BodyError::ReadTimeout(_)),
+                };
+            }
+            cause = c.source();
+        }
         ProxyError::Upstream {
             addr: self.authority.to_string(),
             source,
@@ -305,7 +337,18 @@ async fn h2_handshake<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, conn) = http2::Builder::new(LocalExec)
+    let mut builder = http2::Builder::new(LocalExec);
+    if let Some(idle) = target.transport.h2_read_idle_timeout {
+        // Go's ReadIdleTimeout / PingTimeout: a connection whose backend
+        // stopped answering (a dead host, a silent middlebox) is closed,
+        // failing its streams, instead of waiting forever.
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(idle)
+            .keep_alive_timeout(target.transport.h2_ping_timeout)
+            .keep_alive_while_idle(true);
+    }
+    let (tx, conn) = builder
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| target.handshake_failed(e))?;
@@ -381,9 +424,11 @@ where
 /// connection of this worker, dialling one when none is idle.
 ///
 /// A pooled connection that turns out to be closed before the request was
-/// written is discarded and the request is sent on a new connection; once
-/// any of it was written the error is returned (502), recording that the
-/// upstream may have received it ([`ProxyError::reached_upstream`]).
+/// written, or closed by the server before it answered a request that may
+/// go twice, is discarded and the request is sent once more on a new
+/// connection (`retry.rs`); otherwise the error is returned (502),
+/// recording whether the upstream may have received the request
+/// ([`ProxyError::reached_upstream`]).
 pub async fn send_upstream(
     target: &UpstreamTarget,
     req: Request<RequestBody>,
@@ -400,12 +445,22 @@ pub async fn send_upstream(
 
     let mut req = req;
     let transport = &target.transport;
-    // At most one pooled connection that turns out dead, then a fresh one.
-    for _attempt in 0..3 {
-        let (mut tx, reused) = match checkout_h1(target.key, transport.idle_conn_timeout) {
-            Some(tx) => (tx, true),
+    // A pooled connection first; after it failed in a way that allows the
+    // request to go again, once more on a new connection (`retry.rs`). The
+    // last attempt is always on a new connection, so this runs at most
+    // twice.
+    let mut fresh = false;
+    loop {
+        let pooled = if fresh {
+            None
+        } else {
+            checkout_h1(target.key, transport.idle_conn_timeout)
+        };
+        let reused = pooled.is_some();
+        let (mut tx, idle_for) = match pooled {
+            Some(pooled) => pooled,
             None => match connect_new(target).await? {
-                Fresh::H1(tx) => (tx, false),
+                Fresh::H1(tx) => (tx, Duration::ZERO),
                 Fresh::H2(tx) => return send_h2(target, tx, tls_h2_request(target, req)?).await,
             },
         };
@@ -413,23 +468,40 @@ pub async fn send_upstream(
             && let Err(source) = tx.ready().await
         {
             if reused {
+                fresh = true;
                 continue;
             }
             return Err(target.failed(source, false));
         }
+        let mut copy = if reused && idle_for >= retry::COPY_AFTER_IDLE {
+            retry::resend_copy(&req)
+        } else {
+            None
+        };
         let sent = with_header_timeout(target, async {
             match tx.try_send_request(req).await {
                 Ok(resp) => Ok(Ok(resp)),
                 Err(mut e) => match e.take_message() {
-                    Some(back) if reused => Ok(Err(back)),
                     // The request came back: none of it was written.
-                    back => Err(target.failed(e.into_error(), back.is_none())),
+                    Some(back) if reused => Ok(Err(back)),
+                    back => {
+                        let written = back.is_none();
+                        let source = e.into_error();
+                        match copy.take() {
+                            Some(again) if written && retry::closed_before_response(&source) => {
+                                tracing::debug!(error = %source, url = %target.url, "reused upstream connection closed before answering; sending again on a new one");
+                                Ok(Err(again.into_request()))
+                            }
+                            _ => Err(target.failed(source, written)),
+                        }
+                    }
                 },
             }
         })
         .await?;
         match sent {
             Ok(resp) => {
+                drop(copy);
                 let key = target.key;
                 let max_idle = transport.max_idle_per_host;
                 let upgrading = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
@@ -441,10 +513,12 @@ pub async fn send_upstream(
                 });
                 return Ok(resp.map(|body| PooledBody::new(body, ret)));
             }
-            Err(back) => req = back,
+            Err(again) => {
+                req = again;
+                fresh = true;
+            }
         }
     }
-    Err(ProxyError::NoServer)
 }
 
 // === the response body that returns its connection ===
@@ -581,6 +655,20 @@ mod tests {
             transport: Arc::new(TransportSettings::default()),
             url: format!("http://{addr}").into(),
         }
+    }
+
+    #[test]
+    fn dialled_sockets_have_tcp_keepalive() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = target(listener.local_addr().unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let stream = rt.block_on(dial(&target)).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), TCP_KEEPALIVE);
     }
 
     #[test]

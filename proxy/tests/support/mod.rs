@@ -96,6 +96,9 @@ pub struct BackendStats {
 /// - `/upgrade`: 101 + raw echo of every byte (WebSocket-style tunnel).
 /// - `/trailers`: a body followed by trailers `grpc-status: 0`.
 /// - `/hang-body`: sends headers, one chunk, then waits forever.
+/// - `/drip/<chunks>/<ms>`: streams `chunks` chunks of 1 KiB, one every
+///   `ms` (a slow download); `?sse` as `text/event-stream`, `?grpc` as
+///   `application/grpc` ending with trailers `grpc-status: 0`.
 pub struct Backend {
     pub addr: SocketAddr,
     pub name: String,
@@ -253,6 +256,36 @@ async fn backend_answer(
             .insert("content-type", "application/grpc".parse().unwrap());
         return r;
     }
+    if let Some(spec) = path.strip_prefix("/drip/") {
+        let (n, ms) = spec.split_once('/').unwrap_or((spec, "200"));
+        let (n, ms): (u64, u64) = (n.parse().unwrap(), ms.parse().unwrap());
+        let kind = req.uri().query().unwrap_or("").to_owned();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(1);
+        let grpc = kind == "grpc";
+        tokio::spawn(async move {
+            let chunk = Bytes::from(vec![b'd'; 1024]);
+            for _ in 0..n {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                if tx.send(Ok(Frame::data(chunk.clone()))).await.is_err() {
+                    return;
+                }
+            }
+            if grpc {
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", "0".parse().unwrap());
+                let _ = tx.send(Ok(Frame::trailers(trailers))).await;
+            }
+        });
+        let mut r = Response::new(StreamBody::new(ReceiverStream(rx)).boxed());
+        let ct = match kind.as_str() {
+            "sse" => "text/event-stream",
+            "grpc" => "application/grpc",
+            _ => "application/octet-stream",
+        };
+        r.headers_mut().insert("content-type", ct.parse().unwrap());
+        r.headers_mut().insert("x-backend", name.parse().unwrap());
+        return r;
+    }
     if path == "/hang-body" {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(1);
         let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"first")))).await;
@@ -367,6 +400,34 @@ pub fn static_yaml(extra: &str) -> String {
     format!(
         "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n{extra}"
     )
+}
+
+/// The static configuration with entrypoint `web` and its `transport`
+/// block (`transport` holds its lines, indented six spaces).
+pub fn static_with_transport(transport: &str) -> String {
+    format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n{transport}providers:\n  file:\n    filename: \"{{DIR}}/dynamic.yml\"\n"
+    )
+}
+
+/// Opens a raw connection to `addr` and upgrades it at `/upgrade` (the
+/// test backend's echo tunnel), returning the stream after the `101`.
+pub async fn upgraded(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
 }
 
 /// Starts an in-process proxy with `dynamic` (YAML) and the default static

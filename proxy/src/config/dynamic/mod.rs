@@ -229,21 +229,9 @@ pub fn load_dynamic_isolated(
 ) -> Loaded {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let paths = match (&file.filename, &file.directory) {
-        (Some(f), None) => vec![f.clone()],
-        (None, Some(dir)) => match list_dir(dir) {
-            Ok(paths) => paths,
-            Err(e) => return unusable(e),
-        },
-        _ => {
-            return unusable(ConfigError {
-                file: PathBuf::new(),
-                key: "providers.file".to_owned(),
-                line: None,
-                column: None,
-                message: "exactly one of filename or directory must be set".to_owned(),
-            });
-        }
+    let paths = match dynamic_paths(file) {
+        Ok(paths) => paths,
+        Err(e) => return unusable(e),
     };
     let mut drafts = Vec::new();
     for path in &paths {
@@ -308,6 +296,22 @@ pub fn parse_dynamic_isolated(
         &mut warnings,
     );
     finish(vec![draft], entry_points, errors, warnings)
+}
+
+/// The files the file provider reads, in the order it reads them: its
+/// `filename`, or every configuration file under its `directory`.
+pub fn dynamic_paths(file: &FileProviderConfig) -> Result<Vec<PathBuf>, ConfigError> {
+    match (&file.filename, &file.directory) {
+        (Some(f), None) => Ok(vec![f.clone()]),
+        (None, Some(dir)) => list_dir(dir),
+        _ => Err(ConfigError {
+            file: PathBuf::new(),
+            key: "providers.file".to_owned(),
+            line: None,
+            column: None,
+            message: "exactly one of filename or directory must be set".to_owned(),
+        }),
+    }
 }
 
 /// Every `.yml`/`.yaml`/`.toml` file under `dir`, recursively, sorted.

@@ -38,6 +38,8 @@ pub struct EntryPointConfig {
     pub http_tls: Option<EntryPointTls>,
     /// `http.redirections.entryPoint`: plain requests are redirected.
     pub redirect: Option<Redirection>,
+    /// HTTP/2 server settings.
+    pub http2: Http2Config,
     /// Where it was defined (line 0 for an implicit entrypoint).
     pub origin: Origin,
 }
@@ -54,6 +56,7 @@ impl EntryPointConfig {
             forwarded_headers: ForwardedHeadersConfig::default(),
             http_tls: None,
             redirect: None,
+            http2: Http2Config::default(),
             origin: Origin {
                 file: file.to_path_buf(),
                 line: 0,
@@ -85,6 +88,27 @@ pub struct Redirection {
     pub permanent: bool,
     /// `priority` (default: Go's `math.MaxInt - 1`).
     pub priority: i64,
+}
+
+/// `entryPoints.<name>.http2`, with Traefik 3.7's defaults (Go's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Config {
+    /// Streams one client connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// HPACK table size for the headers clients send (decoding side).
+    pub max_decoder_header_table_size: u32,
+    /// HPACK table size for the headers sent to clients (encoding side).
+    pub max_encoder_header_table_size: u32,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Http2Config {
+            max_concurrent_streams: 250,
+            max_decoder_header_table_size: 4096,
+            max_encoder_header_table_size: 4096,
+        }
+    }
 }
 
 /// `entryPoints.<name>.transport`.
@@ -158,6 +182,7 @@ pub(super) struct EntryPointFile {
     as_default: Option<bool>,
     transport: TransportFile,
     forwarded_headers: ForwardedFile,
+    http2: Http2File,
     /// `tls` and `redirections`; its other keys are refused or warned about.
     #[serde(rename = "http")]
     http: EntryPointHttpFile,
@@ -169,7 +194,6 @@ impl Schema for EntryPointFile {
             "proxyProtocol",
             Support::Error("it changes which address is the client's"),
         ),
-        ("http2", Support::Warn("HTTP/2 server defaults apply")),
         ("http3", Support::Warn("no HTTP/3")),
         ("udp", Support::Warn("no UDP")),
         ("observability", Support::Warn("")),
@@ -243,6 +267,15 @@ impl Schema for EntryPointHttpFile {
         ("sanitizePath", Support::Warn("")),
         ("maxHeaderBytes", Support::Warn("")),
     ];
+}
+
+/// `http2` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Http2File {
+    max_concurrent_streams: Option<At<i64>>,
+    max_decoder_header_table_size: Option<At<i64>>,
+    max_encoder_header_table_size: Option<At<i64>>,
 }
 
 /// `transport` as written.
@@ -343,6 +376,42 @@ pub(super) fn check(
     life.grace_time_out = lc.grace_time_out.unwrap_or(life.grace_time_out);
     tr.keep_alive_max_requests = t.keep_alive_max_requests.unwrap_or(0);
     tr.keep_alive_max_time = t.keep_alive_max_time.unwrap_or(tr.keep_alive_max_time);
+    let h2 = file.http2;
+    let limits = [
+        (
+            h2.max_concurrent_streams,
+            &mut ep.http2.max_concurrent_streams,
+        ),
+        (
+            h2.max_decoder_header_table_size,
+            &mut ep.http2.max_decoder_header_table_size,
+        ),
+        (
+            h2.max_encoder_header_table_size,
+            &mut ep.http2.max_encoder_header_table_size,
+        ),
+    ];
+    for (written, value) in limits {
+        let Some(v) = written.filter(|v| v.ok) else {
+            continue;
+        };
+        // Traefik refuses negative values; Go's server reads 0 as its
+        // default, and so does this one.
+        match u32::try_from(v.value) {
+            Ok(0) => {}
+            Ok(n) if v.path.to_ascii_lowercase().ends_with("tablesize") && n != 4096 => ctx.warn(
+                &v.path,
+                v.pos,
+                "not applied: the HTTP/2 server's HPACK tables stay at 4096 bytes",
+            ),
+            Ok(n) => *value = n,
+            Err(_) => ctx.error(
+                &v.path,
+                v.pos,
+                format!("must be between 0 and {}, got {}", u32::MAX, v.value),
+            ),
+        }
+    }
     let fh = file.forwarded_headers;
     ep.forwarded_headers.insecure = fh.insecure.unwrap_or(false);
     if let Some(list) = fh.trusted_ips {

@@ -25,8 +25,8 @@ use super::node::{Format, Pos, parse};
 use super::read_file;
 
 pub use entry_points::{
-    EntryPointConfig, EntryPointTls, EntryPointTransport, ForwardedHeadersConfig, LifeCycle,
-    Redirection, RespondingTimeouts,
+    EntryPointConfig, EntryPointTls, EntryPointTransport, ForwardedHeadersConfig, Http2Config,
+    LifeCycle, Redirection, RespondingTimeouts,
 };
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,

@@ -368,3 +368,31 @@ fn default_rule_syntax() {
         "traefik.yml:5:22: core.defaultRuleSyntax: unsupported default rule syntax \"V2\"",
     );
 }
+
+#[test]
+fn http2_settings_have_traefiks_defaults_and_refuse_negative_values() {
+    let ok =
+        "entryPoints:\n  web:\n    address: \":80\"\n    http2:\n      maxConcurrentStreams: 10\n";
+    let (cfg, _) = parse_static(ok, Format::Yaml, Path::new("s.yml")).unwrap();
+    assert_eq!(cfg.entry_points[0].http2.max_concurrent_streams, 10);
+    assert_eq!(
+        cfg.entry_points[0].http2.max_decoder_header_table_size,
+        4096
+    );
+    let (dflt, _) = parse_static(
+        "entryPoints:\n  web:\n    address: \":80\"\n",
+        Format::Yaml,
+        Path::new("s.yml"),
+    )
+    .unwrap();
+    assert_eq!(dflt.entry_points[0].http2.max_concurrent_streams, 250);
+    let bad =
+        "entryPoints:\n  web:\n    address: \":80\"\n    http2:\n      maxConcurrentStreams: -1\n";
+    let err = parse_static(bad, Format::Yaml, Path::new("s.yml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("entryPoints.web.http2.maxConcurrentStreams") && err.contains("s.yml:5"),
+        "{err}"
+    );
+}

@@ -1,0 +1,13 @@
+//! Production hardening over real sockets (the hardening issue): long
+//! streams outlive the connection timeouts, stale upstream connections are
+//! retried, slow clients are cut, shutdown waits for tunnels and streams,
+//! and the records tell the truth about streamed responses.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod records;
+mod reuse;
+mod shutdown;
+mod slow_clients;
+mod streaming;
