@@ -32,11 +32,11 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, LoadBalancerConfig,
-    Loaded, MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath,
-    ReplacePathRegex, RouterConfig, ServerConfig, ServersTransportConfig, ServiceConfig,
-    StripPrefix, StripPrefixRegex, load_dynamic, load_dynamic_isolated, parse_dynamic,
-    parse_dynamic_isolated,
+    AddPrefix, Cors, DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, Headers,
+    LoadBalancerConfig, Loaded, MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme,
+    ReplacePath, ReplacePathRegex, RouterConfig, Secure, ServerConfig, ServersTransportConfig,
+    ServiceConfig, StripPrefix, StripPrefixRegex, load_dynamic, load_dynamic_isolated,
+    parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

@@ -34,8 +34,10 @@
 //! only when the chain has members). A `chain` middleware is no member of
 //! its own: its members are compiled into the router's chain in its place.
 //!
-//! Built: the path and redirect middlewares (`path`, `redirect`).
+//! Built: the path and redirect middlewares (`path`, `redirect`),
+//! `headers` (`headers`).
 
+mod headers;
 mod path;
 mod redirect;
 
@@ -135,6 +137,8 @@ pub enum Middleware {
     RedirectScheme(redirect::RedirectScheme),
     /// `redirectRegex`.
     RedirectRegex(redirect::RedirectRegex),
+    /// `headers` (boxed: the largest by far).
+    Headers(Box<headers::Headers>),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -143,6 +147,8 @@ pub enum Middleware {
 pub enum Frame {
     /// Nothing to do on the way out.
     Pass,
+    /// `headers`: what its response part needs of the request.
+    Headers(headers::Seen),
 }
 
 impl Middleware {
@@ -166,6 +172,7 @@ impl Middleware {
             MiddlewareConfig::RedirectRegex(c) => {
                 Middleware::RedirectRegex(redirect::RedirectRegex::new(c))
             }
+            MiddlewareConfig::Headers(c) => Middleware::Headers(Box::new(headers::Headers::new(c))),
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -192,12 +199,16 @@ impl Member for Middleware {
             Middleware::ReplacePathRegex(m) => pass(m.apply(req)),
             Middleware::RedirectScheme(m) => pass(m.apply(req, cx.conn)),
             Middleware::RedirectRegex(m) => pass(m.apply(req, cx.conn)),
+            Middleware::Headers(m) => m.inbound(req, cx.conn),
         }
     }
 
     async fn outbound(&self, served: Served, frame: Frame, _cx: &Exchange<'_>) -> Outbound<Frame> {
-        match frame {
-            Frame::Pass => Outbound::Done(served),
+        match (self, frame) {
+            (Middleware::Headers(m), Frame::Headers(seen)) => {
+                Outbound::Done(m.outbound(served, seen))
+            }
+            (_, _) => Outbound::Done(served),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! this folder, an arm in [`check`], and its name leaves [`NOT_BUILT`].
 //! Control plane only: nothing here runs per request.
 
+mod headers;
 mod paths;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +25,7 @@ use super::super::node::Pos;
 use super::{Ref, err_at, strip_provider};
 use crate::routing::goregex::GoRegex;
 
+pub use headers::{Cors, Headers, Secure};
 pub use paths::{
     AddPrefix, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, StripPrefix,
     StripPrefixRegex,
@@ -46,6 +48,8 @@ pub enum MiddlewareConfig {
     RedirectScheme(RedirectScheme),
     /// `redirectRegex`.
     RedirectRegex(RedirectRegex),
+    /// `headers` (boxed: the largest by far).
+    Headers(Box<Headers>),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -90,6 +94,7 @@ pub(super) enum MiddlewareFile {
     ReplacePathRegex(paths::ReplacePathRegexFile),
     RedirectScheme(paths::RedirectSchemeFile),
     RedirectRegex(paths::RedirectRegexFile),
+    Headers(Box<headers::HeadersFile>),
     Chain(ChainFile),
 }
 
@@ -114,7 +119,6 @@ const NOT_BUILT: Spec = &[
     ("errors", NOT_YET),
     ("forwardAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
-    ("headers", NOT_YET),
     ("ipAllowList", NOT_YET),
     ("ipWhiteList", NOT_YET),
     ("inFlightReq", NOT_YET),
@@ -162,6 +166,7 @@ pub(super) fn check(
         MiddlewareFile::ReplacePathRegex(f) => f.check(ctx, path, pos),
         MiddlewareFile::RedirectScheme(f) => f.check(ctx, path, pos),
         MiddlewareFile::RedirectRegex(f) => f.check(ctx, path, pos),
+        MiddlewareFile::Headers(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
