@@ -35,9 +35,10 @@
 //! its own: its members are compiled into the router's chain in its place.
 //!
 //! Built: the path and redirect middlewares (`path`, `redirect`),
-//! `headers` (`headers`).
+//! `headers` (`headers`), `ipAllowList` (`ip_allow`).
 
 mod headers;
+mod ip_allow;
 mod path;
 mod redirect;
 
@@ -139,6 +140,8 @@ pub enum Middleware {
     RedirectRegex(redirect::RedirectRegex),
     /// `headers` (boxed: the largest by far).
     Headers(Box<headers::Headers>),
+    /// `ipAllowList` / `ipWhiteList`.
+    IpAllowList(ip_allow::IpAllowList),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -173,6 +176,9 @@ impl Middleware {
                 Middleware::RedirectRegex(redirect::RedirectRegex::new(c))
             }
             MiddlewareConfig::Headers(c) => Middleware::Headers(Box::new(headers::Headers::new(c))),
+            MiddlewareConfig::IpAllowList(c) => {
+                Middleware::IpAllowList(ip_allow::IpAllowList::new(c))
+            }
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -200,6 +206,7 @@ impl Member for Middleware {
             Middleware::RedirectScheme(m) => pass(m.apply(req, cx.conn)),
             Middleware::RedirectRegex(m) => pass(m.apply(req, cx.conn)),
             Middleware::Headers(m) => m.inbound(req, cx.conn),
+            Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
         }
     }
 

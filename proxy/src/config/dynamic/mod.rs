@@ -28,8 +28,8 @@ use crate::routing::RuleSyntax;
 
 pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::{
-    AddPrefix, Cors, Headers, MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme,
-    ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
+    AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,
+    RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
 };
 pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};

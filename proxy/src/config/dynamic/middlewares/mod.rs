@@ -12,6 +12,7 @@
 //! Control plane only: nothing here runs per request.
 
 mod headers;
+mod ip_allow;
 mod paths;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +27,7 @@ use super::{Ref, err_at, strip_provider};
 use crate::routing::goregex::GoRegex;
 
 pub use headers::{Cors, Headers, Secure};
+pub use ip_allow::{IpAllowList, IpStrategy};
 pub use paths::{
     AddPrefix, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, StripPrefix,
     StripPrefixRegex,
@@ -50,6 +52,8 @@ pub enum MiddlewareConfig {
     RedirectRegex(RedirectRegex),
     /// `headers` (boxed: the largest by far).
     Headers(Box<Headers>),
+    /// `ipAllowList`, or its deprecated alias `ipWhiteList`.
+    IpAllowList(IpAllowList),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -95,6 +99,8 @@ pub(super) enum MiddlewareFile {
     RedirectScheme(paths::RedirectSchemeFile),
     RedirectRegex(paths::RedirectRegexFile),
     Headers(Box<headers::HeadersFile>),
+    IpAllowList(ip_allow::IpAllowListFile),
+    IpWhiteList(ip_allow::IpWhiteListFile),
     Chain(ChainFile),
 }
 
@@ -119,8 +125,6 @@ const NOT_BUILT: Spec = &[
     ("errors", NOT_YET),
     ("forwardAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
-    ("ipAllowList", NOT_YET),
-    ("ipWhiteList", NOT_YET),
     ("inFlightReq", NOT_YET),
     ("passTLSClientCert", NOT_YET),
     ("plugin", NOT_YET),
@@ -167,6 +171,8 @@ pub(super) fn check(
         MiddlewareFile::RedirectScheme(f) => f.check(ctx, path, pos),
         MiddlewareFile::RedirectRegex(f) => f.check(ctx, path, pos),
         MiddlewareFile::Headers(f) => f.check(ctx, path, pos),
+        MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
+        MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
