@@ -267,15 +267,7 @@ async fn a_headers_middleware_with_no_option_or_a_bad_name_is_refused() {
       headers:
         frameDeny: true
 "#;
-    let err = proxy::config::parse_dynamic(
-        &config(&b.addr.to_string(), bad),
-        proxy::config::Format::Yaml,
-        std::path::Path::new("d.yml"),
-        &["web".to_owned()],
-        proxy::routing::RuleSyntax::V3,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = dynamic_errors(&config(&b.addr.to_string(), bad));
     assert!(err.contains("http.middlewares.custom"), "{err}");
     assert!(err.contains("no header option is set"), "{err}");
     assert!(

@@ -146,15 +146,7 @@ fn bad_allow_lists_are_refused_where_written() {
         .replace("rejectStatusCode: 404", "rejectStatusCode: 999")
         .replace("depth: 2", "depth: 2\n          ipv6Subnet: 129")
         .replace("sourceRange: [\"127.0.0.2\"]", "sourceRange: []");
-    let errors = proxy::config::parse_dynamic(
-        &bad,
-        proxy::config::Format::Yaml,
-        std::path::Path::new("d.yml"),
-        &["web".to_owned()],
-        proxy::routing::RuleSyntax::V3,
-    )
-    .unwrap_err()
-    .to_string();
+    let errors = dynamic_errors(&bad);
     assert!(
         errors.contains("\"127.0.0.300\" is neither an IP address nor a CIDR network"),
         "{errors}"

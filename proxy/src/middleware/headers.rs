@@ -17,7 +17,7 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use super::path::plain;
+use super::path::{plain, request_host};
 use super::{Frame, Inbound, Served};
 use crate::config;
 use crate::forward::{Answer, ProxyBody};
@@ -141,18 +141,6 @@ impl Headers {
         for (name, value) in &s.fixed {
             h.insert(name.clone(), value.clone());
         }
-    }
-}
-
-/// The host the request is for: the URI's authority, else `Host`.
-fn request_host<B>(req: &Request<B>) -> &str {
-    match req.uri().authority() {
-        Some(a) => a.as_str(),
-        None => req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(""),
     }
 }
 

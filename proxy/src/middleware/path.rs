@@ -215,6 +215,19 @@ fn bad_request() -> Refusal {
     Box::new(plain(StatusCode::BAD_REQUEST, "Bad Request".to_owned()))
 }
 
+/// The host a request is for: the URI's authority (absolute form,
+/// HTTP/2), else `Host`.
+pub(super) fn request_host<B>(req: &Request<B>) -> &str {
+    match req.uri().authority() {
+        Some(a) => a.as_str(),
+        None => req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    }
+}
+
 /// `s` with a `/` in front unless it is empty or has one.
 fn leading_slash(s: &str) -> String {
     if s.is_empty() || s.starts_with('/') {

@@ -12,7 +12,7 @@
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use super::path::{Step, plain};
+use super::path::{Step, plain, request_host};
 use crate::config;
 use crate::forward::ProxyBody;
 use crate::listener::ConnCtx;
@@ -90,19 +90,10 @@ impl RedirectRegex {
     }
 }
 
-/// The host the request is for (the URI's authority, else `Host`) and
-/// its target (path and query).
+/// The host the request is for and its target (path and query).
 fn host_and_target<B>(req: &Request<B>) -> (&str, &str) {
-    let host = match req.uri().authority() {
-        Some(a) => a.as_str(),
-        None => req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(""),
-    };
     let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    (host, target)
+    (request_host(req), target)
 }
 
 /// `host:port` split as Go's `SplitHostPort` (an IPv6 host in brackets
