@@ -79,17 +79,7 @@ impl Headers {
             return Inbound::Answer(resp);
         }
         if c.custom_or_cors {
-            let h = req.headers_mut();
-            for (name, value) in &c.request {
-                match value {
-                    Some(v) => {
-                        h.insert(name.clone(), v.clone());
-                    }
-                    None => {
-                        h.remove(name);
-                    }
-                }
-            }
+            set_or_remove(req.headers_mut(), &c.request);
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
         Inbound::Next(req, Frame::Headers(Seen { origin, ssl }))
@@ -103,16 +93,7 @@ impl Headers {
         };
         let h = resp.headers_mut();
         if c.custom_or_cors {
-            for (name, value) in &c.response {
-                match value {
-                    Some(v) => {
-                        h.insert(name.clone(), v.clone());
-                    }
-                    None => {
-                        h.remove(name);
-                    }
-                }
-            }
+            set_or_remove(h, &c.response);
             if let Some(cors) = &c.cors {
                 cors_response(cors, h, seen.origin.as_ref());
             }
@@ -140,6 +121,20 @@ impl Headers {
         }
         for (name, value) in &s.fixed {
             h.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// Sets each header of `custom` with a value, removes each without.
+fn set_or_remove(h: &mut HeaderMap, custom: &[(HeaderName, Option<HeaderValue>)]) {
+    for (name, value) in custom {
+        match value {
+            Some(v) => {
+                h.insert(name.clone(), v.clone());
+            }
+            None => {
+                h.remove(name);
+            }
         }
     }
 }
