@@ -705,3 +705,17 @@ pub fn try_start_proxy(dynamic: &str) -> Result<proxy::app::Running, String> {
     }
     proxy::app::start(static_cfg, Some(file), 1).map_err(|e| e.to_string())
 }
+
+/// The errors `proxy check` reports for the dynamic YAML `text` (entrypoint
+/// `web`, v3 rules), one per line; panics when there are none.
+pub fn dynamic_errors(text: &str) -> String {
+    proxy::config::parse_dynamic(
+        text,
+        proxy::config::Format::Yaml,
+        Path::new("d.yml"),
+        &["web".to_owned()],
+        proxy::routing::RuleSyntax::V3,
+    )
+    .expect_err("the configuration has errors")
+    .to_string()
+}

@@ -27,12 +27,16 @@ use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
 pub use isolate::{DisabledElement, ElementKind};
-pub use middlewares::MiddlewareConfig;
+pub use middlewares::{
+    AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,
+    RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
+};
 pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig};
 
 use isolate::Element;
+use middlewares::{MiddlewareDraft, MiddlewareFile};
 use routers::{RouterDraft, RouterFile};
 use services::{ServiceDraft, ServiceFile};
 use transports::TransportFile;
@@ -47,9 +51,9 @@ pub struct DynamicConfig {
     /// Servers transports by name, as defined by the user; services without
     /// one use [`ServersTransportConfig::default`].
     pub servers_transports: BTreeMap<String, ServersTransportConfig>,
-    /// Middlewares by name. No middleware type is implemented yet, so every
-    /// middleware definition is an error (the middleware is disabled, and
-    /// the routers using it) and this map is always empty.
+    /// Middlewares by name; a disabled one (an error of its own or of a
+    /// middleware its chain lists) is not here, and the routers using it
+    /// are disabled.
     pub middlewares: BTreeMap<String, MiddlewareConfig>,
     /// Every element disabled by an error, in kind and name order. Disabled
     /// routers whose rule parsed are in `routers` too, marked
@@ -141,7 +145,7 @@ impl Schema for DynamicFile {
 struct HttpFile {
     routers: Named<RouterFile>,
     services: Named<ServiceFile>,
-    middlewares: Named<MiddlewareConfig>,
+    middlewares: Named<MiddlewareFile>,
     servers_transports: Named<TransportFile>,
 }
 
@@ -176,8 +180,11 @@ struct FileDraft {
     routers: Vec<(String, RouterDraft)>,
     services: Vec<(String, ServiceDraft)>,
     transports: Vec<(String, ServersTransportConfig)>,
-    /// Middleware names and where each is defined.
+    /// Middleware names and where each is defined (including those
+    /// dropped for their own errors: a reference to them is not unknown).
     middlewares: Vec<(String, Origin)>,
+    /// The middlewares that could be built.
+    middleware_drafts: Vec<(String, MiddlewareDraft)>,
     /// Every service and transport name defined, including those dropped
     /// for their own errors: a reference to them is not "unknown".
     service_names: Vec<String>,
@@ -407,7 +414,12 @@ fn decode_file(
         for item in http.middlewares.0 {
             draft
                 .middlewares
-                .push((item.name, ctx.origin(item.key_pos)));
+                .push((item.name.clone(), ctx.origin(item.key_pos)));
+            if let Some(m) = item.value
+                && let Some(m) = middlewares::check(&mut ctx, &item.path, item.key_pos, m)
+            {
+                draft.middleware_drafts.push((item.name, m));
+            }
         }
     }
     errors.append(&mut ctx.errors);
@@ -527,6 +539,7 @@ fn finish(
     let mut services: BTreeMap<String, ServiceDraft> = BTreeMap::new();
     let mut transports: BTreeMap<String, ServersTransportConfig> = BTreeMap::new();
     let mut middlewares: BTreeMap<String, Origin> = BTreeMap::new();
+    let mut middleware_drafts: BTreeMap<String, MiddlewareDraft> = BTreeMap::new();
     let mut service_names: BTreeSet<String> = BTreeSet::new();
     let mut transport_names: BTreeSet<String> = BTreeSet::new();
     let mut elements = Vec::new();
@@ -557,6 +570,15 @@ fn finish(
             w,
         );
         keep_first(&mut middlewares, draft.middlewares, "middleware", |o| o, w);
+        // Its duplicates were warned about just above.
+        let mut ignored = Vec::new();
+        keep_first(
+            &mut middleware_drafts,
+            draft.middleware_drafts,
+            "middleware",
+            |m| &m.origin,
+            &mut ignored,
+        );
     }
 
     // References are resolved first (their errors belong to the element
@@ -649,6 +671,9 @@ fn finish(
         config.routers.insert(name, router);
     }
     config.servers_transports = transports;
+    let (mws, middleware_needs) =
+        middlewares::resolve(middleware_drafts, &middlewares, &mut errors);
+    config.middlewares = mws;
 
     let usable = isolate::disable(
         &mut config,
@@ -658,6 +683,7 @@ fn finish(
             service_transport: &service_transport,
             placed: &placed,
             middlewares: &middlewares,
+            middleware_needs: &middleware_needs,
         },
     );
     sort_warnings(&mut warnings);
