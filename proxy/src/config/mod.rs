@@ -32,9 +32,10 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, LoadBalancerConfig, Loaded,
-    MiddlewareConfig, RouterConfig, ServerConfig, ServersTransportConfig, ServiceConfig,
-    load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, HealthCheckConfig,
+    LoadBalancerConfig, Loaded, MiddlewareConfig, RouterConfig, ServerConfig,
+    ServersTransportConfig, ServiceConfig, load_dynamic, load_dynamic_isolated, parse_dynamic,
+    parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

@@ -11,6 +11,7 @@
 //! there, reading health kept beside the snapshot by [`UpstreamTarget::id`].
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
@@ -36,9 +37,10 @@ pub(super) struct ServiceCall<'a> {
 
 impl Inner for ServiceCall<'_> {
     async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
-        let Some(target) = self.service.pick() else {
+        let Some(picked) = self.service.pick(self.ctx.client_ip().as_bytes()) else {
             return Err(ProxyError::NoServer);
         };
+        let target = &self.service.servers[picked];
         self.outcome.server = Some(Arc::clone(&target.url));
         let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
         let h = req.headers_mut();
@@ -50,7 +52,19 @@ impl Inner for ServiceCall<'_> {
             self.service.pass_host_header,
             self.head.host.as_ref(),
         )?;
-        match send_upstream(target, req).await {
+        let sent = if self.service.balancer.strategy().counts_inflight() {
+            let state = self.service.balancer.state(picked);
+            let _inflight = state.start();
+            let started = Instant::now();
+            let sent = send_upstream(target, req).await;
+            if sent.is_ok() {
+                state.record_ttfb(started.elapsed());
+            }
+            sent
+        } else {
+            send_upstream(target, req).await
+        };
+        match sent {
             Ok(mut resp) => {
                 self.outcome.origin_status = Some(resp.status().as_u16());
                 let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
