@@ -326,6 +326,9 @@ async fn wait_ready(
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let mut last: String;
+    // A target that keeps answering a TLS handshake with plain HTTP will not
+    // start speaking TLS: give up after 5 s of that, not 90.
+    let mut plain_since: Option<tokio::time::Instant> = None;
     loop {
         let probe = if s.h2c() {
             crate::load::h2::probe(r.addr, &req).await
@@ -335,6 +338,14 @@ async fn wait_ready(
         match probe {
             Ok(()) => return Ok(()),
             Err(e) => last = e,
+        }
+        if last.contains(crate::load::tls::NOT_TLS) {
+            let since = *plain_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() > Duration::from_secs(5) {
+                return Err(format!("not answering over TLS after 5 s: {last}"));
+            }
+        } else {
+            plain_since = None;
         }
         if let Some(c) = r.child.as_mut()
             && let Some(st) = c.exited()

@@ -336,6 +336,18 @@ fn round_of(
 /// How long the first window waits before load starts.
 const LEAD: Duration = Duration::from_millis(150);
 
+/// The lead for `tool`: goose builds its configuration and user tasks and
+/// launches its users (at 1,000/s) before its first request, which took
+/// longer than a quick run's whole window on a loaded 2-core machine (every
+/// answer fell after the window): it gets a second.
+fn lead(s: &Scenario, tool: Tool) -> Duration {
+    if tool == Tool::Own && matches!(s.load, Load::Goose { .. }) {
+        Duration::from_secs(1)
+    } else {
+        LEAD
+    }
+}
+
 /// One measured window (two for reload-storm: quiet, then storm).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn measure(
@@ -358,7 +370,7 @@ pub(crate) async fn measure(
 
     let mut quiet: Option<LoadResult> = None;
     if s.reload {
-        let w = Window::new(LEAD, warm, secs);
+        let w = Window::new(lead(s, tool), warm, secs);
         let (pb, tick) = progress(&format!("{label} (quiet)"), w);
         let res = drive(ctx, s, r.addr, tool, w, rate).await;
         let _ = tick.await;
@@ -367,7 +379,7 @@ pub(crate) async fn measure(
     }
 
     let log_before = r.access_log.as_deref().map(lines_in);
-    let w = Window::new(LEAD, warm, secs);
+    let w = Window::new(lead(s, tool), warm, secs);
     let samp = sampler(pid, r.backend_pid, r.metrics, w);
     let storm = match (&r.reloader, s.reload) {
         (Some(rl), true) => Some(reloader(

@@ -38,20 +38,58 @@ fn traefik() -> Option<PathBuf> {
     venv.is_file().then_some(venv)
 }
 
+/// The proxy in the dev profile: this test checks that every target answers
+/// every scenario correctly, not how fast. `cargo test --workspace` has
+/// already built that binary (for the proxy's own tests) with the
+/// workspace's unified features; building it again with `-p proxy` alone
+/// would rebuild its dependencies, and a fat-LTO release build adds about
+/// six minutes to CI with artifacts the gate's bench profile cannot reuse.
+/// So it is built only when missing or older than the proxy's sources.
 fn proxy_builds() -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args(["build", "--release", "-p", "proxy"])
-        .current_dir(workspace())
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !st.success() {
-        return Err(format!("cargo build --release -p proxy: {st}"));
-    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    Ok(target.join("release/proxy"))
+    let bin = target.join("debug/proxy");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let ws = workspace();
+    let sources = [
+        ws.join("proxy"),
+        ws.join("Cargo.lock"),
+        ws.join("Cargo.toml"),
+    ];
+    let fresh = built.is_some_and(|b| sources.iter().all(|p| newest(p) <= b));
+    if fresh {
+        return Ok(bin);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "-p", "proxy", "--bin", "proxy"])
+        .current_dir(ws)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err(format!("cargo build -p proxy: {st}"));
+    }
+    Ok(bin)
+}
+
+/// The newest modification time under `p` (a file or a directory tree,
+/// leaving out `target`).
+fn newest(p: &Path) -> std::time::SystemTime {
+    let Ok(m) = std::fs::metadata(p) else {
+        return std::time::SystemTime::UNIX_EPOCH;
+    };
+    let own = m.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    if !m.is_dir() {
+        return own;
+    }
+    std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name() != "target")
+        .map(|e| newest(&e.path()))
+        .fold(own, std::cmp::max)
 }
 
 /// Leaves out what is missing, saying so (or failing under CI).
@@ -134,7 +172,18 @@ fn quick_run_every_scenario_every_target() {
                     "{} {} ({}): {:?}",
                     s.name, t.target, t.driver, round.first_error
                 );
-                assert!(round.requests > 0, "{} {}: no answers", s.name, t.target);
+                // A target that falls behind an open-loop rate can answer
+                // every request due in a short quick window only after it
+                // ended (Traefik rebuilding 1,000 routers every 100 ms in
+                // reload-storm): those answers' latencies are recorded, its
+                // in-window throughput is 0. No answer at all fails.
+                let late_only = round.requests == 0 && round.latency_us.max > 0.0;
+                assert!(
+                    round.requests > 0 || late_only,
+                    "{} {}: no answers",
+                    s.name,
+                    t.target
+                );
             }
         }
         // Nothing a target could run was left out for another reason than

@@ -17,6 +17,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+/// What a handshake error says when the answer was not TLS at all.
+pub(crate) const NOT_TLS: &str = "the target does not speak TLS on this port";
+
 use super::Negotiated;
 
 /// TLS protocol versions the driver can pin.
@@ -154,7 +157,19 @@ impl TlsClient {
             .connector
             .connect(self.server_name.clone(), tcp)
             .await
-            .map_err(|e| format!("TLS handshake: {e}"))?;
+            .map_err(|e| {
+                // A record that is not TLS at all: the target serves plain
+                // HTTP on this port (e.g. a build without TLS).
+                let plain = e
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<rustls::Error>())
+                    .is_some_and(|r| matches!(r, rustls::Error::InvalidMessage(_)));
+                if plain {
+                    format!("TLS handshake: {NOT_TLS} ({e})")
+                } else {
+                    format!("TLS handshake: {e}")
+                }
+            })?;
         let got = negotiated(s.get_ref().1);
         if got != self.expect {
             return Err(format!("TLS negotiated {got:?}, pinned {:?}", self.expect));
