@@ -150,7 +150,17 @@ async fn leasttime_prefers_the_server_answering_first() {
 #[test]
 fn an_unknown_strategy_is_refused_naming_it() {
     let yaml = "http:\n  services:\n    svc:\n      loadBalancer:\n        strategy: fastest\n        servers:\n          - url: http://127.0.0.1:1\n";
-    let err = proxy::config::parse_dynamic(
+    let err = config_errors(yaml);
+    assert!(
+        err.contains("http.services.svc.loadBalancer.strategy")
+            && err.contains("unsupported load-balancer strategy \"fastest\""),
+        "{err}"
+    );
+}
+
+/// The errors of a dynamic file that must not load.
+fn config_errors(yaml: &str) -> String {
+    proxy::config::parse_dynamic(
         yaml,
         proxy::config::Format::Yaml,
         std::path::Path::new("dynamic.yml"),
@@ -158,12 +168,7 @@ fn an_unknown_strategy_is_refused_naming_it() {
         proxy::routing::RuleSyntax::V3,
     )
     .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("http.services.svc.loadBalancer.strategy")
-            && err.contains("unsupported load-balancer strategy \"fastest\""),
-        "{err}"
-    );
+    .to_string()
 }
 
 /// Runs futures concurrently (no futures crate in the dev-dependencies).
@@ -299,18 +304,36 @@ fn health_check_options_are_checked_where_written() {
         let yaml = format!(
             "http:\n  services:\n    svc:\n      loadBalancer:\n        healthCheck:\n          {line}\n        servers:\n          - url: http://127.0.0.1:1\n"
         );
-        let err = proxy::config::parse_dynamic(
-            &yaml,
-            proxy::config::Format::Yaml,
-            std::path::Path::new("dynamic.yml"),
-            &["web".to_string()],
-            proxy::routing::RuleSyntax::V3,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = config_errors(&yaml);
         assert!(
             err.contains("http.services.svc.loadBalancer.healthCheck.") && err.contains(want),
             "{line}: {err}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_up_is_exported_per_service_and_url() {
+    let (a, b) = (KnobBackend::start("a"), KnobBackend::start("b"));
+    let stat = "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n  traefik:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\nmetrics:\n  prometheus: {}\n";
+    let p = support::start_proxy_static(&lb_yaml("", &[(&a, 1), (&b, 1)], FAST_CHECKS), stat, 1);
+    set(&b, 500);
+    let metrics = p.addr("traefik");
+    let (up, down) = (
+        format!(
+            "proxy_service_server_up{{service=\"svc@file\",url=\"{}\"}} 1",
+            a.url()
+        ),
+        format!(
+            "proxy_service_server_up{{service=\"svc@file\",url=\"{}\"}} 0",
+            b.url()
+        ),
+    );
+    let mut last = String::new();
+    let found = eventually(10, async || {
+        last = support::get(metrics, "x", "/metrics").await.text();
+        last.contains(&up) && last.contains(&down)
+    })
+    .await;
+    assert!(found, "want {up:?} and {down:?} in:\n{last}");
 }

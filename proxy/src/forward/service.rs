@@ -6,9 +6,13 @@
 //! Runs per request: no lock, no `dyn`; the only allocations are the ones
 //! hyper makes and a joined path when the server URL has one.
 //!
-//! The services issue plugs in at [`ServiceCall::call`]: other service
-//! kinds (weighted, mirroring, failover) and strategies choose the target
-//! there, reading health kept beside the snapshot by [`UpstreamTarget::id`].
+//! The service's balancer picks by its strategy, skipping servers the
+//! health checks took down (none up: 503). For p2c and leasttime a request
+//! counts as in flight on its server until the response head arrives, and
+//! leasttime records that time to first byte; wrr and hrw touch no shared
+//! counter but the schedule's. Other service kinds (weighted, mirroring,
+//! failover) plug in at [`ServiceCall::call`], resolving to a load
+//! balancer before the pick.
 
 use std::sync::Arc;
 use std::time::Instant;
