@@ -16,7 +16,9 @@ use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, Static
 use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
-use crate::upstream::{PoolKeys, RoundRobin, ServerIds, TransportSettings, UpstreamTarget};
+use crate::upstream::{
+    Balancer, PoolKeys, ServerIds, ServerStates, TransportSettings, UpstreamTarget,
+};
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
     let nz = |d: Duration| (!d.is_zero()).then_some(d);
@@ -38,6 +40,8 @@ pub struct Identities {
     pub pools: PoolKeys,
     /// Servers of services.
     pub servers: ServerIds,
+    /// The run-time state of each server (health, load), by server id.
+    pub states: ServerStates,
 }
 
 /// Compiles `dynamic` (already validated: rules parsed, references
@@ -67,16 +71,18 @@ pub fn compile(
             .and_then(|t| transports.get(t).cloned())
             .unwrap_or_else(|| Arc::clone(&default_transport));
         let mut servers = Vec::with_capacity(lb.servers.len());
-        let mut weights = Vec::with_capacity(lb.servers.len());
+        let mut members = Vec::with_capacity(lb.servers.len());
         for s in &lb.servers {
             let Some(authority) = s.uri.authority().cloned() else {
                 continue;
             };
             let authority = with_default_port(authority);
-            weights.push(s.weight.unwrap_or(1));
+            let id = ids.servers.id(&service_name, s.url.as_str());
+            let url: Arc<str> = Arc::from(s.url.as_str());
+            members.push((ids.states.get(id), s.weight.unwrap_or(1), Arc::clone(&url)));
             let base_path = s.uri.path().trim_end_matches('/');
             servers.push(Arc::new(UpstreamTarget {
-                id: ids.servers.id(&service_name, s.url.as_str()),
+                id,
                 key: ids.pools.key(s.h2c, authority.as_str(), &transport),
                 socket_addr: authority.as_str().parse().ok(),
                 host_header: HeaderValue::from_str(authority.as_str())
@@ -85,15 +91,16 @@ pub fn compile(
                 h2c: s.h2c,
                 base_path: base_path.into(),
                 transport: Arc::clone(&transport),
-                url: Arc::from(s.url.as_str()),
+                url,
             }));
         }
         service_index.insert(name.as_str(), services.len() as u32);
         services.push(Service {
             name: service_name,
             servers,
-            balancer: RoundRobin::weighted(&weights),
+            balancer: Balancer::new(lb.strategy, members),
             pass_host_header: lb.pass_host_header,
+            health_check: lb.health_check.clone().map(Arc::new),
         });
     }
 

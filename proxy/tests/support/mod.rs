@@ -516,7 +516,11 @@ pub struct H1 {
 
 impl H1 {
     pub async fn connect(addr: SocketAddr) -> H1 {
-        let s = TcpStream::connect(addr).await.unwrap();
+        H1::from_stream(TcpStream::connect(addr).await.unwrap()).await
+    }
+
+    /// A connection made by the caller (e.g. from a chosen source address).
+    pub async fn from_stream(s: TcpStream) -> H1 {
         let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
             .await
             .unwrap();

@@ -8,6 +8,7 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod health;
 mod isolate;
 mod middlewares;
 mod routers;
@@ -26,6 +27,7 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use health::HealthCheckConfig;
 pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::{
     AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,
