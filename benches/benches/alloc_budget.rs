@@ -25,8 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use benches::e2e::E2e;
 use benches::fixtures::{
-    Case, ForwardingValues, balancer, process_head, request_head, route_input,
+    Case, ForwardingValues, PICK_CLIENT_IP, balancer, process_head, request_head, route_input,
+    strategy_balancer,
 };
+use proxy::upstream::Strategy;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
@@ -150,6 +152,23 @@ fn main() {
         black_box(rr.pick());
     });
     put("upstream_pick_allocs", a);
+
+    // Every strategy at 100 servers: none may allocate.
+    let mut most = 0.0f64;
+    for strategy in [
+        Strategy::Wrr,
+        Strategy::P2c,
+        Strategy::Hrw,
+        Strategy::LeastTime,
+    ] {
+        let b = strategy_balancer(strategy, 100);
+        let _ = b.pick(PICK_CLIENT_IP);
+        let (a, _) = per_call(1_000, || {
+            black_box(b.pick(PICK_CLIENT_IP));
+        });
+        most = most.max(a);
+    }
+    put("strategy_pick_allocs", most);
 
     // Whole requests through the real proxy.
     let mut e2e = E2e::start();

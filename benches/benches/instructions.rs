@@ -24,15 +24,15 @@ use std::hint::black_box;
 
 use benches::e2e::E2e;
 use benches::fixtures::{
-    COMPLEX_RULE, Case, ForwardingValues, RouteInput, SIMPLE_RULE, SyntaxCase, balancer,
-    process_head, request_head, route_input, syntax_input,
+    COMPLEX_RULE, Case, ForwardingValues, PICK_CLIENT_IP, RouteInput, SIMPLE_RULE, SyntaxCase,
+    balancer, process_head, request_head, route_input, strategy_balancer, syntax_input,
 };
 use gungraun::{
     Callgrind, EntryPoint, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
 };
 use http::HeaderMap;
 use proxy::routing::{Rule, RuleSyntax, parse_rule};
-use proxy::upstream::RoundRobin;
+use proxy::upstream::{Balancer, RoundRobin, Strategy};
 
 // === routing ===
 
@@ -130,7 +130,28 @@ fn upstream_pick(rr: RoundRobin) -> (Option<usize>, RoundRobin) {
     (picked, rr)
 }
 
-library_benchmark_group!(name = upstream, benchmarks = [upstream_pick]);
+fn warm_strategy(strategy: Strategy, n: usize) -> Balancer {
+    let b = strategy_balancer(strategy, n);
+    let _ = b.pick(PICK_CLIENT_IP);
+    b
+}
+
+// One pick of each `loadBalancer.strategy`, every server up.
+#[library_benchmark]
+#[bench::wrr_2(args = (Strategy::Wrr, 2), setup = warm_strategy)]
+#[bench::wrr_100(args = (Strategy::Wrr, 100), setup = warm_strategy)]
+#[bench::p2c_2(args = (Strategy::P2c, 2), setup = warm_strategy)]
+#[bench::p2c_100(args = (Strategy::P2c, 100), setup = warm_strategy)]
+#[bench::hrw_2(args = (Strategy::Hrw, 2), setup = warm_strategy)]
+#[bench::hrw_100(args = (Strategy::Hrw, 100), setup = warm_strategy)]
+#[bench::leasttime_2(args = (Strategy::LeastTime, 2), setup = warm_strategy)]
+#[bench::leasttime_100(args = (Strategy::LeastTime, 100), setup = warm_strategy)]
+fn strategy_pick(b: Balancer) -> (Option<usize>, Balancer) {
+    let picked = black_box(b.pick(black_box(PICK_CLIENT_IP)));
+    (picked, b)
+}
+
+library_benchmark_group!(name = upstream, benchmarks = [upstream_pick, strategy_pick]);
 
 // === end to end ===
 

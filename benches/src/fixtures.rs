@@ -9,7 +9,9 @@ use http::header::{self, HeaderMap, HeaderValue};
 use proxy::ProxyRequest;
 use proxy::forward::headers::{self as fwd, Forwarding};
 use proxy::routing::{RouteEntry, Router, RuleSyntax, parse_rule, parse_rule_with};
-use proxy::upstream::RoundRobin;
+use std::sync::Arc;
+
+use proxy::upstream::{Balancer, RoundRobin, ServerState, Strategy};
 
 /// A simple rule, as most routers have.
 pub const SIMPLE_RULE: &str = "Host(`svc1.example.com`) && PathPrefix(`/api/1`)";
@@ -304,6 +306,24 @@ pub fn balancer(weighted: bool) -> RoundRobin {
         RoundRobin::new(3)
     }
 }
+
+/// A balancer of `strategy` over `n` servers, all up (weights 1, 2, 3, 1,
+/// 2, 3...), as a `loadBalancer` service compiles it.
+pub fn strategy_balancer(strategy: Strategy, n: usize) -> Balancer {
+    Balancer::new(
+        strategy,
+        (0..n).map(|i| {
+            (
+                Arc::new(ServerState::default()),
+                (i % 3) as u32 + 1,
+                Arc::from(format!("http://10.0.{}.{}:8080", i / 250, i % 250)),
+            )
+        }),
+    )
+}
+
+/// The client address an hrw pick hashes.
+pub const PICK_CLIENT_IP: &[u8] = b"192.0.2.17";
 
 #[cfg(test)]
 mod tests {

@@ -145,7 +145,7 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 /// A set of IP networks; membership is a linear scan (trusted lists are
 /// short).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IpSet {
     nets: Box<[IpNet]>,
 }

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
-use crate::config::DisabledElement;
+use crate::config::{DisabledElement, HealthCheckConfig};
 use crate::forward::Redirect;
 use crate::middleware::Chain;
 use crate::routing::Router;
 use crate::tls::{SniOptions, TlsSnapshot};
-use crate::upstream::{RoundRobin, UpstreamTarget};
+use crate::upstream::{Balancer, UpstreamTarget};
 
 /// What a router sends matching requests to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,18 +67,23 @@ pub struct Service {
     pub name: Arc<str>,
     /// Its servers.
     pub servers: Vec<Arc<UpstreamTarget>>,
-    /// Round robin state.
-    pub balancer: RoundRobin,
+    /// Picks among `servers` (same order) by the service's strategy,
+    /// reading their run-time state.
+    pub balancer: Balancer,
     /// Forward the client's `Host` header (Traefik's default) or use the
     /// server's.
     pub pass_host_header: bool,
+    /// The active health check of its servers, run by
+    /// [`HealthChecks`](crate::upstream::HealthChecks).
+    pub health_check: Option<Arc<HealthCheckConfig>>,
 }
 
 impl Service {
-    /// The server for the next request.
+    /// The index (into `servers`) of the server for the next request from
+    /// `client_ip`; `None` when no server is up.
     #[inline]
-    pub fn pick(&self) -> Option<&Arc<UpstreamTarget>> {
-        self.balancer.pick().map(|i| &self.servers[i])
+    pub fn pick(&self, client_ip: &[u8]) -> Option<usize> {
+        self.balancer.pick(client_ip)
     }
 }
 

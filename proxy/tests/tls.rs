@@ -4,7 +4,8 @@
 //! ECDSA / Ed25519 keys, ALPN, TLS routers apart from plain ones, TLS
 //! options (versions, suites, the five client-authentication modes), the
 //! 421 on a Host/SNI options mismatch, ticket resumption, entrypoint
-//! `http.tls` and redirections, and configuration errors.
+//! `http.tls` and redirections, configuration errors, and middlewares
+//! (`headers` STS, `redirectScheme`) seeing a TLS connection as HTTPS.
 
 mod support;
 
@@ -647,4 +648,53 @@ async fn a_certificate_replaced_by_a_config_reload_replaces_the_old_without_a_ga
     })
     .await;
     check_replacement(changed, &seen, &old, &new);
+}
+
+#[tokio::test]
+async fn middlewares_see_a_tls_connection_as_https() {
+    let b = backend("app");
+    let mut dynamic = routers(
+        &b,
+        &[
+            ("sts", "PathPrefix(`/sts`)", "      middlewares: [sts]\n"),
+            (
+                "sts-tls",
+                "PathPrefix(`/sts`)",
+                "      middlewares: [sts]\n      tls: {}\n",
+            ),
+            ("go", "PathPrefix(`/go`)", "      middlewares: [to-https]\n"),
+            (
+                "go-tls",
+                "PathPrefix(`/go`)",
+                "      middlewares: [to-https]\n      tls: {}\n",
+            ),
+        ],
+    );
+    dynamic += "  middlewares:\n    sts:\n      headers:\n        stsSeconds: 60\n    \
+                to-https:\n      redirectScheme:\n        scheme: https\n";
+    let p = start_proxy(&dynamic);
+    // `headers` sends STS over the TLS connection only.
+    let r = get(p.web, "x.test", "/sts").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers.get("strict-transport-security").is_none(),
+        "plain"
+    );
+    let s = connect(p.web, Some("x.test"), no_verify()).await.unwrap();
+    let r = support::tls::get(s, "x.test", "/sts").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["strict-transport-security"], "max-age=60");
+    // `redirectScheme` reads the scheme the proxy set from the connection:
+    // a plain request is redirected, the TLS one already is HTTPS.
+    let r = get(p.web, "x.test", "/go").await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.headers["location"], "https://x.test/go");
+    let s = connect(p.web, Some("x.test"), no_verify()).await.unwrap();
+    let r = support::tls::get(s, "x.test", "/go").await;
+    assert_eq!(r.status, 200, "{:?}", r.headers.get("location"));
+    // Both /sts requests and the TLS /go; the redirect never reached it.
+    assert_eq!(
+        b.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
 }

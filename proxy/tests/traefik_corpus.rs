@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! # feature: router priority (negative fallback)
-//! # request: a.test /x -> b1        (host, path, then a backend name, 404 or 503)
+//! # request: a.test /x -> b1        (host, path, then a backend name or the status
+//! #                                   the proxy answers: 404, 503, a redirect's 301)
 //! # refused: middleware type "basicAuth"   (instead of requests: the file is
 //! #                                         refused, every error "not supported yet")
 //! ```
@@ -90,18 +91,16 @@ fn read_corpus() -> Vec<Entry> {
 }
 
 fn expected(want: &str) -> Answer {
-    match want {
-        "404" => Answer {
-            status: 404,
+    // A status (404, 503, a redirect's 301) is answered by the proxy, a
+    // name by that backend.
+    match want.parse::<u16>() {
+        Ok(status) => Answer {
+            status,
             backend: None,
         },
-        "503" => Answer {
-            status: 503,
-            backend: None,
-        },
-        name => Answer {
+        Err(_) => Answer {
             status: 200,
-            backend: Some(name.to_owned()),
+            backend: Some(want.to_owned()),
         },
     }
 }

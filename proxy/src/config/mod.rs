@@ -32,9 +32,11 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    CertificateConfig, DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts,
-    LoadBalancerConfig, Loaded, MiddlewareConfig, PemSource, RouterConfig, RouterTls, ServerConfig,
-    ServersTransportConfig, ServiceConfig, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
+    AddPrefix, CertificateConfig, Cors, DisabledElement, DynamicConfig, ElementKind,
+    ForwardingTimeouts, Headers, HealthCheckConfig, IpAllowList, IpStrategy, LoadBalancerConfig,
+    Loaded, MiddlewareConfig, Pattern, PemSource, RedirectRegex, RedirectScheme, ReplacePath,
+    ReplacePathRegex, RouterConfig, RouterTls, Secure, ServerConfig, ServersTransportConfig,
+    ServiceConfig, StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
     dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};

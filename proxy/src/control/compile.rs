@@ -20,8 +20,9 @@ use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router, RuleSyntax, parse_rule_with};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
 use crate::tls::{DEFAULT_OPTIONS, SniOptions, TlsSnapshot, UpstreamClients};
-use crate::upstream::UpstreamTls;
-use crate::upstream::{PoolKeys, RoundRobin, ServerIds, TransportSettings, UpstreamTarget};
+use crate::upstream::{
+    Balancer, PoolKeys, ServerIds, ServerStates, TransportSettings, UpstreamTarget, UpstreamTls,
+};
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
     let nz = |d: Duration| (!d.is_zero()).then_some(d);
@@ -43,6 +44,8 @@ pub struct Identities {
     pub pools: PoolKeys,
     /// Servers of services.
     pub servers: ServerIds,
+    /// The run-time state of each server (health, load), by server id.
+    pub states: ServerStates,
 }
 
 /// Compiles `dynamic` (already validated: rules parsed, references
@@ -85,7 +88,7 @@ pub fn compile(
             .and_then(|t| upstream.by_transport.get(t))
             .unwrap_or(&upstream.default);
         let mut servers = Vec::with_capacity(lb.servers.len());
-        let mut weights = Vec::with_capacity(lb.servers.len());
+        let mut members = Vec::with_capacity(lb.servers.len());
         for s in &lb.servers {
             let Some(authority) = s.uri.authority().cloned() else {
                 continue;
@@ -115,10 +118,12 @@ pub fn compile(
                 ),
                 _ => "http".to_owned(),
             };
-            weights.push(s.weight.unwrap_or(1));
+            let id = ids.servers.id(&service_name, s.url.as_str());
+            let url: Arc<str> = Arc::from(s.url.as_str());
+            members.push((ids.states.get(id), s.weight.unwrap_or(1), Arc::clone(&url)));
             let base_path = s.uri.path().trim_end_matches('/');
             servers.push(Arc::new(UpstreamTarget {
-                id: ids.servers.id(&service_name, s.url.as_str()),
+                id,
                 key: ids.pools.key(&scheme, authority.as_str(), &transport),
                 socket_addr: authority.as_str().parse().ok(),
                 host_header: HeaderValue::from_str(authority.as_str())
@@ -128,15 +133,16 @@ pub fn compile(
                 tls,
                 base_path: base_path.into(),
                 transport: Arc::clone(&transport),
-                url: Arc::from(s.url.as_str()),
+                url,
             }));
         }
         service_index.insert(name.as_str(), services.len() as u32);
         services.push(Service {
             name: service_name,
             servers,
-            balancer: RoundRobin::weighted(&weights),
+            balancer: Balancer::new(lb.strategy, members),
             pass_host_header: lb.pass_host_header,
+            health_check: lb.health_check.clone().map(Arc::new),
         });
     }
 

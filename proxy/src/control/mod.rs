@@ -41,6 +41,7 @@ use crate::config::{
 use crate::observe::{self, MetricsHandle};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::tls::{CertSet, TlsRuntime};
+use crate::upstream::HealthChecks;
 
 /// Why a reload was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,8 @@ struct Inner {
     /// last examined (applied or rejected).
     reload_lock: Mutex<Option<u64>>,
     metrics: Option<MetricsHandle>,
+    /// The active health checks of the served configuration.
+    health: HealthChecks,
 }
 
 /// Owns the configuration lifecycle of a running proxy.
@@ -233,6 +236,8 @@ impl Control {
             m.set_live(&routers, &services);
         }
         observe::record_config_applied(1);
+        let health = HealthChecks::default();
+        health.apply(&snap);
         Ok(Self {
             inner: Arc::new(Inner {
                 static_cfg,
@@ -245,6 +250,7 @@ impl Control {
                 rejected: AtomicU64::new(rejected),
                 reload_lock: Mutex::new(files),
                 metrics,
+                health,
             }),
             thread: Mutex::new(None),
         })
@@ -384,7 +390,9 @@ impl Inner {
             let (routers, services) = live_names(&snap);
             m.set_live(&routers, &services);
         }
-        self.snapshot.store(Arc::new(snap));
+        let snap = Arc::new(snap);
+        self.snapshot.store(Arc::clone(&snap));
+        self.health.apply(&snap);
         self.generation.store(generation, Ordering::Release);
         observe::record_config_applied(generation);
     }

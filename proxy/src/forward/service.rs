@@ -6,11 +6,16 @@
 //! Runs per request: no lock, no `dyn`; the only allocations are the ones
 //! hyper makes and a joined path when the server URL has one.
 //!
-//! The services issue plugs in at [`ServiceCall::call`]: other service
-//! kinds (weighted, mirroring, failover) and strategies choose the target
-//! there, reading health kept beside the snapshot by [`UpstreamTarget::id`].
+//! The service's balancer picks by its strategy, skipping servers the
+//! health checks took down (none up: 503). For p2c and leasttime a request
+//! counts as in flight on its server until the response head arrives, and
+//! leasttime records that time to first byte; wrr and hrw touch no shared
+//! counter but the schedule's. Other service kinds (weighted, mirroring,
+//! failover) plug in at [`ServiceCall::call`], resolving to a load
+//! balancer before the pick.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
@@ -36,9 +41,10 @@ pub(super) struct ServiceCall<'a> {
 
 impl Inner for ServiceCall<'_> {
     async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
-        let Some(target) = self.service.pick() else {
+        let Some(picked) = self.service.pick(self.ctx.client_ip().as_bytes()) else {
             return Err(ProxyError::NoServer);
         };
+        let target = &self.service.servers[picked];
         self.outcome.server = Some(Arc::clone(&target.url));
         let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
         let h = req.headers_mut();
@@ -50,7 +56,19 @@ impl Inner for ServiceCall<'_> {
             self.service.pass_host_header,
             self.head.host.as_ref(),
         )?;
-        match send_upstream(target, req).await {
+        let sent = if self.service.balancer.strategy().counts_inflight() {
+            let state = self.service.balancer.state(picked);
+            let _inflight = state.start();
+            let started = Instant::now();
+            let sent = send_upstream(target, req).await;
+            if sent.is_ok() {
+                state.record_ttfb(started.elapsed());
+            }
+            sent
+        } else {
+            send_upstream(target, req).await
+        };
+        match sent {
             Ok(mut resp) => {
                 self.outcome.origin_status = Some(resp.status().as_u16());
                 let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;

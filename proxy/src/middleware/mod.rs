@@ -31,7 +31,16 @@
 //!
 //! Per request: the chain's members are borrowed from the snapshot;
 //! nothing is allocated for an empty chain (the frames' vector is made
-//! only when the chain has members).
+//! only when the chain has members). A `chain` middleware is no member of
+//! its own: its members are compiled into the router's chain in its place.
+//!
+//! Built: the path and redirect middlewares (`path`, `redirect`),
+//! `headers` (`headers`), `ipAllowList` (`ip_allow`).
+
+mod headers;
+mod ip_allow;
+mod path;
+mod redirect;
 
 use std::collections::BTreeMap;
 
@@ -109,35 +118,105 @@ pub trait Inner {
     async fn call(&mut self, req: Request<RequestBody>) -> Served;
 }
 
-/// A compiled middleware. No middleware type is implemented yet (the
-/// configuration rejects every definition, see
-/// [`MiddlewareConfig`]), so no value of it exists: the middleware issues
-/// add the variants.
+/// A compiled middleware: one variant per type, its state built from the
+/// validated configuration (regexes compiled, header values made). A
+/// `chain` is no member: its middlewares are put in the router's chain in
+/// its place ([`Chain::compile`]).
 #[derive(Debug)]
-pub enum Middleware {}
+pub enum Middleware {
+    /// `addPrefix`.
+    AddPrefix(path::AddPrefix),
+    /// `stripPrefix`.
+    StripPrefix(path::StripPrefix),
+    /// `stripPrefixRegex`.
+    StripPrefixRegex(path::StripPrefixRegex),
+    /// `replacePath`.
+    ReplacePath(path::ReplacePath),
+    /// `replacePathRegex`.
+    ReplacePathRegex(path::ReplacePathRegex),
+    /// `redirectScheme`.
+    RedirectScheme(redirect::RedirectScheme),
+    /// `redirectRegex`.
+    RedirectRegex(redirect::RedirectRegex),
+    /// `headers` (boxed: the largest by far).
+    Headers(Box<headers::Headers>),
+    /// `ipAllowList` / `ipWhiteList`.
+    IpAllowList(ip_allow::IpAllowList),
+}
 
 /// The per-request state of a [`Middleware`] between its way in and its
 /// way out (a variant per middleware that needs one).
 #[derive(Debug)]
-pub enum Frame {}
+pub enum Frame {
+    /// Nothing to do on the way out.
+    Pass,
+    /// `headers`: what its response part needs of the request.
+    Headers(headers::Seen),
+}
 
 impl Middleware {
-    /// Builds the middleware `config` describes (regexes compiled, headers
-    /// parsed: nothing is left for the request path to prepare).
-    pub fn compile(config: &MiddlewareConfig) -> Middleware {
-        match *config {}
+    /// Builds the middleware `config` describes (nothing is left for the
+    /// request path to prepare); `None` for a `chain`, which has no state
+    /// of its own.
+    pub fn compile(config: &MiddlewareConfig) -> Option<Middleware> {
+        Some(match config {
+            MiddlewareConfig::AddPrefix(c) => Middleware::AddPrefix(path::AddPrefix::new(c)),
+            MiddlewareConfig::StripPrefix(c) => Middleware::StripPrefix(path::StripPrefix::new(c)),
+            MiddlewareConfig::StripPrefixRegex(c) => {
+                Middleware::StripPrefixRegex(path::StripPrefixRegex::new(c))
+            }
+            MiddlewareConfig::ReplacePath(c) => Middleware::ReplacePath(path::ReplacePath::new(c)),
+            MiddlewareConfig::ReplacePathRegex(c) => {
+                Middleware::ReplacePathRegex(path::ReplacePathRegex::new(c))
+            }
+            MiddlewareConfig::RedirectScheme(c) => {
+                Middleware::RedirectScheme(redirect::RedirectScheme::new(c))
+            }
+            MiddlewareConfig::RedirectRegex(c) => {
+                Middleware::RedirectRegex(redirect::RedirectRegex::new(c))
+            }
+            MiddlewareConfig::Headers(c) => Middleware::Headers(Box::new(headers::Headers::new(c))),
+            MiddlewareConfig::IpAllowList(c) => {
+                Middleware::IpAllowList(ip_allow::IpAllowList::new(c))
+            }
+            MiddlewareConfig::Chain(_) => return None,
+        })
+    }
+}
+
+/// A way in that changes the request or answers, with nothing for the way
+/// out.
+fn pass(step: path::Step) -> Inbound<Frame> {
+    match step {
+        Ok(req) => Inbound::Next(req, Frame::Pass),
+        Err(resp) => Inbound::Answer(*resp),
     }
 }
 
 impl Member for Middleware {
     type Frame = Frame;
 
-    async fn inbound(&self, _req: Request<RequestBody>, _cx: &Exchange<'_>) -> Inbound<Frame> {
-        match *self {}
+    async fn inbound(&self, req: Request<RequestBody>, cx: &Exchange<'_>) -> Inbound<Frame> {
+        match self {
+            Middleware::AddPrefix(m) => pass(m.apply(req)),
+            Middleware::StripPrefix(m) => pass(m.apply(req)),
+            Middleware::StripPrefixRegex(m) => pass(m.apply(req)),
+            Middleware::ReplacePath(m) => pass(m.apply(req)),
+            Middleware::ReplacePathRegex(m) => pass(m.apply(req)),
+            Middleware::RedirectScheme(m) => pass(m.apply(req, cx.conn)),
+            Middleware::RedirectRegex(m) => pass(m.apply(req, cx.conn)),
+            Middleware::Headers(m) => m.inbound(req, cx.conn),
+            Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
+        }
     }
 
-    async fn outbound(&self, _served: Served, frame: Frame, _cx: &Exchange<'_>) -> Outbound<Frame> {
-        match frame {}
+    async fn outbound(&self, served: Served, frame: Frame, _cx: &Exchange<'_>) -> Outbound<Frame> {
+        match (self, frame) {
+            (Middleware::Headers(m), Frame::Headers(seen)) => {
+                Outbound::Done(m.outbound(served, seen))
+            }
+            (_, _) => Outbound::Done(served),
+        }
     }
 }
 
@@ -176,15 +255,32 @@ impl<M> Chain<M> {
 
 impl Chain<Middleware> {
     /// The chain of a router naming `names` (validated: each is defined in
-    /// `defined`), each middleware compiled for this router.
+    /// `defined`, and no `chain` reaches itself), each middleware compiled
+    /// for this router, a `chain`'s members in its place.
     pub fn compile(names: &[String], defined: &BTreeMap<String, MiddlewareConfig>) -> Self {
-        Self::new(
-            names
-                .iter()
-                .filter_map(|name| defined.get(name))
-                .map(Middleware::compile)
-                .collect(),
-        )
+        let mut members = Vec::new();
+        flatten(names, defined, &mut members, 0);
+        Self::new(members)
+    }
+}
+
+/// Appends the middlewares `names` stand for to `out`, a `chain`'s own
+/// members in its place. `depth` bounds the nesting (the configuration
+/// refuses cycles; this only guards the recursion).
+fn flatten(
+    names: &[String],
+    defined: &BTreeMap<String, MiddlewareConfig>,
+    out: &mut Vec<Middleware>,
+    depth: usize,
+) {
+    if depth > 64 {
+        return;
+    }
+    for config in names.iter().filter_map(|name| defined.get(name)) {
+        match config {
+            MiddlewareConfig::Chain(members) => flatten(members, defined, out, depth + 1),
+            other => out.extend(Middleware::compile(other)),
+        }
     }
 }
 

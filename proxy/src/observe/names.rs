@@ -28,6 +28,10 @@ pub const CONFIG_DISABLED_ELEMENTS: &str = "proxy_config_disabled_elements";
 /// `traefik_open_connections`, protocol `TCP`/`UDP`).
 pub const OPEN_CONNECTIONS: &str = "proxy_open_connections";
 
+/// Gauge `{service, url}`: 1 while a health-checked server is up, 0 while
+/// it is down (Traefik `traefik_service_server_up`).
+pub const SERVICE_SERVER_UP: &str = "proxy_service_server_up";
+
 /// Counter `{code, method, protocol, entrypoint}`.
 pub const ENTRYPOINT_REQUESTS_TOTAL: &str = "proxy_entrypoint_requests_total";
 /// Histogram `{code, method, protocol, entrypoint}`, seconds.

@@ -224,6 +224,10 @@ pub fn describe_metrics() {
         names::OPEN_CONNECTIONS,
         "How many open connections exist, by entryPoint and protocol"
     );
+    metrics::describe_gauge!(
+        names::SERVICE_SERVER_UP,
+        "Whether a health-checked server is up (1) or down (0)"
+    );
     metrics::describe_counter!(
         names::ACCESSLOG_DROPPED_TOTAL,
         "Access log lines dropped because the writer fell behind"

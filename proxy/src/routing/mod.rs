@@ -11,7 +11,7 @@
 //!
 //! Must not: take a lock, allocate on the heap, or block on the request path.
 
-mod goregex;
+pub(crate) mod goregex;
 mod matcher;
 mod parser;
 mod path;

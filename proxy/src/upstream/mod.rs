@@ -1,22 +1,29 @@
 //! Upstream side of the data plane: picking a server, pooled connections to
 //! it (plain, h2c or TLS), the request body sent there, the errors a
 //! failing upstream produces, the transport's retry on a reused
-//! connection, and the stable identities of servers and pools.
+//! connection, the stable identities of servers and pools, and the
+//! run-time state of each server (health, load) kept beside the snapshot.
 //!
 //! Everything here runs per request on a worker thread, so it must take no
-//! lock: pools are per worker (thread-local), balancers use atomics.
+//! lock: pools are per worker (thread-local), balancers use atomics. The
+//! exception is `health`, which runs on its own thread and only writes the
+//! atomics the balancers read.
 
 pub mod balancer;
 pub mod body;
 pub mod error;
+pub mod health;
 pub mod identity;
 pub mod pool;
 mod retry;
+pub mod state;
 pub mod tls;
 
-pub use balancer::RoundRobin;
+pub use balancer::{Balancer, RoundRobin, Strategy};
 pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
 pub use error::{ErrorSource, ProxyError};
+pub use health::HealthChecks;
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
+pub use state::{ServerState, ServerStates};
 pub use tls::UpstreamTls;

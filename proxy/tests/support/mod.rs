@@ -517,7 +517,11 @@ pub struct H1 {
 
 impl H1 {
     pub async fn connect(addr: SocketAddr) -> H1 {
-        let s = TcpStream::connect(addr).await.unwrap();
+        H1::from_stream(TcpStream::connect(addr).await.unwrap()).await
+    }
+
+    /// A connection made by the caller (e.g. from a chosen source address).
+    pub async fn from_stream(s: TcpStream) -> H1 {
         let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
             .await
             .unwrap();
@@ -705,4 +709,18 @@ pub fn try_start_proxy(dynamic: &str) -> Result<proxy::app::Running, String> {
         return Err(errors.to_string());
     }
     proxy::app::start(static_cfg, Some(file), 1).map_err(|e| e.to_string())
+}
+
+/// The errors `proxy check` reports for the dynamic YAML `text` (entrypoint
+/// `web`, v3 rules), one per line; panics when there are none.
+pub fn dynamic_errors(text: &str) -> String {
+    proxy::config::parse_dynamic(
+        text,
+        proxy::config::Format::Yaml,
+        Path::new("d.yml"),
+        &["web".to_owned()],
+        proxy::routing::RuleSyntax::V3,
+    )
+    .expect_err("the configuration has errors")
+    .to_string()
 }

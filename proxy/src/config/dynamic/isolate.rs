@@ -171,6 +171,8 @@ pub(super) struct Links<'a> {
     pub(super) placed: &'a BTreeMap<String, bool>,
     /// Where each middleware is defined.
     pub(super) middlewares: &'a BTreeMap<String, Origin>,
+    /// The middlewares each `chain` lists.
+    pub(super) middleware_needs: &'a BTreeMap<String, Vec<String>>,
 }
 
 /// The names of `elements` of `kind`, sorted, each once.
@@ -266,24 +268,53 @@ pub(super) fn disable(
             bad_services.insert(name.clone());
         }
     }
-    let mut bad_middlewares = BTreeSet::new();
-    for name in &names_of(elements, ElementKind::Middleware) {
+    // Middlewares with errors of their own, then the chains listing a
+    // disabled one, until none is added.
+    let mut bad_middlewares: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let middleware_names = names_of(elements, ElementKind::Middleware);
+    for name in &middleware_names {
         if own.has(ElementKind::Middleware, name) {
-            let origin = links
-                .middlewares
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| origin_of(ElementKind::Middleware, name, &own));
-            disable(
-                ElementKind::Middleware,
-                name,
-                origin,
-                Vec::new(),
-                false,
-                &mut own,
-            );
-            bad_middlewares.insert(name.clone());
+            bad_middlewares.insert(name.clone(), Vec::new());
         }
+    }
+    loop {
+        let mut added = false;
+        for name in &middleware_names {
+            if bad_middlewares.contains_key(name) {
+                continue;
+            }
+            let because: Vec<String> = links
+                .middleware_needs
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|m| bad_middlewares.contains_key(*m))
+                .map(|m| format!("middleware {m:?}"))
+                .collect();
+            if !because.is_empty() {
+                bad_middlewares.insert(name.clone(), because);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    for (name, because) in &bad_middlewares {
+        config.middlewares.remove(name);
+        let origin = links
+            .middlewares
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| origin_of(ElementKind::Middleware, name, &own));
+        disable(
+            ElementKind::Middleware,
+            name,
+            origin,
+            because.clone(),
+            false,
+            &mut own,
+        );
     }
     let mut bad_options = BTreeSet::new();
     for name in &names_of(elements, ElementKind::TlsOptions) {
@@ -313,7 +344,7 @@ pub(super) fn disable(
             for m in r
                 .middlewares
                 .iter()
-                .filter(|m| bad_middlewares.contains(*m))
+                .filter(|m| bad_middlewares.contains_key(*m))
             {
                 because.push(format!("middleware {m:?}"));
             }

@@ -8,6 +8,8 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod files;
+mod health;
 mod isolate;
 mod middlewares;
 mod routers;
@@ -16,7 +18,7 @@ mod tls;
 mod transports;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -27,14 +29,20 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use files::dynamic_paths;
+pub use health::HealthCheckConfig;
 pub use isolate::{DisabledElement, ElementKind};
-pub use middlewares::MiddlewareConfig;
+pub use middlewares::{
+    AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,
+    RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
+};
 pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
 pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
 
 use isolate::Element;
+use middlewares::{MiddlewareDraft, MiddlewareFile};
 use routers::{RouterDraft, RouterFile};
 use services::{ServiceDraft, ServiceFile};
 use tls::{TlsDraft, TlsFile, TlsMerge};
@@ -50,9 +58,9 @@ pub struct DynamicConfig {
     /// Servers transports by name, as defined by the user; services without
     /// one use [`ServersTransportConfig::default`].
     pub servers_transports: BTreeMap<String, ServersTransportConfig>,
-    /// Middlewares by name. No middleware type is implemented yet, so every
-    /// middleware definition is an error (the middleware is disabled, and
-    /// the routers using it) and this map is always empty.
+    /// Middlewares by name; a disabled one (an error of its own or of a
+    /// middleware its chain lists) is not here, and the routers using it
+    /// are disabled.
     pub middlewares: BTreeMap<String, MiddlewareConfig>,
     /// Certificates and TLS options.
     pub tls: TlsConfig,
@@ -146,7 +154,7 @@ impl Schema for DynamicFile {
 struct HttpFile {
     routers: Named<RouterFile>,
     services: Named<ServiceFile>,
-    middlewares: Named<MiddlewareConfig>,
+    middlewares: Named<MiddlewareFile>,
     servers_transports: Named<TransportFile>,
 }
 
@@ -182,8 +190,11 @@ struct FileDraft {
     routers: Vec<(String, RouterDraft)>,
     services: Vec<(String, ServiceDraft)>,
     transports: Vec<(String, ServersTransportConfig)>,
-    /// Middleware names and where each is defined.
+    /// Middleware names and where each is defined (including those
+    /// dropped for their own errors: a reference to them is not unknown).
     middlewares: Vec<(String, Origin)>,
+    /// The middlewares that could be built.
+    middleware_drafts: Vec<(String, MiddlewareDraft)>,
     /// Every service and transport name defined, including those dropped
     /// for their own errors: a reference to them is not "unknown".
     service_names: Vec<String>,
@@ -298,47 +309,6 @@ pub fn parse_dynamic_isolated(
     finish(vec![draft], entry_points, errors, warnings)
 }
 
-/// The files the file provider reads, in the order it reads them: its
-/// `filename`, or every configuration file under its `directory`.
-pub fn dynamic_paths(file: &FileProviderConfig) -> Result<Vec<PathBuf>, ConfigError> {
-    match (&file.filename, &file.directory) {
-        (Some(f), None) => Ok(vec![f.clone()]),
-        (None, Some(dir)) => list_dir(dir),
-        _ => Err(ConfigError {
-            file: PathBuf::new(),
-            key: "providers.file".to_owned(),
-            line: None,
-            column: None,
-            message: "exactly one of filename or directory must be set".to_owned(),
-        }),
-    }
-}
-
-/// Every `.yml`/`.yaml`/`.toml` file under `dir`, recursively, sorted.
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| ConfigError {
-            file: d.clone(),
-            key: String::new(),
-            line: None,
-            column: None,
-            message: format!("cannot read directory: {e}"),
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if Format::from_path(&path).is_some() {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn decode_file(
     text: &str,
     format: Format,
@@ -417,7 +387,12 @@ fn decode_file(
         for item in http.middlewares.0 {
             draft
                 .middlewares
-                .push((item.name, ctx.origin(item.key_pos)));
+                .push((item.name.clone(), ctx.origin(item.key_pos)));
+            if let Some(m) = item.value
+                && let Some(m) = middlewares::check(&mut ctx, &item.path, item.key_pos, m)
+            {
+                draft.middleware_drafts.push((item.name, m));
+            }
         }
     }
     errors.append(&mut ctx.errors);
@@ -537,6 +512,7 @@ fn finish(
     let mut services: BTreeMap<String, ServiceDraft> = BTreeMap::new();
     let mut transports: BTreeMap<String, ServersTransportConfig> = BTreeMap::new();
     let mut middlewares: BTreeMap<String, Origin> = BTreeMap::new();
+    let mut middleware_drafts: BTreeMap<String, MiddlewareDraft> = BTreeMap::new();
     let mut service_names: BTreeSet<String> = BTreeSet::new();
     let mut transport_names: BTreeSet<String> = BTreeSet::new();
     let mut tls = TlsMerge::default();
@@ -569,6 +545,15 @@ fn finish(
             w,
         );
         keep_first(&mut middlewares, draft.middlewares, "middleware", |o| o, w);
+        // Its duplicates were warned about just above.
+        let mut ignored = Vec::new();
+        keep_first(
+            &mut middleware_drafts,
+            draft.middleware_drafts,
+            "middleware",
+            |m| &m.origin,
+            &mut ignored,
+        );
     }
 
     // References are resolved first (their errors belong to the element
@@ -666,6 +651,9 @@ fn finish(
     }
     config.servers_transports = transports;
     config.tls = tls.config;
+    let (mws, middleware_needs) =
+        middlewares::resolve(middleware_drafts, &middlewares, &mut errors);
+    config.middlewares = mws;
 
     let usable = isolate::disable(
         &mut config,
@@ -675,6 +663,7 @@ fn finish(
             service_transport: &service_transport,
             placed: &placed,
             middlewares: &middlewares,
+            middleware_needs: &middleware_needs,
         },
     );
     sort_warnings(&mut warnings);

@@ -15,6 +15,8 @@ use super::super::decode::{
 use super::super::error::Origin;
 use super::super::node::{Pos, Value};
 use super::Ref;
+use super::health::{self, HealthCheckConfig, HealthCheckFile};
+use crate::upstream::Strategy;
 
 /// A service. Only load balancers exist so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,10 @@ pub struct LoadBalancerConfig {
     pub servers: Vec<ServerConfig>,
     /// Forward the client's `Host` header (default true).
     pub pass_host_header: bool,
+    /// `strategy`: how a server is picked (default `wrr`).
+    pub strategy: Strategy,
+    /// `healthCheck`: the active check of every server.
+    pub health_check: Option<HealthCheckConfig>,
     /// Named servers transport; it exists in
     /// [`DynamicConfig::servers_transports`](super::DynamicConfig::servers_transports).
     pub servers_transport: Option<String>,
@@ -99,6 +105,8 @@ struct LoadBalancerFile {
     servers: Option<Raw>,
     pass_host_header: Option<At<bool>>,
     servers_transport: Option<At<String>>,
+    strategy: Option<At<String>>,
+    health_check: Option<At<HealthCheckFile>>,
 }
 
 impl Schema for LoadBalancerFile {
@@ -108,15 +116,10 @@ impl Schema for LoadBalancerFile {
             Support::Warn("requests are not pinned to a server"),
         ),
         (
-            "healthCheck",
-            Support::Warn("servers are not health-checked"),
-        ),
-        (
             "passiveHealthCheck",
             Support::Warn("servers are not health-checked"),
         ),
         ("responseForwarding", Support::Warn("")),
-        ("strategy", Support::Warn("weighted round robin is used")),
     ];
 }
 
@@ -211,6 +214,41 @@ pub(super) fn check(
         ok &= f.ok;
         pass_host_header = f.value;
     }
+    let mut strategy = Strategy::default();
+    if let Some(f) = lb.value.strategy
+        && f.ok
+    {
+        match Strategy::parse(&f.value) {
+            Some(s) => strategy = s,
+            None => {
+                ctx.error(
+                    &f.path,
+                    f.pos,
+                    format!(
+                        "unsupported load-balancer strategy {:?} (expected wrr, p2c, hrw or leasttime)",
+                        f.value
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    let mut health_check = None;
+    if let Some(h) = lb.value.health_check.filter(|h| h.ok) {
+        health_check = health::check(ctx, &h.path, h.value);
+        ok &= health_check.is_some();
+        // The checker speaks plain HTTP or h2c only: an `https://` server
+        // would fail every check and leave the rotation.
+        if health_check.is_some() && servers.iter().any(|s: &ServerConfig| s.tls) {
+            ctx.error(
+                &h.path,
+                h.pos,
+                "healthCheck of https:// servers is not supported yet (checks speak http or h2c only)",
+            );
+            health_check = None;
+            ok = false;
+        }
+    }
     let transport = lb
         .value
         .servers_transport
@@ -225,6 +263,8 @@ pub(super) fn check(
         config: ServiceConfig::LoadBalancer(LoadBalancerConfig {
             servers,
             pass_host_header,
+            strategy,
+            health_check,
             servers_transport: None,
             origin,
         }),

@@ -61,9 +61,21 @@ impl GoRegex {
     /// (Go's `error parsing regexp: ...` wording).
     pub(crate) fn new(pattern: &str) -> Result<Self, String> {
         let hir = parse::parse(pattern).map_err(|e| format!("error parsing regexp: {e}"))?;
+        Self::build(pattern, &hir)
+    }
+
+    /// Like [`GoRegex::new`], keeping the capture groups for
+    /// [`GoRegex::replace_all`] (matching alone does not need them).
+    pub(crate) fn with_captures(pattern: &str) -> Result<Self, String> {
+        let hir = parse::parse_with_captures(pattern)
+            .map_err(|e| format!("error parsing regexp: {e}"))?;
+        Self::build(pattern, &hir)
+    }
+
+    fn build(pattern: &str, hir: &Hir) -> Result<Self, String> {
         let re = meta::Regex::builder()
             .configure(meta::Config::new().nfa_size_limit(Some(SIZE_LIMIT)))
-            .build_from_hir(&hir)
+            .build_from_hir(hir)
             .map_err(|e| {
                 format!(
                     "the expression compiles to more than {} MiB here (Go's regexp may accept it): {e}",
@@ -75,7 +87,7 @@ impl GoRegex {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 source: pattern.into(),
                 re,
-                prefix: anchored_prefix(&hir),
+                prefix: anchored_prefix(hir),
             }),
         })
     }
@@ -125,6 +137,107 @@ impl GoRegex {
             _ => run(&mut inner.re.create_cache()),
         }
     }
+}
+
+impl GoRegex {
+    /// The pattern as written.
+    pub(crate) fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// The leftmost-first match in `haystack` (Go `FindStringIndex`), as a
+    /// byte range.
+    pub(crate) fn find(&self, haystack: &str) -> Option<std::ops::Range<usize>> {
+        self.inner.re.find(haystack).map(|m| m.range())
+    }
+
+    /// Every non-overlapping match of `haystack` replaced by `template`
+    /// expanded as Go's `ReplaceAllString` expands it (`$1`, `${1}`,
+    /// `$name`, `${name}`, `$$`; an unknown group is empty, a malformed
+    /// `$` is kept as text). Allocates the result: for middlewares whose
+    /// own work is building a new URL or path.
+    pub(crate) fn replace_all(&self, haystack: &str, template: &str) -> String {
+        let re = &self.inner.re;
+        let mut out = String::with_capacity(haystack.len() + template.len());
+        let mut last = 0;
+        for caps in re.captures_iter(haystack) {
+            let Some(m) = caps.get_match() else {
+                continue;
+            };
+            out.push_str(&haystack[last..m.start()]);
+            expand(&mut out, template, haystack, &caps);
+            last = m.end();
+        }
+        out.push_str(&haystack[last..]);
+        out
+    }
+}
+
+/// Appends `template` to `out` with Go's `$` expansion from `caps`.
+fn expand(
+    out: &mut String,
+    template: &str,
+    haystack: &str,
+    caps: &regex_automata::util::captures::Captures,
+) {
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let Some((name, after)) = group_ref(rest) else {
+            // Malformed: the `$` is text.
+            out.push('$');
+            continue;
+        };
+        rest = after;
+        let span = match group_number(name) {
+            Some(n) => caps.get_group(n),
+            None => caps.get_group_by_name(name),
+        };
+        if let Some(span) = span {
+            out.push_str(&haystack[span.range()]);
+        }
+    }
+    out.push_str(rest);
+}
+
+/// The group name after a `$` (`name` or `{name}`: letters, digits, `_`)
+/// and the text after it; `None` when malformed (empty, unclosed brace).
+fn group_ref(s: &str) -> Option<(&str, &str)> {
+    let (brace, body) = match s.strip_prefix('{') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let end = body
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '_'))
+        .map_or(body.len(), |(i, _)| i);
+    if end == 0 {
+        return None;
+    }
+    let name = &body[..end];
+    if brace {
+        let after = body[end..].strip_prefix('}')?;
+        return Some((name, after));
+    }
+    Some((name, &body[end..]))
+}
+
+/// A group reference that is a number, as Go reads it (no leading zero,
+/// below 10^8); anything else is a name.
+fn group_number(name: &str) -> Option<usize> {
+    if name.len() > 1 && name.starts_with('0') {
+        return None;
+    }
+    if !name.bytes().all(|b| b.is_ascii_digit()) || name.len() > 8 {
+        return None;
+    }
+    name.parse().ok()
 }
 
 fn anchored_prefix(hir: &Hir) -> Option<Box<str>> {

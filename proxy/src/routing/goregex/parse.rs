@@ -68,7 +68,13 @@ pub(super) fn consumed<'a>(s: &'a str, rest: &str) -> &'a str {
 
 /// Parses `pattern` as Go does and returns the equivalent [`Hir`].
 pub(crate) fn parse(pattern: &str) -> Result<Hir, SyntaxError> {
-    Ok(Parser::new(pattern).run()?.to_hir())
+    Ok(Parser::new(pattern).run()?.to_hir(false))
+}
+
+/// Like [`parse`], keeping the capture groups (numbered and named as in
+/// Go), for the middlewares that expand `$1` / `${name}`.
+pub(crate) fn parse_with_captures(pattern: &str) -> Result<Hir, SyntaxError> {
+    Ok(Parser::new(pattern).run()?.to_hir(true))
 }
 
 // === the tree ===
@@ -104,7 +110,8 @@ enum Kind {
         newline: bool,
     },
     Look(Look),
-    Capture(Box<Node>),
+    /// A group: its number (in the order groups open), its name.
+    Capture(u32, Option<Box<str>>, Box<Node>),
     Repeat {
         min: u32,
         max: Option<u32>,
@@ -124,7 +131,7 @@ impl Node {
 
     fn with_subs(kind: Kind) -> Result<Node, ()> {
         let height = 1 + match &kind {
-            Kind::Capture(s) | Kind::Repeat { sub: s, .. } => s.height,
+            Kind::Capture(_, _, s) | Kind::Repeat { sub: s, .. } => s.height,
             Kind::Concat(v) | Kind::Alternate(v) => v.iter().map(|n| n.height).max().unwrap_or(0),
             _ => 0,
         };
@@ -156,13 +163,13 @@ impl Node {
                 n = n.checked_div(m).unwrap_or(n);
                 sub.repeat_is_valid(n)
             }
-            Kind::Capture(s) | Kind::Repeat { sub: s, .. } => s.repeat_is_valid(n),
+            Kind::Capture(_, _, s) | Kind::Repeat { sub: s, .. } => s.repeat_is_valid(n),
             Kind::Concat(v) | Kind::Alternate(v) => v.iter().all(|s| s.repeat_is_valid(n)),
             _ => true,
         }
     }
 
-    fn to_hir(&self) -> Hir {
+    fn to_hir(&self, captures: bool) -> Hir {
         match &self.kind {
             Kind::Empty => Hir::empty(),
             Kind::Literal { rune, fold } => match char::from_u32(*rune) {
@@ -178,7 +185,12 @@ impl Node {
             Kind::Dot { newline: true } => Hir::dot(hir::Dot::AnyChar),
             Kind::Dot { newline: false } => Hir::dot(hir::Dot::AnyCharExceptLF),
             Kind::Look(l) => Hir::look(*l),
-            Kind::Capture(s) => s.to_hir(),
+            Kind::Capture(index, name, s) if captures => Hir::capture(hir::Capture {
+                index: *index,
+                name: name.clone(),
+                sub: Box::new(s.to_hir(true)),
+            }),
+            Kind::Capture(_, _, s) => s.to_hir(false),
             Kind::Repeat {
                 min,
                 max,
@@ -189,10 +201,10 @@ impl Node {
                 min: *min,
                 max: *max,
                 greedy: *greedy,
-                sub: Box::new(sub.to_hir()),
+                sub: Box::new(sub.to_hir(captures)),
             }),
-            Kind::Concat(v) => Hir::concat(v.iter().map(Node::to_hir).collect()),
-            Kind::Alternate(v) => Hir::alternation(v.iter().map(Node::to_hir).collect()),
+            Kind::Concat(v) => Hir::concat(v.iter().map(|n| n.to_hir(captures)).collect()),
+            Kind::Alternate(v) => Hir::alternation(v.iter().map(|n| n.to_hir(captures)).collect()),
         }
     }
 }
@@ -203,7 +215,8 @@ impl Node {
 struct Frame {
     /// Flags when the group opened, restored at its `)`.
     flags: Flags,
-    capture: bool,
+    /// A capture group's number and name; `None` for other groups.
+    capture: Option<(u32, Option<Box<str>>)>,
     /// Finished alternatives (before the last `|`).
     alternatives: Vec<Node>,
     /// The concatenation being built.
@@ -211,7 +224,7 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(flags: Flags, capture: bool) -> Frame {
+    fn new(flags: Flags, capture: Option<(u32, Option<Box<str>>)>) -> Frame {
         Frame {
             flags,
             capture,
@@ -225,6 +238,8 @@ struct Parser<'p> {
     whole: &'p str,
     flags: Flags,
     stack: Vec<Frame>,
+    /// Capture groups opened so far.
+    captures: u32,
 }
 
 /// A concatenation or alternation of `subs`, nested ones flattened (Go's
@@ -254,7 +269,8 @@ impl<'p> Parser<'p> {
         Parser {
             whole,
             flags: Flags::default(),
-            stack: vec![Frame::new(Flags::default(), false)],
+            stack: vec![Frame::new(Flags::default(), None)],
+            captures: 0,
         }
     }
 
@@ -285,7 +301,9 @@ impl<'p> Parser<'p> {
                 b'(' if t.as_bytes().get(1) == Some(&b'?') => t = self.perl_flags(t)?,
                 b'(' => {
                     let flags = self.flags;
-                    self.stack.push(Frame::new(flags, true));
+                    self.captures += 1;
+                    self.stack
+                        .push(Frame::new(flags, Some((self.captures, None))));
                     t = &t[1..];
                 }
                 b'|' => {
@@ -384,12 +402,13 @@ impl<'p> Parser<'p> {
         if self.stack.len() < 2 {
             return err(UNEXPECTED_PAREN, self.whole);
         }
-        let frame = self.stack.pop().unwrap_or_else(|| unreachable!());
+        let mut frame = self.stack.pop().unwrap_or_else(|| unreachable!());
         self.flags = frame.flags;
-        let capture = frame.capture;
+        let capture = frame.capture.take();
         let inner = self.finish(frame)?;
-        let node = if capture {
-            Node::with_subs(Kind::Capture(Box::new(inner))).or_else(|()| self.too_deep())?
+        let node = if let Some((index, name)) = capture {
+            Node::with_subs(Kind::Capture(index, name, Box::new(inner)))
+                .or_else(|()| self.too_deep())?
         } else {
             inner
         };
@@ -451,7 +470,9 @@ impl<'p> Parser<'p> {
                 return err(INVALID_NAMED_CAPTURE, &s[..=end]);
             }
             let flags = self.flags;
-            self.stack.push(Frame::new(flags, true));
+            self.captures += 1;
+            self.stack
+                .push(Frame::new(flags, Some((self.captures, Some(name.into())))));
             return Ok(&s[end + 1..]);
         }
         let mut flags = self.flags;
@@ -474,7 +495,7 @@ impl<'p> Parser<'p> {
                 ':' | ')' if !negated || saw_flag => {
                     if c == ':' {
                         let old = self.flags;
-                        self.stack.push(Frame::new(old, false));
+                        self.stack.push(Frame::new(old, None));
                     }
                     self.flags = flags;
                     return Ok(t);

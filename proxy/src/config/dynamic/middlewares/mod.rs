@@ -1,0 +1,301 @@
+//! `http.middlewares.<name>`: one of Traefik's middleware types.
+//!
+//! [`MiddlewareFile`] is the file schema, an enum decoded by derive (a map
+//! with one key naming the type); the types Traefik has and we do not
+//! build yet are refused by its key table ([`NOT_BUILT`]). [`check`] turns
+//! a decoded type into its validated model ([`MiddlewareConfig`]: regexes
+//! compiled, values parsed), reporting each bad option at its key;
+//! [`resolve`] resolves the names a `chain` lists and refuses cycles.
+//!
+//! A new type is a variant of both enums with its structs in a file of
+//! this folder, an arm in [`check`], and its name leaves [`NOT_BUILT`].
+//! Control plane only: nothing here runs per request.
+
+mod headers;
+mod ip_allow;
+mod paths;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema, suggest};
+use super::super::error::{ConfigError, Origin};
+use super::super::node::Pos;
+use super::{Ref, err_at, strip_provider};
+use crate::routing::goregex::GoRegex;
+
+pub use headers::{Cors, Headers, Secure};
+pub use ip_allow::{IpAllowList, IpStrategy};
+pub use paths::{
+    AddPrefix, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, StripPrefix,
+    StripPrefixRegex,
+};
+
+/// A validated middleware, ready to be compiled into a router's chain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MiddlewareConfig {
+    /// `addPrefix`.
+    AddPrefix(AddPrefix),
+    /// `stripPrefix`.
+    StripPrefix(StripPrefix),
+    /// `stripPrefixRegex`.
+    StripPrefixRegex(StripPrefixRegex),
+    /// `replacePath`.
+    ReplacePath(ReplacePath),
+    /// `replacePathRegex`.
+    ReplacePathRegex(ReplacePathRegex),
+    /// `redirectScheme`.
+    RedirectScheme(RedirectScheme),
+    /// `redirectRegex`.
+    RedirectRegex(RedirectRegex),
+    /// `headers` (boxed: the largest by far).
+    Headers(Box<Headers>),
+    /// `ipAllowList`, or its deprecated alias `ipWhiteList`.
+    IpAllowList(IpAllowList),
+    /// `chain`: the listed middlewares, in order (names resolved, `@file`
+    /// removed; each exists in
+    /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
+    Chain(Vec<String>),
+}
+
+/// A regular expression with Go's semantics, compiled when the
+/// configuration is checked; two are equal when written alike.
+#[derive(Clone)]
+pub struct Pattern(pub(crate) GoRegex);
+
+impl Pattern {
+    /// Compiles `source` (Go syntax, capture groups kept for `$1`), the
+    /// error in Go's words.
+    fn new(source: &str) -> Result<Self, String> {
+        GoRegex::with_captures(source).map(Pattern)
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.source() == other.0.source()
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pattern({:?})", self.0.source())
+    }
+}
+
+// === file schema ===
+
+/// `http.middlewares.<name>` as written: exactly one type.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) enum MiddlewareFile {
+    AddPrefix(paths::AddPrefixFile),
+    StripPrefix(paths::StripPrefixFile),
+    StripPrefixRegex(paths::StripPrefixRegexFile),
+    ReplacePath(paths::ReplacePathFile),
+    ReplacePathRegex(paths::ReplacePathRegexFile),
+    RedirectScheme(paths::RedirectSchemeFile),
+    RedirectRegex(paths::RedirectRegexFile),
+    Headers(Box<headers::HeadersFile>),
+    IpAllowList(ip_allow::IpAllowListFile),
+    IpWhiteList(ip_allow::IpWhiteListFile),
+    Chain(ChainFile),
+}
+
+/// `chain` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct ChainFile {
+    middlewares: Option<At<Vec<At<String>>>>,
+}
+
+const NOT_YET: Support = Support::Error("");
+
+/// Traefik v3's HTTP middleware types not built yet.
+const NOT_BUILT: Spec = &[
+    ("basicAuth", NOT_YET),
+    ("buffering", NOT_YET),
+    ("circuitBreaker", NOT_YET),
+    ("compress", NOT_YET),
+    ("contentType", NOT_YET),
+    ("digestAuth", NOT_YET),
+    ("encodedCharacters", NOT_YET),
+    ("errors", NOT_YET),
+    ("forwardAuth", NOT_YET),
+    ("grpcWeb", NOT_YET),
+    ("inFlightReq", NOT_YET),
+    ("passTLSClientCert", NOT_YET),
+    ("plugin", NOT_YET),
+    ("rateLimit", NOT_YET),
+    ("retry", NOT_YET),
+];
+
+impl Schema for MiddlewareFile {
+    const KEYS: Spec = NOT_BUILT;
+    const NOUN: &'static str = "middleware";
+}
+
+pub(super) const SCHEMAS: &[Register] = &[schema::<MiddlewareFile>];
+
+// === checks ===
+
+/// A checked middleware whose `chain` references are still to be
+/// resolved.
+pub(super) struct MiddlewareDraft {
+    config: MiddlewareConfig,
+    /// The names a `chain` lists, as written.
+    refs: Vec<Ref>,
+    /// Its key path (`http.middlewares.<name>`), for errors found later.
+    path: String,
+    /// Where its name is written.
+    pub(super) origin: Origin,
+}
+
+/// Checks middleware `file` at `path` (named at `pos`). `None` when it
+/// cannot be built; its errors are in `ctx`.
+pub(super) fn check(
+    ctx: &mut Ctx,
+    path: &str,
+    pos: Pos,
+    file: MiddlewareFile,
+) -> Option<MiddlewareDraft> {
+    let mut refs = Vec::new();
+    let config = match file {
+        MiddlewareFile::AddPrefix(f) => f.check(ctx, path, pos),
+        MiddlewareFile::StripPrefix(f) => f.check(ctx, path, pos),
+        MiddlewareFile::StripPrefixRegex(f) => f.check(ctx),
+        MiddlewareFile::ReplacePath(f) => f.check(ctx, path, pos),
+        MiddlewareFile::ReplacePathRegex(f) => f.check(ctx, path, pos),
+        MiddlewareFile::RedirectScheme(f) => f.check(ctx, path, pos),
+        MiddlewareFile::RedirectRegex(f) => f.check(ctx, path, pos),
+        MiddlewareFile::Headers(f) => f.check(ctx, path, pos),
+        MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
+        MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
+        MiddlewareFile::Chain(f) => {
+            let Some(list) = f.middlewares.filter(|l| l.ok) else {
+                ctx.error(path, pos, "chain lists no middlewares");
+                return None;
+            };
+            let list_path = list.path.clone();
+            for (name, pos) in list.strings() {
+                refs.push(Ref {
+                    name,
+                    path: list_path.clone(),
+                    pos,
+                });
+            }
+            Some(MiddlewareConfig::Chain(Vec::new()))
+        }
+    }?;
+    Some(MiddlewareDraft {
+        config,
+        refs,
+        path: path.to_owned(),
+        origin: ctx.origin(pos),
+    })
+}
+
+/// Compiles `source` at `at` as a Go regexp, reporting a bad one there.
+fn pattern(ctx: &mut Ctx, at: &At<String>, source: &str) -> Option<Pattern> {
+    match Pattern::new(source) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            ctx.error(&at.path, at.pos, e);
+            None
+        }
+    }
+}
+
+/// The middlewares of every file once merged: each `chain`'s names
+/// resolved (unknown ones and cycles are errors of that chain), and for
+/// each middleware the middlewares it needs (a chain's members), for the
+/// disabling to follow.
+pub(super) fn resolve(
+    drafts: BTreeMap<String, MiddlewareDraft>,
+    defined: &BTreeMap<String, Origin>,
+    errors: &mut Vec<ConfigError>,
+) -> (
+    BTreeMap<String, MiddlewareConfig>,
+    BTreeMap<String, Vec<String>>,
+) {
+    let mut configs = BTreeMap::new();
+    let mut needs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut paths = BTreeMap::new();
+    for (name, draft) in drafts {
+        let MiddlewareDraft {
+            mut config,
+            refs,
+            path,
+            origin,
+        } = draft;
+        // A name's first definition wins; a later one of a name whose
+        // first failed is not used in its place.
+        if defined.get(&name) != Some(&origin) {
+            continue;
+        }
+        if let MiddlewareConfig::Chain(members) = &mut config {
+            for r in refs {
+                match strip_provider(&r, &origin.file, "middleware", errors) {
+                    Some(m) if defined.contains_key(&m) => members.push(m),
+                    Some(m) => {
+                        let hint = suggest(&m, defined.keys().map(String::as_str));
+                        errors.push(err_at(
+                            &origin.file,
+                            &r.path,
+                            r.pos,
+                            format!("unknown middleware {m:?}{hint}"),
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            needs.insert(name.clone(), members.clone());
+        }
+        paths.insert(name.clone(), (path, origin));
+        configs.insert(name, config);
+    }
+    // A chain that reaches itself again is refused (Traefik: "recursion
+    // detected"); the chains using it are disabled with it.
+    for (name, (path, origin)) in &paths {
+        if let Some(cycle) = cycle_from(name, &needs) {
+            errors.push(err_at(
+                &origin.file,
+                path,
+                Pos {
+                    line: origin.line,
+                    column: origin.column,
+                },
+                format!("middleware {name:?}: chain cycle {}", cycle.join(" -> ")),
+            ));
+        }
+    }
+    (configs, needs)
+}
+
+/// The names from `start` back to itself, when its chain reaches it again.
+fn cycle_from(start: &str, needs: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    // Depth-first, one path at a time; each name is expanded once.
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<(String, usize)> = vec![(start.to_owned(), 0)];
+    while let Some((name, next)) = stack.last().cloned() {
+        let members = needs.get(&name).map_or(&[][..], Vec::as_slice);
+        let Some(member) = members.get(next) else {
+            stack.pop();
+            continue;
+        };
+        if let Some(top) = stack.last_mut() {
+            top.1 += 1;
+        }
+        if member == start {
+            let mut cycle: Vec<String> = stack.iter().map(|(n, _)| n.clone()).collect();
+            cycle.push(start.to_owned());
+            return Some(cycle);
+        }
+        if seen.insert(member.clone()) {
+            stack.push((member.clone(), 0));
+        }
+    }
+    None
+}
