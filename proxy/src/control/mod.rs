@@ -61,6 +61,9 @@ enum Trigger {
     StaticChanged,
     /// The proxy is stopping.
     Stop,
+    /// Sent by the control thread to its booster: a reload it was given
+    /// has ended (applied or refused).
+    Applied,
 }
 
 /// State shared by [`Control`], the control thread and the signal
@@ -300,9 +303,10 @@ impl Control {
         );
         watch::forward_sighup(tx.clone());
         let inner = Arc::clone(inner);
+        let own = tx.clone();
         let h = std::thread::Builder::new()
             .name("proxy-control".into())
-            .spawn(move || watch::run(inner, rx, files))
+            .spawn(move || watch::run(inner, rx, own, files))
             .expect("spawn control thread");
         *self.thread.lock().expect("control thread lock") = Some((tx, h));
     }
