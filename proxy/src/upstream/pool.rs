@@ -372,20 +372,87 @@ fn pooled_h2(target: &UpstreamTarget) -> Option<http2::SendRequest<RequestBody>>
     })
 }
 
-/// Sends `req` on the HTTP/2 connection `tx`.
+/// What became of a request sent on an HTTP/2 connection.
+enum H2Sent {
+    Answered(Response<PooledBody>),
+    /// Not processed by the server (the connection was gone before the
+    /// request went, or the server refused its stream): the request, or a
+    /// copy of it, to send once more on a new connection.
+    Refused(Request<RequestBody>),
+}
+
+/// Sends `req` on the HTTP/2 connection `tx`. Unless this is the `last`
+/// attempt, a request the server did not process — the connection closed
+/// before it went, or its stream reset with `REFUSED_STREAM` or above the
+/// last stream id of the server's `GOAWAY` — comes back to be sent again
+/// on a new connection, as Go's transport does: always when nothing was
+/// sent, and after the stream was refused when the request may go twice
+/// (`retry.rs`, the copy taken before sending).
 async fn send_h2(
     target: &UpstreamTarget,
     mut tx: http2::SendRequest<RequestBody>,
     req: Request<RequestBody>,
-) -> Result<Response<PooledBody>, ProxyError> {
-    let resp = with_header_timeout(target, async {
-        tx.ready().await.map_err(|e| target.failed(e, false))?;
-        tx.send_request(req)
-            .await
-            .map_err(|e| target.failed(e, true))
+    last: bool,
+) -> Result<H2Sent, ProxyError> {
+    let mut copy = if last { None } else { retry::resend_copy(&req) };
+    let sent = with_header_timeout(target, async {
+        if let Err(e) = tx.ready().await {
+            return if last {
+                Err(target.failed(e, false))
+            } else {
+                Ok(Err(req))
+            };
+        }
+        match tx.send_request(req).await {
+            Ok(resp) => Ok(Ok(resp)),
+            Err(e) => match copy.take() {
+                Some(again) if retry::refused_stream(&e) => {
+                    tracing::debug!(error = %e, url = %target.url, "HTTP/2 stream refused by the server; sending again on a new connection");
+                    Ok(Err(again.into_request()))
+                }
+                _ => Err(target.failed(e, true)),
+            },
+        }
     })
     .await?;
-    Ok(resp.map(|body| PooledBody::new(body, None)))
+    Ok(match sent {
+        Ok(resp) => H2Sent::Answered(resp.map(|body| PooledBody::new(body, None))),
+        Err(again) => H2Sent::Refused(again),
+    })
+}
+
+/// Sends `req` on `tx`, and a refused request once more on a new HTTP/2
+/// connection to `target` (which replaces `tx` in the worker's pool).
+async fn send_h2_twice(
+    target: &UpstreamTarget,
+    tx: http2::SendRequest<RequestBody>,
+    req: Request<RequestBody>,
+) -> Result<Response<PooledBody>, ProxyError> {
+    let again = match send_h2(target, tx, req, false).await? {
+        H2Sent::Answered(resp) => return Ok(resp),
+        H2Sent::Refused(again) => again,
+    };
+    forget_h2(target);
+    let tx = if target.tls.is_some() {
+        match connect_new(target).await? {
+            Fresh::H2(tx) => tx,
+            // `again` is already in HTTP/2's form (its Host in the URI).
+            Fresh::H1(_) => return Err(target.invalid_target("the server no longer offers HTTP/2")),
+        }
+    } else {
+        let stream = dial(target).await?;
+        h2_handshake(target, stream).await?
+    };
+    match send_h2(target, tx, again, true).await? {
+        H2Sent::Answered(resp) => Ok(resp),
+        H2Sent::Refused(_) => unreachable!("the last attempt returns its errors"),
+    }
+}
+
+/// Drops the worker's HTTP/2 connection to `target` from the pool (the
+/// requests still on it finish).
+fn forget_h2(target: &UpstreamTarget) {
+    POOLS.with(|p| p.borrow_mut().host(target.key).h2 = None);
 }
 
 /// `req` as HTTP/2 over TLS wants it (400 when its host is no authority).
@@ -435,12 +502,12 @@ pub async fn send_upstream(
 ) -> Result<Response<PooledBody>, ProxyError> {
     if target.h2c {
         let tx = h2_sender(target).await?;
-        return send_h2(target, tx, req).await;
+        return send_h2_twice(target, tx, req).await;
     }
     if target.tls.is_some()
         && let Some(tx) = pooled_h2(target)
     {
-        return send_h2(target, tx, tls_h2_request(target, req)?).await;
+        return send_h2_twice(target, tx, tls_h2_request(target, req)?).await;
     }
 
     let mut req = req;
@@ -461,7 +528,9 @@ pub async fn send_upstream(
             Some(pooled) => pooled,
             None => match connect_new(target).await? {
                 Fresh::H1(tx) => (tx, Duration::ZERO),
-                Fresh::H2(tx) => return send_h2(target, tx, tls_h2_request(target, req)?).await,
+                Fresh::H2(tx) => {
+                    return send_h2_twice(target, tx, tls_h2_request(target, req)?).await;
+                }
             },
         };
         if !tx.is_ready()

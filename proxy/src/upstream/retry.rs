@@ -137,6 +137,23 @@ pub(super) fn closed_before_response(e: &hyper::Error) -> bool {
     false
 }
 
+/// Whether `e` says the HTTP/2 server did not process the stream: reset
+/// with `REFUSED_STREAM` (RFC 9113 §8.7: safe to retry), or ended by the
+/// server's `GOAWAY` (a stream above its last stream id; one at or below it
+/// that the server then dropped is treated alike, which only a request
+/// that may go twice is exposed to).
+pub(super) fn refused_stream(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2.is_go_away() && h2.is_remote());
+        }
+        source = s.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

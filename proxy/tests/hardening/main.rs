@@ -7,6 +7,7 @@
 mod support;
 
 mod records;
+mod refused;
 mod reuse;
 mod shutdown;
 mod slow_clients;
