@@ -205,6 +205,7 @@ impl RouteInput {
         let req = ProxyRequest {
             method: &Method::GET,
             host: &self.host,
+            authority: &self.host,
             path: &self.path,
             query: self.query,
             headers: &self.headers,

@@ -19,6 +19,10 @@ pub struct ProxyRequest<'a> {
     /// or the `:authority` (HTTP/2), with any port removed. Original case:
     /// matchers compare case-insensitively.
     pub host: &'a str,
+    /// The `Host` header or `:authority` that `host` was taken from, port
+    /// and brackets included, for the matchers that read it whole (a v2
+    /// `HostRegexp` sees the brackets of `[::1]`).
+    pub authority: &'a str,
     /// The path, normalised as Traefik matches it: `sanitizePath` applied
     /// (`/../`, `/./`, `//` cleaned) and unreserved percent-encodings decoded.
     pub path: &'a str,

@@ -381,7 +381,8 @@ async fn a_change_applies_while_every_core_is_busy() {
 
     let g0 = control.generation();
     let written = Instant::now();
-    p.dir.write_atomic("dynamic.yml", &thousand_routers(&b, true));
+    p.dir
+        .write_atomic("dynamic.yml", &thousand_routers(&b, true));
     let deadline = written + Duration::from_secs(10);
     while control.generation() == g0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;

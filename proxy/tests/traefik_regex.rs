@@ -180,6 +180,7 @@ fn proxy_matches(pattern: &str, wire: &str) -> Option<bool> {
     let view = ProxyRequest {
         method: &Method::GET,
         host: "r",
+        authority: "r",
         path,
         query: None,
         headers: &headers,

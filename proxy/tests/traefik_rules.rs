@@ -362,6 +362,7 @@ fn route_in_process(router: &Router<String>, req: &Request) -> Answer {
     let view = ProxyRequest {
         method: &method,
         host: host_without_port(&host),
+        authority: &host,
         path,
         query,
         headers: &headers,

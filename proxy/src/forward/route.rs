@@ -60,6 +60,7 @@ pub(super) fn route<B>(
                 let view = ProxyRequest {
                     method: req.method(),
                     host: host_without_port(head.host_str()),
+                    authority: head.host_str(),
                     path,
                     query: req.uri().query(),
                     headers: req.headers(),

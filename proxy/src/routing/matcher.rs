@@ -136,6 +136,20 @@ pub(crate) fn header_name(key: &str) -> Option<HeaderName> {
 
 // === evaluation ===
 
+/// The host a v2 `HostRegexp` template reads, as Traefik's mux fork does:
+/// the port removed (`net.SplitHostPort`), but a bracketed IPv6 literal
+/// without a port whole, brackets included (`SplitHostPort` refuses it, and
+/// the mux then reads the `Host` as it is).
+#[inline]
+fn template_host<'a>(req: &ProxyRequest<'a>) -> &'a str {
+    let a = req.authority;
+    if a.len() > 2 && a.starts_with('[') && a.ends_with(']') {
+        a
+    } else {
+        req.host
+    }
+}
+
 /// Per-request match state shared by every rule evaluated for one request:
 /// derived forms of the host are computed at most once.
 pub(crate) struct MatchCtx<'r, 'a> {
@@ -256,8 +270,8 @@ impl Matcher {
                 .any(|v| query::decode(v, req.arena).is_some_and(|d| re.is_match(d, req.arena))),
             Matcher::ClientIp(nets) => nets.iter().any(|n| n.contains(req.client_ip)),
             Matcher::HostV2(expr) => host_v2_matches(expr, ctx.host_lower()),
-            Matcher::HostFold(lit) => go_fold_eq(req.host, lit),
-            Matcher::HostTemplate { re, .. } => re.is_match_str(req.host),
+            Matcher::HostFold(lit) => go_fold_eq(template_host(req), lit),
+            Matcher::HostTemplate { re, .. } => re.is_match_str(template_host(req)),
             Matcher::PathTemplate(re) => re.is_match_str(req.path),
             Matcher::QueryFirst { key, value } => query::values(req.query, key.as_bytes())
                 .next()

@@ -241,9 +241,18 @@ fn host_keys(e: &Expr, positive: bool) -> Option<Vec<HostKey>> {
             None => HostKey::Exact(h.trim_end_matches('.').into()),
         }]),
         Matcher::HostV2(h) => Some(vec![HostKey::Exact(h.trim_end_matches('.').into())]),
-        Matcher::HostFold(lit) => Some(vec![HostKey::Exact(
-            lit.trim().to_ascii_lowercase().trim_end_matches('.').into(),
-        )]),
+        // A bracketed IPv6 literal is keyed without its brackets, as the
+        // request's host is (the matcher then tells `[::1]` from `[::1]:80`).
+        Matcher::HostFold(lit) => {
+            let lit = lit.trim();
+            let lit = lit
+                .strip_prefix('[')
+                .and_then(|l| l.strip_suffix(']'))
+                .unwrap_or(lit);
+            Some(vec![HostKey::Exact(
+                lit.to_ascii_lowercase().trim_end_matches('.').into(),
+            )])
+        }
         Matcher::HostTemplate {
             suffix: Some(s), ..
         } => Some(vec![HostKey::Suffix(s.clone())]),

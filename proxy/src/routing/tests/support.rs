@@ -68,6 +68,7 @@ impl Req {
         ProxyRequest {
             method: &self.method,
             host: &self.host,
+            authority: &self.host,
             path: &self.path,
             query: self.query.as_deref(),
             headers: &self.headers,
