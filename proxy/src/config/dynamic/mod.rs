@@ -561,14 +561,17 @@ fn finish(
     // holding them), then errors are given to their elements.
     let mut config = DynamicConfig::default();
     let mut service_transport: BTreeMap<String, String> = BTreeMap::new();
+    let mut service_children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut child_refs = BTreeMap::new();
     for (name, draft) in services {
         let ServiceDraft {
-            config: ServiceConfig::LoadBalancer(mut lb),
+            config: mut svc,
             transport,
+            children,
         } = draft;
-        if let Some(r) = transport
-            && let Some(resolved) =
-                strip_provider(&r, &lb.origin.file, "serversTransport", &mut errors)
+        let file = svc.origin().file.clone();
+        if let (Some(r), ServiceConfig::LoadBalancer(lb)) = (transport, &mut svc)
+            && let Some(resolved) = strip_provider(&r, &file, "serversTransport", &mut errors)
         {
             if transport_names.contains(&resolved) {
                 service_transport.insert(name.clone(), resolved.clone());
@@ -576,17 +579,49 @@ fn finish(
             } else {
                 let hint = suggest(&resolved, transport_names.iter().map(String::as_str));
                 errors.push(err_at(
-                    &lb.origin.file,
+                    &file,
                     &r.path,
                     r.pos,
                     format!("unknown serversTransport {resolved:?}{hint}"),
                 ));
             }
         }
-        config
-            .services
-            .insert(name, ServiceConfig::LoadBalancer(lb));
+        let mut resolved_children = Vec::with_capacity(children.len());
+        for r in &children {
+            match strip_provider(r, &file, "service", &mut errors) {
+                Some(s) if service_names.contains(&s) => resolved_children.push(s),
+                Some(s) => {
+                    let hint = suggest(&s, service_names.iter().map(String::as_str));
+                    errors.push(err_at(
+                        &file,
+                        &r.path,
+                        r.pos,
+                        format!("unknown service {s:?}{hint}"),
+                    ));
+                    resolved_children.push(s);
+                }
+                None => resolved_children.push(r.name.clone()),
+            }
+        }
+        match &mut svc {
+            ServiceConfig::LoadBalancer(_) => {}
+            ServiceConfig::Weighted(w) => {
+                for ((child, _), resolved) in w.services.iter_mut().zip(&resolved_children) {
+                    child.clone_from(resolved);
+                }
+            }
+            ServiceConfig::Failover(f) => {
+                f.service.clone_from(&resolved_children[0]);
+                f.fallback.clone_from(&resolved_children[1]);
+            }
+        }
+        if let Some(first) = children.first() {
+            child_refs.insert(name.clone(), (file, first.path.clone(), first.pos));
+            service_children.insert(name.clone(), resolved_children);
+        }
+        config.services.insert(name, svc);
     }
+    services::reject_cycles(&service_children, &child_refs, &mut errors);
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
@@ -654,6 +689,7 @@ fn finish(
         &elements,
         &isolate::Links {
             service_transport: &service_transport,
+            service_children: &service_children,
             placed: &placed,
             middlewares: &middlewares,
         },

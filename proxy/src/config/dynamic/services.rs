@@ -6,23 +6,31 @@
 //! counts; a new type becomes a field with its own derived struct here and
 //! a variant of [`ServiceConfig`].
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
 use http::Uri;
 use serde::Deserialize;
 
 use super::super::decode::{
     At, Ctx, Ignored, Raw, Register, Schema, Spec, Support, decode_at, schema,
 };
-use super::super::error::Origin;
+use super::super::error::{ConfigError, Origin};
 use super::super::node::{Pos, Value};
 use super::Ref;
 use super::health::{self, HealthCheckConfig, HealthCheckFile};
 use crate::upstream::Strategy;
 
-/// A service. Only load balancers exist so far.
+/// A service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceConfig {
-    /// `loadBalancer`: weighted round robin over servers.
+    /// `loadBalancer`: servers picked by a strategy.
     LoadBalancer(LoadBalancerConfig),
+    /// `weighted`: other services in the ratio of their weights.
+    Weighted(WeightedConfig),
+    /// `failover`: the main service while it has a server up, else the
+    /// fallback.
+    Failover(FailoverConfig),
 }
 
 impl ServiceConfig {
@@ -30,8 +38,44 @@ impl ServiceConfig {
     pub fn origin(&self) -> &Origin {
         match self {
             ServiceConfig::LoadBalancer(lb) => &lb.origin,
+            ServiceConfig::Weighted(w) => &w.origin,
+            ServiceConfig::Failover(f) => &f.origin,
         }
     }
+
+    /// The services it sends to (names without provider, once resolved).
+    pub fn children(&self) -> Vec<&str> {
+        match self {
+            ServiceConfig::LoadBalancer(_) => Vec::new(),
+            ServiceConfig::Weighted(w) => w.services.iter().map(|(n, _)| n.as_str()).collect(),
+            ServiceConfig::Failover(f) => vec![f.service.as_str(), f.fallback.as_str()],
+        }
+    }
+}
+
+/// `services.<name>.weighted`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedConfig {
+    /// The child services and their weights (default 1; 0 takes one out).
+    pub services: Vec<(String, u32)>,
+    /// `healthCheck`: children with no server up are skipped.
+    pub health_check: bool,
+    /// Where the service's name is written.
+    pub origin: Origin,
+}
+
+/// `services.<name>.failover`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverConfig {
+    /// The main service.
+    pub service: String,
+    /// Where requests go while the main service has no server up.
+    pub fallback: String,
+    /// `healthCheck`: a parent sees this service down when neither has a
+    /// server up.
+    pub health_check: bool,
+    /// Where the service's name is written.
+    pub origin: Origin,
 }
 
 /// `services.<name>.loadBalancer`.
@@ -69,24 +113,23 @@ pub struct ServerConfig {
 
 // === file schema ===
 
-const UNSUPPORTED_KIND: Support = Support::Error("only loadBalancer services exist");
+const UNSUPPORTED_KIND: Support =
+    Support::Error("only loadBalancer, weighted and failover services exist");
 
 /// `http.services.<name>` as written: one field per service type.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub(super) struct ServiceFile {
     load_balancer: Option<At<LoadBalancerFile>>,
-    weighted: Option<Ignored>,
+    weighted: Option<At<WeightedFile>>,
     mirroring: Option<Ignored>,
-    failover: Option<Ignored>,
+    failover: Option<At<FailoverFile>>,
     highest_random_weight: Option<Ignored>,
 }
 
 impl Schema for ServiceFile {
     const KEYS: Spec = &[
-        ("weighted", UNSUPPORTED_KIND),
         ("mirroring", UNSUPPORTED_KIND),
-        ("failover", UNSUPPORTED_KIND),
         ("highestRandomWeight", UNSUPPORTED_KIND),
         (
             "middlewares",
@@ -121,6 +164,45 @@ impl Schema for LoadBalancerFile {
     ];
 }
 
+/// `weighted` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WeightedFile {
+    services: Vec<At<ChildFile>>,
+    health_check: Option<Ignored>,
+}
+
+impl Schema for WeightedFile {
+    const KEYS: Spec = &[(
+        "sticky",
+        Support::Error("sticky sessions on weighted services; ignoring them would unpin clients"),
+    )];
+}
+
+/// `weighted.services[i]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ChildFile {
+    name: Option<At<String>>,
+    weight: Option<At<u32>>,
+}
+
+/// `failover` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct FailoverFile {
+    service: Option<At<String>>,
+    fallback: Option<At<String>>,
+    health_check: Option<Ignored>,
+}
+
+impl Schema for FailoverFile {
+    const KEYS: Spec = &[(
+        "errors",
+        Support::Error("failover on response statuses; ignoring it would keep failing responses"),
+    )];
+}
+
 /// `servers[i]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -130,14 +212,22 @@ struct ServerFile {
     preserve_path: Option<At<bool>>,
 }
 
-pub(super) const SCHEMAS: &[Register] = &[schema::<ServiceFile>, schema::<LoadBalancerFile>];
+pub(super) const SCHEMAS: &[Register] = &[
+    schema::<ServiceFile>,
+    schema::<LoadBalancerFile>,
+    schema::<WeightedFile>,
+    schema::<FailoverFile>,
+];
 
 // === checks ===
 
-/// A service whose servers transport is still to be resolved.
+/// A service whose servers transport and child services are still to be
+/// resolved.
 pub(super) struct ServiceDraft {
     pub(super) config: ServiceConfig,
     pub(super) transport: Option<Ref>,
+    /// The services it names, in the order of its config's children.
+    pub(super) children: Vec<Ref>,
 }
 
 /// Checks the service at `path` (named at `pos`). `None` when it cannot be
@@ -162,11 +252,21 @@ pub(super) fn check(
         ctx.error(path, pos, "a service must have exactly one type");
         return None;
     }
+    if let Some(w) = file.weighted {
+        return weighted(ctx, pos, w);
+    }
+    if let Some(f) = file.failover {
+        return failover(ctx, pos, f);
+    }
     let Some(lb) = file.load_balancer else {
         // One cause, one message: a misspelled or refused type was
         // reported already.
         if kinds == 0 && !ctx.has_error_under(path) {
-            ctx.error(path, pos, "service has no type (expected loadBalancer)");
+            ctx.error(
+                path,
+                pos,
+                "service has no type (expected loadBalancer, weighted or failover)",
+            );
         }
         return None;
     };
@@ -256,7 +356,121 @@ pub(super) fn check(
             origin,
         }),
         transport,
+        children: Vec::new(),
     })
+}
+
+fn weighted(ctx: &mut Ctx, pos: Pos, w: At<WeightedFile>) -> Option<ServiceDraft> {
+    if !w.ok {
+        return None;
+    }
+    let mut ok = true;
+    let mut services = Vec::new();
+    let mut children = Vec::new();
+    for child in w.value.services {
+        let Some(name) = child.value.name.filter(|n| n.ok && !n.value.is_empty()) else {
+            ctx.error(&child.path, child.pos, "weighted service entry has no name");
+            ok = false;
+            continue;
+        };
+        let weight = match child.value.weight {
+            Some(wt) if wt.ok => wt.value,
+            Some(_) => {
+                ok = false;
+                1
+            }
+            None => 1,
+        };
+        services.push((name.value.clone(), weight));
+        children.push(Ref {
+            name: name.value,
+            path: name.path,
+            pos: name.pos,
+        });
+    }
+    let origin = ctx.origin(pos);
+    ok.then_some(ServiceDraft {
+        config: ServiceConfig::Weighted(WeightedConfig {
+            services,
+            health_check: w.value.health_check.is_some(),
+            origin,
+        }),
+        transport: None,
+        children,
+    })
+}
+
+fn failover(ctx: &mut Ctx, pos: Pos, f: At<FailoverFile>) -> Option<ServiceDraft> {
+    if !f.ok {
+        return None;
+    }
+    let mut refs = Vec::new();
+    for (key, field) in [("service", f.value.service), ("fallback", f.value.fallback)] {
+        match field {
+            Some(v) if v.ok && !v.value.is_empty() => refs.push(Ref {
+                name: v.value,
+                path: v.path,
+                pos: v.pos,
+            }),
+            Some(v) if !v.ok => return None,
+            _ => {
+                ctx.error(&f.path, f.key_pos, format!("failover has no {key}"));
+                return None;
+            }
+        }
+    }
+    let origin = ctx.origin(pos);
+    Some(ServiceDraft {
+        config: ServiceConfig::Failover(FailoverConfig {
+            service: refs[0].name.clone(),
+            fallback: refs[1].name.clone(),
+            health_check: f.value.health_check.is_some(),
+            origin,
+        }),
+        transport: None,
+        children: refs,
+    })
+}
+
+/// Rejects every service that reaches itself through the services it
+/// names, with the cycle in the message (`a -> b -> a`), at the first
+/// service each one names (`refs`: file, key path, position).
+pub(super) fn reject_cycles(
+    children: &BTreeMap<String, Vec<String>>,
+    refs: &BTreeMap<String, (PathBuf, String, Pos)>,
+    errors: &mut Vec<ConfigError>,
+) {
+    for start in children.keys() {
+        // Depth-first, keeping the path; a service is reported when the
+        // walk from it comes back to it.
+        let mut stack = vec![(start.as_str(), 0usize)];
+        let mut path: Vec<&str> = vec![start.as_str()];
+        let mut seen = BTreeSet::new();
+        while let Some((node, next)) = stack.pop() {
+            let kids = children.get(node).map_or(&[][..], Vec::as_slice);
+            if next >= kids.len() {
+                path.pop();
+                continue;
+            }
+            stack.push((node, next + 1));
+            let kid = kids[next].as_str();
+            if kid == start {
+                let (file, key, pos) = &refs[start];
+                errors.push(ConfigError {
+                    file: file.clone(),
+                    key: key.clone(),
+                    line: (pos.line > 0).then_some(pos.line),
+                    column: (pos.line > 0).then_some(pos.column),
+                    message: format!("service cycle: {} -> {start}", path.join(" -> ")),
+                });
+                break;
+            }
+            if seen.insert(kid) {
+                path.push(kid);
+                stack.push((kid, 0));
+            }
+        }
+    }
 }
 
 fn server(ctx: &mut Ctx, path: &str, pos: Pos, file: ServerFile) -> Option<ServerConfig> {
