@@ -12,12 +12,16 @@ use std::time::Duration;
 use http::HeaderValue;
 use http::uri::Authority;
 
-use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig};
+use crate::config::{
+    DynamicConfig, LoadBalancerConfig, ServersTransportConfig, ServiceConfig, StaticConfig,
+    WeightedConfig,
+};
 use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router};
-use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
+use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Snapshot};
 use crate::upstream::{
-    Balancer, PoolKeys, ServerIds, ServerStates, TransportSettings, UpstreamTarget,
+    Balancer, Child, Children, Failover, LoadBalancer, PoolKeys, RoundRobin, ServerIds,
+    ServerStates, Service, ServiceKind, Sticky, TransportSettings, UpstreamTarget,
 };
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
@@ -60,47 +64,47 @@ pub fn compile(
         .map(|(name, t)| (name.as_str(), Arc::new(transport_settings(t))))
         .collect();
 
-    let mut service_index = HashMap::new();
+    // Every service's index first: composite services name others.
+    let service_index: HashMap<&str, u32> = dynamic
+        .services
+        .keys()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i as u32))
+        .collect();
     let mut services = Vec::with_capacity(dynamic.services.len());
     for (name, svc) in &dynamic.services {
-        let ServiceConfig::LoadBalancer(lb) = svc;
         let service_name: Arc<str> = Arc::from(format!("{name}@file"));
-        let transport = lb
-            .servers_transport
-            .as_deref()
-            .and_then(|t| transports.get(t).cloned())
-            .unwrap_or_else(|| Arc::clone(&default_transport));
-        let mut servers = Vec::with_capacity(lb.servers.len());
-        let mut members = Vec::with_capacity(lb.servers.len());
-        for s in &lb.servers {
-            let Some(authority) = s.uri.authority().cloned() else {
-                continue;
-            };
-            let authority = with_default_port(authority);
-            let id = ids.servers.id(&service_name, s.url.as_str());
-            let url: Arc<str> = Arc::from(s.url.as_str());
-            members.push((ids.states.get(id), s.weight.unwrap_or(1), Arc::clone(&url)));
-            let base_path = s.uri.path().trim_end_matches('/');
-            servers.push(Arc::new(UpstreamTarget {
-                id,
-                key: ids.pools.key(s.h2c, authority.as_str(), &transport),
-                socket_addr: authority.as_str().parse().ok(),
-                host_header: HeaderValue::from_str(authority.as_str())
-                    .expect("an authority is a valid header value"),
-                authority,
-                h2c: s.h2c,
-                base_path: base_path.into(),
-                transport: Arc::clone(&transport),
-                url,
-            }));
-        }
-        service_index.insert(name.as_str(), services.len() as u32);
+        let kind = match svc {
+            ServiceConfig::LoadBalancer(lb) => {
+                let transport = lb
+                    .servers_transport
+                    .as_deref()
+                    .and_then(|t| transports.get(t).cloned())
+                    .unwrap_or_else(|| Arc::clone(&default_transport));
+                ServiceKind::LoadBalancer(load_balancer(lb, &service_name, transport, ids))
+            }
+            ServiceConfig::Weighted(w) => {
+                let sticky = w.sticky.as_ref().map(|st| {
+                    Sticky::new(
+                        st,
+                        &service_name,
+                        w.services.iter().map(|c| c.name.as_str()),
+                    )
+                });
+                ServiceKind::Weighted(children(w, &service_index, sticky))
+            }
+            ServiceConfig::HighestRandomWeight(w) => {
+                ServiceKind::HighestRandomWeight(children(w, &service_index, None))
+            }
+            ServiceConfig::Failover(f) => ServiceKind::Failover(Failover {
+                main: service_index[f.service.as_str()],
+                fallback: service_index[f.fallback.as_str()],
+                follow_fallback: f.health_check,
+            }),
+        };
         services.push(Service {
             name: service_name,
-            servers,
-            balancer: Balancer::new(lb.strategy, members),
-            pass_host_header: lb.pass_host_header,
-            health_check: lb.health_check.clone().map(Arc::new),
+            kind,
         });
     }
 
@@ -160,6 +164,69 @@ pub fn compile(
     }
 }
 
+fn load_balancer(
+    lb: &LoadBalancerConfig,
+    service_name: &Arc<str>,
+    transport: Arc<TransportSettings>,
+    ids: &Identities,
+) -> LoadBalancer {
+    let mut servers = Vec::with_capacity(lb.servers.len());
+    let mut members = Vec::with_capacity(lb.servers.len());
+    for s in &lb.servers {
+        let Some(authority) = s.uri.authority().cloned() else {
+            continue;
+        };
+        let authority = with_default_port(authority);
+        let id = ids.servers.id(service_name, s.url.as_str());
+        let url: Arc<str> = Arc::from(s.url.as_str());
+        members.push((ids.states.get(id), s.weight.unwrap_or(1), Arc::clone(&url)));
+        let base_path = s.uri.path().trim_end_matches('/');
+        servers.push(Arc::new(UpstreamTarget {
+            id,
+            key: ids.pools.key(s.h2c, authority.as_str(), &transport),
+            socket_addr: authority.as_str().parse().ok(),
+            host_header: HeaderValue::from_str(authority.as_str())
+                .expect("an authority is a valid header value"),
+            authority,
+            h2c: s.h2c,
+            base_path: base_path.into(),
+            transport: Arc::clone(&transport),
+            url,
+        }));
+    }
+    let sticky = lb
+        .sticky
+        .as_ref()
+        .map(|st| Sticky::new(st, service_name, servers.iter().map(|t| &*t.url)));
+    LoadBalancer {
+        servers,
+        balancer: Balancer::new(lb.strategy, members),
+        pass_host_header: lb.pass_host_header,
+        health_check: lb.health_check.clone().map(Arc::new),
+        sticky,
+    }
+}
+
+/// The children of a weighted or highestRandomWeight service; they exist
+/// (the validator disables a service naming one that does not).
+fn children(w: &WeightedConfig, index: &HashMap<&str, u32>, sticky: Option<Sticky>) -> Children {
+    let weights: Vec<u32> = w.services.iter().map(|c| c.weight).collect();
+    Children {
+        members: w
+            .services
+            .iter()
+            .map(|c| Child {
+                service: index[c.service.as_str()],
+                weight: c.weight,
+                name: Arc::from(c.name.as_str()),
+            })
+            .collect(),
+        rr: RoundRobin::weighted(&weights),
+        health_check: w.health_check,
+        sticky,
+    }
+}
+
 /// `host` → `host:80`: the dialled address always has a port.
 fn with_default_port(a: Authority) -> Authority {
     if a.port_u16().is_some() {
@@ -196,7 +263,10 @@ mod tests {
 
     fn servers(snap: &Snapshot, service: &str) -> Vec<(ServerId, PoolKey)> {
         let s = snap.services.iter().find(|s| &*s.name == service).unwrap();
-        s.servers.iter().map(|t| (t.id, t.key)).collect()
+        let ServiceKind::LoadBalancer(lb) = &s.kind else {
+            panic!("{service} is not a load balancer")
+        };
+        lb.servers.iter().map(|t| (t.id, t.key)).collect()
     }
 
     const TWO_SERVICES: &str = "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: api\n  services:\n    api:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n          - url: http://10.0.0.2\n    web:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n";

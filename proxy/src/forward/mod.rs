@@ -125,7 +125,8 @@ async fn journey(
 
     let mut call = service::ServiceCall {
         ctx,
-        service: &snap.services[target.service as usize],
+        services: &snap.services,
+        root: target.service,
         head: &head,
         outcome,
     };

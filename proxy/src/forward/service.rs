@@ -1,18 +1,19 @@
-//! Phase 4, the call the middleware chain wraps: the router's service picks
-//! a server, the request is pointed at it (hop-by-hop headers removed,
+//! Phase 4, the call the middleware chain wraps: the router's service
+//! resolves (through `weighted`, `highestRandomWeight` and `failover`
+//! services, sticky cookies) to one server of a load balancer, the request is pointed at it (hop-by-hop headers removed,
 //! `X-Forwarded-For` completed, URI and `Host` rewritten) and sent over
 //! the worker's pool; a `101 Switching Protocols` starts the tunnel.
 //!
 //! Runs per request: no lock, no `dyn`; the only allocations are the ones
-//! hyper makes and a joined path when the server URL has one.
+//! hyper makes, a joined path when the server URL has one, and the list
+//! of `Set-Cookie` headers sticky cookies add.
 //!
 //! The service's balancer picks by its strategy, skipping servers the
 //! health checks took down (none up: 503). For p2c and leasttime a request
 //! counts as in flight on its server until the response head arrives, and
 //! leasttime records that time to first byte; wrr and hrw touch no shared
-//! counter but the schedule's. Other service kinds (weighted, mirroring,
-//! failover) plug in at [`ServiceCall::call`], resolving to a load
-//! balancer before the pick.
+//! counter but the schedule's. The metrics and logs name the load balancer
+//! the request reached, as Traefik's do.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,23 +29,38 @@ use super::headers;
 use super::record::Outcome;
 use crate::listener::ConnCtx;
 use crate::middleware::{Inner, Served};
-use crate::snapshot::Service;
-use crate::upstream::{ProxyError, RequestBody, UpstreamTarget, send_upstream};
+use crate::upstream::{
+    ProxyError, RequestBody, Service, ServiceKind, UpstreamTarget, resolve, send_upstream,
+};
 
 /// The service call of one request.
 pub(super) struct ServiceCall<'a> {
     pub(super) ctx: &'a ConnCtx,
-    pub(super) service: &'a Service,
+    pub(super) services: &'a [Service],
+    /// The router's service (index into `services`).
+    pub(super) root: u32,
     pub(super) head: &'a Head,
     pub(super) outcome: &'a mut Outcome,
 }
 
 impl Inner for ServiceCall<'_> {
     async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
-        let Some(picked) = self.service.pick(self.ctx.client_ip().as_bytes()) else {
+        let mut set_cookies = Vec::new();
+        let Some(to) = resolve(
+            self.services,
+            self.root,
+            self.ctx.client_ip().as_bytes(),
+            req.headers(),
+            &mut set_cookies,
+        ) else {
             return Err(ProxyError::NoServer);
         };
-        let target = &self.service.servers[picked];
+        self.outcome.service = Some(to.service);
+        let ServiceKind::LoadBalancer(lb) = &self.services[to.service as usize].kind else {
+            unreachable!("resolve ends at a load balancer");
+        };
+        let picked = to.server;
+        let target = &lb.servers[picked];
         self.outcome.server = Some(Arc::clone(&target.url));
         let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
         let h = req.headers_mut();
@@ -53,11 +69,11 @@ impl Inner for ServiceCall<'_> {
         rewrite_target(
             &mut req,
             target,
-            self.service.pass_host_header,
+            lb.pass_host_header,
             self.head.host.as_ref(),
         )?;
-        let sent = if self.service.balancer.strategy().counts_inflight() {
-            let state = self.service.balancer.state(picked);
+        let sent = if lb.balancer.strategy().counts_inflight() {
+            let state = lb.balancer.state(picked);
             let _inflight = state.start();
             let started = Instant::now();
             let sent = send_upstream(target, req).await;
@@ -83,6 +99,9 @@ impl Inner for ServiceCall<'_> {
                     });
                 }
                 headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
+                for c in set_cookies {
+                    resp.headers_mut().append(header::SET_COOKIE, c);
+                }
                 Ok(resp.map(ProxyBody::Stream))
             }
             Err(e) => {

@@ -2,7 +2,8 @@
 //! it, the request body sent there, the errors a failing upstream
 //! produces, the transport's retry on a reused connection, the stable
 //! identities of servers and pools, and the run-time state of each server
-//! (health, load) kept beside the snapshot.
+//! (health, load) kept beside the snapshot; the compiled services and
+//! their resolution to one server, sticky cookies.
 //!
 //! Everything here runs per request on a worker thread, so it must take no
 //! lock: pools are per worker (thread-local), balancers use atomics. The
@@ -16,7 +17,9 @@ pub mod health;
 pub mod identity;
 pub mod pool;
 mod retry;
+pub mod service;
 pub mod state;
+pub mod sticky;
 
 pub use balancer::{Balancer, RoundRobin, Strategy};
 pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
@@ -24,4 +27,8 @@ pub use error::{ErrorSource, ProxyError};
 pub use health::HealthChecks;
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
+pub use service::{
+    Child, Children, Failover, LoadBalancer, Resolved, Service, ServiceKind, is_up, resolve,
+};
 pub use state::{ServerState, ServerStates};
+pub use sticky::Sticky;

@@ -13,6 +13,7 @@ mod isolate;
 mod middlewares;
 mod routers;
 mod services;
+mod sticky;
 mod transports;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,7 +35,10 @@ pub use middlewares::{
     RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
 };
 pub use routers::RouterConfig;
-pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
+pub use services::{
+    ChildService, FailoverConfig, LoadBalancerConfig, ServerConfig, ServiceConfig, WeightedConfig,
+};
+pub use sticky::{SameSite, StickyCookie};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig};
 
 use isolate::Element;
@@ -175,6 +179,10 @@ struct Ref {
     path: String,
     pos: Pos,
 }
+
+/// A service naming other services: its name, file and references (in
+/// the order of its config's children).
+type ChildRefs = (String, PathBuf, Vec<Ref>);
 
 /// One file's decoded items; names in file order.
 #[derive(Default)]
@@ -587,14 +595,18 @@ fn finish(
     // holding them), then errors are given to their elements.
     let mut config = DynamicConfig::default();
     let mut service_transport: BTreeMap<String, String> = BTreeMap::new();
+    let mut service_children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut child_refs = BTreeMap::new();
+    let mut tracking = Vec::new();
     for (name, draft) in services {
         let ServiceDraft {
-            config: ServiceConfig::LoadBalancer(mut lb),
+            config: mut svc,
             transport,
+            children,
         } = draft;
-        if let Some(r) = transport
-            && let Some(resolved) =
-                strip_provider(&r, &lb.origin.file, "serversTransport", &mut errors)
+        let file = svc.origin().file.clone();
+        if let (Some(r), ServiceConfig::LoadBalancer(lb)) = (transport, &mut svc)
+            && let Some(resolved) = strip_provider(&r, &file, "serversTransport", &mut errors)
         {
             if transport_names.contains(&resolved) {
                 service_transport.insert(name.clone(), resolved.clone());
@@ -602,17 +614,51 @@ fn finish(
             } else {
                 let hint = suggest(&resolved, transport_names.iter().map(String::as_str));
                 errors.push(err_at(
-                    &lb.origin.file,
+                    &file,
                     &r.path,
                     r.pos,
                     format!("unknown serversTransport {resolved:?}{hint}"),
                 ));
             }
         }
-        config
-            .services
-            .insert(name, ServiceConfig::LoadBalancer(lb));
+        let mut resolved_children = Vec::with_capacity(children.len());
+        for r in &children {
+            match strip_provider(r, &file, "service", &mut errors) {
+                Some(s) if service_names.contains(&s) => resolved_children.push(s),
+                Some(s) => {
+                    let hint = suggest(&s, service_names.iter().map(String::as_str));
+                    errors.push(err_at(
+                        &file,
+                        &r.path,
+                        r.pos,
+                        format!("unknown service {s:?}{hint}"),
+                    ));
+                    resolved_children.push(s);
+                }
+                None => resolved_children.push(r.name.clone()),
+            }
+        }
+        match &mut svc {
+            ServiceConfig::LoadBalancer(_) => {}
+            ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => {
+                for (child, resolved) in w.services.iter_mut().zip(&resolved_children) {
+                    child.service.clone_from(resolved);
+                }
+            }
+            ServiceConfig::Failover(f) => {
+                f.service.clone_from(&resolved_children[0]);
+                f.fallback.clone_from(&resolved_children[1]);
+            }
+        }
+        if let Some(first) = children.first() {
+            child_refs.insert(name.clone(), (file.clone(), first.path.clone(), first.pos));
+            service_children.insert(name.clone(), resolved_children);
+            tracking.push((name.clone(), file, children));
+        }
+        config.services.insert(name, svc);
     }
+    services::reject_cycles(&service_children, &child_refs, &mut errors);
+    services::check_tracking(&config.services, &tracking, &mut errors);
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
@@ -683,6 +729,7 @@ fn finish(
         &elements,
         &isolate::Links {
             service_transport: &service_transport,
+            service_children: &service_children,
             placed: &placed,
             middlewares: &middlewares,
             middleware_needs: &middleware_needs,

@@ -1,10 +1,14 @@
 //! `http.services.<name>`: the file schema of each service type, and the
 //! checks that need more than a type (exactly one type, server URLs).
 //!
-//! Only `loadBalancer` is built. The other types are fields of
-//! [`ServiceFile`] refused in its key table, so their presence still
-//! counts; a new type becomes a field with its own derived struct here and
-//! a variant of [`ServiceConfig`].
+//! `loadBalancer`, `weighted`, `highestRandomWeight` and `failover` are
+//! built; `mirroring` is a field of [`ServiceFile`] refused in its key
+//! table, so its presence still counts. Services naming services are
+//! resolved, checked for cycles and for the health tracking their
+//! `healthCheck` needs in `super::finish`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use http::Uri;
 use serde::Deserialize;
@@ -12,17 +16,26 @@ use serde::Deserialize;
 use super::super::decode::{
     At, Ctx, Ignored, Raw, Register, Schema, Spec, Support, decode_at, schema,
 };
-use super::super::error::Origin;
+use super::super::error::{ConfigError, Origin};
 use super::super::node::{Pos, Value};
-use super::Ref;
 use super::health::{self, HealthCheckConfig, HealthCheckFile};
+use super::sticky::{self, StickyCookie, StickyFile};
+use super::{ChildRefs, Ref, err_at};
 use crate::upstream::Strategy;
 
-/// A service. Only load balancers exist so far.
+/// A service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceConfig {
-    /// `loadBalancer`: weighted round robin over servers.
+    /// `loadBalancer`: servers picked by a strategy.
     LoadBalancer(LoadBalancerConfig),
+    /// `weighted`: other services in the ratio of their weights.
+    Weighted(WeightedConfig),
+    /// `highestRandomWeight`: other services by highest random weight of
+    /// the client IP (no `sticky`).
+    HighestRandomWeight(WeightedConfig),
+    /// `failover`: the main service while it has a server up, else the
+    /// fallback.
+    Failover(FailoverConfig),
 }
 
 impl ServiceConfig {
@@ -30,8 +43,61 @@ impl ServiceConfig {
     pub fn origin(&self) -> &Origin {
         match self {
             ServiceConfig::LoadBalancer(lb) => &lb.origin,
+            ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => &w.origin,
+            ServiceConfig::Failover(f) => &f.origin,
         }
     }
+
+    /// Whether its health is tracked, so that a parent with `healthCheck`
+    /// can follow it: a load balancer with `healthCheck`, any other type
+    /// with its own (empty) `healthCheck`, as Traefik's status updaters
+    /// require.
+    pub fn health_tracked(&self) -> bool {
+        match self {
+            ServiceConfig::LoadBalancer(lb) => lb.health_check.is_some(),
+            ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => w.health_check,
+            ServiceConfig::Failover(f) => f.health_check,
+        }
+    }
+}
+
+/// One child of a `weighted` or `highestRandomWeight` service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildService {
+    /// The name as written: what sticky cookies and hrw hash, as Traefik.
+    pub name: String,
+    /// The service it names, without provider.
+    pub service: String,
+    /// Its weight (default 1; 0 takes it out).
+    pub weight: u32,
+}
+
+/// `services.<name>.weighted`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedConfig {
+    /// The child services and their weights.
+    pub services: Vec<ChildService>,
+    /// `sticky.cookie` (weighted only).
+    pub sticky: Option<StickyCookie>,
+    /// `healthCheck`: children with no server up are skipped, and parents
+    /// see this service down when no child is up.
+    pub health_check: bool,
+    /// Where the service's name is written.
+    pub origin: Origin,
+}
+
+/// `services.<name>.failover`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverConfig {
+    /// The main service.
+    pub service: String,
+    /// Where requests go while the main service has no server up.
+    pub fallback: String,
+    /// `healthCheck`: a parent sees this service down when neither has a
+    /// server up.
+    pub health_check: bool,
+    /// Where the service's name is written.
+    pub origin: Origin,
 }
 
 /// `services.<name>.loadBalancer`.
@@ -45,6 +111,8 @@ pub struct LoadBalancerConfig {
     pub strategy: Strategy,
     /// `healthCheck`: the active check of every server.
     pub health_check: Option<HealthCheckConfig>,
+    /// `sticky.cookie`: a client's later requests go to the same server.
+    pub sticky: Option<StickyCookie>,
     /// Named servers transport; it exists in
     /// [`DynamicConfig::servers_transports`](super::DynamicConfig::servers_transports).
     pub servers_transport: Option<String>,
@@ -69,25 +137,23 @@ pub struct ServerConfig {
 
 // === file schema ===
 
-const UNSUPPORTED_KIND: Support = Support::Error("only loadBalancer services exist");
+const UNSUPPORTED_KIND: Support =
+    Support::Error("only loadBalancer, weighted, highestRandomWeight and failover services exist");
 
 /// `http.services.<name>` as written: one field per service type.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub(super) struct ServiceFile {
     load_balancer: Option<At<LoadBalancerFile>>,
-    weighted: Option<Ignored>,
+    weighted: Option<At<WeightedFile>>,
     mirroring: Option<Ignored>,
-    failover: Option<Ignored>,
-    highest_random_weight: Option<Ignored>,
+    failover: Option<At<FailoverFile>>,
+    highest_random_weight: Option<At<HrwFile>>,
 }
 
 impl Schema for ServiceFile {
     const KEYS: Spec = &[
-        ("weighted", UNSUPPORTED_KIND),
         ("mirroring", UNSUPPORTED_KIND),
-        ("failover", UNSUPPORTED_KIND),
-        ("highestRandomWeight", UNSUPPORTED_KIND),
         (
             "middlewares",
             Support::Error("service middlewares; ignoring them would skip them"),
@@ -105,20 +171,58 @@ struct LoadBalancerFile {
     servers_transport: Option<At<String>>,
     strategy: Option<At<String>>,
     health_check: Option<At<HealthCheckFile>>,
+    sticky: Option<At<StickyFile>>,
 }
 
 impl Schema for LoadBalancerFile {
     const KEYS: Spec = &[
-        (
-            "sticky",
-            Support::Warn("requests are not pinned to a server"),
-        ),
         (
             "passiveHealthCheck",
             Support::Warn("servers are not health-checked"),
         ),
         ("responseForwarding", Support::Warn("")),
     ];
+}
+
+/// `weighted` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WeightedFile {
+    services: Vec<At<ChildFile>>,
+    health_check: Option<Ignored>,
+    sticky: Option<At<StickyFile>>,
+}
+
+/// `highestRandomWeight` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct HrwFile {
+    services: Vec<At<ChildFile>>,
+    health_check: Option<Ignored>,
+}
+
+/// `weighted.services[i]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ChildFile {
+    name: Option<At<String>>,
+    weight: Option<At<u32>>,
+}
+
+/// `failover` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct FailoverFile {
+    service: Option<At<String>>,
+    fallback: Option<At<String>>,
+    health_check: Option<Ignored>,
+}
+
+impl Schema for FailoverFile {
+    const KEYS: Spec = &[(
+        "errors",
+        Support::Error("failover on response statuses; ignoring it would keep failing responses"),
+    )];
 }
 
 /// `servers[i]` as written.
@@ -130,14 +234,21 @@ struct ServerFile {
     preserve_path: Option<At<bool>>,
 }
 
-pub(super) const SCHEMAS: &[Register] = &[schema::<ServiceFile>, schema::<LoadBalancerFile>];
+pub(super) const SCHEMAS: &[Register] = &[
+    schema::<ServiceFile>,
+    schema::<LoadBalancerFile>,
+    schema::<FailoverFile>,
+];
 
 // === checks ===
 
-/// A service whose servers transport is still to be resolved.
+/// A service whose servers transport and child services are still to be
+/// resolved.
 pub(super) struct ServiceDraft {
     pub(super) config: ServiceConfig,
     pub(super) transport: Option<Ref>,
+    /// The services it names, in the order of its config's children.
+    pub(super) children: Vec<Ref>,
 }
 
 /// Checks the service at `path` (named at `pos`). `None` when it cannot be
@@ -162,11 +273,53 @@ pub(super) fn check(
         ctx.error(path, pos, "a service must have exactly one type");
         return None;
     }
+    if let Some(w) = file.weighted {
+        if !w.ok {
+            return None;
+        }
+        let sticky = sticky_of(ctx, w.value.sticky)?;
+        let kids = children_of(ctx, "weighted", w.value.services);
+        return kids.map(|(services, refs)| {
+            draft(
+                ServiceConfig::Weighted(WeightedConfig {
+                    services,
+                    sticky,
+                    health_check: w.value.health_check.is_some(),
+                    origin: ctx.origin(pos),
+                }),
+                refs,
+            )
+        });
+    }
+    if let Some(h) = file.highest_random_weight {
+        if !h.ok {
+            return None;
+        }
+        let kids = children_of(ctx, "highestRandomWeight", h.value.services);
+        return kids.map(|(services, refs)| {
+            draft(
+                ServiceConfig::HighestRandomWeight(WeightedConfig {
+                    services,
+                    sticky: None,
+                    health_check: h.value.health_check.is_some(),
+                    origin: ctx.origin(pos),
+                }),
+                refs,
+            )
+        });
+    }
+    if let Some(f) = file.failover {
+        return failover(ctx, pos, f);
+    }
     let Some(lb) = file.load_balancer else {
         // One cause, one message: a misspelled or refused type was
         // reported already.
         if kinds == 0 && !ctx.has_error_under(path) {
-            ctx.error(path, pos, "service has no type (expected loadBalancer)");
+            ctx.error(
+                path,
+                pos,
+                "service has no type (expected loadBalancer, weighted, highestRandomWeight or failover)",
+            );
         }
         return None;
     };
@@ -236,6 +389,8 @@ pub(super) fn check(
         health_check = health::check(ctx, &h.path, h.value);
         ok &= health_check.is_some();
     }
+    let sticky = sticky_of(ctx, lb.value.sticky);
+    ok &= sticky.is_some();
     let transport = lb
         .value
         .servers_transport
@@ -252,11 +407,206 @@ pub(super) fn check(
             pass_host_header,
             strategy,
             health_check,
+            sticky: sticky.flatten(),
             servers_transport: None,
             origin,
         }),
         transport,
+        children: Vec::new(),
     })
+}
+
+fn draft(config: ServiceConfig, children: Vec<Ref>) -> ServiceDraft {
+    ServiceDraft {
+        config,
+        transport: None,
+        children,
+    }
+}
+
+/// The `sticky` of a service: `Some(None)` when there is none (or it has
+/// no `cookie`, which Traefik ignores), `None` on an error.
+fn sticky_of(ctx: &mut Ctx, sticky: Option<At<StickyFile>>) -> Option<Option<StickyCookie>> {
+    let Some(st) = sticky else {
+        return Some(None);
+    };
+    if !st.ok {
+        return None;
+    }
+    match st.value.cookie {
+        None => Some(None),
+        Some(c) if c.ok => sticky::check(ctx, c).map(Some),
+        Some(_) => None,
+    }
+}
+
+/// The `services` list of a weighted or highestRandomWeight service.
+fn children_of(
+    ctx: &mut Ctx,
+    kind: &str,
+    list: Vec<At<ChildFile>>,
+) -> Option<(Vec<ChildService>, Vec<Ref>)> {
+    let mut ok = true;
+    let mut services = Vec::new();
+    let mut children = Vec::new();
+    for child in list {
+        let Some(name) = child.value.name.filter(|n| n.ok && !n.value.is_empty()) else {
+            ctx.error(
+                &child.path,
+                child.pos,
+                format!("{kind} service entry has no name"),
+            );
+            ok = false;
+            continue;
+        };
+        let weight = match child.value.weight {
+            Some(wt) if wt.ok => wt.value,
+            Some(_) => {
+                ok = false;
+                1
+            }
+            None => 1,
+        };
+        services.push(ChildService {
+            name: name.value.clone(),
+            service: name.value.clone(),
+            weight,
+        });
+        children.push(Ref {
+            name: name.value,
+            path: name.path,
+            pos: name.pos,
+        });
+    }
+    ok.then_some((services, children))
+}
+
+fn failover(ctx: &mut Ctx, pos: Pos, f: At<FailoverFile>) -> Option<ServiceDraft> {
+    if !f.ok {
+        return None;
+    }
+    let mut refs = Vec::new();
+    for (key, field) in [("service", f.value.service), ("fallback", f.value.fallback)] {
+        match field {
+            Some(v) if v.ok && !v.value.is_empty() => refs.push(Ref {
+                name: v.value,
+                path: v.path,
+                pos: v.pos,
+            }),
+            Some(v) if !v.ok => return None,
+            _ => {
+                ctx.error(&f.path, f.key_pos, format!("failover has no {key}"));
+                return None;
+            }
+        }
+    }
+    let origin = ctx.origin(pos);
+    Some(ServiceDraft {
+        config: ServiceConfig::Failover(FailoverConfig {
+            service: refs[0].name.clone(),
+            fallback: refs[1].name.clone(),
+            health_check: f.value.health_check.is_some(),
+            origin,
+        }),
+        transport: None,
+        children: refs,
+    })
+}
+
+/// Rejects every service that reaches itself through the services it
+/// names, with the cycle in the message (`a -> b -> a`), at the first
+/// service each one names (`refs`: file, key path, position).
+pub(super) fn reject_cycles(
+    children: &BTreeMap<String, Vec<String>>,
+    refs: &BTreeMap<String, (PathBuf, String, Pos)>,
+    errors: &mut Vec<ConfigError>,
+) {
+    for start in children.keys() {
+        // Depth-first, keeping the path; a service is reported when the
+        // walk from it comes back to it.
+        let mut stack = vec![(start.as_str(), 0usize)];
+        let mut path: Vec<&str> = vec![start.as_str()];
+        let mut seen = BTreeSet::new();
+        while let Some((node, next)) = stack.pop() {
+            let kids = children.get(node).map_or(&[][..], Vec::as_slice);
+            if next >= kids.len() {
+                path.pop();
+                continue;
+            }
+            stack.push((node, next + 1));
+            let kid = kids[next].as_str();
+            if kid == start {
+                let (file, key, pos) = &refs[start];
+                errors.push(ConfigError {
+                    file: file.clone(),
+                    key: key.clone(),
+                    line: (pos.line > 0).then_some(pos.line),
+                    column: (pos.line > 0).then_some(pos.column),
+                    message: format!("service cycle: {} -> {start}", path.join(" -> ")),
+                });
+                break;
+            }
+            if seen.insert(kid) {
+                path.push(kid);
+                stack.push((kid, 0));
+            }
+        }
+    }
+}
+
+/// Refuses, as Traefik does, a parent whose health depends on a child
+/// that tracks none: every child of a `weighted` or `highestRandomWeight`
+/// service with `healthCheck`, the main service of a `failover`, and its
+/// fallback when the failover has `healthCheck` itself, must have a
+/// `healthCheck` of its own. The error is at the child's reference.
+pub(super) fn check_tracking(
+    services: &BTreeMap<String, ServiceConfig>,
+    tracking: &[ChildRefs],
+    errors: &mut Vec<ConfigError>,
+) {
+    for (name, file, refs) in tracking {
+        let (kind, needs): (&str, Vec<(usize, &str)>) = match services.get(name) {
+            Some(ServiceConfig::Weighted(w)) if w.health_check => (
+                "weighted.healthCheck",
+                w.services
+                    .iter()
+                    .map(|c| c.service.as_str())
+                    .enumerate()
+                    .collect(),
+            ),
+            Some(ServiceConfig::HighestRandomWeight(w)) if w.health_check => (
+                "highestRandomWeight.healthCheck",
+                w.services
+                    .iter()
+                    .map(|c| c.service.as_str())
+                    .enumerate()
+                    .collect(),
+            ),
+            Some(ServiceConfig::Failover(f)) => {
+                let mut needs = vec![(0, f.service.as_str())];
+                if f.health_check {
+                    needs.push((1, f.fallback.as_str()));
+                }
+                ("failover", needs)
+            }
+            _ => continue,
+        };
+        for (i, child) in needs {
+            let Some(c) = services.get(child) else {
+                continue;
+            };
+            if !c.health_tracked() {
+                errors.push(err_at(
+                    file,
+                    &refs[i].path,
+                    refs[i].pos,
+                    format!(
+                        "service {child:?} has no healthCheck, which {kind} of {name:?} needs to follow its health"
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 fn server(ctx: &mut Ctx, path: &str, pos: Pos, file: ServerFile) -> Option<ServerConfig> {
