@@ -638,3 +638,41 @@ async fn a_sticky_weighted_service_pins_its_child_with_traefiks_default_name() {
     let t = tally(p.web, 10).await;
     assert_eq!((share(&t, "a"), share(&t, "b")), (5, 5), "{t:?}");
 }
+
+// === passive health checks ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_checks_eject_a_server_answering_errors_and_let_it_back_after_the_window() {
+    let (a, b) = (KnobBackend::start("a"), KnobBackend::start("b"));
+    let passive = "        passiveHealthCheck:\n          maxFailedAttempts: 3\n          failureWindow: 2s\n";
+    let p = start(&lb_yaml("", &[(&a, 1), (&b, 1)], passive));
+    a.knobs
+        .status
+        .store(500, std::sync::atomic::Ordering::Relaxed);
+    let t = tally(p.web, 40).await;
+    // a answered (and failed) three times, then left the rotation: every
+    // other request reached b.
+    assert_eq!(a.requests(), 3, "{t:?}");
+    assert_eq!(share(&t, "b"), 37, "{t:?}");
+    a.knobs
+        .status
+        .store(200, std::sync::atomic::Ordering::Relaxed);
+    // Back after the 2 s window (10 s allowed).
+    assert!(
+        eventually(10, async || share(&tally(p.web, 4).await, "a") > 0).await,
+        "a never came back"
+    );
+    let t = tally(p.web, 20).await;
+    assert_eq!((share(&t, "a"), share(&t, "b")), (10, 10), "{t:?}");
+}
+
+#[test]
+fn passive_health_check_options_are_decoded() {
+    let yaml = "http:\n  services:\n    svc:\n      loadBalancer:\n        passiveHealthCheck:\n          maxFailedAttempts: -1\n        servers:\n          - url: http://127.0.0.1:1\n";
+    let err = config_errors(yaml);
+    assert!(
+        err.contains("http.services.svc.loadBalancer.passiveHealthCheck.maxFailedAttempts")
+            && err.contains("must not be negative"),
+        "{err}"
+    );
+}

@@ -20,8 +20,8 @@ use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Snapshot};
 use crate::upstream::{
-    Balancer, Child, Children, Failover, LoadBalancer, PoolKeys, RoundRobin, ServerIds,
-    ServerStates, Service, ServiceKind, Sticky, TransportSettings, UpstreamTarget,
+    Balancer, Child, Children, Failover, LoadBalancer, PassiveCheck, PoolKeys, RoundRobin,
+    ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings, UpstreamTarget,
 };
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
@@ -198,8 +198,17 @@ fn load_balancer(
         .sticky
         .as_ref()
         .map(|st| Sticky::new(st, service_name, servers.iter().map(|t| &*t.url)));
+    let passive = lb.passive_health_check.as_ref().map(|p| {
+        PassiveCheck::new(
+            p,
+            Arc::clone(service_name),
+            servers.len(),
+            lb.health_check.is_some(),
+        )
+    });
     LoadBalancer {
         servers,
+        passive,
         balancer: Balancer::new(lb.strategy, members),
         pass_host_header: lb.pass_host_header,
         health_check: lb.health_check.clone().map(Arc::new),

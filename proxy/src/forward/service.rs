@@ -12,7 +12,8 @@
 //! health checks took down (none up: 503). For p2c and leasttime a request
 //! counts as in flight on its server until the response head arrives, and
 //! leasttime records that time to first byte; wrr and hrw touch no shared
-//! counter but the schedule's. The metrics and logs name the load balancer
+//! counter but the schedule's. A `passiveHealthCheck` hears of every
+//! answer (a 5xx or an unreachable server counts against it). The metrics and logs name the load balancer
 //! the request reached, as Traefik's do.
 
 use std::sync::Arc;
@@ -30,7 +31,8 @@ use super::record::Outcome;
 use crate::listener::ConnCtx;
 use crate::middleware::{Inner, Served};
 use crate::upstream::{
-    ProxyError, RequestBody, Service, ServiceKind, UpstreamTarget, resolve, send_upstream,
+    ErrorSource, ProxyError, RequestBody, Service, ServiceKind, UpstreamTarget, resolve,
+    send_upstream,
 };
 
 /// The service call of one request.
@@ -84,6 +86,15 @@ impl Inner for ServiceCall<'_> {
         } else {
             send_upstream(target, req).await
         };
+        if let Some(passive) = &lb.passive {
+            match &sent {
+                Ok(resp) if resp.status().as_u16() < 500 => passive.success(picked),
+                // A client's broken body or unforwardable target is not
+                // the server's failure.
+                Err(e) if e.source_side() == ErrorSource::Client => {}
+                _ => passive.failure(picked, &target.url, lb.balancer.state_arc(picked)),
+            }
+        }
         match sent {
             Ok(mut resp) => {
                 self.outcome.origin_status = Some(resp.status().as_u16());

@@ -15,6 +15,7 @@ pub mod body;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod passive;
 pub mod pool;
 mod retry;
 pub mod service;
@@ -26,6 +27,7 @@ pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
 pub use error::{ErrorSource, ProxyError};
 pub use health::HealthChecks;
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
+pub use passive::PassiveCheck;
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
 pub use service::{
     Child, Children, Failover, LoadBalancer, Resolved, Service, ServiceKind, is_up, resolve,

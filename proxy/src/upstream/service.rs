@@ -21,6 +21,7 @@ use http::HeaderMap;
 use http::header::HeaderValue;
 
 use super::balancer::{Balancer, RoundRobin, hrw_pick};
+use super::passive::PassiveCheck;
 use super::pool::UpstreamTarget;
 use super::sticky::Sticky;
 use crate::config::HealthCheckConfig;
@@ -65,6 +66,8 @@ pub struct LoadBalancer {
     pub health_check: Option<Arc<HealthCheckConfig>>,
     /// `sticky.cookie`, over `servers` (named by URL).
     pub sticky: Option<Sticky>,
+    /// `passiveHealthCheck`, over `servers`.
+    pub passive: Option<PassiveCheck>,
 }
 
 /// The children of a `weighted` or `highestRandomWeight` service.

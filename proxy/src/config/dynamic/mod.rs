@@ -28,7 +28,7 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
-pub use health::HealthCheckConfig;
+pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::{
     AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,

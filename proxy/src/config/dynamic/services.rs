@@ -18,12 +18,17 @@ use super::super::decode::{
 };
 use super::super::error::{ConfigError, Origin};
 use super::super::node::{Pos, Value};
-use super::health::{self, HealthCheckConfig, HealthCheckFile};
+use super::health::{
+    self, HealthCheckConfig, HealthCheckFile, PassiveHealthCheckConfig, PassiveHealthCheckFile,
+};
 use super::sticky::{self, StickyCookie, StickyFile};
 use super::{ChildRefs, Ref, err_at};
 use crate::upstream::Strategy;
 
 /// A service.
+// Configuration, built once per reload and read by the compiler: the size
+// of a load balancer's variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceConfig {
     /// `loadBalancer`: servers picked by a strategy.
@@ -113,6 +118,8 @@ pub struct LoadBalancerConfig {
     pub health_check: Option<HealthCheckConfig>,
     /// `sticky.cookie`: a client's later requests go to the same server.
     pub sticky: Option<StickyCookie>,
+    /// `passiveHealthCheck`: servers failing requests are taken out.
+    pub passive_health_check: Option<PassiveHealthCheckConfig>,
     /// Named servers transport; it exists in
     /// [`DynamicConfig::servers_transports`](super::DynamicConfig::servers_transports).
     pub servers_transport: Option<String>,
@@ -172,16 +179,11 @@ struct LoadBalancerFile {
     strategy: Option<At<String>>,
     health_check: Option<At<HealthCheckFile>>,
     sticky: Option<At<StickyFile>>,
+    passive_health_check: Option<At<PassiveHealthCheckFile>>,
 }
 
 impl Schema for LoadBalancerFile {
-    const KEYS: Spec = &[
-        (
-            "passiveHealthCheck",
-            Support::Warn("servers are not health-checked"),
-        ),
-        ("responseForwarding", Support::Warn("")),
-    ];
+    const KEYS: Spec = &[("responseForwarding", Support::Warn(""))];
 }
 
 /// `weighted` as written.
@@ -389,6 +391,11 @@ pub(super) fn check(
         health_check = health::check(ctx, &h.path, h.value);
         ok &= health_check.is_some();
     }
+    let mut passive_health_check = None;
+    if let Some(p) = lb.value.passive_health_check {
+        ok &= p.ok;
+        passive_health_check = Some(health::passive(p.value));
+    }
     let sticky = sticky_of(ctx, lb.value.sticky);
     ok &= sticky.is_some();
     let transport = lb
@@ -408,6 +415,7 @@ pub(super) fn check(
             strategy,
             health_check,
             sticky: sticky.flatten(),
+            passive_health_check,
             servers_transport: None,
             origin,
         }),
