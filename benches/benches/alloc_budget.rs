@@ -26,7 +26,7 @@ use benches::fixtures::{
     Case, ForwardingValues, PICK_CLIENT_IP, Tree, balancer, process_head, request_head,
     route_input, service_tree, strategy_balancer,
 };
-use proxy::upstream::{Strategy, resolve};
+use proxy::upstream::{Strategy, Walk, resolve};
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
@@ -171,17 +171,11 @@ fn main() {
     let mut most = 0.0f64;
     for tree in [Tree::Weighted, Tree::Failover, Tree::StickyHit] {
         let (services, headers) = service_tree(tree);
-        let mut cookies = Vec::new();
-        let _ = resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut cookies);
+        let mut walk = Walk::default();
+        let _ = resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut walk);
         let (a, _) = per_call(1_000, || {
-            let mut cookies = Vec::new();
-            black_box(resolve(
-                &services,
-                0,
-                PICK_CLIENT_IP,
-                &headers,
-                &mut cookies,
-            ));
+            let mut walk = Walk::default();
+            black_box(resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut walk));
         });
         most = most.max(a);
     }

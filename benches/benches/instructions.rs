@@ -32,7 +32,7 @@ use gungraun::{
 };
 use http::HeaderMap;
 use proxy::routing::{Rule, RuleSyntax, parse_rule};
-use proxy::upstream::{Balancer, Resolved, RoundRobin, Service, Strategy, resolve};
+use proxy::upstream::{Balancer, Resolved, RoundRobin, Service, Strategy, Walk, resolve};
 
 // === routing ===
 
@@ -153,8 +153,8 @@ fn strategy_pick(b: Balancer) -> (Option<usize>, Balancer) {
 
 fn warm_tree(tree: Tree) -> (Vec<Service>, HeaderMap) {
     let (services, headers) = service_tree(tree);
-    let mut cookies = Vec::new();
-    let _ = resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut cookies);
+    let mut walk = Walk::default();
+    let _ = resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut walk);
     (services, headers)
 }
 
@@ -167,13 +167,13 @@ fn warm_tree(tree: Tree) -> (Vec<Service>, HeaderMap) {
 fn service_resolve(
     (services, headers): (Vec<Service>, HeaderMap),
 ) -> (Option<Resolved>, Vec<Service>) {
-    let mut cookies = Vec::new();
+    let mut walk = Walk::default();
     let to = black_box(resolve(
         black_box(&services),
         0,
         black_box(PICK_CLIENT_IP),
         black_box(&headers),
-        &mut cookies,
+        &mut walk,
     ));
     (to, services)
 }

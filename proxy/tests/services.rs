@@ -676,3 +676,138 @@ fn passive_health_check_options_are_decoded() {
         "{err}"
     );
 }
+
+// === mirroring ===
+
+fn mirroring_yaml(extra: &str, main: &KnobBackend, mirrors: &[(&KnobBackend, u32)]) -> String {
+    let mut m = format!(
+        "    mirrored:\n      mirroring:\n        service: main\n{extra}        mirrors:\n"
+    );
+    let mut services = vec![lb_service("main", &[main], "")];
+    for (i, (b, percent)) in mirrors.iter().enumerate() {
+        m += &format!("          - name: m{i}\n            percent: {percent}\n");
+        services.push(lb_service(&format!("m{i}"), &[b], ""));
+    }
+    services.insert(0, m);
+    nested_yaml("mirrored", &services)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_receive_their_percent_of_requests() {
+    let (main, half, tenth) = (
+        KnobBackend::start("main"),
+        KnobBackend::start("half"),
+        KnobBackend::start("tenth"),
+    );
+    let p = start(&mirroring_yaml("", &main, &[(&half, 50), (&tenth, 10)]));
+    let t = tally(p.web, 200).await;
+    assert_eq!(share(&t, "main"), 200, "the main service answers: {t:?}");
+    // Traefik's counting gives exactly 100 and 20 of 200; the copies are
+    // sent off the request path, so they may trail.
+    assert!(
+        eventually(10, async || half.requests() == 100
+            && tenth.requests() == 20)
+        .await,
+        "half {}, tenth {}",
+        half.requests(),
+        tenth.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_dead_mirror_neither_slows_nor_fails_the_response() {
+    let (main, slow, mut dead) = (
+        KnobBackend::start("main"),
+        KnobBackend::start("slow"),
+        KnobBackend::start("dead"),
+    );
+    slow.knobs
+        .delay_ms
+        .store(10_000, std::sync::atomic::Ordering::Relaxed);
+    dead.stop();
+    let p = start(&mirroring_yaml("", &main, &[(&slow, 100), (&dead, 100)]));
+    let started = std::time::Instant::now();
+    let t = tally(p.web, 20).await;
+    assert_eq!(share(&t, "main"), 20, "{t:?}");
+    // Every copy to the slow mirror takes 10 s to be answered: 20 answers
+    // well before that were not waiting for one.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        eventually(5, async || slow.requests() == 20).await,
+        "the slow mirror got {}",
+        slow.requests()
+    );
+}
+
+async fn post(addr: SocketAddr, body: &'static [u8]) -> support::Reply {
+    let mut c = H1::connect(addr).await;
+    let req = Request::post("/")
+        .header("host", "example.test")
+        .body(support::body(body))
+        .unwrap();
+    c.send(req).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_bodies_and_max_body_size() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (main, copy) = (KnobBackend::start("main"), KnobBackend::start("copy"));
+    let p = start(&mirroring_yaml(
+        "        maxBodySize: 8\n",
+        &main,
+        &[(&copy, 100)],
+    ));
+    // 5 bytes fit: the main service and the mirror both get them.
+    assert_eq!(post(p.web, b"hello").await.backend(), Some("main"));
+    assert!(eventually(5, async || copy.knobs.body_bytes.load(Relaxed) == 5).await);
+    // 12 bytes do not: the main service gets them, the mirror nothing.
+    assert_eq!(post(p.web, b"hello world!").await.backend(), Some("main"));
+    assert_eq!(main.knobs.body_bytes.load(Relaxed), 17);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        copy.requests(),
+        1,
+        "a body over maxBodySize is not mirrored"
+    );
+    // Chunked, so the size is found while reading: the same.
+    let answer = support::raw(
+        p.web,
+        b"POST / HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(main.knobs.body_bytes.load(Relaxed), 29);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        copy.requests(),
+        1,
+        "a chunked body over maxBodySize is not mirrored"
+    );
+
+    // mirrorBody: false: copies without the body.
+    let (main2, copy2) = (KnobBackend::start("main"), KnobBackend::start("copy"));
+    let p2 = start(&mirroring_yaml(
+        "        mirrorBody: false\n",
+        &main2,
+        &[(&copy2, 100)],
+    ));
+    assert_eq!(post(p2.web, b"hello").await.backend(), Some("main"));
+    assert!(eventually(5, async || copy2.requests() == 1).await);
+    assert_eq!(copy2.knobs.body_bytes.load(Relaxed), 0);
+    assert_eq!(main2.knobs.body_bytes.load(Relaxed), 5);
+}
+
+#[test]
+fn mirror_percent_is_checked() {
+    let yaml = "http:\n  services:\n    m:\n      mirroring:\n        service: lb\n        mirrors:\n          - name: lb\n            percent: 101\n    lb:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:1\n";
+    let err = config_errors(yaml);
+    assert!(
+        err.contains("http.services.m.mirroring.mirrors[0].percent")
+            && err.contains("mirror percent must be between 0 and 100, found 101"),
+        "{err}"
+    );
+}

@@ -34,11 +34,11 @@ pub use crate::ipnet::IpNet;
 pub use dynamic::{
     AddPrefix, ChildService, Cors, DisabledElement, DynamicConfig, ElementKind, FailoverConfig,
     ForwardingTimeouts, Headers, HealthCheckConfig, IpAllowList, IpStrategy, LoadBalancerConfig,
-    Loaded, MiddlewareConfig, PassiveHealthCheckConfig, Pattern, RedirectRegex, RedirectScheme,
-    ReplacePath, ReplacePathRegex, RouterConfig, SameSite, Secure, ServerConfig,
-    ServersTransportConfig, ServiceConfig, StickyCookie, StripPrefix, StripPrefixRegex,
-    WeightedConfig, dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic,
-    parse_dynamic_isolated,
+    Loaded, MiddlewareConfig, MirrorConfig, MirroringConfig, PassiveHealthCheckConfig, Pattern,
+    RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, SameSite, Secure,
+    ServerConfig, ServersTransportConfig, ServiceConfig, StickyCookie, StripPrefix,
+    StripPrefixRegex, WeightedConfig, dynamic_paths, load_dynamic, load_dynamic_isolated,
+    parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

@@ -20,8 +20,9 @@ use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Snapshot};
 use crate::upstream::{
-    Balancer, Child, Children, Failover, LoadBalancer, PassiveCheck, PoolKeys, RoundRobin,
-    ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings, UpstreamTarget,
+    Balancer, Child, Children, Failover, LoadBalancer, Mirroring, PassiveCheck, PoolKeys,
+    RoundRobin, ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings,
+    UpstreamTarget,
 };
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
@@ -101,6 +102,15 @@ pub fn compile(
                 fallback: service_index[f.fallback.as_str()],
                 follow_fallback: f.health_check,
             }),
+            ServiceConfig::Mirroring(m) => ServiceKind::Mirroring(Mirroring::new(
+                service_index[m.service.as_str()],
+                m.mirrors
+                    .iter()
+                    .map(|x| (service_index[x.service.as_str()], x.percent)),
+                m.mirror_body,
+                m.max_body_size,
+                m.health_check,
+            )),
         };
         services.push(Service {
             name: service_name,

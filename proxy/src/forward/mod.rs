@@ -21,6 +21,7 @@
 
 mod head;
 pub mod headers;
+mod mirror;
 mod record;
 pub mod respond;
 mod route;
@@ -125,7 +126,7 @@ async fn journey(
 
     let mut call = service::ServiceCall {
         ctx,
-        services: &snap.services,
+        snap: &snap,
         root: target.service,
         head: &head,
         outcome,

@@ -30,7 +30,8 @@ pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use passive::PassiveCheck;
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
 pub use service::{
-    Child, Children, Failover, LoadBalancer, Resolved, Service, ServiceKind, is_up, resolve,
+    Child, Children, Failover, LoadBalancer, Mirroring, Resolved, Service, ServiceKind, Walk,
+    is_up, resolve,
 };
 pub use state::{ServerState, ServerStates};
 pub use sticky::Sticky;

@@ -1,21 +1,26 @@
 //! Compiled services and how one request resolves through them to one
 //! server: a `loadBalancer` picks a server; `weighted`,
 //! `highestRandomWeight` and `failover` pick one of their child services
-//! (indexes into the snapshot's service list), which resolves in turn.
+//! (indexes into the snapshot's service list), which resolves in turn; a
+//! `mirroring` passes to its main service and is noted in the [`Walk`],
+//! for the service phase to send the copies.
 //!
 //! Health, as Traefik propagates it: a load balancer is up while one of
 //! its servers is; a `weighted` or `highestRandomWeight` service with
 //! `healthCheck` skips its children that are down and is up while one
 //! child is (without `healthCheck` it never skips one); a `failover` uses
 //! its main service while that is up, else its fallback (followed only
-//! when the failover has `healthCheck`), and is up while either is. The
+//! when the failover has `healthCheck`), and is up while either is; a
+//! `mirroring` with `healthCheck` is up while its main service is. The
 //! configuration check makes every followed child track its health, and
 //! cycles are refused there, so the walk ends.
 //!
 //! Runs per request: no lock, no allocation, except the `Set-Cookie`
-//! headers a sticky cookie adds (pushed to the caller's list).
+//! headers a sticky cookie adds and the mirrorings passed (pushed to the
+//! caller's [`Walk`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::HeaderMap;
 use http::header::HeaderValue;
@@ -48,6 +53,84 @@ pub enum ServiceKind {
     HighestRandomWeight(Children),
     /// `failover`.
     Failover(Failover),
+    /// `mirroring`.
+    Mirroring(Mirroring),
+}
+
+/// A compiled `mirroring` service.
+#[derive(Debug)]
+pub struct Mirroring {
+    /// The service that answers (index into the snapshot's services).
+    pub main: u32,
+    /// Where copies go.
+    pub mirrors: Box<[Mirror]>,
+    /// `mirrorBody`: copies carry the request body.
+    pub mirror_body: bool,
+    /// `maxBodySize`: a larger body is not mirrored (`None`: no limit).
+    pub max_body: Option<u64>,
+    /// `healthCheck`: its health is its main service's.
+    pub health_check: bool,
+    /// Requests seen.
+    total: AtomicU64,
+}
+
+/// One mirror of a [`Mirroring`].
+#[derive(Debug)]
+pub struct Mirror {
+    /// Index into the snapshot's services.
+    pub service: u32,
+    percent: u64,
+    /// Requests copied to it.
+    count: AtomicU64,
+}
+
+impl Mirroring {
+    /// A mirroring to `main` with mirrors given as (service, percent).
+    pub fn new(
+        main: u32,
+        mirrors: impl IntoIterator<Item = (u32, u32)>,
+        mirror_body: bool,
+        max_body: Option<u64>,
+        health_check: bool,
+    ) -> Self {
+        Self {
+            main,
+            mirrors: mirrors
+                .into_iter()
+                .map(|(service, percent)| Mirror {
+                    service,
+                    percent: u64::from(percent),
+                    count: AtomicU64::new(0),
+                })
+                .collect(),
+            mirror_body,
+            max_body,
+            health_check,
+            total: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one request and pushes the mirrors it is copied to, as
+    /// Traefik picks them: a mirror takes the request while it has had
+    /// fewer than `percent` % of all requests so far.
+    pub fn pick_mirrors(&self, out: &mut Vec<u32>) {
+        let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
+        for m in &self.mirrors {
+            if m.count.load(Ordering::Relaxed) * 100 < total * m.percent {
+                m.count.fetch_add(1, Ordering::Relaxed);
+                out.push(m.service);
+            }
+        }
+    }
+}
+
+/// What a resolution collected on its way, besides the server.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// `Set-Cookie` headers for the response.
+    pub set_cookies: Vec<HeaderValue>,
+    /// The mirroring services passed through (indexes).
+    pub mirrorings: Vec<u32>,
 }
 
 /// A compiled `loadBalancer` service.
@@ -117,16 +200,17 @@ pub struct Resolved {
 /// Resolves a request for service `root` of `services` to one server;
 /// `None` when nothing is up on the way (503). `client_ip` is the socket
 /// peer's address as text (hrw), `headers` the request's (sticky
-/// cookies); the `Set-Cookie` headers to add to the response are pushed
-/// to `set_cookies`.
+/// cookies); the `Set-Cookie` headers to add to the response and the
+/// mirrorings passed are pushed to `walk`.
 #[inline]
 pub fn resolve(
     services: &[Service],
     root: u32,
     client_ip: &[u8],
     headers: &HeaderMap,
-    set_cookies: &mut Vec<HeaderValue>,
+    walk: &mut Walk,
 ) -> Option<Resolved> {
+    let set_cookies = &mut walk.set_cookies;
     let mut at = root;
     loop {
         match &services[at as usize].kind {
@@ -164,6 +248,10 @@ pub fn resolve(
                     usable.then(|| (m.name.as_bytes(), f64::from(m.weight)))
                 })?;
                 at = c.members[i].service;
+            }
+            ServiceKind::Mirroring(m) => {
+                walk.mirrorings.push(at);
+                at = m.main;
             }
             ServiceKind::Failover(f) => {
                 at = if is_up(services, f.main) {
@@ -210,5 +298,6 @@ pub fn is_up(services: &[Service], at: u32) -> bool {
         ServiceKind::Failover(f) => {
             is_up(services, f.main) || !f.follow_fallback || is_up(services, f.fallback)
         }
+        ServiceKind::Mirroring(m) => !m.health_check || is_up(services, m.main),
     }
 }

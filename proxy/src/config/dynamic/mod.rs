@@ -36,7 +36,8 @@ pub use middlewares::{
 };
 pub use routers::RouterConfig;
 pub use services::{
-    ChildService, FailoverConfig, LoadBalancerConfig, ServerConfig, ServiceConfig, WeightedConfig,
+    ChildService, FailoverConfig, LoadBalancerConfig, MirrorConfig, MirroringConfig, ServerConfig,
+    ServiceConfig, WeightedConfig,
 };
 pub use sticky::{SameSite, StickyCookie};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig};
@@ -648,6 +649,12 @@ fn finish(
             ServiceConfig::Failover(f) => {
                 f.service.clone_from(&resolved_children[0]);
                 f.fallback.clone_from(&resolved_children[1]);
+            }
+            ServiceConfig::Mirroring(m) => {
+                m.service.clone_from(&resolved_children[0]);
+                for (mirror, resolved) in m.mirrors.iter_mut().zip(&resolved_children[1..]) {
+                    mirror.service.clone_from(resolved);
+                }
             }
         }
         if let Some(first) = children.first() {

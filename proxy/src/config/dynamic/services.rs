@@ -1,9 +1,9 @@
 //! `http.services.<name>`: the file schema of each service type, and the
 //! checks that need more than a type (exactly one type, server URLs).
 //!
-//! `loadBalancer`, `weighted`, `highestRandomWeight` and `failover` are
-//! built; `mirroring` is a field of [`ServiceFile`] refused in its key
-//! table, so its presence still counts. Services naming services are
+//! Every service type of Traefik 3.7 is built: `loadBalancer`,
+//! `weighted`, `highestRandomWeight`, `failover` and `mirroring`.
+//! Services naming services are
 //! resolved, checked for cycles and for the health tracking their
 //! `healthCheck` needs in `super::finish`.
 
@@ -41,6 +41,34 @@ pub enum ServiceConfig {
     /// `failover`: the main service while it has a server up, else the
     /// fallback.
     Failover(FailoverConfig),
+    /// `mirroring`: the main service answers, copies go to the mirrors.
+    Mirroring(MirroringConfig),
+}
+
+/// `services.<name>.mirroring`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirroringConfig {
+    /// The service that answers.
+    pub service: String,
+    /// Where copies go, each for `percent` of the requests.
+    pub mirrors: Vec<MirrorConfig>,
+    /// `mirrorBody` (default true): copies carry the request body.
+    pub mirror_body: bool,
+    /// `maxBodySize` (default -1, no limit): a larger body is not mirrored.
+    pub max_body_size: Option<u64>,
+    /// `healthCheck`: a parent sees this service as up as its main one.
+    pub health_check: bool,
+    /// Where the service's name is written.
+    pub origin: Origin,
+}
+
+/// One `mirroring.mirrors[i]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorConfig {
+    /// The service it names, without provider.
+    pub service: String,
+    /// The share of requests copied to it, 0 to 100.
+    pub percent: u32,
 }
 
 impl ServiceConfig {
@@ -50,6 +78,7 @@ impl ServiceConfig {
             ServiceConfig::LoadBalancer(lb) => &lb.origin,
             ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => &w.origin,
             ServiceConfig::Failover(f) => &f.origin,
+            ServiceConfig::Mirroring(m) => &m.origin,
         }
     }
 
@@ -62,6 +91,7 @@ impl ServiceConfig {
             ServiceConfig::LoadBalancer(lb) => lb.health_check.is_some(),
             ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => w.health_check,
             ServiceConfig::Failover(f) => f.health_check,
+            ServiceConfig::Mirroring(m) => m.health_check,
         }
     }
 }
@@ -144,28 +174,22 @@ pub struct ServerConfig {
 
 // === file schema ===
 
-const UNSUPPORTED_KIND: Support =
-    Support::Error("only loadBalancer, weighted, highestRandomWeight and failover services exist");
-
 /// `http.services.<name>` as written: one field per service type.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub(super) struct ServiceFile {
     load_balancer: Option<At<LoadBalancerFile>>,
     weighted: Option<At<WeightedFile>>,
-    mirroring: Option<Ignored>,
+    mirroring: Option<At<MirroringFile>>,
     failover: Option<At<FailoverFile>>,
     highest_random_weight: Option<At<HrwFile>>,
 }
 
 impl Schema for ServiceFile {
-    const KEYS: Spec = &[
-        ("mirroring", UNSUPPORTED_KIND),
-        (
-            "middlewares",
-            Support::Error("service middlewares; ignoring them would skip them"),
-        ),
-    ];
+    const KEYS: Spec = &[(
+        "middlewares",
+        Support::Error("service middlewares; ignoring them would skip them"),
+    )];
 }
 
 /// `loadBalancer` as written.
@@ -193,6 +217,25 @@ struct WeightedFile {
     services: Vec<At<ChildFile>>,
     health_check: Option<Ignored>,
     sticky: Option<At<StickyFile>>,
+}
+
+/// `mirroring` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct MirroringFile {
+    service: Option<At<String>>,
+    mirrors: Vec<At<MirrorFile>>,
+    mirror_body: Option<bool>,
+    max_body_size: Option<At<i64>>,
+    health_check: Option<Ignored>,
+}
+
+/// `mirroring.mirrors[i]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct MirrorFile {
+    name: Option<At<String>>,
+    percent: Option<At<i64>>,
 }
 
 /// `highestRandomWeight` as written.
@@ -313,6 +356,9 @@ pub(super) fn check(
     if let Some(f) = file.failover {
         return failover(ctx, pos, f);
     }
+    if let Some(m) = file.mirroring {
+        return mirroring(ctx, pos, m);
+    }
     let Some(lb) = file.load_balancer else {
         // One cause, one message: a misspelled or refused type was
         // reported already.
@@ -320,7 +366,7 @@ pub(super) fn check(
             ctx.error(
                 path,
                 pos,
-                "service has no type (expected loadBalancer, weighted, highestRandomWeight or failover)",
+                "service has no type (expected loadBalancer, weighted, highestRandomWeight, failover or mirroring)",
             );
         }
         return None;
@@ -521,6 +567,87 @@ fn failover(ctx: &mut Ctx, pos: Pos, f: At<FailoverFile>) -> Option<ServiceDraft
     })
 }
 
+fn mirroring(ctx: &mut Ctx, pos: Pos, m: At<MirroringFile>) -> Option<ServiceDraft> {
+    if !m.ok {
+        return None;
+    }
+    let f = m.value;
+    let main = match f.service {
+        Some(v) if v.ok && !v.value.is_empty() => v,
+        Some(v) if !v.ok => return None,
+        _ => {
+            ctx.error(&m.path, m.key_pos, "mirroring has no service");
+            return None;
+        }
+    };
+    let mut ok = true;
+    let mut refs = vec![Ref {
+        name: main.value.clone(),
+        path: main.path,
+        pos: main.pos,
+    }];
+    let mut mirrors = Vec::new();
+    for mirror in f.mirrors {
+        let Some(name) = mirror.value.name.filter(|n| n.ok && !n.value.is_empty()) else {
+            ctx.error(&mirror.path, mirror.pos, "mirror has no name");
+            ok = false;
+            continue;
+        };
+        let percent = match mirror.value.percent {
+            Some(p) if p.ok && (0..=100).contains(&p.value) => p.value as u32,
+            Some(p) if p.ok => {
+                ctx.error(
+                    &p.path,
+                    p.pos,
+                    format!(
+                        "mirror percent must be between 0 and 100, found {}",
+                        p.value
+                    ),
+                );
+                ok = false;
+                0
+            }
+            Some(_) => {
+                ok = false;
+                0
+            }
+            None => 0,
+        };
+        mirrors.push(MirrorConfig {
+            service: name.value.clone(),
+            percent,
+        });
+        refs.push(Ref {
+            name: name.value,
+            path: name.path,
+            pos: name.pos,
+        });
+    }
+    let max_body_size = match f.max_body_size {
+        Some(v) if !v.ok => {
+            ok = false;
+            None
+        }
+        // Negative: no limit, as Traefik's -1 default.
+        Some(v) => u64::try_from(v.value).ok(),
+        None => None,
+    };
+    let origin = ctx.origin(pos);
+    ok.then(|| {
+        draft(
+            ServiceConfig::Mirroring(MirroringConfig {
+                service: main.value,
+                mirrors,
+                mirror_body: f.mirror_body.unwrap_or(true),
+                max_body_size,
+                health_check: f.health_check.is_some(),
+                origin,
+            }),
+            refs,
+        )
+    })
+}
+
 /// Rejects every service that reaches itself through the services it
 /// names, with the cycle in the message (`a -> b -> a`), at the first
 /// service each one names (`refs`: file, key path, position).
@@ -590,6 +717,9 @@ pub(super) fn check_tracking(
                     .enumerate()
                     .collect(),
             ),
+            Some(ServiceConfig::Mirroring(m)) if m.health_check => {
+                ("mirroring.healthCheck", vec![(0, m.service.as_str())])
+            }
             Some(ServiceConfig::Failover(f)) => {
                 let mut needs = vec![(0, f.service.as_str())];
                 if f.health_check {

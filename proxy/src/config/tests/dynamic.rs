@@ -415,11 +415,7 @@ http:
     );
     assert_has(
         &e,
-        "http.services.two.mirroring: not supported yet: only loadBalancer, weighted, highestRandomWeight and failover services exist",
-    );
-    assert_has(
-        &e,
-        "http.services.notype: service has no type (expected loadBalancer, weighted, highestRandomWeight or failover)",
+        "http.services.notype: service has no type (expected loadBalancer, weighted, highestRandomWeight, failover or mirroring)",
     );
     assert_has(
         &e,

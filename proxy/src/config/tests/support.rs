@@ -81,6 +81,7 @@ pub(super) fn without_origins(mut c: DynamicConfig) -> DynamicConfig {
                 w.origin = Origin::default();
             }
             ServiceConfig::Failover(f) => f.origin = Origin::default(),
+            ServiceConfig::Mirroring(m) => m.origin = Origin::default(),
         }
     }
     for t in c.servers_transports.values_mut() {
