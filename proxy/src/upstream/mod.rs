@@ -1,9 +1,10 @@
 //! Upstream side of the data plane: picking a server, pooled connections to
-//! it, the request body sent there, the errors a failing upstream
-//! produces, the transport's retry on a reused connection, the stable
-//! identities of servers and pools, and the run-time state of each server
-//! (health, load) kept beside the snapshot; the compiled services and
-//! their resolution to one server, sticky cookies.
+//! it (plain, h2c or TLS), the request body sent there, the errors a
+//! failing upstream produces, the transport's retry on a reused
+//! connection, the stable identities of servers and pools, and the
+//! run-time state of each server (health, load) kept beside the snapshot;
+//! the compiled services and their resolution to one server, sticky
+//! cookies.
 //!
 //! Everything here runs per request on a worker thread, so it must take no
 //! lock: pools are per worker (thread-local), balancers use atomics. The
@@ -21,6 +22,7 @@ mod retry;
 pub mod service;
 pub mod state;
 pub mod sticky;
+pub mod tls;
 
 pub use balancer::{Balancer, RoundRobin, Strategy};
 pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
@@ -35,3 +37,4 @@ pub use service::{
 };
 pub use state::{ServerState, ServerStates};
 pub use sticky::Sticky;
+pub use tls::UpstreamTls;
