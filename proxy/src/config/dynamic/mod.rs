@@ -430,6 +430,29 @@ fn template_action(text: &str, file: &Path) -> Option<ConfigError> {
 // === merge and cross-check ===
 
 /// Error helper for items whose file is only known from their origin.
+/// A service reference without its provider, and whether that service
+/// exists (an unknown one is an error, with a did-you-mean); `None` when
+/// the provider part was refused.
+fn service_ref(
+    r: &Ref,
+    file: &Path,
+    names: &BTreeSet<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(String, bool)> {
+    let s = strip_provider(r, file, "service", errors)?;
+    let known = names.contains(&s);
+    if !known {
+        let hint = suggest(&s, names.iter().map(String::as_str));
+        errors.push(err_at(
+            file,
+            &r.path,
+            r.pos,
+            format!("unknown service {s:?}{hint}"),
+        ));
+    }
+    Some((s, known))
+}
+
 fn err_at(file: &Path, key: &str, pos: Pos, message: String) -> ConfigError {
     ConfigError {
         file: file.to_path_buf(),
@@ -597,18 +620,10 @@ fn finish(
         }
         let mut resolved_children = Vec::with_capacity(children.len());
         for r in &children {
-            match strip_provider(r, &file, "service", &mut errors) {
-                Some(s) if service_names.contains(&s) => resolved_children.push(s),
-                Some(s) => {
-                    let hint = suggest(&s, service_names.iter().map(String::as_str));
-                    errors.push(err_at(
-                        &file,
-                        &r.path,
-                        r.pos,
-                        format!("unknown service {s:?}{hint}"),
-                    ));
-                    resolved_children.push(s);
-                }
+            // An unknown child keeps its name: the parent is disabled
+            // because of it.
+            match service_ref(r, &file, &service_names, &mut errors) {
+                Some((s, _)) => resolved_children.push(s),
                 None => resolved_children.push(r.name.clone()),
             }
         }
@@ -649,20 +664,10 @@ fn finish(
             tls_options: tls_ref,
         } = draft;
         let file = router.origin.file.clone();
-        if let Some(r) = service {
-            match strip_provider(&r, &file, "service", &mut errors) {
-                Some(s) if service_names.contains(&s) => router.service = s,
-                Some(s) => {
-                    let hint = suggest(&s, service_names.iter().map(String::as_str));
-                    errors.push(err_at(
-                        &file,
-                        &r.path,
-                        r.pos,
-                        format!("unknown service {s:?}{hint}"),
-                    ));
-                }
-                None => {}
-            }
+        if let Some(r) = service
+            && let Some((s, true)) = service_ref(&r, &file, &service_names, &mut errors)
+        {
+            router.service = s;
         }
         // A router listed on entrypoints that do not exist is placed on
         // those that do, and nowhere when none does.
