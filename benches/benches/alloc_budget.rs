@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use benches::e2e::E2e;
 use benches::fixtures::{
-    Case, ForwardingValues, PICK_CLIENT_IP, balancer, process_head, request_head, route_input,
-    strategy_balancer,
+    Case, ForwardingValues, PICK_CLIENT_IP, Tree, balancer, process_head, request_head,
+    route_input, service_tree, strategy_balancer,
 };
-use proxy::upstream::Strategy;
+use proxy::upstream::{Strategy, Walk, resolve};
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
@@ -169,6 +169,21 @@ fn main() {
         most = most.max(a);
     }
     put("strategy_pick_allocs", most);
+
+    // Resolving through weighted, failover and a sticky cookie hit: none
+    // may allocate.
+    let mut most = 0.0f64;
+    for tree in [Tree::Weighted, Tree::Failover, Tree::StickyHit] {
+        let (services, headers) = service_tree(tree);
+        let mut walk = Walk::default();
+        let _ = resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut walk);
+        let (a, _) = per_call(1_000, || {
+            let mut walk = Walk::default();
+            black_box(resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut walk));
+        });
+        most = most.max(a);
+    }
+    put("service_resolve_allocs", most);
 
     // Whole requests through the real proxy.
     let mut e2e = E2e::start();

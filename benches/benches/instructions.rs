@@ -25,14 +25,15 @@ use std::hint::black_box;
 use benches::e2e::E2e;
 use benches::fixtures::{
     COMPLEX_RULE, Case, ForwardingValues, PICK_CLIENT_IP, RouteInput, SIMPLE_RULE, SyntaxCase,
-    balancer, process_head, request_head, route_input, strategy_balancer, syntax_input,
+    Tree, balancer, process_head, request_head, route_input, service_tree, strategy_balancer,
+    syntax_input,
 };
 use gungraun::{
     Callgrind, EntryPoint, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
 };
 use http::HeaderMap;
 use proxy::routing::{Rule, RuleSyntax, parse_rule};
-use proxy::upstream::{Balancer, RoundRobin, Strategy};
+use proxy::upstream::{Balancer, Resolved, RoundRobin, Service, Strategy, Walk, resolve};
 
 // === routing ===
 
@@ -151,7 +152,37 @@ fn strategy_pick(b: Balancer) -> (Option<usize>, Balancer) {
     (picked, b)
 }
 
-library_benchmark_group!(name = upstream, benchmarks = [upstream_pick, strategy_pick]);
+fn warm_tree(tree: Tree) -> (Vec<Service>, HeaderMap) {
+    let (services, headers) = service_tree(tree);
+    let mut walk = Walk::default();
+    let _ = resolve(&services, 0, PICK_CLIENT_IP, &headers, &mut walk);
+    (services, headers)
+}
+
+// One request resolved through a service tree to a server: a weighted
+// service of two load balancers, a failover, a sticky cookie hit.
+#[library_benchmark]
+#[bench::weighted_of_two_lbs(args = (Tree::Weighted), setup = warm_tree)]
+#[bench::failover_main_up(args = (Tree::Failover), setup = warm_tree)]
+#[bench::sticky_cookie_hit(args = (Tree::StickyHit), setup = warm_tree)]
+fn service_resolve(
+    (services, headers): (Vec<Service>, HeaderMap),
+) -> (Option<Resolved>, Vec<Service>) {
+    let mut walk = Walk::default();
+    let to = black_box(resolve(
+        black_box(&services),
+        0,
+        black_box(PICK_CLIENT_IP),
+        black_box(&headers),
+        &mut walk,
+    ));
+    (to, services)
+}
+
+library_benchmark_group!(
+    name = upstream,
+    benchmarks = [upstream_pick, strategy_pick, service_resolve]
+);
 
 // === end to end ===
 

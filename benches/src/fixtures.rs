@@ -11,7 +11,11 @@ use proxy::forward::headers::{self as fwd, Forwarding};
 use proxy::routing::{RouteEntry, Router, RuleSyntax, parse_rule, parse_rule_with};
 use std::sync::Arc;
 
-use proxy::upstream::{Balancer, RoundRobin, ServerState, Strategy};
+use proxy::config::StickyCookie;
+use proxy::upstream::{
+    Balancer, Child, Children, Failover, LoadBalancer, RoundRobin, ServerState, Service,
+    ServiceKind, Sticky, Strategy,
+};
 
 /// A simple rule, as most routers have.
 pub const SIMPLE_RULE: &str = "Host(`svc1.example.com`) && PathPrefix(`/api/1`)";
@@ -321,6 +325,97 @@ pub fn strategy_balancer(strategy: Strategy, n: usize) -> Balancer {
             )
         }),
     )
+}
+
+/// A service tree to resolve a request through, as the snapshot compiles
+/// it: service 0 is the root.
+#[derive(Debug, Clone, Copy)]
+pub enum Tree {
+    /// A `weighted` service (3:1) of two wrr load balancers of 2 servers.
+    Weighted,
+    /// A `failover` whose main load balancer (2 servers) is up.
+    Failover,
+    /// A wrr load balancer of 2 servers with a sticky cookie; the request
+    /// carries a valid cookie.
+    StickyHit,
+}
+
+fn lb_service(name: &str, n: usize, sticky: bool) -> Service {
+    let balancer = strategy_balancer(Strategy::Wrr, n);
+    let sticky = sticky.then(|| {
+        let cookie = StickyCookie {
+            name: Some("lb".into()),
+            secure: false,
+            http_only: true,
+            same_site: None,
+            max_age: 0,
+            path: "/".into(),
+            domain: String::new(),
+        };
+        let urls: Vec<String> = (0..n)
+            .map(|i| format!("http://10.0.{}.{}:8080", i / 250, i % 250))
+            .collect();
+        Sticky::new(&cookie, name, urls.iter().map(String::as_str))
+    });
+    Service {
+        name: Arc::from(name),
+        kind: ServiceKind::LoadBalancer(LoadBalancer {
+            servers: Vec::new(),
+            balancer,
+            pass_host_header: true,
+            health_check: None,
+            sticky,
+            passive: None,
+        }),
+    }
+}
+
+/// The services of `tree`, and the request headers it resolves with.
+pub fn service_tree(tree: Tree) -> (Vec<Service>, HeaderMap) {
+    let mut headers = request_head();
+    let services = match tree {
+        Tree::Weighted => vec![
+            Service {
+                name: Arc::from("canary@file"),
+                kind: ServiceKind::Weighted(Children {
+                    members: [(1, 3, "stable"), (2, 1, "next")]
+                        .into_iter()
+                        .map(|(service, weight, name)| Child {
+                            service,
+                            weight,
+                            name: Arc::from(name),
+                        })
+                        .collect(),
+                    rr: RoundRobin::weighted(&[3, 1]),
+                    health_check: false,
+                    sticky: None,
+                }),
+            },
+            lb_service("stable@file", 2, false),
+            lb_service("next@file", 2, false),
+        ],
+        Tree::Failover => vec![
+            Service {
+                name: Arc::from("f@file"),
+                kind: ServiceKind::Failover(Failover {
+                    main: 1,
+                    fallback: 2,
+                    follow_fallback: true,
+                }),
+            },
+            lb_service("main@file", 2, false),
+            lb_service("spare@file", 2, false),
+        ],
+        Tree::StickyHit => {
+            let value = proxy::upstream::sticky::value_of("http://10.0.0.1:8080");
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_str(&format!("theme=dark; lb={value}")).expect("cookie"),
+            );
+            vec![lb_service("pinned@file", 2, true)]
+        }
+    };
+    (services, headers)
 }
 
 /// The client address an hrw pick hashes.

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
-use crate::config::{DisabledElement, HealthCheckConfig};
+use crate::config::DisabledElement;
 use crate::forward::Redirect;
 use crate::middleware::Chain;
 use crate::routing::Router;
 use crate::tls::{SniOptions, TlsSnapshot};
-use crate::upstream::{Balancer, UpstreamTarget};
+pub use crate::upstream::Service;
 
 /// What a router sends matching requests to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,34 +57,6 @@ pub struct RouterInfo {
 impl RouterInfo {
     /// The service index of a disabled router: it names no service.
     pub const NO_SERVICE: u32 = u32::MAX;
-}
-
-/// A compiled `loadBalancer` service.
-#[derive(Debug)]
-pub struct Service {
-    /// The service name with its provider (`name@file`), as metrics and
-    /// logs show it.
-    pub name: Arc<str>,
-    /// Its servers.
-    pub servers: Vec<Arc<UpstreamTarget>>,
-    /// Picks among `servers` (same order) by the service's strategy,
-    /// reading their run-time state.
-    pub balancer: Balancer,
-    /// Forward the client's `Host` header (Traefik's default) or use the
-    /// server's.
-    pub pass_host_header: bool,
-    /// The active health check of its servers, run by
-    /// [`HealthChecks`](crate::upstream::HealthChecks).
-    pub health_check: Option<Arc<HealthCheckConfig>>,
-}
-
-impl Service {
-    /// The index (into `servers`) of the server for the next request from
-    /// `client_ip`; `None` when no server is up.
-    #[inline]
-    pub fn pick(&self, client_ip: &[u8]) -> Option<usize> {
-        self.balancer.pick(client_ip)
-    }
 }
 
 /// The routers of one entrypoint, indexed for matching: plain

@@ -143,3 +143,71 @@ async fn a_file_that_does_not_parse_gives_no_configuration_at_start() {
     p.running().control().reload().expect("usable now");
     assert_eq!(get(p.web, "x", "/").await.backend(), Some("b"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_naming_a_disabled_service_is_disabled_and_its_router_answers_503() {
+    let ok = backend("ok");
+    let dynamic = format!(
+        r#"http:
+  routers:
+    good:
+      rule: "Host(`good.test`)"
+      service: split
+    canary:
+      rule: "Host(`canary.test`)"
+      service: outer
+    unfollowed:
+      rule: "Host(`hc.test`)"
+      service: checked
+  services:
+    split:
+      weighted:
+        services: [{{name: ok}}]
+    outer:
+      failover:
+        service: inner
+        fallback: ok
+    inner:
+      weighted:
+        healthCheck: {{}}
+        services: [{{name: bad}}]
+    checked:
+      weighted:
+        healthCheck: {{}}
+        services: [{{name: ok}}]
+    ok:
+      loadBalancer:
+        servers: [{{url: "http://{ok}"}}]
+    bad:
+      loadBalancer:
+        servers: [{{url: "ftp://{ok}"}}]
+"#,
+        ok = ok.addr,
+    );
+    let p = start_proxy(&dynamic);
+    let mut c = H1::connect(p.web).await;
+    let r = c.get("good.test", "/").await;
+    assert_eq!((r.status, r.backend()), (StatusCode::OK, Some("ok")));
+    for host in ["canary.test", "hc.test"] {
+        let r = c.get(host, "/").await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{host}");
+    }
+    let snap = p.running().control().snapshot().load_full();
+    let services: Vec<(&str, usize, &[String])> = snap
+        .disabled
+        .iter()
+        .filter(|d| d.kind == ElementKind::Service)
+        .map(|d| (d.name.as_str(), d.errors.len(), d.because.as_slice()))
+        .collect();
+    let because = |s: &str| vec![s.to_owned()];
+    assert_eq!(
+        services,
+        [
+            ("bad", 1, &[][..]),
+            // Its child "ok" has no healthCheck to follow.
+            ("checked", 1, &[][..]),
+            ("inner", 0, &because("service \"bad\"")[..]),
+            ("outer", 0, &because("service \"inner\"")[..]),
+        ]
+    );
+}

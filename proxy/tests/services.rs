@@ -347,3 +347,477 @@ async fn server_up_is_exported_per_service_and_url() {
     .await;
     assert!(found, "want {up:?} and {down:?} in:\n{last}");
 }
+
+// === services of services: weighted, highestRandomWeight, failover ===
+
+/// A load balancer `name` over `servers` (weight 1), with `extra` lines
+/// (indented under `loadBalancer`).
+fn lb_service(name: &str, servers: &[&KnobBackend], extra: &str) -> String {
+    let mut s = format!("    {name}:\n      loadBalancer:\n{extra}        servers:\n");
+    for b in servers {
+        s += &format!("          - url: \"{}\"\n", b.url());
+    }
+    s
+}
+
+/// A router to `root` and the given services.
+fn nested_yaml(root: &str, services: &[String]) -> String {
+    format!(
+        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: {root}\n  services:\n{}",
+        services.concat()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_splits_between_load_balancers_by_weight() {
+    let (a, b, c) = (
+        KnobBackend::start("a"),
+        KnobBackend::start("b"),
+        KnobBackend::start("c"),
+    );
+    let yaml = nested_yaml(
+        "canary",
+        &[
+            "    canary:\n      weighted:\n        services:\n          - name: stable\n            weight: 3\n          - name: next@file\n            weight: 1\n".into(),
+            lb_service("stable", &[&a], ""),
+            lb_service("next", &[&b, &c], ""),
+        ],
+    );
+    let p = start(&yaml);
+    let (x, y) = tokio::join!(tally(p.web, 400), tally(p.web, 400));
+    let mut t = x;
+    for (k, v) in y {
+        *t.entry(k).or_default() += v;
+    }
+    // 800 requests, 3:1 = 600 / 200 (b and c halving theirs), within 3%.
+    assert!(share(&t, "a").abs_diff(600) <= 24, "{t:?}");
+    assert!(
+        (share(&t, "b") + share(&t, "c")).abs_diff(200) <= 24,
+        "{t:?}"
+    );
+    assert!(share(&t, "b").abs_diff(share(&t, "c")) <= 24, "{t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_with_health_check_skips_a_child_with_no_server_up() {
+    let (a, b) = (KnobBackend::start("a"), KnobBackend::start("b"));
+    let yaml = nested_yaml(
+        "w",
+        &[
+            "    w:\n      weighted:\n        healthCheck: {}\n        services:\n          - name: one\n          - name: two\n".into(),
+            lb_service("one", &[&a], FAST_CHECKS),
+            lb_service("two", &[&b], FAST_CHECKS),
+        ],
+    );
+    let p = start(&yaml);
+    assert_eq!(share(&tally(p.web, 20).await, "a"), 10);
+    set(&a, 500);
+    assert!(
+        eventually(10, async || share(&tally(p.web, 10).await, "b") == 10).await,
+        "one never left the weighted rotation"
+    );
+    set(&b, 500);
+    assert!(
+        eventually(10, async || share(&tally(p.web, 4).await, "-") == 4).await,
+        "no child up must be 503"
+    );
+    set(&a, 200);
+    assert!(
+        eventually(10, async || share(&tally(p.web, 10).await, "a") == 10).await,
+        "one never came back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_switches_to_the_fallback_and_back() {
+    let (main, spare) = (KnobBackend::start("main"), KnobBackend::start("spare"));
+    let yaml = nested_yaml(
+        "f",
+        &[
+            "    f:\n      failover:\n        service: primary\n        fallback: backup\n".into(),
+            lb_service("primary", &[&main], FAST_CHECKS),
+            lb_service("backup", &[&spare], ""),
+        ],
+    );
+    let p = start(&yaml);
+    assert_eq!(share(&tally(p.web, 10).await, "main"), 10);
+    set(&main, 500);
+    assert!(
+        eventually(10, async || share(&tally(p.web, 10).await, "spare") == 10).await,
+        "never switched to the fallback"
+    );
+    let before = main.requests();
+    assert_eq!(share(&tally(p.web, 20).await, "spare"), 20);
+    assert_eq!(
+        main.requests(),
+        before,
+        "no request to the main service while down"
+    );
+    set(&main, 200);
+    assert!(
+        eventually(10, async || share(&tally(p.web, 10).await, "main") == 10).await,
+        "never switched back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_of_failovers_follows_the_health_of_both() {
+    // outer -> (inner: a then b) then c; inner has healthCheck so outer
+    // sees it down only when a and b both are.
+    let (a, b, c) = (
+        KnobBackend::start("a"),
+        KnobBackend::start("b"),
+        KnobBackend::start("c"),
+    );
+    let yaml = nested_yaml(
+        "outer",
+        &[
+            "    outer:\n      failover:\n        service: inner\n        fallback: third\n".into(),
+            "    inner:\n      failover:\n        healthCheck: {}\n        service: first\n        fallback: second\n".into(),
+            lb_service("first", &[&a], FAST_CHECKS),
+            lb_service("second", &[&b], FAST_CHECKS),
+            lb_service("third", &[&c], ""),
+        ],
+    );
+    let p = start(&yaml);
+    assert_eq!(share(&tally(p.web, 4).await, "a"), 4);
+    set(&a, 500);
+    assert!(eventually(10, async || share(&tally(p.web, 4).await, "b") == 4).await);
+    set(&b, 500);
+    assert!(eventually(10, async || share(&tally(p.web, 4).await, "c") == 4).await);
+    set(&b, 200);
+    assert!(eventually(10, async || share(&tally(p.web, 4).await, "b") == 4).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn highest_random_weight_maps_one_client_ip_to_one_child_service() {
+    let backends: Vec<KnobBackend> = (0..3)
+        .map(|i| KnobBackend::start(&format!("s{i}")))
+        .collect();
+    let mut services = vec![
+        "    h:\n      highestRandomWeight:\n        services:\n          - name: c0\n          - name: c1\n          - name: c2\n".to_string(),
+    ];
+    for (i, b) in backends.iter().enumerate() {
+        services.push(lb_service(&format!("c{i}"), &[b], ""));
+    }
+    let p = start(&nested_yaml("h", &services));
+    let mut used = std::collections::BTreeSet::new();
+    for last in 1..=12u8 {
+        let ip: std::net::IpAddr = format!("127.0.0.{last}").parse().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..6 {
+            let sock = TcpSocket::new_v4().unwrap();
+            sock.bind(SocketAddr::new(ip, 0)).unwrap();
+            let mut c = H1::from_stream(sock.connect(p.web).await.unwrap()).await;
+            seen.insert(
+                c.get("example.test", "/")
+                    .await
+                    .backend()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_eq!(seen.len(), 1, "client {ip} reached {seen:?}");
+        used.extend(seen);
+    }
+    assert!(used.len() >= 2, "12 client IPs all on {used:?}");
+}
+
+#[test]
+fn service_references_are_checked_for_cycles_and_health_tracking() {
+    let lb =
+        "    lb:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:1\n";
+    let cases = [
+        (
+            format!(
+                "    a:\n      weighted:\n        services:\n          - name: b\n    b:\n      failover:\n        service: a\n        fallback: lb\n{lb}"
+            ),
+            "service cycle: a -> b -> a",
+        ),
+        (
+            format!(
+                "    w:\n      weighted:\n        healthCheck: {{}}\n        services:\n          - name: lb\n{lb}"
+            ),
+            "service \"lb\" has no healthCheck, which weighted.healthCheck of \"w\" needs",
+        ),
+        (
+            format!("    f:\n      failover:\n        service: lb\n        fallback: lb\n{lb}"),
+            "service \"lb\" has no healthCheck, which failover of \"f\" needs",
+        ),
+        (
+            format!("    w:\n      weighted:\n        services:\n          - name: nope\n{lb}"),
+            "unknown service \"nope\"",
+        ),
+    ];
+    for (services, want) in cases {
+        let err = config_errors(&format!("http:\n  services:\n{services}"));
+        assert!(err.contains(want), "want {want:?} in:\n{err}");
+    }
+}
+
+// === sticky cookies ===
+
+/// The `name=value` of the response's `Set-Cookie`, and the whole header.
+fn set_cookie(r: &support::Reply) -> Option<(String, String)> {
+    let h = r.headers.get("set-cookie")?.to_str().ok()?.to_owned();
+    Some((h.split(';').next()?.to_owned(), h))
+}
+
+async fn get_with_cookie(addr: SocketAddr, cookie: &str) -> support::Reply {
+    let mut c = H1::connect(addr).await;
+    let req = Request::get("/")
+        .header("host", "example.test")
+        .header("cookie", cookie)
+        .body(empty())
+        .unwrap();
+    c.send(req).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_cookie_pins_a_server_and_moves_when_it_goes_down() {
+    let (a, b) = (KnobBackend::start("a"), KnobBackend::start("b"));
+    let sticky = format!(
+        "        sticky:\n          cookie:\n            name: lb\n            httpOnly: true\n            sameSite: strict\n            maxAge: 60\n{FAST_CHECKS}"
+    );
+    let p = start(&lb_yaml("", &[(&a, 1), (&b, 1)], &sticky));
+    let first = support::get(p.web, "example.test", "/").await;
+    let (pair, header) = set_cookie(&first).expect("the first response sets the cookie");
+    assert_eq!(
+        header,
+        format!("{pair}; Path=/; Max-Age=60; HttpOnly; SameSite=Strict")
+    );
+    let pinned = first.backend().unwrap().to_owned();
+    assert!(
+        pair.starts_with("lb=") && pair.len() == "lb=".len() + 16,
+        "{pair}"
+    );
+    for _ in 0..10 {
+        let r = get_with_cookie(p.web, &pair).await;
+        assert_eq!(r.backend(), Some(pinned.as_str()));
+        assert!(set_cookie(&r).is_none(), "a valid cookie is not rewritten");
+    }
+    let (down, other) = if pinned == "a" { (&a, "b") } else { (&b, "a") };
+    set(down, 500);
+    assert!(
+        eventually(10, async || get_with_cookie(p.web, &pair).await.backend()
+            == Some(other))
+        .await,
+        "the cookie never moved off a server down"
+    );
+    let moved = get_with_cookie(p.web, &pair).await;
+    let (new_pair, _) = set_cookie(&moved).expect("moving sets a new cookie");
+    assert_ne!(new_pair, pair);
+    assert_eq!(
+        get_with_cookie(p.web, &new_pair).await.backend(),
+        Some(other)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_weighted_service_pins_its_child_with_traefiks_default_name() {
+    let (a, b) = (KnobBackend::start("a"), KnobBackend::start("b"));
+    let yaml = nested_yaml(
+        "w",
+        &[
+            "    w:\n      weighted:\n        sticky:\n          cookie: {}\n        services:\n          - name: one\n          - name: two\n".into(),
+            lb_service("one", &[&a], ""),
+            lb_service("two", &[&b], ""),
+        ],
+    );
+    let p = start(&yaml);
+    let first = support::get(p.web, "example.test", "/").await;
+    let (pair, _) = set_cookie(&first).expect("cookie set");
+    // "_" + sha1("_TRAEFIK_BACKEND_w@file")[..5]; the value is
+    // sha256(child name as written)[..16].
+    let (name, value) = pair.split_once('=').unwrap();
+    assert_eq!(name, proxy::upstream::sticky::default_name("w@file"));
+    let child = if first.backend() == Some("a") {
+        "one"
+    } else {
+        "two"
+    };
+    assert_eq!(value, proxy::upstream::sticky::value_of(child));
+    let pinned = first.backend().unwrap().to_owned();
+    for _ in 0..10 {
+        assert_eq!(
+            get_with_cookie(p.web, &pair).await.backend(),
+            Some(pinned.as_str())
+        );
+    }
+    // Without the cookie the round robin goes on.
+    let t = tally(p.web, 10).await;
+    assert_eq!((share(&t, "a"), share(&t, "b")), (5, 5), "{t:?}");
+}
+
+// === passive health checks ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_checks_eject_a_server_answering_errors_and_let_it_back_after_the_window() {
+    let (a, b) = (KnobBackend::start("a"), KnobBackend::start("b"));
+    let passive = "        passiveHealthCheck:\n          maxFailedAttempts: 3\n          failureWindow: 2s\n";
+    let p = start(&lb_yaml("", &[(&a, 1), (&b, 1)], passive));
+    a.knobs
+        .status
+        .store(500, std::sync::atomic::Ordering::Relaxed);
+    let t = tally(p.web, 40).await;
+    // a answered (and failed) three times, then left the rotation: every
+    // other request reached b.
+    assert_eq!(a.requests(), 3, "{t:?}");
+    assert_eq!(share(&t, "b"), 37, "{t:?}");
+    a.knobs
+        .status
+        .store(200, std::sync::atomic::Ordering::Relaxed);
+    // Back after the 2 s window (10 s allowed).
+    assert!(
+        eventually(10, async || share(&tally(p.web, 4).await, "a") > 0).await,
+        "a never came back"
+    );
+    let t = tally(p.web, 20).await;
+    assert_eq!((share(&t, "a"), share(&t, "b")), (10, 10), "{t:?}");
+}
+
+#[test]
+fn passive_health_check_options_are_decoded() {
+    let yaml = "http:\n  services:\n    svc:\n      loadBalancer:\n        passiveHealthCheck:\n          maxFailedAttempts: -1\n        servers:\n          - url: http://127.0.0.1:1\n";
+    let err = config_errors(yaml);
+    assert!(
+        err.contains("http.services.svc.loadBalancer.passiveHealthCheck.maxFailedAttempts")
+            && err.contains("must not be negative"),
+        "{err}"
+    );
+}
+
+// === mirroring ===
+
+fn mirroring_yaml(extra: &str, main: &KnobBackend, mirrors: &[(&KnobBackend, u32)]) -> String {
+    let mut m = format!(
+        "    mirrored:\n      mirroring:\n        service: main\n{extra}        mirrors:\n"
+    );
+    let mut services = vec![lb_service("main", &[main], "")];
+    for (i, (b, percent)) in mirrors.iter().enumerate() {
+        m += &format!("          - name: m{i}\n            percent: {percent}\n");
+        services.push(lb_service(&format!("m{i}"), &[b], ""));
+    }
+    services.insert(0, m);
+    nested_yaml("mirrored", &services)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_receive_their_percent_of_requests() {
+    let (main, half, tenth) = (
+        KnobBackend::start("main"),
+        KnobBackend::start("half"),
+        KnobBackend::start("tenth"),
+    );
+    let p = start(&mirroring_yaml("", &main, &[(&half, 50), (&tenth, 10)]));
+    let t = tally(p.web, 200).await;
+    assert_eq!(share(&t, "main"), 200, "the main service answers: {t:?}");
+    // Traefik's counting gives exactly 100 and 20 of 200; the copies are
+    // sent off the request path, so they may trail.
+    assert!(
+        eventually(10, async || half.requests() == 100
+            && tenth.requests() == 20)
+        .await,
+        "half {}, tenth {}",
+        half.requests(),
+        tenth.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_dead_mirror_neither_slows_nor_fails_the_response() {
+    let (main, slow, mut dead) = (
+        KnobBackend::start("main"),
+        KnobBackend::start("slow"),
+        KnobBackend::start("dead"),
+    );
+    slow.knobs
+        .delay_ms
+        .store(10_000, std::sync::atomic::Ordering::Relaxed);
+    dead.stop();
+    let p = start(&mirroring_yaml("", &main, &[(&slow, 100), (&dead, 100)]));
+    let started = std::time::Instant::now();
+    let t = tally(p.web, 20).await;
+    assert_eq!(share(&t, "main"), 20, "{t:?}");
+    // Every copy to the slow mirror takes 10 s to be answered: 20 answers
+    // well before that were not waiting for one.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        eventually(5, async || slow.requests() == 20).await,
+        "the slow mirror got {}",
+        slow.requests()
+    );
+}
+
+async fn post(addr: SocketAddr, body: &'static [u8]) -> support::Reply {
+    let mut c = H1::connect(addr).await;
+    let req = Request::post("/")
+        .header("host", "example.test")
+        .body(support::body(body))
+        .unwrap();
+    c.send(req).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_bodies_and_max_body_size() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (main, copy) = (KnobBackend::start("main"), KnobBackend::start("copy"));
+    let p = start(&mirroring_yaml(
+        "        maxBodySize: 8\n",
+        &main,
+        &[(&copy, 100)],
+    ));
+    // 5 bytes fit: the main service and the mirror both get them.
+    assert_eq!(post(p.web, b"hello").await.backend(), Some("main"));
+    assert!(eventually(5, async || copy.knobs.body_bytes.load(Relaxed) == 5).await);
+    // 12 bytes do not: the main service gets them, the mirror nothing.
+    assert_eq!(post(p.web, b"hello world!").await.backend(), Some("main"));
+    assert_eq!(main.knobs.body_bytes.load(Relaxed), 17);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        copy.requests(),
+        1,
+        "a body over maxBodySize is not mirrored"
+    );
+    // Chunked, so the size is found while reading: the same.
+    let answer = support::raw(
+        p.web,
+        b"POST / HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(main.knobs.body_bytes.load(Relaxed), 29);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        copy.requests(),
+        1,
+        "a chunked body over maxBodySize is not mirrored"
+    );
+
+    // mirrorBody: false: copies without the body.
+    let (main2, copy2) = (KnobBackend::start("main"), KnobBackend::start("copy"));
+    let p2 = start(&mirroring_yaml(
+        "        mirrorBody: false\n",
+        &main2,
+        &[(&copy2, 100)],
+    ));
+    assert_eq!(post(p2.web, b"hello").await.backend(), Some("main"));
+    assert!(eventually(5, async || copy2.requests() == 1).await);
+    assert_eq!(copy2.knobs.body_bytes.load(Relaxed), 0);
+    assert_eq!(main2.knobs.body_bytes.load(Relaxed), 5);
+}
+
+#[test]
+fn mirror_percent_is_checked() {
+    let yaml = "http:\n  services:\n    m:\n      mirroring:\n        service: lb\n        mirrors:\n          - name: lb\n            percent: 101\n    lb:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:1\n";
+    let err = config_errors(yaml);
+    assert!(
+        err.contains("http.services.m.mirroring.mirrors[0].percent")
+            && err.contains("mirror percent must be between 0 and 100, found 101"),
+        "{err}"
+    );
+}

@@ -14,14 +14,19 @@ use std::time::Duration;
 use http::HeaderValue;
 use http::uri::Authority;
 
-use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig};
+use crate::config::{
+    DynamicConfig, LoadBalancerConfig, ServersTransportConfig, ServiceConfig, StaticConfig,
+    WeightedConfig,
+};
 use crate::forward::Redirect;
 use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router, RuleSyntax, parse_rule_with};
-use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
+use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Snapshot};
 use crate::tls::{DEFAULT_OPTIONS, SniOptions, TlsSnapshot, UpstreamClients};
 use crate::upstream::{
-    Balancer, PoolKeys, ServerIds, ServerStates, TransportSettings, UpstreamTarget, UpstreamTls,
+    Balancer, Child, Children, Failover, LoadBalancer, Mirroring, PassiveCheck, PoolKeys,
+    RoundRobin, ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings,
+    UpstreamTarget, UpstreamTls,
 };
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
@@ -67,82 +72,63 @@ pub fn compile(
         .map(|(name, t)| (name.as_str(), Arc::new(transport_settings(t))))
         .collect();
 
-    let mut service_index = HashMap::new();
+    // Every service's index first: composite services name others.
+    let service_index: HashMap<&str, u32> = dynamic
+        .services
+        .keys()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i as u32))
+        .collect();
     let mut services = Vec::with_capacity(dynamic.services.len());
     for (name, svc) in &dynamic.services {
-        let ServiceConfig::LoadBalancer(lb) = svc;
         let service_name: Arc<str> = Arc::from(format!("{name}@file"));
-        let transport = lb
-            .servers_transport
-            .as_deref()
-            .and_then(|t| transports.get(t).cloned())
-            .unwrap_or_else(|| Arc::clone(&default_transport));
-        let tls_settings = lb
-            .servers_transport
-            .as_deref()
-            .and_then(|t| dynamic.servers_transports.get(t))
-            .map(|t| &t.tls);
-        let client = lb
-            .servers_transport
-            .as_deref()
-            .and_then(|t| upstream.by_transport.get(t))
-            .unwrap_or(&upstream.default);
-        let mut servers = Vec::with_capacity(lb.servers.len());
-        let mut members = Vec::with_capacity(lb.servers.len());
-        for s in &lb.servers {
-            let Some(authority) = s.uri.authority().cloned() else {
-                continue;
-            };
-            let authority = with_default_port(authority, if s.tls { 443 } else { 80 });
-            let tls = if s.tls {
-                let host = s.uri.host().unwrap_or_default();
-                let default = crate::config::UpstreamTlsConfig::default();
-                match crate::tls::client::server_name(tls_settings.unwrap_or(&default), host) {
-                    Ok(name) => Some(UpstreamTls::new(Arc::clone(client), name)),
-                    // Checked when the transport was read; a URL host is
-                    // always a valid name.
-                    Err(e) => {
-                        tracing::error!(url = %s.url, error = %e, "server skipped");
-                        continue;
-                    }
-                }
-            } else {
-                None
-            };
-            let scheme = match (s.h2c, s.tls) {
-                (true, _) => "h2c".to_owned(),
-                (_, true) => format!(
-                    "https|{}|{:?}",
-                    lb.servers_transport.as_deref().unwrap_or(""),
-                    tls_settings
-                ),
-                _ => "http".to_owned(),
-            };
-            let id = ids.servers.id(&service_name, s.url.as_str());
-            let url: Arc<str> = Arc::from(s.url.as_str());
-            members.push((ids.states.get(id), s.weight.unwrap_or(1), Arc::clone(&url)));
-            let base_path = s.uri.path().trim_end_matches('/');
-            servers.push(Arc::new(UpstreamTarget {
-                id,
-                key: ids.pools.key(&scheme, authority.as_str(), &transport),
-                socket_addr: authority.as_str().parse().ok(),
-                host_header: HeaderValue::from_str(authority.as_str())
-                    .expect("an authority is a valid header value"),
-                authority,
-                h2c: s.h2c,
-                tls,
-                base_path: base_path.into(),
-                transport: Arc::clone(&transport),
-                url,
-            }));
-        }
-        service_index.insert(name.as_str(), services.len() as u32);
+        let kind = match svc {
+            ServiceConfig::LoadBalancer(lb) => {
+                let transport = lb
+                    .servers_transport
+                    .as_deref()
+                    .and_then(|t| transports.get(t).cloned())
+                    .unwrap_or_else(|| Arc::clone(&default_transport));
+                ServiceKind::LoadBalancer(load_balancer(
+                    lb,
+                    &service_name,
+                    transport,
+                    dynamic,
+                    upstream,
+                    ids,
+                ))
+            }
+            ServiceConfig::Weighted(w) => {
+                let sticky = w.sticky.as_ref().map(|st| {
+                    Sticky::new(
+                        st,
+                        &service_name,
+                        w.services.iter().map(|c| c.name.as_str()),
+                    )
+                });
+                ServiceKind::Weighted(children(w, &service_index, sticky))
+            }
+            ServiceConfig::HighestRandomWeight(w) => {
+                ServiceKind::HighestRandomWeight(children(w, &service_index, None))
+            }
+            ServiceConfig::Failover(f) => ServiceKind::Failover(Failover {
+                main: service_index[f.service.as_str()],
+                fallback: service_index[f.fallback.as_str()],
+                follow_fallback: f.health_check,
+            }),
+            ServiceConfig::Mirroring(m) => ServiceKind::Mirroring(Mirroring::new(
+                service_index[m.service.as_str()],
+                m.mirrors
+                    .iter()
+                    .map(|x| (service_index[x.service.as_str()], x.percent)),
+                m.mirror_body,
+                m.max_body_size,
+                m.health_check,
+            )),
+        };
         services.push(Service {
             name: service_name,
-            servers,
-            balancer: Balancer::new(lb.strategy, members),
-            pass_host_header: lb.pass_host_header,
-            health_check: lb.health_check.clone().map(Arc::new),
+            kind,
         });
     }
 
@@ -259,6 +245,115 @@ pub fn compile(
     }
 }
 
+fn load_balancer(
+    lb: &LoadBalancerConfig,
+    service_name: &Arc<str>,
+    transport: Arc<TransportSettings>,
+    dynamic: &DynamicConfig,
+    upstream: &UpstreamClients,
+    ids: &Identities,
+) -> LoadBalancer {
+    let tls_settings = lb
+        .servers_transport
+        .as_deref()
+        .and_then(|t| dynamic.servers_transports.get(t))
+        .map(|t| &t.tls);
+    let client = lb
+        .servers_transport
+        .as_deref()
+        .and_then(|t| upstream.by_transport.get(t))
+        .unwrap_or(&upstream.default);
+    let mut servers = Vec::with_capacity(lb.servers.len());
+    let mut members = Vec::with_capacity(lb.servers.len());
+    for s in &lb.servers {
+        let Some(authority) = s.uri.authority().cloned() else {
+            continue;
+        };
+        let authority = with_default_port(authority, if s.tls { 443 } else { 80 });
+        let tls = if s.tls {
+            let host = s.uri.host().unwrap_or_default();
+            let default = crate::config::UpstreamTlsConfig::default();
+            match crate::tls::client::server_name(tls_settings.unwrap_or(&default), host) {
+                Ok(name) => Some(UpstreamTls::new(Arc::clone(client), name)),
+                // Checked when the transport was read; a URL host is
+                // always a valid name.
+                Err(e) => {
+                    tracing::error!(url = %s.url, error = %e, "server skipped");
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let scheme = match (s.h2c, s.tls) {
+            (true, _) => "h2c".to_owned(),
+            (_, true) => format!(
+                "https|{}|{:?}",
+                lb.servers_transport.as_deref().unwrap_or(""),
+                tls_settings
+            ),
+            _ => "http".to_owned(),
+        };
+        let id = ids.servers.id(service_name, s.url.as_str());
+        let url: Arc<str> = Arc::from(s.url.as_str());
+        members.push((ids.states.get(id), s.weight.unwrap_or(1), Arc::clone(&url)));
+        let base_path = s.uri.path().trim_end_matches('/');
+        servers.push(Arc::new(UpstreamTarget {
+            id,
+            key: ids.pools.key(&scheme, authority.as_str(), &transport),
+            socket_addr: authority.as_str().parse().ok(),
+            host_header: HeaderValue::from_str(authority.as_str())
+                .expect("an authority is a valid header value"),
+            authority,
+            h2c: s.h2c,
+            tls,
+            base_path: base_path.into(),
+            transport: Arc::clone(&transport),
+            url,
+        }));
+    }
+    let sticky = lb
+        .sticky
+        .as_ref()
+        .map(|st| Sticky::new(st, service_name, servers.iter().map(|t| &*t.url)));
+    let passive = lb.passive_health_check.as_ref().map(|p| {
+        PassiveCheck::new(
+            p,
+            Arc::clone(service_name),
+            servers.len(),
+            lb.health_check.is_some(),
+        )
+    });
+    LoadBalancer {
+        servers,
+        passive,
+        balancer: Balancer::new(lb.strategy, members),
+        pass_host_header: lb.pass_host_header,
+        health_check: lb.health_check.clone().map(Arc::new),
+        sticky,
+    }
+}
+
+/// The children of a weighted or highestRandomWeight service; they exist
+/// (the validator disables a service naming one that does not).
+fn children(w: &WeightedConfig, index: &HashMap<&str, u32>, sticky: Option<Sticky>) -> Children {
+    let weights: Vec<u32> = w.services.iter().map(|c| c.weight).collect();
+    Children {
+        members: w
+            .services
+            .iter()
+            .map(|c| Child {
+                service: index[c.service.as_str()],
+                weight: c.weight,
+                name: Arc::from(c.name.as_str()),
+            })
+            .collect(),
+        rr: RoundRobin::weighted(&weights),
+        health_check: w.health_check,
+        sticky,
+    }
+}
+
 /// A TLS router on one entrypoint, with the hosts of its rule.
 struct TlsEntry {
     entry: RouteEntry<RouteTarget>,
@@ -371,7 +466,10 @@ mod tests {
 
     fn servers(snap: &Snapshot, service: &str) -> Vec<(ServerId, PoolKey)> {
         let s = snap.services.iter().find(|s| &*s.name == service).unwrap();
-        s.servers.iter().map(|t| (t.id, t.key)).collect()
+        let ServiceKind::LoadBalancer(lb) = &s.kind else {
+            panic!("{service} is not a load balancer")
+        };
+        lb.servers.iter().map(|t| (t.id, t.key)).collect()
     }
 
     const TWO_SERVICES: &str = "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: api\n  services:\n    api:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n          - url: http://10.0.0.2\n    web:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n";

@@ -21,6 +21,7 @@
 
 mod head;
 pub mod headers;
+mod mirror;
 mod record;
 mod redirect;
 pub mod respond;
@@ -146,7 +147,8 @@ async fn journey(
 
     let mut call = service::ServiceCall {
         ctx,
-        service: &snap.services[target.service as usize],
+        snap: &snap,
+        root: target.service,
         head: &head,
         outcome,
     };

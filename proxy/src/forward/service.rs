@@ -1,50 +1,77 @@
-//! Phase 4, the call the middleware chain wraps: the router's service picks
-//! a server, the request is pointed at it (hop-by-hop headers removed,
+//! Phase 4, the call the middleware chain wraps: the router's service
+//! resolves (through `weighted`, `highestRandomWeight` and `failover`
+//! services, sticky cookies) to one server of a load balancer, the request is pointed at it (hop-by-hop headers removed,
 //! `X-Forwarded-For` completed, URI and `Host` rewritten) and sent over
 //! the worker's pool; a `101 Switching Protocols` starts the tunnel.
 //!
 //! Runs per request: no lock, no `dyn`; the only allocations are the ones
-//! hyper makes and a joined path when the server URL has one.
+//! hyper makes, a joined path when the server URL has one, and the list
+//! of `Set-Cookie` headers sticky cookies add.
 //!
 //! The service's balancer picks by its strategy, skipping servers the
 //! health checks took down (none up: 503). For p2c and leasttime a request
 //! counts as in flight on its server until the response head arrives, and
 //! leasttime records that time to first byte; wrr and hrw touch no shared
-//! counter but the schedule's. Other service kinds (weighted, mirroring,
-//! failover) plug in at [`ServiceCall::call`], resolving to a load
-//! balancer before the pick.
+//! counter but the schedule's. A `passiveHealthCheck` hears of every
+//! answer (a 5xx or an unreachable server counts against it). A request
+//! that passed a `mirroring` has its copies sent first (`mirror`), off
+//! this request's path. The metrics and logs name the load balancer
+//! the request reached, as Traefik's do.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
-use http::{Request, StatusCode, Version};
+use http::{Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 
 use super::ProxyBody;
 use super::head::Head;
 use super::headers;
+use super::mirror;
 use super::record::Outcome;
 use crate::listener::ConnCtx;
 use crate::middleware::{Inner, Served};
-use crate::snapshot::Service;
-use crate::upstream::{ProxyError, RequestBody, UpstreamTarget, send_upstream};
+use crate::snapshot::SnapshotRef;
+use crate::upstream::{
+    ErrorSource, LoadBalancer, PooledBody, ProxyError, RequestBody, ServiceKind, UpstreamTarget,
+    Walk, resolve, send_upstream,
+};
 
 /// The service call of one request.
 pub(super) struct ServiceCall<'a> {
     pub(super) ctx: &'a ConnCtx,
-    pub(super) service: &'a Service,
+    /// The snapshot the request started with (mirrors keep it alive).
+    pub(super) snap: &'a SnapshotRef,
+    /// The router's service (index into the snapshot's services).
+    pub(super) root: u32,
     pub(super) head: &'a Head,
     pub(super) outcome: &'a mut Outcome,
 }
 
 impl Inner for ServiceCall<'_> {
     async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
-        let Some(picked) = self.service.pick(self.ctx.client_ip().as_bytes()) else {
+        let services = &self.snap.services;
+        let mut walk = Walk::default();
+        let Some(to) = resolve(
+            services,
+            self.root,
+            self.ctx.client_ip().as_bytes(),
+            req.headers(),
+            &mut walk,
+        ) else {
             return Err(ProxyError::NoServer);
         };
-        let target = &self.service.servers[picked];
+        self.outcome.service = Some(to.service);
+        let ServiceKind::LoadBalancer(lb) = &services[to.service as usize].kind else {
+            unreachable!("resolve ends at a load balancer");
+        };
+        let picked = to.server;
+        let target = &lb.servers[picked];
+        if !walk.mirrorings.is_empty() && !self.head.upgrade {
+            req = mirror::copy(self.ctx, self.snap, &walk.mirrorings, req, target).await?;
+        }
         self.outcome.server = Some(Arc::clone(&target.url));
         let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
         let h = req.headers_mut();
@@ -53,22 +80,10 @@ impl Inner for ServiceCall<'_> {
         rewrite_target(
             &mut req,
             target,
-            self.service.pass_host_header,
+            lb.pass_host_header,
             self.head.host.as_ref(),
         )?;
-        let sent = if self.service.balancer.strategy().counts_inflight() {
-            let state = self.service.balancer.state(picked);
-            let _inflight = state.start();
-            let started = Instant::now();
-            let sent = send_upstream(target, req).await;
-            if sent.is_ok() {
-                state.record_ttfb(started.elapsed());
-            }
-            sent
-        } else {
-            send_upstream(target, req).await
-        };
-        match sent {
+        match send_to(lb, picked, req).await {
             Ok(mut resp) => {
                 self.outcome.origin_status = Some(resp.status().as_u16());
                 let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -83,6 +98,9 @@ impl Inner for ServiceCall<'_> {
                     });
                 }
                 headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
+                for c in walk.set_cookies {
+                    resp.headers_mut().append(header::SET_COOKIE, c);
+                }
                 Ok(resp.map(ProxyBody::Stream))
             }
             Err(e) => {
@@ -93,11 +111,44 @@ impl Inner for ServiceCall<'_> {
     }
 }
 
+/// Sends `req` (pointed at it already) to server `picked` of `lb`, keeping
+/// what the strategy and the passive health check need: the in-flight
+/// count and time to first byte (p2c, leasttime), the answer's verdict.
+pub(super) async fn send_to(
+    lb: &LoadBalancer,
+    picked: usize,
+    req: Request<RequestBody>,
+) -> Result<Response<PooledBody>, ProxyError> {
+    let target = &lb.servers[picked];
+    let sent = if lb.balancer.strategy().counts_inflight() {
+        let state = lb.balancer.state(picked);
+        let _inflight = state.start();
+        let started = Instant::now();
+        let sent = send_upstream(target, req).await;
+        if sent.is_ok() {
+            state.record_ttfb(started.elapsed());
+        }
+        sent
+    } else {
+        send_upstream(target, req).await
+    };
+    if let Some(passive) = &lb.passive {
+        match &sent {
+            Ok(resp) if resp.status().as_u16() < 500 => passive.success(picked),
+            // A client's broken body or unforwardable target is not the
+            // server's failure.
+            Err(e) if e.source_side() == ErrorSource::Client => {}
+            _ => passive.failure(picked, &target.url, lb.balancer.state_arc(picked)),
+        }
+    }
+    sent
+}
+
 /// Points the request at `target`: origin-form URI for HTTP/1 upstreams
 /// (absolute with the right authority for HTTP/2), the server URL's path
 /// prepended, and the `Host` chosen by `passHostHeader`. A host or path
 /// that forms no valid URI there is the client's fault (400).
-fn rewrite_target(
+pub(super) fn rewrite_target(
     req: &mut Request<RequestBody>,
     target: &UpstreamTarget,
     pass_host: bool,

@@ -209,8 +209,9 @@ impl Balancer {
             .any(|m| m.weight > 0.0 && m.state.is_up())
     }
 
+    /// Whether server `i` may be picked: weighted and up.
     #[inline]
-    fn usable(&self, i: usize) -> bool {
+    pub fn usable(&self, i: usize) -> bool {
         let m = &self.members[i];
         m.weight > 0.0 && m.state.is_up()
     }
@@ -263,21 +264,10 @@ impl Balancer {
     }
 
     fn pick_hrw(&self, client_ip: &[u8]) -> Option<usize> {
-        let seed = fnv1a(FNV_OFFSET, client_ip);
-        let mut best = None;
-        let mut best_score = 0.0;
-        for (i, m) in self.members.iter().enumerate() {
-            if !self.usable(i) {
-                continue;
-            }
-            let h = fnv1a(seed, m.name.as_bytes());
-            let score = (1.0 / -(h as f64 / TWO_POW_64).ln()) * m.weight;
-            if score > best_score {
-                best_score = score;
-                best = Some(i);
-            }
-        }
-        best
+        hrw_pick(client_ip, self.members.len(), |i| {
+            self.usable(i)
+                .then(|| (self.members[i].name.as_bytes(), self.members[i].weight))
+        })
     }
 
     fn pick_least_time(&self) -> Option<usize> {
@@ -298,6 +288,32 @@ impl Balancer {
             // server up rather than nothing.
             .or_else(|| (0..self.members.len()).find(|&i| self.usable(i)))
     }
+}
+
+/// Highest random weight over `n` members for `client_ip`: `member(i)`
+/// gives the name it hashes and its weight, or `None` when it cannot be
+/// picked. Traefik's score: `weight / -ln(fnv1a(ip + name) / 2^64)`.
+#[inline]
+pub fn hrw_pick<'a>(
+    client_ip: &[u8],
+    n: usize,
+    member: impl Fn(usize) -> Option<(&'a [u8], f64)>,
+) -> Option<usize> {
+    let seed = fnv1a(FNV_OFFSET, client_ip);
+    let mut best = None;
+    let mut best_score = 0.0;
+    for i in 0..n {
+        let Some((name, weight)) = member(i) else {
+            continue;
+        };
+        let h = fnv1a(seed, name);
+        let score = (1.0 / -(h as f64 / TWO_POW_64).ln()) * weight;
+        if score > best_score {
+            best_score = score;
+            best = Some(i);
+        }
+    }
+    best
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

@@ -3,7 +3,8 @@
 //! client. Each is a stream from the other side passed through as it
 //! arrives, or a complete body the proxy holds: one it produced (a 404, a
 //! 502), or one kept so it can be sent again (a retry, a mirror, a
-//! buffered request).
+//! buffered request), or the part of a stream read to check a size limit
+//! followed by the rest.
 //!
 //! [`ClientBody`] is the client's request body as it streams in: bounded
 //! by the entrypoint's `readTimeout` (counted from the request head, as
@@ -31,6 +32,9 @@ pub enum MessageBody<S> {
     /// Complete and held by the proxy (`None` once sent, or empty);
     /// [`MessageBody::replay`] gives a fresh copy sharing the bytes.
     Full(Option<Bytes>),
+    /// What was read of a stream (`None` once sent), then the rest of it:
+    /// a body read in part to see whether it fits a limit, and too large.
+    Prefixed(Option<Bytes>, S),
 }
 
 /// A request body on its way to the upstream: the client's, streamed, or
@@ -142,7 +146,7 @@ impl<S> MessageBody<S> {
     /// a stream, which can be read once only.
     pub fn replay(&self) -> Option<Self> {
         match self {
-            MessageBody::Stream(_) => None,
+            MessageBody::Stream(_) | MessageBody::Prefixed(..) => None,
             MessageBody::Full(b) => Some(MessageBody::Full(b.clone())),
         }
     }
@@ -163,6 +167,10 @@ where
         match self.get_mut() {
             MessageBody::Stream(b) => Pin::new(b).poll_frame(cx),
             MessageBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            MessageBody::Prefixed(head, rest) => match head.take() {
+                Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                None => Pin::new(rest).poll_frame(cx),
+            },
         }
     }
 
@@ -171,6 +179,7 @@ where
         match self {
             MessageBody::Stream(b) => b.is_end_stream(),
             MessageBody::Full(b) => b.is_none(),
+            MessageBody::Prefixed(head, rest) => head.is_none() && rest.is_end_stream(),
         }
     }
 
@@ -179,6 +188,16 @@ where
         match self {
             MessageBody::Stream(b) => b.size_hint(),
             MessageBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            MessageBody::Prefixed(head, rest) => {
+                let n = head.as_ref().map_or(0, |b| b.len() as u64);
+                let r = rest.size_hint();
+                let mut h = SizeHint::new();
+                h.set_lower(r.lower() + n);
+                if let Some(u) = r.upper() {
+                    h.set_upper(u + n);
+                }
+                h
+            }
         }
     }
 }

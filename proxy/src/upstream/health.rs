@@ -24,6 +24,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::service::ServiceKind;
 use super::state::ServerState;
 use crate::config::HealthCheckConfig;
 use crate::observe::names;
@@ -51,15 +52,18 @@ pub struct Job {
 pub fn jobs(snap: &Snapshot) -> Vec<Job> {
     let mut out = Vec::new();
     for svc in &snap.services {
-        let Some(check) = &svc.health_check else {
+        let ServiceKind::LoadBalancer(lb) = &svc.kind else {
             continue;
         };
-        for (i, target) in svc.servers.iter().enumerate() {
+        let Some(check) = &lb.health_check else {
+            continue;
+        };
+        for (i, target) in lb.servers.iter().enumerate() {
             out.push(Job {
                 service: Arc::clone(&svc.name),
                 url: Arc::clone(&target.url),
                 authority: target.authority.clone(),
-                state: Arc::clone(svc.balancer.state_arc(i)),
+                state: Arc::clone(lb.balancer.state_arc(i)),
                 check: Arc::clone(check),
             });
         }

@@ -2,7 +2,9 @@
 //! it (plain, h2c or TLS), the request body sent there, the errors a
 //! failing upstream produces, the transport's retry on a reused
 //! connection, the stable identities of servers and pools, and the
-//! run-time state of each server (health, load) kept beside the snapshot.
+//! run-time state of each server (health, load) kept beside the snapshot;
+//! the compiled services and their resolution to one server, sticky
+//! cookies.
 //!
 //! Everything here runs per request on a worker thread, so it must take no
 //! lock: pools are per worker (thread-local), balancers use atomics. The
@@ -14,9 +16,12 @@ pub mod body;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod passive;
 pub mod pool;
 mod retry;
+pub mod service;
 pub mod state;
+pub mod sticky;
 pub mod tls;
 
 pub use balancer::{Balancer, RoundRobin, Strategy};
@@ -24,6 +29,12 @@ pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
 pub use error::{ErrorSource, ProxyError};
 pub use health::HealthChecks;
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
+pub use passive::PassiveCheck;
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
+pub use service::{
+    Child, Children, Failover, LoadBalancer, Mirroring, Resolved, Service, ServiceKind, Walk,
+    is_up, resolve,
+};
 pub use state::{ServerState, ServerStates};
+pub use sticky::Sticky;
 pub use tls::UpstreamTls;

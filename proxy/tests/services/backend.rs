@@ -23,6 +23,8 @@ pub struct Knobs {
     pub health_status: AtomicU16,
     pub requests: AtomicU64,
     pub health_checks: AtomicU64,
+    /// Request body bytes received (every path but `/health`).
+    pub body_bytes: AtomicU64,
 }
 
 pub struct KnobBackend {
@@ -40,6 +42,7 @@ impl KnobBackend {
             health_status: AtomicU16::new(200),
             requests: AtomicU64::new(0),
             health_checks: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
         });
         Self::serve(name, "127.0.0.1:0".parse().unwrap(), knobs)
     }
@@ -140,6 +143,10 @@ async fn answer(name: &str, k: &Knobs, req: Request<Incoming>) -> Response<Full<
         k.health_status.load(Ordering::Relaxed)
     } else {
         k.requests.fetch_add(1, Ordering::Relaxed);
+        if let Ok(body) = http_body_util::BodyExt::collect(req.into_body()).await {
+            k.body_bytes
+                .fetch_add(body.to_bytes().len() as u64, Ordering::Relaxed);
+        }
         let ms = k.delay_ms.load(Ordering::Relaxed);
         if ms > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -1,9 +1,11 @@
-//! `loadBalancer.healthCheck`: the file schema of an active health check,
-//! its checks and Traefik 3.7's defaults (interval 30s, timeout 5s,
-//! unhealthy interval = interval, follow redirects, `GET`, any 2xx or 3xx
-//! is healthy unless `status` names one).
+//! `loadBalancer.healthCheck` and `.passiveHealthCheck`: their file
+//! schemas, checks and Traefik 3.7's defaults (active: interval 30s,
+//! timeout 5s, unhealthy interval = interval, follow redirects, `GET`, any
+//! 2xx or 3xx is healthy unless `status` names one; passive: a window of
+//! 10s, one failure).
 //!
-//! Only the model: the checks themselves run in `upstream::health`.
+//! Only the model: the checks themselves run in `upstream::health` and
+//! `upstream::passive`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -205,4 +207,37 @@ pub(super) fn check(ctx: &mut Ctx, path: &str, file: HealthCheckFile) -> Option<
 
 fn child(path: &str, name: &str) -> String {
     super::super::decode::child(path, name)
+}
+
+/// Traefik's default passive failure window.
+const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(10);
+
+/// A validated `loadBalancer.passiveHealthCheck`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassiveHealthCheckConfig {
+    /// Failures counted within this window (default 10s); without an
+    /// active check, a server taken out comes back after it.
+    pub failure_window: Duration,
+    /// Failures within the window that take a server out (default 1; 0
+    /// counts as 1, as Traefik's comparison makes it).
+    pub max_failed_attempts: u32,
+}
+
+/// `passiveHealthCheck` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct PassiveHealthCheckFile {
+    failure_window: Option<Duration>,
+    max_failed_attempts: Option<u32>,
+}
+
+/// `passiveHealthCheck` with Traefik's defaults.
+pub(super) fn passive(file: PassiveHealthCheckFile) -> PassiveHealthCheckConfig {
+    PassiveHealthCheckConfig {
+        failure_window: file
+            .failure_window
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_FAILURE_WINDOW),
+        max_failed_attempts: file.max_failed_attempts.unwrap_or(1).max(1),
+    }
 }

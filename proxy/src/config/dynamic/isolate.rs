@@ -166,6 +166,8 @@ pub(super) fn attribute(errors: &[ConfigError], elements: &[Element]) -> Attribu
 pub(super) struct Links<'a> {
     /// Each service's servers transport, by name.
     pub(super) service_transport: &'a BTreeMap<String, String>,
+    /// The services each weighted or failover service sends to.
+    pub(super) service_children: &'a BTreeMap<String, Vec<String>>,
     /// Each router with a parsed rule: whether it has an entrypoint to be
     /// placed on (it keeps its place when disabled).
     pub(super) placed: &'a BTreeMap<String, bool>,
@@ -266,6 +268,40 @@ pub(super) fn disable(
             );
             disable(ElementKind::Service, name, origin, because, false, &mut own);
             bad_services.insert(name.clone());
+        }
+    }
+    // Then the services sending to a disabled service, until none is left.
+    loop {
+        let parents: Vec<(String, Vec<String>)> = links
+            .service_children
+            .iter()
+            .filter(|(name, _)| !bad_services.contains(*name))
+            .filter_map(|(name, kids)| {
+                let because: Vec<String> = kids
+                    .iter()
+                    .filter(|k| bad_services.contains(*k))
+                    .map(|k| format!("service {k:?}"))
+                    .collect();
+                (!because.is_empty()).then(|| (name.clone(), because))
+            })
+            .collect();
+        if parents.is_empty() {
+            break;
+        }
+        for (name, because) in parents {
+            let origin = config.services.remove(&name).map_or_else(
+                || origin_of(ElementKind::Service, &name, &own),
+                |s| s.origin().clone(),
+            );
+            disable(
+                ElementKind::Service,
+                &name,
+                origin,
+                because,
+                false,
+                &mut own,
+            );
+            bad_services.insert(name);
         }
     }
     // Middlewares with errors of their own, then the chains listing a

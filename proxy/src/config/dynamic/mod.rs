@@ -14,11 +14,12 @@ mod isolate;
 mod middlewares;
 mod routers;
 mod services;
+mod sticky;
 mod tls;
 mod transports;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -30,14 +31,18 @@ use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
 pub use files::dynamic_paths;
-pub use health::HealthCheckConfig;
+pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::{
     AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,
     RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
 };
 pub use routers::RouterConfig;
-pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
+pub use services::{
+    ChildService, FailoverConfig, LoadBalancerConfig, MirrorConfig, MirroringConfig, ServerConfig,
+    ServiceConfig, WeightedConfig,
+};
+pub use sticky::{SameSite, StickyCookie};
 pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
 
@@ -183,6 +188,10 @@ struct Ref {
     path: String,
     pos: Pos,
 }
+
+/// A service naming other services: its name, file and references (in
+/// the order of its config's children).
+type ChildRefs = (String, PathBuf, Vec<Ref>);
 
 /// One file's decoded items; names in file order.
 #[derive(Default)]
@@ -421,6 +430,29 @@ fn template_action(text: &str, file: &Path) -> Option<ConfigError> {
 // === merge and cross-check ===
 
 /// Error helper for items whose file is only known from their origin.
+/// A service reference without its provider, and whether that service
+/// exists (an unknown one is an error, with a did-you-mean); `None` when
+/// the provider part was refused.
+fn service_ref(
+    r: &Ref,
+    file: &Path,
+    names: &BTreeSet<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(String, bool)> {
+    let s = strip_provider(r, file, "service", errors)?;
+    let known = names.contains(&s);
+    if !known {
+        let hint = suggest(&s, names.iter().map(String::as_str));
+        errors.push(err_at(
+            file,
+            &r.path,
+            r.pos,
+            format!("unknown service {s:?}{hint}"),
+        ));
+    }
+    Some((s, known))
+}
+
 fn err_at(file: &Path, key: &str, pos: Pos, message: String) -> ConfigError {
     ConfigError {
         file: file.to_path_buf(),
@@ -560,14 +592,18 @@ fn finish(
     // holding them), then errors are given to their elements.
     let mut config = DynamicConfig::default();
     let mut service_transport: BTreeMap<String, String> = BTreeMap::new();
+    let mut service_children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut child_refs = BTreeMap::new();
+    let mut tracking = Vec::new();
     for (name, draft) in services {
         let ServiceDraft {
-            config: ServiceConfig::LoadBalancer(mut lb),
+            config: mut svc,
             transport,
+            children,
         } = draft;
-        if let Some(r) = transport
-            && let Some(resolved) =
-                strip_provider(&r, &lb.origin.file, "serversTransport", &mut errors)
+        let file = svc.origin().file.clone();
+        if let (Some(r), ServiceConfig::LoadBalancer(lb)) = (transport, &mut svc)
+            && let Some(resolved) = strip_provider(&r, &file, "serversTransport", &mut errors)
         {
             if transport_names.contains(&resolved) {
                 service_transport.insert(name.clone(), resolved.clone());
@@ -575,17 +611,49 @@ fn finish(
             } else {
                 let hint = suggest(&resolved, transport_names.iter().map(String::as_str));
                 errors.push(err_at(
-                    &lb.origin.file,
+                    &file,
                     &r.path,
                     r.pos,
                     format!("unknown serversTransport {resolved:?}{hint}"),
                 ));
             }
         }
-        config
-            .services
-            .insert(name, ServiceConfig::LoadBalancer(lb));
+        let mut resolved_children = Vec::with_capacity(children.len());
+        for r in &children {
+            // An unknown child keeps its name: the parent is disabled
+            // because of it.
+            match service_ref(r, &file, &service_names, &mut errors) {
+                Some((s, _)) => resolved_children.push(s),
+                None => resolved_children.push(r.name.clone()),
+            }
+        }
+        match &mut svc {
+            ServiceConfig::LoadBalancer(_) => {}
+            ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => {
+                for (child, resolved) in w.services.iter_mut().zip(&resolved_children) {
+                    child.service.clone_from(resolved);
+                }
+            }
+            ServiceConfig::Failover(f) => {
+                f.service.clone_from(&resolved_children[0]);
+                f.fallback.clone_from(&resolved_children[1]);
+            }
+            ServiceConfig::Mirroring(m) => {
+                m.service.clone_from(&resolved_children[0]);
+                for (mirror, resolved) in m.mirrors.iter_mut().zip(&resolved_children[1..]) {
+                    mirror.service.clone_from(resolved);
+                }
+            }
+        }
+        if let Some(first) = children.first() {
+            child_refs.insert(name.clone(), (file.clone(), first.path.clone(), first.pos));
+            service_children.insert(name.clone(), resolved_children);
+            tracking.push((name.clone(), file, children));
+        }
+        config.services.insert(name, svc);
     }
+    services::reject_cycles(&service_children, &child_refs, &mut errors);
+    services::check_tracking(&config.services, &tracking, &mut errors);
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
@@ -596,20 +664,10 @@ fn finish(
             tls_options: tls_ref,
         } = draft;
         let file = router.origin.file.clone();
-        if let Some(r) = service {
-            match strip_provider(&r, &file, "service", &mut errors) {
-                Some(s) if service_names.contains(&s) => router.service = s,
-                Some(s) => {
-                    let hint = suggest(&s, service_names.iter().map(String::as_str));
-                    errors.push(err_at(
-                        &file,
-                        &r.path,
-                        r.pos,
-                        format!("unknown service {s:?}{hint}"),
-                    ));
-                }
-                None => {}
-            }
+        if let Some(r) = service
+            && let Some((s, true)) = service_ref(&r, &file, &service_names, &mut errors)
+        {
+            router.service = s;
         }
         // A router listed on entrypoints that do not exist is placed on
         // those that do, and nowhere when none does.
@@ -661,6 +719,7 @@ fn finish(
         &elements,
         &isolate::Links {
             service_transport: &service_transport,
+            service_children: &service_children,
             placed: &placed,
             middlewares: &middlewares,
             middleware_needs: &middleware_needs,

@@ -23,7 +23,9 @@ fn yaml_and_toml_give_the_same_model() {
     assert!(y.routers["site"].entry_points.is_empty());
     assert_eq!(y.routers["site"].priority, None);
 
-    let ServiceConfig::LoadBalancer(lb) = &y.services["api"];
+    let ServiceConfig::LoadBalancer(lb) = &y.services["api"] else {
+        panic!("a load balancer")
+    };
     assert!(!lb.pass_host_header);
     assert_eq!(lb.servers_transport.as_deref(), Some("slow"));
     assert_eq!(lb.servers.len(), 2);
@@ -33,7 +35,9 @@ fn yaml_and_toml_give_the_same_model() {
     assert_eq!(lb.servers[0].uri.port_u16(), Some(8080));
     assert!(lb.servers[1].h2c && lb.servers[1].preserve_path);
     assert_eq!(lb.servers[1].uri.path(), "/base");
-    let ServiceConfig::LoadBalancer(site) = &y.services["site"];
+    let ServiceConfig::LoadBalancer(site) = &y.services["site"] else {
+        panic!("a load balancer")
+    };
     assert!(site.pass_host_header, "default is true");
     assert_eq!(site.servers[0].weight, None);
 
@@ -382,7 +386,7 @@ http:
     let e = errs(dyn_yaml(text));
     assert_has(
         &e,
-        "dynamic.yml:5:7: http.services.w.weighted: not supported yet: only loadBalancer services exist",
+        "dynamic.yml:6:27: http.services.w.weighted.services[0].name: unknown service \"a\"",
     );
     assert!(
         !e.iter()
@@ -410,7 +414,7 @@ http:
     );
     assert_has(
         &e,
-        "http.services.notype: service has no type (expected loadBalancer)",
+        "http.services.notype: service has no type (expected loadBalancer, weighted, highestRandomWeight, failover or mirroring)",
     );
     assert_has(
         &e,
@@ -450,9 +454,9 @@ tls:
         !w.iter().any(|l| l.contains("healthCheck")),
         "health checks are built: {w:?}"
     );
-    assert_has(
-        &w,
-        "http.services.s.loadBalancer.sticky: not supported yet; ignored",
+    assert!(
+        !w.iter().any(|l| l.contains("sticky")),
+        "sticky cookies are built: {w:?}"
     );
     // Upstream TLS and the tls section are built now: no warning.
     assert!(
@@ -531,7 +535,9 @@ fn two_spellings_of_a_service_type_are_one_type() {
     let text = "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: 'http://a'}]\n      LoadBalancer:\n        passHostHeader: false\n";
     let (c, w) = dyn_yaml(text).unwrap();
     assert!(w.is_empty(), "{w:?}");
-    let ServiceConfig::LoadBalancer(lb) = &c.services["s"];
+    let ServiceConfig::LoadBalancer(lb) = &c.services["s"] else {
+        panic!("a load balancer")
+    };
     assert_eq!(lb.servers[0].url, "http://a");
     assert!(!lb.pass_host_header);
 }
@@ -584,7 +590,9 @@ fn a_service_without_servers_is_valid() {
     let (c, _) = dyn_yaml(yaml).unwrap();
     assert_eq!(c.services.len(), 4);
     for s in c.services.values() {
-        let ServiceConfig::LoadBalancer(lb) = s;
+        let ServiceConfig::LoadBalancer(lb) = s else {
+            panic!("a load balancer")
+        };
         assert!(lb.servers.is_empty());
     }
     let toml = "[http.services.a.loadBalancer]\n[http.services.b.loadBalancer.servers]\n";

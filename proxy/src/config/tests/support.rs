@@ -75,8 +75,14 @@ pub(super) fn without_origins(mut c: DynamicConfig) -> DynamicConfig {
         r.rule_origin = Origin::default();
     }
     for s in c.services.values_mut() {
-        let ServiceConfig::LoadBalancer(lb) = s;
-        lb.origin = Origin::default();
+        match s {
+            ServiceConfig::LoadBalancer(lb) => lb.origin = Origin::default(),
+            ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => {
+                w.origin = Origin::default();
+            }
+            ServiceConfig::Failover(f) => f.origin = Origin::default(),
+            ServiceConfig::Mirroring(m) => m.origin = Origin::default(),
+        }
     }
     for t in c.servers_transports.values_mut() {
         t.origin = Origin::default();
