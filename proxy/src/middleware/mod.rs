@@ -35,8 +35,10 @@
 //! its own: its members are compiled into the router's chain in its place.
 //!
 //! Built: the path and redirect middlewares (`path`, `redirect`),
-//! `headers` (`headers`), `ipAllowList` (`ip_allow`).
+//! `headers` (`headers`), `ipAllowList` (`ip_allow`), `basicAuth`
+//! (`basic_auth`, its hashes in `crate::htpasswd`).
 
+mod basic_auth;
 mod headers;
 mod ip_allow;
 mod path;
@@ -142,6 +144,8 @@ pub enum Middleware {
     Headers(Box<headers::Headers>),
     /// `ipAllowList` / `ipWhiteList`.
     IpAllowList(ip_allow::IpAllowList),
+    /// `basicAuth`.
+    BasicAuth(basic_auth::BasicAuth),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -179,6 +183,7 @@ impl Middleware {
             MiddlewareConfig::IpAllowList(c) => {
                 Middleware::IpAllowList(ip_allow::IpAllowList::new(c))
             }
+            MiddlewareConfig::BasicAuth(c) => Middleware::BasicAuth(basic_auth::BasicAuth::new(c)),
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -207,6 +212,7 @@ impl Member for Middleware {
             Middleware::RedirectRegex(m) => pass(m.apply(req, cx.conn)),
             Middleware::Headers(m) => m.inbound(req, cx.conn),
             Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
+            Middleware::BasicAuth(m) => pass(m.apply(req).await),
         }
     }
 

@@ -11,6 +11,7 @@
 //! this folder, an arm in [`check`], and its name leaves [`NOT_BUILT`].
 //! Control plane only: nothing here runs per request.
 
+mod auth;
 mod headers;
 mod ip_allow;
 mod paths;
@@ -26,6 +27,7 @@ use super::super::node::Pos;
 use super::{Ref, err_at, strip_provider};
 use crate::routing::goregex::GoRegex;
 
+pub use auth::BasicAuth;
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
 pub use paths::{
@@ -54,6 +56,8 @@ pub enum MiddlewareConfig {
     Headers(Box<Headers>),
     /// `ipAllowList`, or its deprecated alias `ipWhiteList`.
     IpAllowList(IpAllowList),
+    /// `basicAuth`.
+    BasicAuth(BasicAuth),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -101,6 +105,7 @@ pub(super) enum MiddlewareFile {
     Headers(Box<headers::HeadersFile>),
     IpAllowList(ip_allow::IpAllowListFile),
     IpWhiteList(ip_allow::IpWhiteListFile),
+    BasicAuth(auth::BasicAuthFile),
     Chain(ChainFile),
 }
 
@@ -115,7 +120,6 @@ const NOT_YET: Support = Support::Error("");
 
 /// Traefik v3's HTTP middleware types not built yet.
 const NOT_BUILT: Spec = &[
-    ("basicAuth", NOT_YET),
     ("buffering", NOT_YET),
     ("circuitBreaker", NOT_YET),
     ("compress", NOT_YET),
@@ -173,6 +177,7 @@ pub(super) fn check(
         MiddlewareFile::Headers(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
+        MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
