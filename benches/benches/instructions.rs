@@ -2,7 +2,7 @@
 //! hot path: rule parse+compile, the routing decision at 1 to 10,000
 //! routers, the same decisions with rules written in the v2 and the v3
 //! syntax, request-head processing, the upstream pick, and one whole
-//! proxied request.
+//! proxied request, without middleware and through a chain of three.
 //!
 //! Gated: `cargo run -p gate` runs this file and compares every count with
 //! `baselines/counts.json`. Each micro benchmark returns its input so that
@@ -21,7 +21,7 @@
 
 use std::hint::black_box;
 
-use benches::e2e::E2e;
+use benches::e2e::{E2e, Route};
 use benches::fixtures::{
     COMPLEX_RULE, Case, ForwardingValues, PICK_CLIENT_IP, RouteInput, SIMPLE_RULE, SyntaxCase,
     balancer, process_head, request_head, route_input, strategy_balancer, syntax_input,
@@ -182,7 +182,23 @@ fn proxied_requests(n: usize) {
     e2e.stop();
 }
 
-library_benchmark_group!(name = e2e, benchmarks = [proxied_requests]);
+// The same through a router with three middlewares (`headers`,
+// `stripPrefix`, `basicAuth` with a `{SHA}` hash).
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_chain(n: usize) {
+    let mut e2e = E2e::start_with(Route::Chain);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+library_benchmark_group!(
+    name = e2e,
+    benchmarks = [proxied_requests, proxied_requests_chain]
+);
 
 main!(
     config = LibraryBenchmarkConfig::default().tool(Callgrind::with_args(["--cache-sim=no"]));

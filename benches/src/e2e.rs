@@ -15,6 +15,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use proxy::app::Running;
@@ -23,6 +24,25 @@ use proxy::config::{Format, parse_static};
 /// The request the client sends, keep-alive.
 pub const REQUEST: &[u8] =
     b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\n\r\n";
+
+/// The same request with the credentials [`Route::Chain`]'s `basicAuth`
+/// accepts (`bench:secret`).
+pub const REQUEST_AUTH: &[u8] =
+    b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\nAuthorization: Basic YmVuY2g6c2VjcmV0\r\n\r\n";
+
+/// What the router in front of the backend does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// No middleware.
+    Plain,
+    /// Three common middlewares: `headers` (a request and a response
+    /// header), `stripPrefix` (`/api`) and `basicAuth` with a `{SHA}`
+    /// hash (a bcrypt one would swamp the count).
+    Chain,
+}
+
+/// The middlewares of [`Route::Chain`].
+const CHAIN: &str = "      middlewares: [hdr, strip, auth]\n  middlewares:\n    hdr:\n      headers:\n        customRequestHeaders:\n          X-Bench: \"1\"\n        customResponseHeaders:\n          X-Served-By: proxy\n    strip:\n      stripPrefix:\n        prefixes: [/api]\n    auth:\n      basicAuth:\n        users: [\"bench:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\"]\n";
 
 /// The backend's answer: a 12-byte body.
 const RESPONSE: &[u8] =
@@ -35,18 +55,34 @@ pub struct E2e {
     client: Option<TcpStream>,
     buf: Vec<u8>,
     dir: PathBuf,
+    request: &'static [u8],
 }
 
 impl E2e {
-    /// Starts the backend and the proxy (one worker, one router) and
-    /// connects the client.
+    /// Starts the backend and the proxy (one worker, one router without
+    /// middleware) and connects the client.
     pub fn start() -> E2e {
+        E2e::start_with(Route::Plain)
+    }
+
+    /// Like [`E2e::start`], the router doing what `route` says.
+    pub fn start_with(route: Route) -> E2e {
         let backend = spawn_backend();
-        let dir = std::env::temp_dir().join(format!("proxy-bench-e2e-{}", std::process::id()));
+        // One directory per fixture: tests start several at once.
+        static STARTED: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "proxy-bench-e2e-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create bench temp dir");
+        let (middlewares, request) = match route {
+            Route::Plain => ("", REQUEST),
+            Route::Chain => (CHAIN, REQUEST_AUTH),
+        };
         let dynamic = format!(
-            "http:\n  routers:\n    app:\n      rule: \"Host(`bench.example.com`) && PathPrefix(`/api`)\"\n      service: app\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n"
+            "http:\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n  routers:\n    app:\n      rule: \"Host(`bench.example.com`) && PathPrefix(`/api`)\"\n      service: app\n{middlewares}"
         );
         std::fs::write(dir.join("dynamic.yml"), dynamic).expect("write dynamic config");
         let static_text = format!(
@@ -65,6 +101,7 @@ impl E2e {
             client: Some(client),
             buf: vec![0; 16 * 1024],
             dir,
+            request,
         }
     }
 
@@ -72,7 +109,7 @@ impl E2e {
     /// a 200 with the backend's body.
     pub fn request(&mut self) {
         let client = self.client.as_mut().expect("client connected");
-        client.write_all(REQUEST).expect("send request");
+        client.write_all(self.request).expect("send request");
         let mut filled = 0;
         loop {
             let n = client.read(&mut self.buf[filled..]).expect("read response");
@@ -188,6 +225,15 @@ mod tests {
     #[test]
     fn requests_go_through_the_proxy() {
         let mut e = E2e::start();
+        for _ in 0..20 {
+            e.request();
+        }
+        e.stop();
+    }
+
+    #[test]
+    fn requests_go_through_the_middleware_chain() {
+        let mut e = E2e::start_with(Route::Chain);
         for _ in 0..20 {
             e.request();
         }

@@ -37,6 +37,34 @@ const E2E_LONG: (&str, u64) = ("e2e::proxied_requests requests_210", 210);
 /// thread alone (the thread whose count grows most between the two runs).
 const E2E_PER_REQUEST: &str = "e2e::proxied_request per_request (all threads)";
 const E2E_WORKER: &str = "e2e::proxied_request per_request (proxy worker thread)";
+/// The same for a router with three middlewares.
+const CHAIN_SHORT: (&str, u64) = ("e2e::proxied_requests_chain requests_10", 10);
+const CHAIN_LONG: (&str, u64) = ("e2e::proxied_requests_chain requests_210", 210);
+const CHAIN_PER_REQUEST: &str = "e2e::chain_request per_request (all threads)";
+const CHAIN_WORKER: &str = "e2e::chain_request per_request (proxy worker thread)";
+
+/// An e2e pair of runs and the names of the counts derived from it.
+struct E2ePair {
+    short: (&'static str, u64),
+    long: (&'static str, u64),
+    per_request: &'static str,
+    worker: &'static str,
+}
+
+const E2E_PAIRS: [E2ePair; 2] = [
+    E2ePair {
+        short: E2E_SHORT,
+        long: E2E_LONG,
+        per_request: E2E_PER_REQUEST,
+        worker: E2E_WORKER,
+    },
+    E2ePair {
+        short: CHAIN_SHORT,
+        long: CHAIN_LONG,
+        per_request: CHAIN_PER_REQUEST,
+        worker: CHAIN_WORKER,
+    },
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -121,7 +149,9 @@ fn measure(root: &Path) -> Result<Value, String> {
             .arg("--output-format=json"),
     )?;
     let mut instructions = parse_gungraun(&out)?;
-    derive_e2e(&mut instructions)?;
+    for pair in &E2E_PAIRS {
+        derive_e2e(&mut instructions, pair)?;
+    }
     eprintln!(
         "gate: instruction counts took {:.0} s",
         t0.elapsed().as_secs_f64()
@@ -202,7 +232,10 @@ fn parse_gungraun(stdout: &str) -> Result<Map<String, Value>, String> {
         };
         let total = &v["profiles"][0]["data"]["total"]["metrics"];
         let ir = find_ir(total).ok_or_else(|| format!("no Ir count for {name}: {total}"))?;
-        if name == E2E_SHORT.0 || name == E2E_LONG.0 {
+        if E2E_PAIRS
+            .iter()
+            .any(|p| name == p.short.0 || name == p.long.0)
+        {
             let parts = v["profiles"][0]["data"]["parts"].as_array();
             for part in parts.into_iter().flatten() {
                 let thread = part["tool_run"]["new"]["thread"].as_u64().unwrap_or(0);
@@ -254,37 +287,38 @@ fn first_int(v: &Value) -> Option<u64> {
     }
 }
 
-/// Replaces the two raw e2e totals with the per-request difference.
-fn derive_e2e(instr: &mut Map<String, Value>) -> Result<(), String> {
+/// Replaces the two raw totals of `pair` with the per-request difference.
+fn derive_e2e(instr: &mut Map<String, Value>, pair: &E2ePair) -> Result<(), String> {
+    let (short_run, long_run) = (pair.short, pair.long);
     let get = |m: &Map<String, Value>, k: &str| {
         m.get(k)
             .and_then(Value::as_u64)
             .ok_or_else(|| format!("missing {k}"))
     };
-    let short = get(instr, E2E_SHORT.0)?;
-    let long = get(instr, E2E_LONG.0)?;
-    let n = E2E_LONG.1 - E2E_SHORT.1;
+    let short = get(instr, short_run.0)?;
+    let long = get(instr, long_run.0)?;
+    let n = long_run.1 - short_run.1;
     let per = long.saturating_sub(short) / n;
     let thread_keys: Vec<String> = instr
         .keys()
-        .filter(|k| k.starts_with(E2E_LONG.0) && k.contains(" #thread "))
+        .filter(|k| k.starts_with(long_run.0) && k.contains(" #thread "))
         .cloned()
         .collect();
     let worker = thread_keys
         .iter()
         .filter_map(|k| {
-            let suffix = &k[E2E_LONG.0.len()..];
+            let suffix = &k[long_run.0.len()..];
             let l = instr.get(k)?.as_u64()?;
             let s = instr
-                .get(&format!("{}{suffix}", E2E_SHORT.0))
+                .get(&format!("{}{suffix}", short_run.0))
                 .and_then(Value::as_u64)?;
             Some(l.saturating_sub(s) / n)
         })
         .max();
-    instr.retain(|k, _| !k.starts_with(E2E_SHORT.0) && !k.starts_with(E2E_LONG.0));
-    instr.insert(E2E_PER_REQUEST.into(), json!(per));
+    instr.retain(|k, _| !k.starts_with(short_run.0) && !k.starts_with(long_run.0));
+    instr.insert(pair.per_request.into(), json!(per));
     if let Some(w) = worker {
-        instr.insert(E2E_WORKER.into(), json!(w));
+        instr.insert(pair.worker.into(), json!(w));
     }
     Ok(())
 }
@@ -557,7 +591,7 @@ mod tests {
             line("requests_210", 3_000_000)
         );
         let mut m = parse_gungraun(&out).unwrap();
-        derive_e2e(&mut m).unwrap();
+        derive_e2e(&mut m, &E2E_PAIRS[0]).unwrap();
         assert_eq!(m[E2E_PER_REQUEST], json!(10_000));
         assert_eq!(m.len(), 1);
     }
