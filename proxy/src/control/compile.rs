@@ -13,7 +13,7 @@ use http::HeaderValue;
 use http::uri::Authority;
 
 use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig};
-use crate::middleware::Chain;
+use crate::middleware::{Build, Chain};
 use crate::routing::{RouteEntry, Router};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
 use crate::upstream::{
@@ -118,10 +118,14 @@ pub fn compile(
             continue;
         };
         let router = routers.len() as u32;
+        let build = Build {
+            pools: &ids.pools,
+            servers: &ids.servers,
+        };
         let chain = if r.disabled {
-            Chain::compile(&[], &dynamic.middlewares)
+            Chain::compile(&[], &dynamic.middlewares, build)
         } else {
-            Chain::compile(&r.middlewares, &dynamic.middlewares)
+            Chain::compile(&r.middlewares, &dynamic.middlewares, build)
         };
         routers.push(RouterInfo {
             name: Arc::from(format!("{name}@file")),

@@ -11,7 +11,8 @@
 //! most [`SLOW_CHECKS`] at once for the whole process, and the worker
 //! serves its other requests meanwhile. SHA1 and MD5-crypt checks run in
 //! place (microseconds). Per request: nothing allocated for credentials
-//! up to 384 bytes, except what a bcrypt check sends to its thread.
+//! up to 384 bytes decoded, except what a bcrypt check sends to its
+//! thread.
 
 use std::collections::BTreeMap;
 
@@ -62,11 +63,21 @@ impl BasicAuth {
     }
 
     pub(super) async fn apply(&self, mut req: Request<RequestBody>) -> Step {
-        let mut buf = [0u8; 384];
-        let user = match credentials(req.headers(), &mut buf) {
-            Some(Credentials::Inline(n)) => self.check(&buf[..n]).await,
-            Some(Credentials::Long(v)) => self.check(&v).await,
-            None => None,
+        // The decoding buffer is not kept across the wait for a bcrypt
+        // check (the future stays small).
+        let user = match self.check(req.headers()) {
+            Verdict::Done(user) => user,
+            Verdict::Slow {
+                secret,
+                password,
+                user,
+            } => {
+                if verify_off_loop(secret, password).await {
+                    user
+                } else {
+                    None
+                }
+            }
         };
         let Some(user) = user else {
             return Err(Box::new(unauthorized(self.challenge.clone())));
@@ -82,34 +93,58 @@ impl BasicAuth {
         Ok(req)
     }
 
-    /// The user `decoded` (`user:password`) names when its password is
-    /// right.
-    async fn check(&self, decoded: &[u8]) -> Option<&str> {
-        let colon = decoded.iter().position(|&b| b == b':')?;
+    /// The credentials of `headers` checked, or what is left to check off
+    /// the event loop.
+    fn check(&self, headers: &HeaderMap) -> Verdict<'_> {
+        let mut buf = [0u8; 384];
+        match credentials(headers, &mut buf) {
+            Some(Credentials::Inline(n)) => self.check_decoded(&buf[..n]),
+            Some(Credentials::Long(v)) => self.check_decoded(&v),
+            None => Verdict::Done(None),
+        }
+    }
+
+    /// [`BasicAuth::check`] of `decoded` (`user:password`).
+    fn check_decoded(&self, decoded: &[u8]) -> Verdict<'_> {
+        let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+            return Verdict::Done(None);
+        };
         let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
         let known = std::str::from_utf8(user)
             .ok()
             .and_then(|u| self.users.get_key_value(u));
         let secret = known.map_or(&self.decoy, |(_, s)| s);
-        let matched = if secret.is_slow() {
-            verify_off_loop(secret, password).await
-        } else {
-            secret.verify(password)
-        };
-        match known {
-            Some((name, _)) if matched => Some(name.as_str()),
-            _ => None,
+        let user = known.map(|(name, _)| name.as_str());
+        if secret.is_slow() {
+            return Verdict::Slow {
+                secret,
+                password: password.to_vec(),
+                user,
+            };
         }
+        Verdict::Done(user.filter(|_| secret.verify(password)))
     }
 }
 
+/// What [`BasicAuth::check`] found.
+enum Verdict<'a> {
+    /// The accepted user, or `None`.
+    Done(Option<&'a str>),
+    /// A bcrypt hash: `user` (`None` for an unknown one, checked all the
+    /// same) is accepted when `password` matches `secret`.
+    Slow {
+        secret: &'a Secret,
+        password: Vec<u8>,
+        user: Option<&'a str>,
+    },
+}
+
 /// `secret.verify(password)` on the blocking pool, once a turn is free.
-async fn verify_off_loop(secret: &Secret, password: &[u8]) -> bool {
+async fn verify_off_loop(secret: &Secret, password: Vec<u8>) -> bool {
     let Ok(_turn) = SLOW.acquire().await else {
         return false;
     };
     let secret = secret.clone();
-    let password = password.to_vec();
     tokio::task::spawn_blocking(move || secret.verify(&password))
         .await
         .unwrap_or(false)

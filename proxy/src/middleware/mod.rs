@@ -36,9 +36,11 @@
 //!
 //! Built: the path and redirect middlewares (`path`, `redirect`),
 //! `headers` (`headers`), `ipAllowList` (`ip_allow`), `basicAuth`
-//! (`basic_auth`, its hashes in `crate::htpasswd`).
+//! (`basic_auth`, its hashes in `crate::htpasswd`), `forwardAuth`
+//! (`forward_auth`, over the worker's upstream pool).
 
 mod basic_auth;
+mod forward_auth;
 mod headers;
 mod ip_allow;
 mod path;
@@ -47,6 +49,8 @@ mod redirect;
 use std::collections::BTreeMap;
 
 use http::{Request, Response};
+
+pub use forward_auth::Build;
 
 use crate::config::MiddlewareConfig;
 use crate::forward::ProxyBody;
@@ -146,6 +150,8 @@ pub enum Middleware {
     IpAllowList(ip_allow::IpAllowList),
     /// `basicAuth`.
     BasicAuth(basic_auth::BasicAuth),
+    /// `forwardAuth` (boxed: large).
+    ForwardAuth(Box<forward_auth::ForwardAuth>),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -156,13 +162,15 @@ pub enum Frame {
     Pass,
     /// `headers`: what its response part needs of the request.
     Headers(headers::Seen),
+    /// `forwardAuth`: the auth server's cookies for the response.
+    AuthCookies(forward_auth::AuthCookies),
 }
 
 impl Middleware {
-    /// Builds the middleware `config` describes (nothing is left for the
-    /// request path to prepare); `None` for a `chain`, which has no state
-    /// of its own.
-    pub fn compile(config: &MiddlewareConfig) -> Option<Middleware> {
+    /// Builds middleware `name` as `config` describes (nothing is left for
+    /// the request path to prepare); `None` for a `chain`, which has no
+    /// state of its own.
+    pub fn compile(name: &str, config: &MiddlewareConfig, build: Build<'_>) -> Option<Middleware> {
         Some(match config {
             MiddlewareConfig::AddPrefix(c) => Middleware::AddPrefix(path::AddPrefix::new(c)),
             MiddlewareConfig::StripPrefix(c) => Middleware::StripPrefix(path::StripPrefix::new(c)),
@@ -184,6 +192,9 @@ impl Middleware {
                 Middleware::IpAllowList(ip_allow::IpAllowList::new(c))
             }
             MiddlewareConfig::BasicAuth(c) => Middleware::BasicAuth(basic_auth::BasicAuth::new(c)),
+            MiddlewareConfig::ForwardAuth(c) => {
+                Middleware::ForwardAuth(Box::new(forward_auth::ForwardAuth::new(c, name, build)))
+            }
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -213,6 +224,10 @@ impl Member for Middleware {
             Middleware::Headers(m) => m.inbound(req, cx.conn),
             Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
             Middleware::BasicAuth(m) => pass(m.apply(req).await),
+            // Boxed: its future (an exchange with the auth server) would
+            // make every chain's future as large; the round trip dwarfs
+            // the allocation.
+            Middleware::ForwardAuth(m) => Box::pin(m.inbound(req, cx.conn)).await,
         }
     }
 
@@ -220,6 +235,12 @@ impl Member for Middleware {
         match (self, frame) {
             (Middleware::Headers(m), Frame::Headers(seen)) => {
                 Outbound::Done(m.outbound(served, seen))
+            }
+            (Middleware::ForwardAuth(m), Frame::AuthCookies(cookies)) => {
+                Outbound::Done(served.map(|mut resp| {
+                    m.outbound(&mut resp, cookies);
+                    resp
+                }))
             }
             (_, _) => Outbound::Done(served),
         }
@@ -263,9 +284,13 @@ impl Chain<Middleware> {
     /// The chain of a router naming `names` (validated: each is defined in
     /// `defined`, and no `chain` reaches itself), each middleware compiled
     /// for this router, a `chain`'s members in its place.
-    pub fn compile(names: &[String], defined: &BTreeMap<String, MiddlewareConfig>) -> Self {
+    pub fn compile(
+        names: &[String],
+        defined: &BTreeMap<String, MiddlewareConfig>,
+        build: Build<'_>,
+    ) -> Self {
         let mut members = Vec::new();
-        flatten(names, defined, &mut members, 0);
+        flatten(names, defined, build, &mut members, 0);
         Self::new(members)
     }
 }
@@ -276,16 +301,17 @@ impl Chain<Middleware> {
 fn flatten(
     names: &[String],
     defined: &BTreeMap<String, MiddlewareConfig>,
+    build: Build<'_>,
     out: &mut Vec<Middleware>,
     depth: usize,
 ) {
     if depth > 64 {
         return;
     }
-    for config in names.iter().filter_map(|name| defined.get(name)) {
+    for (name, config) in names.iter().filter_map(|n| Some((n, defined.get(n)?))) {
         match config {
-            MiddlewareConfig::Chain(members) => flatten(members, defined, out, depth + 1),
-            other => out.extend(Middleware::compile(other)),
+            MiddlewareConfig::Chain(members) => flatten(members, defined, build, out, depth + 1),
+            other => out.extend(Middleware::compile(name, other, build)),
         }
     }
 }

@@ -30,8 +30,8 @@ use crate::routing::RuleSyntax;
 pub use health::HealthCheckConfig;
 pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::{
-    AddPrefix, BasicAuth, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern,
-    RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix,
+    AddPrefix, BasicAuth, Cors, ForwardAuth, Headers, IpAllowList, IpStrategy, MiddlewareConfig,
+    Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix,
     StripPrefixRegex,
 };
 pub use routers::RouterConfig;

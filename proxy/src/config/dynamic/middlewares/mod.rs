@@ -12,6 +12,7 @@
 //! Control plane only: nothing here runs per request.
 
 mod auth;
+mod forward_auth;
 mod headers;
 mod ip_allow;
 mod paths;
@@ -28,6 +29,7 @@ use super::{Ref, err_at, strip_provider};
 use crate::routing::goregex::GoRegex;
 
 pub use auth::BasicAuth;
+pub use forward_auth::ForwardAuth;
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
 pub use paths::{
@@ -58,6 +60,8 @@ pub enum MiddlewareConfig {
     IpAllowList(IpAllowList),
     /// `basicAuth`.
     BasicAuth(BasicAuth),
+    /// `forwardAuth` (boxed: large).
+    ForwardAuth(Box<ForwardAuth>),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -106,6 +110,7 @@ pub(super) enum MiddlewareFile {
     IpAllowList(ip_allow::IpAllowListFile),
     IpWhiteList(ip_allow::IpWhiteListFile),
     BasicAuth(auth::BasicAuthFile),
+    ForwardAuth(Box<forward_auth::ForwardAuthFile>),
     Chain(ChainFile),
 }
 
@@ -127,7 +132,6 @@ const NOT_BUILT: Spec = &[
     ("digestAuth", NOT_YET),
     ("encodedCharacters", NOT_YET),
     ("errors", NOT_YET),
-    ("forwardAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
     ("inFlightReq", NOT_YET),
     ("passTLSClientCert", NOT_YET),
@@ -178,6 +182,7 @@ pub(super) fn check(
         MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
         MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
+        MiddlewareFile::ForwardAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
