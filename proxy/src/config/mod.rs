@@ -32,12 +32,12 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, BasicAuth, Cors, DisabledElement, DynamicConfig, ElementKind, ForwardAuth,
-    ForwardingTimeouts, Headers, HealthCheckConfig, IpAllowList, IpStrategy, LoadBalancerConfig,
-    Loaded, MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath,
-    ReplacePathRegex, RouterConfig, Secure, ServerConfig, ServersTransportConfig, ServiceConfig,
-    StripPrefix, StripPrefixRegex, dynamic_paths, load_dynamic, load_dynamic_isolated,
-    parse_dynamic, parse_dynamic_isolated,
+    AddPrefix, BasicAuth, Cors, DisabledElement, DynamicConfig, ElementKind, EncodedCharacters,
+    ForwardAuth, ForwardingTimeouts, Headers, HealthCheckConfig, IpAllowList, IpStrategy,
+    LoadBalancerConfig, Loaded, MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme,
+    ReplacePath, ReplacePathRegex, RouterConfig, Secure, ServerConfig, ServersTransportConfig,
+    ServiceConfig, StripPrefix, StripPrefixRegex, dynamic_paths, load_dynamic,
+    load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

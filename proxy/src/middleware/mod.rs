@@ -37,9 +37,11 @@
 //! Built: the path and redirect middlewares (`path`, `redirect`),
 //! `headers` (`headers`), `ipAllowList` (`ip_allow`), `basicAuth`
 //! (`basic_auth`, its hashes in `crate::htpasswd`), `forwardAuth`
-//! (`forward_auth`, over the worker's upstream pool).
+//! (`forward_auth`, over the worker's upstream pool), `encodedCharacters`
+//! (`encoded`).
 
 mod basic_auth;
+mod encoded;
 mod forward_auth;
 mod headers;
 mod ip_allow;
@@ -152,6 +154,8 @@ pub enum Middleware {
     BasicAuth(basic_auth::BasicAuth),
     /// `forwardAuth` (boxed: large).
     ForwardAuth(Box<forward_auth::ForwardAuth>),
+    /// `encodedCharacters`.
+    EncodedCharacters(encoded::EncodedCharacters),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -195,6 +199,9 @@ impl Middleware {
             MiddlewareConfig::ForwardAuth(c) => {
                 Middleware::ForwardAuth(Box::new(forward_auth::ForwardAuth::new(c, name, build)))
             }
+            MiddlewareConfig::EncodedCharacters(c) => {
+                Middleware::EncodedCharacters(encoded::EncodedCharacters::new(c))
+            }
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -224,6 +231,7 @@ impl Member for Middleware {
             Middleware::Headers(m) => m.inbound(req, cx.conn),
             Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
             Middleware::BasicAuth(m) => pass(m.apply(req).await),
+            Middleware::EncodedCharacters(m) => pass(m.apply(req)),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.

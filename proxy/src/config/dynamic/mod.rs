@@ -30,9 +30,9 @@ use crate::routing::RuleSyntax;
 pub use health::HealthCheckConfig;
 pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::{
-    AddPrefix, BasicAuth, Cors, ForwardAuth, Headers, IpAllowList, IpStrategy, MiddlewareConfig,
-    Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix,
-    StripPrefixRegex,
+    AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, IpAllowList, IpStrategy,
+    MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
+    Secure, StripPrefix, StripPrefixRegex,
 };
 pub use routers::RouterConfig;
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};

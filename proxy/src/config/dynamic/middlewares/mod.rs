@@ -33,8 +33,8 @@ pub use forward_auth::ForwardAuth;
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
 pub use paths::{
-    AddPrefix, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, StripPrefix,
-    StripPrefixRegex,
+    AddPrefix, EncodedCharacters, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
+    StripPrefix, StripPrefixRegex,
 };
 
 /// A validated middleware, ready to be compiled into a router's chain.
@@ -62,6 +62,8 @@ pub enum MiddlewareConfig {
     BasicAuth(BasicAuth),
     /// `forwardAuth` (boxed: large).
     ForwardAuth(Box<ForwardAuth>),
+    /// `encodedCharacters`.
+    EncodedCharacters(EncodedCharacters),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -110,6 +112,7 @@ pub(super) enum MiddlewareFile {
     IpAllowList(ip_allow::IpAllowListFile),
     IpWhiteList(ip_allow::IpWhiteListFile),
     BasicAuth(auth::BasicAuthFile),
+    EncodedCharacters(paths::EncodedCharactersFile),
     ForwardAuth(Box<forward_auth::ForwardAuthFile>),
     Chain(ChainFile),
 }
@@ -130,7 +133,6 @@ const NOT_BUILT: Spec = &[
     ("compress", NOT_YET),
     ("contentType", NOT_YET),
     ("digestAuth", NOT_YET),
-    ("encodedCharacters", NOT_YET),
     ("errors", NOT_YET),
     ("grpcWeb", NOT_YET),
     ("inFlightReq", NOT_YET),
@@ -182,6 +184,7 @@ pub(super) fn check(
         MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
         MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
+        MiddlewareFile::EncodedCharacters(f) => f.check(),
         MiddlewareFile::ForwardAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
