@@ -115,12 +115,13 @@ impl ForwardAuth {
         let url: Arc<str> = Arc::from(c.address.to_string());
         let target = UpstreamTarget {
             id: build.servers.id(&format!("{name}@forwardAuth"), &url),
-            key: build.pools.key(false, authority.as_str(), &transport),
+            key: build.pools.key("http", authority.as_str(), &transport),
             socket_addr: authority.as_str().parse().ok(),
             host_header: HeaderValue::from_str(given.as_str())
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
             authority,
             h2c: false,
+            tls: None,
             base_path: "".into(),
             transport,
             url,
