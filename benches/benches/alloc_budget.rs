@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use benches::e2e::E2e;
+use benches::e2e::{E2e, Route};
 use benches::fixtures::{
     Case, ForwardingValues, PICK_CLIENT_IP, Tree, balancer, process_head, request_head,
     route_input, service_tree, strategy_balancer,
@@ -193,6 +193,16 @@ fn main() {
     let (allocs, bytes) = per_call(MEASURED, || e2e.request());
     put("e2e_allocs_per_request", allocs);
     put("e2e_bytes_per_request", bytes);
+
+    // The same through three middlewares (headers, stripPrefix, basicAuth).
+    let mut chain = E2e::start_with(Route::Chain);
+    for _ in 0..200 {
+        chain.request();
+    }
+    let (a, b) = per_call(MEASURED, || chain.request());
+    chain.stop();
+    put("e2e_chain_allocs_per_request", a);
+    put("e2e_chain_bytes_per_request", b);
 
     TRACING.store(true, Ordering::SeqCst);
     for _ in 0..TRACED {

@@ -3,7 +3,7 @@
 //! routers, the same decisions with rules written in the v2 and the v3
 //! syntax, request-head processing, the upstream pick, and one whole
 //! proxied request, over plain HTTP and over an established TLS 1.3
-//! keep-alive connection.
+//! keep-alive connection, and through a router with three middlewares.
 //!
 //! Gated: `cargo run -p gate` runs this file and compares every count with
 //! `baselines/counts.json`. Each micro benchmark returns its input so that
@@ -22,7 +22,7 @@
 
 use std::hint::black_box;
 
-use benches::e2e::E2e;
+use benches::e2e::{E2e, Route};
 use benches::fixtures::{
     COMPLEX_RULE, Case, ForwardingValues, PICK_CLIENT_IP, RouteInput, SIMPLE_RULE, SyntaxCase,
     Tree, balancer, process_head, request_head, route_input, service_tree, strategy_balancer,
@@ -227,9 +227,26 @@ fn proxied_tls_requests(n: usize) {
     e2e.stop();
 }
 
+// The same through a router with three middlewares (`headers`,
+// `stripPrefix`, `basicAuth` with a `{SHA}` hash).
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_chain(n: usize) {
+    let mut e2e = E2e::start_with(Route::Chain);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
 library_benchmark_group!(
     name = e2e,
-    benchmarks = [proxied_requests, proxied_tls_requests]
+    benchmarks = [
+        proxied_requests,
+        proxied_tls_requests,
+        proxied_requests_chain
+    ]
 );
 
 main!(

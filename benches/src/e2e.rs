@@ -33,6 +33,27 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 pub const REQUEST: &[u8] =
     b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\n\r\n";
 
+/// The same request with the credentials [`Route::Chain`]'s `basicAuth`
+/// accepts (`bench:secret`).
+pub const REQUEST_AUTH: &[u8] =
+    b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\nAuthorization: Basic YmVuY2g6c2VjcmV0\r\n\r\n";
+
+/// How the client reaches the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Plain HTTP, a router without middleware.
+    Plain,
+    /// The same router serving TLS (`tls: {}`), the client on TLS 1.3.
+    Tls,
+    /// Plain HTTP through three common middlewares: `headers` (a request
+    /// and a response header), `stripPrefix` (`/api`) and `basicAuth` with
+    /// a `{SHA}` hash (a bcrypt one would swamp the count).
+    Chain,
+}
+
+/// The middlewares of [`Route::Chain`].
+const CHAIN: &str = "      middlewares: [hdr, strip, auth]\n  middlewares:\n    hdr:\n      headers:\n        customRequestHeaders:\n          X-Bench: \"1\"\n        customResponseHeaders:\n          X-Served-By: proxy\n    strip:\n      stripPrefix:\n        prefixes: [/api]\n    auth:\n      basicAuth:\n        users: [\"bench:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\"]\n";
+
 /// The backend's answer: a 12-byte body.
 const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n";
@@ -73,30 +94,37 @@ pub struct E2e {
     client: Option<Client>,
     buf: Vec<u8>,
     dir: PathBuf,
+    request: &'static [u8],
 }
 
 impl E2e {
     /// Starts the backend and the proxy (one worker, one router) and
     /// connects the client.
     pub fn start() -> E2e {
-        Self::start_with(false)
+        Self::start_with(Route::Plain)
     }
 
     /// As [`E2e::start`], the router serving TLS (`tls: {}`) and the
     /// client connected over TLS 1.3 (handshake done before it returns).
     pub fn start_tls() -> E2e {
-        Self::start_with(true)
+        Self::start_with(Route::Tls)
     }
 
-    fn start_with(tls: bool) -> E2e {
+    /// Starts the fixture `route` describes.
+    pub fn start_with(route: Route) -> E2e {
         let backend = spawn_backend();
-        let kind = if tls { "tls" } else { "plain" };
+        let tls = route == Route::Tls;
+        let (middlewares, request) = match route {
+            Route::Chain => (CHAIN, REQUEST_AUTH),
+            Route::Plain | Route::Tls => ("", REQUEST),
+        };
+        let kind = format!("{route:?}").to_ascii_lowercase();
         let dir =
             std::env::temp_dir().join(format!("proxy-bench-e2e-{kind}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create bench temp dir");
         let mut dynamic = format!(
-            "http:\n  routers:\n    app:\n      rule: \"Host(`{HOST}`) && PathPrefix(`/api`)\"\n      service: app\n{}  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n",
+            "http:\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n  routers:\n    app:\n      rule: \"Host(`{HOST}`) && PathPrefix(`/api`)\"\n      service: app\n{}{middlewares}",
             if tls { "      tls: {}\n" } else { "" }
         );
         let mut root = None;
@@ -133,6 +161,7 @@ impl E2e {
             client: Some(client),
             buf: vec![0; 16 * 1024],
             dir,
+            request,
         }
     }
 
@@ -140,7 +169,7 @@ impl E2e {
     /// a 200 with the backend's body.
     pub fn request(&mut self) {
         let client = self.client.as_mut().expect("client connected");
-        client.write_all(REQUEST).expect("send request");
+        client.write_all(self.request).expect("send request");
         let mut filled = 0;
         loop {
             let n = client.read(&mut self.buf[filled..]).expect("read response");
@@ -286,6 +315,15 @@ mod tests {
     #[test]
     fn requests_go_through_the_proxy() {
         let mut e = E2e::start();
+        for _ in 0..20 {
+            e.request();
+        }
+        e.stop();
+    }
+
+    #[test]
+    fn requests_go_through_the_middleware_chain() {
+        let mut e = E2e::start_with(Route::Chain);
         for _ in 0..20 {
             e.request();
         }

@@ -21,6 +21,7 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod forward;
+pub mod htpasswd;
 pub mod ipnet;
 pub mod listener;
 pub mod middleware;

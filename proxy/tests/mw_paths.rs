@@ -296,3 +296,43 @@ async fn broken_middlewares_disable_their_routers_which_keep_their_place() {
     assert!(all.contains("addPrefix: prefix cannot be empty"), "{all}");
     assert!(all.contains("unknown middleware \"nowhere\""), "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_characters_refuses_the_escapes_not_allowed() {
+    let b = backend("b");
+    let mws = r#"    strict:
+      encodedCharacters: {}
+    slashes-ok:
+      encodedCharacters:
+        allowEncodedSlash: true
+        allowEncodedHash: true
+"#;
+    let p = start_proxy(&config(
+        &b,
+        &[
+            ("strict", "PathPrefix(`/s`)", "strict"),
+            ("lenient", "PathPrefix(`/l`)", "slashes-ok"),
+        ],
+        mws,
+    ));
+    let status = |path: &'static str| {
+        let addr = p.web;
+        async move { get(addr, "x.test", path).await.status }
+    };
+    for refused in [
+        "/s/a%2Fb", "/s/a%2fb", "/s/%5C", "/s/%00", "/s/%3b", "/s/%25", "/s/%3F", "/s/%23", "/s/%2",
+    ] {
+        assert_eq!(status(refused).await, StatusCode::BAD_REQUEST, "{refused}");
+    }
+    assert_eq!(status("/s/plain%20space").await, StatusCode::OK);
+    assert_eq!(status("/l/a%2Fb%23").await, StatusCode::OK, "allowed");
+    assert_eq!(
+        status("/l/a%3B").await,
+        StatusCode::BAD_REQUEST,
+        "still refused"
+    );
+    assert_eq!(
+        b.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}

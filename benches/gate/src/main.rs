@@ -41,7 +41,7 @@ struct E2eRuns {
     per_request: &'static str,
 }
 
-const E2E_RUNS: [E2eRuns; 2] = [
+const E2E_RUNS: [E2eRuns; 3] = [
     E2eRuns {
         function: "e2e::proxied_requests",
         per_request: "e2e::proxied_request",
@@ -49,6 +49,11 @@ const E2E_RUNS: [E2eRuns; 2] = [
     E2eRuns {
         function: "e2e::proxied_tls_requests",
         per_request: "e2e::proxied_tls_request",
+    },
+    // A router with three middlewares (headers, stripPrefix, basicAuth).
+    E2eRuns {
+        function: "e2e::proxied_requests_chain",
+        per_request: "e2e::chain_request",
     },
 ];
 /// The ids of the short and the long run, and their request counts.

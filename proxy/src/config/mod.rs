@@ -32,14 +32,7 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, CertificateConfig, ChildService, Cors, DisabledElement, DynamicConfig, ElementKind,
-    FailoverConfig, ForwardingTimeouts, Headers, HealthCheckConfig, IpAllowList, IpStrategy,
-    LoadBalancerConfig, Loaded, MiddlewareConfig, MirrorConfig, MirroringConfig,
-    PassiveHealthCheckConfig, Pattern, PemSource, RedirectRegex, RedirectScheme, ReplacePath,
-    ReplacePathRegex, RouterConfig, RouterTls, SameSite, Secure, ServerConfig,
-    ServersTransportConfig, ServiceConfig, StickyCookie, StripPrefix, StripPrefixRegex, TlsConfig,
-    TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig, dynamic_paths, load_dynamic,
-    load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    AddPrefix, BasicAuth, CertificateConfig, ChildService, Cors, DisabledElement, DynamicConfig, ElementKind, EncodedCharacters, FailoverConfig, ForwardAuth, ForwardingTimeouts, Headers, HealthCheckConfig, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded, MiddlewareConfig, MirrorConfig, MirroringConfig, PassiveHealthCheckConfig, Pattern, PemSource, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, RouterTls, SameSite, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StickyCookie, StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig, dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

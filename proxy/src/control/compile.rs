@@ -19,7 +19,7 @@ use crate::config::{
     WeightedConfig,
 };
 use crate::forward::Redirect;
-use crate::middleware::Chain;
+use crate::middleware::{Build, Chain};
 use crate::routing::{RouteEntry, Router, RuleSyntax, parse_rule_with};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Snapshot};
 use crate::tls::{DEFAULT_OPTIONS, SniOptions, TlsSnapshot, UpstreamClients};
@@ -147,10 +147,14 @@ pub fn compile(
             continue;
         };
         let router = routers.len() as u32;
+        let build = Build {
+            pools: &ids.pools,
+            servers: &ids.servers,
+        };
         let chain = if r.disabled {
-            Chain::compile(&[], &dynamic.middlewares)
+            Chain::compile(&[], &dynamic.middlewares, build)
         } else {
-            Chain::compile(&r.middlewares, &dynamic.middlewares)
+            Chain::compile(&r.middlewares, &dynamic.middlewares, build)
         };
         routers.push(RouterInfo {
             name: Arc::from(format!("{name}@file")),
@@ -207,7 +211,7 @@ pub fn compile(
         routers.push(RouterInfo {
             name: Arc::from(format!("{name}@internal")),
             service: RouterInfo::NO_SERVICE,
-            chain: Chain::compile(&[], &dynamic.middlewares),
+            chain: Chain::default(),
             redirect: Some(Redirect::new(&to.scheme, to.port, to.permanent)),
             disabled: false,
         });

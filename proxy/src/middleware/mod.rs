@@ -35,8 +35,14 @@
 //! its own: its members are compiled into the router's chain in its place.
 //!
 //! Built: the path and redirect middlewares (`path`, `redirect`),
-//! `headers` (`headers`), `ipAllowList` (`ip_allow`).
+//! `headers` (`headers`), `ipAllowList` (`ip_allow`), `basicAuth`
+//! (`basic_auth`, its hashes in `crate::htpasswd`), `forwardAuth`
+//! (`forward_auth`, over the worker's upstream pool), `encodedCharacters`
+//! (`encoded`).
 
+mod basic_auth;
+mod encoded;
+mod forward_auth;
 mod headers;
 mod ip_allow;
 mod path;
@@ -45,6 +51,8 @@ mod redirect;
 use std::collections::BTreeMap;
 
 use http::{Request, Response};
+
+pub use forward_auth::Build;
 
 use crate::config::MiddlewareConfig;
 use crate::forward::ProxyBody;
@@ -142,6 +150,12 @@ pub enum Middleware {
     Headers(Box<headers::Headers>),
     /// `ipAllowList` / `ipWhiteList`.
     IpAllowList(ip_allow::IpAllowList),
+    /// `basicAuth`.
+    BasicAuth(basic_auth::BasicAuth),
+    /// `forwardAuth` (boxed: large).
+    ForwardAuth(Box<forward_auth::ForwardAuth>),
+    /// `encodedCharacters`.
+    EncodedCharacters(encoded::EncodedCharacters),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -152,13 +166,15 @@ pub enum Frame {
     Pass,
     /// `headers`: what its response part needs of the request.
     Headers(headers::Seen),
+    /// `forwardAuth`: the auth server's cookies for the response.
+    AuthCookies(forward_auth::AuthCookies),
 }
 
 impl Middleware {
-    /// Builds the middleware `config` describes (nothing is left for the
-    /// request path to prepare); `None` for a `chain`, which has no state
-    /// of its own.
-    pub fn compile(config: &MiddlewareConfig) -> Option<Middleware> {
+    /// Builds middleware `name` as `config` describes (nothing is left for
+    /// the request path to prepare); `None` for a `chain`, which has no
+    /// state of its own.
+    pub fn compile(name: &str, config: &MiddlewareConfig, build: Build<'_>) -> Option<Middleware> {
         Some(match config {
             MiddlewareConfig::AddPrefix(c) => Middleware::AddPrefix(path::AddPrefix::new(c)),
             MiddlewareConfig::StripPrefix(c) => Middleware::StripPrefix(path::StripPrefix::new(c)),
@@ -178,6 +194,13 @@ impl Middleware {
             MiddlewareConfig::Headers(c) => Middleware::Headers(Box::new(headers::Headers::new(c))),
             MiddlewareConfig::IpAllowList(c) => {
                 Middleware::IpAllowList(ip_allow::IpAllowList::new(c))
+            }
+            MiddlewareConfig::BasicAuth(c) => Middleware::BasicAuth(basic_auth::BasicAuth::new(c)),
+            MiddlewareConfig::ForwardAuth(c) => {
+                Middleware::ForwardAuth(Box::new(forward_auth::ForwardAuth::new(c, name, build)))
+            }
+            MiddlewareConfig::EncodedCharacters(c) => {
+                Middleware::EncodedCharacters(encoded::EncodedCharacters::new(c))
             }
             MiddlewareConfig::Chain(_) => return None,
         })
@@ -207,6 +230,12 @@ impl Member for Middleware {
             Middleware::RedirectRegex(m) => pass(m.apply(req, cx.conn)),
             Middleware::Headers(m) => m.inbound(req, cx.conn),
             Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
+            Middleware::BasicAuth(m) => pass(m.apply(req).await),
+            Middleware::EncodedCharacters(m) => pass(m.apply(req)),
+            // Boxed: its future (an exchange with the auth server) would
+            // make every chain's future as large; the round trip dwarfs
+            // the allocation.
+            Middleware::ForwardAuth(m) => Box::pin(m.inbound(req, cx.conn)).await,
         }
     }
 
@@ -214,6 +243,12 @@ impl Member for Middleware {
         match (self, frame) {
             (Middleware::Headers(m), Frame::Headers(seen)) => {
                 Outbound::Done(m.outbound(served, seen))
+            }
+            (Middleware::ForwardAuth(m), Frame::AuthCookies(cookies)) => {
+                Outbound::Done(served.map(|mut resp| {
+                    m.outbound(&mut resp, cookies);
+                    resp
+                }))
             }
             (_, _) => Outbound::Done(served),
         }
@@ -257,9 +292,13 @@ impl Chain<Middleware> {
     /// The chain of a router naming `names` (validated: each is defined in
     /// `defined`, and no `chain` reaches itself), each middleware compiled
     /// for this router, a `chain`'s members in its place.
-    pub fn compile(names: &[String], defined: &BTreeMap<String, MiddlewareConfig>) -> Self {
+    pub fn compile(
+        names: &[String],
+        defined: &BTreeMap<String, MiddlewareConfig>,
+        build: Build<'_>,
+    ) -> Self {
         let mut members = Vec::new();
-        flatten(names, defined, &mut members, 0);
+        flatten(names, defined, build, &mut members, 0);
         Self::new(members)
     }
 }
@@ -270,16 +309,17 @@ impl Chain<Middleware> {
 fn flatten(
     names: &[String],
     defined: &BTreeMap<String, MiddlewareConfig>,
+    build: Build<'_>,
     out: &mut Vec<Middleware>,
     depth: usize,
 ) {
     if depth > 64 {
         return;
     }
-    for config in names.iter().filter_map(|name| defined.get(name)) {
+    for (name, config) in names.iter().filter_map(|n| Some((n, defined.get(n)?))) {
         match config {
-            MiddlewareConfig::Chain(members) => flatten(members, defined, out, depth + 1),
-            other => out.extend(Middleware::compile(other)),
+            MiddlewareConfig::Chain(members) => flatten(members, defined, build, out, depth + 1),
+            other => out.extend(Middleware::compile(name, other, build)),
         }
     }
 }

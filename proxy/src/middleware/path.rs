@@ -218,10 +218,14 @@ fn bad_request() -> Refusal {
 /// The host a request is for: the URI's authority (absolute form,
 /// HTTP/2), else `Host`.
 pub(super) fn request_host<B>(req: &Request<B>) -> &str {
-    match req.uri().authority() {
+    host_of(req.uri(), req.headers())
+}
+
+/// The host of a request with this URI and these headers.
+pub(super) fn host_of<'a>(uri: &'a Uri, headers: &'a http::HeaderMap) -> &'a str {
+    match uri.authority() {
         Some(a) => a.as_str(),
-        None => req
-            .headers()
+        None => headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or(""),

@@ -34,8 +34,9 @@ pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind};
 pub use middlewares::{
-    AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,
-    RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
+    AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, IpAllowList, IpStrategy,
+    MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
+    Secure, StripPrefix, StripPrefixRegex,
 };
 pub use routers::RouterConfig;
 pub use services::{

@@ -11,6 +11,8 @@
 //! this folder, an arm in [`check`], and its name leaves [`NOT_BUILT`].
 //! Control plane only: nothing here runs per request.
 
+mod auth;
+mod forward_auth;
 mod headers;
 mod ip_allow;
 mod paths;
@@ -26,11 +28,13 @@ use super::super::node::Pos;
 use super::{Ref, err_at, strip_provider};
 use crate::routing::goregex::GoRegex;
 
+pub use auth::BasicAuth;
+pub use forward_auth::ForwardAuth;
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
 pub use paths::{
-    AddPrefix, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, StripPrefix,
-    StripPrefixRegex,
+    AddPrefix, EncodedCharacters, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
+    StripPrefix, StripPrefixRegex,
 };
 
 /// A validated middleware, ready to be compiled into a router's chain.
@@ -54,6 +58,12 @@ pub enum MiddlewareConfig {
     Headers(Box<Headers>),
     /// `ipAllowList`, or its deprecated alias `ipWhiteList`.
     IpAllowList(IpAllowList),
+    /// `basicAuth`.
+    BasicAuth(BasicAuth),
+    /// `forwardAuth` (boxed: large).
+    ForwardAuth(Box<ForwardAuth>),
+    /// `encodedCharacters`.
+    EncodedCharacters(EncodedCharacters),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -101,6 +111,9 @@ pub(super) enum MiddlewareFile {
     Headers(Box<headers::HeadersFile>),
     IpAllowList(ip_allow::IpAllowListFile),
     IpWhiteList(ip_allow::IpWhiteListFile),
+    BasicAuth(auth::BasicAuthFile),
+    EncodedCharacters(paths::EncodedCharactersFile),
+    ForwardAuth(Box<forward_auth::ForwardAuthFile>),
     Chain(ChainFile),
 }
 
@@ -115,15 +128,12 @@ const NOT_YET: Support = Support::Error("");
 
 /// Traefik v3's HTTP middleware types not built yet.
 const NOT_BUILT: Spec = &[
-    ("basicAuth", NOT_YET),
     ("buffering", NOT_YET),
     ("circuitBreaker", NOT_YET),
     ("compress", NOT_YET),
     ("contentType", NOT_YET),
     ("digestAuth", NOT_YET),
-    ("encodedCharacters", NOT_YET),
     ("errors", NOT_YET),
-    ("forwardAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
     ("inFlightReq", NOT_YET),
     ("passTLSClientCert", NOT_YET),
@@ -173,6 +183,9 @@ pub(super) fn check(
         MiddlewareFile::Headers(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
+        MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
+        MiddlewareFile::EncodedCharacters(f) => f.check(),
+        MiddlewareFile::ForwardAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");

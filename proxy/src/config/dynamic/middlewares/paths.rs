@@ -88,6 +88,15 @@ pub struct RedirectRegex {
     pub permanent: bool,
 }
 
+/// `encodedCharacters`: the percent-encoded bytes refused (400) in a
+/// request path. Every one is refused unless allowed (the dynamic
+/// middleware has no defaults, unlike the entrypoint option).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedCharacters {
+    /// The decoded values refused: of `/`, `\`, NUL, `;`, `%`, `?`, `#`.
+    pub denied: Vec<u8>,
+}
+
 // === file schemas ===
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +246,39 @@ impl RedirectRegexFile {
             regex,
             replacement: self.replacement,
             permanent: self.permanent,
+        }))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(in super::super) struct EncodedCharactersFile {
+    allow_encoded_slash: bool,
+    allow_encoded_back_slash: bool,
+    allow_encoded_null_character: bool,
+    allow_encoded_semicolon: bool,
+    allow_encoded_percent: bool,
+    allow_encoded_question_mark: bool,
+    allow_encoded_hash: bool,
+}
+
+impl EncodedCharactersFile {
+    pub(super) fn check(self) -> Option<MiddlewareConfig> {
+        let denied = [
+            (self.allow_encoded_slash, b'/'),
+            (self.allow_encoded_back_slash, b'\\'),
+            (self.allow_encoded_null_character, 0),
+            (self.allow_encoded_semicolon, b';'),
+            (self.allow_encoded_percent, b'%'),
+            (self.allow_encoded_question_mark, b'?'),
+            (self.allow_encoded_hash, b'#'),
+        ]
+        .into_iter()
+        .filter(|(allowed, _)| !allowed)
+        .map(|(_, byte)| byte)
+        .collect();
+        Some(MiddlewareConfig::EncodedCharacters(EncodedCharacters {
+            denied,
         }))
     }
 }

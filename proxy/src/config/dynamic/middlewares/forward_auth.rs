@@ -1,0 +1,217 @@
+//! `forwardAuth`'s options with Traefik 3.7's defaults and build-time
+//! checks (`pkg/middlewares/auth/forward.go`): `address` (an `http://`
+//! URL; `https://` and `tls` wait for the upstream TLS client and are
+//! refused as not supported yet), `trustForwardHeader` (unset, false and
+//! true are three behaviours), `authResponseHeaders`,
+//! `authResponseHeadersRegex` (a Go regexp), `authRequestHeaders`,
+//! `addAuthCookiesToResponse`, `headerField`, `forwardBody`,
+//! `maxBodySize` and `maxResponseBodySize` (-1 or unset: no limit),
+//! `preserveLocationHeader`, `preserveRequestMethod`, `authSigninURL`.
+//! The request-time part is `crate::middleware::forward_auth`.
+
+use http::{HeaderName, HeaderValue, Uri};
+use serde::Deserialize;
+
+use super::super::super::decode::{At, Ctx};
+use super::super::super::node::Pos;
+use super::auth::header_field;
+use super::{MiddlewareConfig, Pattern, pattern};
+
+/// A validated `forwardAuth`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardAuth {
+    /// `address`: `http://host[:port]/path?query`.
+    pub address: Uri,
+    /// `trustForwardHeader`: `None` is Traefik's legacy behaviour (the
+    /// forwarding headers always overwritten), `Some(false)` drops the
+    /// client's, `Some(true)` keeps them.
+    pub trust_forward_header: Option<bool>,
+    /// `authResponseHeaders`: copied from the auth answer onto the request.
+    pub auth_response_headers: Vec<HeaderName>,
+    /// `authResponseHeadersRegex`, matched against Go's canonical names.
+    pub auth_response_headers_regex: Option<Pattern>,
+    /// `authRequestHeaders`: the only request headers sent (all when
+    /// empty); with `trustForwardHeader: true`, the forwarding ones too.
+    pub auth_request_headers: Vec<HeaderName>,
+    /// `addAuthCookiesToResponse`: cookie names.
+    pub add_auth_cookies: Vec<String>,
+    /// `headerField` (Traefik records the user for its access log only).
+    pub header_field: Option<HeaderName>,
+    /// `forwardBody`.
+    pub forward_body: bool,
+    /// `maxBodySize`; `None` is no limit.
+    pub max_body_size: Option<u64>,
+    /// `maxResponseBodySize`; `None` is no limit.
+    pub max_response_body_size: Option<u64>,
+    /// `preserveLocationHeader`.
+    pub preserve_location_header: bool,
+    /// `preserveRequestMethod`.
+    pub preserve_request_method: bool,
+    /// `authSigninURL`: a 401 from the auth server becomes a 302 there.
+    pub auth_signin_url: Option<HeaderValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(in super::super) struct ForwardAuthFile {
+    address: Option<At<String>>,
+    tls: Option<At<ClientTlsFile>>,
+    trust_forward_header: Option<bool>,
+    auth_response_headers: Vec<At<String>>,
+    auth_response_headers_regex: Option<At<String>>,
+    auth_request_headers: Vec<At<String>>,
+    add_auth_cookies_to_response: Vec<String>,
+    header_field: Option<At<String>>,
+    forward_body: bool,
+    max_body_size: Option<At<i64>>,
+    max_response_body_size: Option<At<i64>>,
+    preserve_location_header: bool,
+    preserve_request_method: bool,
+    #[serde(rename = "authSigninURL")]
+    auth_signin_url: Option<At<String>>,
+}
+
+/// `tls` as written (refused until the upstream TLS client exists).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[allow(
+    dead_code,
+    reason = "decoded so that its keys are known; refused as a whole"
+)]
+struct ClientTlsFile {
+    ca: String,
+    cert: String,
+    key: String,
+    insecure_skip_verify: bool,
+    ca_optional: Option<bool>,
+}
+
+/// The forwarding headers `trustForwardHeader: true` adds to
+/// `authRequestHeaders` (Traefik's `XHeadersSet`).
+const FORWARDING: [&str; 11] = [
+    "x-forwarded-proto",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-prefix",
+    "x-forwarded-tls-client-cert",
+    "x-forwarded-tls-client-cert-info",
+    "x-real-ip",
+];
+
+/// Header names written in `list`, each bad one reported where written.
+fn names(ctx: &mut Ctx, option: &str, list: &[At<String>]) -> Option<Vec<HeaderName>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in list {
+        match HeaderName::try_from(item.value.as_str()) {
+            Ok(n) => out.push(n),
+            Err(_) => {
+                ctx.error(
+                    &item.path,
+                    item.pos,
+                    format!("{option}: {:?} is not a header name", item.value),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A size limit: negative is none.
+fn limit(at: Option<&At<i64>>) -> Option<u64> {
+    at.and_then(|a| u64::try_from(a.value).ok())
+}
+
+impl ForwardAuthFile {
+    pub(super) fn check(self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
+        if let Some(tls) = &self.tls {
+            ctx.error(
+                &tls.path,
+                tls.key_pos,
+                "forwardAuth tls is not supported yet (no upstream TLS client)",
+            );
+        }
+        let address = match &self.address {
+            None => {
+                ctx.error(path, pos, "forwardAuth: address is required");
+                None
+            }
+            Some(a) => match a.value.parse::<Uri>() {
+                Ok(u) if u.scheme_str() == Some("https") => {
+                    ctx.error(
+                        &a.path,
+                        a.pos,
+                        "forwardAuth to an https:// address is not supported yet (no upstream TLS client)",
+                    );
+                    None
+                }
+                Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => Some(u),
+                _ => {
+                    ctx.error(
+                        &a.path,
+                        a.pos,
+                        format!("forwardAuth: address {:?} is not an http:// URL", a.value),
+                    );
+                    None
+                }
+            },
+        };
+        let regex = match &self.auth_response_headers_regex {
+            Some(r) if !r.value.is_empty() => pattern(ctx, r, &r.value).map(Some),
+            _ => Some(None),
+        };
+        let response_headers = names(ctx, "authResponseHeaders", &self.auth_response_headers);
+        let mut request_headers = names(ctx, "authRequestHeaders", &self.auth_request_headers);
+        if let Some(list) = &mut request_headers
+            && self.trust_forward_header == Some(true)
+            && !list.is_empty()
+        {
+            list.extend(FORWARDING.iter().map(|h| HeaderName::from_static(h)));
+        }
+        let signin = match &self.auth_signin_url {
+            Some(s) if !s.value.is_empty() => match HeaderValue::from_str(&s.value) {
+                Ok(v) => Some(Some(v)),
+                Err(_) => {
+                    ctx.error(
+                        &s.path,
+                        s.pos,
+                        format!("authSigninURL {:?} cannot be a Location", s.value),
+                    );
+                    None
+                }
+            },
+            _ => Some(None),
+        };
+        if self.forward_body && self.max_body_size.is_none() {
+            ctx.warn(
+                path,
+                pos,
+                "forwardAuth: forwardBody without maxBodySize reads request bodies of any size into memory",
+            );
+        }
+        let header_field = header_field(ctx, self.header_field.as_ref());
+        if self.tls.is_some() {
+            return None;
+        }
+        Some(MiddlewareConfig::ForwardAuth(Box::new(ForwardAuth {
+            address: address?,
+            trust_forward_header: self.trust_forward_header,
+            auth_response_headers: response_headers?,
+            auth_response_headers_regex: regex?,
+            auth_request_headers: request_headers?,
+            add_auth_cookies: self.add_auth_cookies_to_response,
+            header_field: header_field?,
+            forward_body: self.forward_body,
+            max_body_size: limit(self.max_body_size.as_ref()),
+            max_response_body_size: limit(self.max_response_body_size.as_ref()),
+            preserve_location_header: self.preserve_location_header,
+            preserve_request_method: self.preserve_request_method,
+            auth_signin_url: signin?,
+        })))
+    }
+}
