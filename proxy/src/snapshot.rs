@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
-use crate::config::{DisabledElement, HealthCheckConfig};
+use crate::admin::Internal;
+use crate::config::{DisabledElement, DynamicConfig, HealthCheckConfig};
 use crate::middleware::Chain;
 use crate::routing::Router;
 use crate::upstream::{Balancer, UpstreamTarget};
@@ -63,6 +64,9 @@ pub struct Service {
     /// The active health check of its servers, run by
     /// [`HealthChecks`](crate::upstream::HealthChecks).
     pub health_check: Option<Arc<HealthCheckConfig>>,
+    /// An internal service (`api@internal`...), answered by the proxy
+    /// itself ([`crate::admin`]); it has no servers.
+    pub internal: Option<Internal>,
 }
 
 impl Service {
@@ -96,6 +100,9 @@ pub struct Snapshot {
     /// (for the API; the disabled routers that keep their place are in
     /// `routers` too).
     pub disabled: Vec<DisabledElement>,
+    /// The validated configuration it was compiled from, as the API shows
+    /// it (never read per request).
+    pub config: Arc<DynamicConfig>,
 }
 
 /// The published configuration: the control plane stores, workers load.

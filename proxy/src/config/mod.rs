@@ -33,15 +33,16 @@ use std::path::Path;
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
     AddPrefix, Cors, DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, Headers,
-    HealthCheckConfig, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded, MiddlewareConfig,
-    Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, Secure,
-    ServerConfig, ServersTransportConfig, ServiceConfig, StripPrefix, StripPrefixRegex,
-    dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    HealthCheckConfig, INTERNAL_SERVICES, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded,
+    MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
+    RouterConfig, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StripPrefix,
+    StripPrefixRegex, disable_missing_internal, dynamic_paths, load_dynamic, load_dynamic_isolated,
+    parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
-    AccessLogConfig, EntryPointConfig, EntryPointTransport, FileProviderConfig,
+    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointTransport, FileProviderConfig,
     ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat,
     LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, RespondingTimeouts,
     StaticConfig, load_static, parse_static,

@@ -1,7 +1,8 @@
 //! Compiling a validated configuration into a [`Snapshot`]: services
 //! resolved to upstream targets (with their stable pool keys and server
-//! ids), routers grouped per entrypoint and indexed, each router with its
-//! middleware chain.
+//! ids), internal services (`api@internal`) marked for `admin`, routers
+//! grouped per entrypoint and indexed, each router with its middleware
+//! chain.
 //!
 //! Control plane only: runs at start and on reload, never per request.
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use http::uri::Authority;
 
+use crate::admin::Internal;
 use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig};
 use crate::middleware::Chain;
 use crate::routing::{RouteEntry, Router};
@@ -101,7 +103,24 @@ pub fn compile(
             balancer: Balancer::new(lb.strategy, members),
             pass_host_header: lb.pass_host_header,
             health_check: lb.health_check.clone().map(Arc::new),
+            internal: None,
         });
+    }
+    // The internal services routers name (`api@internal`), each once.
+    for r in dynamic.routers.values().filter(|r| !r.disabled) {
+        if let Some(kind) = Internal::from_service(&r.service)
+            && !service_index.contains_key(r.service.as_str())
+        {
+            service_index.insert(r.service.as_str(), services.len() as u32);
+            services.push(Service {
+                name: Arc::from(r.service.as_str()),
+                servers: Vec::new(),
+                balancer: Balancer::new(Default::default(), Vec::new()),
+                pass_host_header: true,
+                health_check: None,
+                internal: Some(kind),
+            });
+        }
     }
 
     let default_eps = static_cfg.default_entry_points();
@@ -157,6 +176,7 @@ pub fn compile(
         routers,
         services,
         disabled: dynamic.disabled.clone(),
+        config: Arc::new(dynamic.clone()),
     }
 }
 

@@ -37,7 +37,10 @@ pub fn load(static_cfg: &StaticConfig) -> Loaded {
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax)
+    let mut loaded =
+        config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax);
+    config::disable_missing_internal(&mut loaded, &static_cfg.internal_services());
+    loaded
 }
 
 /// What the dynamic files hold now (their paths and bytes, hashed), so a

@@ -7,6 +7,7 @@
 //!   configuration and sends `Trigger`s to the control thread.
 //! - `compile.rs`: a validated configuration into a [`Snapshot`].
 //! - `watch.rs`: the control thread and the `SIGHUP` listener.
+//! - `history.rs`: the reload history the API shows.
 //! - here: [`Control`], which serialises reloads and publishes snapshots.
 //!
 //! Nothing here runs on the request path. A reload builds a whole new
@@ -22,6 +23,7 @@
 
 pub mod compile;
 pub mod file;
+pub mod history;
 mod watch;
 
 use std::path::PathBuf;
@@ -29,11 +31,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 
 pub use compile::{Identities, compile};
+pub use history::{ReloadEvent, ReloadHistory, ReloadResult};
 
 use crate::config::{ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig};
 use crate::observe::{self, MetricsHandle};
@@ -75,6 +78,8 @@ struct Inner {
     metrics: Option<MetricsHandle>,
     /// The active health checks of the served configuration.
     health: HealthChecks,
+    /// Every load's outcome, for the API.
+    history: Arc<ReloadHistory>,
 }
 
 /// Owns the configuration lifecycle of a running proxy.
@@ -115,6 +120,19 @@ pub fn check(static_cfg: &StaticConfig) -> (Result<Snapshot, ConfigErrors>, Vec<
     (result, loaded.warnings)
 }
 
+/// What the reload history says of `loaded`.
+fn history_result(loaded: &Loaded) -> ReloadResult {
+    if loaded.usable {
+        ReloadResult::Applied {
+            disabled: loaded.config.disabled.len(),
+        }
+    } else {
+        ReloadResult::Rejected {
+            errors: loaded.errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
 /// Logs a load's warnings and errors, each once, and a line per disabled
 /// element saying what it does now; sets the disabled-elements gauge.
 fn report(loaded: &Loaded) {
@@ -144,9 +162,12 @@ impl Control {
     ) -> Result<Self, ConfigErrors> {
         let ids = Identities::default();
         let files = file::fingerprint(&static_cfg);
+        let started = Instant::now();
         let loaded = file::load(&static_cfg);
         report(&loaded);
         let mut rejected = 0;
+        let history = Arc::new(ReloadHistory::default());
+        let result = history_result(&loaded);
         let dynamic = if loaded.usable {
             loaded.config
         } else {
@@ -156,6 +177,12 @@ impl Control {
             DynamicConfig::default()
         };
         let snap = compile(&static_cfg, &dynamic, 1, &ids);
+        history.push(ReloadEvent {
+            generation: 1,
+            at: SystemTime::now(),
+            took: started.elapsed(),
+            result,
+        });
         tracing::info!(
             generation = 1,
             routers = snap.routers.len(),
@@ -180,6 +207,7 @@ impl Control {
                 reload_lock: Mutex::new(files),
                 metrics,
                 health,
+                history,
             }),
             thread: Mutex::new(None),
         })
@@ -198,6 +226,11 @@ impl Control {
     /// How many reloads were rejected (invalid configuration) so far.
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Ordering::Acquire)
+    }
+
+    /// The history of loads (applied and rejected), for the API.
+    pub fn history(&self) -> Arc<ReloadHistory> {
+        Arc::clone(&self.inner.history)
     }
 
     /// The metrics handle, when Prometheus metrics are enabled.
@@ -265,6 +298,7 @@ impl Inner {
         let started = Instant::now();
         let loaded = file::load(&self.static_cfg);
         report(&loaded);
+        let outcome = history_result(&loaded);
         let result = if loaded.usable {
             let next = self.generation.load(Ordering::Acquire) + 1;
             Ok((
@@ -280,6 +314,12 @@ impl Inner {
             Ok((generation, snap)) => {
                 let (routers, services) = (snap.routers.len(), snap.services.len());
                 self.publish(generation, snap);
+                self.history.push(ReloadEvent {
+                    generation,
+                    at: SystemTime::now(),
+                    took: started.elapsed(),
+                    result: outcome,
+                });
                 tracing::info!(
                     generation,
                     routers,
@@ -291,6 +331,12 @@ impl Inner {
             }
             Err(errors) => {
                 self.rejected.fetch_add(1, Ordering::AcqRel);
+                self.history.push(ReloadEvent {
+                    generation: self.generation.load(Ordering::Acquire),
+                    at: SystemTime::now(),
+                    took: started.elapsed(),
+                    result: outcome,
+                });
                 observe::record_config_rejected();
                 tracing::error!(
                     generation = self.generation.load(Ordering::Acquire),

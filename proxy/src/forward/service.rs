@@ -12,7 +12,8 @@
 //! leasttime records that time to first byte; wrr and hrw touch no shared
 //! counter but the schedule's. Other service kinds (weighted, mirroring,
 //! failover) plug in at [`ServiceCall::call`], resolving to a load
-//! balancer before the pick.
+//! balancer before the pick; an internal service (`api@internal`) is
+//! answered there by [`crate::admin`], behind the router's middlewares.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +42,9 @@ pub(super) struct ServiceCall<'a> {
 
 impl Inner for ServiceCall<'_> {
     async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
+        if let Some(internal) = self.service.internal {
+            return Ok(crate::admin::serve_internal(self.ctx, internal, &req).await);
+        }
         let Some(picked) = self.service.pick(self.ctx.client_ip().as_bytes()) else {
             return Err(ProxyError::NoServer);
         };

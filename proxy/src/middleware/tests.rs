@@ -22,6 +22,7 @@ fn empty_snapshot() -> Snapshot {
         routers: Vec::new(),
         services: Vec::new(),
         disabled: Vec::new(),
+        config: Default::default(),
     }
 }
 
@@ -32,6 +33,7 @@ fn conn() -> ConnCtx {
         metrics: None,
         metric_flags: MetricsFlags::default(),
         access_log: None,
+        admin: None,
     });
     let ep = Arc::new(EntryPointInfo {
         index: 0,

@@ -28,18 +28,18 @@ use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
 pub use health::HealthCheckConfig;
-pub use isolate::{DisabledElement, ElementKind};
+pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
 pub use middlewares::{
     AddPrefix, Cors, Headers, IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RedirectRegex,
     RedirectScheme, ReplacePath, ReplacePathRegex, Secure, StripPrefix, StripPrefixRegex,
 };
-pub use routers::RouterConfig;
+pub use routers::{INTERNAL_SERVICES, RouterConfig};
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig};
 
 use isolate::Element;
 use middlewares::{MiddlewareDraft, MiddlewareFile};
-use routers::{RouterDraft, RouterFile};
+use routers::{RouterDraft, RouterFile, internal_service};
 use services::{ServiceDraft, ServiceFile};
 use transports::TransportFile;
 
@@ -504,15 +504,8 @@ fn strip_provider(
         None => Some(r.name.clone()),
         Some((name, "file")) => Some(name.to_owned()),
         Some((_, "internal")) => {
-            errors.push(err_at(
-                file,
-                &r.path,
-                r.pos,
-                format!(
-                    "{kind} {:?}: @internal {kind}s are not supported yet",
-                    r.name
-                ),
-            ));
+            let message = routers::internal_reference_error(kind, &r.name);
+            errors.push(err_at(file, &r.path, r.pos, message));
             None
         }
         Some((_, provider)) => {
@@ -622,9 +615,15 @@ fn finish(
             middlewares: mws,
         } = draft;
         let file = router.origin.file.clone();
+        // An internal service is kept with its suffix; whether the static
+        // configuration provides it is `isolate::disable_missing_internal`'s.
         if let Some(r) = service {
-            match strip_provider(&r, &file, "service", &mut errors) {
-                Some(s) if service_names.contains(&s) => router.service = s,
+            let resolved = internal_service(&r.name)
+                .or_else(|| strip_provider(&r, &file, "service", &mut errors));
+            match resolved {
+                Some(s) if s.ends_with("@internal") || service_names.contains(&s) => {
+                    router.service = s;
+                }
                 Some(s) => {
                     let hint = suggest(&s, service_names.iter().map(String::as_str));
                     errors.push(err_at(
