@@ -529,6 +529,10 @@ fn explain_dynamic(backends: &[Backend]) -> String {
       rule: "Host(`down.test`)"
       service: s0
       middlewares: [nowhere]
+    legacy:
+      rule: "Host(`old.test`) && PathPrefix(`/v/{id:[0-9]+}`)"
+      ruleSyntax: v2
+      service: s3
   services:
 "#,
     );
@@ -560,6 +564,8 @@ async fn explain_names_the_router_the_proxy_really_routes_to() {
         ("GET", "b.test", "/", &[]),
         ("GET", "down.test", "/", &[]),
         ("GET", "other.test", "/anything", &[]),
+        ("GET", "old.test", "/v/42/x", &[]),
+        ("GET", "old.test", "/v/x", &[]),
     ];
     for (method, host, path, headers) in cases {
         let mut q = format!(
@@ -650,6 +656,19 @@ async fn explain_names_the_router_the_proxy_really_routes_to() {
         serde_json::json!([
             "Host(`a.test`) did not match",
             "Host(`b.test`) did not match"
+        ])
+    );
+
+    // A v2-syntax router is explained in its own syntax's terms.
+    let e = api(t, "/api/explain?entryPoint=web&url=http://old.test/v/42/x")
+        .await
+        .json();
+    assert_eq!(e["router"], "legacy@file");
+    assert_eq!(
+        e["matched"],
+        serde_json::json!([
+            "Host(`old.test`) matched",
+            "v2 path template (as `^/v/(?P<v0>[0-9]+)`) matched"
         ])
     );
 

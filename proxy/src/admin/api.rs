@@ -15,11 +15,12 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::json::{Query, go_duration, rfc3339, unescape};
+use super::json::{Query, go_duration, unescape};
 use super::view::{self, Runtime, provider};
 use super::{Admin, dashboard, explain};
 use crate::control::ReloadResult;
 use crate::observe::DecisionStats;
+use crate::observe::access_log::rfc3339_nano as rfc3339;
 use crate::observe::decision::bucket_upper_nanos;
 
 /// A request to the API, owned so that it can move to the blocking pool.

@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri
 use serde_json::{Value, json};
 
 use super::json::Query;
+use super::view::internal_router_list;
 use crate::ProxyRequest;
 use crate::config::StaticConfig;
 use crate::forward::headers::{Forwarding, set_forwarded_headers};
@@ -120,75 +121,6 @@ impl Candidate {
         }
         v
     }
-}
-
-/// The internal provider's routers on entrypoint `ep`, as
-/// `admin::view` lists them: (name, rule, priority, service).
-fn internal_routers(static_cfg: &StaticConfig, ep: &str) -> Vec<(String, String, i64, String)> {
-    let mut out = Vec::new();
-    let mut add = |name: &str, on: &str, rule: &str, priority: i64, service: &str| {
-        if on == ep {
-            out.push((
-                format!("{name}@internal"),
-                rule.to_owned(),
-                priority,
-                service.to_owned(),
-            ));
-        }
-    };
-    let internal = crate::config::INTERNAL_ENTRY_POINT;
-    if let Some(p) = static_cfg.ping.as_ref().filter(|p| !p.manual_routing) {
-        add(
-            "ping",
-            &p.entry_point,
-            "PathPrefix(`/ping`)",
-            i64::MAX,
-            "ping@internal",
-        );
-    }
-    if let Some(p) = static_cfg
-        .metrics
-        .prometheus
-        .as_ref()
-        .filter(|p| !p.manual_routing)
-    {
-        add(
-            "prometheus",
-            &p.entry_point,
-            "PathPrefix(`/metrics`)",
-            i64::MAX,
-            "prometheus@internal",
-        );
-    }
-    if let Some(api) = static_cfg.api.as_ref().filter(|a| a.insecure) {
-        add(
-            "api",
-            internal,
-            "PathPrefix(`/api`)",
-            i64::MAX - 1,
-            "api@internal",
-        );
-        if api.debug {
-            add(
-                "debug",
-                internal,
-                "PathPrefix(`/debug`)",
-                i64::MAX - 1,
-                "api@internal",
-            );
-        }
-        if api.dashboard {
-            add(
-                "dashboard",
-                internal,
-                "PathPrefix(`/`)",
-                i64::MAX - 2,
-                "dashboard@internal",
-            );
-        }
-    }
-    out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    out
 }
 
 /// Explains `q` against `snap` (served with `static_cfg`).
@@ -311,18 +243,21 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
     // the router's order, up to the first that matches.
     let mut considered: Vec<Candidate> = Vec::new();
     let mut winner: Option<usize> = None;
-    for (name, rule, priority, service) in internal_routers(static_cfg, &ep.name) {
-        let Ok(parsed) = parse_rule_with(&rule, RuleSyntax::V3) else {
+    let mut internal = internal_router_list(static_cfg);
+    internal.retain(|r| r.entry_point == ep.name);
+    internal.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(b.name)));
+    for r in internal {
+        let Ok(parsed) = parse_rule_with(r.rule, RuleSyntax::V3) else {
             continue;
         };
         let matched = parsed.matches(&view);
         considered.push(Candidate {
             why: parsed.explain(&view),
-            name,
-            priority,
-            rule,
+            name: format!("{}@internal", r.name),
+            priority: r.priority,
+            rule: r.rule.to_owned(),
             matched,
-            service: Some(service),
+            service: Some(r.service.to_owned()),
             middlewares: Vec::new(),
             disabled: false,
         });
@@ -399,6 +334,15 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
     Ok(out)
 }
 
+/// The strings of a JSON list (none when it is not one).
+fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 /// The answer in a few lines of text, for `proxy explain`.
 pub fn to_text(v: &Value) -> String {
     use std::fmt::Write as _;
@@ -419,12 +363,7 @@ pub fn to_text(v: &Value) -> String {
     );
     for c in v["candidates"].as_array().into_iter().flatten() {
         let mark = if c["matched"] == true { "->" } else { "  " };
-        let why: Vec<&str> = c["why"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let why = strs(&c["why"]);
         let _ = writeln!(
             out,
             "{mark} {} (priority {}): {}\n     {}",
@@ -437,17 +376,12 @@ pub fn to_text(v: &Value) -> String {
     match v["router"].as_str() {
         Some(router) if v["disabled"] == true => {
             let _ = writeln!(out, "router {router} is disabled: the proxy answers 503");
-            for e in v["errors"].as_array().into_iter().flatten() {
-                let _ = writeln!(out, "  {}", e.as_str().unwrap_or(""));
+            for e in strs(&v["errors"]) {
+                let _ = writeln!(out, "  {e}");
             }
         }
         Some(router) => {
-            let mws: Vec<&str> = v["middlewares"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let mws = strs(&v["middlewares"]);
             let _ = writeln!(
                 out,
                 "router {router} -> service {}{}",

@@ -1,10 +1,10 @@
 //! Small formats the API writes and reads as Go's Traefik does: Go's
-//! duration text (`1m0s`), RFC 3339 times, and query strings
+//! duration text (`1m0s`) and query strings
 //! (`application/x-www-form-urlencoded`, as `url.ParseQuery`).
 //!
 //! Pure functions, control plane only.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// `d` as Go's `time.Duration.String` writes it: `0s`, `250ms`, `1.5s`,
 /// `1m0s`, `3m0s`, `1h0m0s`.
@@ -42,42 +42,6 @@ fn fraction(n: u128, unit: u128) -> String {
     let width = unit.ilog10() as usize;
     let digits = format!("{rest:0width$}");
     format!("{whole}.{}", digits.trim_end_matches('0'))
-}
-
-/// `t` in RFC 3339 with nanoseconds, UTC (`2026-12-01T19:17:04.998438Z`),
-/// as Go marshals a `time.Time`.
-pub(super) fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, day) = civil_from_days(days);
-    let frac = if d.subsec_nanos() == 0 {
-        String::new()
-    } else {
-        let digits = format!("{:09}", d.subsec_nanos());
-        format!(".{}", digits.trim_end_matches('0'))
-    };
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}{frac}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil: (year, month, day) of a day count from
-/// 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// A parsed query string: every `key=value` pair, decoded.
@@ -158,15 +122,6 @@ mod tests {
         assert_eq!(go_duration(ms(3_661_500)), "1h1m1.5s");
         assert_eq!(go_duration(Duration::from_micros(1500)), "1.5ms");
         assert_eq!(go_duration(Duration::from_nanos(1500)), "1.5µs");
-    }
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        let t = SystemTime::UNIX_EPOCH + Duration::new(1_796_152_624, 998_438_440);
-        assert_eq!(rfc3339(t), "2026-12-01T19:17:04.99843844Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -222,47 +222,55 @@ fn router(r: &RouterConfig, default_eps: &[String]) -> Value {
     v
 }
 
-/// The routers Traefik's internal provider adds, as it lists them.
-fn internal_routers(static_cfg: &StaticConfig, out: &mut BTreeMap<String, Value>) {
-    let mut add = |name: &str, ep: &str, service: &str, rule: &str, priority: i64| {
-        out.insert(
-            format!("{name}@internal"),
-            json!({
-                "entryPoints": [ep],
-                "service": service,
-                "rule": rule,
-                "ruleSyntax": "default",
-                "priority": priority,
-                "status": ENABLED,
-                "using": [ep],
-            }),
-        );
+/// One router Traefik's internal provider adds.
+pub(super) struct InternalRouter {
+    /// Its name without `@internal`.
+    pub(super) name: &'static str,
+    pub(super) entry_point: String,
+    pub(super) rule: &'static str,
+    pub(super) priority: i64,
+    pub(super) service: &'static str,
+}
+
+/// The routers Traefik's internal provider adds for `static_cfg`
+/// (`apiConfiguration`, `pingConfiguration`, `prometheusConfiguration`);
+/// the API lists them and explain tries them.
+pub(super) fn internal_router_list(static_cfg: &StaticConfig) -> Vec<InternalRouter> {
+    let mut out = Vec::new();
+    let mut add = |name, entry_point: &str, rule, priority, service| {
+        out.push(InternalRouter {
+            name,
+            entry_point: entry_point.to_owned(),
+            rule,
+            priority,
+            service,
+        });
     };
     let internal = crate::config::INTERNAL_ENTRY_POINT;
     if let Some(api) = static_cfg.api.as_ref().filter(|a| a.insecure) {
         add(
             "api",
             internal,
-            "api@internal",
             "PathPrefix(`/api`)",
             MAX_PRIORITY - 1,
+            "api@internal",
         );
         if api.dashboard {
             add(
                 "dashboard",
                 internal,
-                "dashboard@internal",
                 "PathPrefix(`/`)",
                 MAX_PRIORITY - 2,
+                "dashboard@internal",
             );
         }
         if api.debug {
             add(
                 "debug",
                 internal,
-                "api@internal",
                 "PathPrefix(`/debug`)",
                 MAX_PRIORITY - 1,
+                "api@internal",
             );
         }
     }
@@ -270,9 +278,9 @@ fn internal_routers(static_cfg: &StaticConfig, out: &mut BTreeMap<String, Value>
         add(
             "ping",
             &p.entry_point,
-            "ping@internal",
             "PathPrefix(`/ping`)",
             MAX_PRIORITY,
+            "ping@internal",
         );
     }
     if let Some(p) = static_cfg
@@ -284,16 +292,33 @@ fn internal_routers(static_cfg: &StaticConfig, out: &mut BTreeMap<String, Value>
         add(
             "prometheus",
             &p.entry_point,
-            "prometheus@internal",
             "PathPrefix(`/metrics`)",
             MAX_PRIORITY,
+            "prometheus@internal",
         );
     }
-    if let Some(d) = out.get_mut("dashboard@internal") {
-        d["middlewares"] = json!([
-            "dashboard_redirect@internal",
-            "dashboard_stripprefix@internal"
-        ]);
+    out
+}
+
+/// The internal provider's routers, as Traefik lists them.
+fn internal_routers(static_cfg: &StaticConfig, out: &mut BTreeMap<String, Value>) {
+    for r in internal_router_list(static_cfg) {
+        let mut v = json!({
+            "entryPoints": [r.entry_point],
+            "service": r.service,
+            "rule": r.rule,
+            "ruleSyntax": "default",
+            "priority": r.priority,
+            "status": ENABLED,
+            "using": [r.entry_point],
+        });
+        if r.name == "dashboard" {
+            v["middlewares"] = json!([
+                "dashboard_redirect@internal",
+                "dashboard_stripprefix@internal"
+            ]);
+        }
+        out.insert(format!("{}@internal", r.name), v);
     }
 }
 

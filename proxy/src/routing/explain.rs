@@ -51,14 +51,12 @@ fn describe(m: &Matcher) -> String {
         Matcher::HostAny => "Host(`*`)".to_owned(),
         Matcher::Host(h) | Matcher::HostV2(h) => format!("Host(`{h}`)"),
         Matcher::HostFold(h) => format!("HostRegexp(`{h}`)"),
-        Matcher::HostRegexp { re, .. } | Matcher::HostTemplate { re, .. } => {
-            format!("HostRegexp(`{}`)", re.source())
-        }
+        Matcher::HostRegexp { re, .. } => format!("HostRegexp(`{}`)", re.source()),
+        Matcher::HostTemplate { re, .. } => format!("v2 host template (as `{}`)", re.source()),
         Matcher::Path(p) => format!("Path(`{p}`)"),
         Matcher::PathPrefix(p) => format!("PathPrefix(`{p}`)"),
-        Matcher::PathRegexp(re) | Matcher::PathTemplate(re) => {
-            format!("PathRegexp(`{}`)", re.source())
-        }
+        Matcher::PathRegexp(re) => format!("PathRegexp(`{}`)", re.source()),
+        Matcher::PathTemplate(re) => format!("v2 path template (as `{}`)", re.source()),
         Matcher::Method(m) => format!("Method(`{m}`)"),
         Matcher::Header { name, value } => format!(
             "Header(`{}`, `{value}`)",
@@ -73,8 +71,9 @@ fn describe(m: &Matcher) -> String {
         Matcher::QueryFirst { key, value } => {
             format!("Query(`{key}={}`)", value.as_deref().unwrap_or(""))
         }
-        Matcher::QueryRegexp { key, re } | Matcher::QueryTemplate { key, re } => {
-            format!("QueryRegexp(`{key}`, `{}`)", re.source())
+        Matcher::QueryRegexp { key, re } => format!("QueryRegexp(`{key}`, `{}`)", re.source()),
+        Matcher::QueryTemplate { key, re } => {
+            format!("v2 query template on `{key}` (as `{}`)", re.source())
         }
         Matcher::ClientIp(nets) => {
             let nets: Vec<String> = nets.iter().map(ToString::to_string).collect();
