@@ -1,7 +1,9 @@
 //! The allocation budget: heap allocations and bytes per proxied request
-//! (keep-alive small GET through the real proxy, in process), and per call
-//! of each hot-path stage, counted by a global allocator that sees every
-//! thread.
+//! (keep-alive small GET through the real proxy, in process, over plain
+//! HTTP and over an established TLS 1.3 connection), and per call of each
+//! hot-path stage, counted by a global allocator that sees every thread
+//! (for TLS, every thread but the client's: its rustls allocates per
+//! record, the proxy's allocations are what is budgeted).
 //!
 //! Prints a human summary on stderr and one JSON object on stdout, which
 //! `cargo run -p gate` compares with `baselines/counts.json`.
@@ -40,6 +42,8 @@ static TRACES: std::sync::Mutex<Vec<Backtrace>> = std::sync::Mutex::new(Vec::new
 thread_local! {
     // `const`, no destructor: usable from inside the allocator at any time.
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+    // Set on the thread of a client whose allocations are not the proxy's.
+    static UNCOUNTED: Cell<bool> = const { Cell::new(false) };
 }
 
 struct Counting;
@@ -48,8 +52,8 @@ impl Counting {
     #[inline]
     fn note(size: usize) {
         let nested = IN_HOOK.try_with(Cell::get).unwrap_or(true);
-        if nested {
-            return; // the allocator's own bookkeeping
+        if nested || UNCOUNTED.try_with(Cell::get).unwrap_or(true) {
+            return; // the allocator's own bookkeeping, or the TLS client's
         }
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(size as u64, Ordering::Relaxed);
@@ -182,6 +186,18 @@ fn main() {
     TRACING.store(false, Ordering::SeqCst);
     e2e.stop();
 
+    // The same over TLS; this thread (the client) is not counted.
+    let mut tls = E2e::start_tls();
+    for _ in 0..200 {
+        tls.request();
+    }
+    UNCOUNTED.with(|u| u.set(true));
+    let (tls_allocs, tls_bytes) = per_call(MEASURED, || tls.request());
+    UNCOUNTED.with(|u| u.set(false));
+    tls.stop();
+    put("e2e_tls_allocs_per_request", tls_allocs);
+    put("e2e_tls_bytes_per_request", tls_bytes);
+
     let traces = std::mem::take(&mut *TRACES.lock().unwrap_or_else(|e| e.into_inner()));
     let mut by_site: BTreeMap<String, u64> = BTreeMap::new();
     let dump = std::env::var_os("ALLOC_BUDGET_TRACES").is_some();
@@ -204,6 +220,9 @@ fn main() {
 
     eprintln!("allocation budget (keep-alive GET through the proxy, every thread counted):");
     eprintln!("  {allocs:.2} allocations, {bytes:.0} bytes per request");
+    eprintln!(
+        "  over TLS keep-alive: {tls_allocs:.2} allocations, {tls_bytes:.0} bytes per request (client thread not counted)"
+    );
     eprintln!("  by the crate that asked (traced over {TRACED} requests):");
     for (c, n) in &by_crate {
         eprintln!("    {c:<12} {n:>6.2} per request");

@@ -2,7 +2,8 @@
 //! hot path: rule parse+compile, the routing decision at 1 to 10,000
 //! routers, the same decisions with rules written in the v2 and the v3
 //! syntax, request-head processing, the upstream pick, and one whole
-//! proxied request.
+//! proxied request, over plain HTTP and over an established TLS 1.3
+//! keep-alive connection.
 //!
 //! Gated: `cargo run -p gate` runs this file and compares every count with
 //! `baselines/counts.json`. Each micro benchmark returns its input so that
@@ -182,7 +183,23 @@ fn proxied_requests(n: usize) {
     e2e.stop();
 }
 
-library_benchmark_group!(name = e2e, benchmarks = [proxied_requests]);
+// The same requests over one TLS keep-alive connection (the handshake is
+// in the start, which cancels out like the proxy's start).
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_tls_requests(n: usize) {
+    let mut e2e = E2e::start_tls();
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+library_benchmark_group!(
+    name = e2e,
+    benchmarks = [proxied_requests, proxied_tls_requests]
+);
 
 main!(
     config = LibraryBenchmarkConfig::default().tool(Callgrind::with_args(["--cache-sim=no"]));

@@ -1,6 +1,10 @@
 //! One whole proxied request, driven in process: a blocking HTTP/1.1
 //! client on the calling thread -> the real proxy (`proxy::app::start`,
-//! one worker) on loopback -> a blocking backend thread -> back.
+//! one worker) on loopback -> a blocking backend thread -> back. The TLS
+//! variant ([`E2e::start_tls`]) speaks the same requests over one TLS 1.3
+//! keep-alive connection (rustls client, AES-128-GCM, X25519, an ECDSA
+//! P-256 certificate made by rcgen at start), terminated by the proxy; the
+//! backend stays plain.
 //!
 //! Why loopback sockets and not in-memory streams: the proxy's public API
 //! starts real listeners and its connection handling is private to the
@@ -10,15 +14,20 @@
 //! and stop of the proxy cancel out.
 //!
 //! The client and backend reuse their buffers: after the first request
-//! they allocate nothing, so an allocation counter sees only the proxy.
+//! they allocate nothing, so an allocation counter sees only the proxy. The
+//! TLS client does allocate (rustls buffers each record it writes), on the
+//! calling thread only: an allocation counter excludes that thread.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use proxy::app::Running;
 use proxy::config::{Format, parse_static};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 /// The request the client sends, keep-alive.
 pub const REQUEST: &[u8] =
@@ -28,11 +37,40 @@ pub const REQUEST: &[u8] =
 const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n";
 
+/// The SNI and `Host` of the requests (the router's host).
+const HOST: &str = "bench.example.com";
+
+/// The client's connection to the proxy.
+#[derive(Debug)]
+enum Client {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Client {
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Client::Plain(s) => s.write_all(buf),
+            Client::Tls(s) => {
+                s.write_all(buf)?;
+                s.flush()
+            }
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Client::Plain(s) => s.read(buf),
+            Client::Tls(s) => s.read(buf),
+        }
+    }
+}
+
 /// A proxy between a blocking client and a blocking backend.
 #[derive(Debug)]
 pub struct E2e {
     proxy: Option<Running>,
-    client: Option<TcpStream>,
+    client: Option<Client>,
     buf: Vec<u8>,
     dir: PathBuf,
 }
@@ -41,13 +79,40 @@ impl E2e {
     /// Starts the backend and the proxy (one worker, one router) and
     /// connects the client.
     pub fn start() -> E2e {
+        Self::start_with(false)
+    }
+
+    /// As [`E2e::start`], the router serving TLS (`tls: {}`) and the
+    /// client connected over TLS 1.3 (handshake done before it returns).
+    pub fn start_tls() -> E2e {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> E2e {
         let backend = spawn_backend();
-        let dir = std::env::temp_dir().join(format!("proxy-bench-e2e-{}", std::process::id()));
+        let kind = if tls { "tls" } else { "plain" };
+        let dir =
+            std::env::temp_dir().join(format!("proxy-bench-e2e-{kind}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create bench temp dir");
-        let dynamic = format!(
-            "http:\n  routers:\n    app:\n      rule: \"Host(`bench.example.com`) && PathPrefix(`/api`)\"\n      service: app\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n"
+        let mut dynamic = format!(
+            "http:\n  routers:\n    app:\n      rule: \"Host(`{HOST}`) && PathPrefix(`/api`)\"\n      service: app\n{}  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n",
+            if tls { "      tls: {}\n" } else { "" }
         );
+        let mut root = None;
+        if tls {
+            let ck = rcgen::generate_simple_self_signed(vec![HOST.to_owned()])
+                .expect("rcgen: bench certificate");
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            std::fs::write(&cert, ck.cert.pem()).expect("write bench certificate");
+            std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write bench key");
+            dynamic.push_str(&format!(
+                "tls:\n  certificates:\n    - certFile: \"{}\"\n      keyFile: \"{}\"\n",
+                cert.display(),
+                key.display()
+            ));
+            root = Some(ck.cert.der().clone());
+        }
         std::fs::write(dir.join("dynamic.yml"), dynamic).expect("write dynamic config");
         let static_text = format!(
             "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{}\"\n    watch: false\n",
@@ -59,7 +124,10 @@ impl E2e {
                 .expect("bench static config is valid");
         let running = proxy::app::start(static_cfg, None, 1).expect("proxy starts");
         let addr = running.addr("web").expect("entrypoint web is bound");
-        let client = connect(addr);
+        let client = match root {
+            None => Client::Plain(connect(addr)),
+            Some(root) => Client::Tls(Box::new(connect_tls(addr, root))),
+        };
         E2e {
             proxy: Some(running),
             client: Some(client),
@@ -116,6 +184,36 @@ impl Drop for E2e {
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect to the proxy");
     s.set_nodelay(true).expect("TCP_NODELAY");
+    s
+}
+
+/// A TLS 1.3 connection to the proxy trusting only `root`, pinned to
+/// AES-128-GCM and X25519 (as the harness's TLS scenarios), handshake done.
+fn connect_tls(
+    addr: SocketAddr,
+    root: CertificateDer<'static>,
+) -> StreamOwned<ClientConnection, TcpStream> {
+    let base = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256],
+        kx_groups: vec![rustls::crypto::aws_lc_rs::kx_group::X25519],
+        ..base
+    };
+    let mut roots = RootCertStore::empty();
+    roots.add(root).expect("bench certificate is a valid root");
+    let config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3 with AES-128-GCM")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(HOST).expect("valid server name");
+    let conn = ClientConnection::new(Arc::new(config), name).expect("TLS client");
+    let mut s = StreamOwned::new(conn, connect(addr));
+    while s.conn.is_handshaking() {
+        s.conn
+            .complete_io(&mut s.sock)
+            .expect("TLS handshake with the proxy");
+    }
     s
 }
 
@@ -188,6 +286,15 @@ mod tests {
     #[test]
     fn requests_go_through_the_proxy() {
         let mut e = E2e::start();
+        for _ in 0..20 {
+            e.request();
+        }
+        e.stop();
+    }
+
+    #[test]
+    fn tls_requests_go_through_the_proxy() {
+        let mut e = E2e::start_tls();
         for _ in 0..20 {
             e.request();
         }

@@ -1,5 +1,6 @@
-//! The TLS certificate of a run: one self-signed ECDSA P-256 certificate
-//! (rcgen) for `bench.test`, `localhost` and 127.0.0.1, written as PEM for
+//! The TLS certificate of a run: one self-signed certificate (rcgen),
+//! ECDSA P-256 by default or RSA 2048 (`--tls-key`), for `bench.test`,
+//! `localhost` and 127.0.0.1, written as PEM for
 //! every server (cert + key apart, and both in one file for HAProxy), which
 //! the driver trusts as its only root. Also the backend's rustls server
 //! configuration from those files.
@@ -23,21 +24,52 @@ pub(crate) struct CertFiles {
     pub(crate) combined: PathBuf,
 }
 
-/// What the report says the certificate is.
-pub(crate) const DESCRIPTION: &str =
-    "self-signed ECDSA P-256 / SHA-256 certificate for bench.test (rcgen)";
+/// The key type of a run's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum CertKey {
+    /// ECDSA P-256, signed with SHA-256.
+    #[default]
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+    /// RSA 2048, signed with SHA-256 (PKCS#1 v1.5; handshakes sign with PSS).
+    #[value(name = "rsa2048")]
+    Rsa2048,
+}
 
-/// Generates the certificate into `dir`.
-pub(crate) fn generate(dir: &Path) -> Result<CertFiles, String> {
+impl CertKey {
+    /// What the report says the certificate is.
+    pub(crate) fn description(self) -> &'static str {
+        match self {
+            CertKey::EcdsaP256 => {
+                "self-signed ECDSA P-256 / SHA-256 certificate for bench.test (rcgen)"
+            }
+            CertKey::Rsa2048 => "self-signed RSA 2048 / SHA-256 certificate for bench.test (rcgen)",
+        }
+    }
+
+    fn algorithm(self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            CertKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            CertKey::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+/// Generates a certificate with a `key` key into `dir`.
+pub(crate) fn generate(dir: &Path, key: CertKey) -> Result<CertFiles, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let names = vec![
         crate::load::tls::SERVER_NAME.to_owned(),
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
     ];
-    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| format!("rcgen: {e}"))?;
-    let cert_pem = ck.cert.pem();
-    let key_pem = ck.signing_key.serialize_pem();
+    let signing_key =
+        rcgen::KeyPair::generate_for(key.algorithm()).map_err(|e| format!("rcgen: {e}"))?;
+    let cert = rcgen::CertificateParams::new(names)
+        .and_then(|p| p.self_signed(&signing_key))
+        .map_err(|e| format!("rcgen: {e}"))?;
+    let cert_pem = cert.pem();
+    let key_pem = signing_key.serialize_pem();
     let files = CertFiles {
         cert: dir.join("cert.pem"),
         key: dir.join("key.pem"),

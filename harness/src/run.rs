@@ -77,6 +77,9 @@ pub(crate) struct RunArgs {
     /// TLS key-exchange group, e.g. X25519, secp256r1.
     #[arg(long, default_value = "X25519")]
     pub(crate) tls_group: String,
+    /// The key type of the servers' certificate.
+    #[arg(long, value_enum, default_value_t = crate::certs::CertKey::EcdsaP256)]
+    pub(crate) tls_key: crate::certs::CertKey,
 }
 
 const DEFAULT_TARGETS: [&str; 6] = ["direct", "floor", "proxy", "traefik", "nginx", "haproxy"];
@@ -322,7 +325,7 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
         group: args.tls_group.clone(),
     };
     let (certs, tls) = if scenarios.iter().any(|s| s.tls) {
-        let certs = crate::certs::generate(&dir.join("work/tls"))?;
+        let certs = crate::certs::generate(&dir.join("work/tls"), args.tls_key)?;
         let client = TlsClient::new(&pin, &certs.cert)?;
         (Some(certs), Some(Arc::new(client)))
     } else {
@@ -330,7 +333,7 @@ pub(crate) async fn run(args: &RunArgs, plan: &Plan) -> Result<PathBuf, String> 
     };
     let tls_meta = tls.as_ref().map(|c| TlsMeta {
         pinned: c.expect.clone(),
-        certificate: crate::certs::DESCRIPTION.into(),
+        certificate: args.tls_key.description().into(),
         resumption: false,
     });
 

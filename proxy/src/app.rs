@@ -71,6 +71,35 @@ pub fn start(
     workers: usize,
 ) -> Result<Running, StartError> {
     let workers = workers.max(1);
+    let mut static_cfg = static_cfg;
+    // Bind every entrypoint before starting anything, so a port in use
+    // fails the start cleanly.
+    let mut bound_eps = Vec::with_capacity(static_cfg.entry_points.len());
+    for ep in &static_cfg.entry_points {
+        let bound = listener::bind::bind_reuseport(ep.addr, workers).map_err(|source| {
+            StartError::Bind {
+                name: ep.name.clone(),
+                addr: ep.addr,
+                source,
+            }
+        })?;
+        bound_eps.push(bound);
+    }
+    // A redirection to an entrypoint on port 0 goes to the port it got.
+    let ports: BTreeMap<String, u16> = static_cfg
+        .entry_points
+        .iter()
+        .zip(&bound_eps)
+        .map(|(ep, (_, addr))| (ep.name.clone(), addr.port()))
+        .collect();
+    for ep in &mut static_cfg.entry_points {
+        if let Some(r) = &mut ep.redirect
+            && r.port == 0
+            && let Some(&port) = ports.get(&r.to)
+        {
+            r.port = port;
+        }
+    }
     let static_cfg = Arc::new(static_cfg);
     let metrics = install_metrics(&static_cfg);
     start_decision_watch();
@@ -119,21 +148,11 @@ pub fn start(
         admin: Some(Arc::clone(&admin)),
     });
 
-    // Bind every entrypoint before starting anything, so a port in use
-    // fails the start cleanly.
     let mut addrs = BTreeMap::new();
     let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
-    for (index, ep) in static_cfg.entry_points.iter().enumerate() {
-        let (socks, bound) =
-            listener::bind::bind_reuseport(ep.addr, workers).map_err(|source| {
-                StartError::Bind {
-                    name: ep.name.clone(),
-                    addr: ep.addr,
-                    source,
-                }
-            })?;
-        // No TLS yet: the configuration rejects every TLS setting.
-        let handshake = Handshake::Plain;
+    for ((index, ep), (socks, bound)) in static_cfg.entry_points.iter().enumerate().zip(bound_eps) {
+        // Every entrypoint serves plain HTTP and TLS, as Traefik's do.
+        let handshake = Handshake::Detect;
         tracing::info!(entrypoint = %ep.name, address = %bound, tls = handshake.serves_tls(), "listening");
         addrs.insert(ep.name.clone(), bound);
         let info = Arc::new(EntryPointInfo {
@@ -141,6 +160,10 @@ pub fn start(
             name: Arc::from(ep.name.as_str()),
             trusted: IpSet::new(ep.forwarded_headers.trusted_ips.iter().copied()),
             insecure: ep.forwarded_headers.insecure,
+            handshake_errors: metrics::counter!(
+                observe::names::TLS_HANDSHAKE_ERRORS_TOTAL,
+                "entrypoint" => ep.name.clone()
+            ),
         });
         let t = &ep.transport.responding_timeouts;
         let timeouts = ConnTimeouts {

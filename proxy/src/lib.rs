@@ -29,6 +29,7 @@ pub mod request;
 pub mod routing;
 pub mod rt;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;
 
 #[cfg(test)]

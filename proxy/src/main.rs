@@ -81,20 +81,18 @@ struct ExplainArgs {
 /// configuration cannot be used or the question is malformed, 3 when
 /// `--expect` names another router than the one that answers.
 fn explain(static_cfg: &proxy::config::StaticConfig, args: &ExplainArgs) -> ExitCode {
-    let loaded = proxy::control::file::load(static_cfg);
-    for e in &loaded.errors {
-        eprintln!("error: {e}");
-    }
-    if !loaded.usable {
-        eprintln!("error: the dynamic configuration cannot be used");
-        return ExitCode::from(1);
-    }
-    let snap = proxy::control::compile(
-        static_cfg,
-        &loaded.config,
-        1,
-        &proxy::control::Identities::default(),
-    );
+    let snap = match proxy::control::served(static_cfg) {
+        Ok((snap, errors)) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            snap
+        }
+        Err(errors) => {
+            eprintln!("error: the dynamic configuration cannot be used:\n{errors}");
+            return ExitCode::from(1);
+        }
+    };
     let mut headers = Vec::new();
     for h in &args.headers {
         let Some((n, v)) = h.split_once(':') else {

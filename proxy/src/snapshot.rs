@@ -14,8 +14,10 @@ use arc_swap::{ArcSwap, Cache};
 
 use crate::admin::Internal;
 use crate::config::{DisabledElement, DynamicConfig, HealthCheckConfig};
+use crate::forward::Redirect;
 use crate::middleware::Chain;
 use crate::routing::Router;
+use crate::tls::{SniOptions, TlsSnapshot};
 use crate::upstream::{Balancer, UpstreamTarget};
 
 /// What a router sends matching requests to.
@@ -23,8 +25,16 @@ use crate::upstream::{Balancer, UpstreamTarget};
 pub struct RouteTarget {
     /// Index into [`Snapshot::routers`].
     pub router: u32,
-    /// Index into [`Snapshot::services`].
+    /// Index into [`Snapshot::services`] (unused for a redirection).
     pub service: u32,
+    /// For a TLS router, its TLS options (index into the snapshot's
+    /// `tls.options`); [`RouteTarget::PLAIN`] for a plain one.
+    pub tls_options: u32,
+}
+
+impl RouteTarget {
+    /// `tls_options` of a router that serves plain connections.
+    pub const PLAIN: u32 = u32::MAX;
 }
 
 /// A router: its identity for logs and metrics, and its middlewares.
@@ -37,6 +47,9 @@ pub struct RouterInfo {
     pub service: u32,
     /// The middlewares its requests pass through, compiled.
     pub chain: Chain,
+    /// An entrypoint redirection's generated router answers with this
+    /// redirect instead of calling a service.
+    pub redirect: Option<Redirect>,
     /// Disabled by a configuration error: it keeps its place and answers
     /// 503 (its `service` is then [`RouterInfo::NO_SERVICE`]).
     pub disabled: bool,
@@ -78,11 +91,17 @@ impl Service {
     }
 }
 
-/// The routers of one entrypoint, indexed for matching.
+/// The routers of one entrypoint, indexed for matching: plain
+/// connections see only the plain routers, TLS connections only the TLS
+/// routers (as in Traefik).
 #[derive(Debug)]
 pub struct EntryPointRoutes {
-    /// The router table.
+    /// The plain (non-TLS) routers.
     pub router: Router<RouteTarget>,
+    /// The TLS routers.
+    pub tls_router: Router<RouteTarget>,
+    /// The TLS options a handshake's SNI gets here.
+    pub sni: SniOptions,
 }
 
 /// One compiled configuration generation.
@@ -96,6 +115,8 @@ pub struct Snapshot {
     pub routers: Vec<RouterInfo>,
     /// All services.
     pub services: Vec<Service>,
+    /// TLS options and the certificate store.
+    pub tls: TlsSnapshot,
     /// Every element disabled by a configuration error, with its errors
     /// (for the API; the disabled routers that keep their place are in
     /// `routers` too).

@@ -533,6 +533,10 @@ fn explain_dynamic(backends: &[Backend]) -> String {
       rule: "Host(`old.test`) && PathPrefix(`/v/{id:[0-9]+}`)"
       ruleSyntax: v2
       service: s3
+    secure:
+      rule: "Host(`shop.test`) && PathPrefix(`/pay`)"
+      service: s4
+      tls: {}
   services:
 "#,
     );
@@ -671,6 +675,17 @@ async fn explain_names_the_router_the_proxy_really_routes_to() {
             "v2 path template (as `^/v/(?P<v0>[0-9]+)`) matched"
         ])
     );
+
+    // TLS routers for an https URL or an SNI, and only for those.
+    let e = api(t, "/api/explain?entryPoint=web&url=https://shop.test/pay").await.json();
+    assert_eq!(e["router"], "secure@file", "{e}");
+    assert_eq!(e["request"]["tls"], true);
+    let e = api(t, "/api/explain?entryPoint=web&url=http://shop.test/pay&sni=shop.test")
+        .await
+        .json();
+    assert_eq!(e["router"], "secure@file", "{e}");
+    let e = api(t, "/api/explain?entryPoint=web&url=http://shop.test/pay").await.json();
+    assert_eq!(e["router"], "not-admin@file", "{e}");
 
     // Bad questions are 400 naming the problem.
     let bad = api(t, "/api/explain?entryPoint=nope&url=http://a.test/").await;

@@ -334,3 +334,70 @@ async fn a_broken_router_on_reload_is_disabled_and_the_rest_is_published() {
     assert_eq!(snap.disabled[0].errors.len(), 1);
     assert!(!snap.disabled[0].keeps_place);
 }
+
+/// 1,000 routers on `/r{i}`, plus `/new` when `with_new`.
+fn thousand_routers(b: &Backend, with_new: bool) -> String {
+    let mut s = String::from("http:\n  routers:\n");
+    for i in 0..1000 {
+        s += &format!("    r{i}:\n      rule: \"Path(`/r{i}`)\"\n      service: svc\n");
+    }
+    if with_new {
+        s += "    new:\n      rule: \"Path(`/new`)\"\n      service: svc\n";
+    }
+    s += &format!(
+        "  services:\n    svc:\n      loadBalancer:\n        servers: [{{url: \"http://{}\"}}]\n",
+        b.addr
+    );
+    s
+}
+
+/// Issue 20, item 5: the control thread waits in `SCHED_IDLE` so that a
+/// reload never delays a request, and a change must still apply when
+/// every core is kept busy (threads of the normal class spinning on each
+/// core, twice over). In `SCHED_IDLE` alone such a reload waited for
+/// seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_applies_while_every_core_is_busy() {
+    let b = backend("app");
+    let p = start_proxy_with(&thousand_routers(&b, false), "", 2);
+    let control = p.running().control();
+    assert_eq!(get(p.web, "x", "/r999").await.status, StatusCode::OK);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let spinners: Vec<_> = (0..2 * cores)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let end = Instant::now() + Duration::from_secs(20);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let g0 = control.generation();
+    let written = Instant::now();
+    p.dir
+        .write_atomic("dynamic.yml", &thousand_routers(&b, true));
+    let deadline = written + Duration::from_secs(10);
+    while control.generation() == g0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = written.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    assert_ne!(control.generation(), g0, "no reload within 10 s");
+    // The issue asks for under 1 s; the bound is generous for a loaded
+    // test machine, and far below what the idle class alone gave.
+    assert!(
+        took < Duration::from_secs(3),
+        "the change applied {took:?} after the write"
+    );
+    assert_eq!(get(p.web, "x", "/new").await.status, StatusCode::OK);
+}

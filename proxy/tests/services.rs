@@ -310,6 +310,16 @@ fn health_check_options_are_checked_where_written() {
             "{line}: {err}"
         );
     }
+    // The checks speak http or h2c only: an https:// server would fail
+    // every one, so its service is refused instead.
+    let err = config_errors(
+        "http:\n  services:\n    svc:\n      loadBalancer:\n        healthCheck:\n          path: /health\n        servers:\n          - url: https://127.0.0.1:1\n",
+    );
+    assert!(
+        err.contains("http.services.svc.loadBalancer.healthCheck:")
+            && err.contains("healthCheck of https:// servers is not supported yet"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,13 +30,45 @@ use serde_json::{Map, Value, json};
 const TOLERANCE: f64 = 0.05;
 /// Schema version of `baselines/counts.json`.
 const SCHEMA: u64 = 1;
-/// The e2e runs of `benches/benches/instructions.rs`: short and long.
-const E2E_SHORT: (&str, u64) = ("e2e::proxied_requests requests_10", 10);
-const E2E_LONG: (&str, u64) = ("e2e::proxied_requests requests_210", 210);
+/// The e2e runs of `benches/benches/instructions.rs`, each a short and a
+/// long run of one function, and the per-request name derived from them.
 /// The derived per-request counts: every thread, and the proxy's worker
 /// thread alone (the thread whose count grows most between the two runs).
-const E2E_PER_REQUEST: &str = "e2e::proxied_request per_request (all threads)";
-const E2E_WORKER: &str = "e2e::proxied_request per_request (proxy worker thread)";
+struct E2eRuns {
+    /// `group::function` of the runs.
+    function: &'static str,
+    /// `group::function` of the derived per-request counts.
+    per_request: &'static str,
+}
+
+const E2E_RUNS: [E2eRuns; 2] = [
+    E2eRuns {
+        function: "e2e::proxied_requests",
+        per_request: "e2e::proxied_request",
+    },
+    E2eRuns {
+        function: "e2e::proxied_tls_requests",
+        per_request: "e2e::proxied_tls_request",
+    },
+];
+/// The ids of the short and the long run, and their request counts.
+const E2E_SHORT: (&str, u64) = ("requests_10", 10);
+const E2E_LONG: (&str, u64) = ("requests_210", 210);
+
+impl E2eRuns {
+    fn short(&self) -> String {
+        format!("{} {}", self.function, E2E_SHORT.0)
+    }
+    fn long(&self) -> String {
+        format!("{} {}", self.function, E2E_LONG.0)
+    }
+    fn all_threads(&self) -> String {
+        format!("{} per_request (all threads)", self.per_request)
+    }
+    fn worker(&self) -> String {
+        format!("{} per_request (proxy worker thread)", self.per_request)
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -121,7 +153,9 @@ fn measure(root: &Path) -> Result<Value, String> {
             .arg("--output-format=json"),
     )?;
     let mut instructions = parse_gungraun(&out)?;
-    derive_e2e(&mut instructions)?;
+    for runs in &E2E_RUNS {
+        derive_e2e(&mut instructions, runs)?;
+    }
     eprintln!(
         "gate: instruction counts took {:.0} s",
         t0.elapsed().as_secs_f64()
@@ -202,7 +236,10 @@ fn parse_gungraun(stdout: &str) -> Result<Map<String, Value>, String> {
         };
         let total = &v["profiles"][0]["data"]["total"]["metrics"];
         let ir = find_ir(total).ok_or_else(|| format!("no Ir count for {name}: {total}"))?;
-        if name == E2E_SHORT.0 || name == E2E_LONG.0 {
+        if E2E_RUNS
+            .iter()
+            .any(|r| name == r.short() || name == r.long())
+        {
             let parts = v["profiles"][0]["data"]["parts"].as_array();
             for part in parts.into_iter().flatten() {
                 let thread = part["tool_run"]["new"]["thread"].as_u64().unwrap_or(0);
@@ -254,37 +291,38 @@ fn first_int(v: &Value) -> Option<u64> {
     }
 }
 
-/// Replaces the two raw e2e totals with the per-request difference.
-fn derive_e2e(instr: &mut Map<String, Value>) -> Result<(), String> {
+/// Replaces the two raw totals of `runs` with the per-request difference.
+fn derive_e2e(instr: &mut Map<String, Value>, runs: &E2eRuns) -> Result<(), String> {
     let get = |m: &Map<String, Value>, k: &str| {
         m.get(k)
             .and_then(Value::as_u64)
             .ok_or_else(|| format!("missing {k}"))
     };
-    let short = get(instr, E2E_SHORT.0)?;
-    let long = get(instr, E2E_LONG.0)?;
+    let (short_name, long_name) = (runs.short(), runs.long());
+    let short = get(instr, &short_name)?;
+    let long = get(instr, &long_name)?;
     let n = E2E_LONG.1 - E2E_SHORT.1;
     let per = long.saturating_sub(short) / n;
     let thread_keys: Vec<String> = instr
         .keys()
-        .filter(|k| k.starts_with(E2E_LONG.0) && k.contains(" #thread "))
+        .filter(|k| k.starts_with(&long_name) && k.contains(" #thread "))
         .cloned()
         .collect();
     let worker = thread_keys
         .iter()
         .filter_map(|k| {
-            let suffix = &k[E2E_LONG.0.len()..];
+            let suffix = &k[long_name.len()..];
             let l = instr.get(k)?.as_u64()?;
             let s = instr
-                .get(&format!("{}{suffix}", E2E_SHORT.0))
+                .get(&format!("{short_name}{suffix}"))
                 .and_then(Value::as_u64)?;
             Some(l.saturating_sub(s) / n)
         })
         .max();
-    instr.retain(|k, _| !k.starts_with(E2E_SHORT.0) && !k.starts_with(E2E_LONG.0));
-    instr.insert(E2E_PER_REQUEST.into(), json!(per));
+    instr.retain(|k, _| !k.starts_with(&short_name) && !k.starts_with(&long_name));
+    instr.insert(runs.all_threads(), json!(per));
     if let Some(w) = worker {
-        instr.insert(E2E_WORKER.into(), json!(w));
+        instr.insert(runs.worker(), json!(w));
     }
     Ok(())
 }
@@ -557,8 +595,12 @@ mod tests {
             line("requests_210", 3_000_000)
         );
         let mut m = parse_gungraun(&out).unwrap();
-        derive_e2e(&mut m).unwrap();
-        assert_eq!(m[E2E_PER_REQUEST], json!(10_000));
+        derive_e2e(&mut m, &E2E_RUNS[0]).unwrap();
+        assert_eq!(m[&E2E_RUNS[0].all_threads()], json!(10_000));
         assert_eq!(m.len(), 1);
+        assert!(
+            derive_e2e(&mut m, &E2E_RUNS[1]).is_err(),
+            "TLS runs missing"
+        );
     }
 }

@@ -586,7 +586,7 @@ mod wire_tests {
     #[test]
     fn tls_is_pinned_and_reported() {
         let dir = std::env::temp_dir().join(format!("harness-drv-tls-{}", std::process::id()));
-        let certs = crate::certs::generate(&dir).unwrap();
+        let certs = crate::certs::generate(&dir, crate::certs::CertKey::default()).unwrap();
         let addr = backend("main", 12, Some(&certs));
         let client = Arc::new(TlsClient::new(&TlsPin::default(), &certs.cert).unwrap());
         for mode in [

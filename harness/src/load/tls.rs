@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn unknown_pins_are_errors_naming_the_choices() {
         let dir = std::env::temp_dir().join(format!("harness-tls-{}", std::process::id()));
-        let certs = crate::certs::generate(&dir).unwrap();
+        let certs = crate::certs::generate(&dir, crate::certs::CertKey::default()).unwrap();
         let bad = TlsPin {
             cipher_suite: "TLS_NOPE".into(),
             ..TlsPin::default()

@@ -8,7 +8,9 @@
 //! routing, the path normalised as Traefik matches it), the answer is the
 //! entrypoint's real [`Router::route`](crate::routing::Router::route), and
 //! the candidates above it are the router's own entries in its own order,
-//! each evaluated with its compiled rule ([`Rule::explain`]). The internal
+//! each evaluated with its compiled rule ([`Rule::explain`]): the TLS
+//! routers for an `https://` URL or a given `sni`, the others otherwise
+//! (the SNI's TLS options are not checked against the router's). The internal
 //! provider's routers (`ping@internal`...) come first, as their priorities
 //! put them above every user router.
 //!
@@ -228,17 +230,6 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
         "entryPoint": ep.name,
         "request": request,
     });
-    if tls {
-        out["router"] = Value::Null;
-        out["status"] = json!(404);
-        out["note"] = json!(
-            "no router serves TLS yet (router tls is not supported): a TLS request on this \
-             entrypoint reaches no router"
-        );
-        out["candidates"] = json!([]);
-        return Ok(out);
-    }
-
     // The internal provider's routers first, then the entrypoint's own, in
     // the router's order, up to the first that matches.
     let mut considered: Vec<Candidate> = Vec::new();
@@ -266,12 +257,17 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
             break;
         }
     }
-    let routes = snap.entrypoints.get(ep_index);
-    let routed = routes.and_then(|r| r.router.route(&view).copied());
+    // A TLS connection is routed among the TLS routers only, as in the
+    // request path.
+    let table = snap
+        .entrypoints
+        .get(ep_index)
+        .map(|r| if tls { &r.tls_router } else { &r.router });
+    let routed = table.and_then(|t| t.route(&view).copied());
     if winner.is_none()
-        && let Some(routes) = routes
+        && let Some(table) = table
     {
-        for entry in routes.router.entries() {
+        for entry in table.entries() {
             let matched = entry.rule.matches(&view);
             let info = &snap.routers[entry.value.router as usize];
             let config = snap.config.routers.get(&entry.name);
@@ -394,9 +390,6 @@ pub fn to_text(v: &Value) -> String {
             );
         }
         None => {
-            if let Some(note) = v["note"].as_str() {
-                let _ = writeln!(out, "{note}");
-            }
             let _ = writeln!(out, "no router matches: the proxy answers 404");
         }
     }

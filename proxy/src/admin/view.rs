@@ -219,6 +219,10 @@ fn router(r: &RouterConfig, default_eps: &[String]) -> Value {
     if r.parsed.syntax() == RuleSyntax::V2 {
         v["ruleSyntax"] = json!("v2");
     }
+    if let Some(tls) = &r.tls {
+        // As Traefik's representation: `default` when none is named.
+        v["tls"] = json!({ "options": tls.options.as_deref().unwrap_or("default") });
+    }
     v
 }
 

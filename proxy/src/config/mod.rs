@@ -12,8 +12,8 @@
 //! are warnings.
 //!
 //! Layout: `static_config/` (entrypoints, providers, observability) and
-//! `dynamic/` (routers, services, transports, middlewares; TLS will go
-//! beside them), each section's schema next to its checks. `DESIGN.md`
+//! `dynamic/` (routers, services, transports, middlewares, TLS), each
+//! section's schema next to its checks. `DESIGN.md`
 //! says what a new schema costs and where the next ones plug in. Rules
 //! stay text here (the routing module parses them). This module runs on
 //! the control plane only: nothing in it is on the request path.
@@ -32,20 +32,21 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, Cors, DisabledElement, DynamicConfig, ElementKind, ForwardingTimeouts, Headers,
-    HealthCheckConfig, INTERNAL_SERVICES, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded,
-    MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
-    RouterConfig, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StripPrefix,
-    StripPrefixRegex, disable_missing_internal, dynamic_paths, load_dynamic, load_dynamic_isolated,
-    parse_dynamic, parse_dynamic_isolated,
+    AddPrefix, CertificateConfig, Cors, DisabledElement, DynamicConfig, ElementKind,
+    ForwardingTimeouts, Headers, HealthCheckConfig, INTERNAL_SERVICES, IpAllowList, IpStrategy,
+    LoadBalancerConfig, Loaded, MiddlewareConfig, Pattern, PemSource, RedirectRegex,
+    RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, RouterTls, Secure, ServerConfig,
+    ServersTransportConfig, ServiceConfig, StripPrefix, StripPrefixRegex, TlsConfig,
+    TlsOptionsConfig, UpstreamTlsConfig, disable_missing_internal, dynamic_paths, load_dynamic,
+    load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
-    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointTransport, FileProviderConfig,
-    ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat,
-    LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, RespondingTimeouts,
-    StaticConfig, load_static, parse_static,
+    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointTls, EntryPointTransport,
+    FileProviderConfig, ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle,
+    LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig,
+    Redirection, RespondingTimeouts, StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

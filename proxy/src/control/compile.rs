@@ -1,12 +1,14 @@
 //! Compiling a validated configuration into a [`Snapshot`]: services
 //! resolved to upstream targets (with their stable pool keys and server
 //! ids), internal services (`api@internal`) marked for `admin`, routers
-//! grouped per entrypoint and indexed, each router with its middleware
-//! chain.
+//! grouped per entrypoint (TLS routers apart from plain ones) and indexed,
+//! each router with its middleware chain and TLS options, the SNI →
+//! options table of each entrypoint, and the routers of entrypoint
+//! redirections.
 //!
 //! Control plane only: runs at start and on reload, never per request.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +17,13 @@ use http::uri::Authority;
 
 use crate::admin::Internal;
 use crate::config::{DynamicConfig, ServersTransportConfig, ServiceConfig, StaticConfig};
+use crate::forward::Redirect;
 use crate::middleware::Chain;
-use crate::routing::{RouteEntry, Router};
+use crate::routing::{RouteEntry, Router, RuleSyntax, parse_rule_with};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Service, Snapshot};
+use crate::tls::{DEFAULT_OPTIONS, SniOptions, TlsSnapshot, UpstreamClients};
 use crate::upstream::{
-    Balancer, PoolKeys, ServerIds, ServerStates, TransportSettings, UpstreamTarget,
+    Balancer, PoolKeys, ServerIds, ServerStates, TransportSettings, UpstreamTarget, UpstreamTls,
 };
 
 fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
@@ -48,12 +52,15 @@ pub struct Identities {
 
 /// Compiles `dynamic` (already validated: rules parsed, references
 /// resolved) for the entrypoints of `static_cfg` into generation
-/// `generation`.
+/// `generation`, with the TLS options of `tls` and the TLS client
+/// configurations of `upstream`.
 pub fn compile(
     static_cfg: &StaticConfig,
     dynamic: &DynamicConfig,
     generation: u64,
     ids: &Identities,
+    tls: TlsSnapshot,
+    upstream: &UpstreamClients,
 ) -> Snapshot {
     let default_transport = Arc::new(transport_settings(&ServersTransportConfig::default()));
     let transports: HashMap<&str, Arc<TransportSettings>> = dynamic
@@ -72,25 +79,60 @@ pub fn compile(
             .as_deref()
             .and_then(|t| transports.get(t).cloned())
             .unwrap_or_else(|| Arc::clone(&default_transport));
+        let tls_settings = lb
+            .servers_transport
+            .as_deref()
+            .and_then(|t| dynamic.servers_transports.get(t))
+            .map(|t| &t.tls);
+        let client = lb
+            .servers_transport
+            .as_deref()
+            .and_then(|t| upstream.by_transport.get(t))
+            .unwrap_or(&upstream.default);
         let mut servers = Vec::with_capacity(lb.servers.len());
         let mut members = Vec::with_capacity(lb.servers.len());
         for s in &lb.servers {
             let Some(authority) = s.uri.authority().cloned() else {
                 continue;
             };
-            let authority = with_default_port(authority);
+            let authority = with_default_port(authority, if s.tls { 443 } else { 80 });
+            let tls = if s.tls {
+                let host = s.uri.host().unwrap_or_default();
+                let default = crate::config::UpstreamTlsConfig::default();
+                match crate::tls::client::server_name(tls_settings.unwrap_or(&default), host) {
+                    Ok(name) => Some(UpstreamTls::new(Arc::clone(client), name)),
+                    // Checked when the transport was read; a URL host is
+                    // always a valid name.
+                    Err(e) => {
+                        tracing::error!(url = %s.url, error = %e, "server skipped");
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let scheme = match (s.h2c, s.tls) {
+                (true, _) => "h2c".to_owned(),
+                (_, true) => format!(
+                    "https|{}|{:?}",
+                    lb.servers_transport.as_deref().unwrap_or(""),
+                    tls_settings
+                ),
+                _ => "http".to_owned(),
+            };
             let id = ids.servers.id(&service_name, s.url.as_str());
             let url: Arc<str> = Arc::from(s.url.as_str());
             members.push((ids.states.get(id), s.weight.unwrap_or(1), Arc::clone(&url)));
             let base_path = s.uri.path().trim_end_matches('/');
             servers.push(Arc::new(UpstreamTarget {
                 id,
-                key: ids.pools.key(s.h2c, authority.as_str(), &transport),
+                key: ids.pools.key(&scheme, authority.as_str(), &transport),
                 socket_addr: authority.as_str().parse().ok(),
                 host_header: HeaderValue::from_str(authority.as_str())
                     .expect("an authority is a valid header value"),
                 authority,
                 h2c: s.h2c,
+                tls,
                 base_path: base_path.into(),
                 transport: Arc::clone(&transport),
                 url,
@@ -124,9 +166,10 @@ pub fn compile(
     }
 
     let default_eps = static_cfg.default_entry_points();
+    let n_eps = static_cfg.entry_points.len();
     let mut routers = Vec::with_capacity(dynamic.routers.len());
-    let mut per_ep: Vec<Vec<RouteEntry<RouteTarget>>> =
-        static_cfg.entry_points.iter().map(|_| Vec::new()).collect();
+    let mut plain: Vec<Vec<RouteEntry<RouteTarget>>> = (0..n_eps).map(|_| Vec::new()).collect();
+    let mut secure: Vec<Vec<TlsEntry>> = (0..n_eps).map(|_| Vec::new()).collect();
     for (name, r) in &dynamic.routers {
         let service = if r.disabled {
             RouterInfo::NO_SERVICE
@@ -146,6 +189,7 @@ pub fn compile(
             name: Arc::from(format!("{name}@file")),
             service,
             chain,
+            redirect: None,
             disabled: r.disabled,
         });
         let priority = r.priority.unwrap_or_else(|| r.parsed.default_priority());
@@ -155,37 +199,157 @@ pub fn compile(
             &r.entry_points
         };
         for (i, ep) in static_cfg.entry_points.iter().enumerate() {
-            if eps.contains(&ep.name) {
-                per_ep[i].push(RouteEntry {
-                    name: name.clone(),
-                    rule: r.parsed.clone(),
-                    priority,
-                    value: RouteTarget { router, service },
-                });
+            if !eps.contains(&ep.name) {
+                continue;
+            }
+            // The router's own `tls` wins; else the entrypoint's `http.tls`
+            // makes it a TLS router here (Traefik's entrypoint model).
+            let options = match (&r.tls, &ep.http_tls) {
+                (Some(t), _) => Some(t.options.as_deref()),
+                (None, Some(t)) => Some(t.options.as_deref()),
+                (None, None) => None,
+            };
+            let mut entry = RouteEntry {
+                name: name.clone(),
+                rule: r.parsed.clone(),
+                priority,
+                value: RouteTarget {
+                    router,
+                    service,
+                    tls_options: RouteTarget::PLAIN,
+                },
+            };
+            match options {
+                None => plain[i].push(entry),
+                Some(o) => {
+                    let o = o.unwrap_or(DEFAULT_OPTIONS);
+                    // Unknown names were refused when the TLS was prepared.
+                    entry.value.tls_options = tls.index_of(o).unwrap_or(0);
+                    let hosts = r.parsed.hosts().into_iter().map(str::to_owned).collect();
+                    secure[i].push(TlsEntry { entry, hosts });
+                }
             }
         }
     }
+    for (i, ep) in static_cfg.entry_points.iter().enumerate() {
+        let Some(to) = &ep.redirect else { continue };
+        let rule = parse_rule_with("HostRegexp(`^.+$`)", RuleSyntax::V3)
+            .expect("the redirection rule parses");
+        let name = format!("{}-to-{}", ep.name, to.to.trim_start_matches(':'));
+        let router = routers.len() as u32;
+        routers.push(RouterInfo {
+            name: Arc::from(format!("{name}@internal")),
+            service: RouterInfo::NO_SERVICE,
+            chain: Chain::compile(&[], &dynamic.middlewares),
+            redirect: Some(Redirect::new(&to.scheme, to.port, to.permanent)),
+            disabled: false,
+        });
+        plain[i].push(RouteEntry {
+            name,
+            rule,
+            priority: to.priority,
+            value: RouteTarget {
+                router,
+                service: RouterInfo::NO_SERVICE,
+                tls_options: RouteTarget::PLAIN,
+            },
+        });
+    }
+    let entrypoints = plain
+        .into_iter()
+        .zip(secure)
+        .zip(&static_cfg.entry_points)
+        .map(|((plain, mut secure), ep)| {
+            let sni = resolve_sni(&ep.name, &mut secure, &tls);
+            EntryPointRoutes {
+                router: Router::new(plain),
+                tls_router: Router::new(secure.into_iter().map(|t| t.entry).collect()),
+                sni,
+            }
+        })
+        .collect();
     Snapshot {
         generation,
-        entrypoints: per_ep
-            .into_iter()
-            .map(|entries| EntryPointRoutes {
-                router: Router::new(entries),
-            })
-            .collect(),
+        entrypoints,
         routers,
         services,
+        tls,
         disabled: dynamic.disabled.clone(),
         config: Arc::new(dynamic.clone()),
     }
 }
 
-/// `host` → `host:80`: the dialled address always has a port.
-fn with_default_port(a: Authority) -> Authority {
+/// A TLS router on one entrypoint, with the hosts of its rule.
+struct TlsEntry {
+    entry: RouteEntry<RouteTarget>,
+    hosts: Vec<String>,
+}
+
+/// The SNI → TLS options table of one entrypoint, as Traefik arbitrates
+/// it: a router without a host in its rule cannot have its options chosen
+/// by SNI, and a host that two routers serve with different options is
+/// served with the default ones; those routers then use the default
+/// options too (both warned about).
+fn resolve_sni(ep: &str, routers: &mut [TlsEntry], tls: &TlsSnapshot) -> SniOptions {
+    let name = |i: u32| tls.options.get(i as usize).map_or("?", |o| &*o.name);
+    for r in routers.iter_mut() {
+        if r.hosts.is_empty() && r.entry.value.tls_options != 0 {
+            tracing::warn!(
+                entrypoint = ep,
+                router = %r.entry.name,
+                "no domain in the rule of router {:?}: its TLS options {:?} cannot be chosen by SNI; the default options are used",
+                r.entry.name,
+                name(r.entry.value.tls_options),
+            );
+            r.entry.value.tls_options = 0;
+        }
+    }
+    loop {
+        let mut by_host: HashMap<&str, BTreeSet<u32>> = HashMap::new();
+        for r in routers.iter() {
+            for h in &r.hosts {
+                by_host
+                    .entry(h.as_str())
+                    .or_default()
+                    .insert(r.entry.value.tls_options);
+            }
+        }
+        let conflicted: Vec<String> = by_host
+            .iter()
+            .filter(|(_, o)| o.len() > 1)
+            .map(|(h, _)| (*h).to_owned())
+            .collect();
+        if conflicted.is_empty() {
+            let mut sni = SniOptions::default();
+            for (h, o) in by_host {
+                if let Some(&o) = o.first() {
+                    sni.insert(h, o);
+                }
+            }
+            return sni;
+        }
+        for r in routers.iter_mut() {
+            if r.entry.value.tls_options != 0 && r.hosts.iter().any(|h| conflicted.contains(h)) {
+                tracing::warn!(
+                    entrypoint = ep,
+                    router = %r.entry.name,
+                    "router {:?}: its TLS options {:?} conflict with another router's on the same host and entrypoint; the default options are used",
+                    r.entry.name,
+                    name(r.entry.value.tls_options),
+                );
+                r.entry.value.tls_options = 0;
+            }
+        }
+    }
+}
+
+/// `host` → `host:port`: the dialled address always has a port (80, or
+/// 443 for `https`).
+fn with_default_port(a: Authority, port: u16) -> Authority {
     if a.port_u16().is_some() {
         return a;
     }
-    Authority::try_from(format!("{}:80", a.as_str())).unwrap_or(a)
+    Authority::try_from(format!("{}:{port}", a.as_str())).unwrap_or(a)
 }
 
 #[cfg(test)]
@@ -211,7 +375,18 @@ mod tests {
             static_cfg.default_rule_syntax,
         )
         .unwrap();
-        compile(&static_cfg, &dynamic, generation, ids)
+        let prepared = crate::tls::TlsRuntime::new()
+            .unwrap()
+            .prepare(&static_cfg.entry_points, &dynamic)
+            .unwrap();
+        compile(
+            &static_cfg,
+            &dynamic,
+            generation,
+            ids,
+            prepared.tls,
+            &prepared.upstream,
+        )
     }
 
     fn servers(snap: &Snapshot, service: &str) -> Vec<(ServerId, PoolKey)> {

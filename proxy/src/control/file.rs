@@ -1,13 +1,16 @@
 //! The file provider (`providers.file`): loads the dynamic configuration
 //! from `filename` or `directory`, and watches them (plus the static file,
-//! to say that a change there needs a restart).
+//! to say that a change there needs a restart, and the certificate files
+//! the configuration reads: a renewed certificate reloads like an edit).
 //!
 //! Control plane only. Watching asks for a reload through the control
 //! thread's `Trigger` channel; it never loads or compiles on the
 //! watcher's own thread.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::RecursiveMode;
@@ -43,32 +46,66 @@ pub fn load(static_cfg: &StaticConfig) -> Loaded {
     loaded
 }
 
-/// What the dynamic files hold now (their paths and bytes, hashed), so a
-/// change event on files whose bytes did not change reloads nothing.
-/// `None` without a file provider. Taken before the files are loaded: a
-/// write racing the load then reloads once more, never zero times.
-pub(super) fn fingerprint(static_cfg: &StaticConfig) -> Option<u64> {
+/// The certificate files a configuration reads (absolute paths), shared
+/// with the watcher's event handler.
+pub(super) type CertFiles = Arc<Mutex<Vec<PathBuf>>>;
+
+/// What the dynamic files and the certificate files `certs` hold now
+/// (their paths and bytes, hashed), so a change event on files whose bytes
+/// did not change reloads nothing, while a renewed certificate (the
+/// dynamic files unchanged) does. `None` without a file provider. Taken
+/// before the files are loaded: a write racing the load then reloads once
+/// more, never zero times.
+pub(super) fn fingerprint(static_cfg: &StaticConfig, certs: &[PathBuf]) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let file = static_cfg.providers.file.as_ref()?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    let hash_file = |p: &Path, h: &mut std::collections::hash_map::DefaultHasher| {
+        p.hash(h);
+        match std::fs::read(p) {
+            Ok(bytes) => bytes.hash(h),
+            Err(e) => e.kind().hash(h),
+        }
+    };
     match config::dynamic_paths(file) {
         Ok(paths) => {
             for p in paths {
-                p.hash(&mut h);
-                match std::fs::read(&p) {
-                    Ok(bytes) => bytes.hash(&mut h),
-                    Err(e) => e.kind().hash(&mut h),
-                }
+                hash_file(&p, &mut h);
             }
         }
         Err(e) => e.to_string().hash(&mut h),
+    }
+    for p in certs {
+        hash_file(p, &mut h);
     }
     Some(h.finish())
 }
 
 /// The file watches of a running proxy; dropping it stops watching.
 pub(super) struct FileWatch {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    /// Directories watched for certificate files.
+    cert_dirs: BTreeSet<PathBuf>,
+}
+
+impl FileWatch {
+    /// Watches the directories of `files` not watched yet (a reload may
+    /// name new certificate files). Directories are watched rather than
+    /// files, so a renewal by rename is seen.
+    pub(super) fn watch_certs(&mut self, files: &[PathBuf]) {
+        for dir in files.iter().filter_map(|f| f.parent()) {
+            if self.cert_dirs.insert(dir.to_path_buf())
+                && let Err(e) = self.debouncer.watch(dir, RecursiveMode::NonRecursive)
+            {
+                tracing::error!(path = %dir.display(), error = %e, "cannot watch certificate directory");
+            }
+        }
+    }
+}
+
+/// The absolute forms of `files`.
+pub(super) fn absolute_all(files: &[PathBuf]) -> Vec<PathBuf> {
+    files.iter().map(|f| absolute(f)).collect()
 }
 
 /// Which watched files an event batch touched.
@@ -81,6 +118,8 @@ struct Watched {
     dynamic_dir: Option<PathBuf>,
     /// The static file.
     static_file: Option<PathBuf>,
+    /// Certificate files of the running configuration.
+    certs: CertFiles,
 }
 
 impl Watched {
@@ -97,6 +136,7 @@ impl Watched {
         };
         let mut dynamic_changed = false;
         let mut static_changed = false;
+        let certs = self.certs.lock().unwrap_or_else(|e| e.into_inner());
         // Opening and reading a file (the proxy's own reload does) is not
         // a change; only a write that was closed is.
         let changes = events.iter().filter(|ev| match ev.event.kind {
@@ -105,6 +145,9 @@ impl Watched {
             _ => true,
         });
         for p in changes.flat_map(|ev| &ev.event.paths) {
+            if certs.contains(p) {
+                dynamic_changed = true;
+            }
             if self.dynamic_file.as_ref().is_some_and(|f| f == p)
                 || self
                     .dynamic_dir
@@ -134,12 +177,16 @@ impl Watched {
 pub(super) fn watch(
     static_cfg: &StaticConfig,
     static_file: Option<&Path>,
+    certs: CertFiles,
     triggers: Sender<Trigger>,
 ) -> Option<FileWatch> {
+    let watch_certs = static_cfg.providers.file.as_ref().is_some_and(|f| f.watch);
+    let cert_list = certs.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut watched = Watched {
         dynamic_file: None,
         dynamic_dir: None,
         static_file: static_file.map(absolute),
+        certs,
     };
     let mut dirs: Vec<(PathBuf, RecursiveMode)> = Vec::new();
     if let Some(f) = static_cfg.providers.file.as_ref().filter(|f| f.watch) {
@@ -187,9 +234,14 @@ pub(super) fn watch(
     if let Some(dir) = static_dir {
         let _ = debouncer.watch(&dir, RecursiveMode::NonRecursive);
     }
-    Some(FileWatch {
-        _debouncer: debouncer,
-    })
+    let mut fw = FileWatch {
+        debouncer,
+        cert_dirs: BTreeSet::new(),
+    };
+    if watch_certs {
+        fw.watch_certs(&cert_list);
+    }
+    Some(fw)
 }
 
 fn is_config_file(p: &Path) -> bool {

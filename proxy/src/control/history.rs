@@ -7,9 +7,11 @@
 //! reload and no request of the data plane ever touches it.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
+
+use crate::config::{ConfigErrors, DynamicConfig};
 
 /// How one load ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,34 @@ pub struct ReloadEvent {
     pub took: Duration,
     /// What happened.
     pub result: ReloadResult,
+}
+
+impl ReloadEvent {
+    /// A load started at `started`, published as `generation` from
+    /// `config`.
+    pub fn applied(generation: u64, started: Instant, config: &DynamicConfig) -> Self {
+        ReloadEvent {
+            generation,
+            at: SystemTime::now(),
+            took: started.elapsed(),
+            result: ReloadResult::Applied {
+                disabled: config.disabled.len(),
+            },
+        }
+    }
+
+    /// A load started at `started` and refused with `errors`; `generation`
+    /// is the one still served.
+    pub fn rejected(generation: u64, started: Instant, errors: &ConfigErrors) -> Self {
+        ReloadEvent {
+            generation,
+            at: SystemTime::now(),
+            took: started.elapsed(),
+            result: ReloadResult::Rejected {
+                errors: errors.0.iter().map(ToString::to_string).collect(),
+            },
+        }
+    }
 }
 
 /// The last loads, newest last.

@@ -31,16 +31,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
 pub use compile::{Identities, compile};
 pub use history::{ReloadEvent, ReloadHistory, ReloadResult};
 
-use crate::config::{ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig};
+use crate::config::{
+    ConfigError, ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig,
+};
 use crate::observe::{self, MetricsHandle};
 use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::tls::{CertSet, TlsRuntime};
 use crate::upstream::HealthChecks;
 
 /// Why a reload was asked for.
@@ -61,6 +64,9 @@ enum Trigger {
     StaticChanged,
     /// The proxy is stopping.
     Stop,
+    /// Sent by the control thread to its booster: a reload it was given
+    /// has ended (applied or refused).
+    Applied,
 }
 
 /// State shared by [`Control`], the control thread and the signal
@@ -70,8 +76,12 @@ struct Inner {
     static_file: Option<PathBuf>,
     snapshot: SharedSnapshot,
     ids: Identities,
+    tls: TlsRuntime,
     generation: AtomicU64,
     rejected: AtomicU64,
+    /// The certificate files the running configuration reads, watched for
+    /// renewals.
+    cert_files: file::CertFiles,
     /// Serialises reloads; holds the [`file::fingerprint`] of the files
     /// last examined (applied or rejected).
     reload_lock: Mutex<Option<u64>>,
@@ -104,31 +114,86 @@ fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
     )
 }
 
-/// What `proxy check` reports: the compiled configuration, or every error;
-/// the warnings in both cases.
+/// What `proxy check` reports: the compiled configuration (certificates
+/// read, TLS options built), or every error; the warnings in both cases.
 pub fn check(static_cfg: &StaticConfig) -> (Result<Snapshot, ConfigErrors>, Vec<ConfigWarning>) {
     let loaded = file::load(static_cfg);
     let result = match loaded.error_list() {
         Some(errors) => Err(errors),
-        None => Ok(compile(
-            static_cfg,
-            &loaded.config,
-            0,
-            &Identities::default(),
-        )),
+        None => tls_runtime().and_then(|tls| {
+            build(static_cfg, &tls, &Identities::default(), 0, &loaded.config).map(|(snap, _)| snap)
+        }),
     };
     (result, loaded.warnings)
 }
 
-/// What the reload history says of `loaded`.
-fn history_result(loaded: &Loaded) -> ReloadResult {
-    if loaded.usable {
-        ReloadResult::Applied {
-            disabled: loaded.config.disabled.len(),
-        }
-    } else {
-        ReloadResult::Rejected {
-            errors: loaded.errors.iter().map(ToString::to_string).collect(),
+/// What `proxy explain` routes with: the configuration as the running
+/// proxy would serve it (an element with an error disabled, not the
+/// whole load), with the load's errors to report; `Err` when it cannot
+/// be served at all.
+pub fn served(static_cfg: &StaticConfig) -> Result<(Snapshot, Vec<ConfigError>), ConfigErrors> {
+    let loaded = file::load(static_cfg);
+    let errors = loaded.errors.clone();
+    let tls = tls_runtime()?;
+    build_loaded(static_cfg, &tls, &Identities::default(), 1, loaded)
+        .map(|(snap, _, _)| (snap, errors))
+}
+
+fn tls_runtime() -> Result<TlsRuntime, ConfigErrors> {
+    TlsRuntime::new().map_err(|message| {
+        ConfigErrors(vec![ConfigError {
+            file: Default::default(),
+            key: "tls".to_owned(),
+            line: None,
+            column: None,
+            message,
+        }])
+    })
+}
+
+/// Builds generation `generation` of `dynamic` (certificates read, TLS
+/// options and upstream TLS clients built): the snapshot and the
+/// certificate set to publish with it. A certificate or TLS build error
+/// rejects the whole load (logged here).
+fn build(
+    static_cfg: &StaticConfig,
+    tls: &TlsRuntime,
+    ids: &Identities,
+    generation: u64,
+    dynamic: &DynamicConfig,
+) -> Result<(Snapshot, CertSet), ConfigErrors> {
+    let prepared = tls.prepare(&static_cfg.entry_points, dynamic)?;
+    let snap = compile(
+        static_cfg,
+        dynamic,
+        generation,
+        ids,
+        prepared.tls,
+        &prepared.upstream,
+    );
+    Ok((snap, prepared.certs))
+}
+
+/// [`build`] of a usable load, logging the build's errors.
+fn build_loaded(
+    static_cfg: &StaticConfig,
+    tls: &TlsRuntime,
+    ids: &Identities,
+    generation: u64,
+    loaded: Loaded,
+) -> Result<(Snapshot, CertSet, DynamicConfig), ConfigErrors> {
+    if !loaded.usable {
+        return Err(loaded
+            .error_list()
+            .unwrap_or_else(|| ConfigErrors(Vec::new())));
+    }
+    match build(static_cfg, tls, ids, generation, &loaded.config) {
+        Ok((snap, certs)) => Ok((snap, certs, loaded.config)),
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!("{e}");
+            }
+            Err(errors)
         }
     }
 }
@@ -161,28 +226,31 @@ impl Control {
         metrics: Option<MetricsHandle>,
     ) -> Result<Self, ConfigErrors> {
         let ids = Identities::default();
-        let files = file::fingerprint(&static_cfg);
+        let tls = tls_runtime()?;
+        // The certificate files are known after the load: the first event
+        // on one reloads once more, which changes nothing.
+        let files = file::fingerprint(&static_cfg, &[]);
         let started = Instant::now();
         let loaded = file::load(&static_cfg);
         report(&loaded);
         let mut rejected = 0;
         let history = Arc::new(ReloadHistory::default());
-        let result = history_result(&loaded);
-        let dynamic = if loaded.usable {
-            loaded.config
-        } else {
-            tracing::error!("the dynamic configuration cannot be used; starting without it");
-            observe::record_config_rejected();
-            rejected = 1;
-            DynamicConfig::default()
+        let (snap, certs, dynamic) = match build_loaded(&static_cfg, &tls, &ids, 1, loaded) {
+            Ok(built) => {
+                history.push(ReloadEvent::applied(1, started, &built.2));
+                built
+            }
+            Err(errors) => {
+                history.push(ReloadEvent::rejected(1, started, &errors));
+                tracing::error!("the dynamic configuration cannot be used; starting without it");
+                observe::record_config_rejected();
+                rejected = 1;
+                let dynamic = DynamicConfig::default();
+                let (snap, certs) = build(&static_cfg, &tls, &ids, 1, &dynamic)?;
+                (snap, certs, dynamic)
+            }
         };
-        let snap = compile(&static_cfg, &dynamic, 1, &ids);
-        history.push(ReloadEvent {
-            generation: 1,
-            at: SystemTime::now(),
-            took: started.elapsed(),
-            result,
-        });
+        tls.publish(certs);
         tracing::info!(
             generation = 1,
             routers = snap.routers.len(),
@@ -202,6 +270,8 @@ impl Control {
                 static_file,
                 snapshot: Arc::new(ArcSwap::from_pointee(snap)),
                 ids,
+                tls,
+                cert_files: Arc::new(Mutex::new(file::absolute_all(&dynamic.tls.files()))),
                 generation: AtomicU64::new(1),
                 rejected: AtomicU64::new(rejected),
                 reload_lock: Mutex::new(files),
@@ -254,12 +324,18 @@ impl Control {
     pub fn start_watching(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
         let inner = &self.inner;
-        let files = file::watch(&inner.static_cfg, inner.static_file.as_deref(), tx.clone());
+        let files = file::watch(
+            &inner.static_cfg,
+            inner.static_file.as_deref(),
+            Arc::clone(&inner.cert_files),
+            tx.clone(),
+        );
         watch::forward_sighup(tx.clone());
         let inner = Arc::clone(inner);
+        let own = tx.clone();
         let h = std::thread::Builder::new()
             .name("proxy-control".into())
-            .spawn(move || watch::run(inner, rx, files))
+            .spawn(move || watch::run(inner, rx, own, files))
             .expect("spawn control thread");
         *self.thread.lock().expect("control thread lock") = Some((tx, h));
     }
@@ -289,7 +365,12 @@ impl Inner {
     /// loaded again: `Ok(None)`.
     fn reload(&self, forced: bool) -> Result<Option<u64>, ConfigErrors> {
         let mut examined = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let files = file::fingerprint(&self.static_cfg);
+        let certs = self
+            .cert_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let files = file::fingerprint(&self.static_cfg, &certs);
         if !forced && files.is_some() && *examined == files {
             tracing::debug!("configuration files unchanged: nothing to reload");
             return Ok(None);
@@ -298,28 +379,20 @@ impl Inner {
         let started = Instant::now();
         let loaded = file::load(&self.static_cfg);
         report(&loaded);
-        let outcome = history_result(&loaded);
-        let result = if loaded.usable {
-            let next = self.generation.load(Ordering::Acquire) + 1;
-            Ok((
-                next,
-                compile(&self.static_cfg, &loaded.config, next, &self.ids),
-            ))
-        } else {
-            Err(loaded
-                .error_list()
-                .unwrap_or_else(|| ConfigErrors(Vec::new())))
-        };
+        let generation = self.generation.load(Ordering::Acquire) + 1;
+        let result = build_loaded(&self.static_cfg, &self.tls, &self.ids, generation, loaded);
         match result {
-            Ok((generation, snap)) => {
+            Ok((snap, certs, dynamic)) => {
                 let (routers, services) = (snap.routers.len(), snap.services.len());
+                // Certificates first: a handshake between the two stores
+                // sees the new certificates with the old options, never a
+                // certificate missing.
+                self.tls.publish(certs);
                 self.publish(generation, snap);
-                self.history.push(ReloadEvent {
-                    generation,
-                    at: SystemTime::now(),
-                    took: started.elapsed(),
-                    result: outcome,
-                });
+                self.history
+                    .push(ReloadEvent::applied(generation, started, &dynamic));
+                *self.cert_files.lock().unwrap_or_else(|e| e.into_inner()) =
+                    file::absolute_all(&dynamic.tls.files());
                 tracing::info!(
                     generation,
                     routers,
@@ -331,12 +404,11 @@ impl Inner {
             }
             Err(errors) => {
                 self.rejected.fetch_add(1, Ordering::AcqRel);
-                self.history.push(ReloadEvent {
-                    generation: self.generation.load(Ordering::Acquire),
-                    at: SystemTime::now(),
-                    took: started.elapsed(),
-                    result: outcome,
-                });
+                self.history.push(ReloadEvent::rejected(
+                    self.generation.load(Ordering::Acquire),
+                    started,
+                    &errors,
+                ));
                 observe::record_config_rejected();
                 tracing::error!(
                     generation = self.generation.load(Ordering::Acquire),

@@ -1,45 +1,155 @@
 //! The control thread: waits for reload triggers (a provider saw a change,
 //! `SIGHUP`) and applies them one at a time, in Linux's `SCHED_IDLE`
-//! class so that it never delays a request.
+//! class so that it never delays a request, raised to the normal class
+//! when a change would otherwise wait (see [`booster`]).
 //!
-//! Control plane only; the thread and the `SIGHUP` listener are the only
-//! threads this module starts. A new provider sends its triggers into the
-//! same channel.
+//! Control plane only; the control thread, its booster and the `SIGHUP`
+//! listener are the only threads this module starts. A new provider sends
+//! its triggers into the same channel.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
 
 use super::file::FileWatch;
 use super::{Cause, Inner, Trigger};
 
-/// Puts the calling thread in Linux's `SCHED_IDLE` class: a worker woken
-/// by a request preempts it at once, so a reload does not delay requests
-/// even when the control thread shares the workers' cores (a proxy pinned
-/// to one core). Measured with `reload-storm`: p99.9 +5% with a rewrite
-/// every 100 ms, against +87% at normal priority and +130% at nice 19
-/// (CFS lets a nice thread finish its slice first). The price: on a core
-/// the workers keep 100% busy, the thread gets a sliver of CPU, so a
-/// reload there takes much longer to apply (it is never starved).
+/// How long a reload may wait or run in `SCHED_IDLE` before the control
+/// thread is raised to the normal class for the rest of it: on a machine
+/// whose cores the workers (or anything else) keep busy, an idle-class
+/// thread gets almost no CPU, and a renewed certificate or a new route
+/// would wait for seconds (issue 20, item 5: under 1 s whatever the load).
+const IDLE_BUDGET: Duration = Duration::from_millis(200);
+
+/// Sets thread `tid`'s scheduling class (`0` is the calling thread);
+/// false when the kernel refuses.
 #[allow(unsafe_code)]
-fn deprioritize_current_thread() {
+fn set_class(tid: libc::pid_t, policy: libc::c_int) -> bool {
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler only reads `param`; pid 0 is the calling
-    // thread, and SCHED_IDLE with priority 0 is always a valid request.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    // SAFETY: sched_setscheduler only reads `param`; `tid` is 0 or a thread
+    // of this process that is alive (the control thread, which outlives
+    // its booster), and priority 0 is valid for SCHED_IDLE and SCHED_OTHER.
+    let rc = unsafe { libc::sched_setscheduler(tid, policy, &param) };
     if rc != 0 {
         tracing::debug!(
             error = %std::io::Error::last_os_error(),
-            "cannot lower the control thread's scheduling class"
+            policy,
+            "cannot change the control thread's scheduling class"
         );
     }
+    rc == 0
+}
+
+/// Whether a thread of this process may go to `SCHED_IDLE` and come back
+/// to the normal class: leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or an
+/// `RLIMIT_NICE` of 20, which an unprivileged process usually lacks. Tried
+/// on a throwaway thread, so a refusal strands nothing.
+fn can_leave_idle_class() -> bool {
+    std::thread::Builder::new()
+        .name("proxy-sched-probe".into())
+        .spawn(|| set_class(0, libc::SCHED_IDLE) && set_class(0, libc::SCHED_OTHER))
+        .ok()
+        .and_then(|h| h.join().ok())
+        .unwrap_or(false)
+}
+
+/// The calling thread's id.
+#[allow(unsafe_code)]
+fn current_tid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Relays `triggers` to the control thread `tid` (returned receiver) and
+/// keeps that thread in `SCHED_IDLE` while it has nothing to do, so that a
+/// worker woken by a request preempts a reload at once, even when the
+/// control thread shares the workers' cores (a proxy pinned to one core).
+/// Measured with `reload-storm`: p99.9 +5% with a rewrite every 100 ms,
+/// against +87% at normal priority and +130% at nice 19 (CFS lets a nice
+/// thread finish its slice first).
+///
+/// The booster itself stays in the normal class (it only waits): a
+/// trigger that has not been applied [`IDLE_BUDGET`] after it arrived raises
+/// the control thread to the normal class until every trigger it was given
+/// is done ([`Trigger::Applied`]), then lowers it again. The deadline runs
+/// from the trigger's arrival, not from the reload's start: a starved
+/// idle-class thread may not even get to start it.
+fn booster(triggers: Receiver<Trigger>, tid: libc::pid_t) -> Receiver<Trigger> {
+    let (work_tx, work) = std::sync::mpsc::channel::<Trigger>();
+    std::thread::Builder::new()
+        .name("proxy-reload-boost".into())
+        .spawn(move || {
+            // Triggers forwarded and not applied yet.
+            let mut outstanding = 0usize;
+            let mut deadline: Option<Instant> = None;
+            let mut raised = false;
+            loop {
+                let next = match deadline {
+                    Some(d) => triggers.recv_timeout(d.saturating_duration_since(Instant::now())),
+                    None => triggers.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match next {
+                    Ok(Trigger::Applied) => {
+                        outstanding = outstanding.saturating_sub(1);
+                        if outstanding == 0 {
+                            deadline = None;
+                            if raised {
+                                raised = !set_class(tid, libc::SCHED_IDLE);
+                            }
+                        }
+                    }
+                    Ok(Trigger::Stop) => {
+                        let _ = work_tx.send(Trigger::Stop);
+                        return;
+                    }
+                    Ok(t) => {
+                        if matches!(t, Trigger::Reload(_)) {
+                            outstanding += 1;
+                            if !raised && deadline.is_none() {
+                                deadline = Some(Instant::now() + IDLE_BUDGET);
+                            }
+                        }
+                        if work_tx.send(t).is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        deadline = None;
+                        raised = set_class(tid, libc::SCHED_OTHER);
+                        tracing::debug!(
+                            "a reload not applied 200 ms after its trigger: control thread at normal priority"
+                        );
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        })
+        .expect("spawn the reload booster");
+    work
 }
 
 /// Runs the control thread until [`Trigger::Stop`] (or every sender is
-/// gone). `files` is kept alive meanwhile: dropping it stops the watches.
-pub(super) fn run(inner: Arc<Inner>, triggers: Receiver<Trigger>, files: Option<FileWatch>) {
-    deprioritize_current_thread();
-    let _files = files;
+/// gone). `own` sends into `triggers` (for [`Trigger::Applied`]); `files`
+/// is kept alive meanwhile: dropping it stops the watches. Where the
+/// process may leave `SCHED_IDLE` again, the thread waits and reloads in
+/// that class behind a [`booster`]; elsewhere it stays in the normal class,
+/// so that a change always applies.
+pub(super) fn run(
+    inner: Arc<Inner>,
+    triggers: Receiver<Trigger>,
+    own: Sender<Trigger>,
+    files: Option<FileWatch>,
+) {
+    let (triggers, applied) = if can_leave_idle_class() {
+        // The booster first: a thread inherits its creator's class.
+        let work = booster(triggers, current_tid());
+        set_class(0, libc::SCHED_IDLE);
+        (work, Some(own))
+    } else {
+        tracing::debug!("no CAP_SYS_NICE (or RLIMIT_NICE 20): reloads run at normal priority");
+        (triggers, None)
+    };
+    let mut files = files;
     while let Ok(trigger) = triggers.recv() {
         match trigger {
             Trigger::Reload(cause) => {
@@ -47,11 +157,32 @@ pub(super) fn run(inner: Arc<Inner>, triggers: Receiver<Trigger>, files: Option<
                 if forced {
                     tracing::info!("SIGHUP: reloading the configuration");
                 }
-                let _ = inner.reload(forced);
+                let reloaded = inner.reload(forced);
+                if reloaded.is_ok()
+                    && let Some(f) = files.as_mut()
+                    && inner
+                        .static_cfg
+                        .providers
+                        .file
+                        .as_ref()
+                        .is_some_and(|p| p.watch)
+                {
+                    // Certificate files the new configuration names.
+                    let certs = inner
+                        .cert_files
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    f.watch_certs(&certs);
+                }
+                if let Some(a) = &applied {
+                    let _ = a.send(Trigger::Applied);
+                }
             }
             Trigger::StaticChanged => tracing::warn!(
                 "the static configuration changed: entrypoints and providers apply after a restart"
             ),
+            Trigger::Applied => {}
             Trigger::Stop => break,
         }
     }

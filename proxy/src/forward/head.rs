@@ -4,9 +4,9 @@
 //! dropping an untrusted client's) and the `Connection`-named headers
 //! removed. Rules and middlewares see the result.
 //!
-//! The TLS issue adds its SNI check here: a host whose TLS options differ
-//! from those the connection's SNI chose is answered
-//! [`Answer::Misdirected`].
+//! The SNI check (a router whose TLS options differ from those the
+//! connection's SNI chose answers [`Answer::Misdirected`]) runs once the
+//! router is known, in `journey`, as Traefik runs it in the router's chain.
 //!
 //! Runs per request: header lookups and reference-counted values; the
 //! host's port is cached per connection.

@@ -22,6 +22,7 @@
 mod head;
 pub mod headers;
 mod record;
+mod redirect;
 pub mod respond;
 mod route;
 mod service;
@@ -33,13 +34,14 @@ use http::header::HeaderValue;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
+pub use redirect::Redirect;
 pub use respond::Answer;
 
 use crate::admin::Admin;
 use crate::listener::ConnCtx;
 use crate::middleware::{Exchange, Inner};
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
-use crate::snapshot::{self, SharedSnapshot};
+use crate::snapshot::{self, RouteTarget, SharedSnapshot};
 use crate::upstream::{ClientBody, MessageBody, PooledBody, ProxyError, RequestBody};
 pub use record::Finish;
 use record::{Outcome, Record};
@@ -116,6 +118,25 @@ async fn journey(
     };
     outcome.router = Some(target.router);
     let router = &snap.routers[target.router as usize];
+    // Traefik's SNI check: a TLS router answers only connections whose
+    // handshake used its TLS options (the SNI chose them); a Host mapping
+    // to other options than the SNI did is misdirected.
+    if let Some(used) = &ctx.tls_options
+        && target.tls_options != RouteTarget::PLAIN
+        && snap
+            .tls
+            .options
+            .get(target.tls_options as usize)
+            .is_none_or(|o| o.name != *used)
+    {
+        outcome.snap = Some(snap);
+        return Answer::Misdirected.response();
+    }
+    if let Some(redirect) = &router.redirect {
+        let resp = redirect.response(&req, head.host_str());
+        outcome.snap = Some(snap);
+        return resp;
+    }
     if router.disabled {
         // It keeps its place so that what it matches never falls through
         // to a lower-priority router (which Traefik lets happen).

@@ -1,4 +1,5 @@
-//! Phase 2: the router of the request's entrypoint picks a router, on the
+//! Phase 2: the router of the request's entrypoint (its TLS routers for a
+//! TLS connection, its plain ones otherwise) picks a router, on the
 //! path normalised as Traefik matches it, in the worker's arena; the
 //! request's path becomes the sanitised one Traefik forwards.
 //!
@@ -65,7 +66,12 @@ pub(super) fn route<B>(
                     client_ip: canonical_ip(ctx.peer.ip()),
                     arena: &arena,
                 };
-                Ok(routes.router.route(&view).copied())
+                let table = if ctx.tls {
+                    &routes.tls_router
+                } else {
+                    &routes.router
+                };
+                Ok(table.route(&view).copied())
             }
             Err(e) => Err(e),
         };

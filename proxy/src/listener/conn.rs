@@ -19,7 +19,7 @@ use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
 use super::served::ServedBody;
-use super::stream::{ActivityStream, ClientStream};
+use super::stream::{Accepted, ActivityStream};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown, Tracker};
 use crate::forward::{Finish, Shared};
@@ -37,6 +37,10 @@ pub struct ConnCtx {
     pub peer: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// For TLS, the name of the TLS options its handshake used: a TLS
+    /// router answers only when it names the same ones (Traefik's SNI
+    /// check, 421 otherwise).
+    pub tls_options: Option<Arc<str>>,
     client_ip: HeaderValue,
     trusted: bool,
     /// Last `Host` seen on this connection and its port as a header value:
@@ -69,7 +73,7 @@ impl ConnCtx {
         shared: Arc<Shared>,
         entrypoint: Arc<EntryPointInfo>,
         peer: SocketAddr,
-        tls: bool,
+        tls_options: Option<Arc<str>>,
     ) -> Self {
         let ip = canonical_ip(peer.ip());
         let trusted = entrypoint.insecure || entrypoint.trusted.contains(ip);
@@ -79,7 +83,8 @@ impl ConnCtx {
             shared,
             entrypoint,
             peer,
-            tls,
+            tls: tls_options.is_some(),
+            tls_options,
             client_ip,
             trusted,
             host_port: RefCell::new(None),
@@ -269,15 +274,30 @@ pub(super) async fn serve_conn(
     guard: ConnGuard,
 ) {
     let _ = tcp.set_nodelay(true);
-    let stream: ClientStream = match ep.handshake.complete(tcp).await {
-        Ok(s) => s,
+    // The TLS handshake (or the first byte of a plain request) must come
+    // within the read timeout, as Traefik bounds reading the ClientHello.
+    let handshake = ep.handshake.complete(tcp, &shared.snapshot, ep.info.index);
+    let accepted = match ep.timeouts.read {
+        Some(t) => tokio::time::timeout(t, handshake)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        None => handshake.await,
+    };
+    let Accepted {
+        stream,
+        tls_options,
+    } = match accepted {
+        Ok(a) => a,
         Err(e) => {
+            if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                ep.info.handshake_errors.increment(1);
+            }
             tracing::debug!(peer = %peer, error = %e, "handshake failed");
             return;
         }
     };
-    let mut ctx = ConnCtx::new(shared, Arc::clone(&ep.info), peer, stream.is_tls())
-        .with_timeouts(ep.timeouts);
+    let mut ctx =
+        ConnCtx::new(shared, Arc::clone(&ep.info), peer, tls_options).with_timeouts(ep.timeouts);
     ctx.tracker = Some(Rc::clone(&guard.0));
     let ctx = Rc::new(ctx);
     let svc_ctx = Rc::clone(&ctx);

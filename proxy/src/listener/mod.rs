@@ -3,7 +3,8 @@
 //! per-connection context and serving a connection), `served.rs` (the
 //! response body that keeps its request in flight), `stream.rs` (the
 //! plain-or-TLS client stream, the entrypoint's handshake, the activity
-//! counter) and `watchdog.rs` (read and idle timeouts).
+//! counter), `tls.rs` (telling TLS from plain, the TLS handshake with the
+//! options the SNI chose) and `watchdog.rs` (read and idle timeouts).
 //!
 //! Thread-per-core: every worker thread runs a current-thread tokio runtime
 //! and its own `SO_REUSEPORT` socket per entrypoint, so the kernel spreads
@@ -14,6 +15,7 @@ pub mod bind;
 pub mod conn;
 pub mod served;
 pub mod stream;
+mod tls;
 mod watchdog;
 
 use std::cell::Cell;
@@ -26,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 pub use conn::ConnCtx;
-pub use stream::{ClientStream, Handshake};
+pub use stream::{Accepted, ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
 use crate::config::Http2Config;
@@ -45,6 +47,8 @@ pub struct EntryPointInfo {
     pub trusted: IpSet,
     /// Trust every client's forwarding headers.
     pub insecure: bool,
+    /// Failed TLS handshakes (`proxy_tls_handshake_errors_total`).
+    pub handshake_errors: metrics::Counter,
 }
 
 /// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`,

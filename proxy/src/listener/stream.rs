@@ -1,15 +1,10 @@
 //! The byte streams a client connection is served over: [`ClientStream`]
-//! (plain TCP, or TLS once an entrypoint terminates it), the
-//! [`Handshake`] an entrypoint turns an accepted socket into one with, and
-//! [`ActivityStream`], which lets the watchdog see bytes arrive.
+//! (plain TCP, or TLS), the [`Handshake`] an entrypoint turns an accepted
+//! socket into one with, and [`ActivityStream`], which lets the watchdog
+//! see bytes arrive.
 //!
 //! Runs per read and write: enums matched, no `dyn`, no allocation, no
-//! lock.
-//!
-//! TLS (the TLS issue) plugs in here: a `Handshake` variant holding the
-//! acceptor (or one that sniffs plain-or-TLS per connection), and a
-//! `ClientStream` variant for the TLS stream; the rest of the listener
-//! and the request path only ask [`ClientStream::is_tls`].
+//! lock. The TLS handshake itself is in `tls.rs`.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -19,29 +14,61 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use super::tls;
+use crate::snapshot::SharedSnapshot;
 
 /// How an entrypoint turns an accepted TCP connection into the stream it
 /// serves.
 #[derive(Clone, Debug)]
 pub enum Handshake {
-    /// Plain HTTP: the TCP stream as is.
-    Plain,
+    /// Plain HTTP or TLS, told apart by the client's first byte, as every
+    /// Traefik entrypoint serves both: TLS connections reach the TLS
+    /// routers, plain ones the others.
+    Detect,
+}
+
+/// An accepted connection, ready to serve.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Its stream.
+    pub stream: ClientStream,
+    /// For TLS, the name of the TLS options its handshake used.
+    pub tls_options: Option<Arc<str>>,
 }
 
 impl Handshake {
     /// Whether connections of this entrypoint are (or may be) TLS.
     pub fn serves_tls(&self) -> bool {
         match self {
-            Handshake::Plain => false,
+            Handshake::Detect => true,
         }
     }
 
-    /// The stream to serve `tcp` over, once any handshake is done. Runs on
-    /// the connection's own task, so a slow handshake never holds up the
-    /// accept loop.
-    pub async fn complete(&self, tcp: TcpStream) -> io::Result<ClientStream> {
+    /// The stream to serve `tcp` over, once any handshake is done, for
+    /// entrypoint `ep` of `snapshot`. Runs on the connection's own task, so
+    /// a slow handshake never holds up the accept loop.
+    pub async fn complete(
+        &self,
+        tcp: TcpStream,
+        snapshot: &SharedSnapshot,
+        ep: usize,
+    ) -> io::Result<Accepted> {
         match self {
-            Handshake::Plain => Ok(ClientStream::Plain(tcp)),
+            Handshake::Detect => {
+                if !tls::starts_tls(&tcp).await? {
+                    return Ok(Accepted {
+                        stream: ClientStream::Plain(tcp),
+                        tls_options: None,
+                    });
+                }
+                let done = tls::accept(tcp, snapshot, ep).await?;
+                Ok(Accepted {
+                    stream: ClientStream::Tls(Box::new(done.stream)),
+                    tls_options: Some(done.options),
+                })
+            }
         }
     }
 }
@@ -51,6 +78,9 @@ impl Handshake {
 pub enum ClientStream {
     /// Plain TCP.
     Plain(TcpStream),
+    /// TLS over TCP (boxed: the TLS state is large and the plain variant
+    /// should not pay for it).
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl ClientStream {
@@ -60,6 +90,7 @@ impl ClientStream {
     pub fn is_tls(&self) -> bool {
         match self {
             ClientStream::Plain(_) => false,
+            ClientStream::Tls(_) => true,
         }
     }
 }
@@ -73,6 +104,7 @@ impl AsyncRead for ClientStream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -86,6 +118,7 @@ impl AsyncWrite for ClientStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -97,6 +130,7 @@ impl AsyncWrite for ClientStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -104,6 +138,7 @@ impl AsyncWrite for ClientStream {
     fn is_write_vectored(&self) -> bool {
         match self {
             ClientStream::Plain(s) => s.is_write_vectored(),
+            ClientStream::Tls(s) => s.is_write_vectored(),
         }
     }
 
@@ -111,6 +146,7 @@ impl AsyncWrite for ClientStream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -118,6 +154,7 @@ impl AsyncWrite for ClientStream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

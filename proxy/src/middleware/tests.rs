@@ -21,6 +21,11 @@ fn empty_snapshot() -> Snapshot {
         entrypoints: Vec::new(),
         routers: Vec::new(),
         services: Vec::new(),
+        tls: crate::tls::TlsRuntime::new()
+            .unwrap()
+            .prepare(&[], &crate::config::DynamicConfig::default())
+            .unwrap()
+            .tls,
         disabled: Vec::new(),
         config: Default::default(),
     }
@@ -40,8 +45,9 @@ fn conn() -> ConnCtx {
         name: "web".into(),
         trusted: IpSet::default(),
         insecure: false,
+        handshake_errors: metrics::Counter::noop(),
     });
-    ConnCtx::new(shared, ep, "127.0.0.1:5000".parse().unwrap(), false)
+    ConnCtx::new(shared, ep, "127.0.0.1:5000".parse().unwrap(), None)
 }
 
 fn run<M: Member>(chain: &Chain<M>, inner: &mut Recorder) -> Served {

@@ -66,6 +66,12 @@ pub const ROUTER_DECISION_SECONDS: &str = "proxy_router_decision_seconds";
 /// Counter (ours): access-log lines dropped because the writer fell behind.
 pub const ACCESSLOG_DROPPED_TOTAL: &str = "proxy_accesslog_dropped_total";
 
+/// Counter `{entrypoint}` (ours): TLS handshakes that failed (no common
+/// version or suite, an untrusted client certificate, `sniStrict`, a
+/// client gone mid-handshake). Logged at debug only: a scanner must not
+/// flood the log.
+pub const TLS_HANDSHAKE_ERRORS_TOTAL: &str = "proxy_tls_handshake_errors_total";
+
 /// Traefik's default latency buckets (`metrics.prometheus.buckets`).
 pub const DEFAULT_BUCKETS: [f64; 4] = [0.1, 0.3, 1.2, 5.0];
 

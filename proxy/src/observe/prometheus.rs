@@ -232,6 +232,10 @@ pub fn describe_metrics() {
         names::ACCESSLOG_DROPPED_TOTAL,
         "Access log lines dropped because the writer fell behind"
     );
+    metrics::describe_counter!(
+        names::TLS_HANDSHAKE_ERRORS_TOTAL,
+        "TLS handshakes that failed, by entryPoint"
+    );
 }
 
 /// Registers the unlabelled reload series at 0 so they show before the

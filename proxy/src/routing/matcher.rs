@@ -28,6 +28,19 @@ pub(crate) enum Expr {
     Or(Vec<Expr>),
 }
 
+impl Expr {
+    /// The names of every `Host` matcher in the expression, negated ones
+    /// included (as Traefik's `ParseMatchers` collects them).
+    pub(crate) fn hosts<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Expr::Leaf(Matcher::Host(h) | Matcher::HostV2(h)) => out.push(h),
+            Expr::Leaf(_) => {}
+            Expr::Not(e) => e.hosts(out),
+            Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.hosts(out)),
+        }
+    }
+}
+
 /// One compiled matcher.
 #[derive(Clone, Debug)]
 pub(crate) enum Matcher {

@@ -82,6 +82,15 @@ impl Rule {
         self.expr.eval(&matcher::MatchCtx::new(req))
     }
 
+    /// The host names its `Host` matchers name, lower-case (Traefik's
+    /// `ParseDomains`: what a TLS router's SNI is matched against to pick
+    /// its TLS options). `Host(`*`)` names none.
+    pub fn hosts(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.expr.hosts(&mut out);
+        out
+    }
+
     pub(crate) fn expr(&self) -> &matcher::Expr {
         &self.expr
     }

@@ -58,15 +58,12 @@ impl Interner {
 pub struct PoolKeys(Interner);
 
 impl PoolKeys {
-    /// The key of the pool for `authority` spoken as h2c or HTTP/1.1 with
-    /// the transport `t`.
-    pub fn key(&self, h2c: bool, authority: &str, t: &TransportSettings) -> PoolKey {
+    /// The key of the pool for `authority` spoken as `scheme` (`http`,
+    /// `h2c`, or `https` with its TLS settings) with the transport `t`.
+    pub fn key(&self, scheme: &str, authority: &str, t: &TransportSettings) -> PoolKey {
         let id = format!(
-            "{}|{authority}|{:?}|{:?}|{}",
-            if h2c { "h2c" } else { "http" },
-            t.dial_timeout,
-            t.idle_conn_timeout,
-            t.max_idle_per_host
+            "{scheme}|{authority}|{:?}|{:?}|{}",
+            t.dial_timeout, t.idle_conn_timeout, t.max_idle_per_host
         );
         PoolKey(self.0.intern(id))
     }
@@ -125,16 +122,16 @@ mod tests {
 
         let keys = PoolKeys::default();
         let t = TransportSettings::default();
-        let k = keys.key(false, "10.0.0.1:80", &t);
-        assert_eq!(k, keys.key(false, "10.0.0.1:80", &t), "shared pool");
-        assert_ne!(k, keys.key(true, "10.0.0.1:80", &t), "h2c is another pool");
+        let k = keys.key("http", "10.0.0.1:80", &t);
+        assert_eq!(k, keys.key("http", "10.0.0.1:80", &t), "shared pool");
+        assert_ne!(k, keys.key("h2c", "10.0.0.1:80", &t), "h2c is another pool");
         let edited = TransportSettings {
             dial_timeout: Duration::from_secs(1),
             ..TransportSettings::default()
         };
         assert_ne!(
             k,
-            keys.key(false, "10.0.0.1:80", &edited),
+            keys.key("http", "10.0.0.1:80", &edited),
             "an edited transport is a new pool"
         );
         assert_eq!(keys.len(), 3);

@@ -1,8 +1,8 @@
 //! Upstream side of the data plane: picking a server, pooled connections to
-//! it, the request body sent there, the errors a failing upstream
-//! produces, the transport's retry on a reused connection, the stable
-//! identities of servers and pools, and the run-time state of each server
-//! (health, load) kept beside the snapshot.
+//! it (plain, h2c or TLS), the request body sent there, the errors a
+//! failing upstream produces, the transport's retry on a reused
+//! connection, the stable identities of servers and pools, and the
+//! run-time state of each server (health, load) kept beside the snapshot.
 //!
 //! Everything here runs per request on a worker thread, so it must take no
 //! lock: pools are per worker (thread-local), balancers use atomics. The
@@ -17,6 +17,7 @@ pub mod identity;
 pub mod pool;
 mod retry;
 pub mod state;
+pub mod tls;
 
 pub use balancer::{Balancer, RoundRobin, Strategy};
 pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
@@ -25,3 +26,4 @@ pub use health::HealthChecks;
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
 pub use state::{ServerState, ServerStates};
+pub use tls::UpstreamTls;

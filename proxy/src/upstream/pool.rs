@@ -8,7 +8,9 @@
 //!
 //! HTTP/1.1: idle connections are kept LIFO; a connection goes back to the
 //! pool when the response body has been read to its end ([`PooledBody`]).
-//! HTTP/2 (`h2c://`): one multiplexed connection per worker and server.
+//! HTTP/2 (`h2c://`, or `https://` when the server's ALPN picks `h2`): one
+//! multiplexed connection per worker and server. TLS connections are
+//! pooled and reused like plain ones.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -80,6 +82,8 @@ pub struct UpstreamTarget {
     pub socket_addr: Option<SocketAddr>,
     /// Speak HTTP/2 with prior knowledge (`h2c://`).
     pub h2c: bool,
+    /// TLS (`https://`): HTTP/2 or HTTP/1.1 as the server's ALPN says.
+    pub tls: Option<super::tls::UpstreamTls>,
     /// The URL's path, prepended to the request path (empty or without a
     /// trailing slash).
     pub base_path: Box<str>,
@@ -291,10 +295,31 @@ impl UpstreamTarget {
     }
 }
 
-async fn connect_h1(
-    target: &UpstreamTarget,
-) -> Result<http1::SendRequest<RequestBody>, ProxyError> {
+/// A new connection: HTTP/1.1, or HTTP/2 when a TLS server chose it.
+enum Fresh {
+    H1(http1::SendRequest<RequestBody>),
+    H2(http2::SendRequest<RequestBody>),
+}
+
+async fn connect_new(target: &UpstreamTarget) -> Result<Fresh, ProxyError> {
     let stream = dial(target).await?;
+    let Some(tls) = &target.tls else {
+        return Ok(Fresh::H1(h1_handshake(target, stream).await?));
+    };
+    let (stream, h2) = tls.handshake(stream, target.authority.as_str()).await?;
+    if h2 {
+        return Ok(Fresh::H2(h2_handshake(target, stream).await?));
+    }
+    Ok(Fresh::H1(h1_handshake(target, stream).await?))
+}
+
+async fn h1_handshake<S>(
+    target: &UpstreamTarget,
+    stream: S,
+) -> Result<http1::SendRequest<RequestBody>, ProxyError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
@@ -303,22 +328,15 @@ async fn connect_h1(
     Ok(tx)
 }
 
-async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<RequestBody>, ProxyError> {
-    let existing = POOLS.with(|p| {
-        let mut p = p.borrow_mut();
-        let host = p.host(target.key);
-        match &host.h2 {
-            Some(tx) if !tx.is_closed() => Some(tx.clone()),
-            _ => {
-                host.h2 = None;
-                None
-            }
-        }
-    });
-    if let Some(tx) = existing {
-        return Ok(tx);
-    }
-    let stream = dial(target).await?;
+/// An HTTP/2 connection over `stream`, kept as the worker's connection to
+/// `target`.
+async fn h2_handshake<S>(
+    target: &UpstreamTarget,
+    stream: S,
+) -> Result<http2::SendRequest<RequestBody>, ProxyError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = http2::Builder::new(LocalExec);
     if let Some(idle) = target.transport.h2_read_idle_timeout {
         // Go's ReadIdleTimeout / PingTimeout: a connection whose backend
@@ -337,6 +355,53 @@ async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<Request
     drive(conn);
     POOLS.with(|p| p.borrow_mut().host(target.key).h2 = Some(tx.clone()));
     Ok(tx)
+}
+
+/// The worker's live HTTP/2 connection to `target`, if any.
+fn pooled_h2(target: &UpstreamTarget) -> Option<http2::SendRequest<RequestBody>> {
+    POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let host = p.host(target.key);
+        match &host.h2 {
+            Some(tx) if !tx.is_closed() => Some(tx.clone()),
+            _ => {
+                host.h2 = None;
+                None
+            }
+        }
+    })
+}
+
+/// Sends `req` on the HTTP/2 connection `tx`.
+async fn send_h2(
+    target: &UpstreamTarget,
+    mut tx: http2::SendRequest<RequestBody>,
+    req: Request<RequestBody>,
+) -> Result<Response<PooledBody>, ProxyError> {
+    let resp = with_header_timeout(target, async {
+        tx.ready().await.map_err(|e| target.failed(e, false))?;
+        tx.send_request(req)
+            .await
+            .map_err(|e| target.failed(e, true))
+    })
+    .await?;
+    Ok(resp.map(|body| PooledBody::new(body, None)))
+}
+
+/// `req` as HTTP/2 over TLS wants it (400 when its host is no authority).
+fn tls_h2_request(
+    target: &UpstreamTarget,
+    req: Request<RequestBody>,
+) -> Result<Request<RequestBody>, ProxyError> {
+    super::tls::to_h2(req, &target.authority).ok_or_else(|| target.invalid_target("invalid host"))
+}
+
+async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<RequestBody>, ProxyError> {
+    if let Some(tx) = pooled_h2(target) {
+        return Ok(tx);
+    }
+    let stream = dial(target).await?;
+    h2_handshake(target, stream).await
 }
 
 async fn with_header_timeout<F, T>(target: &UpstreamTarget, fut: F) -> Result<T, ProxyError>
@@ -369,15 +434,13 @@ pub async fn send_upstream(
     req: Request<RequestBody>,
 ) -> Result<Response<PooledBody>, ProxyError> {
     if target.h2c {
-        let mut tx = h2_sender(target).await?;
-        let resp = with_header_timeout(target, async {
-            tx.ready().await.map_err(|e| target.failed(e, false))?;
-            tx.send_request(req)
-                .await
-                .map_err(|e| target.failed(e, true))
-        })
-        .await?;
-        return Ok(resp.map(|body| PooledBody::new(body, None)));
+        let tx = h2_sender(target).await?;
+        return send_h2(target, tx, req).await;
+    }
+    if target.tls.is_some()
+        && let Some(tx) = pooled_h2(target)
+    {
+        return send_h2(target, tx, tls_h2_request(target, req)?).await;
     }
 
     let mut req = req;
@@ -396,7 +459,10 @@ pub async fn send_upstream(
         let reused = pooled.is_some();
         let (mut tx, idle_for) = match pooled {
             Some(pooled) => pooled,
-            None => (connect_h1(target).await?, Duration::ZERO),
+            None => match connect_new(target).await? {
+                Fresh::H1(tx) => (tx, Duration::ZERO),
+                Fresh::H2(tx) => return send_h2(target, tx, tls_h2_request(target, req)?).await,
+            },
         };
         if !tx.is_ready()
             && let Err(source) = tx.ready().await
@@ -584,6 +650,7 @@ mod tests {
             host_header: http::HeaderValue::from_str(authority.as_str()).unwrap(),
             authority,
             h2c: false,
+            tls: None,
             base_path: "".into(),
             transport: Arc::new(TransportSettings::default()),
             url: format!("http://{addr}").into(),

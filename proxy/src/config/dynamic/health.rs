@@ -76,7 +76,7 @@ pub(super) fn check(ctx: &mut Ctx, path: &str, file: HealthCheckFile) -> Option<
                 ctx.error(
                     &s.path,
                     s.pos,
-                    "healthCheck scheme https is not supported yet (no TLS to servers)",
+                    "healthCheck scheme https is not supported yet",
                 );
                 ok = false;
             }

@@ -1,5 +1,6 @@
 //! Error isolation, as Traefik does it (and safer): an error that belongs to
-//! one element (a router, service, middleware, servers transport) disables
+//! one element (a router, service, middleware, servers transport, TLS
+//! options other than `default`) disables
 //! that element and every element that references it; the others are
 //! served. An error that belongs to no element (a file that does not parse,
 //! an unknown top-level section) makes the whole load unusable, and the
@@ -30,6 +31,9 @@ pub enum ElementKind {
     Middleware,
     /// `http.serversTransports.<name>`.
     ServersTransport,
+    /// `tls.options.<name>` (not `default`: an error there refuses the
+    /// load, since every TLS connection without other options uses them).
+    TlsOptions,
 }
 
 impl ElementKind {
@@ -40,15 +44,17 @@ impl ElementKind {
             ElementKind::Service => "service",
             ElementKind::Middleware => "middleware",
             ElementKind::ServersTransport => "serversTransport",
+            ElementKind::TlsOptions => "tlsOptions",
         }
     }
 
     /// Every kind, for metrics that report each (zero included).
-    pub const ALL: [ElementKind; 4] = [
+    pub const ALL: [ElementKind; 5] = [
         ElementKind::Router,
         ElementKind::Service,
         ElementKind::Middleware,
         ElementKind::ServersTransport,
+        ElementKind::TlsOptions,
     ];
 }
 
@@ -226,8 +232,8 @@ fn names_of(elements: &[Element], kind: ElementKind) -> BTreeSet<String> {
 
 /// Disables in `config` every element with an error of its own in
 /// `errors`, then what references a disabled element (transports, then
-/// the services using them, then the routers using those services or
-/// disabled middlewares), listing them in `config.disabled`. A disabled
+/// the services using them, then the routers using those services,
+/// disabled middlewares or disabled TLS options), listing them in `config.disabled`. A disabled
 /// router that has a place keeps it, marked disabled; every other disabled
 /// element leaves its map. `false` when an error belongs to no element
 /// (the load is unusable).
@@ -356,6 +362,25 @@ pub(super) fn disable(
             &mut own,
         );
     }
+    let mut bad_options = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::TlsOptions) {
+        if own.has(ElementKind::TlsOptions, name) {
+            // Options with errors were never built into the map.
+            let origin = config.tls.options.remove(name).map_or_else(
+                || origin_of(ElementKind::TlsOptions, name, &own),
+                |o| o.origin,
+            );
+            disable(
+                ElementKind::TlsOptions,
+                name,
+                origin,
+                Vec::new(),
+                false,
+                &mut own,
+            );
+            bad_options.insert(name.clone());
+        }
+    }
     for name in &names_of(elements, ElementKind::Router) {
         let mut because = Vec::new();
         if let Some(r) = config.routers.get(name) {
@@ -368,6 +393,14 @@ pub(super) fn disable(
                 .filter(|m| bad_middlewares.contains_key(*m))
             {
                 because.push(format!("middleware {m:?}"));
+            }
+            if let Some(o) = r
+                .tls
+                .as_ref()
+                .and_then(|t| t.options.as_ref())
+                .filter(|o| bad_options.contains(*o))
+            {
+                because.push(format!("TLS options {o:?}"));
             }
         }
         if !own.has(ElementKind::Router, name) && because.is_empty() {

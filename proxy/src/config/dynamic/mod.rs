@@ -8,15 +8,17 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod files;
 mod health;
 mod isolate;
 mod middlewares;
 mod routers;
 mod services;
+mod tls;
 mod transports;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -27,6 +29,7 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use files::dynamic_paths;
 pub use health::HealthCheckConfig;
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
 pub use middlewares::{
@@ -35,12 +38,14 @@ pub use middlewares::{
 };
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
-pub use transports::{ForwardingTimeouts, ServersTransportConfig};
+pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
+pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
 
 use isolate::Element;
 use middlewares::{MiddlewareDraft, MiddlewareFile};
 use routers::{RouterDraft, RouterFile, internal_service};
 use services::{ServiceDraft, ServiceFile};
+use tls::{TlsDraft, TlsFile, TlsMerge};
 use transports::TransportFile;
 
 /// The validated dynamic configuration (HTTP only).
@@ -57,6 +62,8 @@ pub struct DynamicConfig {
     /// middleware its chain lists) is not here, and the routers using it
     /// are disabled.
     pub middlewares: BTreeMap<String, MiddlewareConfig>,
+    /// Certificates and TLS options.
+    pub tls: TlsConfig,
     /// Every element disabled by an error, in kind and name order. Disabled
     /// routers whose rule parsed are in `routers` too, marked
     /// [`RouterConfig::disabled`]; no other disabled element is in its map.
@@ -104,6 +111,7 @@ impl DynamicConfig {
 #[serde(default)]
 struct DynamicFile {
     http: HttpFile,
+    tls: TlsFile,
 }
 
 /// The static configuration's sections, which a dynamic file may carry
@@ -119,7 +127,6 @@ impl Schema for DynamicFile {
         // entrypoint), so the file is refused until TCP routing exists.
         ("tcp", Support::Error("TCP routing")),
         ("udp", Support::Error("UDP routing")),
-        ("tls", Support::Warn("no TLS yet")),
         ("global", STATIC_HERE),
         ("entryPoints", STATIC_HERE),
         ("providers", STATIC_HERE),
@@ -165,6 +172,7 @@ const SCHEMAS: &[&[Register]] = &[
     services::SCHEMAS,
     transports::SCHEMAS,
     middlewares::SCHEMAS,
+    tls::SCHEMAS,
 ];
 
 // === per-file drafts, before merging and cross-checking ===
@@ -191,6 +199,7 @@ struct FileDraft {
     /// for their own errors: a reference to them is not "unknown".
     service_names: Vec<String>,
     transport_names: Vec<String>,
+    tls: TlsDraft,
     /// Every element defined, for giving errors to their element.
     elements: Vec<Element>,
 }
@@ -300,47 +309,6 @@ pub fn parse_dynamic_isolated(
     finish(vec![draft], entry_points, errors, warnings)
 }
 
-/// The files the file provider reads, in the order it reads them: its
-/// `filename`, or every configuration file under its `directory`.
-pub fn dynamic_paths(file: &FileProviderConfig) -> Result<Vec<PathBuf>, ConfigError> {
-    match (&file.filename, &file.directory) {
-        (Some(f), None) => Ok(vec![f.clone()]),
-        (None, Some(dir)) => list_dir(dir),
-        _ => Err(ConfigError {
-            file: PathBuf::new(),
-            key: "providers.file".to_owned(),
-            line: None,
-            column: None,
-            message: "exactly one of filename or directory must be set".to_owned(),
-        }),
-    }
-}
-
-/// Every `.yml`/`.yaml`/`.toml` file under `dir`, recursively, sorted.
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| ConfigError {
-            file: d.clone(),
-            key: String::new(),
-            line: None,
-            column: None,
-            message: format!("cannot read directory: {e}"),
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if Format::from_path(&path).is_some() {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn decode_file(
     text: &str,
     format: Format,
@@ -363,6 +331,7 @@ fn decode_file(
     };
     let mut ctx = Ctx::new(file, SCHEMAS);
     if let Some(top) = decode::<DynamicFile>(&mut ctx, &root) {
+        draft.tls = tls::check(&mut ctx, top.tls);
         let http = top.http;
         let mut element = |kind: ElementKind, name: &str, path: &str| {
             draft.elements.push(Element {
@@ -384,6 +353,8 @@ fn decode_file(
         for item in &http.middlewares.0 {
             element(ElementKind::Middleware, &item.name, &item.path);
         }
+        let options = draft.tls.elements(file);
+        draft.elements.extend(options);
         for item in http.routers.0 {
             if let Some(router) = item.value
                 && let Some(r) = routers::check(
@@ -409,7 +380,7 @@ fn decode_file(
         for item in http.servers_transports.0 {
             draft.transport_names.push(item.name.clone());
             if let Some(t) = item.value {
-                let t = transports::build(&ctx, item.key_pos, t);
+                let t = transports::build(&mut ctx, &item.path, item.key_pos, t);
                 draft.transports.push((item.name, t));
             }
         }
@@ -537,8 +508,10 @@ fn finish(
     let mut middleware_drafts: BTreeMap<String, MiddlewareDraft> = BTreeMap::new();
     let mut service_names: BTreeSet<String> = BTreeSet::new();
     let mut transport_names: BTreeSet<String> = BTreeSet::new();
+    let mut tls = TlsMerge::default();
     let mut elements = Vec::new();
     for draft in drafts {
+        tls.add(draft.tls, &mut warnings);
         service_names.extend(draft.service_names);
         transport_names.extend(draft.transport_names);
         elements.extend(draft.elements);
@@ -613,6 +586,7 @@ fn finish(
             service,
             entry_points: eps,
             middlewares: mws,
+            tls_options: tls_ref,
         } = draft;
         let file = router.origin.file.clone();
         // An internal service is kept with its suffix; whether the static
@@ -668,10 +642,14 @@ fn finish(
                 None => {}
             }
         }
+        if let (Some(r), Some(t)) = (tls_ref, router.tls.as_mut()) {
+            tls.resolve(&r, t, &file, &mut errors);
+        }
         placed.insert(name.clone(), any_known);
         config.routers.insert(name, router);
     }
     config.servers_transports = transports;
+    config.tls = tls.config;
     let (mws, middleware_needs) =
         middlewares::resolve(middleware_drafts, &middlewares, &mut errors);
     config.middlewares = mws;

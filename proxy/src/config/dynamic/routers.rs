@@ -18,6 +18,7 @@ use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
 use super::super::error::Origin;
 use super::super::node::Pos;
 use super::Ref;
+use super::tls::{self, RouterTls, RouterTlsSection};
 
 /// The highest priority a user's router may have: Traefik keeps the 1000
 /// above it for its internal routers (`maxUserPriority`).
@@ -75,6 +76,8 @@ pub struct RouterConfig {
     pub priority: Option<i64>,
     /// Middleware names in order, `@file` removed.
     pub middlewares: Vec<String>,
+    /// Its `tls` section: the router serves TLS connections only.
+    pub tls: Option<RouterTls>,
     /// Where the router's name is written.
     pub origin: Origin,
     /// Disabled by a configuration error (its own or of what it
@@ -93,14 +96,11 @@ pub(super) struct RouterFile {
     rule: Option<At<String>>,
     rule_syntax: Option<At<String>>,
     priority: Option<At<i64>>,
+    tls: RouterTlsSection,
 }
 
 impl Schema for RouterFile {
     const KEYS: Spec = &[
-        (
-            "tls",
-            Support::Error("no TLS yet; the router would be served without it"),
-        ),
         ("observability", Support::Warn("")),
         (
             "parentRefs",
@@ -117,6 +117,7 @@ pub(super) struct RouterDraft {
     pub(super) service: Option<Ref>,
     pub(super) entry_points: Vec<Ref>,
     pub(super) middlewares: Vec<Ref>,
+    pub(super) tls_options: Option<Ref>,
 }
 
 /// Checks router `name` (at `path`, named at `pos`). `None` when its rule
@@ -226,6 +227,13 @@ pub(super) fn check(
         None => None,
     };
     let origin = ctx.origin(pos);
+    let tls_section = file.tls.and_then(|t| t.on());
+    let tls = tls_section.as_ref().map(|_| RouterTls::default());
+    let tls_options = tls_section.and_then(tls::router_options).map(|f| Ref {
+        name: f.value,
+        path: f.path,
+        pos: f.pos,
+    });
     // A router whose rule parsed is kept even with other errors: disabled,
     // it keeps its place and answers 503 (`isolate`).
     let parsed = parsed?;
@@ -239,12 +247,14 @@ pub(super) fn check(
             entry_points: Vec::new(),
             priority,
             middlewares: Vec::new(),
+            tls,
             origin,
             disabled: false,
         },
         service,
         entry_points: refs(file.entry_points),
         middlewares: refs(file.middlewares),
+        tls_options,
     })
 }
 

@@ -57,10 +57,12 @@ pub struct LoadBalancerConfig {
 pub struct ServerConfig {
     /// The URL as written.
     pub url: String,
-    /// The parsed URL: scheme `http` or `h2c`, with a host.
+    /// The parsed URL: scheme `http`, `https` or `h2c`, with a host.
     pub uri: Uri,
     /// Speak HTTP/2 cleartext (scheme `h2c`).
     pub h2c: bool,
+    /// TLS (scheme `https`).
+    pub tls: bool,
     /// Weight for the round robin; `None` = Traefik's default of 1.
     pub weight: Option<u32>,
     /// Keep the URL's path as a prefix of forwarded paths.
@@ -235,6 +237,17 @@ pub(super) fn check(
     if let Some(h) = lb.value.health_check.filter(|h| h.ok) {
         health_check = health::check(ctx, &h.path, h.value);
         ok &= health_check.is_some();
+        // The checker speaks plain HTTP or h2c only: an `https://` server
+        // would fail every check and leave the rotation.
+        if health_check.is_some() && servers.iter().any(|s: &ServerConfig| s.tls) {
+            ctx.error(
+                &h.path,
+                h.pos,
+                "healthCheck of https:// servers is not supported yet (checks speak http or h2c only)",
+            );
+            health_check = None;
+            ok = false;
+        }
     }
     let transport = lb
         .value
@@ -267,7 +280,7 @@ fn server(ctx: &mut Ctx, path: &str, pos: Pos, file: ServerFile) -> Option<Serve
     if !f.ok {
         return None;
     }
-    let (uri, h2c) = match parse_server_url(f.value.trim()) {
+    let (uri, h2c, tls) = match parse_server_url(f.value.trim()) {
         Ok(v) => v,
         Err(e) => {
             ctx.error(&f.path, f.pos, e);
@@ -287,27 +300,25 @@ fn server(ctx: &mut Ctx, path: &str, pos: Pos, file: ServerFile) -> Option<Serve
         url: f.value,
         uri,
         h2c,
+        tls,
         weight,
         preserve_path,
     })
 }
 
-/// An absolute `http://` or `h2c://` URL with a host.
-fn parse_server_url(url: &str) -> Result<(Uri, bool), String> {
+/// An absolute `http://`, `https://` or `h2c://` URL with a host; whether
+/// it is h2c, whether TLS.
+fn parse_server_url(url: &str) -> Result<(Uri, bool, bool), String> {
     let uri: Uri = url
         .parse()
         .map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
-    let h2c = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-        Some("http") => false,
-        Some("h2c") => true,
-        Some("https") => {
-            return Err(format!(
-                "https server URL {url:?} is not supported yet (no TLS to servers)"
-            ));
-        }
+    let (h2c, tls) = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("http") => (false, false),
+        Some("h2c") => (true, false),
+        Some("https") => (false, true),
         Some(other) => {
             return Err(format!(
-                "server URL {url:?} has unsupported scheme {other:?} (expected http or h2c)"
+                "server URL {url:?} has unsupported scheme {other:?} (expected http, https or h2c)"
             ));
         }
         None => {
@@ -319,5 +330,5 @@ fn parse_server_url(url: &str) -> Result<(Uri, bool), String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("server URL {url:?} has no host"));
     }
-    Ok((uri, h2c))
+    Ok((uri, h2c, tls))
 }

@@ -1,13 +1,16 @@
 //! `http.serversTransports.<name>`: how connections to servers are made.
-//! The file schema and Traefik's defaults.
-//!
-//! TLS towards servers is not built: its keys are warned about.
+//! The file schema and Traefik's defaults, with the TLS of `https://`
+//! servers (server name, verification, client certificates, versions and
+//! suites, read through [`crate::tls::names`] as for `tls.options`).
 
 use std::time::Duration;
 
+use rustls::CipherSuite;
 use serde::Deserialize;
 
-use super::super::decode::{Ctx, Register, Schema, Spec, Support, schema};
+use crate::tls::names::TlsVersion;
+
+use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
 use super::super::error::Origin;
 use super::super::node::Pos;
 
@@ -20,8 +23,31 @@ pub struct ServersTransportConfig {
     pub max_idle_conns_per_host: u32,
     /// Never use HTTP/2 towards servers.
     pub disable_http2: bool,
+    /// TLS towards `https://` servers.
+    pub tls: UpstreamTlsConfig,
     /// Where it is defined (default: empty file, line 0).
     pub origin: Origin,
+}
+
+/// The TLS settings of a servers transport.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpstreamTlsConfig {
+    /// `serverName`: the SNI and the name verified; default the URL's host.
+    pub server_name: Option<String>,
+    /// `insecureSkipVerify`: accept any server certificate.
+    pub insecure_skip_verify: bool,
+    /// `rootCAs`: trusted roots; empty = the system's.
+    pub root_cas: Vec<super::PemSource>,
+    /// `certificates`: the client certificate presented (the first).
+    pub certificates: Vec<super::CertificateConfig>,
+    /// `cipherSuites`: TLS 1.2 suites allowed; `None` = all.
+    pub cipher_suites: Option<Vec<CipherSuite>>,
+    /// `minVersion` (default TLS 1.2).
+    pub min_version: Option<TlsVersion>,
+    /// `maxVersion` (default TLS 1.3).
+    pub max_version: Option<TlsVersion>,
+    /// `peerCertURI`: a URI SAN the server certificate must carry.
+    pub peer_cert_uri: Option<String>,
 }
 
 impl Default for ServersTransportConfig {
@@ -31,6 +57,7 @@ impl Default for ServersTransportConfig {
             forwarding_timeouts: ForwardingTimeouts::default(),
             max_idle_conns_per_host: 200,
             disable_http2: false,
+            tls: UpstreamTlsConfig::default(),
             origin: Origin::default(),
         }
     }
@@ -73,22 +100,28 @@ pub(super) struct TransportFile {
     max_idle_conns_per_host: Option<u32>,
     #[serde(rename = "disableHTTP2")]
     disable_http2: Option<bool>,
+    server_name: Option<String>,
+    insecure_skip_verify: Option<bool>,
+    #[serde(rename = "rootCAs")]
+    root_cas: Option<At<Vec<At<String>>>>,
+    certificates: Option<At<Vec<At<ClientCertFile>>>>,
+    cipher_suites: Option<At<Vec<At<String>>>>,
+    min_version: Option<At<String>>,
+    max_version: Option<At<String>>,
+    #[serde(rename = "peerCertURI")]
+    peer_cert_uri: Option<String>,
 }
 
-const NO_UPSTREAM_TLS: Support = Support::Warn("no TLS to servers yet");
-
 impl Schema for TransportFile {
-    const KEYS: Spec = &[
-        ("serverName", NO_UPSTREAM_TLS),
-        ("insecureSkipVerify", NO_UPSTREAM_TLS),
-        ("rootCAs", NO_UPSTREAM_TLS),
-        ("certificates", NO_UPSTREAM_TLS),
-        ("peerCertURI", NO_UPSTREAM_TLS),
-        ("spiffe", NO_UPSTREAM_TLS),
-        ("cipherSuites", NO_UPSTREAM_TLS),
-        ("minVersion", NO_UPSTREAM_TLS),
-        ("maxVersion", NO_UPSTREAM_TLS),
-    ];
+    const KEYS: Spec = &[("spiffe", Support::Error("no SPIFFE workload API"))];
+}
+
+/// `certificates[i]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ClientCertFile {
+    cert_file: Option<At<String>>,
+    key_file: Option<At<String>>,
 }
 
 /// `forwardingTimeouts` as written.
@@ -104,8 +137,90 @@ struct ForwardingFile {
 
 pub(super) const SCHEMAS: &[Register] = &[schema::<TransportFile>];
 
-/// The transport defined at `pos`, Traefik's defaults filled in.
-pub(super) fn build(ctx: &Ctx, pos: Pos, file: TransportFile) -> ServersTransportConfig {
+/// The TLS part of a transport; names Go refuses are errors, what rustls
+/// cannot do is warned about, as for `tls.options`.
+fn tls(ctx: &mut Ctx, path: &str, file: &mut TransportFile) -> UpstreamTlsConfig {
+    let mut t = UpstreamTlsConfig {
+        server_name: file.server_name.take().filter(|s| !s.is_empty()),
+        insecure_skip_verify: file.insecure_skip_verify.unwrap_or(false),
+        peer_cert_uri: file.peer_cert_uri.take().filter(|s| !s.is_empty()),
+        ..UpstreamTlsConfig::default()
+    };
+    if let Some(list) = file.root_cas.take() {
+        t.root_cas = list
+            .strings()
+            .into_iter()
+            .map(|(v, _)| super::PemSource::new(&v))
+            .collect();
+    }
+    if let Some(list) = file.certificates.take() {
+        let lpath = list.path.clone();
+        for (i, item) in list.value.into_iter().enumerate() {
+            let ipath = format!("{lpath}[{i}]");
+            match (item.value.cert_file, item.value.key_file) {
+                (Some(c), Some(k)) if c.ok && k.ok => {
+                    t.certificates.push(super::CertificateConfig {
+                        cert: super::PemSource::new(&c.value),
+                        key: super::PemSource::new(&k.value),
+                        path: ipath,
+                        origin: ctx.origin(item.pos),
+                    })
+                }
+                _ => ctx.error(
+                    &ipath,
+                    item.pos,
+                    "client certificate needs certFile and keyFile",
+                ),
+            }
+        }
+        if t.certificates.len() > 1 {
+            ctx.warn(
+                &lpath,
+                list.pos,
+                "only the first client certificate is presented",
+            );
+        }
+    }
+    let mut version = |f: Option<At<String>>| {
+        let f = f.filter(|f| f.ok)?;
+        match TlsVersion::from_go(f.value.trim()) {
+            Some(v) if v.in_rustls() => Some(v),
+            Some(_) => {
+                ctx.warn(&f.path, f.pos, "TLS 1.0 and 1.1 are not available (rustls speaks TLS 1.2 and 1.3): TLS 1.2 is used");
+                Some(TlsVersion::Tls12)
+            }
+            None => {
+                ctx.warn(
+                    &f.path,
+                    f.pos,
+                    format!(
+                        "unknown TLS version {:?}: ignored, as Traefik ignores it",
+                        f.value
+                    ),
+                );
+                None
+            }
+        }
+    };
+    t.min_version = version(file.min_version.take());
+    t.max_version = version(file.max_version.take());
+    if let Some(list) = file.cipher_suites.take() {
+        let (suites, _) = super::tls::cipher_suites(ctx, list);
+        t.cipher_suites = Some(suites);
+    }
+    let _ = path;
+    t
+}
+
+/// The transport defined at `pos` (key path `path`), Traefik's defaults
+/// filled in.
+pub(super) fn build(
+    ctx: &mut Ctx,
+    path: &str,
+    pos: Pos,
+    mut file: TransportFile,
+) -> ServersTransportConfig {
+    let tls = tls(ctx, path, &mut file);
     let d = ServersTransportConfig::default();
     let (t, dt) = (file.forwarding_timeouts, d.forwarding_timeouts);
     ServersTransportConfig {
@@ -122,6 +237,7 @@ pub(super) fn build(ctx: &Ctx, pos: Pos, file: TransportFile) -> ServersTranspor
             .max_idle_conns_per_host
             .unwrap_or(d.max_idle_conns_per_host),
         disable_http2: file.disable_http2.unwrap_or(d.disable_http2),
+        tls,
         origin: ctx.origin(pos),
     }
 }

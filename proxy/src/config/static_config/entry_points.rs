@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::ipnet::IpNet;
 
 use super::super::address::parse_entrypoint_address;
-use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema};
+use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, Switch, schema};
 use super::super::error::Origin;
 use super::super::node::Pos;
 
@@ -33,6 +33,11 @@ pub struct EntryPointConfig {
     pub transport: EntryPointTransport,
     /// Which `X-Forwarded-*` headers are trusted.
     pub forwarded_headers: ForwardedHeadersConfig,
+    /// `http.tls`: every router of this entrypoint without a `tls` section
+    /// of its own serves TLS with these settings.
+    pub http_tls: Option<EntryPointTls>,
+    /// `http.redirections.entryPoint`: plain requests are redirected.
+    pub redirect: Option<Redirection>,
     /// HTTP/2 server settings.
     pub http2: Http2Config,
     /// Where it was defined (line 0 for an implicit entrypoint).
@@ -49,6 +54,8 @@ impl EntryPointConfig {
             as_default: false,
             transport: EntryPointTransport::default(),
             forwarded_headers: ForwardedHeadersConfig::default(),
+            http_tls: None,
+            redirect: None,
             http2: Http2Config::default(),
             origin: Origin {
                 file: file.to_path_buf(),
@@ -57,6 +64,30 @@ impl EntryPointConfig {
             },
         }
     }
+}
+
+/// `entryPoints.<name>.http.tls`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryPointTls {
+    /// The TLS options of its routers (`@file` removed); `None` = default.
+    pub options: Option<String>,
+}
+
+/// `entryPoints.<name>.http.redirections.entryPoint`: Traefik's generated
+/// router (`HostRegexp(`^.+$`)` at `priority`) redirecting every request
+/// to `scheme` on the port of entrypoint `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirection {
+    /// The target entrypoint's name, or `:port`.
+    pub to: String,
+    /// The port redirected to (resolved from `to`).
+    pub port: u16,
+    /// `scheme` (default `https`).
+    pub scheme: String,
+    /// `permanent` (default true): 301/308 instead of 302/307.
+    pub permanent: bool,
+    /// `priority` (default: Go's `math.MaxInt - 1`).
+    pub priority: i64,
 }
 
 /// `entryPoints.<name>.http2`, with Traefik 3.7's defaults (Go's).
@@ -152,9 +183,9 @@ pub(super) struct EntryPointFile {
     transport: TransportFile,
     forwarded_headers: ForwardedFile,
     http2: Http2File,
-    /// Decoded only to check its keys: each is refused or warned about.
+    /// `tls` and `redirections`; its other keys are refused or warned about.
     #[serde(rename = "http")]
-    _http: EntryPointHttpFile,
+    http: EntryPointHttpFile,
 }
 
 impl Schema for EntryPointFile {
@@ -171,23 +202,58 @@ impl Schema for EntryPointFile {
     ];
 }
 
-/// `entryPoints.<name>.http`: nothing of it is built yet.
+/// `entryPoints.<name>.http`.
 #[derive(Debug, Default, Deserialize)]
-struct EntryPointHttpFile {}
+#[serde(default)]
+struct EntryPointHttpFile {
+    tls: Option<Switch<EntryPointTlsFile>>,
+    redirections: RedirectionsFile,
+}
+
+/// `http.tls` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EntryPointTlsFile {
+    options: Option<At<String>>,
+}
+
+impl Schema for EntryPointTlsFile {
+    const KEYS: Spec = &[
+        (
+            "certResolver",
+            Support::Error(
+                "no ACME certificate resolver: serve a certificate from tls.certificates",
+            ),
+        ),
+        (
+            "domains",
+            Support::Warn("only a certResolver uses it; certificates come from tls.certificates"),
+        ),
+    ];
+}
+
+/// `http.redirections` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RedirectionsFile {
+    entry_point: Option<At<RedirectFile>>,
+}
+
+/// `http.redirections.entryPoint` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RedirectFile {
+    to: Option<At<String>>,
+    scheme: Option<At<String>>,
+    permanent: Option<bool>,
+    priority: Option<i64>,
+}
 
 impl Schema for EntryPointHttpFile {
     const KEYS: Spec = &[
         (
-            "redirections",
-            Support::Error("ignoring it would serve requests that should be redirected"),
-        ),
-        (
             "middlewares",
             Support::Error("no middlewares yet; ignoring them would skip them"),
-        ),
-        (
-            "tls",
-            Support::Error("no TLS yet; ignoring it would serve plain HTTP"),
         ),
         (
             "encodedCharacters",
@@ -262,6 +328,7 @@ impl Schema for ForwardedFile {
 pub(super) const SCHEMAS: &[Register] = &[
     schema::<EntryPointFile>,
     schema::<EntryPointHttpFile>,
+    schema::<EntryPointTlsFile>,
     schema::<ForwardedFile>,
 ];
 
@@ -356,5 +423,55 @@ pub(super) fn check(
             }
         }
     }
+    let http = file.http;
+    ep.http_tls = http.tls.and_then(Switch::on).map(|t| EntryPointTls {
+        options: t.options.filter(|o| o.ok && !o.value.is_empty()).map(|o| {
+            match o.value.rsplit_once('@') {
+                Some((name, "file")) => name.to_owned(),
+                _ => o.value,
+            }
+        }),
+    });
+    if let Some(r) = http.redirections.entry_point.filter(|r| r.ok) {
+        let (rpath, rpos) = (r.path.clone(), r.key_pos);
+        let r = r.value;
+        match r.to.filter(|t| t.ok && !t.value.is_empty()) {
+            Some(to) => {
+                let scheme = r
+                    .scheme
+                    .filter(|s| s.ok && !s.value.is_empty())
+                    .map_or_else(|| "https".to_owned(), |s| s.value);
+                ep.redirect = Some(Redirection {
+                    // Resolved once every entrypoint is known.
+                    port: 0,
+                    to: to.value,
+                    scheme,
+                    permanent: r.permanent.unwrap_or(true),
+                    priority: r.priority.unwrap_or(i64::MAX - 1),
+                });
+            }
+            None => {
+                ctx.error(&rpath, rpos, "redirection has no target entrypoint (to)");
+                ok = false;
+            }
+        }
+    }
     ok.then_some(ep)
+}
+
+/// The port a redirection of entrypoint `from` goes to: `:port`, or the
+/// port of the entrypoint named `to`.
+pub(super) fn redirect_port(to: &str, eps: &[EntryPointConfig]) -> Result<u16, String> {
+    if let Some(port) = to.strip_prefix(':')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return port.parse().map_err(|_| format!("invalid port {to:?}"));
+    }
+    match eps.iter().find(|e| e.name == to) {
+        Some(e) => Ok(e.addr.port()),
+        None => Err(format!(
+            "redirection target {to:?} is neither an entrypoint nor a :port"
+        )),
+    }
 }

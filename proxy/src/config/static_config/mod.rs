@@ -27,8 +27,8 @@ use super::read_file;
 
 pub use api::ApiConfig;
 pub use entry_points::{
-    EntryPointConfig, EntryPointTransport, ForwardedHeadersConfig, Http2Config, LifeCycle,
-    RespondingTimeouts,
+    EntryPointConfig, EntryPointTls, EntryPointTransport, ForwardedHeadersConfig, Http2Config,
+    LifeCycle, Redirection, RespondingTimeouts,
 };
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,
@@ -141,14 +141,11 @@ impl Schema for StaticFile {
         ("tcpServersTransport", Support::Warn("no TCP routing")),
         ("tracing", Support::Warn("")),
         ("hostResolver", Support::Warn("")),
-        (
-            "certificatesResolvers",
-            Support::Warn("no ACME; no TLS yet"),
-        ),
+        ("certificatesResolvers", Support::Warn("no ACME")),
         ("experimental", Support::Warn("")),
         ("pilot", Support::Warn("Traefik Pilot no longer exists")),
         ("spiffe", Support::Warn("")),
-        ("ocsp", Support::Warn("no TLS yet")),
+        ("ocsp", Support::Warn("no OCSP stapling")),
         ("http", Support::Error(DYNAMIC_HERE)),
         ("tcp", Support::Error(DYNAMIC_HERE)),
         ("udp", Support::Error(DYNAMIC_HERE)),
@@ -322,6 +319,26 @@ fn check(ctx: &mut Ctx, file: StaticFile) -> StaticConfig {
             p.manual_routing,
             prometheus_pos,
         );
+    }
+    // Redirections go to the port of their target entrypoint.
+    let snapshot = config.entry_points.clone();
+    for ep in &mut config.entry_points {
+        if let Some(r) = &mut ep.redirect {
+            match entry_points::redirect_port(&r.to, &snapshot) {
+                Ok(port) => r.port = port,
+                Err(e) => {
+                    let pos = Pos {
+                        line: ep.origin.line,
+                        column: ep.origin.column,
+                    };
+                    ctx.error(
+                        &format!("entryPoints.{}.http.redirections.entryPoint.to", ep.name),
+                        pos,
+                        e,
+                    );
+                }
+            }
+        }
     }
     // Two entrypoints on one socket would fail at bind time; say it now.
     for (i, a) in config.entry_points.iter().enumerate() {

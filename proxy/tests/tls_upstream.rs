@@ -1,0 +1,179 @@
+//! `https://` servers through `serversTransports`: a real rustls backend
+//! (certificates from a CA generated at test time) reached with a private
+//! CA and `serverName`, refused with the wrong CA or name, accepted with
+//! `insecureSkipVerify`, HTTP/2 by ALPN unless `disableHTTP2`, a client
+//! certificate presented, and connections pooled.
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use support::tls::{Alg, Ca, Leaf};
+use support::*;
+
+/// A TLS backend answering `{"version": ..}`; counts its connections.
+struct TlsBackend {
+    addr: SocketAddr,
+    connections: Arc<AtomicU64>,
+}
+
+fn tls_backend(leaf: &Leaf, client_ca: Option<&Ca>) -> TlsBackend {
+    let chain = vec![CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(ca.roots()),
+                provider,
+            )
+            .build()
+            .unwrap(),
+        ),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key).unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let count = Arc::clone(&count);
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    count.fetch_add(1, Ordering::Relaxed);
+                    let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                        let body = format!("{{\"version\":\"{:?}\"}}", req.version());
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    TlsBackend { addr, connections }
+}
+
+/// One router to `url` with `transport` (YAML under the transport).
+fn config(url: &str, transport: &str) -> String {
+    format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        serversTransport: t\n        servers:\n          - url: \"{url}\"\n  serversTransports:\n    t:\n{transport}"
+    )
+}
+
+#[tokio::test]
+async fn https_servers_are_verified_against_the_transport_and_pooled() {
+    let ca = Ca::new("backend CA");
+    let wrong = Ca::new("wrong CA");
+    let leaf = ca.server(&["backend.test"], Alg::EcdsaP256);
+    let b = tls_backend(&leaf, None);
+    let dir = TempDir::new("upstream-ca");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let wrong_file = dir.write("wrong.pem", &wrong.pem);
+    let url = format!("https://{}", b.addr);
+    let ok = format!(
+        "      serverName: backend.test\n      rootCAs: [\"{}\"]\n",
+        ca_file.display()
+    );
+
+    // Private CA and serverName: served, over HTTP/2 (ALPN), one pooled
+    // connection for several requests.
+    let p = start_proxy(&config(&url, &ok));
+    for _ in 0..5 {
+        let r = get(p.web, "x.test", "/").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["version"], "HTTP/2.0");
+    }
+    assert_eq!(b.connections.load(Ordering::Relaxed), 1, "pooled");
+    drop(p);
+
+    // disableHTTP2: HTTP/1.1, pooled as well.
+    let before = b.connections.load(Ordering::Relaxed);
+    let p = start_proxy(&config(&url, &format!("{ok}      disableHTTP2: true\n")));
+    for _ in 0..5 {
+        let r = get(p.web, "x.test", "/").await;
+        assert_eq!(r.json()["version"], "HTTP/1.1");
+    }
+    assert_eq!(b.connections.load(Ordering::Relaxed) - before, 1, "pooled");
+    drop(p);
+
+    // The wrong CA, or no serverName (the URL's IP is not in the
+    // certificate): refused, 502.
+    for t in [
+        format!(
+            "      serverName: backend.test\n      rootCAs: [\"{}\"]\n",
+            wrong_file.display()
+        ),
+        format!("      rootCAs: [\"{}\"]\n", ca_file.display()),
+    ] {
+        let p = start_proxy(&config(&url, &t));
+        assert_eq!(get(p.web, "x.test", "/").await.status, 502, "{t}");
+    }
+    // insecureSkipVerify accepts it.
+    let p = start_proxy(&config(&url, "      insecureSkipVerify: true\n"));
+    assert_eq!(get(p.web, "x.test", "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_transport_presents_its_client_certificate() {
+    let ca = Ca::new("backend CA");
+    let clients = Ca::new("client CA");
+    let leaf = ca.server(&["backend.test"], Alg::Rsa2048);
+    let b = tls_backend(&leaf, Some(&clients));
+    let me = clients.client("proxy");
+    let dir = TempDir::new("upstream-mtls");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let cert = dir.write("client.pem", &me.cert_pem);
+    let key = dir.write("client.key", &me.key_pem);
+    let url = format!("https://{}", b.addr);
+    let base = format!(
+        "      serverName: backend.test\n      rootCAs: [\"{}\"]\n",
+        ca_file.display()
+    );
+    let p = start_proxy(&config(&url, &base));
+    assert_eq!(
+        get(p.web, "x.test", "/").await.status,
+        502,
+        "no client certificate"
+    );
+    drop(p);
+    let with_cert = format!(
+        "{base}      certificates:\n        - certFile: \"{}\"\n          keyFile: \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let p = start_proxy(&config(&url, &with_cert));
+    let r = get(p.web, "x.test", "/").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
