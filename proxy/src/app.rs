@@ -15,7 +15,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use tokio::sync::watch;
 
-use crate::admin::AdminRoutes;
+use crate::admin::{Admin, AdminRoutes};
 use crate::config::{self, ConfigErrors, StaticConfig};
 use crate::control::Control;
 use crate::forward::Shared;
@@ -133,12 +133,19 @@ pub fn start(
         },
     );
 
+    let admin = Admin::new(
+        Arc::clone(&static_cfg),
+        control.snapshot(),
+        metrics.clone(),
+        control.history(),
+    );
     let shared = Arc::new(Shared {
         snapshot: control.snapshot(),
         server_name: server_name(),
         metrics: metrics.clone(),
         metric_flags,
         access_log,
+        admin: Some(Arc::clone(&admin)),
     });
 
     let mut addrs = BTreeMap::new();
@@ -164,7 +171,8 @@ pub fn start(
             idle: nonzero(t.idle_timeout),
             write: nonzero(t.write_timeout),
         };
-        let admin = AdminRoutes::for_entrypoint(&static_cfg, &ep.name, metrics.clone());
+        let admin =
+            AdminRoutes::for_entrypoint(&static_cfg, &ep.name, metrics.clone(), Some(&admin));
         let keep_alive = KeepAliveLimits {
             max_requests: (ep.transport.keep_alive_max_requests > 0)
                 .then_some(ep.transport.keep_alive_max_requests),

@@ -158,6 +158,11 @@ impl IpSet {
         }
     }
 
+    /// Its networks, as configured (for the API).
+    pub fn nets(&self) -> &[IpNet] {
+        &self.nets
+    }
+
     /// Whether `ip` is in one of the networks.
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|n| n.contains(ip))

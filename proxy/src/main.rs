@@ -42,6 +42,115 @@ enum Command {
     /// Validate the static and dynamic configuration and exit: non-zero
     /// with every error found.
     Check,
+    /// Say which router the configuration sends a request to, and why,
+    /// without starting the proxy (the same answer as `/api/explain`).
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    /// The request's URL (`http://host/path?query`), or a path with a
+    /// `Host` header given by `-H`.
+    url: String,
+    /// A request header, `Name: Value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// The request method.
+    #[arg(short = 'X', long = "request", default_value = "GET")]
+    method: String,
+    /// The entrypoint it arrives on. Default: every entrypoint routers
+    /// attach to by default.
+    #[arg(long = "entryPoint", alias = "entrypoint")]
+    entry_point: Option<String>,
+    /// The client's address (default 127.0.0.1).
+    #[arg(long = "clientIP", alias = "client-ip")]
+    client_ip: Option<String>,
+    /// The TLS server name, for a TLS connection.
+    #[arg(long)]
+    sni: Option<String>,
+    /// Print the answer as JSON (the API's shape).
+    #[arg(long)]
+    json: bool,
+    /// Exit 3 unless this router (`name` or `name@file`) takes the request
+    /// on some entrypoint explained: a CI check of a routing change.
+    #[arg(long)]
+    expect: Option<String>,
+}
+
+/// `proxy explain`: the answer per entrypoint; exit 1 when the
+/// configuration cannot be used or the question is malformed, 3 when
+/// `--expect` names another router than the one that answers.
+fn explain(static_cfg: &proxy::config::StaticConfig, args: &ExplainArgs) -> ExitCode {
+    let snap = match proxy::control::served(static_cfg) {
+        Ok((snap, errors)) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            snap
+        }
+        Err(errors) => {
+            eprintln!("error: the dynamic configuration cannot be used:\n{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let Some((n, v)) = h.split_once(':') else {
+            eprintln!("error: header {h:?}: expected 'Name: Value'");
+            return ExitCode::from(1);
+        };
+        headers.push((n.trim().to_owned(), v.trim().to_owned()));
+    }
+    let entry_points = match &args.entry_point {
+        Some(ep) => vec![ep.clone()],
+        None => static_cfg.default_entry_points(),
+    };
+    let mut taken = Vec::new();
+    for ep in entry_points {
+        let q = proxy::admin::explain::Question {
+            entry_point: ep,
+            url: args.url.clone(),
+            method: args.method.clone(),
+            headers: headers.clone(),
+            client_ip: args.client_ip.clone(),
+            sni: args.sni.clone(),
+        };
+        match proxy::admin::explain::explain(static_cfg, &snap, &q) {
+            Ok(v) => {
+                if args.json {
+                    println!("{v}");
+                } else {
+                    print!("{}", proxy::admin::explain::to_text(&v));
+                }
+                if let Some(r) = v["router"].as_str() {
+                    taken.push(r.to_owned());
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if let Some(want) = &args.expect {
+        let qualified = if want.contains('@') {
+            want.clone()
+        } else {
+            format!("{want}@file")
+        };
+        if !taken.contains(&qualified) {
+            eprintln!(
+                "expected router {qualified}, got {}",
+                if taken.is_empty() {
+                    "none".to_owned()
+                } else {
+                    taken.join(", ")
+                }
+            );
+            return ExitCode::from(3);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn default_config_file() -> Option<PathBuf> {
@@ -108,8 +217,10 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| static_cfg.log.level.as_str().to_owned());
     let json = static_cfg.log.format == proxy::config::LogFormat::Json;
     proxy::observe::init_logging(&level, json);
-    if let Some(Command::Check) = cli.command {
-        return check(&static_cfg, &warnings);
+    match &cli.command {
+        Some(Command::Check) => return check(&static_cfg, &warnings),
+        Some(Command::Explain(args)) => return explain(&static_cfg, args),
+        None => {}
     }
     for w in &warnings {
         tracing::warn!("{w}");

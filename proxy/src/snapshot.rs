@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
-use crate::config::DisabledElement;
+use crate::config::{DisabledElement, DynamicConfig};
 use crate::forward::Redirect;
 use crate::middleware::Chain;
 use crate::routing::Router;
@@ -89,6 +89,9 @@ pub struct Snapshot {
     /// (for the API; the disabled routers that keep their place are in
     /// `routers` too).
     pub disabled: Vec<DisabledElement>,
+    /// The validated configuration it was compiled from, as the API shows
+    /// it (never read per request).
+    pub config: Arc<DynamicConfig>,
 }
 
 /// The published configuration: the control plane stores, workers load.

@@ -32,15 +32,23 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, BasicAuth, CertificateConfig, ChildService, Cors, DisabledElement, DynamicConfig, ElementKind, EncodedCharacters, FailoverConfig, ForwardAuth, ForwardingTimeouts, Headers, HealthCheckConfig, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded, MiddlewareConfig, MirrorConfig, MirroringConfig, PassiveHealthCheckConfig, Pattern, PemSource, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, RouterTls, SameSite, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StickyCookie, StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig, dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    AddPrefix, BasicAuth, CertificateConfig, ChildService, Cors, DisabledElement, DynamicConfig,
+    ElementKind, EncodedCharacters, FailoverConfig, ForwardAuth, ForwardingTimeouts, Headers,
+    HealthCheckConfig, INTERNAL_SERVICES, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded,
+    MiddlewareConfig, MirrorConfig, MirroringConfig, PassiveHealthCheckConfig, Pattern, PemSource,
+    RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, RouterTls,
+    SameSite, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StickyCookie,
+    StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig,
+    disable_missing_internal, dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic,
+    parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
-    AccessLogConfig, EntryPointConfig, EntryPointTls, EntryPointTransport, FileProviderConfig,
-    ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat,
-    LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, Redirection,
-    RespondingTimeouts, StaticConfig, load_static, parse_static,
+    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointTls, EntryPointTransport,
+    FileProviderConfig, ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle,
+    LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig,
+    Redirection, RespondingTimeouts, StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

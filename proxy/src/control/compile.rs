@@ -1,9 +1,10 @@
 //! Compiling a validated configuration into a [`Snapshot`]: services
 //! resolved to upstream targets (with their stable pool keys and server
-//! ids), routers grouped per entrypoint (TLS routers apart from plain
-//! ones) and indexed, each router with its middleware chain and TLS
-//! options, the SNI → options table of each entrypoint, and the routers
-//! of entrypoint redirections.
+//! ids), internal services (`api@internal`) marked for `admin`, routers
+//! grouped per entrypoint (TLS routers apart from plain ones) and indexed,
+//! each router with its middleware chain and TLS options, the SNI →
+//! options table of each entrypoint, and the routers of entrypoint
+//! redirections.
 //!
 //! Control plane only: runs at start and on reload, never per request.
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use http::uri::Authority;
 
+use crate::admin::Internal;
 use crate::config::{
     DynamicConfig, LoadBalancerConfig, ServersTransportConfig, ServiceConfig, StaticConfig,
     WeightedConfig,
@@ -73,7 +75,7 @@ pub fn compile(
         .collect();
 
     // Every service's index first: composite services name others.
-    let service_index: HashMap<&str, u32> = dynamic
+    let mut service_index: HashMap<&str, u32> = dynamic
         .services
         .keys()
         .enumerate()
@@ -130,6 +132,18 @@ pub fn compile(
             name: service_name,
             kind,
         });
+    }
+    // The internal services routers name (`api@internal`), each once.
+    for r in dynamic.routers.values().filter(|r| !r.disabled) {
+        if let Some(kind) = Internal::from_service(&r.service)
+            && !service_index.contains_key(r.service.as_str())
+        {
+            service_index.insert(r.service.as_str(), services.len() as u32);
+            services.push(Service {
+                name: Arc::from(r.service.as_str()),
+                kind: ServiceKind::Internal(kind),
+            });
+        }
     }
 
     let default_eps = static_cfg.default_entry_points();
@@ -246,6 +260,7 @@ pub fn compile(
         services,
         tls,
         disabled: dynamic.disabled.clone(),
+        config: Arc::new(dynamic.clone()),
     }
 }
 

@@ -40,7 +40,10 @@ pub fn load(static_cfg: &StaticConfig) -> Loaded {
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax)
+    let mut loaded =
+        config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax);
+    config::disable_missing_internal(&mut loaded, &static_cfg.internal_services());
+    loaded
 }
 
 /// The certificate files a configuration reads (absolute paths), shared

@@ -7,6 +7,7 @@
 //!   configuration and sends `Trigger`s to the control thread.
 //! - `compile.rs`: a validated configuration into a [`Snapshot`].
 //! - `watch.rs`: the control thread and the `SIGHUP` listener.
+//! - `history.rs`: the reload history the API shows.
 //! - here: [`Control`], which serialises reloads and publishes snapshots.
 //!
 //! Nothing here runs on the request path. A reload builds a whole new
@@ -22,6 +23,7 @@
 
 pub mod compile;
 pub mod file;
+pub mod history;
 mod watch;
 
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 
 pub use compile::{Identities, compile};
+pub use history::{ReloadEvent, ReloadHistory, ReloadResult};
 
 use crate::config::{
     ConfigError, ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig,
@@ -85,6 +88,8 @@ struct Inner {
     metrics: Option<MetricsHandle>,
     /// The active health checks of the served configuration.
     health: HealthChecks,
+    /// Every load's outcome, for the API.
+    history: Arc<ReloadHistory>,
 }
 
 /// Owns the configuration lifecycle of a running proxy.
@@ -120,6 +125,18 @@ pub fn check(static_cfg: &StaticConfig) -> (Result<Snapshot, ConfigErrors>, Vec<
         }),
     };
     (result, loaded.warnings)
+}
+
+/// What `proxy explain` routes with: the configuration as the running
+/// proxy would serve it (an element with an error disabled, not the
+/// whole load), with the load's errors to report; `Err` when it cannot
+/// be served at all.
+pub fn served(static_cfg: &StaticConfig) -> Result<(Snapshot, Vec<ConfigError>), ConfigErrors> {
+    let loaded = file::load(static_cfg);
+    let errors = loaded.errors.clone();
+    let tls = tls_runtime()?;
+    build_loaded(static_cfg, &tls, &Identities::default(), 1, loaded)
+        .map(|(snap, _, _)| (snap, errors))
 }
 
 fn tls_runtime() -> Result<TlsRuntime, ConfigErrors> {
@@ -213,12 +230,18 @@ impl Control {
         // The certificate files are known after the load: the first event
         // on one reloads once more, which changes nothing.
         let files = file::fingerprint(&static_cfg, &[]);
+        let started = Instant::now();
         let loaded = file::load(&static_cfg);
         report(&loaded);
         let mut rejected = 0;
+        let history = Arc::new(ReloadHistory::default());
         let (snap, certs, dynamic) = match build_loaded(&static_cfg, &tls, &ids, 1, loaded) {
-            Ok(built) => built,
-            Err(_) => {
+            Ok(built) => {
+                history.push(ReloadEvent::applied(1, started, &built.2));
+                built
+            }
+            Err(errors) => {
+                history.push(ReloadEvent::rejected(1, started, &errors));
                 tracing::error!("the dynamic configuration cannot be used; starting without it");
                 observe::record_config_rejected();
                 rejected = 1;
@@ -254,6 +277,7 @@ impl Control {
                 reload_lock: Mutex::new(files),
                 metrics,
                 health,
+                history,
             }),
             thread: Mutex::new(None),
         })
@@ -272,6 +296,11 @@ impl Control {
     /// How many reloads were rejected (invalid configuration) so far.
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Ordering::Acquire)
+    }
+
+    /// The history of loads (applied and rejected), for the API.
+    pub fn history(&self) -> Arc<ReloadHistory> {
+        Arc::clone(&self.inner.history)
     }
 
     /// The metrics handle, when Prometheus metrics are enabled.
@@ -360,6 +389,8 @@ impl Inner {
                 // certificate missing.
                 self.tls.publish(certs);
                 self.publish(generation, snap);
+                self.history
+                    .push(ReloadEvent::applied(generation, started, &dynamic));
                 *self.cert_files.lock().unwrap_or_else(|e| e.into_inner()) =
                     file::absolute_all(&dynamic.tls.files());
                 tracing::info!(
@@ -373,6 +404,11 @@ impl Inner {
             }
             Err(errors) => {
                 self.rejected.fetch_add(1, Ordering::AcqRel);
+                self.history.push(ReloadEvent::rejected(
+                    self.generation.load(Ordering::Acquire),
+                    started,
+                    &errors,
+                ));
                 observe::record_config_rejected();
                 tracing::error!(
                     generation = self.generation.load(Ordering::Acquire),

@@ -28,6 +28,7 @@ pub mod respond;
 mod route;
 mod service;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::HeaderValue;
@@ -37,6 +38,7 @@ use hyper::body::Incoming;
 pub use redirect::Redirect;
 pub use respond::Answer;
 
+use crate::admin::Admin;
 use crate::listener::ConnCtx;
 use crate::middleware::{Exchange, Inner};
 use crate::observe::{AccessLogSender, MetricsFlags, MetricsHandle};
@@ -66,6 +68,9 @@ pub struct Shared {
     pub metric_flags: MetricsFlags,
     /// The access log, when `accessLog` is configured.
     pub access_log: Option<AccessLogSender>,
+    /// What internal services (`api@internal`...) answer from; `None` in
+    /// a proxy built without it (tests).
+    pub admin: Option<Arc<Admin>>,
 }
 
 /// Handles one downstream request, number `request` on connection `ctx`.

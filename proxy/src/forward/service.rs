@@ -17,6 +17,9 @@
 //! that passed a `mirroring` has its copies sent first (`mirror`), off
 //! this request's path. The metrics and logs name the load balancer
 //! the request reached, as Traefik's do.
+//! An internal service (`api@internal`) is answered at
+//! [`ServiceCall::call`] by [`crate::admin`], behind the router's
+//! middlewares.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,6 +56,9 @@ pub(super) struct ServiceCall<'a> {
 impl Inner for ServiceCall<'_> {
     async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
         let services = &self.snap.services;
+        if let ServiceKind::Internal(internal) = &services[self.root as usize].kind {
+            return Ok(crate::admin::serve_internal(self.ctx, *internal, &req).await);
+        }
         let mut walk = Walk::default();
         let Some(to) = resolve(
             services,

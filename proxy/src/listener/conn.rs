@@ -310,8 +310,8 @@ pub(super) async fn serve_conn(
             // only polls /ping is busy, not slow (and Traefik's
             // keepAliveMaxRequests counts them).
             let in_flight = ctx.begin_request();
-            let mut resp = match ep.admin.answer(&req) {
-                Some(resp) => resp,
+            let mut resp = match ep.admin.hit(&req) {
+                Some(hit) => ep.admin.serve(hit, &req).await,
                 None => crate::forward::handle(&ctx, req, in_flight.id()).await,
             };
             if ep.keep_alive.limit_reached(&ctx) {

@@ -27,6 +27,7 @@ fn empty_snapshot() -> Snapshot {
             .unwrap()
             .tls,
         disabled: Vec::new(),
+        config: Default::default(),
     }
 }
 
@@ -37,6 +38,7 @@ fn conn() -> ConnCtx {
         metrics: None,
         metric_flags: MetricsFlags::default(),
         access_log: None,
+        admin: None,
     });
     let ep = Arc::new(EntryPointInfo {
         index: 0,

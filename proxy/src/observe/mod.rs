@@ -14,6 +14,7 @@ mod alloc_tests;
 pub mod decision;
 mod hist;
 pub mod labels;
+pub mod live;
 pub mod logging;
 pub mod names;
 pub mod prometheus;

@@ -27,6 +27,9 @@ use metrics::Key;
 use super::hist::{HistogramSnapshot, SecondsHistogram};
 use super::names;
 
+/// Every counter with its value and every histogram with its handle.
+pub(crate) type Series = (Vec<(Key, u64)>, Vec<(Key, Arc<SecondsHistogram>)>);
+
 // Control plane only (see the module doc): registration, reload and scrape.
 #[allow(clippy::disallowed_types)]
 type ControlMutex<T> = std::sync::Mutex<T>;
@@ -182,25 +185,30 @@ impl Store {
         inner.counters.len() + inner.histograms.len()
     }
 
+    /// Every series with its current value (counters) or its histogram,
+    /// unsorted: what a scrape and the API's live figures read. Takes the
+    /// control-plane lock only to copy the handles.
+    pub(crate) fn series(&self) -> Series {
+        let inner = self.lock();
+        let counters = inner
+            .counters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .collect();
+        let histograms = inner
+            .histograms
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        (counters, histograms)
+    }
+
     /// Appends the Prometheus text of every series to `out`, then removes
     /// the series of routers and services that no longer exist. As Traefik
     /// does (`promState.Collect`), a removed router's series are scraped
     /// one last time with their final values before they disappear.
     pub(crate) fn render(&self, out: &mut String) {
-        let (mut counters, mut histograms) = {
-            let inner = self.lock();
-            let counters: Vec<(Key, u64)> = inner
-                .counters
-                .iter()
-                .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
-                .collect();
-            let histograms: Vec<(Key, Arc<SecondsHistogram>)> = inner
-                .histograms
-                .iter()
-                .map(|(k, v)| (k.clone(), Arc::clone(v)))
-                .collect();
-            (counters, histograms)
-        };
+        let (mut counters, mut histograms) = self.series();
         counters.sort_by(|a, b| key_order(&a.0, &b.0));
         histograms.sort_by(|a, b| key_order(&a.0, &b.0));
 

@@ -11,6 +11,7 @@
 //!
 //! Must not: take a lock, allocate on the heap, or block on the request path.
 
+mod explain;
 pub(crate) mod goregex;
 mod matcher;
 mod parser;

@@ -200,6 +200,13 @@ impl<T> Router<T> {
         self.entries.is_empty()
     }
 
+    /// Every entry in routing order (priority descending, then name): the
+    /// order in which [`Router::route`] takes the first match (`explain`
+    /// walks it to say why the higher ones did not).
+    pub fn entries(&self) -> &[RouteEntry<T>] {
+        &self.entries
+    }
+
     /// (exact host keys, wildcard suffix keys, rules in `any_host.rest`):
     /// how much of a rule set the index could key.
     #[cfg(test)]

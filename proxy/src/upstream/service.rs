@@ -55,6 +55,9 @@ pub enum ServiceKind {
     Failover(Failover),
     /// `mirroring`.
     Mirroring(Mirroring),
+    /// An internal service (`api@internal`...), answered by the proxy
+    /// itself ([`crate::admin`]); a router's service only, never a child.
+    Internal(crate::admin::Internal),
 }
 
 /// A compiled `mirroring` service.
@@ -262,6 +265,10 @@ pub fn resolve(
                     return None;
                 };
             }
+            // Answered before resolving (the service phase), and never a
+            // child: the configuration names internal services in routers
+            // only.
+            ServiceKind::Internal(_) => return None,
         }
     }
 }
@@ -299,5 +306,6 @@ pub fn is_up(services: &[Service], at: u32) -> bool {
             is_up(services, f.main) || !f.follow_fallback || is_up(services, f.fallback)
         }
         ServiceKind::Mirroring(m) => !m.health_check || is_up(services, m.main),
+        ServiceKind::Internal(_) => true,
     }
 }

@@ -136,6 +136,52 @@ impl Attributed {
 }
 
 /// Whether `key` is `path` or a key under it.
+/// Disables the routers whose service is an `@internal` one the static
+/// configuration does not provide (`api@internal` without an `api`
+/// section), as Traefik does; each keeps its place (its rule parsed) and
+/// answers 503. `available` lists the internal services that exist
+/// (`api`, `noop`...).
+pub fn disable_missing_internal(loaded: &mut super::Loaded, available: &[&str]) {
+    let config = &mut loaded.config;
+    for (name, r) in config.routers.iter_mut() {
+        let Some(service) = r.service.strip_suffix("@internal") else {
+            continue;
+        };
+        if r.disabled || available.contains(&service) {
+            continue;
+        }
+        let needs = match service {
+            "dashboard" => "the static api section with dashboard on",
+            "prometheus" => "the static metrics.prometheus section",
+            "ping" => "the static ping section",
+            _ => "the static api section",
+        };
+        let error = ConfigError {
+            file: r.origin.file.clone(),
+            key: format!("http.routers.{name}.service"),
+            line: Some(r.origin.line),
+            column: Some(r.origin.column),
+            message: format!(
+                "the service {:?} does not exist: it needs {needs}",
+                r.service
+            ),
+        };
+        r.disabled = true;
+        loaded.errors.push(error.clone());
+        config.disabled.push(DisabledElement {
+            kind: ElementKind::Router,
+            name: name.clone(),
+            origin: r.origin.clone(),
+            errors: vec![error],
+            because: Vec::new(),
+            keeps_place: true,
+        });
+    }
+    config
+        .disabled
+        .sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+}
+
 fn under(key: &str, path: &str) -> bool {
     key.strip_prefix(path)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))

@@ -32,13 +32,13 @@ use crate::routing::RuleSyntax;
 
 pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
-pub use isolate::{DisabledElement, ElementKind};
+pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
 pub use middlewares::{
     AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, IpAllowList, IpStrategy,
     MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
     Secure, StripPrefix, StripPrefixRegex,
 };
-pub use routers::RouterConfig;
+pub use routers::{INTERNAL_SERVICES, RouterConfig};
 pub use services::{
     ChildService, FailoverConfig, LoadBalancerConfig, MirrorConfig, MirroringConfig, ServerConfig,
     ServiceConfig, WeightedConfig,
@@ -49,7 +49,7 @@ pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConf
 
 use isolate::Element;
 use middlewares::{MiddlewareDraft, MiddlewareFile};
-use routers::{RouterDraft, RouterFile};
+use routers::{RouterDraft, RouterFile, internal_service};
 use services::{ServiceDraft, ServiceFile};
 use tls::{TlsDraft, TlsFile, TlsMerge};
 use transports::TransportFile;
@@ -508,15 +508,8 @@ fn strip_provider(
         None => Some(r.name.clone()),
         Some((name, "file")) => Some(name.to_owned()),
         Some((_, "internal")) => {
-            errors.push(err_at(
-                file,
-                &r.path,
-                r.pos,
-                format!(
-                    "{kind} {:?}: @internal {kind}s are not supported yet",
-                    r.name
-                ),
-            ));
+            let message = routers::internal_reference_error(kind, &r.name);
+            errors.push(err_at(file, &r.path, r.pos, message));
             None
         }
         Some((_, provider)) => {
@@ -665,10 +658,14 @@ fn finish(
             tls_options: tls_ref,
         } = draft;
         let file = router.origin.file.clone();
-        if let Some(r) = service
-            && let Some((s, true)) = service_ref(&r, &file, &service_names, &mut errors)
-        {
-            router.service = s;
+        // An internal service is kept with its suffix; whether the static
+        // configuration provides it is `isolate::disable_missing_internal`'s.
+        if let Some(r) = service {
+            if let Some(s) = internal_service(&r.name) {
+                router.service = s;
+            } else if let Some((s, true)) = service_ref(&r, &file, &service_names, &mut errors) {
+                router.service = s;
+            }
         }
         // A router listed on entrypoints that do not exist is placed on
         // those that do, and nowhere when none does.

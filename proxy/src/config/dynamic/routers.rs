@@ -24,6 +24,29 @@ use super::tls::{self, RouterTls, RouterTlsSection};
 /// above it for its internal routers (`maxUserPriority`).
 const MAX_USER_PRIORITY: i64 = i64::MAX - 1000;
 
+/// The internal services a router may name (`api@internal`...), as
+/// Traefik's internal provider defines them; which exist depends on the
+/// static configuration.
+pub const INTERNAL_SERVICES: [&str; 5] = ["api", "dashboard", "noop", "ping", "prometheus"];
+
+/// `name@internal` when `reference` names one of [`INTERNAL_SERVICES`].
+pub(super) fn internal_service(reference: &str) -> Option<String> {
+    let (name, provider) = reference.rsplit_once('@')?;
+    (provider == "internal" && INTERNAL_SERVICES.contains(&name)).then(|| reference.to_owned())
+}
+
+/// The error of an `@internal` reference that names nothing internal.
+pub(super) fn internal_reference_error(kind: &str, reference: &str) -> String {
+    if kind == "service" {
+        format!(
+            "unknown internal service {reference:?} (internal services: {})",
+            INTERNAL_SERVICES.join(", ")
+        )
+    } else {
+        format!("{kind} {reference:?}: @internal {kind}s are not supported yet")
+    }
+}
+
 /// One HTTP router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterConfig {
@@ -41,7 +64,9 @@ pub struct RouterConfig {
     /// character in the file when the value has no escapes).
     pub rule_origin: Origin,
     /// The service's name, `@file` suffix removed; it exists in
-    /// [`DynamicConfig::services`](super::DynamicConfig::services).
+    /// [`DynamicConfig::services`](super::DynamicConfig::services), or is
+    /// an internal one written with its `@internal` suffix
+    /// (`api@internal`, see [`INTERNAL_SERVICES`]).
     pub service: String,
     /// Entrypoints it listens on; empty = the default entrypoints (see
     /// `StaticConfig::default_entry_points`).

@@ -1,12 +1,13 @@
 //! The static configuration (Traefik's `traefik.yml` / `traefik.toml`):
-//! entrypoints, the file provider, logs, access log, metrics and ping.
+//! entrypoints, the file provider, logs, access log, metrics, ping and api.
 //!
 //! Each section has its own file with its derived file schema and checks
-//! (`entry_points`, `providers`, `observability`); this file holds the top
+//! (`entry_points`, `providers`, `observability`, `api`); this file holds the top
 //! of the schema and what spans sections: Traefik's implicit `http` and
 //! `traefik` entrypoints, and the entrypoints ping and metrics name.
 //! Nothing here binds sockets or opens files other than the one it reads.
 
+mod api;
 mod entry_points;
 mod observability;
 mod providers;
@@ -24,6 +25,7 @@ use super::error::{ConfigErrors, ConfigWarning, sort_warnings};
 use super::node::{Format, Pos, parse};
 use super::read_file;
 
+pub use api::ApiConfig;
 pub use entry_points::{
     EntryPointConfig, EntryPointTls, EntryPointTransport, ForwardedHeadersConfig, Http2Config,
     LifeCycle, Redirection, RespondingTimeouts,
@@ -33,6 +35,7 @@ pub use observability::{
 };
 pub use providers::{FileProviderConfig, ProvidersConfig};
 
+use api::ApiFile;
 use entry_points::EntryPointFile;
 use observability::{AccessLogFile, LogFile, MetricsFile, PingFile};
 use providers::ProvidersFile;
@@ -55,6 +58,8 @@ pub struct StaticConfig {
     pub metrics: MetricsConfig,
     /// The ping health endpoint; `None` when off.
     pub ping: Option<PingConfig>,
+    /// The API and dashboard; `None` when off.
+    pub api: Option<ApiConfig>,
     /// `core.defaultRuleSyntax`: the syntax of routers without
     /// `ruleSyntax` (v3 unless set).
     pub default_rule_syntax: RuleSyntax,
@@ -71,20 +76,36 @@ impl StaticConfig {
         self.entry_points.iter().map(|e| e.name.clone()).collect()
     }
 
-    /// Entrypoints a router without `entryPoints` attaches to: those marked
-    /// `asDefault`, or every entrypoint when none is (Traefik v3).
-    pub fn default_entry_points(&self) -> Vec<String> {
-        let marked: Vec<String> = self
-            .entry_points
-            .iter()
-            .filter(|e| e.as_default)
-            .map(|e| e.name.clone())
-            .collect();
-        if marked.is_empty() {
-            self.entry_point_names()
-        } else {
-            marked
+    /// The internal services (`<name>@internal`) this configuration
+    /// provides, as Traefik's internal provider defines them: `noop`
+    /// always, `api` and `dashboard` with `api`, `ping`, `prometheus`.
+    pub fn internal_services(&self) -> Vec<&'static str> {
+        let mut out = vec!["noop"];
+        if let Some(api) = &self.api {
+            out.push("api");
+            if api.dashboard {
+                out.push("dashboard");
+            }
         }
+        if self.ping.is_some() {
+            out.push("ping");
+        }
+        if self.metrics.prometheus.is_some() {
+            out.push("prometheus");
+        }
+        out
+    }
+
+    /// Entrypoints a router without `entryPoints` attaches to: those marked
+    /// `asDefault`, or every entrypoint when none is, never the internal
+    /// `traefik` one (Traefik v3's `getDefaultsEntrypoints`).
+    pub fn default_entry_points(&self) -> Vec<String> {
+        let any_marked = self.entry_points.iter().any(|e| e.as_default);
+        self.entry_points
+            .iter()
+            .filter(|e| (e.as_default || !any_marked) && e.name != INTERNAL_ENTRY_POINT)
+            .map(|e| e.name.clone())
+            .collect()
     }
 }
 
@@ -104,7 +125,6 @@ struct StaticFile {
     access_log: Option<Switch<AccessLogFile>>,
     metrics: MetricsFile,
     ping: Option<At<Switch<PingFile>>>,
-    /// Warned about, but `insecure` still creates the `traefik` entrypoint.
     api: Option<Switch<ApiFile>>,
     core: CoreFile,
 }
@@ -114,10 +134,6 @@ const DYNAMIC_HERE: &str = "dynamic configuration belongs in the file given to p
 impl Schema for StaticFile {
     const KEYS: Spec = &[
         ("global", Support::Silent),
-        (
-            "api",
-            Support::Warn("no API or dashboard; @internal services are refused"),
-        ),
         (
             "serversTransport",
             Support::Warn("defaults of dynamic serversTransports apply"),
@@ -134,23 +150,6 @@ impl Schema for StaticFile {
         ("tcp", Support::Error(DYNAMIC_HERE)),
         ("udp", Support::Error(DYNAMIC_HERE)),
         ("tls", Support::Error(DYNAMIC_HERE)),
-    ];
-}
-
-/// `api`: only `insecure` is read (it creates the `traefik` entrypoint).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ApiFile {
-    insecure: Option<bool>,
-}
-
-impl Schema for ApiFile {
-    const KEYS: Spec = &[
-        ("dashboard", Support::Silent),
-        ("debug", Support::Silent),
-        ("basePath", Support::Silent),
-        ("disableDashboardAd", Support::Silent),
-        ("dashboardName", Support::Silent),
     ];
 }
 
@@ -255,12 +254,8 @@ fn check(ctx: &mut Ctx, file: StaticFile) -> StaticConfig {
     let (metrics, prometheus_pos) = observability::metrics(ctx, file.metrics);
     let ping_pos = file.ping.as_ref().map_or(Pos::default(), |p| p.key_pos);
     let ping = observability::ping(ctx, file.ping.map(|p| p.value));
-    let api_insecure = matches!(
-        file.api,
-        Some(Switch::On(ApiFile {
-            insecure: Some(true)
-        }))
-    );
+    let api = file.api.and_then(Switch::on).map(|a| api::check(ctx, a));
+    let api_insecure = api.as_ref().is_some_and(|a| a.insecure);
     let mut config = StaticConfig {
         entry_points,
         providers,
@@ -268,6 +263,7 @@ fn check(ctx: &mut Ctx, file: StaticFile) -> StaticConfig {
         access_log,
         metrics,
         ping,
+        api,
         default_rule_syntax,
     };
 

@@ -149,13 +149,12 @@ fn implicit_entry_points() {
     // Manual routing doesn't need it either.
     let (c, _) = static_yaml("ping:\n  manualRouting: true\n").unwrap();
     assert_eq!(c.entry_point_names(), vec!["http"]);
-    // api.insecure creates it too, with a warning for the ignored api.
+    // api.insecure creates it too.
     let (c, w) = static_yaml("api:\n  insecure: true\n").unwrap();
     assert_eq!(c.entry_point_names(), vec!["http", "traefik"]);
-    assert_has(
-        &warns(&w),
-        "traefik.yml:1:1: api: not supported yet; ignored",
-    );
+    assert!(w.is_empty(), "{w:?}");
+    // ...but routers never attach to it by default, as in Traefik.
+    assert_eq!(c.default_entry_points(), vec!["http"]);
     // A user-defined `traefik` is kept as is.
     let (c, _) =
         static_yaml("entryPoints:\n  traefik:\n    address: ':9000'\nping: true\n").unwrap();
@@ -395,4 +394,39 @@ fn http2_settings_have_traefiks_defaults_and_refuse_negative_values() {
         err.contains("entryPoints.web.http2.maxConcurrentStreams") && err.contains("s.yml:5"),
         "{err}"
     );
+}
+
+#[test]
+fn api_section_as_traefik_reads_it() {
+    let (c, w) = static_yaml("api: {}\n").unwrap();
+    let api = c.api.as_ref().unwrap();
+    assert!(!api.insecure);
+    assert!(api.dashboard, "the dashboard is on by default");
+    assert_eq!(api.base_path, "/");
+    assert!(w.is_empty());
+    assert_eq!(c.internal_services(), vec!["noop", "api", "dashboard"]);
+    assert!(static_yaml("api: false\n").unwrap().0.api.is_none());
+
+    let (c, w) = static_yaml(
+        "api:\n  dashboard: false\n  basePath: /traefik\n  debug: true\n  disableDashboardAd: true\n  dashboardName: Edge\n",
+    )
+    .unwrap();
+    let api = c.api.as_ref().unwrap();
+    assert!(!api.dashboard);
+    assert_eq!(api.base_path, "/traefik");
+    assert!(api.debug && api.disable_dashboard_ad);
+    assert_eq!(api.dashboard_name, "Edge");
+    assert_eq!(c.internal_services(), vec!["noop", "api"]);
+    assert_has(
+        &warns(&w),
+        "traefik.yml:4:10: api.debug: Go's pprof and expvar endpoints (/debug/...) do not exist here: they answer 404",
+    );
+
+    let e = errs(static_yaml("api:\n  basePath: traefik\n"));
+    assert_has(
+        &e,
+        "traefik.yml:2:13: api.basePath: invalid basePath \"traefik\": it must start with / and hold only letters, digits and /_.:~-",
+    );
+    let e = errs(static_yaml("api:\n  dashbord: true\n"));
+    assert!(e.iter().any(|m| m.contains("dashbord")), "{e:?}");
 }

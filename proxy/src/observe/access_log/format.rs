@@ -112,7 +112,7 @@ fn clf_time(out: &mut String, t: SystemTime) {
 
 /// Go's `time.RFC3339Nano` in UTC (fraction without trailing zeros, none
 /// when zero), as `encoding/json` writes a `time.Time`.
-pub(super) fn rfc3339_nano(t: SystemTime) -> String {
+pub(crate) fn rfc3339_nano(t: SystemTime) -> String {
     let u = utc(t);
     let mut s = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",

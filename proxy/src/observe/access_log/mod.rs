@@ -34,6 +34,8 @@ use http::{Method, Version};
 use super::names;
 
 mod format;
+
+pub(crate) use format::rfc3339_nano;
 #[cfg(test)]
 mod tests;
 
