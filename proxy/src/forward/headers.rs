@@ -10,9 +10,10 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Headers Traefik treats as forwarding information and removes from
-/// requests of untrusted clients.
-const X_HEADERS: [&str; 11] = [
+/// Headers Traefik treats as forwarding information (its `XHeaders`) and
+/// removes from requests of untrusted clients; forwardAuth's
+/// `trustForwardHeader` reads the same list.
+pub(crate) const X_HEADERS: [&str; 11] = [
     "x-forwarded-proto",
     "x-forwarded-for",
     "x-forwarded-host",

@@ -53,19 +53,7 @@ const HOP: [HeaderName; 6] = [
 ];
 
 /// The forwarding headers `trustForwardHeader: false` removes.
-const FORWARDING: [&str; 11] = [
-    "x-forwarded-proto",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-forwarded-prefix",
-    "x-forwarded-tls-client-cert",
-    "x-forwarded-tls-client-cert-info",
-    "x-real-ip",
-];
+const FORWARDING: [&str; 11] = crate::forward::headers::X_HEADERS;
 
 const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
 const XF_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");

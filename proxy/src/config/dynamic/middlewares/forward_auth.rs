@@ -88,19 +88,7 @@ struct ClientTlsFile {
 
 /// The forwarding headers `trustForwardHeader: true` adds to
 /// `authRequestHeaders` (Traefik's `XHeadersSet`).
-const FORWARDING: [&str; 11] = [
-    "x-forwarded-proto",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-forwarded-prefix",
-    "x-forwarded-tls-client-cert",
-    "x-forwarded-tls-client-cert-info",
-    "x-real-ip",
-];
+const FORWARDING: [&str; 11] = crate::forward::headers::X_HEADERS;
 
 /// Header names written in `list`, each bad one reported where written.
 fn names(ctx: &mut Ctx, option: &str, list: &[At<String>]) -> Option<Vec<HeaderName>> {
