@@ -37,6 +37,19 @@ pub enum Secret {
 const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 impl Secret {
+    /// The hash as an htpasswd file writes it (`{SHA}` re-encoded in
+    /// standard base64), as Traefik's API shows a user.
+    pub fn as_written(&self) -> String {
+        match self {
+            Secret::Bcrypt(h) => h.to_string(),
+            Secret::Sha1(d) => format!(
+                "{{SHA}}{}",
+                base64::engine::general_purpose::STANDARD.encode(d)
+            ),
+            Secret::Md5Crypt { full, .. } => full.clone(),
+        }
+    }
+
     /// Reads `hash`, or says why no password can match it.
     pub fn parse(hash: &str) -> Result<Secret, String> {
         if ["$2a$", "$2b$", "$2x$", "$2y$"]

@@ -63,7 +63,22 @@ const DYNAMIC: &str = r#"http:
             weight: 2
           - url: "http://127.0.0.1:10"
             weight: 1
+    split:
+      weighted:
+        services:
+          - name: app
+            weight: 3
+          - name: two
+            weight: 1
+        sticky:
+          cookie:
+            name: pin
+            httpOnly: true
   middlewares:
+    auth:
+      basicAuth:
+        users: ["test:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M="]
+        realm: inside
     strip:
       stripPrefix:
         prefixes: ["/x", "/y"]
@@ -213,6 +228,13 @@ async fn the_api_answers_as_traefik_does() {
         for f in ["status", "provider", "type", "serverStatus"] {
             same(&mut diffs, name, f, &ps[f], &ts[f]);
             compared += 1;
+        }
+        // A composite service's whole body, under its type's key.
+        for key in ["weighted", "mirroring", "failover", "highestRandomWeight"] {
+            if ts.get(key).is_some() || ps.get(key).is_some() {
+                same(&mut diffs, name, key, &ps[key], &ts[key]);
+                compared += 1;
+            }
         }
         for f in ["servers", "passHostHeader", "strategy"] {
             same(

@@ -343,13 +343,29 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
             let services: Vec<Value> = w
                 .services
                 .iter()
-                .map(|c| json!({"name": qualified(&c.service), "weight": c.weight}))
+                .map(|c| json!({"name": c.name, "weight": c.weight}))
                 .collect();
             let mut v = json!({ "services": services });
             if let Some(st) = &w.sticky {
-                let mut cookie = json!({"secure": st.secure, "httpOnly": st.http_only});
+                // Traefik's fields, empty ones left out as it does.
+                let mut cookie = json!({ "path": st.path });
                 if let Some(n) = &st.name {
                     cookie["name"] = json!(n);
+                }
+                if st.secure {
+                    cookie["secure"] = json!(true);
+                }
+                if st.http_only {
+                    cookie["httpOnly"] = json!(true);
+                }
+                if let Some(ss) = st.same_site {
+                    cookie["sameSite"] = json!(ss.as_str().to_ascii_lowercase());
+                }
+                if st.max_age != 0 {
+                    cookie["maxAge"] = json!(st.max_age);
+                }
+                if !st.domain.is_empty() {
+                    cookie["domain"] = json!(st.domain);
                 }
                 v["sticky"] = json!({ "cookie": cookie });
             }
@@ -470,10 +486,10 @@ fn middleware(m: &MiddlewareConfig) -> Value {
     let regex = |p: &crate::config::Pattern| json!(p.0.source());
     let (key, body) = match m {
         MiddlewareConfig::AddPrefix(a) => ("addPrefix", json!({"prefix": a.prefix})),
-        // Users are listed by name only: the API never shows a hash.
+        // Users with their hashes, as Traefik's API lists them.
         MiddlewareConfig::BasicAuth(b) => {
             let mut v = json!({
-                "users": b.users.keys().map(|u| format!("{u}:redacted")).collect::<Vec<_>>(),
+                "users": b.users.iter().map(|(u, h)| format!("{u}:{}", h.as_written())).collect::<Vec<_>>(),
                 "realm": b.realm,
             });
             if let Some(h) = &b.header_field {
