@@ -217,7 +217,16 @@ async fn a_broken_router_at_start_is_disabled_logged_once_and_answers_503() {
         StatusCode::SERVICE_UNAVAILABLE,
         "not the catch-all"
     );
-    let log = p.log.lock().unwrap().join("\n");
+    // The per-request warning is written as the answer goes out: the
+    // client can read the answer before the log reader has the line.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = p.log.lock().unwrap().join("\n");
+        if log.contains("answering 503") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(
         log.matches("http.routers.broken.service: unknown service \"missing\"")
             .count(),
