@@ -39,16 +39,17 @@ pub use dynamic::{
     RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, RouterTls,
     SameSite, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StickyCookie,
     StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig,
-    disable_missing_internal, dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic,
-    parse_dynamic_isolated,
+    apply_entry_point_models, disable_missing_internal, dynamic_paths, load_dynamic,
+    load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
-    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointTls, EntryPointTransport,
-    FileProviderConfig, ForwardedHeadersConfig, Http2Config, INTERNAL_ENTRY_POINT, LifeCycle,
-    LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig,
-    Redirection, RespondingTimeouts, StaticConfig, load_static, parse_static,
+    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointMiddleware, EntryPointTls,
+    EntryPointTransport, FileProviderConfig, ForwardedHeadersConfig, Http2Config,
+    INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig,
+    PrometheusConfig, ProvidersConfig, Redirection, RespondingTimeouts, StaticConfig, load_static,
+    parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

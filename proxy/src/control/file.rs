@@ -43,6 +43,7 @@ pub fn load(static_cfg: &StaticConfig) -> Loaded {
     let mut loaded =
         config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax);
     config::disable_missing_internal(&mut loaded, &static_cfg.internal_services());
+    config::apply_entry_point_models(&mut loaded, static_cfg);
     loaded
 }
 

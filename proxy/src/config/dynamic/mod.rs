@@ -12,6 +12,7 @@ mod files;
 mod health;
 mod isolate;
 mod middlewares;
+mod model;
 mod routers;
 mod services;
 mod sticky;
@@ -38,6 +39,7 @@ pub use middlewares::{
     MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
     Secure, StripPrefix, StripPrefixRegex,
 };
+pub use model::apply_entry_point_models;
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
 pub use services::{
     ChildService, FailoverConfig, LoadBalancerConfig, MirrorConfig, MirroringConfig, ServerConfig,

@@ -38,6 +38,9 @@ pub struct EntryPointConfig {
     pub http_tls: Option<EntryPointTls>,
     /// `http.redirections.entryPoint`: plain requests are redirected.
     pub redirect: Option<Redirection>,
+    /// `http.middlewares`: run before the own middlewares of every router
+    /// of this entrypoint (Traefik's entrypoint model).
+    pub http_middlewares: Vec<EntryPointMiddleware>,
     /// HTTP/2 server settings.
     pub http2: Http2Config,
     /// Where it was defined (line 0 for an implicit entrypoint).
@@ -56,6 +59,7 @@ impl EntryPointConfig {
             forwarded_headers: ForwardedHeadersConfig::default(),
             http_tls: None,
             redirect: None,
+            http_middlewares: Vec::new(),
             http2: Http2Config::default(),
             origin: Origin {
                 file: file.to_path_buf(),
@@ -64,6 +68,18 @@ impl EntryPointConfig {
             },
         }
     }
+}
+
+/// One name of `entryPoints.<name>.http.middlewares`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPointMiddleware {
+    /// The middleware's name, `@file` removed (another provider's suffix
+    /// kept: no such middleware exists here).
+    pub name: String,
+    /// Its key, `entryPoints.<name>.http.middlewares[i]`.
+    pub key: String,
+    /// Where it is written.
+    pub origin: Origin,
 }
 
 /// `entryPoints.<name>.http.tls`.
@@ -208,6 +224,7 @@ impl Schema for EntryPointFile {
 struct EntryPointHttpFile {
     tls: Option<Switch<EntryPointTlsFile>>,
     redirections: RedirectionsFile,
+    middlewares: Option<At<Vec<At<String>>>>,
 }
 
 /// `http.tls` as written.
@@ -251,10 +268,6 @@ struct RedirectFile {
 
 impl Schema for EntryPointHttpFile {
     const KEYS: Spec = &[
-        (
-            "middlewares",
-            Support::Error("no middlewares yet; ignoring them would skip them"),
-        ),
         (
             "encodedCharacters",
             Support::Error("ignoring it would change which encoded paths are refused"),
@@ -424,6 +437,20 @@ pub(super) fn check(
         }
     }
     let http = file.http;
+    if let Some(list) = http.middlewares {
+        let list_path = list.path.clone();
+        for (i, (mw, mw_pos)) in list.strings().into_iter().enumerate() {
+            let name = match mw.rsplit_once('@') {
+                Some((n, "file")) => n.to_owned(),
+                _ => mw,
+            };
+            ep.http_middlewares.push(EntryPointMiddleware {
+                name,
+                key: format!("{list_path}[{i}]"),
+                origin: ctx.origin(mw_pos),
+            });
+        }
+    }
     ep.http_tls = http.tls.and_then(Switch::on).map(|t| EntryPointTls {
         options: t.options.filter(|o| o.ok && !o.value.is_empty()).map(|o| {
             match o.value.rsplit_once('@') {

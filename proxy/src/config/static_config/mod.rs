@@ -27,8 +27,8 @@ use super::read_file;
 
 pub use api::ApiConfig;
 pub use entry_points::{
-    EntryPointConfig, EntryPointTls, EntryPointTransport, ForwardedHeadersConfig, Http2Config,
-    LifeCycle, Redirection, RespondingTimeouts,
+    EntryPointConfig, EntryPointMiddleware, EntryPointTls, EntryPointTransport,
+    ForwardedHeadersConfig, Http2Config, LifeCycle, Redirection, RespondingTimeouts,
 };
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,

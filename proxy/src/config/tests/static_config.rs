@@ -223,11 +223,11 @@ entrypoint: {}
         &e,
         "traefik.yml:7:5: entryPoints.pp.proxyProtocol: not supported yet: it changes which address is the client's",
     );
-    assert_has(&e, "entryPoints.sec.http.middlewares: not supported yet");
-    // Entrypoint TLS and redirections are built now.
+    // Entrypoint TLS, redirections and middlewares are built now.
     assert!(
-        !e.iter()
-            .any(|l| l.contains("sec.http.tls") || l.contains("sec.http.redirections")),
+        !e.iter().any(|l| l.contains("sec.http.tls")
+            || l.contains("sec.http.redirections")
+            || l.contains("sec.http.middlewares")),
         "{e:?}"
     );
     assert_has(&e, "entryPoints.bad.address: invalid port \"99999\"");
