@@ -177,3 +177,52 @@ async fn a_transport_presents_its_client_certificate() {
     let r = get(p.web, "x.test", "/").await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Of several client certificates, each handshake presents the first the
+/// backend accepts (issued by a CA it names), as Go chooses; none when no
+/// certificate fits (the backend then refuses: 502).
+#[tokio::test]
+async fn a_transport_presents_the_client_certificate_the_backend_accepts() {
+    let ca = Ca::new("backend CA");
+    let leaf = ca.server(&["backend.test"], Alg::EcdsaP256);
+    let (first_ca, second_ca, unknown_ca) = (Ca::new("first"), Ca::new("second"), Ca::new("x"));
+    let dir = TempDir::new("upstream-mtls-many");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let mut certs = String::from("      certificates:\n");
+    for (i, c) in [&first_ca, &second_ca].iter().enumerate() {
+        let me = c.client(&format!("proxy-{i}"));
+        let cert = dir.write(&format!("c{i}.pem"), &me.cert_pem);
+        let key = dir.write(&format!("c{i}.key"), &me.key_pem);
+        certs += &format!(
+            "        - certFile: \"{}\"\n          keyFile: \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+    }
+    let transport = format!(
+        "      serverName: backend.test\n      rootCAs: [\"{}\"]\n{certs}",
+        ca_file.display()
+    );
+    for (trusted, want) in [(&first_ca, 200), (&second_ca, 200), (&unknown_ca, 502)] {
+        let b = tls_backend(&leaf, Some(trusted));
+        let p = start_proxy(&config(&format!("https://{}", b.addr), &transport));
+        let r = get(p.web, "x.test", "/").await;
+        assert_eq!(r.status, want, "{}", r.text());
+    }
+}
+
+/// A `serverName` that is not a DNS name or an IP is an error at its key
+/// and line: the transport is disabled with its service and router (503).
+#[tokio::test]
+async fn an_invalid_server_name_is_an_error_with_its_place() {
+    let dynamic = config("https://127.0.0.1:1", "      serverName: \"bad name!\"\n");
+    let err = try_start_proxy(&dynamic).expect_err("check refuses");
+    assert!(
+        err.contains(
+            "dynamic.yml:14:20: http.serversTransports.t.serverName: invalid serverName \"bad name!\""
+        ),
+        "{err}"
+    );
+    let p = start_proxy(&dynamic);
+    assert_eq!(get(p.web, "x.test", "/").await.status, 503);
+}

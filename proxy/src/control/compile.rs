@@ -208,8 +208,9 @@ pub fn compile(
                 None => plain[i].push(entry),
                 Some(o) => {
                     let o = o.unwrap_or(DEFAULT_OPTIONS);
-                    // Unknown names were refused when the TLS was prepared.
-                    entry.value.tls_options = tls.index_of(o).unwrap_or(0);
+                    // Options that are not there were disabled by an
+                    // error, and their router with them.
+                    entry.value.tls_options = tls.index_of(o).unwrap_or(RouteTarget::REFUSED);
                     let hosts = r.parsed.hosts().into_iter().map(str::to_owned).collect();
                     secure[i].push(TlsEntry { entry, hosts });
                 }
@@ -294,8 +295,8 @@ fn load_balancer(
             let default = crate::config::UpstreamTlsConfig::default();
             match crate::tls::client::server_name(tls_settings.unwrap_or(&default), host) {
                 Ok(name) => Some(UpstreamTls::new(Arc::clone(client), name)),
-                // Checked when the transport was read; a URL host is
-                // always a valid name.
+                // `serverName` was checked when the transport was read; a
+                // URL host is always a valid name.
                 Err(e) => {
                     tracing::error!(url = %s.url, error = %e, "server skipped");
                     continue;
@@ -387,7 +388,10 @@ struct TlsEntry {
 fn resolve_sni(ep: &str, routers: &mut [TlsEntry], tls: &TlsSnapshot) -> SniOptions {
     let name = |i: u32| tls.options.get(i as usize).map_or("?", |o| &*o.name);
     for r in routers.iter_mut() {
-        if r.hosts.is_empty() && r.entry.value.tls_options != 0 {
+        if r.hosts.is_empty() && r.entry.value.tls_options == RouteTarget::REFUSED {
+            // Disabled (it answers 503): no SNI to refuse.
+            r.entry.value.tls_options = 0;
+        } else if r.hosts.is_empty() && r.entry.value.tls_options != 0 {
             tracing::warn!(
                 entrypoint = ep,
                 router = %r.entry.name,

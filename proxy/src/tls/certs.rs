@@ -53,7 +53,7 @@ pub fn load(
 }
 
 /// The chain (leaf first) and private key of a PEM pair.
-pub fn read_pair(
+fn read_pair(
     cert: &PemSource,
     key: &PemSource,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
