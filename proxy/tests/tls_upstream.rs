@@ -226,3 +226,98 @@ async fn an_invalid_server_name_is_an_error_with_its_place() {
     let p = start_proxy(&dynamic);
     assert_eq!(get(p.web, "x.test", "/").await.status, 503);
 }
+
+/// A router whose `forwardAuth` (`auth`, YAML `tls` under it) checks at
+/// `address`, in front of backend `b`.
+fn forward_auth(b: &Backend, address: &str, tls: &str) -> String {
+    format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: app\n      middlewares: [auth]\n  middlewares:\n    auth:\n      forwardAuth:\n        address: \"{address}\"\n{tls}  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+        b.addr
+    )
+}
+
+/// `forwardAuth` to an `https://` auth server: verified against its `tls.ca`
+/// (refused, 500, against the system's roots; accepted with
+/// `insecureSkipVerify`), its `cert`/`key` presented to a server requiring
+/// one, connections pooled; an unreadable `ca` disables the middleware and
+/// its router (503) with the error at its key.
+#[tokio::test]
+async fn forward_auth_reaches_an_https_auth_server_with_its_tls() {
+    let ca = Ca::new("auth CA");
+    let clients = Ca::new("client CA");
+    let leaf = ca.server(&["127.0.0.1"], Alg::EcdsaP256);
+    let open = tls_backend(&leaf, None);
+    let mtls = tls_backend(&leaf, Some(&clients));
+    let me = clients.client("proxy");
+    let dir = TempDir::new("forward-auth-https");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let cert = dir.write("client.pem", &me.cert_pem);
+    let key = dir.write("client.key", &me.key_pem);
+    let app = backend("app");
+    let with_ca = format!("        tls:\n          ca: \"{}\"\n", ca_file.display());
+
+    let p = start_proxy(&forward_auth(
+        &app,
+        &format!("https://{}/check", open.addr),
+        &with_ca,
+    ));
+    for _ in 0..3 {
+        let r = get(p.web, "x.test", "/").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.backend(), Some("app"));
+    }
+    assert_eq!(open.connections.load(Ordering::Relaxed), 1, "pooled");
+    drop(p);
+
+    let url = format!("https://{}/check", open.addr);
+    let p = start_proxy(&forward_auth(&app, &url, ""));
+    assert_eq!(get(p.web, "x.test", "/").await.status, 500, "system roots");
+    drop(p);
+    let p = start_proxy(&forward_auth(
+        &app,
+        &url,
+        "        tls:\n          insecureSkipVerify: true\n",
+    ));
+    assert_eq!(get(p.web, "x.test", "/").await.status, 200);
+    drop(p);
+
+    let url = format!("https://{}/check", mtls.addr);
+    let p = start_proxy(&forward_auth(&app, &url, &with_ca));
+    assert_eq!(
+        get(p.web, "x.test", "/").await.status,
+        500,
+        "no client certificate"
+    );
+    drop(p);
+    let both = format!(
+        "{with_ca}          cert: \"{}\"\n          key: \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let p = start_proxy(&forward_auth(&app, &url, &both));
+    let r = get(p.web, "x.test", "/").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(p);
+
+    let bad = forward_auth(
+        &app,
+        &url,
+        "        tls:\n          ca: /nonexistent/ca.pem\n",
+    );
+    let err = try_start_proxy(&bad).expect_err("check refuses");
+    assert!(
+        err.contains(
+            "http.middlewares.auth.forwardAuth.tls.rootCAs: cannot read /nonexistent/ca.pem"
+        ),
+        "{err}"
+    );
+    let p = start_proxy(&bad);
+    assert_eq!(get(p.web, "x.test", "/").await.status, 503);
+    let half = forward_auth(
+        &app,
+        &url,
+        &format!("        tls:\n          cert: \"{}\"\n", cert.display()),
+    );
+    let err = try_start_proxy(&half).expect_err("check refuses");
+    assert!(err.contains("both cert and key must be defined"), "{err}");
+}

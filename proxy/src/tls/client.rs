@@ -41,12 +41,13 @@ impl ClientError {
         }
     }
 
-    /// The error of transport `name` defined at `origin`.
-    pub fn at(self, name: &str, origin: &Origin) -> ConfigError {
+    /// The error of the TLS settings at key `base` (a transport,
+    /// `http.serversTransports.<name>`), written at `origin`.
+    pub fn at(self, base: &str, origin: &Origin) -> ConfigError {
         let (key, origin) = match self.at {
             Ok((key, origin)) => (key, origin),
-            Err("") => (format!("http.serversTransports.{name}"), origin.clone()),
-            Err(k) => (format!("http.serversTransports.{name}.{k}"), origin.clone()),
+            Err("") => (base.to_owned(), origin.clone()),
+            Err(k) => (format!("{base}.{k}"), origin.clone()),
         };
         ConfigError {
             file: origin.file.clone(),

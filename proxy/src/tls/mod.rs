@@ -36,8 +36,8 @@ pub fn default_provider() -> CryptoProvider {
 pub use store::{CertSet, CertStore};
 
 use crate::config::{
-    ConfigError, ConfigErrors, DynamicConfig, ElementKind, EntryPointConfig, Origin,
-    TlsOptionsConfig,
+    ConfigError, ConfigErrors, DynamicConfig, ElementKind, EntryPointConfig, MiddlewareConfig,
+    Origin, TlsOptionsConfig,
 };
 
 /// An error at `origin` (line 0: none known) about `key`.
@@ -159,11 +159,13 @@ pub struct Unbuilt {
 }
 
 /// The rustls client configuration of each servers transport, for
-/// `https://` servers.
+/// `https://` servers, and of each `forwardAuth` to an `https://` address.
 #[derive(Debug)]
 pub struct UpstreamClients {
     /// By transport name.
     pub by_transport: HashMap<String, Arc<rustls::ClientConfig>>,
+    /// By middleware name.
+    pub by_middleware: HashMap<String, Arc<rustls::ClientConfig>>,
     /// Servers without a named transport.
     pub default: Arc<rustls::ClientConfig>,
 }
@@ -300,7 +302,28 @@ impl TlsRuntime {
                 }
                 Err(e) => unbuilt.push(Unbuilt {
                     element: Some((ElementKind::ServersTransport, name.clone())),
-                    error: e.at(name, &tr.origin),
+                    error: e.at(&format!("http.serversTransports.{name}"), &tr.origin),
+                }),
+            }
+        }
+        let mut by_middleware = HashMap::new();
+        for (name, m) in &dynamic.middlewares {
+            let MiddlewareConfig::ForwardAuth(fa) = m else {
+                continue;
+            };
+            if fa.address.scheme_str() != Some("https") {
+                continue;
+            }
+            match client::client_config(&fa.tls, false) {
+                Ok(c) => {
+                    by_middleware.insert(name.clone(), Arc::new(c));
+                }
+                Err(e) => unbuilt.push(Unbuilt {
+                    element: Some((ElementKind::Middleware, name.clone())),
+                    error: e.at(
+                        &format!("http.middlewares.{name}.forwardAuth.tls"),
+                        &fa.tls_at,
+                    ),
                 }),
             }
         }
@@ -328,6 +351,7 @@ impl TlsRuntime {
             },
             upstream: UpstreamClients {
                 by_transport,
+                by_middleware,
                 default: default_client,
             },
             unbuilt,

@@ -138,8 +138,9 @@ impl Attributed {
 /// Disables what could not be built once the load was decoded (read and
 /// built by `crate::tls`): each TLS options entry and servers transport of
 /// `unbuilt`, then the services using such a transport (and the services
-/// sending to those), then the routers using a disabled service or
-/// options, each keeping its place. An entry without an element (a
+/// sending to those), each `forwardAuth` whose TLS cannot be built (and
+/// the chains listing it), then the routers using a disabled service,
+/// middleware or options, each keeping its place. An entry without an element (a
 /// certificate that cannot be read) disables nothing: Traefik leaves the
 /// certificate out and serves the rest. Every error joins the load's.
 pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuilt]) {
@@ -147,6 +148,7 @@ pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuil
     let mut new = Vec::new();
     let mut bad_options = BTreeSet::new();
     let mut bad_transports = BTreeSet::new();
+    let mut bad_middlewares = BTreeSet::new();
     for crate::tls::Unbuilt { element, error } in unbuilt {
         loaded.errors.push(error.clone());
         let Some((kind, name)) = element else {
@@ -157,10 +159,19 @@ pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuil
             ElementKind::ServersTransport => {
                 config.servers_transports.remove(name).map(|t| t.origin)
             }
+            ElementKind::Middleware => {
+                config.middlewares.remove(name);
+                Some(Origin {
+                    file: error.file.clone(),
+                    line: error.line.unwrap_or(0),
+                    column: error.column.unwrap_or(0),
+                })
+            }
             _ => None,
         };
         match kind {
             ElementKind::TlsOptions => bad_options.insert(name.clone()),
+            ElementKind::Middleware => bad_middlewares.insert(name.clone()),
             _ => bad_transports.insert(name.clone()),
         };
         new.push(DisabledElement {
@@ -171,6 +182,39 @@ pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuil
             because: Vec::new(),
             keeps_place: false,
         });
+    }
+    // The chains listing a disabled middleware, until none is left.
+    loop {
+        let found: Vec<(String, Vec<String>)> = config
+            .middlewares
+            .iter()
+            .filter_map(|(name, m)| {
+                let super::MiddlewareConfig::Chain(members) = m else {
+                    return None;
+                };
+                let because: Vec<String> = members
+                    .iter()
+                    .filter(|c| bad_middlewares.contains(*c))
+                    .map(|c| format!("middleware {c:?}"))
+                    .collect();
+                (!because.is_empty()).then(|| (name.clone(), because))
+            })
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for (name, because) in found {
+            config.middlewares.remove(&name);
+            new.push(DisabledElement {
+                kind: ElementKind::Middleware,
+                name: name.clone(),
+                origin: Origin::default(),
+                errors: Vec::new(),
+                because,
+                keeps_place: false,
+            });
+            bad_middlewares.insert(name);
+        }
     }
     let mut bad_services = BTreeSet::new();
     loop {
@@ -216,6 +260,13 @@ pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuil
         let mut because = Vec::new();
         if bad_services.contains(&r.service) {
             because.push(format!("service {:?}", r.service));
+        }
+        for m in r
+            .middlewares
+            .iter()
+            .filter(|m| bad_middlewares.contains(*m))
+        {
+            because.push(format!("middleware {m:?}"));
         }
         if let Some(o) = r
             .tls
