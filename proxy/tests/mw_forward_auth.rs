@@ -404,9 +404,18 @@ fn bad_forward_auths_are_refused_where_written() {
     let good = config(&b, "127.0.0.1:9".parse().unwrap());
     let errors = dynamic_errors(
         &good
-            .replace("address: \"http://127.0.0.1:1/check\"", "address: \"ftp://x\"")
-            .replace("authResponseHeadersRegex: \"^X-Auth-R\"", "authResponseHeadersRegex: \"(\"")
-            .replace("authRequestHeaders: [X-Case, Accept]", "authRequestHeaders: [\"bad name\"]")
+            .replace(
+                "address: \"http://127.0.0.1:1/check\"",
+                "address: \"ftp://x\"",
+            )
+            .replace(
+                "authResponseHeadersRegex: \"^X-Auth-R\"",
+                "authResponseHeadersRegex: \"(\"",
+            )
+            .replace(
+                "authRequestHeaders: [X-Case, Accept]",
+                "authRequestHeaders: [\"bad name\"]",
+            )
             .replace(
                 "authSigninURL: \"https://login.test/start\"",
                 "authSigninURL: \"https://login.test/start\"\n        tls:\n          key: /k.pem",

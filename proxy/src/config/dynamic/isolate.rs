@@ -257,25 +257,12 @@ pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuil
         }
     }
     for (name, r) in config.routers.iter_mut().filter(|(_, r)| !r.disabled) {
-        let mut because = Vec::new();
-        if bad_services.contains(&r.service) {
-            because.push(format!("service {:?}", r.service));
-        }
-        for m in r
-            .middlewares
-            .iter()
-            .filter(|m| bad_middlewares.contains(*m))
-        {
-            because.push(format!("middleware {m:?}"));
-        }
-        if let Some(o) = r
-            .tls
-            .as_ref()
-            .and_then(|t| t.options.as_ref())
-            .filter(|o| bad_options.contains(*o))
-        {
-            because.push(format!("TLS options {o:?}"));
-        }
+        let because = router_because(
+            r,
+            &bad_services,
+            |m| bad_middlewares.contains(m),
+            &bad_options,
+        );
         if because.is_empty() {
             continue;
         }
@@ -340,6 +327,32 @@ pub fn disable_missing_internal(loaded: &mut super::Loaded, available: &[&str]) 
     config
         .disabled
         .sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+}
+
+/// Why router `r` is disabled: the disabled service, middlewares
+/// (`bad_middleware`) and TLS options it uses; empty when none.
+fn router_because(
+    r: &super::RouterConfig,
+    bad_services: &BTreeSet<String>,
+    bad_middleware: impl Fn(&str) -> bool,
+    bad_options: &BTreeSet<String>,
+) -> Vec<String> {
+    let mut because = Vec::new();
+    if bad_services.contains(&r.service) {
+        because.push(format!("service {:?}", r.service));
+    }
+    for m in r.middlewares.iter().filter(|m| bad_middleware(m)) {
+        because.push(format!("middleware {m:?}"));
+    }
+    if let Some(o) = r
+        .tls
+        .as_ref()
+        .and_then(|t| t.options.as_ref())
+        .filter(|o| bad_options.contains(*o))
+    {
+        because.push(format!("TLS options {o:?}"));
+    }
+    because
 }
 
 /// Whether `key` is `path` or a key under it.
@@ -579,27 +592,14 @@ pub(super) fn disable(
         }
     }
     for name in &names_of(elements, ElementKind::Router) {
-        let mut because = Vec::new();
-        if let Some(r) = config.routers.get(name) {
-            if bad_services.contains(&r.service) {
-                because.push(format!("service {:?}", r.service));
-            }
-            for m in r
-                .middlewares
-                .iter()
-                .filter(|m| bad_middlewares.contains_key(*m))
-            {
-                because.push(format!("middleware {m:?}"));
-            }
-            if let Some(o) = r
-                .tls
-                .as_ref()
-                .and_then(|t| t.options.as_ref())
-                .filter(|o| bad_options.contains(*o))
-            {
-                because.push(format!("TLS options {o:?}"));
-            }
-        }
+        let because = config.routers.get(name).map_or_else(Vec::new, |r| {
+            router_because(
+                r,
+                &bad_services,
+                |m| bad_middlewares.contains_key(m),
+                &bad_options,
+            )
+        });
         if !own.has(ElementKind::Router, name) && because.is_empty() {
             continue;
         }
