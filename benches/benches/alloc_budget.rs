@@ -204,6 +204,16 @@ fn main() {
     put("e2e_chain_allocs_per_request", a);
     put("e2e_chain_bytes_per_request", b);
 
+    // Plain requests with the API and dashboard on beside them.
+    let mut api = E2e::start_with(Route::Api);
+    for _ in 0..200 {
+        api.request();
+    }
+    let (a, b) = per_call(MEASURED, || api.request());
+    api.stop();
+    put("e2e_api_on_allocs_per_request", a);
+    put("e2e_api_on_bytes_per_request", b);
+
     TRACING.store(true, Ordering::SeqCst);
     for _ in 0..TRACED {
         e2e.request();

@@ -240,12 +240,27 @@ fn proxied_requests_chain(n: usize) {
     e2e.stop();
 }
 
+// The plain requests with the API and dashboard on beside them (their
+// own entrypoint): the same count as `proxied_requests`, or they cost the
+// data plane something.
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_api_on(n: usize) {
+    let mut e2e = E2e::start_with(Route::Api);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
 library_benchmark_group!(
     name = e2e,
     benchmarks = [
         proxied_requests,
         proxied_tls_requests,
-        proxied_requests_chain
+        proxied_requests_chain,
+        proxied_requests_api_on
     ]
 );
 

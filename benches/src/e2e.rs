@@ -49,6 +49,10 @@ pub enum Route {
     /// and a response header), `stripPrefix` (`/api`) and `basicAuth` with
     /// a `{SHA}` hash (a bcrypt one would swamp the count).
     Chain,
+    /// [`Route::Plain`] with the API and dashboard on (`api.insecure`, on
+    /// a `traefik` entrypoint of their own): they must add nothing to a
+    /// data-plane request.
+    Api,
 }
 
 /// The middlewares of [`Route::Chain`].
@@ -116,7 +120,7 @@ impl E2e {
         let tls = route == Route::Tls;
         let (middlewares, request) = match route {
             Route::Chain => (CHAIN, REQUEST_AUTH),
-            Route::Plain | Route::Tls => ("", REQUEST),
+            Route::Plain | Route::Tls | Route::Api => ("", REQUEST),
         };
         let kind = format!("{route:?}").to_ascii_lowercase();
         let dir =
@@ -142,8 +146,17 @@ impl E2e {
             root = Some(ck.cert.der().clone());
         }
         std::fs::write(dir.join("dynamic.yml"), dynamic).expect("write dynamic config");
+        // Route::Api: the API and dashboard on an entrypoint of their own.
+        let (api_entry, api) = if route == Route::Api {
+            (
+                "  traefik:\n    address: \"127.0.0.1:0\"\n",
+                "api:\n  insecure: true\n  dashboard: true\n",
+            )
+        } else {
+            ("", "")
+        };
         let static_text = format!(
-            "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{}\"\n    watch: false\n",
+            "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n{api_entry}providers:\n  file:\n    filename: \"{}\"\n    watch: false\n{api}",
             dir.join("dynamic.yml").display()
         );
         let static_path = dir.join("traefik.yml");
@@ -327,6 +340,27 @@ mod tests {
         for _ in 0..20 {
             e.request();
         }
+        e.stop();
+    }
+
+    #[test]
+    fn requests_go_through_the_proxy_with_the_api_on_beside_it() {
+        let mut e = E2e::start_with(Route::Api);
+        for _ in 0..20 {
+            e.request();
+        }
+        let api = e
+            .proxy
+            .as_ref()
+            .unwrap()
+            .addr("traefik")
+            .expect("the API's entrypoint");
+        let mut c = connect(api);
+        c.write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         e.stop();
     }
 

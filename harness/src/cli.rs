@@ -204,14 +204,23 @@ fn write_configs(dir: &std::path::Path) -> Result<(), String> {
         w("dynamic.yml", configs::dynamic(&s, &env, 0))?;
         w("traefik.yml", configs::traefik_static(&s, &env))?;
         w("proxy.yml", configs::proxy_static(&s, &env))?;
-        w("nginx.conf", configs::nginx(&s, &env, 0))?;
-        w("haproxy.cfg", configs::haproxy(&s, &env))?;
-        if let Some(m) = configs::haproxy_map(&s, 0) {
-            w("haproxy.map", m)?;
+        if peers_run(&s) {
+            w("nginx.conf", configs::nginx(&s, &env, 0))?;
+            w("haproxy.cfg", configs::haproxy(&s, &env))?;
+            if let Some(m) = configs::haproxy_map(&s, 0) {
+                w("haproxy.map", m)?;
+            }
         }
     }
     println!("wrote configs to {}", dir.display());
     Ok(())
+}
+
+/// Whether nginx and HAProxy run `s` (not dashboard-open: they have no
+/// API), so that its configuration has their files.
+fn peers_run(s: &scenario::Scenario) -> bool {
+    use crate::targets::{Kind, availability};
+    availability(s, Kind::Nginx).is_ok() || availability(s, Kind::Haproxy).is_ok()
 }
 
 /// The files [`write_configs`] writes, relative to its directory.
@@ -219,16 +228,18 @@ fn write_configs(dir: &std::path::Path) -> Result<(), String> {
 fn config_files() -> Vec<String> {
     let mut v = Vec::new();
     for s in scenario::configs() {
-        for f in [
-            "dynamic.yml",
-            "traefik.yml",
-            "proxy.yml",
-            "nginx.conf",
-            "haproxy.cfg",
-        ] {
+        let peers: &[&str] = if peers_run(&s) {
+            &["nginx.conf", "haproxy.cfg"]
+        } else {
+            &[]
+        };
+        for f in ["dynamic.yml", "traefik.yml", "proxy.yml"]
+            .iter()
+            .chain(peers)
+        {
             v.push(format!("{}/{f}", s.config));
         }
-        if configs::haproxy_map(&s, 0).is_some() {
+        if peers_run(&s) && configs::haproxy_map(&s, 0).is_some() {
             v.push(format!("{}/haproxy.map", s.config));
         }
     }

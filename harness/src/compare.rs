@@ -328,6 +328,7 @@ pub(crate) mod tests {
             mem_per_conn_kib: None,
             router_p99_us: None,
             reload: None,
+            dashboard: None,
             histogram: String::new(),
         }
     }

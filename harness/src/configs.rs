@@ -99,6 +99,13 @@ pub(crate) fn dynamic(s: &Scenario, env: &Env, generation: u64) -> String {
             "    catchall:\n      rule: \"PathPrefix(`/`)\"\n      priority: 1\n      entryPoints: [web]\n      service: fallback\n{tls}"
         );
     }
+    if s.dashboard {
+        // Traefik's secure mode: the API behind a router of its own, on the
+        // second entrypoint (never on the one load goes to).
+        y.push_str(
+            "    dashboard:\n      rule: \"PathPrefix(`/api`) || PathPrefix(`/dashboard`)\"\n      entryPoints: [metrics]\n      service: api@internal\n",
+        );
+    }
     if generation > 0 {
         let _ = write!(
             y,
@@ -146,6 +153,16 @@ fn access_log_block(s: &Scenario, env: &Env) -> String {
     }
 }
 
+/// The `api` block of both static configurations (the dashboard router
+/// itself is in the dynamic one).
+fn api_block(s: &Scenario) -> &'static str {
+    if s.dashboard {
+        "api:\n  dashboard: true\n"
+    } else {
+        ""
+    }
+}
+
 /// Traefik's static configuration: entrypoint `web`, the file provider,
 /// log level ERROR, no phoning home; metrics and access log as the
 /// scenario says.
@@ -157,7 +174,7 @@ pub(crate) fn traefik_static(s: &Scenario, env: &Env) -> String {
          entryPoints:\n  web:\n    address: \"{}\"\n",
         env.web
     );
-    if s.metrics {
+    if s.metrics || s.dashboard {
         let _ = writeln!(y, "  metrics:\n    address: \"{}\"", env.metrics);
     }
     let _ = write!(
@@ -170,6 +187,7 @@ pub(crate) fn traefik_static(s: &Scenario, env: &Env) -> String {
         y.push_str("metrics:\n  prometheus:\n    entryPoint: metrics\n");
     }
     y.push_str(&access_log_block(s, env));
+    y.push_str(api_block(s));
     y
 }
 
@@ -188,6 +206,7 @@ pub(crate) fn proxy_static(s: &Scenario, env: &Env) -> String {
         y.push_str("metrics:\n  prometheus:\n    entryPoint: metrics\n");
     }
     y.push_str(&access_log_block(s, env));
+    y.push_str(api_block(s));
     y
 }
 
@@ -403,8 +422,26 @@ mod tests {
         for s in all() {
             let d: Dynamic = serde_saphyr::from_str(&dynamic(&s, &env(), 0)).unwrap();
             let expect = if s.routers == 0 { 1 } else { s.routers + 1 };
-            assert_eq!(d.http.routers.len(), expect, "{}", s.name);
-            for r in d.http.routers.values() {
+            let dashboard = d.http.routers.get("dashboard");
+            assert_eq!(dashboard.is_some(), s.dashboard, "{}", s.name);
+            assert_eq!(
+                d.http.routers.len(),
+                expect + usize::from(s.dashboard),
+                "{}",
+                s.name
+            );
+            if let Some(r) = dashboard {
+                assert_eq!(
+                    (r.service.as_str(), &r.entry_points[..]),
+                    ("api@internal", &["metrics".to_owned()][..])
+                );
+            }
+            for r in d
+                .http
+                .routers
+                .values()
+                .filter(|r| r.service != "api@internal")
+            {
                 assert!(d.http.services.contains_key(&r.service), "{}", s.name);
                 assert_eq!(r.entry_points, ["web"]);
                 assert_eq!(r.tls.is_some(), s.tls, "{}", s.name);
@@ -452,6 +489,13 @@ mod tests {
             assert_eq!(v["metrics"]["prometheus"]["entryPoint"], "metrics");
             assert_eq!(v["entryPoints"]["metrics"]["address"], "0.0.0.0:9100");
         }
+        let dash = by_name("dashboard-open").unwrap();
+        for y in [traefik_static(&dash, &env()), proxy_static(&dash, &env())] {
+            let v: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
+            assert_eq!(v["api"]["dashboard"], true);
+            assert_eq!(v["entryPoints"]["metrics"]["address"], "0.0.0.0:9100");
+        }
+        assert!(t.get("api").is_none() && p.get("api").is_none());
         assert!(nginx(&m, &env(), 0).contains("stub_status;"));
         assert!(haproxy(&m, &env()).contains("prometheus-exporter"));
 

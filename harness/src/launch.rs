@@ -107,6 +107,9 @@ pub(crate) struct Running {
     pub(crate) backend_pid: u32,
     /// Where `/metrics` is served (scraped at the window's edges).
     pub(crate) metrics: Option<SocketAddr>,
+    /// Where the API is served (polled during the window: dashboard-open),
+    /// and whether it is the proxy's (which has the dashboard's own paths).
+    pub(crate) api: Option<(SocketAddr, Kind)>,
     /// The access log file.
     pub(crate) access_log: Option<PathBuf>,
     /// How to apply a new configuration generation.
@@ -206,6 +209,7 @@ pub(crate) async fn start(
         mem_pid: Some(child.pid()),
         backend_pid,
         metrics: s.metrics.then_some(metrics),
+        api: s.dashboard.then_some((metrics, t.kind)),
         access_log: access_log.clone(),
         reloader: reload_file.map(|f| Reloader {
             kind: t.kind,
@@ -226,6 +230,7 @@ pub(crate) async fn start(
             mem_pid: Some(backend_pid),
             backend_pid,
             metrics: None,
+            api: None,
             access_log: None,
             reloader: None,
         },

@@ -7,7 +7,7 @@
 //! Layout, in the order a run goes: [`cli`] (commands) → `run` (placement,
 //! targets, scenarios, rounds) → `launch` (backend and targets with the
 //! configurations of `configs`) → `measure` (one window: the load of
-//! `load`, the samples of `procs` and `prom`) → [`results`] → `report`;
+//! `load`, the samples of `procs` and `prom`, the dashboard polling of `poll`) → [`results`] → `report`;
 //! [`compare`] reads results. The public modules are what other tools and
 //! tests read: the results schema, its statistics, the comparison.
 
@@ -20,6 +20,7 @@ mod floor;
 mod launch;
 mod load;
 mod measure;
+mod poll;
 mod procs;
 mod prom;
 mod report;

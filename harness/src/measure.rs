@@ -329,6 +329,7 @@ fn round_of(
         mem_per_conn_kib: None,
         router_p99_us,
         reload: None,
+        dashboard: None,
         histogram: stats::to_v2_base64(&res.hist),
     }
 }
@@ -390,13 +391,26 @@ pub(crate) async fn measure(
         )),
         _ => None,
     };
+    let poll = r
+        .api
+        .map(|(addr, kind)| tokio::spawn(crate::poll::dashboard(addr, kind, w)));
     let (pb, tick) = progress(label, w);
     let res = drive(ctx, s, r.addr, tool, w, rate).await;
     let _ = tick.await;
     pb.finish_and_clear();
     let res = res?;
+    let polled = match poll {
+        Some(h) => Some(h.await.map_err(|_| "dashboard poller panicked")?),
+        None => None,
+    };
     let samples = samp.join().map_err(|_| "sampler thread panicked")?;
     let mut fig = round_of(ctx, round, &res, w, Some(samples), pid);
+    if let Some((figures, first_error)) = polled {
+        if fig.first_error.is_none() {
+            fig.first_error = first_error;
+        }
+        fig.dashboard = Some(figures);
+    }
 
     if let Some(before) = log_before {
         // Let buffered writers flush before counting.

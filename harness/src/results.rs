@@ -184,8 +184,22 @@ pub struct Round {
     pub router_p99_us: Option<f64>,
     /// Reload-storm figures.
     pub reload: Option<ReloadFigures>,
+    /// dashboard-open: what the dashboard's polling got.
+    #[serde(default)]
+    pub dashboard: Option<DashboardFigures>,
     /// This round's histogram, HdrHistogram V2, base64.
     pub histogram: String,
+}
+
+/// What dashboard-open adds to a round.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DashboardFigures {
+    /// Refreshes (every 2 s) in which every API call was answered 200.
+    pub refreshes: u64,
+    /// API calls per refresh.
+    pub calls_per_refresh: u64,
+    /// API calls not answered 200.
+    pub failed: u64,
 }
 
 /// What the reload storm adds to a round.

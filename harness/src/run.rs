@@ -646,9 +646,13 @@ async fn run_scenario(
 }
 
 fn print_round(label: &str, f: &Round) {
-    let extra = match (f.mem_per_conn_kib, f.idle_conns, f.log_lines) {
-        (Some(m), Some(n), _) => format!("  {n} idle conns, {m:.1} KiB/conn"),
-        (_, _, Some(l)) => format!("  access log {l} lines"),
+    let extra = match (f.mem_per_conn_kib, f.idle_conns, f.log_lines, &f.dashboard) {
+        (Some(m), Some(n), _, _) => format!("  {n} idle conns, {m:.1} KiB/conn"),
+        (_, _, Some(l), _) => format!("  access log {l} lines"),
+        (_, _, _, Some(d)) => format!(
+            "  dashboard {} refreshes × {} calls, {} failed",
+            d.refreshes, d.calls_per_refresh, d.failed
+        ),
         _ => String::new(),
     };
     eprintln!(

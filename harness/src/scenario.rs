@@ -126,6 +126,10 @@ pub(crate) struct Scenario {
     pub(crate) access_log: bool,
     /// TLS on the client side (the targets terminate it).
     pub(crate) tls: bool,
+    /// The API and dashboard on (a router to `api@internal` on the second
+    /// entrypoint), polled during the window as an open dashboard page
+    /// polls it ([`crate::poll`]).
+    pub(crate) dashboard: bool,
 }
 
 /// The 12-byte body of `small-get`.
@@ -157,6 +161,7 @@ const BASE: Scenario = Scenario {
     metrics: false,
     access_log: false,
     tls: false,
+    dashboard: false,
 };
 
 /// Every scenario, in report order.
@@ -201,6 +206,14 @@ pub(crate) fn all() -> Vec<Scenario> {
             what: "small-get with an access log line per request to a file",
             config: "access-log-on",
             access_log: true,
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
+            name: "dashboard-open",
+            what: "small-get with the API on and an open dashboard polling it (its API calls every 2 s, one keep-alive connection): CPU per request beside small-get's",
+            config: "dashboard",
+            dashboard: true,
             in_quick: true,
             ..BASE
         },

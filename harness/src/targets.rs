@@ -64,6 +64,9 @@ pub(crate) fn availability(s: &Scenario, kind: Kind) -> Result<(), String> {
             Err("the floor does not route: its figure is the same as small-get".into())
         }
         Floor if s.tls => Err("the floor has no TLS".into()),
+        Direct | Floor | Nginx | Haproxy if s.dashboard => {
+            Err("no API or dashboard: dashboard-open compares the proxy and Traefik only".into())
+        }
         _ => Ok(()),
     }
 }

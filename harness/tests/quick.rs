@@ -162,7 +162,7 @@ fn quick_run_every_scenario_every_target() {
     let r = run_quick(&args, &base);
 
     // Every scenario ran, and every target that ran answered correctly.
-    assert_eq!(r.scenarios.len(), 17, "every scenario");
+    assert_eq!(r.scenarios.len(), 18, "every scenario");
     for s in &r.scenarios {
         assert!(!s.targets.is_empty(), "{}: no target ran", s.name);
         for t in &s.targets {
@@ -273,6 +273,31 @@ fn quick_run_every_scenario_every_target() {
             rl.route_live_ms.is_some(),
             "{}: new route never answered",
             t.target
+        );
+    }
+
+    // dashboard-open: the proxy and Traefik answered every API call of the
+    // dashboard's refreshes; the targets without an API did not run it.
+    let dash = scenario(&r, "dashboard-open");
+    for t in &dash.targets {
+        assert!(
+            ["proxy", "traefik"].contains(&t.target.as_str()),
+            "{}",
+            t.target
+        );
+        let fig = t.rounds[0].dashboard.as_ref().expect("dashboard figures");
+        assert!(
+            fig.refreshes >= 1 && fig.failed == 0,
+            "{}: {fig:?}, {:?}",
+            t.target,
+            t.rounds[0].first_error
+        );
+    }
+    for t in ["proxy", "traefik"] {
+        assert_eq!(
+            ran(dash, t),
+            targets.iter().any(|x| x == t),
+            "dashboard-open: {t}"
         );
     }
 

@@ -12,6 +12,9 @@
 //!   switches) and `loadBalancer.responseForwarding` are not shown: the
 //!   proxy has neither option.
 //! - `/api/version` names the proxy and its version.
+//! - the children of `failover` and `mirroring` are shown without their
+//!   provider, as they are usually written; one written `x@file` shows
+//!   as `x` (Traefik: as written).
 //!
 //! Skipped, saying so, when no Traefik binary is found (see
 //! `support/traefik.rs`).
@@ -50,6 +53,9 @@ const DYNAMIC: &str = r#"http:
     teapot:
       rule: "Host(`t.test`)"
       service: noop@internal
+    failing-over:
+      rule: "Host(`f.test`)"
+      service: fallback
   services:
     app:
       loadBalancer:
@@ -74,6 +80,33 @@ const DYNAMIC: &str = r#"http:
           cookie:
             name: pin
             httpOnly: true
+    watched:
+      loadBalancer:
+        healthCheck:
+          path: /ping
+          interval: 1h
+          timeout: 2s
+        servers:
+          - url: "http://PING_ADDR"
+    fallback:
+      failover:
+        service: watched
+        fallback: two
+    copied:
+      mirroring:
+        service: app
+        mirrorBody: false
+        maxBodySize: 1024
+        mirrors:
+          - name: two
+            percent: 10
+    hashed:
+      highestRandomWeight:
+        services:
+          - name: app
+            weight: 1
+          - name: two
+            weight: 2
   middlewares:
     auth:
       basicAuth:
@@ -95,6 +128,13 @@ const DYNAMIC: &str = r#"http:
     rewrite:
       replacePath:
         path: /r
+    outside:
+      forwardAuth:
+        address: "http://127.0.0.1:9/auth"
+        trustForwardHeader: true
+        authResponseHeaders: [X-User, X-Team]
+        authRequestHeaders: [Cookie]
+        maxResponseBodySize: 4096
 "#;
 
 fn static_cfg(web: SocketAddr, api: SocketAddr, dynamic: &std::path::Path) -> String {
@@ -130,9 +170,13 @@ async fn the_api_answers_as_traefik_does() {
         return;
     };
     let dir = TempDir::new("traefik-api");
-    let dynamic = dir.write("dynamic.yml", DYNAMIC);
     let ports = free_ports(4);
     let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
+    // The health-checked server is Traefik's own /ping, up for both.
+    let dynamic = dir.write(
+        "dynamic.yml",
+        &DYNAMIC.replace("PING_ADDR", &addr(1).to_string()),
+    );
     let traefik = Traefik::start(&bin, &dir, &static_cfg(addr(0), addr(1), &dynamic));
     let ours = dir.write("proxy.yml", &static_cfg(addr(2), addr(3), &dynamic));
     let running = start_file(&ours, 1);
@@ -148,7 +192,7 @@ async fn the_api_answers_as_traefik_does() {
             })
             .await
             && r.status == 200
-            && r.json().as_array().is_some_and(|a| a.len() >= 9)
+            && r.json().as_array().is_some_and(|a| a.len() >= 10)
         {
             break;
         }

@@ -146,14 +146,20 @@ pub(crate) fn scenario_table(s: &ScenarioResult) -> String {
         .targets
         .iter()
         .any(|t| t.rounds.iter().any(|r| r.log_lines.is_some()));
+    let dashboard = s
+        .targets
+        .iter()
+        .any(|t| t.rounds.iter().any(|r| r.dashboard.is_some()));
     o.push_str("| target | req/s | p50 | p90 | p99 | p99.9 | max | errors | CPU µs/req (user) | peak RSS MiB | load side busy | target busy | limit | load tool CPU µs/req |");
-    o.push_str(if logs {
-        " log lines per answer |\n"
-    } else {
-        "\n"
-    });
-    o.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    o.push_str(if logs { "---|\n" } else { "\n" });
+    if logs {
+        o.push_str(" log lines per answer |");
+    }
+    if dashboard {
+        o.push_str(" dashboard refreshes × calls (failed) |");
+    }
+    o.push_str("\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    o.push_str(&"---|".repeat(usize::from(logs) + usize::from(dashboard)));
+    o.push('\n');
     for t in &s.targets {
         let p = merged(t);
         let errors: u64 = t.rounds.iter().map(|r| r.errors).sum();
@@ -191,6 +197,13 @@ pub(crate) fn scenario_table(s: &ScenarioResult) -> String {
                     3
                 )
             );
+        }
+        if dashboard {
+            let d = t.rounds.iter().filter_map(|r| r.dashboard.as_ref());
+            let (refreshes, calls, failed) = d.fold((0, 0, 0), |(a, _, f), d| {
+                (a + d.refreshes, d.calls_per_refresh, f + d.failed)
+            });
+            let _ = write!(o, " {refreshes} × {calls} ({failed}) |");
         }
         o.push('\n');
     }
@@ -303,6 +316,23 @@ pub(crate) fn notes(r: &Results, s: &ScenarioResult) -> Vec<String> {
                     let _ = write!(l, ", CPU per request {:.3}", a / b);
                 }
                 lines.push(l);
+            }
+        }
+    }
+    // dashboard-open beside small-get: what the open dashboard costs.
+    if s.targets
+        .iter()
+        .any(|t| t.rounds.iter().any(|r| r.dashboard.is_some()))
+        && let Some(base) = r.scenarios.iter().find(|x| x.name == "small-get")
+    {
+        for t in &s.targets {
+            let cpu = |x: &TargetResult| x.spread(|r| r.cpu_us_per_req).map(|v| v.median);
+            if let Some((a, b)) = rows(base, &t.target).and_then(|d| Some((cpu(t)?, cpu(d)?))) {
+                lines.push(format!(
+                    "{}: CPU per request with the dashboard open / small-get without it (medians, this run): {:.3} ({a:.1} / {b:.1} µs)",
+                    t.target,
+                    a / b
+                ));
             }
         }
     }

@@ -329,9 +329,9 @@ fn internal_routers(static_cfg: &StaticConfig, out: &mut BTreeMap<String, Value>
 }
 
 /// A service's configuration under its type's key (`loadBalancer`,
-/// `weighted`, ...), the services it names qualified with their provider.
+/// `weighted`, ...), the services it names as written (as Traefik shows
+/// them).
 fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) -> Value {
-    let qualified = |name: &str| json!(format!("{name}@file"));
     let health = |on: bool, v: &mut Value| {
         if on {
             v["healthCheck"] = json!({});
@@ -378,8 +378,8 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
             return json!({ key: v });
         }
         ServiceConfig::Failover(f) => {
-            let mut v =
-                json!({"service": qualified(&f.service), "fallback": qualified(&f.fallback)});
+            // As written, as Traefik shows them (stored without provider).
+            let mut v = json!({"service": f.service, "fallback": f.fallback});
             health(f.health_check, &mut v);
             return json!({ "failover": v });
         }
@@ -387,10 +387,10 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
             let mirrors: Vec<Value> = m
                 .mirrors
                 .iter()
-                .map(|x| json!({"name": qualified(&x.service), "percent": x.percent}))
+                .map(|x| json!({"name": x.service, "percent": x.percent}))
                 .collect();
             let mut v = json!({
-                "service": qualified(&m.service),
+                "service": m.service,
                 "mirrorBody": m.mirror_body,
                 "maxBodySize": m.max_body_size.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
                 "mirrors": mirrors,
@@ -501,21 +501,19 @@ fn middleware(m: &MiddlewareConfig) -> Value {
             ("basicAuth", v)
         }
         MiddlewareConfig::ForwardAuth(f) => {
-            let names = |hs: &[http::HeaderName]| {
-                hs.iter().map(|h| h.as_str().to_owned()).collect::<Vec<_>>()
-            };
-            let mut v = json!({"address": f.address.to_string()});
+            let w = &f.written;
+            let mut v = json!({"address": f.address.to_string(), "maxBodySize": w.max_body_size});
             if let Some(t) = f.trust_forward_header {
                 v["trustForwardHeader"] = json!(t);
             }
-            if !f.auth_response_headers.is_empty() {
-                v["authResponseHeaders"] = json!(names(&f.auth_response_headers));
+            if !w.auth_response_headers.is_empty() {
+                v["authResponseHeaders"] = json!(w.auth_response_headers);
             }
             if let Some(p) = &f.auth_response_headers_regex {
                 v["authResponseHeadersRegex"] = regex(p);
             }
-            if !f.auth_request_headers.is_empty() {
-                v["authRequestHeaders"] = json!(names(&f.auth_request_headers));
+            if !w.auth_request_headers.is_empty() {
+                v["authRequestHeaders"] = json!(w.auth_request_headers);
             }
             if !f.add_auth_cookies.is_empty() {
                 v["addAuthCookiesToResponse"] = json!(f.add_auth_cookies);
@@ -523,14 +521,20 @@ fn middleware(m: &MiddlewareConfig) -> Value {
             if f.forward_body {
                 v["forwardBody"] = json!(true);
             }
-            if let Some(n) = f.max_body_size {
-                v["maxBodySize"] = json!(n);
+            if let Some(n) = w.max_response_body_size {
+                v["maxResponseBodySize"] = json!(n);
             }
             if f.preserve_location_header {
                 v["preserveLocationHeader"] = json!(true);
             }
             if f.preserve_request_method {
                 v["preserveRequestMethod"] = json!(true);
+            }
+            if let Some(u) = &f.auth_signin_url {
+                v["authSigninURL"] = json!(u.to_str().unwrap_or_default());
+            }
+            if let Some(h) = &w.header_field {
+                v["headerField"] = json!(h);
             }
             ("forwardAuth", v)
         }

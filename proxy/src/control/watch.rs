@@ -7,6 +7,7 @@
 //! listener are the only threads this module starts. A new provider sends
 //! its triggers into the same channel.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -79,20 +80,29 @@ fn booster(triggers: Receiver<Trigger>, tid: libc::pid_t) -> Receiver<Trigger> {
     std::thread::Builder::new()
         .name("proxy-reload-boost".into())
         .spawn(move || {
-            // Triggers forwarded and not applied yet.
-            let mut outstanding = 0usize;
-            let mut deadline: Option<Instant> = None;
+            // When each trigger forwarded and not applied yet arrived,
+            // oldest first: the control thread applies them in order, so
+            // the deadline is always the oldest one's.
+            let mut outstanding: VecDeque<Instant> = VecDeque::new();
             let mut raised = false;
+            // set_class refused the raise for the current backlog: no more
+            // deadlines until it is applied (can_leave_idle_class said it
+            // would be allowed, so this is not expected).
+            let mut refused = false;
             loop {
+                let deadline = outstanding
+                    .front()
+                    .filter(|_| !raised && !refused)
+                    .map(|&arrived| arrived + IDLE_BUDGET);
                 let next = match deadline {
                     Some(d) => triggers.recv_timeout(d.saturating_duration_since(Instant::now())),
                     None => triggers.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 };
                 match next {
                     Ok(Trigger::Applied) => {
-                        outstanding = outstanding.saturating_sub(1);
-                        if outstanding == 0 {
-                            deadline = None;
+                        outstanding.pop_front();
+                        if outstanding.is_empty() {
+                            refused = false;
                             if raised {
                                 raised = !set_class(tid, libc::SCHED_IDLE);
                             }
@@ -104,21 +114,21 @@ fn booster(triggers: Receiver<Trigger>, tid: libc::pid_t) -> Receiver<Trigger> {
                     }
                     Ok(t) => {
                         if matches!(t, Trigger::Reload(_)) {
-                            outstanding += 1;
-                            if !raised && deadline.is_none() {
-                                deadline = Some(Instant::now() + IDLE_BUDGET);
-                            }
+                            outstanding.push_back(Instant::now());
                         }
                         if work_tx.send(t).is_err() {
                             return;
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {
-                        deadline = None;
                         raised = set_class(tid, libc::SCHED_OTHER);
-                        tracing::debug!(
-                            "a reload not applied 200 ms after its trigger: control thread at normal priority"
-                        );
+                        if raised {
+                            tracing::debug!(
+                                "a reload not applied 200 ms after its trigger: control thread at normal priority"
+                            );
+                        } else {
+                            refused = true;
+                        }
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
                 }

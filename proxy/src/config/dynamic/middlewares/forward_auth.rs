@@ -57,6 +57,25 @@ pub struct ForwardAuth {
     pub preserve_request_method: bool,
     /// `authSigninURL`: a 401 from the auth server becomes a 302 there.
     pub auth_signin_url: Option<HeaderValue>,
+    /// The options the API shows as Traefik does: as written.
+    pub written: ForwardAuthWritten,
+}
+
+/// `forwardAuth` options as written, for the API (Traefik shows its
+/// configuration, not what it compiled from it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForwardAuthWritten {
+    /// `authRequestHeaders`, without the forwarding headers
+    /// `trustForwardHeader` adds.
+    pub auth_request_headers: Vec<String>,
+    /// `authResponseHeaders`.
+    pub auth_response_headers: Vec<String>,
+    /// `maxBodySize` (Traefik's default -1).
+    pub max_body_size: i64,
+    /// `maxResponseBodySize` when written.
+    pub max_response_body_size: Option<i64>,
+    /// `headerField`.
+    pub header_field: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,6 +242,14 @@ impl ForwardAuthFile {
             );
         }
         let header_field = header_field(ctx, self.header_field.as_ref());
+        let as_written = |l: &[At<String>]| l.iter().map(|h| h.value.clone()).collect();
+        let written = ForwardAuthWritten {
+            auth_request_headers: as_written(&self.auth_request_headers),
+            auth_response_headers: as_written(&self.auth_response_headers),
+            max_body_size: self.max_body_size.as_ref().map_or(-1, |m| m.value),
+            max_response_body_size: self.max_response_body_size.as_ref().map(|m| m.value),
+            header_field: self.header_field.as_ref().map(|h| h.value.clone()),
+        };
         Some(MiddlewareConfig::ForwardAuth(Box::new(ForwardAuth {
             address: address?,
             tls: tls?,
@@ -239,6 +266,7 @@ impl ForwardAuthFile {
             preserve_location_header: self.preserve_location_header,
             preserve_request_method: self.preserve_request_method,
             auth_signin_url: signin?,
+            written,
         })))
     }
 }
