@@ -27,13 +27,18 @@ pub struct RouteTarget {
     /// Index into [`Snapshot::services`] (unused for a redirection).
     pub service: u32,
     /// For a TLS router, its TLS options (index into the snapshot's
-    /// `tls.options`); [`RouteTarget::PLAIN`] for a plain one.
+    /// `tls.options`); [`RouteTarget::PLAIN`] for a plain one,
+    /// [`RouteTarget::REFUSED`] for one whose options are disabled.
     pub tls_options: u32,
 }
 
 impl RouteTarget {
     /// `tls_options` of a router that serves plain connections.
     pub const PLAIN: u32 = u32::MAX;
+    /// `tls_options` of a TLS router whose options are disabled (an
+    /// error): handshakes for its hosts are refused, as Traefik closes
+    /// them.
+    pub const REFUSED: u32 = u32::MAX - 1;
 }
 
 /// A router: its identity for logs and metrics, and its middlewares.

@@ -242,8 +242,20 @@ fn the_dashboard_shows_the_configuration_live_in_chromium() {
     let up = backend("up");
     let flaky = backend("flaky");
     let flaky_url = format!("http://{}", flaky.addr);
+    let leaf =
+        support::tls::Ca::new("Dash CA").server(&["shop.test"], support::tls::Alg::EcdsaP256);
+    let pem = |p: &str| {
+        p.lines()
+            .map(|l| format!("        {l}\n"))
+            .collect::<String>()
+    };
+    let certs = format!(
+        "tls:\n  certificates:\n    - certFile: |\n{}      keyFile: |\n{}",
+        pem(&leaf.cert_pem),
+        pem(&leaf.key_pem)
+    );
     let p = start_proxy_static(
-        &dynamic(&up, &flaky, ""),
+        &(dynamic(&up, &flaky, "") + &certs),
         &static_yaml(
             "api:\n  insecure: true\nmetrics:\n  prometheus:\n    addRoutersLabels: true\n",
         )
@@ -273,6 +285,12 @@ fn the_dashboard_shows_the_configuration_live_in_chromium() {
         "the disabled router's error",
         10,
         r#"return [...document.querySelectorAll('#errors li')].some(l => l.textContent.includes('orphan@file') && l.textContent.includes('unknown service'));"#,
+    );
+    browser.wait(
+        "the certificate",
+        10,
+        r#"const s = document.querySelector('#certificates tr[data-cn="shop.test"]');
+           return !!s && s.dataset.status === 'enabled' && s.textContent.includes('Dash CA');"#,
     );
     browser.wait(
         "both servers up",
@@ -332,7 +350,7 @@ fn the_dashboard_shows_the_configuration_live_in_chromium() {
             &up,
             &flaky_again,
             "    added:\n      rule: \"Host(`added.test`)\"\n      service: shop\n",
-        ),
+        ) + &certs,
     )
     .unwrap();
     p.running().control().reload().unwrap();

@@ -404,16 +404,25 @@ fn bad_forward_auths_are_refused_where_written() {
     let good = config(&b, "127.0.0.1:9".parse().unwrap());
     let errors = dynamic_errors(
         &good
-            .replace("address: \"http://127.0.0.1:1/check\"", "address: \"ftp://x\"")
-            .replace("authResponseHeadersRegex: \"^X-Auth-R\"", "authResponseHeadersRegex: \"(\"")
-            .replace("authRequestHeaders: [X-Case, Accept]", "authRequestHeaders: [\"bad name\"]")
+            .replace(
+                "address: \"http://127.0.0.1:1/check\"",
+                "address: \"ftp://x\"",
+            )
+            .replace(
+                "authResponseHeadersRegex: \"^X-Auth-R\"",
+                "authResponseHeadersRegex: \"(\"",
+            )
+            .replace(
+                "authRequestHeaders: [X-Case, Accept]",
+                "authRequestHeaders: [\"bad name\"]",
+            )
             .replace(
                 "authSigninURL: \"https://login.test/start\"",
-                "authSigninURL: \"https://login.test/start\"\n        tls:\n          insecureSkipVerify: true",
+                "authSigninURL: \"https://login.test/start\"\n        tls:\n          key: /k.pem",
             ),
     );
     assert!(
-        errors.contains("address \"ftp://x\" is not an http:// URL"),
+        errors.contains("address \"ftp://x\" is not an http:// or https:// URL"),
         "{errors}"
     );
     assert!(
@@ -425,12 +434,7 @@ fn bad_forward_auths_are_refused_where_written() {
         "{errors}"
     );
     assert!(
-        errors.contains("forwardAuth tls is not supported yet"),
-        "{errors}"
-    );
-    let errors = dynamic_errors(&good.replace("http://127.0.0.1:1/check", "https://auth.test/"));
-    assert!(
-        errors.contains("https:// address is not supported yet"),
+        errors.contains("forwardAuth tls: both cert and key must be defined"),
         "{errors}"
     );
 }

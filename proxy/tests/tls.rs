@@ -408,8 +408,10 @@ async fn entrypoint_tls_makes_its_routers_tls_and_redirections_send_plain_reques
 }
 
 /// An error in TLS options other than `default` disables them and the
-/// routers using them (which keep their place and answer 503), as
-/// `config/dynamic/isolate.rs` does for every element; the others serve.
+/// routers using them, as `config/dynamic/isolate.rs` does for every
+/// element: a handshake whose SNI names such a router is refused (as
+/// Traefik closes it), the router keeps its place (503 over the options
+/// another SNI chose), and the others serve.
 #[tokio::test]
 async fn a_tls_options_error_disables_the_routers_using_them_only() {
     let b = backend("app");
@@ -432,8 +434,10 @@ async fn a_tls_options_error_disables_the_routers_using_them_only() {
         .await
         .unwrap();
     assert_eq!(support::tls::get(s, "good.test", "/").await.status, 200);
-    let s = connect(p.web, Some("bad.test"), no_verify()).await.unwrap();
-    assert_eq!(support::tls::get(s, "bad.test", "/").await.status, 503);
+    assert!(
+        connect(p.web, Some("bad.test"), no_verify()).await.is_err(),
+        "handshake for a router with broken options"
+    );
     let snap = p.running().control().snapshot().load_full();
     let got: Vec<(proxy::config::ElementKind, &str, usize, &[String])> = snap
         .disabled
@@ -459,6 +463,108 @@ async fn a_tls_options_error_disables_the_routers_using_them_only() {
             (proxy::config::ElementKind::TlsOptions, "broken", 1, &[][..]),
         ]
     );
+}
+
+/// What fails when the configuration is built (a file that cannot be
+/// read): a certificate is left out and the others are served (Traefik
+/// logs and skips it); TLS options whose CA file is missing are disabled
+/// with their routers (their handshakes refused); a servers transport
+/// whose roots are missing is disabled with its service and routers
+/// (503). The rest serves, and each error names its file, line and key.
+/// A reload breaking one more certificate keeps serving the rest.
+#[tokio::test]
+async fn build_errors_disable_only_the_elements_that_use_what_failed() {
+    let ca = Ca::new("test CA");
+    let good = ca.server(&["good.test"], Alg::EcdsaP256);
+    let other = ca.server(&["other.test"], Alg::EcdsaP256);
+    let b = backend("app");
+    let dir = TempDir::new("tls-build-errors");
+    let good_cert = dir.write("good.pem", &good.cert_pem);
+    let good_key = dir.write("good.key", &good.key_pem);
+    let other_cert = dir.write("other.pem", &other.cert_pem);
+    let other_key = dir.write("other.key", &other.key_pem);
+    let file_entry = |c: &std::path::Path, k: &std::path::Path| {
+        format!(
+            "    - certFile: \"{}\"\n      keyFile: \"{}\"\n",
+            c.display(),
+            k.display()
+        )
+    };
+    let body = |certs: &str| {
+        format!(
+            "http:\n  routers:\n    good:\n      rule: Host(`good.test`)\n      service: app\n      tls: {{}}\n    other:\n      rule: Host(`other.test`)\n      service: app\n      tls: {{}}\n    mtls:\n      rule: Host(`mtls.test`)\n      service: app\n      tls:\n        options: needca\n    up:\n      rule: Host(`good.test`) && PathPrefix(`/up`)\n      service: secure\n      tls: {{}}\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n    secure:\n      loadBalancer:\n        serversTransport: private\n        servers:\n          - url: \"https://127.0.0.1:1\"\n  serversTransports:\n    private:\n      rootCAs: [\"/nonexistent/root.pem\"]\ntls:\n  certificates:\n{certs}  options:\n    needca:\n      clientAuth:\n        caFiles: [\"/nonexistent/ca.pem\"]\n        clientAuthType: RequireAndVerifyClientCert\n",
+            b.addr
+        )
+    };
+    let dynamic = body(&format!(
+        "{}    - certFile: /nonexistent/bad.pem\n      keyFile: /nonexistent/bad.key\n{}",
+        file_entry(&good_cert, &good_key),
+        file_entry(&other_cert, &other_key)
+    ));
+    // `proxy check` reports each error with its place...
+    let err = try_start_proxy(&dynamic).expect_err("check refuses");
+    for want in [
+        "tls.certificates[1]: cannot read /nonexistent/bad.pem",
+        "tls.options.needca: clientAuth.caFiles: cannot read /nonexistent/ca.pem",
+        "http.serversTransports.private.rootCAs: cannot read /nonexistent/root.pem",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(err.contains("dynamic.yml:"), "{err}");
+    // ...and the proxy serves what does not depend on them.
+    let p = start_proxy(&dynamic);
+    assert_eq!(served_for(p.web, Some("good.test")).await, good.der);
+    assert_eq!(served_for(p.web, Some("other.test")).await, other.der);
+    let s = connect(p.web, Some("good.test"), no_verify())
+        .await
+        .unwrap();
+    assert_eq!(support::tls::get(s, "good.test", "/").await.status, 200);
+    let s = connect(p.web, Some("good.test"), no_verify())
+        .await
+        .unwrap();
+    assert_eq!(
+        support::tls::get(s, "good.test", "/up").await.status,
+        503,
+        "router of a disabled transport's service"
+    );
+    assert!(
+        connect(p.web, Some("mtls.test"), no_verify())
+            .await
+            .is_err(),
+        "handshake for a router with unbuilt options"
+    );
+    let snap = p.running().control().snapshot().load_full();
+    let got: Vec<(proxy::config::ElementKind, &str, Vec<String>)> = snap
+        .disabled
+        .iter()
+        .map(|d| (d.kind, d.name.as_str(), d.because.clone()))
+        .collect();
+    use proxy::config::ElementKind as K;
+    assert_eq!(
+        got,
+        [
+            (K::Router, "mtls", vec!["TLS options \"needca\"".to_owned()]),
+            (K::Router, "up", vec!["service \"secure\"".to_owned()]),
+            (
+                K::Service,
+                "secure",
+                vec!["serversTransport \"private\"".to_owned()]
+            ),
+            (K::ServersTransport, "private", vec![]),
+            (K::TlsOptions, "needca", vec![]),
+        ]
+    );
+
+    // A reload that breaks the other certificate too: good.test serves on,
+    // other.test falls to the default certificate.
+    std::fs::write(&other_key, "not a key").unwrap();
+    p.running().control().reload().unwrap();
+    assert_eq!(served_for(p.web, Some("good.test")).await, good.der);
+    assert_ne!(served_for(p.web, Some("other.test")).await, other.der);
+    let s = connect(p.web, Some("good.test"), no_verify())
+        .await
+        .unwrap();
+    assert_eq!(support::tls::get(s, "good.test", "/").await.status, 200);
 }
 
 #[test]
@@ -514,7 +620,7 @@ fn bad_tls_configuration_is_refused_with_its_place() {
                     "      tls:\n        certResolver: le\n",
                 )],
             ),
-            "certResolver",
+            "http.routers.any.tls.certResolver: not supported yet",
         ),
     ];
     for (dynamic, want) in cases {

@@ -177,3 +177,147 @@ async fn a_transport_presents_its_client_certificate() {
     let r = get(p.web, "x.test", "/").await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Of several client certificates, each handshake presents the first the
+/// backend accepts (issued by a CA it names), as Go chooses; none when no
+/// certificate fits (the backend then refuses: 502).
+#[tokio::test]
+async fn a_transport_presents_the_client_certificate_the_backend_accepts() {
+    let ca = Ca::new("backend CA");
+    let leaf = ca.server(&["backend.test"], Alg::EcdsaP256);
+    let (first_ca, second_ca, unknown_ca) = (Ca::new("first"), Ca::new("second"), Ca::new("x"));
+    let dir = TempDir::new("upstream-mtls-many");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let mut certs = String::from("      certificates:\n");
+    for (i, c) in [&first_ca, &second_ca].iter().enumerate() {
+        let me = c.client(&format!("proxy-{i}"));
+        let cert = dir.write(&format!("c{i}.pem"), &me.cert_pem);
+        let key = dir.write(&format!("c{i}.key"), &me.key_pem);
+        certs += &format!(
+            "        - certFile: \"{}\"\n          keyFile: \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+    }
+    let transport = format!(
+        "      serverName: backend.test\n      rootCAs: [\"{}\"]\n{certs}",
+        ca_file.display()
+    );
+    for (trusted, want) in [(&first_ca, 200), (&second_ca, 200), (&unknown_ca, 502)] {
+        let b = tls_backend(&leaf, Some(trusted));
+        let p = start_proxy(&config(&format!("https://{}", b.addr), &transport));
+        let r = get(p.web, "x.test", "/").await;
+        assert_eq!(r.status, want, "{}", r.text());
+    }
+}
+
+/// A `serverName` that is not a DNS name or an IP is an error at its key
+/// and line: the transport is disabled with its service and router (503).
+#[tokio::test]
+async fn an_invalid_server_name_is_an_error_with_its_place() {
+    let dynamic = config("https://127.0.0.1:1", "      serverName: \"bad name!\"\n");
+    let err = try_start_proxy(&dynamic).expect_err("check refuses");
+    assert!(
+        err.contains(
+            "dynamic.yml:14:20: http.serversTransports.t.serverName: invalid serverName \"bad name!\""
+        ),
+        "{err}"
+    );
+    let p = start_proxy(&dynamic);
+    assert_eq!(get(p.web, "x.test", "/").await.status, 503);
+}
+
+/// A router whose `forwardAuth` (`auth`, YAML `tls` under it) checks at
+/// `address`, in front of backend `b`.
+fn forward_auth(b: &Backend, address: &str, tls: &str) -> String {
+    format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: app\n      middlewares: [auth]\n  middlewares:\n    auth:\n      forwardAuth:\n        address: \"{address}\"\n{tls}  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+        b.addr
+    )
+}
+
+/// `forwardAuth` to an `https://` auth server: verified against its `tls.ca`
+/// (refused, 500, against the system's roots; accepted with
+/// `insecureSkipVerify`), its `cert`/`key` presented to a server requiring
+/// one, connections pooled; an unreadable `ca` disables the middleware and
+/// its router (503) with the error at its key.
+#[tokio::test]
+async fn forward_auth_reaches_an_https_auth_server_with_its_tls() {
+    let ca = Ca::new("auth CA");
+    let clients = Ca::new("client CA");
+    let leaf = ca.server(&["127.0.0.1"], Alg::EcdsaP256);
+    let open = tls_backend(&leaf, None);
+    let mtls = tls_backend(&leaf, Some(&clients));
+    let me = clients.client("proxy");
+    let dir = TempDir::new("forward-auth-https");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let cert = dir.write("client.pem", &me.cert_pem);
+    let key = dir.write("client.key", &me.key_pem);
+    let app = backend("app");
+    let with_ca = format!("        tls:\n          ca: \"{}\"\n", ca_file.display());
+
+    let p = start_proxy(&forward_auth(
+        &app,
+        &format!("https://{}/check", open.addr),
+        &with_ca,
+    ));
+    for _ in 0..3 {
+        let r = get(p.web, "x.test", "/").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.backend(), Some("app"));
+    }
+    assert_eq!(open.connections.load(Ordering::Relaxed), 1, "pooled");
+    drop(p);
+
+    let url = format!("https://{}/check", open.addr);
+    let p = start_proxy(&forward_auth(&app, &url, ""));
+    assert_eq!(get(p.web, "x.test", "/").await.status, 500, "system roots");
+    drop(p);
+    let p = start_proxy(&forward_auth(
+        &app,
+        &url,
+        "        tls:\n          insecureSkipVerify: true\n",
+    ));
+    assert_eq!(get(p.web, "x.test", "/").await.status, 200);
+    drop(p);
+
+    let url = format!("https://{}/check", mtls.addr);
+    let p = start_proxy(&forward_auth(&app, &url, &with_ca));
+    assert_eq!(
+        get(p.web, "x.test", "/").await.status,
+        500,
+        "no client certificate"
+    );
+    drop(p);
+    let both = format!(
+        "{with_ca}          cert: \"{}\"\n          key: \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let p = start_proxy(&forward_auth(&app, &url, &both));
+    let r = get(p.web, "x.test", "/").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(p);
+
+    let bad = forward_auth(
+        &app,
+        &url,
+        "        tls:\n          ca: /nonexistent/ca.pem\n",
+    );
+    let err = try_start_proxy(&bad).expect_err("check refuses");
+    assert!(
+        err.contains(
+            "http.middlewares.auth.forwardAuth.tls.rootCAs: cannot read /nonexistent/ca.pem"
+        ),
+        "{err}"
+    );
+    let p = start_proxy(&bad);
+    assert_eq!(get(p.web, "x.test", "/").await.status, 503);
+    let half = forward_auth(
+        &app,
+        &url,
+        &format!("        tls:\n          cert: \"{}\"\n", cert.display()),
+    );
+    let err = try_start_proxy(&half).expect_err("check refuses");
+    assert!(err.contains("both cert and key must be defined"), "{err}");
+}

@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
@@ -17,11 +18,12 @@ use serde_json::{Value, json};
 
 use super::json::{Query, go_duration, unescape};
 use super::view::{self, Runtime, provider};
-use super::{Admin, dashboard, explain};
+use super::{Admin, certificates, dashboard, explain};
 use crate::control::ReloadResult;
 use crate::observe::DecisionStats;
 use crate::observe::access_log::rfc3339_nano as rfc3339;
 use crate::observe::decision::bucket_upper_nanos;
+use crate::snapshot::Snapshot;
 
 /// A request to the API, owned so that it can move to the blocking pool.
 #[derive(Debug)]
@@ -122,7 +124,7 @@ pub(super) fn answer(admin: &Admin, call: &Call) -> Response<Bytes> {
     let segments: Vec<&str> = api_path.split('/').collect();
     match segments.as_slice() {
         ["version"] => version(admin),
-        ["overview"] => overview(admin, &rt()),
+        ["overview"] => overview(admin, &rt(), &snap),
         ["rawdata"] => rawdata(&rt()),
         ["support-dump"] => support_dump(admin, &rt()),
         ["entrypoints"] => list(&query, entrypoints(admin), Kind::Plain),
@@ -159,17 +161,29 @@ pub(super) fn answer(admin: &Admin, call: &Call) -> Response<Bytes> {
                 .get(id)
                 .map(|v| represent(id, v, Kind::Middleware))
         }),
-        // No TCP or UDP routing and no TLS yet: empty, as Traefik answers
-        // without them.
-        ["tcp", "routers" | "services" | "middlewares"]
-        | ["udp", "routers" | "services"]
-        | ["certificates"] => list(&query, Vec::new(), Kind::Plain),
+        // No TCP or UDP routing yet: empty, as Traefik answers without
+        // them.
+        ["tcp", "routers" | "services" | "middlewares"] | ["udp", "routers" | "services"] => {
+            list(&query, Vec::new(), Kind::Plain)
+        }
+        ["certificates"] => {
+            let (search, status) = (query.get("search"), query.get("status"));
+            let certs = certificates::all(&snap, SystemTime::now())
+                .into_iter()
+                .filter(|c| certificates::keep(c, search, status))
+                .collect();
+            list(&query, certs, Kind::Certificate)
+        }
         ["tcp", kind @ ("routers" | "services" | "middlewares"), id]
         | ["udp", kind @ ("routers" | "services"), id] => {
             let what = kind.trim_end_matches('s');
             one(id, what, |_| None)
         }
-        ["certificates", id] => one(id, "certificate", |_| None),
+        ["certificates", id] => one(id, "certificate", |id| {
+            certificates::all(&snap, SystemTime::now())
+                .into_iter()
+                .find(|c| c["name"] == id)
+        }),
         ["explain"] => explain::api(&admin.static_cfg, &snap, &query),
         ["proxy", "live"] => live(admin),
         ["proxy", "reloads"] => reloads(admin),
@@ -201,6 +215,9 @@ enum Kind {
     Middleware,
     /// Entrypoints and the empty lists: no filters, sorted by name.
     Plain,
+    /// Certificates: sorted by common name (`name`, `cn`), `status`,
+    /// `issuer` or `validUntil`.
+    Certificate,
 }
 
 /// `v` (an object of [`Runtime`]) as the list and single-element endpoints
@@ -225,7 +242,7 @@ fn represent(name: &str, v: &Value, kind: Kind) -> Value {
                 out["type"] = json!(t);
             }
         }
-        Kind::Plain => {}
+        Kind::Plain | Kind::Certificate => {}
     }
     out
 }
@@ -318,7 +335,20 @@ fn sort(query: &Query, items: &mut [Value], kind: Kind) {
         }
         (Kind::Service, "type" | "servers" | "provider" | "status") => by,
         (Kind::Middleware, "type" | "provider" | "status") => by,
+        (Kind::Certificate, "status") => by,
+        (Kind::Certificate, "issuer") => "issuer",
+        (Kind::Certificate, "validUntil") => "notAfter",
+        (Kind::Certificate, _) => "commonName",
         _ => "name",
+    };
+    // Traefik breaks ties by the name it sorts by: a certificate's common
+    // name (then its fingerprint here, so the order is total).
+    let tie = |v: &Value| -> (String, String) {
+        let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+        match kind {
+            Kind::Certificate => (s("commonName"), s("name")),
+            _ => (s("name"), String::new()),
+        }
     };
     // Numbers for the numeric fields (0 when absent), text for the others:
     // one kind per field, so the order is total.
@@ -334,16 +364,23 @@ fn sort(query: &Query, items: &mut [Value], kind: Kind) {
         let by_key = if numeric {
             number(a).cmp(&number(b))
         } else {
-            let text = |v: &Value| v[field].as_str().unwrap_or("").to_owned();
+            let text = |v: &Value| {
+                let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+                match field {
+                    // Go's `issuer()`: the organisation, else the name.
+                    "issuer" if !s("issuerOrg").is_empty() => s("issuerOrg"),
+                    "issuer" => s("issuerCN"),
+                    _ => s(field),
+                }
+            };
             text(a).cmp(&text(b))
         };
+        let ties = || {
+            let t = tie(a).cmp(&tie(b));
+            if desc { t.reverse() } else { t }
+        };
         let by_key = if desc { by_key.reverse() } else { by_key };
-        by_key.then_with(|| {
-            a["name"]
-                .as_str()
-                .unwrap_or("")
-                .cmp(b["name"].as_str().unwrap_or(""))
-        })
+        by_key.then_with(ties)
     };
     items.sort_by(cmp);
 }
@@ -375,7 +412,7 @@ fn section(map: &BTreeMap<String, Value>) -> Value {
     json!({"total": map.len(), "warnings": count("warning"), "errors": count(view::DISABLED)})
 }
 
-fn overview(admin: &Admin, rt: &Runtime) -> Response<Bytes> {
+fn overview(admin: &Admin, rt: &Runtime, snap: &Snapshot) -> Response<Bytes> {
     let zero = json!({"total": 0, "warnings": 0, "errors": 0});
     let cfg = &admin.static_cfg;
     let mut providers = Vec::new();
@@ -390,7 +427,7 @@ fn overview(admin: &Admin, rt: &Runtime) -> Response<Bytes> {
         },
         "tcp": {"routers": zero, "services": zero, "middlewares": zero},
         "udp": {"routers": zero, "services": zero},
-        "certificates": zero,
+        "certificates": certificates::section(&certificates::all(snap, SystemTime::now())),
         "features": {
             "tracing": "",
             "metrics": if cfg.metrics.prometheus.is_some() { "Prometheus" } else { "" },

@@ -21,6 +21,7 @@
 //! pool, off its event loop.
 
 mod api;
+mod certificates;
 mod dashboard;
 pub mod explain;
 mod json;

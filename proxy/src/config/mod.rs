@@ -39,8 +39,8 @@ pub use dynamic::{
     RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, RouterTls,
     SameSite, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StickyCookie,
     StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig,
-    apply_entry_point_models, disable_missing_internal, dynamic_paths, load_dynamic,
-    load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    apply_entry_point_models, disable_missing_internal, disable_unbuilt, dynamic_paths,
+    load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

@@ -164,6 +164,7 @@ pub fn compile(
         let build = Build {
             pools: &ids.pools,
             servers: &ids.servers,
+            clients: upstream,
         };
         let chain = if r.disabled {
             Chain::compile(&[], &dynamic.middlewares, build)
@@ -187,13 +188,10 @@ pub fn compile(
             if !eps.contains(&ep.name) {
                 continue;
             }
-            // The router's own `tls` wins; else the entrypoint's `http.tls`
-            // makes it a TLS router here (Traefik's entrypoint model).
-            let options = match (&r.tls, &ep.http_tls) {
-                (Some(t), _) => Some(t.options.as_deref()),
-                (None, Some(t)) => Some(t.options.as_deref()),
-                (None, None) => None,
-            };
+            // A TLS router; an entrypoint's `http.tls` was given to the
+            // routers without their own `tls` by its model
+            // (`config::apply_entry_point_models`, at load).
+            let options = r.tls.as_ref().map(|t| t.options.as_deref());
             let mut entry = RouteEntry {
                 name: name.clone(),
                 rule: r.parsed.clone(),
@@ -208,8 +206,9 @@ pub fn compile(
                 None => plain[i].push(entry),
                 Some(o) => {
                     let o = o.unwrap_or(DEFAULT_OPTIONS);
-                    // Unknown names were refused when the TLS was prepared.
-                    entry.value.tls_options = tls.index_of(o).unwrap_or(0);
+                    // Options that are not there were disabled by an
+                    // error, and their router with them.
+                    entry.value.tls_options = tls.index_of(o).unwrap_or(RouteTarget::REFUSED);
                     let hosts = r.parsed.hosts().into_iter().map(str::to_owned).collect();
                     secure[i].push(TlsEntry { entry, hosts });
                 }
@@ -294,8 +293,8 @@ fn load_balancer(
             let default = crate::config::UpstreamTlsConfig::default();
             match crate::tls::client::server_name(tls_settings.unwrap_or(&default), host) {
                 Ok(name) => Some(UpstreamTls::new(Arc::clone(client), name)),
-                // Checked when the transport was read; a URL host is
-                // always a valid name.
+                // `serverName` was checked when the transport was read; a
+                // URL host is always a valid name.
                 Err(e) => {
                     tracing::error!(url = %s.url, error = %e, "server skipped");
                     continue;
@@ -387,7 +386,10 @@ struct TlsEntry {
 fn resolve_sni(ep: &str, routers: &mut [TlsEntry], tls: &TlsSnapshot) -> SniOptions {
     let name = |i: u32| tls.options.get(i as usize).map_or("?", |o| &*o.name);
     for r in routers.iter_mut() {
-        if r.hosts.is_empty() && r.entry.value.tls_options != 0 {
+        if r.hosts.is_empty() && r.entry.value.tls_options == RouteTarget::REFUSED {
+            // Disabled (it answers 503): no SNI to refuse.
+            r.entry.value.tls_options = 0;
+        } else if r.hosts.is_empty() && r.entry.value.tls_options != 0 {
             tracing::warn!(
                 entrypoint = ep,
                 router = %r.entry.name,

@@ -117,12 +117,18 @@ fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
 /// What `proxy check` reports: the compiled configuration (certificates
 /// read, TLS options built), or every error; the warnings in both cases.
 pub fn check(static_cfg: &StaticConfig) -> (Result<Snapshot, ConfigErrors>, Vec<ConfigWarning>) {
-    let loaded = file::load(static_cfg);
-    let result = match loaded.error_list() {
-        Some(errors) => Err(errors),
-        None => tls_runtime().and_then(|tls| {
-            build(static_cfg, &tls, &Identities::default(), 0, &loaded.config).map(|(snap, _)| snap)
-        }),
+    let mut loaded = file::load(static_cfg);
+    let result = match tls_runtime() {
+        Err(e) => Err(e),
+        Ok(_) if !loaded.usable => Err(ConfigErrors(loaded.errors.clone())),
+        Ok(tls) => match build(static_cfg, &tls, &Identities::default(), 0, &mut loaded) {
+            Ok((snap, _)) => loaded.error_list().map_or(Ok(snap), Err),
+            Err(fatal) => {
+                let mut all = loaded.errors.clone();
+                all.extend(fatal.0);
+                Err(ConfigErrors::sorted(all))
+            }
+        },
     };
     (result, loaded.warnings)
 }
@@ -132,11 +138,13 @@ pub fn check(static_cfg: &StaticConfig) -> (Result<Snapshot, ConfigErrors>, Vec<
 /// whole load), with the load's errors to report; `Err` when it cannot
 /// be served at all.
 pub fn served(static_cfg: &StaticConfig) -> Result<(Snapshot, Vec<ConfigError>), ConfigErrors> {
-    let loaded = file::load(static_cfg);
-    let errors = loaded.errors.clone();
+    let mut loaded = file::load(static_cfg);
     let tls = tls_runtime()?;
-    build_loaded(static_cfg, &tls, &Identities::default(), 1, loaded)
-        .map(|(snap, _, _)| (snap, errors))
+    if !loaded.usable {
+        return Err(ConfigErrors(loaded.errors));
+    }
+    let (snap, _) = build(static_cfg, &tls, &Identities::default(), 1, &mut loaded)?;
+    Ok((snap, loaded.errors))
 }
 
 fn tls_runtime() -> Result<TlsRuntime, ConfigErrors> {
@@ -151,21 +159,25 @@ fn tls_runtime() -> Result<TlsRuntime, ConfigErrors> {
     })
 }
 
-/// Builds generation `generation` of `dynamic` (certificates read, TLS
+/// Builds generation `generation` of `loaded` (certificates read, TLS
 /// options and upstream TLS clients built): the snapshot and the
-/// certificate set to publish with it. A certificate or TLS build error
-/// rejects the whole load (logged here).
+/// certificate set to publish with it. What cannot be built is disabled
+/// in `loaded` with what uses it (its errors join the load's); an error
+/// only when nothing can be served (the `default` TLS options).
 fn build(
     static_cfg: &StaticConfig,
     tls: &TlsRuntime,
     ids: &Identities,
     generation: u64,
-    dynamic: &DynamicConfig,
+    loaded: &mut Loaded,
 ) -> Result<(Snapshot, CertSet), ConfigErrors> {
-    let prepared = tls.prepare(&static_cfg.entry_points, dynamic)?;
+    let prepared = tls.prepare(&static_cfg.entry_points, &loaded.config)?;
+    if !prepared.unbuilt.is_empty() {
+        crate::config::disable_unbuilt(loaded, &prepared.unbuilt);
+    }
     let snap = compile(
         static_cfg,
-        dynamic,
+        &loaded.config,
         generation,
         ids,
         prepared.tls,
@@ -174,20 +186,25 @@ fn build(
     Ok((snap, prepared.certs))
 }
 
-/// [`build`] of a usable load, logging the build's errors.
+/// [`build`] of a load, then its report (warnings, errors, disabled
+/// elements, each logged once); `Err` when the load is unusable or
+/// cannot be built.
 fn build_loaded(
     static_cfg: &StaticConfig,
     tls: &TlsRuntime,
     ids: &Identities,
     generation: u64,
-    loaded: Loaded,
+    mut loaded: Loaded,
 ) -> Result<(Snapshot, CertSet, DynamicConfig), ConfigErrors> {
     if !loaded.usable {
+        report(&loaded);
         return Err(loaded
             .error_list()
             .unwrap_or_else(|| ConfigErrors(Vec::new())));
     }
-    match build(static_cfg, tls, ids, generation, &loaded.config) {
+    let built = build(static_cfg, tls, ids, generation, &mut loaded);
+    report(&loaded);
+    match built {
         Ok((snap, certs)) => Ok((snap, certs, loaded.config)),
         Err(errors) => {
             for e in &errors.0 {
@@ -232,7 +249,6 @@ impl Control {
         let files = file::fingerprint(&static_cfg, &[]);
         let started = Instant::now();
         let loaded = file::load(&static_cfg);
-        report(&loaded);
         let mut rejected = 0;
         let history = Arc::new(ReloadHistory::default());
         let (snap, certs, dynamic) = match build_loaded(&static_cfg, &tls, &ids, 1, loaded) {
@@ -245,9 +261,12 @@ impl Control {
                 tracing::error!("the dynamic configuration cannot be used; starting without it");
                 observe::record_config_rejected();
                 rejected = 1;
-                let dynamic = DynamicConfig::default();
-                let (snap, certs) = build(&static_cfg, &tls, &ids, 1, &dynamic)?;
-                (snap, certs, dynamic)
+                let mut empty = Loaded {
+                    usable: true,
+                    ..Loaded::default()
+                };
+                let (snap, certs) = build(&static_cfg, &tls, &ids, 1, &mut empty)?;
+                (snap, certs, empty.config)
             }
         };
         tls.publish(certs);
@@ -378,7 +397,6 @@ impl Inner {
         *examined = files;
         let started = Instant::now();
         let loaded = file::load(&self.static_cfg);
-        report(&loaded);
         let generation = self.generation.load(Ordering::Acquire) + 1;
         let result = build_loaded(&self.static_cfg, &self.tls, &self.ids, generation, loaded);
         match result {

@@ -57,7 +57,13 @@ pub(super) async fn accept(
             .entrypoints
             .get(ep)
             .map_or(0, |routes| routes.sni.options_for(sni));
-        let opts = &snap.tls.options[index as usize];
+        // `RouteTarget::REFUSED`: the options of the SNI's router are
+        // disabled by an error.
+        let Some(opts) = snap.tls.options.get(index as usize) else {
+            return Err(io::Error::other(
+                "the TLS options of this server name are disabled by a configuration error",
+            ));
+        };
         let config = match sni {
             Some(_) => Arc::clone(&opts.config),
             // No SNI: the local IP names the certificate (rare: clients

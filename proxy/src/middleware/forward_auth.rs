@@ -12,8 +12,9 @@
 //! timeout) is a 500; a body over `maxBodySize` / `maxResponseBodySize` a
 //! 401.
 //!
-//! The auth server is reached over the worker's pooled upstream
-//! connections (`upstream::send_upstream`), its pool key interned when the
+//! The auth server (`http://`, or `https://` with the middleware's `tls`:
+//! verified against `ca` or the system's roots, `cert`/`key` presented) is
+//! reached over the worker's pooled upstream connections (`upstream::send_upstream`), its pool key interned when the
 //! configuration is compiled, so keep-alive connections are reused across
 //! requests and reloads. Per request: the auth request's header map is a
 //! copy of the request's (the exchange costs a network round trip anyway).
@@ -34,9 +35,11 @@ use super::{Frame, Inbound};
 use crate::config::ForwardAuth as Config;
 use crate::forward::ProxyBody;
 use crate::listener::ConnCtx;
+use crate::tls::UpstreamClients;
 use crate::upstream::{
-    PoolKeys, RequestBody, ServerIds, TransportSettings, UpstreamTarget, send_upstream,
+    PoolKeys, RequestBody, ServerIds, TransportSettings, UpstreamTarget, UpstreamTls, send_upstream,
 };
+use rustls::pki_types::ServerName;
 
 /// Go's `http.Client.Timeout` in Traefik's forwardAuth.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,6 +72,9 @@ pub struct Build<'a> {
     pub pools: &'a PoolKeys,
     /// Server identities, interned across generations.
     pub servers: &'a ServerIds,
+    /// The TLS clients built for the configuration (a `forwardAuth` to an
+    /// `https://` address has its own, by middleware name).
+    pub clients: &'a UpstreamClients,
 }
 
 /// A compiled `forwardAuth`.
@@ -95,21 +101,42 @@ impl ForwardAuth {
             .authority()
             .cloned()
             .unwrap_or_else(|| Authority::from_static("localhost"));
+        let https = c.address.scheme_str() == Some("https");
         let authority = if given.port_u16().is_some() {
             given.clone()
         } else {
-            Authority::try_from(format!("{}:80", given.as_str())).unwrap_or_else(|_| given.clone())
+            let port = if https { 443 } else { 80 };
+            Authority::try_from(format!("{}:{port}", given.as_str()))
+                .unwrap_or_else(|_| given.clone())
+        };
+        // An `https://` middleware without a client was disabled when its
+        // TLS failed to build; the default client is never used then.
+        let tls = https.then(|| {
+            let client = build
+                .clients
+                .by_middleware
+                .get(name)
+                .unwrap_or(&build.clients.default);
+            let host = given.host().trim_start_matches('[').trim_end_matches(']');
+            ServerName::try_from(host.to_owned())
+                .ok()
+                .map(|n| UpstreamTls::new(Arc::clone(client), n))
+        });
+        let scheme = if https {
+            format!("https|forwardAuth|{name}|{:?}", c.tls)
+        } else {
+            "http".to_owned()
         };
         let url: Arc<str> = Arc::from(c.address.to_string());
         let target = UpstreamTarget {
             id: build.servers.id(&format!("{name}@forwardAuth"), &url),
-            key: build.pools.key("http", authority.as_str(), &transport),
+            key: build.pools.key(&scheme, authority.as_str(), &transport),
             socket_addr: authority.as_str().parse().ok(),
             host_header: HeaderValue::from_str(given.as_str())
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
             authority,
             h2c: false,
-            tls: None,
+            tls: tls.flatten(),
             base_path: "".into(),
             transport,
             url,
@@ -121,7 +148,11 @@ impl ForwardAuth {
                 .path_and_query()
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
-            origin: format!("http://{}", given.as_str()),
+            origin: format!(
+                "{}://{}",
+                if https { "https" } else { "http" },
+                given.as_str()
+            ),
             target,
         }
     }

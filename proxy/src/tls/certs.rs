@@ -14,6 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::X509Certificate;
 
 use crate::config::PemSource;
 
@@ -53,7 +54,7 @@ pub fn load(
 }
 
 /// The chain (leaf first) and private key of a PEM pair.
-pub fn read_pair(
+fn read_pair(
     cert: &PemSource,
     key: &PemSource,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
@@ -83,25 +84,33 @@ pub fn names_of(leaf: &CertificateDer<'_>) -> Result<Vec<String>, String> {
             names.push(s.to_ascii_lowercase());
         }
     }
+    names.extend(sans(&cert).iter().map(|s| s.to_ascii_lowercase()));
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// A certificate's DNS (as written) and IP (in text form) subject
+/// alternative names, in certificate order.
+pub fn sans(cert: &X509Certificate<'_>) -> Vec<String> {
+    let mut out = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for n in &san.value.general_names {
             match n {
-                GeneralName::DNSName(s) => names.push(s.to_ascii_lowercase()),
+                GeneralName::DNSName(s) => out.push((*s).to_owned()),
                 GeneralName::IPAddress(b) => {
                     let ip = match b.len() {
                         4 => <[u8; 4]>::try_from(*b).ok().map(std::net::IpAddr::from),
                         16 => <[u8; 16]>::try_from(*b).ok().map(std::net::IpAddr::from),
                         _ => None,
                     };
-                    names.extend(ip.map(|ip| ip.to_string()));
+                    out.extend(ip.map(|ip| ip.to_string()));
                 }
                 _ => {}
             }
         }
     }
-    names.sort();
-    names.dedup();
-    Ok(names)
+    out
 }
 
 /// A self-signed ECDSA P-256 certificate for `GENERATED_CN` and a random

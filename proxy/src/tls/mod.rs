@@ -36,8 +36,20 @@ pub fn default_provider() -> CryptoProvider {
 pub use store::{CertSet, CertStore};
 
 use crate::config::{
-    ConfigError, ConfigErrors, DynamicConfig, EntryPointConfig, Origin, TlsOptionsConfig,
+    ConfigError, ConfigErrors, DynamicConfig, ElementKind, EntryPointConfig, MiddlewareConfig,
+    Origin, TlsOptionsConfig,
 };
+
+/// An error at `origin` (line 0: none known) about `key`.
+fn error_at(origin: &Origin, key: &str, message: String) -> ConfigError {
+    ConfigError {
+        file: origin.file.clone(),
+        key: key.to_owned(),
+        line: (origin.line > 0).then_some(origin.line),
+        column: (origin.line > 0).then_some(origin.column),
+        message,
+    }
+}
 
 /// The name of Traefik's default TLS options.
 pub const DEFAULT_OPTIONS: &str = "default";
@@ -119,7 +131,8 @@ impl SniOptions {
     }
 }
 
-/// What applying a configuration publishes: its certificates and options.
+/// What applying a configuration publishes: its certificates and options,
+/// and what could not be built.
 #[derive(Debug)]
 pub struct Prepared {
     /// The certificate set, to publish with [`TlsRuntime::publish`].
@@ -128,14 +141,31 @@ pub struct Prepared {
     pub tls: TlsSnapshot,
     /// The client configurations of `https://` servers.
     pub upstream: UpstreamClients,
+    /// Each element that could not be built, with its error: a
+    /// certificate is left out of the set (Traefik logs and skips it), an
+    /// options entry or a servers transport is disabled with the elements
+    /// using it ([`crate::config::disable_unbuilt`]).
+    pub unbuilt: Vec<Unbuilt>,
+}
+
+/// One element of the dynamic configuration that could not be built.
+#[derive(Debug, Clone)]
+pub struct Unbuilt {
+    /// The element it disables: `None` for a certificate, which is only
+    /// left out.
+    pub element: Option<(ElementKind, String)>,
+    /// What is wrong, where.
+    pub error: ConfigError,
 }
 
 /// The rustls client configuration of each servers transport, for
-/// `https://` servers.
+/// `https://` servers, and of each `forwardAuth` to an `https://` address.
 #[derive(Debug)]
 pub struct UpstreamClients {
     /// By transport name.
     pub by_transport: HashMap<String, Arc<rustls::ClientConfig>>,
+    /// By middleware name.
+    pub by_middleware: HashMap<String, Arc<rustls::ClientConfig>>,
     /// Servers without a named transport.
     pub default: Arc<rustls::ClientConfig>,
 }
@@ -180,36 +210,44 @@ impl TlsRuntime {
         &self.store
     }
 
-    /// Reads the certificates and builds the options of `dynamic`; every
-    /// problem is an error naming where it is configured.
-    /// `entry_points` are the static ones (their `http.tls.options` must
-    /// name defined options).
+    /// Reads the certificates and builds the options and upstream TLS
+    /// clients of `dynamic`. What belongs to one element is in
+    /// [`Prepared::unbuilt`] and the rest is built; an error only when
+    /// nothing could be served: the `default` options, an entrypoint's
+    /// `http.tls.options` naming options that do not exist. Every error
+    /// names the file, line and key. `entry_points` are the static ones.
     pub fn prepare(
         &self,
         entry_points: &[EntryPointConfig],
         dynamic: &DynamicConfig,
     ) -> Result<Prepared, ConfigErrors> {
-        let mut errors = Vec::new();
-        let err = |origin: &Origin, key: &str, message: String| ConfigError {
-            file: origin.file.clone(),
-            key: key.to_owned(),
-            line: (origin.line > 0).then_some(origin.line),
-            column: (origin.line > 0).then_some(origin.column),
-            message,
-        };
+        let mut fatal = Vec::new();
+        let mut unbuilt = Vec::new();
         let t = &dynamic.tls;
         let mut loaded = Vec::with_capacity(t.certificates.len());
         for c in &t.certificates {
             match certs::load(&c.cert, &c.key, &self.provider) {
                 Ok(l) => loaded.push(l),
-                Err(e) => errors.push(err(&c.origin, &c.path, e)),
+                Err(e) => unbuilt.push(Unbuilt {
+                    element: None,
+                    error: error_at(&c.origin, &c.path, e),
+                }),
             }
         }
+        // A default certificate that cannot be read is logged and the
+        // generated one serves in its place.
         let default = match &t.default_certificate {
             Some(c) => match certs::load(&c.cert, &c.key, &self.provider) {
                 Ok(l) => l.key,
                 Err(e) => {
-                    errors.push(err(&c.origin, &c.path, e));
+                    unbuilt.push(Unbuilt {
+                        element: None,
+                        error: error_at(
+                            &c.origin,
+                            &c.path,
+                            format!("{e}; the generated default certificate is served instead"),
+                        ),
+                    });
                     Arc::clone(&self.generated.key)
                 }
             },
@@ -237,14 +275,19 @@ impl TlsRuntime {
                     });
                     keep.insert(name.to_owned(), b);
                 }
-                Err(e) => errors.push(err(&o.origin, &o.path, e)),
+                // Every TLS connection without other options uses these.
+                Err(e) if name == DEFAULT_OPTIONS => fatal.push(error_at(&o.origin, &o.path, e)),
+                Err(e) => unbuilt.push(Unbuilt {
+                    element: Some((ElementKind::TlsOptions, name.to_owned())),
+                    error: error_at(&o.origin, &o.path, e),
+                }),
             }
         }
         for ep in entry_points {
             if let Some(name) = ep.http_tls.as_ref().and_then(|t| t.options.as_deref())
                 && !options.iter().any(|o| &*o.name == name)
             {
-                errors.push(err(
+                fatal.push(error_at(
                     &ep.origin,
                     &format!("entryPoints.{}.http.tls.options", ep.name),
                     format!("unknown TLS options {name:?}"),
@@ -257,23 +300,47 @@ impl TlsRuntime {
                 Ok(c) => {
                     by_transport.insert(name.clone(), Arc::new(c));
                 }
-                Err(e) => errors.push(err(
-                    &tr.origin,
-                    &format!("http.serversTransports.{name}"),
-                    e,
-                )),
+                Err(e) => unbuilt.push(Unbuilt {
+                    element: Some((ElementKind::ServersTransport, name.clone())),
+                    error: e.at(&format!("http.serversTransports.{name}"), &tr.origin),
+                }),
+            }
+        }
+        let mut by_middleware = HashMap::new();
+        for (name, m) in &dynamic.middlewares {
+            let MiddlewareConfig::ForwardAuth(fa) = m else {
+                continue;
+            };
+            if fa.address.scheme_str() != Some("https") {
+                continue;
+            }
+            match client::client_config(&fa.tls, false) {
+                Ok(c) => {
+                    by_middleware.insert(name.clone(), Arc::new(c));
+                }
+                Err(e) => unbuilt.push(Unbuilt {
+                    element: Some((ElementKind::Middleware, name.clone())),
+                    error: e.at(
+                        &format!("http.middlewares.{name}.forwardAuth.tls"),
+                        &fa.tls_at,
+                    ),
+                }),
             }
         }
         let default_client = client::client_config(&Default::default(), false).map(Arc::new);
         let default_client = match default_client {
             Ok(c) => Some(c),
             Err(e) => {
-                errors.push(err(&Origin::default(), "http.serversTransports", e));
+                fatal.push(error_at(
+                    &Origin::default(),
+                    "http.serversTransports",
+                    e.message,
+                ));
                 None
             }
         };
-        let Some(default_client) = default_client.filter(|_| errors.is_empty()) else {
-            return Err(ConfigErrors::sorted(errors));
+        let Some(default_client) = default_client.filter(|_| fatal.is_empty()) else {
+            return Err(ConfigErrors::sorted(fatal));
         };
         *built = keep;
         Ok(Prepared {
@@ -284,8 +351,10 @@ impl TlsRuntime {
             },
             upstream: UpstreamClients {
                 by_transport,
+                by_middleware,
                 default: default_client,
             },
+            unbuilt,
         })
     }
 
@@ -303,7 +372,7 @@ impl TlsRuntime {
         let cas = o
             .ca_files
             .iter()
-            .map(|f| f.read())
+            .map(|f| f.read().map_err(|e| format!("clientAuth.caFiles: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         let key = (bare, cas);
         if let Some(b) = built.remove(name)

@@ -30,6 +30,9 @@ use super::certs::LoadedCert;
 /// One complete set of certificates, never changed once built.
 #[derive(Debug)]
 pub struct CertSet {
+    /// Each certificate once, in configuration order; of two with the
+    /// same names only the first (as Traefik's store keeps them).
+    listed: Vec<Arc<CertifiedKey>>,
     exact: HashMap<Box<str>, Arc<CertifiedKey>>,
     /// `*.suffix` certificates keyed by `suffix`.
     wildcard: HashMap<Box<str>, Arc<CertifiedKey>>,
@@ -43,6 +46,12 @@ impl CertSet {
         let mut ordered: Vec<(String, &LoadedCert)> =
             certs.iter().map(|c| (c.names.join(","), c)).collect();
         ordered.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut seen = std::collections::HashSet::new();
+        let listed = certs
+            .iter()
+            .filter(|c| seen.insert(c.names.join(",")))
+            .map(|c| Arc::clone(&c.key))
+            .collect();
         let mut exact = HashMap::new();
         let mut wildcard = HashMap::new();
         for (_, c) in ordered {
@@ -56,6 +65,7 @@ impl CertSet {
             }
         }
         CertSet {
+            listed,
             exact,
             wildcard,
             default,
@@ -83,6 +93,12 @@ impl CertSet {
     pub fn default_cert(&self) -> &Arc<CertifiedKey> {
         &self.default
     }
+
+    /// The configured certificates, each once, then the default one (the
+    /// generated default too: the API leaves it out by its name).
+    pub fn certificates(&self) -> impl Iterator<Item = &Arc<CertifiedKey>> {
+        self.listed.iter().chain(std::iter::once(&self.default))
+    }
 }
 
 /// The published certificate set.
@@ -97,6 +113,11 @@ impl CertStore {
         CertStore {
             current: ArcSwap::from_pointee(set),
         }
+    }
+
+    /// The set served now (for the API; handshakes use [`Self::select`]).
+    pub fn current(&self) -> Arc<CertSet> {
+        self.current.load_full()
     }
 
     /// Replaces the whole set at once.

@@ -68,6 +68,11 @@ pub struct Ca {
 
 impl Ca {
     pub fn new(name: &str) -> Ca {
+        Ca::with(name, |_| {})
+    }
+
+    /// A CA whose certificate `edit` changes first (its subject, say).
+    pub fn with(name: &str, edit: impl FnOnce(&mut CertificateParams)) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -76,6 +81,7 @@ impl Ca {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
+        edit(&mut params);
         let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
         let pem = issuer.pem();
         Ca { issuer, pem }
@@ -83,6 +89,17 @@ impl Ca {
 
     /// A server certificate for `names` (DNS names or IPs).
     pub fn server(&self, names: &[&str], alg: Alg) -> Leaf {
+        self.server_with(names, alg, |_| {})
+    }
+
+    /// [`Ca::server`] with its parameters changed by `edit` first
+    /// (validity, subject...).
+    pub fn server_with(
+        &self,
+        names: &[&str],
+        alg: Alg,
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> Leaf {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(names.clone()).unwrap();
         if let Some(first) = names.first() {
@@ -91,6 +108,7 @@ impl Ca {
                 .push(DnType::CommonName, first.as_str());
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        edit(&mut params);
         self.sign(params, alg)
     }
 

@@ -99,6 +99,10 @@ function drawOverview(o) {
       s.errors ? el("div", { class: "status disabled" }, s.errors + " disabled") : null,
       s.warnings ? el("div", { class: "status warning" }, s.warnings + " warnings") : null));
   }
+  const c = o.certificates || { total: 0 };
+  cards.push(el("div", { class: "card", "data-section": "certificates" }, el("b", {}, c.total), "certificates",
+    c.errors ? el("div", { class: "status disabled" }, c.errors + " expired") : null,
+    c.warnings ? el("div", { class: "status warning" }, c.warnings + " expiring") : null));
   cards.push(el("div", { class: "card" }, el("b", {}, o.providers ? o.providers.join(", ") : "—"), "providers"));
   document.getElementById("overview").replaceChildren(...cards);
 }
@@ -118,10 +122,10 @@ function drawDecision(live) {
 }
 
 async function refresh() {
-  const [overview, entrypoints, routers, services, middlewares, live, reloads] = await Promise.all([
+  const [overview, entrypoints, routers, services, middlewares, certificates, live, reloads] = await Promise.all([
     get("overview"), get("entrypoints"), get("http/routers?per_page=1000"),
     get("http/services?per_page=1000"), get("http/middlewares?per_page=1000"),
-    get("proxy/live"), get("proxy/reloads"),
+    get("certificates?per_page=1000&sortBy=validUntil"), get("proxy/live"), get("proxy/reloads"),
   ]);
   const dt = previous ? (Date.parse(live.at) - Date.parse(previous.at)) / 1000 : 0;
   drawOverview(overview);
@@ -161,6 +165,12 @@ async function refresh() {
 
   fill("middlewares", middlewares.map((m) => el("tr", { "data-name": m.name, "data-status": m.status },
     status(m.status), el("td", {}, m.name), el("td", {}, m.type || ""), el("td", {}, list(m.usedBy)))));
+
+  // Expired certificates are shown as the disabled elements are.
+  fill("certificates", certificates.map((c) => el("tr", { "data-name": c.name, "data-cn": c.commonName, "data-status": c.status },
+    el("td", { class: "status " + (c.status === "expired" ? "disabled" : c.status) }, c.status), el("td", {}, c.commonName),
+    el("td", {}, list(c.sans)), el("td", {}, c.issuerOrg || c.issuerCN || ""), el("td", {}, c.notAfter),
+    el("td", {}, c.keyType + (c.keySize ? " " + c.keySize : "")))));
 
   const errors = [];
   for (const item of [...routers, ...services, ...middlewares]) {

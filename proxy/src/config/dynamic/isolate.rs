@@ -135,7 +135,154 @@ impl Attributed {
     }
 }
 
-/// Whether `key` is `path` or a key under it.
+/// Disables what could not be built once the load was decoded (read and
+/// built by `crate::tls`): each TLS options entry and servers transport of
+/// `unbuilt`, then the services using such a transport (and the services
+/// sending to those), each `forwardAuth` whose TLS cannot be built (and
+/// the chains listing it), then the routers using a disabled service,
+/// middleware or options, each keeping its place. An entry without an element (a
+/// certificate that cannot be read) disables nothing: Traefik leaves the
+/// certificate out and serves the rest. Every error joins the load's.
+pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuilt]) {
+    let config = &mut loaded.config;
+    let mut new = Vec::new();
+    let mut bad_options = BTreeSet::new();
+    let mut bad_transports = BTreeSet::new();
+    let mut bad_middlewares = BTreeSet::new();
+    for crate::tls::Unbuilt { element, error } in unbuilt {
+        loaded.errors.push(error.clone());
+        let Some((kind, name)) = element else {
+            continue;
+        };
+        let origin = match kind {
+            ElementKind::TlsOptions => config.tls.options.remove(name).map(|o| o.origin),
+            ElementKind::ServersTransport => {
+                config.servers_transports.remove(name).map(|t| t.origin)
+            }
+            ElementKind::Middleware => {
+                config.middlewares.remove(name);
+                Some(Origin {
+                    file: error.file.clone(),
+                    line: error.line.unwrap_or(0),
+                    column: error.column.unwrap_or(0),
+                })
+            }
+            _ => None,
+        };
+        match kind {
+            ElementKind::TlsOptions => bad_options.insert(name.clone()),
+            ElementKind::Middleware => bad_middlewares.insert(name.clone()),
+            _ => bad_transports.insert(name.clone()),
+        };
+        new.push(DisabledElement {
+            kind: *kind,
+            name: name.clone(),
+            origin: origin.unwrap_or_default(),
+            errors: vec![error.clone()],
+            because: Vec::new(),
+            keeps_place: false,
+        });
+    }
+    // The chains listing a disabled middleware, until none is left.
+    loop {
+        let found: Vec<(String, Vec<String>)> = config
+            .middlewares
+            .iter()
+            .filter_map(|(name, m)| {
+                let super::MiddlewareConfig::Chain(members) = m else {
+                    return None;
+                };
+                let because: Vec<String> = members
+                    .iter()
+                    .filter(|c| bad_middlewares.contains(*c))
+                    .map(|c| format!("middleware {c:?}"))
+                    .collect();
+                (!because.is_empty()).then(|| (name.clone(), because))
+            })
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for (name, because) in found {
+            config.middlewares.remove(&name);
+            new.push(DisabledElement {
+                kind: ElementKind::Middleware,
+                name: name.clone(),
+                origin: Origin::default(),
+                errors: Vec::new(),
+                because,
+                keeps_place: false,
+            });
+            bad_middlewares.insert(name);
+        }
+    }
+    let mut bad_services = BTreeSet::new();
+    loop {
+        let found: Vec<(String, Vec<String>)> = config
+            .services
+            .iter()
+            .filter_map(|(name, s)| {
+                let mut because = Vec::new();
+                if let super::ServiceConfig::LoadBalancer(lb) = s
+                    && let Some(t) = lb
+                        .servers_transport
+                        .as_ref()
+                        .filter(|t| bad_transports.contains(*t))
+                {
+                    because.push(format!("serversTransport {t:?}"));
+                }
+                because.extend(
+                    s.children()
+                        .into_iter()
+                        .filter(|c| bad_services.contains(*c))
+                        .map(|c| format!("service {c:?}")),
+                );
+                (!because.is_empty()).then(|| (name.clone(), because))
+            })
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for (name, because) in found {
+            let origin = config.services.remove(&name).map(|s| s.origin().clone());
+            new.push(DisabledElement {
+                kind: ElementKind::Service,
+                name: name.clone(),
+                origin: origin.unwrap_or_default(),
+                errors: Vec::new(),
+                because,
+                keeps_place: false,
+            });
+            bad_services.insert(name);
+        }
+    }
+    for (name, r) in config.routers.iter_mut().filter(|(_, r)| !r.disabled) {
+        let because = router_because(
+            r,
+            &bad_services,
+            |m| bad_middlewares.contains(m),
+            &bad_options,
+        );
+        if because.is_empty() {
+            continue;
+        }
+        r.disabled = true;
+        new.push(DisabledElement {
+            kind: ElementKind::Router,
+            name: name.clone(),
+            origin: r.origin.clone(),
+            errors: Vec::new(),
+            because,
+            keeps_place: true,
+        });
+    }
+    config.disabled.extend(new);
+    config
+        .disabled
+        .sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    loaded.errors = super::super::error::ConfigErrors::sorted(std::mem::take(&mut loaded.errors)).0;
+}
+
 /// Disables the routers whose service is an `@internal` one the static
 /// configuration does not provide (`api@internal` without an `api`
 /// section), as Traefik does; each keeps its place (its rule parsed) and
@@ -182,6 +329,33 @@ pub fn disable_missing_internal(loaded: &mut super::Loaded, available: &[&str]) 
         .sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 }
 
+/// Why router `r` is disabled: the disabled service, middlewares
+/// (`bad_middleware`) and TLS options it uses; empty when none.
+fn router_because(
+    r: &super::RouterConfig,
+    bad_services: &BTreeSet<String>,
+    bad_middleware: impl Fn(&str) -> bool,
+    bad_options: &BTreeSet<String>,
+) -> Vec<String> {
+    let mut because = Vec::new();
+    if bad_services.contains(&r.service) {
+        because.push(format!("service {:?}", r.service));
+    }
+    for m in r.middlewares.iter().filter(|m| bad_middleware(m)) {
+        because.push(format!("middleware {m:?}"));
+    }
+    if let Some(o) = r
+        .tls
+        .as_ref()
+        .and_then(|t| t.options.as_ref())
+        .filter(|o| bad_options.contains(*o))
+    {
+        because.push(format!("TLS options {o:?}"));
+    }
+    because
+}
+
+/// Whether `key` is `path` or a key under it.
 fn under(key: &str, path: &str) -> bool {
     key.strip_prefix(path)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
@@ -418,27 +592,14 @@ pub(super) fn disable(
         }
     }
     for name in &names_of(elements, ElementKind::Router) {
-        let mut because = Vec::new();
-        if let Some(r) = config.routers.get(name) {
-            if bad_services.contains(&r.service) {
-                because.push(format!("service {:?}", r.service));
-            }
-            for m in r
-                .middlewares
-                .iter()
-                .filter(|m| bad_middlewares.contains_key(*m))
-            {
-                because.push(format!("middleware {m:?}"));
-            }
-            if let Some(o) = r
-                .tls
-                .as_ref()
-                .and_then(|t| t.options.as_ref())
-                .filter(|o| bad_options.contains(*o))
-            {
-                because.push(format!("TLS options {o:?}"));
-            }
-        }
+        let because = config.routers.get(name).map_or_else(Vec::new, |r| {
+            router_because(
+                r,
+                &bad_services,
+                |m| bad_middlewares.contains_key(m),
+                &bad_options,
+            )
+        });
         if !own.has(ElementKind::Router, name) && because.is_empty() {
             continue;
         }

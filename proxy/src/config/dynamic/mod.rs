@@ -33,7 +33,7 @@ use crate::routing::RuleSyntax;
 
 pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
-pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
+pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use middlewares::{
     AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, IpAllowList, IpStrategy,
     MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,

@@ -82,6 +82,20 @@ impl ServiceConfig {
         }
     }
 
+    /// The services it sends to (none for a load balancer).
+    pub fn children(&self) -> Vec<&str> {
+        match self {
+            ServiceConfig::LoadBalancer(_) => Vec::new(),
+            ServiceConfig::Weighted(w) | ServiceConfig::HighestRandomWeight(w) => {
+                w.services.iter().map(|c| c.service.as_str()).collect()
+            }
+            ServiceConfig::Failover(f) => vec![f.service.as_str(), f.fallback.as_str()],
+            ServiceConfig::Mirroring(m) => std::iter::once(m.service.as_str())
+                .chain(m.mirrors.iter().map(|x| x.service.as_str()))
+                .collect(),
+        }
+    }
+
     /// Whether its health is tracked, so that a parent with `healthCheck`
     /// can follow it: a load balancer with `healthCheck`, any other type
     /// with its own (empty) `healthCheck`, as Traefik's status updaters

@@ -38,7 +38,8 @@ pub struct UpstreamTlsConfig {
     pub insecure_skip_verify: bool,
     /// `rootCAs`: trusted roots; empty = the system's.
     pub root_cas: Vec<super::PemSource>,
-    /// `certificates`: the client certificate presented (the first).
+    /// `certificates`: the client certificates; each handshake presents
+    /// the first the server accepts, as Go chooses.
     pub certificates: Vec<super::CertificateConfig>,
     /// `cipherSuites`: TLS 1.2 suites allowed; `None` = all.
     pub cipher_suites: Option<Vec<CipherSuite>>,
@@ -100,7 +101,7 @@ pub(super) struct TransportFile {
     max_idle_conns_per_host: Option<u32>,
     #[serde(rename = "disableHTTP2")]
     disable_http2: Option<bool>,
-    server_name: Option<String>,
+    server_name: Option<At<String>>,
     insecure_skip_verify: Option<bool>,
     #[serde(rename = "rootCAs")]
     root_cas: Option<At<Vec<At<String>>>>,
@@ -141,7 +142,25 @@ pub(super) const SCHEMAS: &[Register] = &[schema::<TransportFile>];
 /// cannot do is warned about, as for `tls.options`.
 fn tls(ctx: &mut Ctx, path: &str, file: &mut TransportFile) -> UpstreamTlsConfig {
     let mut t = UpstreamTlsConfig {
-        server_name: file.server_name.take().filter(|s| !s.is_empty()),
+        server_name: file
+            .server_name
+            .take()
+            .filter(|s| s.ok && !s.value.is_empty())
+            .and_then(|s| {
+                match rustls::pki_types::ServerName::try_from(
+                    s.value.trim_start_matches('[').trim_end_matches(']'),
+                ) {
+                    Ok(_) => Some(s.value),
+                    Err(e) => {
+                        ctx.error(
+                            &s.path,
+                            s.pos,
+                            format!("invalid serverName {:?}: {e}", s.value),
+                        );
+                        None
+                    }
+                }
+            }),
         insecure_skip_verify: file.insecure_skip_verify.unwrap_or(false),
         peer_cert_uri: file.peer_cert_uri.take().filter(|s| !s.is_empty()),
         ..UpstreamTlsConfig::default()
@@ -172,13 +191,6 @@ fn tls(ctx: &mut Ctx, path: &str, file: &mut TransportFile) -> UpstreamTlsConfig
                     "client certificate needs certFile and keyFile",
                 ),
             }
-        }
-        if t.certificates.len() > 1 {
-            ctx.warn(
-                &lpath,
-                list.pos,
-                "only the first client certificate is presented",
-            );
         }
     }
     let mut version = |f: Option<At<String>>| {

@@ -1,7 +1,8 @@
 //! `forwardAuth`'s options with Traefik 3.7's defaults and build-time
 //! checks (`pkg/middlewares/auth/forward.go`): `address` (an `http://`
-//! URL; `https://` and `tls` wait for the upstream TLS client and are
-//! refused as not supported yet), `trustForwardHeader` (unset, false and
+//! or `https://` URL), `tls` (`ca`, `cert` and `key` as a path or inline
+//! PEM, `insecureSkipVerify`; read when the configuration is built, as a
+//! servers transport's), `trustForwardHeader` (unset, false and
 //! true are three behaviours), `authResponseHeaders`,
 //! `authResponseHeadersRegex` (a Go regexp), `authRequestHeaders`,
 //! `addAuthCookiesToResponse`, `headerField`, `forwardBody`,
@@ -13,15 +14,22 @@ use http::{HeaderName, HeaderValue, Uri};
 use serde::Deserialize;
 
 use super::super::super::decode::{At, Ctx};
+use super::super::super::error::Origin;
 use super::super::super::node::Pos;
+use super::super::{CertificateConfig, PemSource, UpstreamTlsConfig};
 use super::auth::header_field;
 use super::{MiddlewareConfig, Pattern, pattern};
 
 /// A validated `forwardAuth`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForwardAuth {
-    /// `address`: `http://host[:port]/path?query`.
+    /// `address`: `http[s]://host[:port]/path?query`.
     pub address: Uri,
+    /// `tls`, for an `https://` address (`ca` as `rootCAs`, `cert` and
+    /// `key` as the client certificate); unused for `http://`, as in Go.
+    pub tls: UpstreamTlsConfig,
+    /// Where `tls` is written (the address when it is not).
+    pub tls_at: Origin,
     /// `trustForwardHeader`: `None` is Traefik's legacy behaviour (the
     /// forwarding headers always overwritten), `Some(false)` drops the
     /// client's, `Some(true)` keeps them.
@@ -90,19 +98,53 @@ pub(in super::super) struct ForwardAuthFile {
     auth_signin_url: Option<At<String>>,
 }
 
-/// `tls` as written (refused until the upstream TLS client exists).
+/// `tls` as written (Traefik's `ClientTLS`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-#[allow(
-    dead_code,
-    reason = "decoded so that its keys are known; refused as a whole"
-)]
 struct ClientTlsFile {
     ca: String,
     cert: String,
     key: String,
     insecure_skip_verify: bool,
-    ca_optional: Option<bool>,
+    ca_optional: Option<At<bool>>,
+}
+
+/// The client TLS of `tls` (at `path`, `pos`): `cert` and `key` both or
+/// neither, as Go requires.
+fn client_tls(ctx: &mut Ctx, tls: At<ClientTlsFile>) -> Option<UpstreamTlsConfig> {
+    let t = tls.value;
+    if let Some(c) = &t.ca_optional {
+        ctx.warn(
+            &c.path,
+            c.key_pos,
+            "caOptional is ignored: Traefik v3 removed it",
+        );
+    }
+    let mut out = UpstreamTlsConfig {
+        insecure_skip_verify: t.insecure_skip_verify,
+        ..UpstreamTlsConfig::default()
+    };
+    if !t.ca.is_empty() {
+        out.root_cas.push(PemSource::new(&t.ca));
+    }
+    match (t.cert.is_empty(), t.key.is_empty()) {
+        (true, true) => {}
+        (false, false) => out.certificates.push(CertificateConfig {
+            cert: PemSource::new(&t.cert),
+            key: PemSource::new(&t.key),
+            path: tls.path.clone(),
+            origin: ctx.origin(tls.key_pos),
+        }),
+        _ => {
+            ctx.error(
+                &tls.path,
+                tls.key_pos,
+                "forwardAuth tls: both cert and key must be defined",
+            );
+            return None;
+        }
+    }
+    Some(out)
 }
 
 /// The forwarding headers `trustForwardHeader: true` adds to
@@ -135,34 +177,32 @@ fn limit(at: Option<&At<i64>>) -> Option<u64> {
 }
 
 impl ForwardAuthFile {
-    pub(super) fn check(self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
-        if let Some(tls) = &self.tls {
-            ctx.error(
-                &tls.path,
-                tls.key_pos,
-                "forwardAuth tls is not supported yet (no upstream TLS client)",
-            );
-        }
+    pub(super) fn check(mut self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
+        let tls_at = ctx.origin(self.tls.as_ref().map_or(pos, |t| t.key_pos));
+        let tls = match self.tls.take() {
+            Some(t) => client_tls(ctx, t),
+            None => Some(UpstreamTlsConfig::default()),
+        };
         let address = match &self.address {
             None => {
                 ctx.error(path, pos, "forwardAuth: address is required");
                 None
             }
             Some(a) => match a.value.parse::<Uri>() {
-                Ok(u) if u.scheme_str() == Some("https") => {
-                    ctx.error(
-                        &a.path,
-                        a.pos,
-                        "forwardAuth to an https:// address is not supported yet (no upstream TLS client)",
-                    );
-                    None
+                Ok(u)
+                    if matches!(u.scheme_str(), Some("http" | "https"))
+                        && u.authority().is_some() =>
+                {
+                    Some(u)
                 }
-                Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => Some(u),
                 _ => {
                     ctx.error(
                         &a.path,
                         a.pos,
-                        format!("forwardAuth: address {:?} is not an http:// URL", a.value),
+                        format!(
+                            "forwardAuth: address {:?} is not an http:// or https:// URL",
+                            a.value
+                        ),
                     );
                     None
                 }
@@ -202,9 +242,6 @@ impl ForwardAuthFile {
             );
         }
         let header_field = header_field(ctx, self.header_field.as_ref());
-        if self.tls.is_some() {
-            return None;
-        }
         let as_written = |l: &[At<String>]| l.iter().map(|h| h.value.clone()).collect();
         let written = ForwardAuthWritten {
             auth_request_headers: as_written(&self.auth_request_headers),
@@ -215,6 +252,8 @@ impl ForwardAuthFile {
         };
         Some(MiddlewareConfig::ForwardAuth(Box::new(ForwardAuth {
             address: address?,
+            tls: tls?,
+            tls_at,
             trust_forward_header: self.trust_forward_header,
             auth_response_headers: response_headers?,
             auth_response_headers_regex: regex?,
