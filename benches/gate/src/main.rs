@@ -41,7 +41,7 @@ struct E2eRuns {
     per_request: &'static str,
 }
 
-const E2E_RUNS: [E2eRuns; 3] = [
+const E2E_RUNS: [E2eRuns; 4] = [
     E2eRuns {
         function: "e2e::proxied_requests",
         per_request: "e2e::proxied_request",
@@ -54,6 +54,11 @@ const E2E_RUNS: [E2eRuns; 3] = [
     E2eRuns {
         function: "e2e::proxied_requests_chain",
         per_request: "e2e::chain_request",
+    },
+    // A router with a rateLimit far above the load.
+    E2eRuns {
+        function: "e2e::proxied_requests_ratelimit",
+        per_request: "e2e::ratelimit_request",
     },
 ];
 /// The ids of the short and the long run, and their request counts.

@@ -23,7 +23,7 @@
 mod api;
 mod dashboard;
 pub mod explain;
-mod json;
+pub(crate) mod json;
 mod view;
 
 use std::sync::Arc;

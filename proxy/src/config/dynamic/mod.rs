@@ -34,9 +34,9 @@ pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
 pub use middlewares::{
-    AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, IpAllowList, IpStrategy,
-    MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
-    Secure, StripPrefix, StripPrefixRegex,
+    AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, InFlightReq, IpAllowList,
+    IpStrategy, MiddlewareConfig, Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath,
+    ReplacePathRegex, Retry, Secure, SourceCriterion, StatusRanges, StripPrefix, StripPrefixRegex,
 };
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
 pub use services::{

@@ -16,6 +16,8 @@ mod forward_auth;
 mod headers;
 mod ip_allow;
 mod paths;
+mod retry;
+mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -36,6 +38,8 @@ pub use paths::{
     AddPrefix, EncodedCharacters, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
     StripPrefix, StripPrefixRegex,
 };
+pub use retry::{Retry, StatusRanges};
+pub use traffic::{InFlightReq, RateLimit, SourceCriterion};
 
 /// A validated middleware, ready to be compiled into a router's chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +68,12 @@ pub enum MiddlewareConfig {
     ForwardAuth(Box<ForwardAuth>),
     /// `encodedCharacters`.
     EncodedCharacters(EncodedCharacters),
+    /// `inFlightReq`.
+    InFlightReq(InFlightReq),
+    /// `rateLimit`.
+    RateLimit(RateLimit),
+    /// `retry`.
+    Retry(Retry),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -114,6 +124,9 @@ pub(super) enum MiddlewareFile {
     BasicAuth(auth::BasicAuthFile),
     EncodedCharacters(paths::EncodedCharactersFile),
     ForwardAuth(Box<forward_auth::ForwardAuthFile>),
+    InFlightReq(traffic::InFlightReqFile),
+    RateLimit(traffic::RateLimitFile),
+    Retry(retry::RetryFile),
     Chain(ChainFile),
 }
 
@@ -135,11 +148,8 @@ const NOT_BUILT: Spec = &[
     ("digestAuth", NOT_YET),
     ("errors", NOT_YET),
     ("grpcWeb", NOT_YET),
-    ("inFlightReq", NOT_YET),
     ("passTLSClientCert", NOT_YET),
     ("plugin", NOT_YET),
-    ("rateLimit", NOT_YET),
-    ("retry", NOT_YET),
 ];
 
 impl Schema for MiddlewareFile {
@@ -147,7 +157,8 @@ impl Schema for MiddlewareFile {
     const NOUN: &'static str = "middleware";
 }
 
-pub(super) const SCHEMAS: &[Register] = &[schema::<MiddlewareFile>];
+pub(super) const SCHEMAS: &[Register] =
+    &[schema::<MiddlewareFile>, schema::<traffic::RateLimitFile>];
 
 // === checks ===
 
@@ -186,6 +197,9 @@ pub(super) fn check(
         MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::EncodedCharacters(f) => f.check(),
         MiddlewareFile::ForwardAuth(f) => f.check(ctx, path, pos),
+        MiddlewareFile::InFlightReq(f) => f.check(ctx, path, pos),
+        MiddlewareFile::RateLimit(f) => f.check(ctx, path),
+        MiddlewareFile::Retry(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
