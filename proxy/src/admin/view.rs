@@ -671,6 +671,26 @@ fn middleware(m: &MiddlewareConfig) -> Value {
             b["maxRequestBodyBytes"] = json!(r.max_body);
             ("retry", b)
         }
+        MiddlewareConfig::Errors(e) => {
+            let ranges = status_ranges;
+            let mut b = json!({"status": ranges(&e.status.0), "service": e.service});
+            if !e.query.is_empty() {
+                b["query"] = json!(e.query);
+            }
+            if !e.rewrites.is_empty() {
+                let m: Map<String, Value> = e
+                    .rewrites
+                    .iter()
+                    .map(|(r, to)| (ranges(std::slice::from_ref(r)).remove(0), json!(to)))
+                    .collect();
+                b["statusRewrites"] = Value::Object(m);
+            }
+            if let Some(h) = &e.request_headers {
+                let names: Vec<&str> = h.iter().map(|n| n.as_str()).collect();
+                b["errorRequestHeaders"] = json!(names);
+            }
+            ("errors", b)
+        }
         MiddlewareConfig::IpAllowList(a) => {
             let ranges: Vec<String> = a.allowed.nets().iter().map(ToString::to_string).collect();
             let mut b = json!({"sourceRange": ranges});
@@ -690,6 +710,19 @@ fn middleware(m: &MiddlewareConfig) -> Value {
     let mut v = Map::new();
     v.insert(key.to_owned(), body);
     Value::Object(v)
+}
+
+/// Status ranges as written (`404`, `500-599`).
+fn status_ranges(r: &[(u16, u16)]) -> Vec<String> {
+    r.iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect()
 }
 
 /// An `ipStrategy` as Traefik shows it; `None` for the plain peer.

@@ -164,6 +164,7 @@ pub fn compile(
         let build = Build {
             pools: &ids.pools,
             servers: &ids.servers,
+            services: &service_index,
         };
         let chain = if r.disabled {
             Chain::compile(&[], &dynamic.middlewares, build)

@@ -69,6 +69,9 @@ pub struct Build<'a> {
     pub pools: &'a PoolKeys,
     /// Server identities, interned across generations.
     pub servers: &'a ServerIds,
+    /// The snapshot's services by name (an `errors` middleware's pages
+    /// come from one).
+    pub services: &'a std::collections::HashMap<&'a str, u32>,
 }
 
 /// A compiled `forwardAuth`.

@@ -40,10 +40,12 @@
 //! (`forward_auth`, over the worker's upstream pool), `encodedCharacters`
 //! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
 //! in memory), both counting by a `sourceCriterion` (`source`), `retry`
-//! (`retry`).
+//! (`retry`), `errors` (`errors`, its pages fetched with
+//! `forward::fetch`).
 
 mod basic_auth;
 mod encoded;
+mod errors;
 mod forward_auth;
 mod headers;
 mod in_flight;
@@ -169,6 +171,8 @@ pub enum Middleware {
     RateLimit(Box<rate_limit::RateLimit>),
     /// `retry`.
     Retry(retry::Retry),
+    /// `errors` (boxed: large).
+    Errors(Box<errors::Errors>),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -186,6 +190,8 @@ pub enum Frame {
     InFlight(Hold),
     /// `retry`: the request to send again and the attempts made.
     Retry(Box<retry::Attempts>),
+    /// `errors`: what the page request needs of the request.
+    Errors(Box<errors::Asked>),
 }
 
 impl Middleware {
@@ -227,6 +233,10 @@ impl Middleware {
                 Middleware::RateLimit(Box::new(rate_limit::RateLimit::new(c)))
             }
             MiddlewareConfig::Retry(c) => Middleware::Retry(retry::Retry::new(c)),
+            MiddlewareConfig::Errors(c) => Middleware::Errors(Box::new(errors::Errors::new(
+                c,
+                build.services.get(c.service.as_str()).copied(),
+            ))),
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -260,6 +270,7 @@ impl Member for Middleware {
             Middleware::InFlightReq(m) => m.inbound(req, cx.conn),
             Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),
             Middleware::Retry(m) => m.inbound(req).await,
+            Middleware::Errors(m) => m.inbound(req, cx.conn),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.
@@ -267,7 +278,7 @@ impl Member for Middleware {
         }
     }
 
-    async fn outbound(&self, served: Served, frame: Frame, _cx: &Exchange<'_>) -> Outbound<Frame> {
+    async fn outbound(&self, served: Served, frame: Frame, cx: &Exchange<'_>) -> Outbound<Frame> {
         match (self, frame) {
             (Middleware::Headers(m), Frame::Headers(seen)) => {
                 Outbound::Done(m.outbound(served, seen))
@@ -285,6 +296,11 @@ impl Member for Middleware {
                 }))
             }
             (Middleware::Retry(m), Frame::Retry(attempts)) => m.outbound(served, attempts).await,
+            // Boxed: the page's fetch would make every chain's future as
+            // large.
+            (Middleware::Errors(m), Frame::Errors(asked)) => {
+                Box::pin(m.outbound(served, asked, cx.conn, &cx.snapshot.services)).await
+            }
             (_, _) => Outbound::Done(served),
         }
     }

@@ -34,9 +34,10 @@ pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
 pub use middlewares::{
-    AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, InFlightReq, IpAllowList,
-    IpStrategy, MiddlewareConfig, Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath,
-    ReplacePathRegex, Retry, Secure, SourceCriterion, StatusRanges, StripPrefix, StripPrefixRegex,
+    AddPrefix, BasicAuth, Cors, EncodedCharacters, ErrorPage, ForwardAuth, Headers, InFlightReq,
+    IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RateLimit, RedirectRegex, RedirectScheme,
+    ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion, StatusRanges, StripPrefix,
+    StripPrefixRegex,
 };
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
 pub use services::{
@@ -708,7 +709,7 @@ fn finish(
     config.servers_transports = transports;
     config.tls = tls.config;
     let (mws, middleware_needs) =
-        middlewares::resolve(middleware_drafts, &middlewares, &mut errors);
+        middlewares::resolve(middleware_drafts, &middlewares, &service_names, &mut errors);
     config.middlewares = mws;
 
     let usable = isolate::disable(

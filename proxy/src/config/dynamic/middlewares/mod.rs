@@ -12,6 +12,7 @@
 //! Control plane only: nothing here runs per request.
 
 mod auth;
+mod errors;
 mod forward_auth;
 mod headers;
 mod ip_allow;
@@ -27,10 +28,11 @@ use serde::Deserialize;
 use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema, suggest};
 use super::super::error::{ConfigError, Origin};
 use super::super::node::Pos;
-use super::{Ref, err_at, strip_provider};
+use super::{Ref, err_at, service_ref, strip_provider};
 use crate::routing::goregex::GoRegex;
 
 pub use auth::BasicAuth;
+pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
@@ -74,6 +76,8 @@ pub enum MiddlewareConfig {
     RateLimit(RateLimit),
     /// `retry`.
     Retry(Retry),
+    /// `errors` (boxed: large).
+    Errors(Box<ErrorPage>),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -127,6 +131,7 @@ pub(super) enum MiddlewareFile {
     InFlightReq(traffic::InFlightReqFile),
     RateLimit(traffic::RateLimitFile),
     Retry(retry::RetryFile),
+    Errors(errors::ErrorPageFile),
     Chain(ChainFile),
 }
 
@@ -146,7 +151,6 @@ const NOT_BUILT: Spec = &[
     ("compress", NOT_YET),
     ("contentType", NOT_YET),
     ("digestAuth", NOT_YET),
-    ("errors", NOT_YET),
     ("grpcWeb", NOT_YET),
     ("passTLSClientCert", NOT_YET),
     ("plugin", NOT_YET),
@@ -168,6 +172,8 @@ pub(super) struct MiddlewareDraft {
     config: MiddlewareConfig,
     /// The names a `chain` lists, as written.
     refs: Vec<Ref>,
+    /// The service an `errors` fetches its pages from, as written.
+    service: Option<Ref>,
     /// Its key path (`http.middlewares.<name>`), for errors found later.
     path: String,
     /// Where its name is written.
@@ -183,6 +189,7 @@ pub(super) fn check(
     file: MiddlewareFile,
 ) -> Option<MiddlewareDraft> {
     let mut refs = Vec::new();
+    let mut service = None;
     let config = match file {
         MiddlewareFile::AddPrefix(f) => f.check(ctx, path, pos),
         MiddlewareFile::StripPrefix(f) => f.check(ctx, path, pos),
@@ -200,6 +207,10 @@ pub(super) fn check(
         MiddlewareFile::InFlightReq(f) => f.check(ctx, path, pos),
         MiddlewareFile::RateLimit(f) => f.check(ctx, path),
         MiddlewareFile::Retry(f) => f.check(ctx, path, pos),
+        MiddlewareFile::Errors(f) => f.check(ctx, path, pos).map(|(config, r)| {
+            service = Some(r);
+            config
+        }),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
@@ -219,6 +230,7 @@ pub(super) fn check(
     Some(MiddlewareDraft {
         config,
         refs,
+        service,
         path: path.to_owned(),
         origin: ctx.origin(pos),
     })
@@ -242,6 +254,7 @@ fn pattern(ctx: &mut Ctx, at: &At<String>, source: &str) -> Option<Pattern> {
 pub(super) fn resolve(
     drafts: BTreeMap<String, MiddlewareDraft>,
     defined: &BTreeMap<String, Origin>,
+    services: &BTreeSet<String>,
     errors: &mut Vec<ConfigError>,
 ) -> (
     BTreeMap<String, MiddlewareConfig>,
@@ -254,6 +267,7 @@ pub(super) fn resolve(
         let MiddlewareDraft {
             mut config,
             refs,
+            service,
             path,
             origin,
         } = draft;
@@ -261,6 +275,13 @@ pub(super) fn resolve(
         // first failed is not used in its place.
         if defined.get(&name) != Some(&origin) {
             continue;
+        }
+        if let (MiddlewareConfig::Errors(page), Some(r)) = (&mut config, &service) {
+            match service_ref(r, &origin.file, services, errors) {
+                Some((s, true)) => page.service = s,
+                // Unknown (reported): the middleware is not built.
+                _ => continue,
+            }
         }
         if let MiddlewareConfig::Chain(members) = &mut config {
             for r in refs {
