@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
 use super::source::{self, Sources};
@@ -91,11 +90,8 @@ impl InFlight {
         if !taken {
             drop(entry);
             let mut resp = Response::new(ProxyBody::full(self.refusal.clone()));
+            // No Content-Type, as oxy writes the status first.
             *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
             return Inbound::Answer(resp);
         }
         let hold = Hold {

@@ -153,10 +153,8 @@ fn too_many(delay: Duration) -> Response<ProxyBody> {
     if let Ok(v) = HeaderValue::try_from(crate::admin::json::go_duration(delay)) {
         h.insert(X_RETRY_IN, v);
     }
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    // No Content-Type: Traefik writes the status before the body, so Go
+    // sends none.
     resp
 }
 
