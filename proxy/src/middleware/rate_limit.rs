@@ -116,7 +116,10 @@ impl RateLimit {
             |b| now.saturating_sub(b.seen.load(Ordering::Relaxed)) > ttl,
         );
         let b = bucket.value();
-        let expired = now.saturating_sub(b.seen.load(Ordering::Relaxed)) > ttl;
+        let mut expired = now.saturating_sub(b.seen.load(Ordering::Relaxed)) > ttl;
+        // Every request keeps its bucket alive, refused or not, as
+        // Traefik's ttl map is set before the token is asked for.
+        b.seen.store(now, Ordering::Relaxed);
         let full = now.saturating_sub(self.depth);
         let max_delay = nanos(self.c.max_delay);
         let mut current = b.empty_at.load(Ordering::Acquire);
@@ -133,11 +136,13 @@ impl RateLimit {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    b.seen.store(now, Ordering::Relaxed);
-                    return Verdict::Wait(Duration::from_nanos(delay));
+                Ok(_) => return Verdict::Wait(Duration::from_nanos(delay)),
+                Err(actual) => {
+                    // Another request restarted or took from the bucket
+                    // meanwhile: take after it.
+                    current = actual;
+                    expired = false;
                 }
-                Err(actual) => current = actual,
             }
         }
     }
@@ -208,8 +213,13 @@ mod tests {
         assert_eq!(l.take(b"a", t), Verdict::Wait(Duration::ZERO));
         assert_eq!(l.take(b"a", t), Verdict::Wait(Duration::ZERO));
         assert!(matches!(l.take(b"a", t), Verdict::Refuse(_)));
-        // Past the 2 s ttl the bucket starts over, full.
-        let t2 = t + 2_500 * MS;
+        // A token a second comes back; the refusal at 2.1 s keeps the
+        // bucket alive (it is not idle from 0 s on).
+        assert!(matches!(l.take(b"a", t + 1_000 * MS), Verdict::Wait(_)));
+        assert!(matches!(l.take(b"a", t + 2_000 * MS), Verdict::Wait(_)));
+        assert!(matches!(l.take(b"a", t + 2_100 * MS), Verdict::Refuse(_)));
+        // Past the 2 s ttl of idleness the bucket starts over, full.
+        let t2 = t + 4_200 * MS;
         assert_eq!(l.take(b"a", t2), Verdict::Wait(Duration::ZERO));
         assert_eq!(l.take(b"a", t2), Verdict::Wait(Duration::ZERO));
         for i in 0..(MAX_SOURCES as u32 + 10) {
