@@ -214,6 +214,16 @@ fn main() {
     put("e2e_api_on_allocs_per_request", a);
     put("e2e_api_on_bytes_per_request", b);
 
+    // The same through a rateLimit far above the load.
+    let mut limited = E2e::start_with(Route::RateLimit);
+    for _ in 0..200 {
+        limited.request();
+    }
+    let (a, b) = per_call(MEASURED, || limited.request());
+    limited.stop();
+    put("e2e_ratelimit_allocs_per_request", a);
+    put("e2e_ratelimit_bytes_per_request", b);
+
     TRACING.store(true, Ordering::SeqCst);
     for _ in 0..TRACED {
         e2e.request();

@@ -53,7 +53,13 @@ pub enum Route {
     /// a `traefik` entrypoint of their own): they must add nothing to a
     /// data-plane request.
     Api,
+    /// Plain HTTP through a `rateLimit` whose limit is far above the load
+    /// (every request takes a token from the client's bucket).
+    RateLimit,
 }
+
+/// The middleware of [`Route::RateLimit`].
+const RATE_LIMIT: &str = "      middlewares: [limit]\n  middlewares:\n    limit:\n      rateLimit:\n        average: 1000000\n        burst: 1000000\n";
 
 /// The middlewares of [`Route::Chain`].
 const CHAIN: &str = "      middlewares: [hdr, strip, auth]\n  middlewares:\n    hdr:\n      headers:\n        customRequestHeaders:\n          X-Bench: \"1\"\n        customResponseHeaders:\n          X-Served-By: proxy\n    strip:\n      stripPrefix:\n        prefixes: [/api]\n    auth:\n      basicAuth:\n        users: [\"bench:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\"]\n";
@@ -120,6 +126,7 @@ impl E2e {
         let tls = route == Route::Tls;
         let (middlewares, request) = match route {
             Route::Chain => (CHAIN, REQUEST_AUTH),
+            Route::RateLimit => (RATE_LIMIT, REQUEST),
             Route::Plain | Route::Tls | Route::Api => ("", REQUEST),
         };
         let kind = format!("{route:?}").to_ascii_lowercase();

@@ -41,7 +41,7 @@ struct E2eRuns {
     per_request: &'static str,
 }
 
-const E2E_RUNS: [E2eRuns; 4] = [
+const E2E_RUNS: [E2eRuns; 5] = [
     E2eRuns {
         function: "e2e::proxied_requests",
         per_request: "e2e::proxied_request",
@@ -59,6 +59,11 @@ const E2E_RUNS: [E2eRuns; 4] = [
     E2eRuns {
         function: "e2e::proxied_requests_api_on",
         per_request: "e2e::api_on_request",
+    },
+    // A router with a rateLimit far above the load.
+    E2eRuns {
+        function: "e2e::proxied_requests_ratelimit",
+        per_request: "e2e::ratelimit_request",
     },
 ];
 /// The ids of the short and the long run, and their request counts.

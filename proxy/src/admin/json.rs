@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// `d` as Go's `time.Duration.String` writes it: `0s`, `250ms`, `1.5s`,
 /// `1m0s`, `3m0s`, `1h0m0s`.
-pub(super) fn go_duration(d: Duration) -> String {
+pub(crate) fn go_duration(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns == 0 {
         return "0s".to_owned();

@@ -24,7 +24,7 @@ mod api;
 mod certificates;
 mod dashboard;
 pub mod explain;
-mod json;
+pub(crate) mod json;
 mod view;
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{
     DisabledElement, ElementKind, IpStrategy, MiddlewareConfig, RouterConfig, ServiceConfig,
-    StaticConfig,
+    SourceCriterion, StaticConfig,
 };
 use crate::routing::RuleSyntax;
 use crate::snapshot::Snapshot;
@@ -625,22 +625,84 @@ fn middleware(m: &MiddlewareConfig) -> Value {
             }
             ("headers", b)
         }
+        MiddlewareConfig::InFlightReq(f) => {
+            let mut b = json!({"amount": f.amount});
+            if let Some(c) = source_criterion(&f.source) {
+                b["sourceCriterion"] = c;
+            }
+            ("inFlightReq", b)
+        }
+        MiddlewareConfig::RateLimit(r) => {
+            let mut b = json!({
+                "average": r.average,
+                "period": go_duration(r.period),
+                "burst": r.burst,
+            });
+            if let Some(c) = source_criterion(&r.source) {
+                b["sourceCriterion"] = c;
+            }
+            ("rateLimit", b)
+        }
+        MiddlewareConfig::Retry(r) => {
+            let mut b = json!({"attempts": r.attempts});
+            if !r.initial_interval.is_zero() {
+                b["initialInterval"] = json!(go_duration(r.initial_interval));
+            }
+            if !r.timeout.is_zero() {
+                b["timeout"] = json!(go_duration(r.timeout));
+            }
+            if !r.status.0.is_empty() {
+                let s: Vec<String> = r
+                    .status
+                    .0
+                    .iter()
+                    .map(|&(lo, hi)| {
+                        if lo == hi {
+                            lo.to_string()
+                        } else {
+                            format!("{lo}-{hi}")
+                        }
+                    })
+                    .collect();
+                b["status"] = json!(s);
+            }
+            if r.disable_on_network_error {
+                b["disableRetryOnNetworkError"] = json!(true);
+            }
+            if r.non_idempotent {
+                b["retryNonIdempotentMethod"] = json!(true);
+            }
+            b["maxRequestBodyBytes"] = json!(r.max_body);
+            ("retry", b)
+        }
+        MiddlewareConfig::Errors(e) => {
+            let ranges = status_ranges;
+            let mut b = json!({"status": ranges(&e.status.0), "service": e.service});
+            if !e.query.is_empty() {
+                b["query"] = json!(e.query);
+            }
+            if !e.rewrites.is_empty() {
+                let m: Map<String, Value> = e
+                    .rewrites
+                    .iter()
+                    .map(|(r, to)| (ranges(std::slice::from_ref(r)).remove(0), json!(to)))
+                    .collect();
+                b["statusRewrites"] = Value::Object(m);
+            }
+            if let Some(h) = &e.request_headers {
+                let names: Vec<&str> = h.iter().map(|n| n.as_str()).collect();
+                b["errorRequestHeaders"] = json!(names);
+            }
+            ("errors", b)
+        }
         MiddlewareConfig::IpAllowList(a) => {
             let ranges: Vec<String> = a.allowed.nets().iter().map(ToString::to_string).collect();
             let mut b = json!({"sourceRange": ranges});
             if a.reject != http::StatusCode::FORBIDDEN {
                 b["rejectStatusCode"] = json!(a.reject.as_u16());
             }
-            match &a.strategy {
-                IpStrategy::Peer { ipv6_subnet: None } => {}
-                IpStrategy::Peer {
-                    ipv6_subnet: Some(n),
-                } => b["ipStrategy"] = json!({"ipv6Subnet": n}),
-                IpStrategy::Depth { depth, .. } => b["ipStrategy"] = json!({"depth": depth}),
-                IpStrategy::Excluded(excluded) => {
-                    let ex: Vec<String> = excluded.nets().iter().map(ToString::to_string).collect();
-                    b["ipStrategy"] = json!({"excludedIPs": ex});
-                }
+            if let Some(st) = ip_strategy(&a.strategy) {
+                b["ipStrategy"] = st;
             }
             ("ipAllowList", b)
         }
@@ -652,6 +714,43 @@ fn middleware(m: &MiddlewareConfig) -> Value {
     let mut v = Map::new();
     v.insert(key.to_owned(), body);
     Value::Object(v)
+}
+
+/// Status ranges as written (`404`, `500-599`).
+fn status_ranges(r: &[(u16, u16)]) -> Vec<String> {
+    r.iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect()
+}
+
+/// An `ipStrategy` as Traefik shows it; `None` for the plain peer.
+fn ip_strategy(s: &IpStrategy) -> Option<Value> {
+    match s {
+        IpStrategy::Peer { ipv6_subnet: None } => None,
+        IpStrategy::Peer {
+            ipv6_subnet: Some(n),
+        } => Some(json!({"ipv6Subnet": n})),
+        IpStrategy::Depth { depth, .. } => Some(json!({"depth": depth})),
+        IpStrategy::Excluded(excluded) => {
+            let ex: Vec<String> = excluded.nets().iter().map(ToString::to_string).collect();
+            Some(json!({"excludedIPs": ex}))
+        }
+    }
+}
+
+/// A `sourceCriterion` as written: `None` when it is the default peer.
+fn source_criterion(c: &SourceCriterion) -> Option<Value> {
+    match c {
+        SourceCriterion::Ip(s) => Some(json!({"ipStrategy": ip_strategy(s).unwrap_or(json!({}))})),
+        SourceCriterion::Header(h) => Some(json!({"requestHeaderName": h.as_str()})),
+        SourceCriterion::Host => Some(json!({"requestHost": true})),
+    }
 }
 
 /// The type of a middleware's object, lower-cased as Traefik lists it

@@ -165,6 +165,7 @@ pub fn compile(
             pools: &ids.pools,
             servers: &ids.servers,
             clients: upstream,
+            services: &service_index,
         };
         let chain = if r.disabled {
             Chain::compile(&[], &dynamic.middlewares, build)

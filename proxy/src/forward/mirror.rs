@@ -21,7 +21,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Request};
 use hyper::body::Body;
@@ -105,38 +105,18 @@ pub(super) async fn copy(
     Ok(req)
 }
 
-/// The body read whole (`Full`), or, past `limit`, what was read followed
-/// by the rest (`Prefixed`); a body held already is returned as it is.
+/// The body read whole, or past `limit` what was read and the rest
+/// ([`RequestBody::held`]); a client's failure to send it is its error.
 async fn read_whole(
     body: RequestBody,
     limit: Option<u64>,
     main: &UpstreamTarget,
 ) -> Result<RequestBody, ProxyError> {
-    let MessageBody::Stream(mut stream) = body else {
-        return Ok(body);
-    };
-    let mut buf = BytesMut::new();
-    loop {
-        match poll_fn(|cx| Pin::new(&mut stream).poll_frame(cx)).await {
-            None => return Ok(MessageBody::full(buf.freeze())),
-            Some(Err(e)) => {
-                return Err(ProxyError::ClientBody {
-                    addr: main.authority.to_string(),
-                    reason: e.to_string(),
-                    timed_out: matches!(e, BodyError::ReadTimeout(_)),
-                });
-            }
-            // Trailers are not kept: a mirrored body is its data.
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    buf.extend_from_slice(&data);
-                    if limit.is_some_and(|l| buf.len() as u64 > l) {
-                        return Ok(MessageBody::Prefixed(Some(buf.freeze()), stream));
-                    }
-                }
-            }
-        }
-    }
+    body.held(limit).await.map_err(|e| ProxyError::ClientBody {
+        addr: main.authority.to_string(),
+        reason: e.to_string(),
+        timed_out: matches!(e, BodyError::ReadTimeout(_)),
+    })
 }
 
 /// A copy of `req`'s head with `body` (none: no body, and no length

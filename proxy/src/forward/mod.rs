@@ -37,6 +37,7 @@ use hyper::body::Incoming;
 
 pub use redirect::Redirect;
 pub use respond::Answer;
+pub(crate) use service::fetch;
 
 use crate::admin::Admin;
 use crate::listener::ConnCtx;

@@ -117,6 +117,37 @@ impl Inner for ServiceCall<'_> {
     }
 }
 
+/// Sends `req` to service `root` of `services`, resolved to one server
+/// as a router's request is (composite services, health) and pointed at
+/// it (hop-by-hop headers removed, `Host` by `passHostHeader`), over the
+/// worker's pool: how an `errors` middleware fetches its page. No
+/// mirroring, sticky cookie or upgrade: the request is the proxy's own.
+pub(crate) async fn fetch(
+    ctx: &ConnCtx,
+    services: &[crate::upstream::Service],
+    root: u32,
+    mut req: Request<RequestBody>,
+) -> Served {
+    let mut walk = Walk::default();
+    let to = resolve(
+        services,
+        root,
+        ctx.client_ip().as_bytes(),
+        req.headers(),
+        &mut walk,
+    )
+    .ok_or(ProxyError::NoServer)?;
+    let ServiceKind::LoadBalancer(lb) = &services[to.service as usize].kind else {
+        return Err(ProxyError::NoServer);
+    };
+    let target = &lb.servers[to.server];
+    headers::remove_hop_by_hop(req.headers_mut(), false, true);
+    let host = req.headers().get(header::HOST).cloned();
+    rewrite_target(&mut req, target, lb.pass_host_header, host.as_ref())?;
+    let resp = send_to(lb, to.server, req).await?;
+    Ok(resp.map(ProxyBody::Stream))
+}
+
 /// Sends `req` (pointed at it already) to server `picked` of `lb`, keeping
 /// what the strategy and the passive health check need: the in-flight
 /// count and time to first byte (p2c, leasttime), the answer's verdict.

@@ -75,6 +75,9 @@ pub struct Build<'a> {
     /// The TLS clients built for the configuration (a `forwardAuth` to an
     /// `https://` address has its own, by middleware name).
     pub clients: &'a UpstreamClients,
+    /// The snapshot's services by name (an `errors` middleware's pages
+    /// come from one).
+    pub services: &'a std::collections::HashMap<&'a str, u32>,
 }
 
 /// A compiled `forwardAuth`.

@@ -34,7 +34,10 @@ impl IpAllowList {
 
     pub(super) fn apply(&self, req: Request<RequestBody>, conn: &ConnCtx) -> Step {
         let c = &self.0;
-        if client_ip(&c.strategy, &req, conn).is_some_and(|ip| c.allowed.contains(ip)) {
+        if client(&c.strategy, req.headers(), conn)
+            .ip()
+            .is_some_and(|ip| c.allowed.contains(ip))
+        {
             return Ok(req);
         }
         let mut resp = Response::new(ProxyBody::full(c.reject.canonical_reason().unwrap_or("")));
@@ -47,31 +50,66 @@ impl IpAllowList {
     }
 }
 
-/// The client IP `strategy` reads; `None` when there is none to check.
-fn client_ip<B>(strategy: &IpStrategy, req: &Request<B>, conn: &ConnCtx) -> Option<IpAddr> {
+/// The client as `strategy` reads it, as Traefik's `Strategy.GetIP`:
+/// an address, an entry of `X-Forwarded-For` that is none (kept as
+/// written: a rate limit's source is the text), or nothing.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Client<'r> {
+    /// An address (IPv4-mapped read as IPv4, reduced to `ipv6Subnet`).
+    Ip(IpAddr),
+    /// An `X-Forwarded-For` entry that is no address.
+    Text(&'r str),
+    /// No entry (too few for `depth`, or all excluded).
+    Missing,
+}
+
+impl Client<'_> {
+    /// The address, when there is one to check.
+    pub(super) fn ip(self) -> Option<IpAddr> {
+        match self {
+            Client::Ip(ip) => Some(ip),
+            Client::Text(_) | Client::Missing => None,
+        }
+    }
+}
+
+/// The client `strategy` reads from `headers` (the request's) or `conn`.
+pub(super) fn client<'r>(
+    strategy: &IpStrategy,
+    headers: &'r http::HeaderMap,
+    conn: &ConnCtx,
+) -> Client<'r> {
     let xff = || {
-        req.headers()
+        headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
+    let read = |entry: &'r str, bits: Option<u8>| match parse(entry) {
+        Some(ip) => Client::Ip(subnet(ip, bits)),
+        None => Client::Text(entry),
+    };
     match strategy {
         IpStrategy::Peer { ipv6_subnet } => {
-            Some(subnet(canonical_ip(conn.peer.ip()), *ipv6_subnet))
+            Client::Ip(subnet(canonical_ip(conn.peer.ip()), *ipv6_subnet))
         }
         IpStrategy::Depth { depth, ipv6_subnet } => {
             let entries = xff();
             let n = entries.split(',').count();
-            let i = n.checked_sub(*depth)?;
-            let ip = entries.split(',').nth(i)?.trim();
-            parse(ip).map(|ip| subnet(ip, *ipv6_subnet))
+            let Some(i) = n.checked_sub(*depth) else {
+                return Client::Missing;
+            };
+            match entries.split(',').nth(i) {
+                Some(entry) => read(entry.trim(), *ipv6_subnet),
+                None => Client::Missing,
+            }
         }
         IpStrategy::Excluded(excluded) => xff()
             .rsplit(',')
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .find(|e| parse(e).is_none_or(|ip| !excluded.contains(ip)))
-            .and_then(parse),
+            .map_or(Client::Missing, |e| read(e, None)),
     }
 }
 

@@ -38,21 +38,30 @@
 //! `headers` (`headers`), `ipAllowList` (`ip_allow`), `basicAuth`
 //! (`basic_auth`, its hashes in `crate::htpasswd`), `forwardAuth`
 //! (`forward_auth`, over the worker's upstream pool), `encodedCharacters`
-//! (`encoded`).
+//! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
+//! in memory), both counting by a `sourceCriterion` (`source`), `retry`
+//! (`retry`), `errors` (`errors`, its pages fetched with
+//! `forward::fetch`).
 
 mod basic_auth;
 mod encoded;
+mod errors;
 mod forward_auth;
 mod headers;
+mod in_flight;
 mod ip_allow;
 mod path;
+mod rate_limit;
 mod redirect;
+mod retry;
+mod source;
 
 use std::collections::BTreeMap;
 
 use http::{Request, Response};
 
 pub use forward_auth::Build;
+pub use in_flight::Hold;
 
 use crate::config::MiddlewareConfig;
 use crate::forward::ProxyBody;
@@ -156,6 +165,14 @@ pub enum Middleware {
     ForwardAuth(Box<forward_auth::ForwardAuth>),
     /// `encodedCharacters`.
     EncodedCharacters(encoded::EncodedCharacters),
+    /// `inFlightReq` (boxed: its table).
+    InFlightReq(Box<in_flight::InFlight>),
+    /// `rateLimit` (boxed: its table).
+    RateLimit(Box<rate_limit::RateLimit>),
+    /// `retry`.
+    Retry(retry::Retry),
+    /// `errors` (boxed: large).
+    Errors(Box<errors::Errors>),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -168,6 +185,13 @@ pub enum Frame {
     Headers(headers::Seen),
     /// `forwardAuth`: the auth server's cookies for the response.
     AuthCookies(forward_auth::AuthCookies),
+    /// `inFlightReq`: the request's place among its source's, released
+    /// with the response.
+    InFlight(Hold),
+    /// `retry`: the request to send again and the attempts made.
+    Retry(Box<retry::Attempts>),
+    /// `errors`: what the page request needs of the request.
+    Errors(Box<errors::Asked>),
 }
 
 impl Middleware {
@@ -202,6 +226,17 @@ impl Middleware {
             MiddlewareConfig::EncodedCharacters(c) => {
                 Middleware::EncodedCharacters(encoded::EncodedCharacters::new(c))
             }
+            MiddlewareConfig::InFlightReq(c) => {
+                Middleware::InFlightReq(Box::new(in_flight::InFlight::new(c)))
+            }
+            MiddlewareConfig::RateLimit(c) => {
+                Middleware::RateLimit(Box::new(rate_limit::RateLimit::new(c)))
+            }
+            MiddlewareConfig::Retry(c) => Middleware::Retry(retry::Retry::new(c)),
+            MiddlewareConfig::Errors(c) => Middleware::Errors(Box::new(errors::Errors::new(
+                c,
+                build.services.get(c.service.as_str()).copied(),
+            ))),
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -232,6 +267,10 @@ impl Member for Middleware {
             Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
             Middleware::BasicAuth(m) => pass(m.apply(req).await),
             Middleware::EncodedCharacters(m) => pass(m.apply(req)),
+            Middleware::InFlightReq(m) => m.inbound(req, cx.conn),
+            Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),
+            Middleware::Retry(m) => m.inbound(req).await,
+            Middleware::Errors(m) => m.inbound(req, cx.conn),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.
@@ -239,7 +278,7 @@ impl Member for Middleware {
         }
     }
 
-    async fn outbound(&self, served: Served, frame: Frame, _cx: &Exchange<'_>) -> Outbound<Frame> {
+    async fn outbound(&self, served: Served, frame: Frame, cx: &Exchange<'_>) -> Outbound<Frame> {
         match (self, frame) {
             (Middleware::Headers(m), Frame::Headers(seen)) => {
                 Outbound::Done(m.outbound(served, seen))
@@ -249,6 +288,18 @@ impl Member for Middleware {
                     m.outbound(&mut resp, cookies);
                     resp
                 }))
+            }
+            (Middleware::InFlightReq(_), Frame::InFlight(hold)) => {
+                Outbound::Done(served.map(|mut resp| {
+                    in_flight::InFlight::outbound(&mut resp, hold);
+                    resp
+                }))
+            }
+            (Middleware::Retry(m), Frame::Retry(attempts)) => m.outbound(served, attempts).await,
+            // Boxed: the page's fetch would make every chain's future as
+            // large.
+            (Middleware::Errors(m), Frame::Errors(asked)) => {
+                Box::pin(m.outbound(served, asked, cx.conn, &cx.snapshot.services)).await
             }
             (_, _) => Outbound::Done(served),
         }

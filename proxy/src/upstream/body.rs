@@ -17,11 +17,12 @@
 //! allocation (a request body that is not all there at once arms one
 //! boxed timer for its deadline).
 
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 /// A body streamed from `S`, or held whole.
@@ -148,6 +149,32 @@ impl<S> MessageBody<S> {
         match self {
             MessageBody::Stream(_) | MessageBody::Prefixed(..) => None,
             MessageBody::Full(b) => Some(MessageBody::Full(b.clone())),
+        }
+    }
+}
+
+impl RequestBody {
+    /// The body read whole (`Full`), or, past `limit` bytes, what was
+    /// read followed by the rest (`Prefixed`); a body held already is
+    /// returned as it is. Trailers are not kept: a held body is its data.
+    pub async fn held(self, limit: Option<u64>) -> Result<RequestBody, BodyError> {
+        let MessageBody::Stream(mut stream) = self else {
+            return Ok(self);
+        };
+        let mut buf = BytesMut::new();
+        loop {
+            match poll_fn(|cx| Pin::new(&mut stream).poll_frame(cx)).await {
+                None => return Ok(MessageBody::full(buf.freeze())),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        buf.extend_from_slice(&data);
+                        if limit.is_some_and(|l| buf.len() as u64 > l) {
+                            return Ok(MessageBody::Prefixed(Some(buf.freeze()), stream));
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ use super::body::{BodyError, RequestBody};
 use super::error::ProxyError;
 use super::identity::{PoolKey, ServerId};
 use super::retry;
+use crate::middleware::Hold;
 use crate::rt::LocalExec;
 
 /// How connections to a server are made and kept (a Traefik
@@ -606,6 +607,9 @@ struct Checkin {
 pub struct PooledBody {
     inner: Incoming,
     checkin: Option<Checkin>,
+    /// What the response holds until its last byte (an `inFlightReq`
+    /// count), released at its end or when dropped.
+    held: Option<Hold>,
 }
 
 impl std::fmt::Debug for PooledBody {
@@ -616,7 +620,11 @@ impl std::fmt::Debug for PooledBody {
 
 impl PooledBody {
     fn new(inner: Incoming, checkin: Option<Checkin>) -> Self {
-        let mut body = Self { inner, checkin };
+        let mut body = Self {
+            inner,
+            checkin,
+            held: None,
+        };
         if body.inner.is_end_stream() {
             body.release();
         }
@@ -628,6 +636,16 @@ impl PooledBody {
         if let Some(c) = self.checkin.take() {
             checkin_h1(c.key, c.max_idle, c.idle_timeout, c.tx);
         }
+        self.held = None;
+    }
+
+    /// Keeps `hold` until the body has been read to its end (or dropped);
+    /// a body already at its end releases it at once.
+    pub fn hold(&mut self, hold: Hold) {
+        if self.inner.is_end_stream() {
+            return;
+        }
+        self.held = Some(hold.join(self.held.take()));
     }
 }
 
@@ -645,7 +663,10 @@ impl Body for PooledBody {
         match &r {
             Poll::Ready(None) => this.release(),
             Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
-            Poll::Ready(Some(Err(_))) => this.checkin = None,
+            Poll::Ready(Some(Err(_))) => {
+                this.checkin = None;
+                this.held = None;
+            }
             _ => {}
         }
         r

@@ -90,6 +90,7 @@ pub struct BackendStats {
 /// - `/echo...` or anything: 200, body = JSON {name, method, path, query,
 ///   version, headers}; header `x-backend: NAME`.
 /// - `/slow/<ms>`: waits, then answers as above.
+/// - `/status/<code>`: answers `code` with body `NAME answered CODE`.
 /// - `/bytes/<n>`: streams n bytes (64 KiB chunks).
 /// - `/upload`: reads the whole request body, answers its length and a
 ///   checksum.
@@ -192,6 +193,13 @@ async fn backend_answer(
         let mut guard = CancelGuard(Arc::clone(st), false);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         guard.1 = true;
+    }
+    if let Some(code) = path.strip_prefix("/status/") {
+        let code: u16 = code.parse().unwrap_or(500);
+        let mut r = Response::new(full(format!("{name} answered {code}")));
+        *r.status_mut() = StatusCode::from_u16(code).unwrap();
+        r.headers_mut().insert("x-backend", name.parse().unwrap());
+        return r;
     }
     if let Some(n) = path.strip_prefix("/bytes/") {
         let n: u64 = n.parse().unwrap();

@@ -35,9 +35,10 @@ pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use middlewares::{
-    AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, IpAllowList, IpStrategy,
-    MiddlewareConfig, Pattern, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
-    Secure, StripPrefix, StripPrefixRegex,
+    AddPrefix, BasicAuth, Cors, EncodedCharacters, ErrorPage, ForwardAuth, Headers, InFlightReq,
+    IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RateLimit, RedirectRegex, RedirectScheme,
+    ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion, StatusRanges, StripPrefix,
+    StripPrefixRegex,
 };
 pub use model::apply_entry_point_models;
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
@@ -710,7 +711,7 @@ fn finish(
     config.servers_transports = transports;
     config.tls = tls.config;
     let (mws, middleware_needs) =
-        middlewares::resolve(middleware_drafts, &middlewares, &mut errors);
+        middlewares::resolve(middleware_drafts, &middlewares, &service_names, &mut errors);
     config.middlewares = mws;
 
     let usable = isolate::disable(

@@ -334,11 +334,11 @@ http:
 
 #[test]
 fn middlewares_are_not_supported_yet() {
-    let text = "http:\n  middlewares:\n    limit:\n      rateLimit:\n        average: 1\n    odd:\n      basicAuht: {}\n    none: {}\n";
+    let text = "http:\n  middlewares:\n    squeeze:\n      compress:\n        minResponseBodyBytes: 1\n    odd:\n      basicAuht: {}\n    none: {}\n";
     let e = errs(dyn_yaml(text));
     assert_has(
         &e,
-        "dynamic.yml:4:7: http.middlewares.limit.rateLimit: middleware type \"rateLimit\" is not supported yet",
+        "dynamic.yml:4:7: http.middlewares.squeeze.compress: middleware type \"compress\" is not supported yet",
     );
     assert_has(
         &e,

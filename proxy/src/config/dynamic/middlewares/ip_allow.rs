@@ -46,9 +46,10 @@ pub enum IpStrategy {
     Excluded(IpSet),
 }
 
+/// `ipStrategy` as written (also `sourceCriterion.ipStrategy`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct IpStrategyFile {
+pub(super) struct IpStrategyFile {
     depth: i64,
     #[serde(rename = "excludedIPs")]
     excluded_ips: Vec<At<String>>,
@@ -140,38 +141,44 @@ impl IpAllowListFile {
                 }
             },
         };
-        let strategy = match self.ip_strategy {
-            None => Some(IpStrategy::Peer { ipv6_subnet: None }),
-            Some(s) if s.depth <= 0 && !s.excluded_ips.is_empty() => {
-                // Traefik ignores ipv6Subnet with excludedIPs.
-                networks(ctx, "excludedIPs", &s.excluded_ips).map(IpStrategy::Excluded)
-            }
-            Some(s) => {
-                let subnet = match &s.ipv6_subnet {
-                    None => Some(None),
-                    Some(n) if (1..=128).contains(&n.value) => Some(u8::try_from(n.value).ok()),
-                    Some(n) => {
-                        ctx.error(
-                            &n.path,
-                            n.pos,
-                            format!(
-                                "invalid IPv6 subnet {} value, should be greater to 0 and lower or equal to 128",
-                                n.value
-                            ),
-                        );
-                        None
-                    }
-                };
-                subnet.map(|ipv6_subnet| match usize::try_from(s.depth) {
-                    Ok(depth) if depth > 0 => IpStrategy::Depth { depth, ipv6_subnet },
-                    _ => IpStrategy::Peer { ipv6_subnet },
-                })
-            }
-        };
+        let strategy = strategy(ctx, self.ip_strategy);
         Some(MiddlewareConfig::IpAllowList(IpAllowList {
             allowed: allowed?,
             strategy: strategy?,
             reject: reject?,
         }))
+    }
+}
+
+/// The strategy `file` describes, as Traefik's `IPStrategy.Get` resolves
+/// it (none: the peer), each bad option reported where written.
+pub(super) fn strategy(ctx: &mut Ctx, file: Option<IpStrategyFile>) -> Option<IpStrategy> {
+    match file {
+        None => Some(IpStrategy::Peer { ipv6_subnet: None }),
+        Some(s) if s.depth <= 0 && !s.excluded_ips.is_empty() => {
+            // Traefik ignores ipv6Subnet with excludedIPs.
+            networks(ctx, "excludedIPs", &s.excluded_ips).map(IpStrategy::Excluded)
+        }
+        Some(s) => {
+            let subnet = match &s.ipv6_subnet {
+                None => Some(None),
+                Some(n) if (1..=128).contains(&n.value) => Some(u8::try_from(n.value).ok()),
+                Some(n) => {
+                    ctx.error(
+                        &n.path,
+                        n.pos,
+                        format!(
+                            "invalid IPv6 subnet {} value, should be greater to 0 and lower or equal to 128",
+                            n.value
+                        ),
+                    );
+                    None
+                }
+            };
+            subnet.map(|ipv6_subnet| match usize::try_from(s.depth) {
+                Ok(depth) if depth > 0 => IpStrategy::Depth { depth, ipv6_subnet },
+                _ => IpStrategy::Peer { ipv6_subnet },
+            })
+        }
     }
 }

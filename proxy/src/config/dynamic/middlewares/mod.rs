@@ -12,10 +12,13 @@
 //! Control plane only: nothing here runs per request.
 
 mod auth;
+mod errors;
 mod forward_auth;
 mod headers;
 mod ip_allow;
 mod paths;
+mod retry;
+mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -25,10 +28,11 @@ use serde::Deserialize;
 use super::super::decode::{At, Ctx, Register, Schema, Spec, Support, schema, suggest};
 use super::super::error::{ConfigError, Origin};
 use super::super::node::Pos;
-use super::{Ref, err_at, strip_provider};
+use super::{Ref, err_at, service_ref, strip_provider};
 use crate::routing::goregex::GoRegex;
 
 pub use auth::BasicAuth;
+pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
@@ -36,6 +40,8 @@ pub use paths::{
     AddPrefix, EncodedCharacters, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
     StripPrefix, StripPrefixRegex,
 };
+pub use retry::{Retry, StatusRanges};
+pub use traffic::{InFlightReq, RateLimit, SourceCriterion};
 
 /// A validated middleware, ready to be compiled into a router's chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +70,14 @@ pub enum MiddlewareConfig {
     ForwardAuth(Box<ForwardAuth>),
     /// `encodedCharacters`.
     EncodedCharacters(EncodedCharacters),
+    /// `inFlightReq`.
+    InFlightReq(InFlightReq),
+    /// `rateLimit`.
+    RateLimit(RateLimit),
+    /// `retry`.
+    Retry(Retry),
+    /// `errors` (boxed: large).
+    Errors(Box<ErrorPage>),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -114,6 +128,10 @@ pub(super) enum MiddlewareFile {
     BasicAuth(auth::BasicAuthFile),
     EncodedCharacters(paths::EncodedCharactersFile),
     ForwardAuth(Box<forward_auth::ForwardAuthFile>),
+    InFlightReq(traffic::InFlightReqFile),
+    RateLimit(traffic::RateLimitFile),
+    Retry(retry::RetryFile),
+    Errors(errors::ErrorPageFile),
     Chain(ChainFile),
 }
 
@@ -133,13 +151,9 @@ const NOT_BUILT: Spec = &[
     ("compress", NOT_YET),
     ("contentType", NOT_YET),
     ("digestAuth", NOT_YET),
-    ("errors", NOT_YET),
     ("grpcWeb", NOT_YET),
-    ("inFlightReq", NOT_YET),
     ("passTLSClientCert", NOT_YET),
     ("plugin", NOT_YET),
-    ("rateLimit", NOT_YET),
-    ("retry", NOT_YET),
 ];
 
 impl Schema for MiddlewareFile {
@@ -147,7 +161,8 @@ impl Schema for MiddlewareFile {
     const NOUN: &'static str = "middleware";
 }
 
-pub(super) const SCHEMAS: &[Register] = &[schema::<MiddlewareFile>];
+pub(super) const SCHEMAS: &[Register] =
+    &[schema::<MiddlewareFile>, schema::<traffic::RateLimitFile>];
 
 // === checks ===
 
@@ -157,6 +172,8 @@ pub(super) struct MiddlewareDraft {
     config: MiddlewareConfig,
     /// The names a `chain` lists, as written.
     refs: Vec<Ref>,
+    /// The service an `errors` fetches its pages from, as written.
+    service: Option<Ref>,
     /// Its key path (`http.middlewares.<name>`), for errors found later.
     path: String,
     /// Where its name is written.
@@ -172,6 +189,7 @@ pub(super) fn check(
     file: MiddlewareFile,
 ) -> Option<MiddlewareDraft> {
     let mut refs = Vec::new();
+    let mut service = None;
     let config = match file {
         MiddlewareFile::AddPrefix(f) => f.check(ctx, path, pos),
         MiddlewareFile::StripPrefix(f) => f.check(ctx, path, pos),
@@ -186,6 +204,13 @@ pub(super) fn check(
         MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::EncodedCharacters(f) => f.check(),
         MiddlewareFile::ForwardAuth(f) => f.check(ctx, path, pos),
+        MiddlewareFile::InFlightReq(f) => f.check(ctx, path, pos),
+        MiddlewareFile::RateLimit(f) => f.check(ctx, path),
+        MiddlewareFile::Retry(f) => f.check(ctx, path, pos),
+        MiddlewareFile::Errors(f) => f.check(ctx, path, pos).map(|(config, r)| {
+            service = Some(r);
+            config
+        }),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
@@ -205,6 +230,7 @@ pub(super) fn check(
     Some(MiddlewareDraft {
         config,
         refs,
+        service,
         path: path.to_owned(),
         origin: ctx.origin(pos),
     })
@@ -228,6 +254,7 @@ fn pattern(ctx: &mut Ctx, at: &At<String>, source: &str) -> Option<Pattern> {
 pub(super) fn resolve(
     drafts: BTreeMap<String, MiddlewareDraft>,
     defined: &BTreeMap<String, Origin>,
+    services: &BTreeSet<String>,
     errors: &mut Vec<ConfigError>,
 ) -> (
     BTreeMap<String, MiddlewareConfig>,
@@ -240,6 +267,7 @@ pub(super) fn resolve(
         let MiddlewareDraft {
             mut config,
             refs,
+            service,
             path,
             origin,
         } = draft;
@@ -247,6 +275,13 @@ pub(super) fn resolve(
         // first failed is not used in its place.
         if defined.get(&name) != Some(&origin) {
             continue;
+        }
+        if let (MiddlewareConfig::Errors(page), Some(r)) = (&mut config, &service) {
+            match service_ref(r, &origin.file, services, errors) {
+                Some((s, true)) => page.service = s,
+                // Unknown (reported): the middleware is not built.
+                _ => continue,
+            }
         }
         if let MiddlewareConfig::Chain(members) = &mut config {
             for r in refs {

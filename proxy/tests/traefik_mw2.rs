@@ -1,0 +1,230 @@
+//! Middlewares part 2 against a real Traefik 3.7 (skipped, saying so, when
+//! no Traefik binary is found; see `support::traefik`): the same dynamic
+//! configuration given to both, the same requests sent, and what is
+//! deterministic compared — a rate limit's statuses, 429 body and header
+//! names; an in-flight limit's refusal; how many times a retried request
+//! reaches its backend, and with which final status; an error page's
+//! status, path and query.
+
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use support::traefik::{Traefik, exchange, find_traefik, free_port, skip_message, wait_ready};
+use support::*;
+
+const READY_HOST: &str = "ready.mw2.invalid";
+
+/// The configuration both get: backends `ready`, `main`, `pages`, a dead
+/// port, and one router per behaviour.
+fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -> String {
+    format!(
+        r#"http:
+  routers:
+    ready:
+      rule: "Host(`{READY_HOST}`)"
+      service: ready
+    limited:
+      rule: "Host(`limited.test`)"
+      service: main
+      middlewares: [two-a-minute]
+    closed:
+      rule: "Host(`closed.test`)"
+      service: main
+      middlewares: [none-in-flight]
+    retried:
+      rule: "Host(`retried.test`)"
+      service: main
+      middlewares: [three-times]
+    unsent:
+      rule: "Host(`unsent.test`)"
+      service: dead
+      middlewares: [three-times]
+    paged:
+      rule: "Host(`paged.test`)"
+      service: main
+      middlewares: [pages]
+  services:
+    ready:
+      loadBalancer:
+        servers:
+          - url: "http://{ready}"
+    main:
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
+    pages:
+      loadBalancer:
+        servers:
+          - url: "http://{pages}"
+    dead:
+      loadBalancer:
+        servers:
+          - url: "http://{dead}"
+  middlewares:
+    two-a-minute:
+      rateLimit:
+        average: 2
+        period: 1m
+        burst: 2
+    none-in-flight:
+      inFlightReq:
+        amount: 0
+    three-times:
+      retry:
+        attempts: 3
+        status: ["500-504"]
+    pages:
+      errors:
+        status: ["404", "500-599"]
+        service: pages
+        query: "/err/{{status}}?from={{originalStatus}}&u={{url}}"
+"#,
+        ready = ready.addr,
+        main = main.addr,
+        pages = pages.addr,
+    )
+}
+
+/// What is compared of an answer: the status, the headers named, the body
+/// (the page's echoed path and query for a JSON echo).
+fn digest(raw: &[u8], headers: &[&str]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or("").split(' ').nth(1).unwrap_or("?");
+    let head: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut out = status.to_string();
+    for name in headers {
+        let present = head.iter().any(|(k, _)| k == name);
+        out += &format!(" {name}:{}", if present { "yes" } else { "no" });
+    }
+    let body = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => format!("{} {} {}", v["name"], v["path"], v["query"]),
+        Err(_) => body.to_owned(),
+    };
+    format!("{out} | {body}")
+}
+
+async fn ask(addr: SocketAddr, host: &str, method: &str, path: &str) -> Vec<u8> {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    exchange(addr, Ipv4Addr::LOCALHOST, req.as_bytes())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_two_middlewares_answer_as_traefik() {
+    let Some(bin) = find_traefik() else {
+        eprintln!("{}", skip_message("part_two_middlewares_answer_as_traefik"));
+        return;
+    };
+    // Each side its own backends, so that each side's hits are counted.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (t_ready, t_main, t_pages) = (backend("ready"), backend("main"), backend("pages"));
+    let (p_ready, p_main, p_pages) = (backend("ready"), backend("main"), backend("pages"));
+    let dir = TempDir::new("traefik-mw2");
+    let dyn_path = dir.write("dynamic.yml", &dynamic(&t_ready, &t_main, &t_pages, dead));
+    let traefik_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let traefik = Traefik::start(
+        &bin,
+        &dir,
+        &support::traefik::static_yaml(
+            &[("web".to_owned(), traefik_addr, String::new())],
+            &dyn_path,
+            None,
+        ),
+    );
+    let proxy = start_proxy(&dynamic(&p_ready, &p_main, &p_pages, dead));
+    for (addr, what) in [(traefik_addr, "traefik"), (proxy.web, "proxy")] {
+        wait_ready(
+            addr,
+            READY_HOST,
+            "ready",
+            what,
+            Duration::from_secs(20),
+            || traefik.log_text(),
+        )
+        .await;
+    }
+
+    let limit_headers = ["retry-after", "x-retry-in", "content-type"];
+    let mut wrong = Vec::new();
+    let mut compare = |what: String, theirs: String, ours: String| {
+        if theirs != ours {
+            wrong.push(format!(
+                "- {what}\n    traefik {theirs}\n    proxy   {ours}"
+            ));
+        }
+    };
+    // rateLimit: the burst of two, then refusals.
+    for i in 0..4 {
+        let t = digest(
+            &ask(traefik_addr, "limited.test", "GET", "/").await,
+            &limit_headers,
+        );
+        let p = digest(
+            &ask(proxy.web, "limited.test", "GET", "/").await,
+            &limit_headers,
+        );
+        compare(format!("rateLimit request {i}"), t, p);
+    }
+    // inFlightReq amount 0: every request refused.
+    let t = digest(
+        &ask(traefik_addr, "closed.test", "GET", "/").await,
+        &["content-type"],
+    );
+    let p = digest(
+        &ask(proxy.web, "closed.test", "GET", "/").await,
+        &["content-type"],
+    );
+    compare("inFlightReq amount 0".into(), t, p);
+
+    // retry: statuses retried up to three attempts (GET), not for POST;
+    // the backend's hits counted on each side.
+    for (method, path) in [
+        ("GET", "/status/503"),
+        ("POST", "/status/503"),
+        ("GET", "/status/404"),
+    ] {
+        let (t0, p0) = (
+            t_main.stats.requests.load(Ordering::SeqCst),
+            p_main.stats.requests.load(Ordering::SeqCst),
+        );
+        let t = digest(&ask(traefik_addr, "retried.test", method, path).await, &[]);
+        let p = digest(&ask(proxy.web, "retried.test", method, path).await, &[]);
+        let t_hits = t_main.stats.requests.load(Ordering::SeqCst) - t0;
+        let p_hits = p_main.stats.requests.load(Ordering::SeqCst) - p0;
+        compare(
+            format!("retry {method} {path}"),
+            format!("{t} hits {t_hits}"),
+            format!("{p} hits {p_hits}"),
+        );
+    }
+    // A dead server: every attempt fails unsent, the last answer is 502.
+    let t = digest(&ask(traefik_addr, "unsent.test", "GET", "/").await, &[]);
+    let p = digest(&ask(proxy.web, "unsent.test", "GET", "/").await, &[]);
+    compare("retry against a dead server".into(), t, p);
+
+    // errors: the page's path and query, the status kept.
+    for path in ["/status/500", "/status/404", "/status/200", "/status/401"] {
+        let t = digest(&ask(traefik_addr, "paged.test", "GET", path).await, &[]);
+        let p = digest(&ask(proxy.web, "paged.test", "GET", path).await, &[]);
+        compare(format!("errors {path}"), t, p);
+    }
+    assert!(
+        wrong.is_empty(),
+        "differences from Traefik:\n{}",
+        wrong.join("\n")
+    );
+}
