@@ -8,6 +8,7 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod composite;
 mod files;
 mod health;
 mod isolate;
@@ -30,6 +31,7 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use composite::{ChildService, FailoverConfig, MirrorConfig, MirroringConfig, WeightedConfig};
 pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
@@ -39,10 +41,7 @@ pub use middlewares::{
     Secure, StripPrefix, StripPrefixRegex,
 };
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
-pub use services::{
-    ChildService, FailoverConfig, LoadBalancerConfig, MirrorConfig, MirroringConfig, ServerConfig,
-    ServiceConfig, WeightedConfig,
-};
+pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
 pub use sticky::{SameSite, StickyCookie};
 pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
@@ -176,6 +175,7 @@ const SCHEMAS: &[&[Register]] = &[
     &[schema::<DynamicFile>, schema::<HttpFile>],
     routers::SCHEMAS,
     services::SCHEMAS,
+    composite::SCHEMAS,
     transports::SCHEMAS,
     middlewares::SCHEMAS,
     tls::SCHEMAS,
@@ -646,8 +646,8 @@ fn finish(
         }
         config.services.insert(name, svc);
     }
-    services::reject_cycles(&service_children, &child_refs, &mut errors);
-    services::check_tracking(&config.services, &tracking, &mut errors);
+    composite::reject_cycles(&service_children, &child_refs, &mut errors);
+    composite::check_tracking(&config.services, &tracking, &mut errors);
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
