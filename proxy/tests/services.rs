@@ -821,3 +821,100 @@ fn mirror_percent_is_checked() {
         "{err}"
     );
 }
+
+/// A failover `f` from `primary` (checked) to `backup`, with `errors`.
+fn failover_errors_yaml(errors: &str, primary: &str, backup: &KnobBackend) -> String {
+    nested_yaml(
+        "f",
+        &[
+            format!(
+                "    f:\n      failover:\n        service: primary\n        fallback: backup\n        errors:\n{errors}"
+            ),
+            primary.to_owned(),
+            lb_service("backup", &[backup], ""),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_errors_send_the_main_services_error_answers_to_the_fallback_with_the_body() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (main, spare) = (KnobBackend::start("main"), KnobBackend::start("spare"));
+    let p = start(&failover_errors_yaml(
+        "          status: [\"500-504\", \"418\"]\n",
+        &lb_service("primary", &[&main], FAST_CHECKS),
+        &spare,
+    ));
+    let answer = async || {
+        let r = post(p.web, b"hello").await;
+        (r.status.as_u16(), r.backend().unwrap_or("-").to_owned())
+    };
+    assert_eq!(answer().await, (200, "main".into()));
+    // Outside the ranges: the main service's answer stands.
+    main.knobs.status.store(404, Relaxed);
+    assert_eq!(answer().await, (404, "main".into()));
+    // Inside: the fallback answers, and gets the body the main one got.
+    for status in [503, 500, 418] {
+        main.knobs.status.store(status, Relaxed);
+        assert_eq!(
+            answer().await,
+            (200, "spare".into()),
+            "main answering {status}"
+        );
+    }
+    assert_eq!(main.requests(), 5);
+    assert_eq!(main.knobs.body_bytes.load(Relaxed), 25);
+    assert_eq!(spare.requests(), 3);
+    assert_eq!(spare.knobs.body_bytes.load(Relaxed), 15);
+    // A fallback answering an error itself is what the client gets.
+    spare.knobs.status.store(502, Relaxed);
+    assert_eq!(answer().await, (502, "spare".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_errors_take_the_proxys_own_502_and_keep_the_body_limit() {
+    let (health, spare) = (KnobBackend::start("health"), KnobBackend::start("spare"));
+    // The main service's server refuses connections, while its health
+    // check (on another port) passes: the main service stays up, and
+    // every request through it fails with the proxy's own 502.
+    let checks = format!("{FAST_CHECKS}          port: {}\n", health.addr.port());
+    let primary = format!(
+        "    primary:\n      loadBalancer:\n{checks}        servers:\n          - url: \"http://127.0.0.1:1\"\n"
+    );
+    let p = start(&failover_errors_yaml(
+        "          status: [\"502\"]\n          maxRequestBodyBytes: 4\n",
+        &primary,
+        &spare,
+    ));
+    let r = post(p.web, b"abc").await;
+    assert_eq!(
+        (r.status.as_u16(), r.backend()),
+        (200, Some("spare")),
+        "{}",
+        r.text()
+    );
+    // Over maxRequestBodyBytes: 413, as Traefik answers, sent nowhere.
+    let r = post(p.web, b"hello").await;
+    assert_eq!(r.status.as_u16(), 413);
+    assert_eq!(r.text(), "Request body too large\n");
+    assert_eq!(spare.requests(), 1);
+    // Without `status`, `errors` does nothing (as in Traefik): the 502
+    // and any body size reach the client.
+    let p2 = start(&failover_errors_yaml(
+        "          maxRequestBodyBytes: 4\n",
+        &primary,
+        &spare,
+    ));
+    assert_eq!(post(p2.web, b"hello").await.status.as_u16(), 502);
+    assert_eq!(spare.requests(), 1);
+}
+
+#[test]
+fn failover_error_statuses_are_checked_where_written() {
+    let yaml = "http:\n  services:\n    f:\n      failover:\n        service: a\n        fallback: b\n        errors:\n          status: [\"500-599\", \"5xx\"]\n    a:\n      loadBalancer:\n        healthCheck:\n          path: /\n        servers:\n          - url: http://127.0.0.1:1\n    b:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:1\n";
+    let err = config_errors(yaml);
+    assert!(
+        err.contains("http.services.f.failover.errors.status[1]") && err.contains("\"5xx\""),
+        "{err}"
+    );
+}

@@ -50,6 +50,18 @@ const DYNAMIC: &str = r#"http:
     teapot:
       rule: "Host(`t.test`)"
       service: noop@internal
+    failover:
+      rule: "Host(`f.test`)"
+      service: backup
+    failover-plain:
+      rule: "Host(`g.test`)"
+      service: plain
+    mirrored:
+      rule: "Host(`mirror.test`)"
+      service: copies
+    byip:
+      rule: "Host(`hrw.test`)"
+      service: byip
   services:
     app:
       loadBalancer:
@@ -74,6 +86,39 @@ const DYNAMIC: &str = r#"http:
           cookie:
             name: pin
             httpOnly: true
+    checked:
+      loadBalancer:
+        healthCheck:
+          path: /health
+          interval: 1h
+        servers:
+          - url: "http://127.0.0.1:9"
+    backup:
+      failover:
+        service: checked
+        fallback: two
+        errors:
+          status: ["500-504", "418"]
+          maxRequestBodyBytes: 1024
+    plain:
+      failover:
+        service: checked
+        fallback: app
+        errors:
+          status: []
+    copies:
+      mirroring:
+        service: app
+        maxBodySize: 2048
+        mirrors:
+          - name: two
+            percent: 10
+    byip:
+      highestRandomWeight:
+        services:
+          - name: app
+            weight: 2
+          - name: two
   middlewares:
     auth:
       basicAuth:

@@ -329,9 +329,8 @@ fn internal_routers(static_cfg: &StaticConfig, out: &mut BTreeMap<String, Value>
 }
 
 /// A service's configuration under its type's key (`loadBalancer`,
-/// `weighted`, ...), the services it names qualified with their provider.
+/// `weighted`, ...), the services it names as written, as Traefik shows them.
 fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) -> Value {
-    let qualified = |name: &str| json!(format!("{name}@file"));
     let health = |on: bool, v: &mut Value| {
         if on {
             v["healthCheck"] = json!({});
@@ -378,19 +377,30 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
             return json!({ key: v });
         }
         ServiceConfig::Failover(f) => {
-            let mut v =
-                json!({"service": qualified(&f.service), "fallback": qualified(&f.fallback)});
+            // Named as written, as Traefik shows them.
+            let mut v = json!({"service": f.service, "fallback": f.fallback});
             health(f.health_check, &mut v);
+            if let Some(e) = &f.errors {
+                // Traefik's default -1 is shown; an empty status list is not.
+                let max = e
+                    .max_request_body_bytes
+                    .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+                let mut errors = json!({ "maxRequestBodyBytes": max });
+                if !e.status.is_empty() {
+                    errors["status"] = json!(e.status);
+                }
+                v["errors"] = errors;
+            }
             return json!({ "failover": v });
         }
         ServiceConfig::Mirroring(m) => {
             let mirrors: Vec<Value> = m
                 .mirrors
                 .iter()
-                .map(|x| json!({"name": qualified(&x.service), "percent": x.percent}))
+                .map(|x| json!({"name": x.service, "percent": x.percent}))
                 .collect();
             let mut v = json!({
-                "service": qualified(&m.service),
+                "service": m.service,
                 "mirrorBody": m.mirror_body,
                 "maxBodySize": m.max_body_size.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
                 "mirrors": mirrors,

@@ -33,12 +33,13 @@ use std::path::Path;
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
     AddPrefix, BasicAuth, CertificateConfig, ChildService, Cors, DisabledElement, DynamicConfig,
-    ElementKind, EncodedCharacters, FailoverConfig, ForwardAuth, ForwardingTimeouts, Headers,
-    HealthCheckConfig, INTERNAL_SERVICES, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded,
-    MiddlewareConfig, MirrorConfig, MirroringConfig, PassiveHealthCheckConfig, Pattern, PemSource,
-    RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, RouterConfig, RouterTls,
-    SameSite, Secure, ServerConfig, ServersTransportConfig, ServiceConfig, StickyCookie,
-    StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig,
+    ElementKind, EncodedCharacters, FailoverConfig, FailoverErrors, ForwardAuth,
+    ForwardingTimeouts, Headers, HealthCheckConfig, INTERNAL_SERVICES, IpAllowList, IpStrategy,
+    LoadBalancerConfig, Loaded, MiddlewareConfig, MirrorConfig, MirroringConfig,
+    PassiveHealthCheckConfig, Pattern, PemSource, RedirectRegex, RedirectScheme, ReplacePath,
+    ReplacePathRegex, RouterConfig, RouterTls, SameSite, Secure, ServerConfig,
+    ServersTransportConfig, ServiceConfig, StatusRanges, StickyCookie, StripPrefix,
+    StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig,
     disable_missing_internal, dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic,
     parse_dynamic_isolated,
 };

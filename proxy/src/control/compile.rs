@@ -26,8 +26,8 @@ use crate::routing::{RouteEntry, Router, RuleSyntax, parse_rule_with};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Snapshot};
 use crate::tls::{DEFAULT_OPTIONS, SniOptions, TlsSnapshot, UpstreamClients};
 use crate::upstream::{
-    Balancer, Child, Children, Failover, LoadBalancer, Mirroring, PassiveCheck, PoolKeys,
-    RoundRobin, ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings,
+    Balancer, Child, Children, Failover, FailoverOnErrors, LoadBalancer, Mirroring, PassiveCheck,
+    PoolKeys, RoundRobin, ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings,
     UpstreamTarget, UpstreamTls,
 };
 
@@ -117,6 +117,13 @@ pub fn compile(
                 main: service_index[f.service.as_str()],
                 fallback: service_index[f.fallback.as_str()],
                 follow_fallback: f.health_check,
+                // No status: no effect, as in Traefik.
+                errors: f.errors.as_ref().filter(|e| !e.ranges.is_empty()).map(|e| {
+                    FailoverOnErrors {
+                        ranges: e.ranges.clone(),
+                        max_body: e.max_request_body_bytes,
+                    }
+                }),
             }),
             ServiceConfig::Mirroring(m) => ServiceKind::Mirroring(Mirroring::new(
                 service_index[m.service.as_str()],

@@ -107,7 +107,7 @@ pub(super) async fn copy(
 
 /// The body read whole (`Full`), or, past `limit`, what was read followed
 /// by the rest (`Prefixed`); a body held already is returned as it is.
-async fn read_whole(
+pub(super) async fn read_whole(
     body: RequestBody,
     limit: Option<u64>,
     main: &UpstreamTarget,
@@ -141,7 +141,7 @@ async fn read_whole(
 
 /// A copy of `req`'s head with `body` (none: no body, and no length
 /// headers saying otherwise).
-fn copy_of(req: &Request<RequestBody>, body: Option<Bytes>) -> Request<RequestBody> {
+pub(super) fn copy_of(req: &Request<RequestBody>, body: Option<Bytes>) -> Request<RequestBody> {
     let mut headers: HeaderMap<HeaderValue> = req.headers().clone();
     let body = match body {
         Some(b) => MessageBody::full(b),

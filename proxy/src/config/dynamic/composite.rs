@@ -12,10 +12,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::super::decode::{At, Ctx, Ignored, Register, Schema, Spec, Support, schema};
+use super::super::decode::{At, Ctx, Ignored};
 use super::super::error::{ConfigError, Origin};
 use super::super::node::Pos;
 use super::services::{ServiceConfig, ServiceDraft, draft, sticky_of};
+use super::status::StatusRanges;
 use super::sticky::{StickyCookie, StickyFile};
 use super::{ChildRefs, Ref, err_at};
 
@@ -80,8 +81,25 @@ pub struct FailoverConfig {
     /// `healthCheck`: a parent sees this service down when neither has a
     /// server up.
     pub health_check: bool,
+    /// `errors`: the main service's answers that go to the fallback
+    /// instead.
+    pub errors: Option<FailoverErrors>,
     /// Where the service's name is written.
     pub origin: Origin,
+}
+
+/// `failover.errors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverErrors {
+    /// `status` as written.
+    pub status: Vec<String>,
+    /// `status` parsed: the main service's statuses (its servers' or the
+    /// proxy's own 502, 503, 504) answered by the fallback instead. Empty:
+    /// none, as in Traefik.
+    pub ranges: StatusRanges,
+    /// `maxRequestBodyBytes` (default -1, no limit): the body kept to be
+    /// sent again to the fallback; a larger one is answered 413.
+    pub max_request_body_bytes: Option<u64>,
 }
 
 // === file schema ===
@@ -137,16 +155,16 @@ pub(super) struct FailoverFile {
     service: Option<At<String>>,
     fallback: Option<At<String>>,
     health_check: Option<Ignored>,
+    errors: Option<At<FailoverErrorsFile>>,
 }
 
-impl Schema for FailoverFile {
-    const KEYS: Spec = &[(
-        "errors",
-        Support::Error("failover on response statuses; ignoring it would keep failing responses"),
-    )];
+/// `failover.errors` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct FailoverErrorsFile {
+    status: Option<At<Vec<At<String>>>>,
+    max_request_body_bytes: Option<At<i64>>,
 }
-
-pub(super) const SCHEMAS: &[Register] = &[schema::<FailoverFile>];
 
 // === checks ===
 
@@ -249,16 +267,54 @@ pub(super) fn failover(ctx: &mut Ctx, pos: Pos, f: At<FailoverFile>) -> Option<S
             }
         }
     }
+    let errors = match f.value.errors {
+        None => None,
+        Some(e) if !e.ok => return None,
+        Some(e) => Some(failover_errors(ctx, e.value)?),
+    };
     let origin = ctx.origin(pos);
     Some(ServiceDraft {
         config: ServiceConfig::Failover(FailoverConfig {
             service: refs[0].name.clone(),
             fallback: refs[1].name.clone(),
             health_check: f.value.health_check.is_some(),
+            errors,
             origin,
         }),
         transport: None,
         children: refs,
+    })
+}
+
+/// `failover.errors`: `None` on an error (in `ctx`).
+fn failover_errors(ctx: &mut Ctx, e: FailoverErrorsFile) -> Option<FailoverErrors> {
+    let mut status = Vec::new();
+    if let Some(list) = e.status {
+        if !list.ok {
+            return None;
+        }
+        for entry in list.value {
+            if !entry.ok {
+                return None;
+            }
+            if let Err(msg) = StatusRanges::parse([entry.value.trim()]) {
+                ctx.error(&entry.path, entry.pos, msg);
+                return None;
+            }
+            status.push(entry.value.trim().to_owned());
+        }
+    }
+    let max_request_body_bytes = match e.max_request_body_bytes {
+        Some(v) if !v.ok => return None,
+        // Negative: no limit, as Traefik's -1 default.
+        Some(v) => u64::try_from(v.value).ok(),
+        None => None,
+    };
+    let ranges = StatusRanges::parse(status.iter().map(String::as_str)).ok()?;
+    Some(FailoverErrors {
+        status,
+        ranges,
+        max_request_body_bytes,
     })
 }
 

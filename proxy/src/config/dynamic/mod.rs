@@ -15,6 +15,7 @@ mod isolate;
 mod middlewares;
 mod routers;
 mod services;
+mod status;
 mod sticky;
 mod tls;
 mod transports;
@@ -31,7 +32,9 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
-pub use composite::{ChildService, FailoverConfig, MirrorConfig, MirroringConfig, WeightedConfig};
+pub use composite::{
+    ChildService, FailoverConfig, FailoverErrors, MirrorConfig, MirroringConfig, WeightedConfig,
+};
 pub use files::dynamic_paths;
 pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
@@ -42,6 +45,7 @@ pub use middlewares::{
 };
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
 pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
+pub use status::StatusRanges;
 pub use sticky::{SameSite, StickyCookie};
 pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
@@ -175,7 +179,6 @@ const SCHEMAS: &[&[Register]] = &[
     &[schema::<DynamicFile>, schema::<HttpFile>],
     routers::SCHEMAS,
     services::SCHEMAS,
-    composite::SCHEMAS,
     transports::SCHEMAS,
     middlewares::SCHEMAS,
     tls::SCHEMAS,
