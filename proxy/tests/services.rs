@@ -289,10 +289,9 @@ async fn health_survives_a_reload() {
 fn health_check_options_are_checked_where_written() {
     let cases = [
         (
-            "scheme: https",
-            "healthCheck scheme https is not supported yet",
+            "scheme: ftp",
+            "unsupported healthCheck scheme \"ftp\" (expected http, https or h2c)",
         ),
-        ("mode: grpc", "healthCheck mode grpc is not supported yet"),
         (
             "path: http://elsewhere/health",
             "health check path must be a relative URL",
@@ -310,14 +309,16 @@ fn health_check_options_are_checked_where_written() {
             "{line}: {err}"
         );
     }
-    // The checks speak http or h2c only: an https:// server would fail
-    // every one, so its service is refused instead.
+    // Checks over TLS use the transport of https:// servers: scheme
+    // https for an http:// server is refused, naming why.
     let err = config_errors(
-        "http:\n  services:\n    svc:\n      loadBalancer:\n        healthCheck:\n          path: /health\n        servers:\n          - url: https://127.0.0.1:1\n",
+        "http:\n  services:\n    svc:\n      loadBalancer:\n        healthCheck:\n          scheme: https\n        servers:\n          - url: http://127.0.0.1:1\n",
     );
     assert!(
         err.contains("http.services.svc.loadBalancer.healthCheck:")
-            && err.contains("healthCheck of https:// servers is not supported yet"),
+            && err.contains(
+                "healthCheck scheme https of http:// or h2c:// servers is not supported yet"
+            ),
         "{err}"
     );
 }

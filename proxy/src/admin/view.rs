@@ -445,9 +445,11 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
             "method": h.method.as_str(),
             "followRedirects": h.follow_redirects,
         });
-        if h.h2c {
-            hc["scheme"] = json!("h2c");
+        if let Some(scheme) = h.scheme.as_str() {
+            hc["scheme"] = json!(scheme);
         }
+        // Traefik's default mode is shown.
+        hc["mode"] = json!(if h.grpc { "grpc" } else { "http" });
         if let Some(p) = h.port {
             hc["port"] = json!(p);
         }

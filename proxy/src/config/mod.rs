@@ -32,8 +32,8 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, BasicAuth, CertificateConfig, ChildService, Cors, DisabledElement, DynamicConfig,
-    ElementKind, EncodedCharacters, FailoverConfig, FailoverErrors, ForwardAuth,
+    AddPrefix, BasicAuth, CertificateConfig, CheckScheme, ChildService, Cors, DisabledElement,
+    DynamicConfig, ElementKind, EncodedCharacters, FailoverConfig, FailoverErrors, ForwardAuth,
     ForwardingTimeouts, Headers, HealthCheckConfig, INTERNAL_SERVICES, IpAllowList, IpStrategy,
     LoadBalancerConfig, Loaded, MiddlewareConfig, MirrorConfig, MirroringConfig,
     PassiveHealthCheckConfig, Pattern, PemSource, RedirectRegex, RedirectScheme, ReplacePath,

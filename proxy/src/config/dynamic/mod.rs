@@ -36,7 +36,7 @@ pub use composite::{
     ChildService, FailoverConfig, FailoverErrors, MirrorConfig, MirroringConfig, WeightedConfig,
 };
 pub use files::dynamic_paths;
-pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
+pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal};
 pub use middlewares::{
     AddPrefix, BasicAuth, Cors, EncodedCharacters, ForwardAuth, Headers, IpAllowList, IpStrategy,

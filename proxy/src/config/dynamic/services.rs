@@ -21,7 +21,8 @@ use super::composite::{
     WeightedFile,
 };
 use super::health::{
-    self, HealthCheckConfig, HealthCheckFile, PassiveHealthCheckConfig, PassiveHealthCheckFile,
+    self, CheckScheme, HealthCheckConfig, HealthCheckFile, PassiveHealthCheckConfig,
+    PassiveHealthCheckFile,
 };
 use super::sticky::{self, StickyCookie, StickyFile};
 use crate::upstream::Strategy;
@@ -281,13 +282,16 @@ pub(super) fn check(
     if let Some(h) = lb.value.health_check.filter(|h| h.ok) {
         health_check = health::check(ctx, &h.path, h.value);
         ok &= health_check.is_some();
-        // The checker speaks plain HTTP or h2c only: an `https://` server
-        // would fail every check and leave the rotation.
-        if health_check.is_some() && servers.iter().any(|s: &ServerConfig| s.tls) {
+        // TLS needs the servers transport of an `https://` server.
+        if health_check
+            .as_ref()
+            .is_some_and(|c| c.scheme == CheckScheme::Https)
+            && servers.iter().any(|s: &ServerConfig| !s.tls)
+        {
             ctx.error(
                 &h.path,
                 h.pos,
-                "healthCheck of https:// servers is not supported yet (checks speak http or h2c only)",
+                "healthCheck scheme https of http:// or h2c:// servers is not supported yet (checks over TLS use the servers transport of https:// servers)",
             );
             health_check = None;
             ok = false;
