@@ -919,3 +919,38 @@ fn failover_error_statuses_are_checked_where_written() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_idle_conns_per_host_is_the_limit_for_all_workers_together() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let b = support::backend("b");
+    // Two workers share a limit of 2: each keeps one idle connection.
+    let yaml = format!(
+        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        serversTransport: t\n        servers:\n          - url: \"http://{}\"\n  serversTransports:\n    t:\n      maxIdleConnsPerHost: 2\n",
+        b.addr
+    );
+    let p = start_proxy_with(&yaml, "", 2);
+    let burst = async || {
+        // 20 requests at once on 20 client connections (spread over both
+        // workers by the kernel), each held 300 ms by the backend: 20
+        // upstream connections, of which the pools keep what the limit
+        // allows.
+        let web = p.web;
+        let codes = futures_join_all((0..20).map(|_| async move {
+            let mut c = H1::connect(web).await;
+            c.get("example.test", "/slow/300").await.status.as_u16()
+        }))
+        .await;
+        assert!(codes.iter().all(|&c| c == 200), "{codes:?}");
+        b.stats.connections.load(Relaxed)
+    };
+    let first = burst().await;
+    assert_eq!(first, 20);
+    // The second burst reuses the connections kept idle, at most 2 (one
+    // per worker); the limit once per worker would keep up to 4.
+    let new = burst().await - first;
+    assert!(
+        (18..20).contains(&new),
+        "{new} new connections for 20 requests"
+    );
+}
