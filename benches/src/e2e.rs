@@ -49,6 +49,10 @@ pub enum Route {
     /// and a response header), `stripPrefix` (`/api`) and `basicAuth` with
     /// a `{SHA}` hash (a bcrypt one would swamp the count).
     Chain,
+    /// Plain HTTP, the router's service a `weighted` service of two load
+    /// balancers (weights 3 and 1) of one server each: the service walk
+    /// and its schedule on top of the load balancer's pick.
+    Weighted,
 }
 
 /// The middlewares of [`Route::Chain`].
@@ -116,7 +120,21 @@ impl E2e {
         let tls = route == Route::Tls;
         let (middlewares, request) = match route {
             Route::Chain => (CHAIN, REQUEST_AUTH),
-            Route::Plain | Route::Tls => ("", REQUEST),
+            Route::Plain | Route::Tls | Route::Weighted => ("", REQUEST),
+        };
+        let lb = |name: &str| {
+            format!(
+                "    {name}:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n"
+            )
+        };
+        let services = if route == Route::Weighted {
+            format!(
+                "    app:\n      weighted:\n        services:\n          - name: one\n            weight: 3\n          - name: two\n            weight: 1\n{}{}",
+                lb("one"),
+                lb("two")
+            )
+        } else {
+            lb("app")
         };
         let kind = format!("{route:?}").to_ascii_lowercase();
         let dir =
@@ -124,7 +142,7 @@ impl E2e {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create bench temp dir");
         let mut dynamic = format!(
-            "http:\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n  routers:\n    app:\n      rule: \"Host(`{HOST}`) && PathPrefix(`/api`)\"\n      service: app\n{}{middlewares}",
+            "http:\n  services:\n{services}  routers:\n    app:\n      rule: \"Host(`{HOST}`) && PathPrefix(`/api`)\"\n      service: app\n{}{middlewares}",
             if tls { "      tls: {}\n" } else { "" }
         );
         let mut root = None;
@@ -324,6 +342,15 @@ mod tests {
     #[test]
     fn requests_go_through_the_middleware_chain() {
         let mut e = E2e::start_with(Route::Chain);
+        for _ in 0..20 {
+            e.request();
+        }
+        e.stop();
+    }
+
+    #[test]
+    fn requests_go_through_the_weighted_service() {
+        let mut e = E2e::start_with(Route::Weighted);
         for _ in 0..20 {
             e.request();
         }

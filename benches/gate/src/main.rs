@@ -41,7 +41,7 @@ struct E2eRuns {
     per_request: &'static str,
 }
 
-const E2E_RUNS: [E2eRuns; 3] = [
+const E2E_RUNS: [E2eRuns; 4] = [
     E2eRuns {
         function: "e2e::proxied_requests",
         per_request: "e2e::proxied_request",
@@ -54,6 +54,12 @@ const E2E_RUNS: [E2eRuns; 3] = [
     E2eRuns {
         function: "e2e::proxied_requests_chain",
         per_request: "e2e::chain_request",
+    },
+    // A router whose service is a `weighted` service of two load
+    // balancers.
+    E2eRuns {
+        function: "e2e::proxied_requests_weighted",
+        per_request: "e2e::weighted_request",
     },
 ];
 /// The ids of the short and the long run, and their request counts.
