@@ -260,7 +260,6 @@ async fn connect(job: &Job, authority: &Authority) -> Result<Sender, String> {
         .await
         .map_err(|e| format!("connect {authority}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let executor = hyper_util::rt::TokioExecutor::new();
     if let Some(tls) = &job.tls {
         let stream = tls
             .connector
@@ -268,26 +267,21 @@ async fn connect(job: &Job, authority: &Authority) -> Result<Sender, String> {
             .await
             .map_err(|e| format!("TLS handshake with {authority}: {e}"))?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        let io = TokioIo::new(stream);
-        return if h2 || job.check.grpc {
-            let (tx, conn) = hyper::client::conn::http2::handshake(executor, io)
-                .await
-                .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
-            tokio::spawn(conn);
-            Ok(Sender::H2(tx))
-        } else {
-            let (tx, conn) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            tokio::spawn(conn);
-            Ok(Sender::H1(tx))
-        };
+        return handshake(TokioIo::new(stream), h2 || job.check.grpc).await;
     }
-    let io = TokioIo::new(stream);
-    if job.h2c {
+    handshake(TokioIo::new(stream), job.h2c).await
+}
+
+/// The HTTP/1.1 or HTTP/2 handshake over `io`.
+async fn handshake<IO>(io: IO, h2: bool) -> Result<Sender, String>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    if h2 {
+        let executor = hyper_util::rt::TokioExecutor::new();
         let (tx, conn) = hyper::client::conn::http2::handshake(executor, io)
             .await
-            .map_err(|e| format!("h2c handshake: {e}"))?;
+            .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
         tokio::spawn(conn);
         Ok(Sender::H2(tx))
     } else {
