@@ -224,6 +224,16 @@ fn main() {
     put("e2e_ratelimit_allocs_per_request", a);
     put("e2e_ratelimit_bytes_per_request", b);
 
+    // The same through a weighted service of two load balancers.
+    let mut weighted = E2e::start_with(Route::Weighted);
+    for _ in 0..200 {
+        weighted.request();
+    }
+    let (a, b) = per_call(MEASURED, || weighted.request());
+    weighted.stop();
+    put("e2e_weighted_allocs_per_request", a);
+    put("e2e_weighted_bytes_per_request", b);
+
     TRACING.store(true, Ordering::SeqCst);
     for _ in 0..TRACED {
         e2e.request();

@@ -266,6 +266,18 @@ fn proxied_requests_ratelimit(n: usize) {
     e2e.stop();
 }
 
+// The same through a `weighted` service of two load balancers.
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_weighted(n: usize) {
+    let mut e2e = E2e::start_with(Route::Weighted);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
 library_benchmark_group!(
     name = e2e,
     benchmarks = [
@@ -273,7 +285,8 @@ library_benchmark_group!(
         proxied_tls_requests,
         proxied_requests_chain,
         proxied_requests_api_on,
-        proxied_requests_ratelimit
+        proxied_requests_ratelimit,
+        proxied_requests_weighted
     ]
 );
 

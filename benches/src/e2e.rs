@@ -56,6 +56,10 @@ pub enum Route {
     /// Plain HTTP through a `rateLimit` whose limit is far above the load
     /// (every request takes a token from the client's bucket).
     RateLimit,
+    /// Plain HTTP, the router's service a `weighted` service of two load
+    /// balancers (weights 3 and 1) of one server each: the service walk
+    /// and its schedule on top of the load balancer's pick.
+    Weighted,
 }
 
 /// The middleware of [`Route::RateLimit`].
@@ -127,7 +131,21 @@ impl E2e {
         let (middlewares, request) = match route {
             Route::Chain => (CHAIN, REQUEST_AUTH),
             Route::RateLimit => (RATE_LIMIT, REQUEST),
-            Route::Plain | Route::Tls | Route::Api => ("", REQUEST),
+            Route::Plain | Route::Tls | Route::Api | Route::Weighted => ("", REQUEST),
+        };
+        let lb = |name: &str| {
+            format!(
+                "    {name}:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n"
+            )
+        };
+        let services = if route == Route::Weighted {
+            format!(
+                "    app:\n      weighted:\n        services:\n          - name: one\n            weight: 3\n          - name: two\n            weight: 1\n{}{}",
+                lb("one"),
+                lb("two")
+            )
+        } else {
+            lb("app")
         };
         let kind = format!("{route:?}").to_ascii_lowercase();
         let dir =
@@ -135,7 +153,7 @@ impl E2e {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create bench temp dir");
         let mut dynamic = format!(
-            "http:\n  services:\n    app:\n      loadBalancer:\n        servers:\n          - url: \"http://{backend}\"\n  routers:\n    app:\n      rule: \"Host(`{HOST}`) && PathPrefix(`/api`)\"\n      service: app\n{}{middlewares}",
+            "http:\n  services:\n{services}  routers:\n    app:\n      rule: \"Host(`{HOST}`) && PathPrefix(`/api`)\"\n      service: app\n{}{middlewares}",
             if tls { "      tls: {}\n" } else { "" }
         );
         let mut root = None;
@@ -368,6 +386,15 @@ mod tests {
         let mut answer = String::new();
         c.read_to_string(&mut answer).unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        e.stop();
+    }
+
+    #[test]
+    fn requests_go_through_the_weighted_service() {
+        let mut e = E2e::start_with(Route::Weighted);
+        for _ in 0..20 {
+            e.request();
+        }
         e.stop();
     }
 

@@ -401,6 +401,7 @@ pub fn service_tree(tree: Tree) -> (Vec<Service>, HeaderMap) {
                     main: 1,
                     fallback: 2,
                     follow_fallback: true,
+                    errors: None,
                 }),
             },
             lb_service("main@file", 2, false),

@@ -193,8 +193,8 @@ pub fn main() -> ExitCode {
 /// the Traefik/proxy dynamic file, both static files, nginx's and
 /// HAProxy's (and its map), with the paths docker-compose.yml uses.
 fn write_configs(dir: &std::path::Path) -> Result<(), String> {
-    let env = configs::Env::committed();
     for s in scenario::configs() {
+        let env = configs::Env::committed_for(&s);
         let d = dir.join(s.config);
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         let w = |name: &str, body: String| {

@@ -24,6 +24,9 @@ pub(crate) struct Env {
     pub(crate) main: String,
     /// The `fallback` backend (`HOST:PORT`), where the catch-all router goes.
     pub(crate) fallback: String,
+    /// The servers of `main` when the scenario has several
+    /// ([`Scenario::servers`]); `main` alone when empty.
+    pub(crate) pool: Vec<String>,
     /// The target's own directory (nginx's temporary files and pid file).
     pub(crate) dir: String,
     /// The file-provider file (Traefik and the proxy).
@@ -43,6 +46,27 @@ pub(crate) struct Env {
 }
 
 impl Env {
+    /// The servers of the `main` service.
+    pub(crate) fn main_servers(&self) -> Vec<&str> {
+        if self.pool.is_empty() {
+            vec![self.main.as_str()]
+        } else {
+            self.pool.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The committed paths for scenario `s`: its pool on the backend's
+    /// ports 8083 and up.
+    pub(crate) fn committed_for(s: &Scenario) -> Self {
+        let mut env = Self::committed();
+        if s.servers > 1 {
+            env.pool = (0..s.servers)
+                .map(|i| format!("backend:{}", 8083 + i))
+                .collect();
+        }
+        env
+    }
+
     /// The paths the committed copies (and docker-compose.yml) use.
     pub(crate) fn committed() -> Self {
         Self {
@@ -50,6 +74,7 @@ impl Env {
             metrics: "0.0.0.0:9100".into(),
             main: "backend:8081".into(),
             fallback: "backend:8082".into(),
+            pool: Vec::new(),
             dir: "/tmp".into(),
             dynamic: "/etc/bench/config/dynamic.yml".into(),
             access_log: "/tmp/access.log".into(),
@@ -113,11 +138,10 @@ pub(crate) fn dynamic(s: &Scenario, env: &Env, generation: u64) -> String {
             scenario::reload_host(generation)
         );
     }
-    let _ = write!(
-        y,
-        "  services:\n    main:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
-        env.main
-    );
+    y.push_str("  services:\n    main:\n      loadBalancer:\n        servers:\n");
+    for server in env.main_servers() {
+        let _ = writeln!(y, "          - url: \"http://{server}\"");
+    }
     if s.routers > 0 {
         let _ = write!(
             y,
@@ -232,10 +256,15 @@ pub(crate) fn nginx(s: &Scenario, env: &Env, generation: u64) -> String {
     } else {
         c.push_str("  access_log off;\n");
     }
+    let servers: String = env
+        .main_servers()
+        .iter()
+        .map(|a| format!("    server {a};\n"))
+        .collect();
     let upstreams = format!(
-        "upstream main {{\n    server {};\n    keepalive 64;\n    keepalive_requests 1000000;\n  }}\n  \
+        "upstream main {{\n{servers}    keepalive 64;\n    keepalive_requests 1000000;\n  }}\n  \
          upstream fallback {{\n    server {};\n    keepalive 16;\n  }}",
-        env.main, env.fallback
+        env.fallback
     );
     for line in [
         format!("client_body_temp_path {d}/body;"),
@@ -359,11 +388,18 @@ pub(crate) fn haproxy(s: &Scenario, env: &Env) -> String {
             env.metrics
         );
     }
-    let _ = write!(
-        c,
-        "backend main\n  server main {}\nbackend fallback\n  server fallback {}\n",
-        env.main, env.fallback
-    );
+    // HAProxy balances round robin by default.
+    c.push_str("backend main\n");
+    let servers = env.main_servers();
+    for (i, a) in servers.iter().enumerate() {
+        let name = if servers.len() == 1 {
+            "main".to_owned()
+        } else {
+            format!("main{i}")
+        };
+        let _ = writeln!(c, "  server {name} {a}");
+    }
+    let _ = writeln!(c, "backend fallback\n  server fallback {}", env.fallback);
     c
 }
 
@@ -415,6 +451,30 @@ mod tests {
             fallback: "127.0.0.1:2".into(),
             ..Env::committed()
         }
+    }
+
+    #[test]
+    fn lb_4_balances_over_its_four_servers_in_every_target() {
+        let s = crate::scenario::by_name("lb-4").unwrap();
+        let pooled = Env {
+            pool: (1..=4).map(|i| format!("127.0.0.1:{}", 9000 + i)).collect(),
+            ..env()
+        };
+        let servers =
+            |text: &str| (1..=4).all(|i| text.contains(&format!("127.0.0.1:{}", 9000 + i)));
+        let d = dynamic(&s, &pooled, 0);
+        assert!(servers(&d) && !d.contains("127.0.0.1:1\""), "{d}");
+        let n = nginx(&s, &pooled, 0);
+        assert!(servers(&n) && n.contains("upstream main {"), "{n}");
+        let h = haproxy(&s, &pooled);
+        assert!(
+            servers(&h) && h.contains("  server main3 127.0.0.1:9004"),
+            "{h}"
+        );
+        // One server: `main` as before.
+        let small = crate::scenario::by_name("small-get").unwrap();
+        assert!(dynamic(&small, &env(), 0).contains("http://127.0.0.1:1\""));
+        assert!(haproxy(&small, &env()).contains("  server main 127.0.0.1:1\n"));
     }
 
     #[test]

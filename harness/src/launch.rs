@@ -20,7 +20,7 @@ use crate::scenario::Scenario;
 use crate::targets::{Kind, Target};
 
 /// Where the backend listens.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct BackendAddrs {
     /// The `main` backend.
     pub(crate) main: SocketAddr,
@@ -28,6 +28,8 @@ pub(crate) struct BackendAddrs {
     pub(crate) fallback: SocketAddr,
     /// `main` over TLS (TLS scenarios: the `direct` target).
     pub(crate) main_tls: Option<SocketAddr>,
+    /// The servers of `main` when the scenario has several (`pool0`...).
+    pub(crate) pool: Vec<SocketAddr>,
 }
 
 /// Starts the backend process for a scenario, pinned to the load cores.
@@ -52,6 +54,14 @@ pub(crate) fn backend(
         "--threads".into(),
         threads.to_string(),
     ];
+    let mut pool = Vec::new();
+    if s.servers > 1 {
+        for i in 0..s.servers {
+            let a = procs::loopback(procs::free_port()?);
+            args.extend(["--listen".into(), format!("pool{i}={}", a.port())]);
+            pool.push(a);
+        }
+    }
     let mut main_tls = None;
     if let (true, Some(c)) = (s.tls, certs) {
         let a = procs::loopback(procs::free_port()?);
@@ -81,6 +91,7 @@ pub(crate) fn backend(
             [Some(main), Some(fallback), main_tls]
                 .into_iter()
                 .flatten()
+                .chain(pool.iter().copied())
                 .all(|a| TcpStream::connect(a).is_ok())
         },
     )?;
@@ -90,6 +101,7 @@ pub(crate) fn backend(
             main,
             fallback,
             main_tls,
+            pool,
         },
     ))
 }
@@ -187,6 +199,7 @@ pub(crate) async fn start(
         metrics: metrics.to_string(),
         main: backend.main.to_string(),
         fallback: backend.fallback.to_string(),
+        pool: backend.pool.iter().map(ToString::to_string).collect(),
         dir: dir.display().to_string(),
         dynamic: path("dynamic.yml"),
         access_log: path("access.log"),

@@ -488,7 +488,7 @@ async fn run_scenario(
             t,
             s,
             &work.join(&t.name),
-            baddrs,
+            baddrs.clone(),
             backend_pid,
             sut,
             workers,

@@ -130,6 +130,9 @@ pub(crate) struct Scenario {
     /// entrypoint), polled during the window as an open dashboard page
     /// polls it ([`crate::poll`]).
     pub(crate) dashboard: bool,
+    /// Servers of the `main` service, each a listener of its own on the
+    /// backend (`pool0`...), balanced round robin (1: the `main` listener).
+    pub(crate) servers: usize,
 }
 
 /// The 12-byte body of `small-get`.
@@ -162,6 +165,7 @@ const BASE: Scenario = Scenario {
     access_log: false,
     tls: false,
     dashboard: false,
+    servers: 1,
 };
 
 /// Every scenario, in report order.
@@ -312,6 +316,14 @@ pub(crate) fn all() -> Vec<Scenario> {
             ..BASE
         },
         Scenario {
+            name: "lb-4",
+            what: "small-get through one load balancer of four servers (weighted round robin, equal weights), keep-alive, 50 connections",
+            config: "lb-4",
+            servers: 4,
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
             name: "reload-storm",
             what: "1,000 routers at 5,000 req/s; configuration rewritten every 100 ms (vs the same run without reloads)",
             config: "reload-storm",
@@ -421,14 +433,23 @@ mod tests {
                 .find(|c| c.config == s.config)
                 .unwrap();
             assert_eq!(
-                (s.routers, s.reload, s.tls, s.metrics, s.access_log, s.h2c()),
+                (
+                    s.routers,
+                    s.reload,
+                    s.tls,
+                    s.metrics,
+                    s.access_log,
+                    s.h2c(),
+                    s.servers
+                ),
                 (
                     first.routers,
                     first.reload,
                     first.tls,
                     first.metrics,
                     first.access_log,
-                    first.h2c()
+                    first.h2c(),
+                    first.servers
                 ),
                 "{} vs {}",
                 s.name,

@@ -162,7 +162,7 @@ fn quick_run_every_scenario_every_target() {
     let r = run_quick(&args, &base);
 
     // Every scenario ran, and every target that ran answered correctly.
-    assert_eq!(r.scenarios.len(), 18, "every scenario");
+    assert_eq!(r.scenarios.len(), 19, "every scenario");
     for s in &r.scenarios {
         assert!(!s.targets.is_empty(), "{}: no target ran", s.name);
         for t in &s.targets {

@@ -103,6 +103,7 @@ pub fn start(
     let static_cfg = Arc::new(static_cfg);
     let metrics = install_metrics(&static_cfg);
     start_decision_watch();
+    crate::rt::set_workers(workers);
     let control = Control::new(Arc::clone(&static_cfg), static_file, metrics.clone())?;
     let (access_log, access_log_writer) = match &static_cfg.access_log {
         Some(cfg) => {
@@ -198,7 +199,10 @@ pub fn start(
         let rx = shutdown_rx.clone();
         let h = std::thread::Builder::new()
             .name(format!("proxy-worker-{i}"))
-            .spawn(move || worker_thread(shared, listeners, rx))
+            .spawn(move || {
+                crate::rt::set_worker_index(i);
+                worker_thread(shared, listeners, rx)
+            })
             .map_err(StartError::Worker)?;
         handles.push(h);
     }

@@ -201,7 +201,7 @@ fn bad_retry_options_are_refused_where_written() {
         "        attempts: 2\n        status: [\"50x\"]\n",
     ));
     assert!(
-        errors.contains("\"50x\" is neither a status code nor a range"),
+        errors.contains("status[0]: invalid status \"50x\""),
         "{errors}"
     );
     let errors = dynamic_errors(&config(

@@ -289,10 +289,9 @@ async fn health_survives_a_reload() {
 fn health_check_options_are_checked_where_written() {
     let cases = [
         (
-            "scheme: https",
-            "healthCheck scheme https is not supported yet",
+            "scheme: ftp",
+            "unsupported healthCheck scheme \"ftp\" (expected http, https or h2c)",
         ),
-        ("mode: grpc", "healthCheck mode grpc is not supported yet"),
         (
             "path: http://elsewhere/health",
             "health check path must be a relative URL",
@@ -310,14 +309,16 @@ fn health_check_options_are_checked_where_written() {
             "{line}: {err}"
         );
     }
-    // The checks speak http or h2c only: an https:// server would fail
-    // every one, so its service is refused instead.
+    // Checks over TLS use the transport of https:// servers: scheme
+    // https for an http:// server is refused, naming why.
     let err = config_errors(
-        "http:\n  services:\n    svc:\n      loadBalancer:\n        healthCheck:\n          path: /health\n        servers:\n          - url: https://127.0.0.1:1\n",
+        "http:\n  services:\n    svc:\n      loadBalancer:\n        healthCheck:\n          scheme: https\n        servers:\n          - url: http://127.0.0.1:1\n",
     );
     assert!(
         err.contains("http.services.svc.loadBalancer.healthCheck:")
-            && err.contains("healthCheck of https:// servers is not supported yet"),
+            && err.contains(
+                "healthCheck scheme https of http:// or h2c:// servers is not supported yet"
+            ),
         "{err}"
     );
 }
@@ -819,5 +820,137 @@ fn mirror_percent_is_checked() {
         err.contains("http.services.m.mirroring.mirrors[0].percent")
             && err.contains("mirror percent must be between 0 and 100, found 101"),
         "{err}"
+    );
+}
+
+/// A failover `f` from `primary` (checked) to `backup`, with `errors`.
+fn failover_errors_yaml(errors: &str, primary: &str, backup: &KnobBackend) -> String {
+    nested_yaml(
+        "f",
+        &[
+            format!(
+                "    f:\n      failover:\n        service: primary\n        fallback: backup\n        errors:\n{errors}"
+            ),
+            primary.to_owned(),
+            lb_service("backup", &[backup], ""),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_errors_send_the_main_services_error_answers_to_the_fallback_with_the_body() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (main, spare) = (KnobBackend::start("main"), KnobBackend::start("spare"));
+    let p = start(&failover_errors_yaml(
+        "          status: [\"500-504\", \"418\"]\n",
+        &lb_service("primary", &[&main], FAST_CHECKS),
+        &spare,
+    ));
+    let answer = async || {
+        let r = post(p.web, b"hello").await;
+        (r.status.as_u16(), r.backend().unwrap_or("-").to_owned())
+    };
+    assert_eq!(answer().await, (200, "main".into()));
+    // Outside the ranges: the main service's answer stands.
+    main.knobs.status.store(404, Relaxed);
+    assert_eq!(answer().await, (404, "main".into()));
+    // Inside: the fallback answers, and gets the body the main one got.
+    for status in [503, 500, 418] {
+        main.knobs.status.store(status, Relaxed);
+        assert_eq!(
+            answer().await,
+            (200, "spare".into()),
+            "main answering {status}"
+        );
+    }
+    assert_eq!(main.requests(), 5);
+    assert_eq!(main.knobs.body_bytes.load(Relaxed), 25);
+    assert_eq!(spare.requests(), 3);
+    assert_eq!(spare.knobs.body_bytes.load(Relaxed), 15);
+    // A fallback answering an error itself is what the client gets.
+    spare.knobs.status.store(502, Relaxed);
+    assert_eq!(answer().await, (502, "spare".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_errors_take_the_proxys_own_502_and_keep_the_body_limit() {
+    let (health, spare) = (KnobBackend::start("health"), KnobBackend::start("spare"));
+    // The main service's server refuses connections, while its health
+    // check (on another port) passes: the main service stays up, and
+    // every request through it fails with the proxy's own 502.
+    let checks = format!("{FAST_CHECKS}          port: {}\n", health.addr.port());
+    let primary = format!(
+        "    primary:\n      loadBalancer:\n{checks}        servers:\n          - url: \"http://127.0.0.1:1\"\n"
+    );
+    let p = start(&failover_errors_yaml(
+        "          status: [\"502\"]\n          maxRequestBodyBytes: 4\n",
+        &primary,
+        &spare,
+    ));
+    let r = post(p.web, b"abc").await;
+    assert_eq!(
+        (r.status.as_u16(), r.backend()),
+        (200, Some("spare")),
+        "{}",
+        r.text()
+    );
+    // Over maxRequestBodyBytes: 413, as Traefik answers, sent nowhere.
+    let r = post(p.web, b"hello").await;
+    assert_eq!(r.status.as_u16(), 413);
+    assert_eq!(r.text(), "Request body too large\n");
+    assert_eq!(spare.requests(), 1);
+    // Without `status`, `errors` does nothing (as in Traefik): the 502
+    // and any body size reach the client.
+    let p2 = start(&failover_errors_yaml(
+        "          maxRequestBodyBytes: 4\n",
+        &primary,
+        &spare,
+    ));
+    assert_eq!(post(p2.web, b"hello").await.status.as_u16(), 502);
+    assert_eq!(spare.requests(), 1);
+}
+
+#[test]
+fn failover_error_statuses_are_checked_where_written() {
+    let yaml = "http:\n  services:\n    f:\n      failover:\n        service: a\n        fallback: b\n        errors:\n          status: [\"500-599\", \"5xx\"]\n    a:\n      loadBalancer:\n        healthCheck:\n          path: /\n        servers:\n          - url: http://127.0.0.1:1\n    b:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:1\n";
+    let err = config_errors(yaml);
+    assert!(
+        err.contains("http.services.f.failover.errors.status[1]") && err.contains("\"5xx\""),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_idle_conns_per_host_is_the_limit_for_all_workers_together() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let b = support::backend("b");
+    // Two workers share a limit of 2: each keeps one idle connection.
+    let yaml = format!(
+        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        serversTransport: t\n        servers:\n          - url: \"http://{}\"\n  serversTransports:\n    t:\n      maxIdleConnsPerHost: 2\n",
+        b.addr
+    );
+    let p = start_proxy_with(&yaml, "", 2);
+    let burst = async || {
+        // 20 requests at once on 20 client connections (spread over both
+        // workers by the kernel), each held 300 ms by the backend: 20
+        // upstream connections, of which the pools keep what the limit
+        // allows.
+        let web = p.web;
+        let codes = futures_join_all((0..20).map(|_| async move {
+            let mut c = H1::connect(web).await;
+            c.get("example.test", "/slow/300").await.status.as_u16()
+        }))
+        .await;
+        assert!(codes.iter().all(|&c| c == 200), "{codes:?}");
+        b.stats.connections.load(Relaxed)
+    };
+    let first = burst().await;
+    assert_eq!(first, 20);
+    // The second burst reuses the connections kept idle, at most 2 (one
+    // per worker); the limit once per worker would keep up to 4.
+    let new = burst().await - first;
+    assert!(
+        (18..20).contains(&new),
+        "{new} new connections for 20 requests"
     );
 }

@@ -53,9 +53,18 @@ const DYNAMIC: &str = r#"http:
     teapot:
       rule: "Host(`t.test`)"
       service: noop@internal
-    failing-over:
+    failover:
       rule: "Host(`f.test`)"
-      service: fallback
+      service: backup
+    failover-plain:
+      rule: "Host(`g.test`)"
+      service: plain
+    mirrored:
+      rule: "Host(`mirror.test`)"
+      service: copies
+    byip:
+      rule: "Host(`hrw.test`)"
+      service: byip
   services:
     app:
       loadBalancer:
@@ -80,33 +89,39 @@ const DYNAMIC: &str = r#"http:
           cookie:
             name: pin
             httpOnly: true
-    watched:
+    checked:
       loadBalancer:
         healthCheck:
-          path: /ping
+          path: /health
           interval: 1h
-          timeout: 2s
         servers:
-          - url: "http://PING_ADDR"
-    fallback:
+          - url: "http://127.0.0.1:9"
+    backup:
       failover:
-        service: watched
+        service: checked
         fallback: two
-    copied:
+        errors:
+          status: ["500-504", "418"]
+          maxRequestBodyBytes: 1024
+    plain:
+      failover:
+        service: checked
+        fallback: app
+        errors:
+          status: []
+    copies:
       mirroring:
         service: app
-        mirrorBody: false
-        maxBodySize: 1024
+        maxBodySize: 2048
         mirrors:
           - name: two
             percent: 10
-    hashed:
+    byip:
       highestRandomWeight:
         services:
           - name: app
-            weight: 1
-          - name: two
             weight: 2
+          - name: two
   middlewares:
     auth:
       basicAuth:
@@ -172,11 +187,7 @@ async fn the_api_answers_as_traefik_does() {
     let dir = TempDir::new("traefik-api");
     let ports = free_ports(4);
     let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
-    // The health-checked server is Traefik's own /ping, up for both.
-    let dynamic = dir.write(
-        "dynamic.yml",
-        &DYNAMIC.replace("PING_ADDR", &addr(1).to_string()),
-    );
+    let dynamic = dir.write("dynamic.yml", DYNAMIC);
     let traefik = Traefik::start(&bin, &dir, &static_cfg(addr(0), addr(1), &dynamic));
     let ours = dir.write("proxy.yml", &static_cfg(addr(2), addr(3), &dynamic));
     let running = start_file(&ours, 1);

@@ -41,7 +41,7 @@ struct E2eRuns {
     per_request: &'static str,
 }
 
-const E2E_RUNS: [E2eRuns; 5] = [
+const E2E_RUNS: [E2eRuns; 6] = [
     E2eRuns {
         function: "e2e::proxied_requests",
         per_request: "e2e::proxied_request",
@@ -64,6 +64,12 @@ const E2E_RUNS: [E2eRuns; 5] = [
     E2eRuns {
         function: "e2e::proxied_requests_ratelimit",
         per_request: "e2e::ratelimit_request",
+    },
+    // A router whose service is a `weighted` service of two load
+    // balancers.
+    E2eRuns {
+        function: "e2e::proxied_requests_weighted",
+        per_request: "e2e::weighted_request",
     },
 ];
 /// The ids of the short and the long run, and their request counts.

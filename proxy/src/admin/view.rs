@@ -329,8 +329,7 @@ fn internal_routers(static_cfg: &StaticConfig, out: &mut BTreeMap<String, Value>
 }
 
 /// A service's configuration under its type's key (`loadBalancer`,
-/// `weighted`, ...), the services it names as written (as Traefik shows
-/// them).
+/// `weighted`, ...), the services it names as written, as Traefik shows them.
 fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) -> Value {
     let health = |on: bool, v: &mut Value| {
         if on {
@@ -378,9 +377,20 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
             return json!({ key: v });
         }
         ServiceConfig::Failover(f) => {
-            // As written, as Traefik shows them (stored without provider).
+            // Named as written, as Traefik shows them.
             let mut v = json!({"service": f.service, "fallback": f.fallback});
             health(f.health_check, &mut v);
+            if let Some(e) = &f.errors {
+                // Traefik's default -1 is shown; an empty status list is not.
+                let max = e
+                    .max_request_body_bytes
+                    .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+                let mut errors = json!({ "maxRequestBodyBytes": max });
+                if !e.status.is_empty() {
+                    errors["status"] = json!(e.status);
+                }
+                v["errors"] = errors;
+            }
             return json!({ "failover": v });
         }
         ServiceConfig::Mirroring(m) => {
@@ -435,9 +445,11 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
             "method": h.method.as_str(),
             "followRedirects": h.follow_redirects,
         });
-        if h.h2c {
-            hc["scheme"] = json!("h2c");
+        if let Some(scheme) = h.scheme.as_str() {
+            hc["scheme"] = json!(scheme);
         }
+        // Traefik's default mode is shown.
+        hc["mode"] = json!(if h.grpc { "grpc" } else { "http" });
         if let Some(p) = h.port {
             hc["port"] = json!(p);
         }
@@ -651,10 +663,10 @@ fn middleware(m: &MiddlewareConfig) -> Value {
             if !r.timeout.is_zero() {
                 b["timeout"] = json!(go_duration(r.timeout));
             }
-            if !r.status.0.is_empty() {
+            if !r.status.is_empty() {
                 let s: Vec<String> = r
                     .status
-                    .0
+                    .ranges()
                     .iter()
                     .map(|&(lo, hi)| {
                         if lo == hi {
@@ -677,7 +689,7 @@ fn middleware(m: &MiddlewareConfig) -> Value {
         }
         MiddlewareConfig::Errors(e) => {
             let ranges = status_ranges;
-            let mut b = json!({"status": ranges(&e.status.0), "service": e.service});
+            let mut b = json!({"status": ranges(e.status.ranges()), "service": e.service});
             if !e.query.is_empty() {
                 b["query"] = json!(e.query);
             }

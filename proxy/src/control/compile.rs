@@ -26,8 +26,8 @@ use crate::routing::{RouteEntry, Router, RuleSyntax, parse_rule_with};
 use crate::snapshot::{EntryPointRoutes, RouteTarget, RouterInfo, Snapshot};
 use crate::tls::{DEFAULT_OPTIONS, SniOptions, TlsSnapshot, UpstreamClients};
 use crate::upstream::{
-    Balancer, Child, Children, Failover, LoadBalancer, Mirroring, PassiveCheck, PoolKeys,
-    RoundRobin, ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings,
+    Balancer, Child, Children, Failover, FailoverOnErrors, LoadBalancer, Mirroring, PassiveCheck,
+    PoolKeys, RoundRobin, ServerIds, ServerStates, Service, ServiceKind, Sticky, TransportSettings,
     UpstreamTarget, UpstreamTls,
 };
 
@@ -37,10 +37,19 @@ fn transport_settings(t: &ServersTransportConfig) -> TransportSettings {
         dial_timeout: t.forwarding_timeouts.dial_timeout,
         response_header_timeout: nz(t.forwarding_timeouts.response_header_timeout),
         idle_conn_timeout: nz(t.forwarding_timeouts.idle_conn_timeout),
-        max_idle_per_host: t.max_idle_conns_per_host as usize,
+        max_idle_per_host: idle_per_worker(t.max_idle_conns_per_host, crate::rt::workers()),
         h2_read_idle_timeout: nz(t.forwarding_timeouts.read_idle_timeout),
         h2_ping_timeout: t.forwarding_timeouts.ping_timeout,
     }
+}
+
+/// `maxIdleConnsPerHost` as each worker's share: Traefik's limit is for
+/// the whole process, and each worker keeps its own pool, so the limit is
+/// divided among them (rounded up: a worker keeps at least one). 0 is
+/// Go's default of 2, as Traefik hands it to Go's transport.
+fn idle_per_worker(limit: u32, workers: usize) -> usize {
+    let limit = if limit == 0 { 2 } else { limit as usize };
+    limit.div_ceil(workers.max(1))
 }
 
 /// The identities that outlive one compiled configuration: handed out by
@@ -117,6 +126,13 @@ pub fn compile(
                 main: service_index[f.service.as_str()],
                 fallback: service_index[f.fallback.as_str()],
                 follow_fallback: f.health_check,
+                // No status: no effect, as in Traefik.
+                errors: f.errors.as_ref().filter(|e| !e.ranges.is_empty()).map(|e| {
+                    FailoverOnErrors {
+                        ranges: e.ranges.clone(),
+                        max_body: e.max_request_body_bytes,
+                    }
+                }),
             }),
             ServiceConfig::Mirroring(m) => ServiceKind::Mirroring(Mirroring::new(
                 service_index[m.service.as_str()],
@@ -454,6 +470,17 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    #[test]
+    fn max_idle_conns_per_host_is_divided_among_the_workers() {
+        // Traefik's default 200 over 2 workers, an odd limit rounded up,
+        // at least one per worker, and Go's 2 for 0.
+        assert_eq!(idle_per_worker(200, 2), 100);
+        assert_eq!(idle_per_worker(7, 2), 4);
+        assert_eq!(idle_per_worker(1, 8), 1);
+        assert_eq!(idle_per_worker(0, 1), 2);
+        assert_eq!(idle_per_worker(0, 4), 1);
+    }
     use crate::config::{Format, parse_dynamic, parse_static};
     use crate::upstream::{PoolKey, ServerId};
 

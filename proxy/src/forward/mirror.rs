@@ -106,8 +106,9 @@ pub(super) async fn copy(
 }
 
 /// The body read whole, or past `limit` what was read and the rest
-/// ([`RequestBody::held`]); a client's failure to send it is its error.
-async fn read_whole(
+/// ([`RequestBody::held`]: a body held already is returned as it is); a
+/// client's failure to send it is its error.
+pub(super) async fn read_whole(
     body: RequestBody,
     limit: Option<u64>,
     main: &UpstreamTarget,
@@ -121,7 +122,7 @@ async fn read_whole(
 
 /// A copy of `req`'s head with `body` (none: no body, and no length
 /// headers saying otherwise).
-fn copy_of(req: &Request<RequestBody>, body: Option<Bytes>) -> Request<RequestBody> {
+pub(super) fn copy_of(req: &Request<RequestBody>, body: Option<Bytes>) -> Request<RequestBody> {
     let mut headers: HeaderMap<HeaderValue> = req.headers().clone();
     let body = match body {
         Some(b) => MessageBody::full(b),

@@ -19,6 +19,7 @@
 //! composition; tower's `Service` would add `poll_ready` plumbing and a
 //! nameable future per phase, and nothing measurable).
 
+mod failover;
 mod head;
 pub mod headers;
 mod mirror;

@@ -73,6 +73,8 @@ impl Answer {
             Answer::Failed(StatusCode::GATEWAY_TIMEOUT) => "Gateway Timeout",
             Answer::Failed(StatusCode::SERVICE_UNAVAILABLE) => "Service Unavailable",
             Answer::Failed(StatusCode::REQUEST_TIMEOUT) => "Request Timeout",
+            // Traefik's failover, with `http.Error`'s newline.
+            Answer::Failed(StatusCode::PAYLOAD_TOO_LARGE) => "Request body too large\n",
             Answer::Failed(_) => "Bad Gateway",
         }
     }

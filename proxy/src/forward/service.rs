@@ -15,7 +15,9 @@
 //! counter but the schedule's. A `passiveHealthCheck` hears of every
 //! answer (a 5xx or an unreachable server counts against it). A request
 //! that passed a `mirroring` has its copies sent first (`mirror`), off
-//! this request's path. The metrics and logs name the load balancer
+//! this request's path; one that passed a `failover` with `errors` is
+//! sent again to the fallback when the main service's answer is in them
+//! (`failover`). The metrics and logs name the load balancer
 //! the request reached, as Traefik's do.
 //! An internal service (`api@internal`) is answered at
 //! [`ServiceCall::call`] by [`crate::admin`], behind the router's
@@ -30,6 +32,7 @@ use http::{Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 
 use super::ProxyBody;
+use super::failover;
 use super::head::Head;
 use super::headers;
 use super::mirror;
@@ -38,8 +41,8 @@ use crate::listener::ConnCtx;
 use crate::middleware::{Inner, Served};
 use crate::snapshot::SnapshotRef;
 use crate::upstream::{
-    ErrorSource, LoadBalancer, PooledBody, ProxyError, RequestBody, ServiceKind, UpstreamTarget,
-    Walk, resolve, send_upstream,
+    ErrorSource, LoadBalancer, PooledBody, ProxyError, RequestBody, Resolved, ServiceKind,
+    UpstreamTarget, Walk, resolve, send_upstream,
 };
 
 /// The service call of one request.
@@ -54,7 +57,7 @@ pub(super) struct ServiceCall<'a> {
 }
 
 impl Inner for ServiceCall<'_> {
-    async fn call(&mut self, mut req: Request<RequestBody>) -> Served {
+    async fn call(&mut self, req: Request<RequestBody>) -> Served {
         let services = &self.snap.services;
         if let ServiceKind::Internal(internal) = &services[self.root as usize].kind {
             return Ok(crate::admin::serve_internal(self.ctx, *internal, &req).await);
@@ -69,14 +72,34 @@ impl Inner for ServiceCall<'_> {
         ) else {
             return Err(ProxyError::NoServer);
         };
+        // An upgrade is not sent twice: it goes to the main service only.
+        if !walk.failovers.is_empty() && !self.head.upgrade {
+            return failover::serve(self, req, to, walk).await;
+        }
+        self.forward(req, to, &walk.set_cookies, &walk.mirrorings)
+            .await
+    }
+}
+
+impl ServiceCall<'_> {
+    /// Sends `req` to the server `to` names, after the copies for
+    /// `mirrorings`; the answer carries `set_cookies`.
+    pub(super) async fn forward(
+        &mut self,
+        mut req: Request<RequestBody>,
+        to: Resolved,
+        set_cookies: &[HeaderValue],
+        mirrorings: &[u32],
+    ) -> Served {
+        let services = &self.snap.services;
         self.outcome.service = Some(to.service);
         let ServiceKind::LoadBalancer(lb) = &services[to.service as usize].kind else {
             unreachable!("resolve ends at a load balancer");
         };
         let picked = to.server;
         let target = &lb.servers[picked];
-        if !walk.mirrorings.is_empty() && !self.head.upgrade {
-            req = mirror::copy(self.ctx, self.snap, &walk.mirrorings, req, target).await?;
+        if !mirrorings.is_empty() && !self.head.upgrade {
+            req = mirror::copy(self.ctx, self.snap, mirrorings, req, target).await?;
         }
         self.outcome.server = Some(Arc::clone(&target.url));
         let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -104,8 +127,8 @@ impl Inner for ServiceCall<'_> {
                     });
                 }
                 headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
-                for c in walk.set_cookies {
-                    resp.headers_mut().append(header::SET_COOKIE, c);
+                for c in set_cookies {
+                    resp.headers_mut().append(header::SET_COOKIE, c.clone());
                 }
                 Ok(resp.map(ProxyBody::Stream))
             }

@@ -78,7 +78,7 @@ impl Retry {
         }
         let idempotent = !matches!(req.method(), &Method::POST | &Method::PATCH)
             && req.method().as_str() != "LOCK";
-        let statuses = (c.non_idempotent || idempotent) && !c.status.0.is_empty();
+        let statuses = (c.non_idempotent || idempotent) && !c.status.is_empty();
         let (parts, body) = req.into_parts();
         let body = if body.is_end_stream() {
             RequestBody::empty()

@@ -3,9 +3,11 @@
 //!
 //! - `wrr` (default): smooth weighted round robin. The schedule is computed
 //!   once when the configuration is compiled (heavier servers interleaved,
-//!   not picked in bursts); a request bumps an atomic counter and indexes
-//!   it, drawing again past a server that is down, so the servers up share
-//!   the load in the ratio of their weights.
+//!   not picked in bursts); each worker walks it with a cursor of its own
+//!   (starting spread out over the schedule), drawing again past a server
+//!   that is down, so the servers up share the load in the ratio of their
+//!   weights on every worker, hence overall, and no pick writes a cache
+//!   line another worker reads. Traefik takes a mutex on every pick.
 //! - `p2c`: two servers drawn at random (weights ignored, as in Traefik),
 //!   the one with fewer requests in flight wins.
 //! - `hrw`: highest random weight of FNV-1a 64 over the client's socket IP
@@ -31,9 +33,18 @@ const MAX_SCHEDULE: u64 = 4096;
 /// Weighted round robin over a fixed set of servers.
 #[derive(Debug, Default)]
 pub struct RoundRobin {
-    next: AtomicUsize,
+    /// Where each worker is in `schedule` ([`crate::rt::worker_index`]).
+    cursors: Box<[Cursor]>,
     schedule: Box<[u32]>,
 }
+
+/// One worker's position in a schedule, on a cache line of its own. Only
+/// its worker moves it (a load and a store, no read-modify-write); a
+/// thread that is no worker shares worker 0's, and a lost step there only
+/// repeats a server once.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Cursor(AtomicUsize);
 
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
@@ -78,10 +89,25 @@ impl RoundRobin {
             current[best] -= total as i64;
             schedule.push(best as u32);
         }
+        // Workers start spread over the schedule, so that they do not all
+        // send their first requests to the same server.
+        let workers = crate::rt::workers();
+        let cursors = (0..workers)
+            .map(|w| Cursor(AtomicUsize::new(w * schedule.len() / workers)))
+            .collect();
         Self {
-            next: AtomicUsize::new(0),
+            cursors,
             schedule: schedule.into_boxed_slice(),
         }
+    }
+
+    /// This worker's next position in the schedule.
+    #[inline]
+    fn advance(&self) -> usize {
+        let c = &self.cursors[crate::rt::worker_index() % self.cursors.len()].0;
+        let at = c.load(Ordering::Relaxed);
+        c.store(at.wrapping_add(1), Ordering::Relaxed);
+        at
     }
 
     /// The index of the next server, or `None` when no server can be
@@ -91,7 +117,7 @@ impl RoundRobin {
         match self.schedule.len() {
             0 => None,
             1 => Some(self.schedule[0] as usize),
-            n => Some(self.schedule[self.next.fetch_add(1, Ordering::Relaxed) % n] as usize),
+            n => Some(self.schedule[self.advance() % n] as usize),
         }
     }
 
@@ -102,7 +128,7 @@ impl RoundRobin {
     pub fn pick_where(&self, ok: impl Fn(usize) -> bool) -> Option<usize> {
         let n = self.schedule.len();
         for _ in 0..n {
-            let i = self.schedule[self.next.fetch_add(1, Ordering::Relaxed) % n] as usize;
+            let i = self.schedule[self.advance() % n] as usize;
             if ok(i) {
                 return Some(i);
             }
@@ -371,6 +397,32 @@ mod tests {
 
     fn picks(rr: &RoundRobin, n: usize) -> Vec<usize> {
         (0..n).map(|_| rr.pick().unwrap()).collect()
+    }
+
+    #[test]
+    fn each_worker_walks_the_schedule_on_its_own_and_keeps_the_ratio() {
+        crate::rt::set_workers(3);
+        let rr = std::sync::Arc::new(RoundRobin::weighted(&[3, 1]));
+        let firsts: Vec<(usize, Vec<usize>)> = (0..3)
+            .map(|w| {
+                let rr = std::sync::Arc::clone(&rr);
+                std::thread::spawn(move || {
+                    crate::rt::set_worker_index(w);
+                    let p = picks(&rr, 400);
+                    (p[0], vec![p.iter().filter(|&&i| i == 0).count(), p.len()])
+                })
+            })
+            .map(|t| t.join().unwrap())
+            .collect();
+        // 3:1 exactly on every worker, whatever the others do.
+        for (_, counts) in &firsts {
+            assert_eq!(counts, &vec![300, 400]);
+        }
+        // Spread starts: worker 0 at the schedule's start, worker 2 past
+        // its middle (the schedule is [0, 0, 1, 0]).
+        assert_eq!(firsts[0].0, 0);
+        assert_eq!(firsts[2].0, 1);
+        crate::rt::set_workers(1);
     }
 
     #[test]

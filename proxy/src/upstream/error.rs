@@ -94,13 +94,22 @@ pub enum ProxyError {
     /// The service has no server to send to.
     #[error("no available server")]
     NoServer,
+    /// The request body is larger than a `failover`'s
+    /// `maxRequestBodyBytes` (kept to be sent again to its fallback).
+    #[error("request body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl ProxyError {
     /// Which side failed.
     pub fn source_side(&self) -> ErrorSource {
         match self {
-            ProxyError::InvalidTarget { .. } | ProxyError::ClientBody { .. } => ErrorSource::Client,
+            ProxyError::InvalidTarget { .. }
+            | ProxyError::ClientBody { .. }
+            | ProxyError::BodyTooLarge { .. } => ErrorSource::Client,
             ProxyError::NoServer => ErrorSource::Internal,
             ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
@@ -117,6 +126,7 @@ impl ProxyError {
         match self {
             ProxyError::InvalidTarget { .. }
             | ProxyError::NoServer
+            | ProxyError::BodyTooLarge { .. }
             | ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::Handshake { .. } => false,
@@ -138,7 +148,8 @@ impl ProxyError {
 
     /// The status answered downstream for this error, as Traefik does:
     /// timeouts are 504, an unreachable or broken upstream is 502, no
-    /// server at all is 503, a request that cannot be forwarded or a
+    /// server at all is 503, a body over a failover's limit 413, a
+    /// request that cannot be forwarded or a
     /// malformed request body 400, a request body that did not arrive
     /// within `readTimeout` 408.
     pub fn status(&self) -> StatusCode {
@@ -155,6 +166,7 @@ impl ProxyError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             ProxyError::NoServer => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Connect { .. }
             | ProxyError::Handshake { .. }
             | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -199,6 +211,12 @@ mod tests {
             (timeout, ErrorSource::Upstream, 504, true),
             (bad, ErrorSource::Client, 400, false),
             (ProxyError::NoServer, ErrorSource::Internal, 503, false),
+            (
+                ProxyError::BodyTooLarge { limit: 10 },
+                ErrorSource::Client,
+                413,
+                false,
+            ),
             (
                 ProxyError::ClientBody {
                     addr: "b:80".into(),

@@ -5,6 +5,11 @@
 //! `proxy_service_server_up{service,url}` (Traefik's
 //! `traefik_service_server_up`).
 //!
+//! A check goes the way the server's requests do (`https://` over TLS with
+//! the service's servers transport, `h2c://` as HTTP/2 in clear) unless
+//! `scheme` says otherwise; `mode: grpc` asks the gRPC health protocol
+//! (`grpc.health.v1.Health/Check`) over HTTP/2 instead of `path`.
+//!
 //! As in Traefik: servers start up; a healthy server is checked every
 //! `interval`, an unhealthy one every `unhealthyInterval`; a check is a
 //! request for `path` that must answer within `timeout` with `status`, or
@@ -18,15 +23,18 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Uri};
 use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::service::ServiceKind;
 use super::state::ServerState;
-use crate::config::HealthCheckConfig;
+use super::tls::UpstreamTls;
+use crate::config::{CheckScheme, HealthCheckConfig};
 use crate::observe::names;
 use crate::snapshot::Snapshot;
 
@@ -46,6 +54,12 @@ pub struct Job {
     pub state: Arc<ServerState>,
     /// How to check.
     pub check: Arc<HealthCheckConfig>,
+    /// TLS with the server's transport, when checks go over TLS (the
+    /// scheme is `https`, or unset for an `https://` server).
+    pub tls: Option<UpstreamTls>,
+    /// HTTP/2 in clear (`scheme: h2c`, or unset for an `h2c://` server;
+    /// always for gRPC without TLS).
+    pub h2c: bool,
 }
 
 /// Every server of `snap` whose service has a `healthCheck`.
@@ -59,12 +73,22 @@ pub fn jobs(snap: &Snapshot) -> Vec<Job> {
             continue;
         };
         for (i, target) in lb.servers.iter().enumerate() {
+            let tls = match check.scheme {
+                CheckScheme::Server | CheckScheme::Https => target.tls.clone(),
+                CheckScheme::Http | CheckScheme::H2c => None,
+            };
+            let h2c = tls.is_none()
+                && (check.grpc
+                    || check.scheme == CheckScheme::H2c
+                    || (check.scheme == CheckScheme::Server && target.h2c));
             out.push(Job {
                 service: Arc::clone(&svc.name),
                 url: Arc::clone(&target.url),
                 authority: target.authority.clone(),
                 state: Arc::clone(lb.balancer.state_arc(i)),
                 check: Arc::clone(check),
+                tls,
+                h2c,
             });
         }
     }
@@ -175,6 +199,9 @@ async fn check_once(job: &Job) -> Result<(), String> {
             .map_err(|e| format!("invalid check address: {e}"))?,
         None => job.authority.clone(),
     };
+    if c.grpc {
+        return grpc_check(job, &authority).await;
+    }
     let mut path = PathAndQuery::try_from(c.path.as_str()).map_err(|e| e.to_string())?;
     let mut method = c.method.clone();
     for _ in 0..=MAX_REDIRECTS {
@@ -187,8 +214,9 @@ async fn check_once(job: &Job) -> Result<(), String> {
                 .parse()
                 .map_err(|_| format!("invalid redirect to {loc:?}"))?;
             if let Some(a) = next.authority() {
-                if next.scheme_str().is_some_and(|s| s != "http") {
-                    return Err(format!("redirect to {loc:?}: only http is followed"));
+                let same = if job.tls.is_some() { "https" } else { "http" };
+                if next.scheme_str().is_some_and(|s| s != same) {
+                    return Err(format!("redirect to {loc:?}: only {same} is followed"));
                 }
                 authority = a.clone();
             }
@@ -219,6 +247,52 @@ fn is_redirect(s: StatusCode) -> bool {
     matches!(s.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
+/// A check connection: HTTP/1.1 or HTTP/2, over TLS or not.
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+/// A fresh connection to `authority` for `job`'s check, TLS and HTTP
+/// version as the job says (over TLS, as ALPN chose); whether it is TLS.
+async fn connect(job: &Job, authority: &Authority) -> Result<Sender, String> {
+    let stream = TcpStream::connect(authority.as_str())
+        .await
+        .map_err(|e| format!("connect {authority}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    if let Some(tls) = &job.tls {
+        let stream = tls
+            .connector
+            .connect(tls.server_name.clone(), stream)
+            .await
+            .map_err(|e| format!("TLS handshake with {authority}: {e}"))?;
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        return handshake(TokioIo::new(stream), h2 || job.check.grpc).await;
+    }
+    handshake(TokioIo::new(stream), job.h2c).await
+}
+
+/// The HTTP/1.1 or HTTP/2 handshake over `io`.
+async fn handshake<IO>(io: IO, h2: bool) -> Result<Sender, String>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    if h2 {
+        let executor = hyper_util::rt::TokioExecutor::new();
+        let (tx, conn) = hyper::client::conn::http2::handshake(executor, io)
+            .await
+            .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+        tokio::spawn(conn);
+        Ok(Sender::H2(tx))
+    } else {
+        let (tx, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(conn);
+        Ok(Sender::H1(tx))
+    }
+}
+
 /// Sends one check request on a fresh connection: its status and
 /// `Location`.
 async fn request(
@@ -227,42 +301,29 @@ async fn request(
     path: &PathAndQuery,
     method: &Method,
 ) -> Result<(StatusCode, Option<String>), String> {
-    let stream = TcpStream::connect(authority.as_str())
-        .await
-        .map_err(|e| format!("connect {authority}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(stream);
     let host = job.check.hostname.as_deref().unwrap_or(authority.as_str());
     let mut req = Request::builder().method(method.clone());
     for (k, v) in &job.check.headers {
         req = req.header(k, v);
     }
-    let resp = if job.check.h2c {
-        let uri = format!("http://{host}{path}");
-        let req = req
-            .uri(uri)
-            .body(String::new())
-            .map_err(|e| e.to_string())?;
-        let (mut tx, conn) = hyper::client::conn::http2::handshake::<_, _, String>(
-            hyper_util::rt::TokioExecutor::new(),
-            io,
-        )
-        .await
-        .map_err(|e| format!("h2c handshake: {e}"))?;
-        tokio::spawn(conn);
-        tx.send_request(req).await
-    } else {
-        let req = req
-            .uri(path.as_str())
-            .header(header::HOST, host)
-            .header(header::CONNECTION, "close")
-            .body(String::new())
-            .map_err(|e| e.to_string())?;
-        let (mut tx, conn) = hyper::client::conn::http1::handshake::<_, String>(io)
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
-        tx.send_request(req).await
+    let resp = match connect(job, authority).await? {
+        Sender::H2(mut tx) => {
+            let scheme = if job.tls.is_some() { "https" } else { "http" };
+            let req = req
+                .uri(format!("{scheme}://{host}{path}"))
+                .body(Full::default())
+                .map_err(|e| e.to_string())?;
+            tx.send_request(req).await
+        }
+        Sender::H1(mut tx) => {
+            let req = req
+                .uri(path.as_str())
+                .header(header::HOST, host)
+                .header(header::CONNECTION, "close")
+                .body(Full::default())
+                .map_err(|e| e.to_string())?;
+            tx.send_request(req).await
+        }
     }
     .map_err(|e| format!("request failed: {e}"))?;
     let location = resp
@@ -271,4 +332,136 @@ async fn request(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     Ok((resp.status(), location))
+}
+
+/// The gRPC health protocol (`grpc.health.v1.Health/Check`, the whole
+/// server: an empty service name), over HTTP/2: healthy when the answer
+/// is `SERVING`, as Traefik's check.
+async fn grpc_check(job: &Job, authority: &Authority) -> Result<(), String> {
+    let Sender::H2(mut tx) = connect(job, authority).await? else {
+        return Err("gRPC needs HTTP/2, and the server's ALPN chose HTTP/1.1".into());
+    };
+    let scheme = if job.tls.is_some() { "https" } else { "http" };
+    // A gRPC message: not compressed, length 0 (an empty request).
+    let req = Request::post(format!(
+        "{scheme}://{authority}/grpc.health.v1.Health/Check"
+    ))
+    .header(header::CONTENT_TYPE, "application/grpc")
+    .header(header::TE, "trailers")
+    .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
+    .map_err(|e| e.to_string())?;
+    let resp = tx
+        .send_request(req)
+        .await
+        .map_err(|e| format!("gRPC health check failed: {e}"))?;
+    if resp.status() != StatusCode::OK {
+        return Err(format!(
+            "gRPC health check answered HTTP status {}",
+            resp.status().as_u16()
+        ));
+    }
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("gRPC health check failed: {e}"))?;
+    // The status is in the trailers, or in the head of a trailers-only
+    // answer.
+    let grpc_status = body
+        .trailers()
+        .and_then(|t| t.get("grpc-status"))
+        .or_else(|| parts.headers.get("grpc-status"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    match grpc_status {
+        Some(0) => {}
+        // UNIMPLEMENTED
+        Some(12) => return Err("gRPC server does not implement the health protocol".into()),
+        Some(code) => return Err(format!("gRPC health check failed: status code {code}")),
+        None => return Err("gRPC health check answered no grpc-status".into()),
+    }
+    match serving_status(&body.to_bytes()) {
+        Some(1) => Ok(()),
+        Some(s) => Err(format!("received gRPC status code: {}", serving_name(s))),
+        None => Err("malformed gRPC health check answer".into()),
+    }
+}
+
+/// The `status` of a `HealthCheckResponse` in one gRPC message: field 1,
+/// a varint (0 when absent, as protobuf defaults it).
+fn serving_status(msg: &[u8]) -> Option<u64> {
+    let (head, rest) = msg.split_at_checked(5)?;
+    if head[0] != 0 {
+        // A compressed answer to a request that offered no compression.
+        return None;
+    }
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let mut m = rest.get(..len)?;
+    let mut status = 0;
+    while !m.is_empty() {
+        let (key, n) = varint(m)?;
+        m = &m[n..];
+        let (field, wire) = (key >> 3, key & 7);
+        match wire {
+            0 => {
+                let (v, n) = varint(m)?;
+                m = &m[n..];
+                if field == 1 {
+                    status = v;
+                }
+            }
+            1 => m = m.get(8..)?,
+            2 => {
+                let (l, n) = varint(m)?;
+                m = m.get(n + usize::try_from(l).ok()?..)?;
+            }
+            5 => m = m.get(4..)?,
+            _ => return None,
+        }
+    }
+    Some(status)
+}
+
+/// A protobuf varint at the start of `b`: its value and length.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, byte) in b.iter().take(10).enumerate() {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// The name of a `ServingStatus`, as Traefik's message shows it.
+fn serving_name(s: u64) -> String {
+    match s {
+        0 => "UNKNOWN".into(),
+        2 => "NOT_SERVING".into(),
+        3 => "SERVICE_UNKNOWN".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serving_status_reads_field_one_of_a_grpc_message() {
+        // SERVING, NOT_SERVING, the default (an empty message), and a
+        // field Traefik's answer does not have before it.
+        assert_eq!(serving_status(&[0, 0, 0, 0, 2, 0x08, 1]), Some(1));
+        assert_eq!(serving_status(&[0, 0, 0, 0, 2, 0x08, 2]), Some(2));
+        assert_eq!(serving_status(&[0, 0, 0, 0, 0]), Some(0));
+        assert_eq!(
+            serving_status(&[0, 0, 0, 0, 5, 0x12, 1, b'x', 0x08, 1]),
+            Some(1)
+        );
+        // Truncated, compressed, a bad varint.
+        assert_eq!(serving_status(&[0, 0, 0, 0, 2, 0x08]), None);
+        assert_eq!(serving_status(&[1, 0, 0, 0, 2, 0x08, 1]), None);
+        assert_eq!(serving_status(&[0, 0, 0]), None);
+    }
 }

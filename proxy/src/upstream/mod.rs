@@ -32,8 +32,8 @@ pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use passive::PassiveCheck;
 pub use pool::{PooledBody, TransportSettings, UpstreamTarget, send_upstream};
 pub use service::{
-    Child, Children, Failover, LoadBalancer, Mirroring, Resolved, Service, ServiceKind, Walk,
-    is_up, resolve,
+    Child, Children, Failover, FailoverOnErrors, FailoverPoint, LoadBalancer, Mirroring, Resolved,
+    Service, ServiceKind, Walk, failover_for, is_up, resolve, resolve_fallback,
 };
 pub use state::{ServerState, ServerStates};
 pub use sticky::Sticky;

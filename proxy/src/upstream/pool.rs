@@ -44,7 +44,8 @@ pub struct TransportSettings {
     pub response_header_timeout: Option<Duration>,
     /// Idle connections older than this are closed; `None` keeps them.
     pub idle_conn_timeout: Option<Duration>,
-    /// Idle connections kept per server, per worker.
+    /// Idle connections kept per server, per worker: the transport's
+    /// `maxIdleConnsPerHost` divided among the workers.
     pub max_idle_per_host: usize,
     /// HTTP/2: a PING is sent when no frame arrived for this long
     /// (`forwardingTimeouts.readIdleTimeout`); `None`: no health pings

@@ -15,9 +15,13 @@
 //! configuration check makes every followed child track its health, and
 //! cycles are refused there, so the walk ends.
 //!
+//! A `failover` with `errors` whose main service is up is noted in the
+//! walk too: when the main service answers a status in its `errors`, the
+//! service phase resolves again from its fallback ([`resolve_fallback`]).
+//!
 //! Runs per request: no lock, no allocation, except the `Set-Cookie`
-//! headers a sticky cookie adds and the mirrorings passed (pushed to the
-//! caller's [`Walk`]).
+//! headers a sticky cookie adds, the mirrorings and failovers passed
+//! (pushed to the caller's [`Walk`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +33,7 @@ use super::balancer::{Balancer, RoundRobin, hrw_pick};
 use super::passive::PassiveCheck;
 use super::pool::UpstreamTarget;
 use super::sticky::Sticky;
-use crate::config::HealthCheckConfig;
+use crate::config::{HealthCheckConfig, StatusRanges};
 
 /// A compiled service.
 #[derive(Debug)]
@@ -134,6 +138,22 @@ pub struct Walk {
     pub set_cookies: Vec<HeaderValue>,
     /// The mirroring services passed through (indexes).
     pub mirrorings: Vec<u32>,
+    /// The `failover` services with `errors` passed through their main
+    /// service, outermost first: where an answer in their `errors` goes
+    /// instead ([`resolve_fallback`]).
+    pub failovers: Vec<FailoverPoint>,
+}
+
+/// A `failover` with `errors` a request passed to its main service.
+#[derive(Debug, Clone, Copy)]
+pub struct FailoverPoint {
+    /// The failover (index into the snapshot's services).
+    pub at: u32,
+    /// How many of the walk's `set_cookies` were pushed before it (the
+    /// ones after are the main service's, dropped with its answer).
+    pub cookies: usize,
+    /// How many of the walk's `mirrorings` were passed before it.
+    pub mirrorings: usize,
 }
 
 /// A compiled `loadBalancer` service.
@@ -189,6 +209,18 @@ pub struct Failover {
     pub fallback: u32,
     /// `healthCheck`: the fallback's health is followed too.
     pub follow_fallback: bool,
+    /// `errors`: the main service's answers that go to the fallback.
+    pub errors: Option<FailoverOnErrors>,
+}
+
+/// A failover's `errors`, compiled.
+#[derive(Debug)]
+pub struct FailoverOnErrors {
+    /// The statuses answered by the fallback instead (never empty).
+    pub ranges: StatusRanges,
+    /// The request body kept to be sent again; a larger one is answered
+    /// 413 (`None`: no limit).
+    pub max_body: Option<u64>,
 }
 
 /// Where a request went: the load balancer's index and its server's.
@@ -213,9 +245,9 @@ pub fn resolve(
     headers: &HeaderMap,
     walk: &mut Walk,
 ) -> Option<Resolved> {
-    let set_cookies = &mut walk.set_cookies;
     let mut at = root;
     loop {
+        let set_cookies = &mut walk.set_cookies;
         match &services[at as usize].kind {
             ServiceKind::LoadBalancer(lb) => {
                 let server = match &lb.sticky {
@@ -258,6 +290,13 @@ pub fn resolve(
             }
             ServiceKind::Failover(f) => {
                 at = if is_up(services, f.main) {
+                    if f.errors.is_some() {
+                        walk.failovers.push(FailoverPoint {
+                            at,
+                            cookies: walk.set_cookies.len(),
+                            mirrorings: walk.mirrorings.len(),
+                        });
+                    }
                     f.main
                 } else if !f.follow_fallback || is_up(services, f.fallback) {
                     f.fallback
@@ -271,6 +310,40 @@ pub fn resolve(
             ServiceKind::Internal(_) => return None,
         }
     }
+}
+
+/// Where a request goes instead after the main service of the failover
+/// at `walk.failovers[point]` answered a status in its `errors`: the
+/// walk forgets what the main service added (its cookies, its
+/// mirrorings, the failovers inside it) and resolves the fallback;
+/// `None` when the fallback is followed and down, or nothing is up in it
+/// (503, which the failovers outside may take in turn).
+pub fn resolve_fallback(
+    services: &[Service],
+    point: usize,
+    client_ip: &[u8],
+    headers: &HeaderMap,
+    walk: &mut Walk,
+) -> Option<Resolved> {
+    let p = walk.failovers[point];
+    walk.failovers.truncate(point);
+    walk.set_cookies.truncate(p.cookies);
+    walk.mirrorings.truncate(p.mirrorings);
+    let ServiceKind::Failover(f) = &services[p.at as usize].kind else {
+        return None;
+    };
+    if f.follow_fallback && !is_up(services, f.fallback) {
+        return None;
+    }
+    resolve(services, f.fallback, client_ip, headers, walk)
+}
+
+/// The innermost failover of `walk` whose `errors` take `status`.
+pub fn failover_for(services: &[Service], walk: &Walk, status: u16) -> Option<usize> {
+    walk.failovers.iter().rposition(|p| {
+        matches!(&services[p.at as usize].kind,
+            ServiceKind::Failover(Failover { errors: Some(e), .. }) if e.ranges.contains(status))
+    })
 }
 
 /// The member a sticky cookie names, when `usable`; a rewritten cookie is

@@ -4,6 +4,10 @@
 //! 2xx or 3xx is healthy unless `status` names one; passive: a window of
 //! 10s, one failure).
 //!
+//! `scheme` (the server URL's by default; `https` for `https://` servers,
+//! checked with their servers transport) and `mode` (`http`, or `grpc`:
+//! the gRPC health protocol over HTTP/2) as Traefik reads them.
+//!
 //! Only the model: the checks themselves run in `upstream::health` and
 //! `upstream::passive`.
 
@@ -25,8 +29,11 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct HealthCheckConfig {
     /// Path (with query) asked on each server, relative.
     pub path: String,
-    /// Speak HTTP/2 cleartext to check (`scheme: h2c`), else HTTP/1.1.
-    pub h2c: bool,
+    /// `scheme`: how to reach the server for a check.
+    pub scheme: CheckScheme,
+    /// `mode: grpc`: the gRPC health protocol (`grpc.health.v1.Health/Check`)
+    /// instead of an HTTP request for `path`.
+    pub grpc: bool,
     /// Ask this port instead of the server URL's.
     pub port: Option<u16>,
     /// `Host` of the check request; the server's authority when `None`.
@@ -46,6 +53,33 @@ pub struct HealthCheckConfig {
     /// Follow redirects (up to 10, as Go's client); otherwise a 3xx is the
     /// answer.
     pub follow_redirects: bool,
+}
+
+/// `healthCheck.scheme`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckScheme {
+    /// Not set: the server URL's (`https://` servers over TLS with their
+    /// servers transport, `h2c://` as HTTP/2 cleartext).
+    #[default]
+    Server,
+    /// `http`: HTTP/1.1 in clear (or h2c for gRPC), whatever the URL says.
+    Http,
+    /// `h2c`: HTTP/2 in clear.
+    H2c,
+    /// `https`: TLS with the servers transport (`https://` servers only).
+    Https,
+}
+
+impl CheckScheme {
+    /// As written in the configuration (`None` when not set).
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            CheckScheme::Server => None,
+            CheckScheme::Http => Some("http"),
+            CheckScheme::H2c => Some("h2c"),
+            CheckScheme::Https => Some("https"),
+        }
+    }
 }
 
 /// `healthCheck` as written.
@@ -69,37 +103,31 @@ pub(super) struct HealthCheckFile {
 /// Checks `healthCheck` at `path`; `None` when it has an error (in `ctx`).
 pub(super) fn check(ctx: &mut Ctx, path: &str, file: HealthCheckFile) -> Option<HealthCheckConfig> {
     let mut ok = true;
-    let mut h2c = false;
+    let mut scheme = CheckScheme::Server;
     if let Some(s) = file.scheme.filter(|s| s.ok) {
         match s.value.to_ascii_lowercase().as_str() {
-            "" | "http" => {}
-            "h2c" => h2c = true,
-            "https" => {
-                ctx.error(
-                    &s.path,
-                    s.pos,
-                    "healthCheck scheme https is not supported yet",
-                );
-                ok = false;
-            }
+            "" => {}
+            "http" => scheme = CheckScheme::Http,
+            "h2c" => scheme = CheckScheme::H2c,
+            "https" => scheme = CheckScheme::Https,
             other => {
                 ctx.error(
                     &s.path,
                     s.pos,
-                    format!("unsupported healthCheck scheme {other:?} (expected http or h2c)"),
+                    format!(
+                        "unsupported healthCheck scheme {other:?} (expected http, https or h2c)"
+                    ),
                 );
                 ok = false;
             }
         }
     }
+    let mut grpc = false;
     if let Some(m) = file.mode.filter(|m| m.ok) {
         match m.value.as_str() {
             // Traefik checks over HTTP for any mode but grpc.
             "" | "http" => {}
-            "grpc" => {
-                ctx.error(&m.path, m.pos, "healthCheck mode grpc is not supported yet");
-                ok = false;
-            }
+            "grpc" => grpc = true,
             other => ctx.warn(
                 &m.path,
                 m.pos,
@@ -192,7 +220,8 @@ pub(super) fn check(ctx: &mut Ctx, path: &str, file: HealthCheckFile) -> Option<
     };
     ok.then(|| HealthCheckConfig {
         path: check_path,
-        h2c,
+        scheme,
+        grpc,
         port,
         hostname: file.hostname.filter(|h| !h.is_empty()),
         headers,

@@ -8,6 +8,7 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod composite;
 mod files;
 mod health;
 mod isolate;
@@ -15,6 +16,7 @@ mod middlewares;
 mod model;
 mod routers;
 mod services;
+mod status;
 mod sticky;
 mod tls;
 mod transports;
@@ -31,21 +33,21 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use composite::{
+    ChildService, FailoverConfig, FailoverErrors, MirrorConfig, MirroringConfig, WeightedConfig,
+};
 pub use files::dynamic_paths;
-pub use health::{HealthCheckConfig, PassiveHealthCheckConfig};
+pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use middlewares::{
     AddPrefix, BasicAuth, Cors, EncodedCharacters, ErrorPage, ForwardAuth, Headers, InFlightReq,
     IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RateLimit, RedirectRegex, RedirectScheme,
-    ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion, StatusRanges, StripPrefix,
-    StripPrefixRegex,
+    ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion, StripPrefix, StripPrefixRegex,
 };
 pub use model::apply_entry_point_models;
 pub use routers::{INTERNAL_SERVICES, RouterConfig};
-pub use services::{
-    ChildService, FailoverConfig, LoadBalancerConfig, MirrorConfig, MirroringConfig, ServerConfig,
-    ServiceConfig, WeightedConfig,
-};
+pub use services::{LoadBalancerConfig, ServerConfig, ServiceConfig};
+pub use status::StatusRanges;
 pub use sticky::{SameSite, StickyCookie};
 pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
@@ -649,8 +651,8 @@ fn finish(
         }
         config.services.insert(name, svc);
     }
-    services::reject_cycles(&service_children, &child_refs, &mut errors);
-    services::check_tracking(&config.services, &tracking, &mut errors);
+    composite::reject_cycles(&service_children, &child_refs, &mut errors);
+    composite::check_tracking(&config.services, &tracking, &mut errors);
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {

@@ -1,28 +1,30 @@
-//! `http.services.<name>`: the file schema of each service type, and the
-//! checks that need more than a type (exactly one type, server URLs).
+//! `http.services.<name>`: which type a service has, the file schema and
+//! checks of `loadBalancer` and its servers (server URLs, strategy, health
+//! checks, sticky cookie), and what every type shares (`sticky`, the
+//! draft a check returns).
 //!
-//! Every service type of Traefik 3.7 is built: `loadBalancer`,
-//! `weighted`, `highestRandomWeight`, `failover` and `mirroring`.
-//! Services naming services are
-//! resolved, checked for cycles and for the health tracking their
-//! `healthCheck` needs in `super::finish`.
-
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+//! Every service type of Traefik 3.7 is built: `loadBalancer` here;
+//! `weighted`, `highestRandomWeight`, `failover` and `mirroring` in
+//! `composite`. Services naming services are resolved, checked for cycles
+//! and for the health tracking their `healthCheck` needs in
+//! `super::finish`. Nothing here touches the network.
 
 use http::Uri;
 use serde::Deserialize;
 
-use super::super::decode::{
-    At, Ctx, Ignored, Raw, Register, Schema, Spec, Support, decode_at, schema,
-};
-use super::super::error::{ConfigError, Origin};
+use super::super::decode::{At, Ctx, Raw, Register, Schema, Spec, Support, decode_at, schema};
+use super::super::error::Origin;
 use super::super::node::{Pos, Value};
+use super::Ref;
+use super::composite::{
+    self, FailoverConfig, FailoverFile, HrwFile, MirroringConfig, MirroringFile, WeightedConfig,
+    WeightedFile,
+};
 use super::health::{
-    self, HealthCheckConfig, HealthCheckFile, PassiveHealthCheckConfig, PassiveHealthCheckFile,
+    self, CheckScheme, HealthCheckConfig, HealthCheckFile, PassiveHealthCheckConfig,
+    PassiveHealthCheckFile,
 };
 use super::sticky::{self, StickyCookie, StickyFile};
-use super::{ChildRefs, Ref, err_at};
 use crate::upstream::Strategy;
 
 /// A service.
@@ -43,32 +45,6 @@ pub enum ServiceConfig {
     Failover(FailoverConfig),
     /// `mirroring`: the main service answers, copies go to the mirrors.
     Mirroring(MirroringConfig),
-}
-
-/// `services.<name>.mirroring`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MirroringConfig {
-    /// The service that answers.
-    pub service: String,
-    /// Where copies go, each for `percent` of the requests.
-    pub mirrors: Vec<MirrorConfig>,
-    /// `mirrorBody` (default true): copies carry the request body.
-    pub mirror_body: bool,
-    /// `maxBodySize` (default -1, no limit): a larger body is not mirrored.
-    pub max_body_size: Option<u64>,
-    /// `healthCheck`: a parent sees this service as up as its main one.
-    pub health_check: bool,
-    /// Where the service's name is written.
-    pub origin: Origin,
-}
-
-/// One `mirroring.mirrors[i]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MirrorConfig {
-    /// The service it names, without provider.
-    pub service: String,
-    /// The share of requests copied to it, 0 to 100.
-    pub percent: u32,
 }
 
 impl ServiceConfig {
@@ -108,45 +84,6 @@ impl ServiceConfig {
             ServiceConfig::Mirroring(m) => m.health_check,
         }
     }
-}
-
-/// One child of a `weighted` or `highestRandomWeight` service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildService {
-    /// The name as written: what sticky cookies and hrw hash, as Traefik.
-    pub name: String,
-    /// The service it names, without provider.
-    pub service: String,
-    /// Its weight (default 1; 0 takes it out).
-    pub weight: u32,
-}
-
-/// `services.<name>.weighted`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeightedConfig {
-    /// The child services and their weights.
-    pub services: Vec<ChildService>,
-    /// `sticky.cookie` (weighted only).
-    pub sticky: Option<StickyCookie>,
-    /// `healthCheck`: children with no server up are skipped, and parents
-    /// see this service down when no child is up.
-    pub health_check: bool,
-    /// Where the service's name is written.
-    pub origin: Origin,
-}
-
-/// `services.<name>.failover`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailoverConfig {
-    /// The main service.
-    pub service: String,
-    /// Where requests go while the main service has no server up.
-    pub fallback: String,
-    /// `healthCheck`: a parent sees this service down when neither has a
-    /// server up.
-    pub health_check: bool,
-    /// Where the service's name is written.
-    pub origin: Origin,
 }
 
 /// `services.<name>.loadBalancer`.
@@ -226,66 +163,6 @@ impl Schema for LoadBalancerFile {
     const KEYS: Spec = &[("responseForwarding", Support::Warn(""))];
 }
 
-/// `weighted` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct WeightedFile {
-    services: Vec<At<ChildFile>>,
-    health_check: Option<Ignored>,
-    sticky: Option<At<StickyFile>>,
-}
-
-/// `mirroring` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct MirroringFile {
-    service: Option<At<String>>,
-    mirrors: Vec<At<MirrorFile>>,
-    mirror_body: Option<bool>,
-    max_body_size: Option<At<i64>>,
-    health_check: Option<Ignored>,
-}
-
-/// `mirroring.mirrors[i]` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct MirrorFile {
-    name: Option<At<String>>,
-    percent: Option<At<i64>>,
-}
-
-/// `highestRandomWeight` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct HrwFile {
-    services: Vec<At<ChildFile>>,
-    health_check: Option<Ignored>,
-}
-
-/// `weighted.services[i]` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct ChildFile {
-    name: Option<At<String>>,
-    weight: Option<At<u32>>,
-}
-
-/// `failover` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct FailoverFile {
-    service: Option<At<String>>,
-    fallback: Option<At<String>>,
-    health_check: Option<Ignored>,
-}
-
-impl Schema for FailoverFile {
-    const KEYS: Spec = &[(
-        "errors",
-        Support::Error("failover on response statuses; ignoring it would keep failing responses"),
-    )];
-}
-
 /// `servers[i]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -295,11 +172,7 @@ struct ServerFile {
     preserve_path: Option<At<bool>>,
 }
 
-pub(super) const SCHEMAS: &[Register] = &[
-    schema::<ServiceFile>,
-    schema::<LoadBalancerFile>,
-    schema::<FailoverFile>,
-];
+pub(super) const SCHEMAS: &[Register] = &[schema::<ServiceFile>, schema::<LoadBalancerFile>];
 
 // === checks ===
 
@@ -335,45 +208,16 @@ pub(super) fn check(
         return None;
     }
     if let Some(w) = file.weighted {
-        if !w.ok {
-            return None;
-        }
-        let sticky = sticky_of(ctx, w.value.sticky)?;
-        let kids = children_of(ctx, "weighted", w.value.services);
-        return kids.map(|(services, refs)| {
-            draft(
-                ServiceConfig::Weighted(WeightedConfig {
-                    services,
-                    sticky,
-                    health_check: w.value.health_check.is_some(),
-                    origin: ctx.origin(pos),
-                }),
-                refs,
-            )
-        });
+        return composite::weighted(ctx, pos, w);
     }
     if let Some(h) = file.highest_random_weight {
-        if !h.ok {
-            return None;
-        }
-        let kids = children_of(ctx, "highestRandomWeight", h.value.services);
-        return kids.map(|(services, refs)| {
-            draft(
-                ServiceConfig::HighestRandomWeight(WeightedConfig {
-                    services,
-                    sticky: None,
-                    health_check: h.value.health_check.is_some(),
-                    origin: ctx.origin(pos),
-                }),
-                refs,
-            )
-        });
+        return composite::hrw(ctx, pos, h);
     }
     if let Some(f) = file.failover {
-        return failover(ctx, pos, f);
+        return composite::failover(ctx, pos, f);
     }
     if let Some(m) = file.mirroring {
-        return mirroring(ctx, pos, m);
+        return composite::mirroring(ctx, pos, m);
     }
     let Some(lb) = file.load_balancer else {
         // One cause, one message: a misspelled or refused type was
@@ -452,13 +296,16 @@ pub(super) fn check(
     if let Some(h) = lb.value.health_check.filter(|h| h.ok) {
         health_check = health::check(ctx, &h.path, h.value);
         ok &= health_check.is_some();
-        // The checker speaks plain HTTP or h2c only: an `https://` server
-        // would fail every check and leave the rotation.
-        if health_check.is_some() && servers.iter().any(|s: &ServerConfig| s.tls) {
+        // TLS needs the servers transport of an `https://` server.
+        if health_check
+            .as_ref()
+            .is_some_and(|c| c.scheme == CheckScheme::Https)
+            && servers.iter().any(|s: &ServerConfig| !s.tls)
+        {
             ctx.error(
                 &h.path,
                 h.pos,
-                "healthCheck of https:// servers is not supported yet (checks speak http or h2c only)",
+                "healthCheck scheme https of http:// or h2c:// servers is not supported yet (checks over TLS use the servers transport of https:// servers)",
             );
             health_check = None;
             ok = false;
@@ -497,7 +344,7 @@ pub(super) fn check(
     })
 }
 
-fn draft(config: ServiceConfig, children: Vec<Ref>) -> ServiceDraft {
+pub(super) fn draft(config: ServiceConfig, children: Vec<Ref>) -> ServiceDraft {
     ServiceDraft {
         config,
         transport: None,
@@ -507,7 +354,10 @@ fn draft(config: ServiceConfig, children: Vec<Ref>) -> ServiceDraft {
 
 /// The `sticky` of a service: `Some(None)` when there is none (or it has
 /// no `cookie`, which Traefik ignores), `None` on an error.
-fn sticky_of(ctx: &mut Ctx, sticky: Option<At<StickyFile>>) -> Option<Option<StickyCookie>> {
+pub(super) fn sticky_of(
+    ctx: &mut Ctx,
+    sticky: Option<At<StickyFile>>,
+) -> Option<Option<StickyCookie>> {
     let Some(st) = sticky else {
         return Some(None);
     };
@@ -518,259 +368,6 @@ fn sticky_of(ctx: &mut Ctx, sticky: Option<At<StickyFile>>) -> Option<Option<Sti
         None => Some(None),
         Some(c) if c.ok => sticky::check(ctx, c).map(Some),
         Some(_) => None,
-    }
-}
-
-/// The `services` list of a weighted or highestRandomWeight service.
-fn children_of(
-    ctx: &mut Ctx,
-    kind: &str,
-    list: Vec<At<ChildFile>>,
-) -> Option<(Vec<ChildService>, Vec<Ref>)> {
-    let mut ok = true;
-    let mut services = Vec::new();
-    let mut children = Vec::new();
-    for child in list {
-        let Some(name) = child.value.name.filter(|n| n.ok && !n.value.is_empty()) else {
-            ctx.error(
-                &child.path,
-                child.pos,
-                format!("{kind} service entry has no name"),
-            );
-            ok = false;
-            continue;
-        };
-        let weight = match child.value.weight {
-            Some(wt) if wt.ok => wt.value,
-            Some(_) => {
-                ok = false;
-                1
-            }
-            None => 1,
-        };
-        services.push(ChildService {
-            name: name.value.clone(),
-            service: name.value.clone(),
-            weight,
-        });
-        children.push(Ref {
-            name: name.value,
-            path: name.path,
-            pos: name.pos,
-        });
-    }
-    ok.then_some((services, children))
-}
-
-fn failover(ctx: &mut Ctx, pos: Pos, f: At<FailoverFile>) -> Option<ServiceDraft> {
-    if !f.ok {
-        return None;
-    }
-    let mut refs = Vec::new();
-    for (key, field) in [("service", f.value.service), ("fallback", f.value.fallback)] {
-        match field {
-            Some(v) if v.ok && !v.value.is_empty() => refs.push(Ref {
-                name: v.value,
-                path: v.path,
-                pos: v.pos,
-            }),
-            Some(v) if !v.ok => return None,
-            _ => {
-                ctx.error(&f.path, f.key_pos, format!("failover has no {key}"));
-                return None;
-            }
-        }
-    }
-    let origin = ctx.origin(pos);
-    Some(ServiceDraft {
-        config: ServiceConfig::Failover(FailoverConfig {
-            service: refs[0].name.clone(),
-            fallback: refs[1].name.clone(),
-            health_check: f.value.health_check.is_some(),
-            origin,
-        }),
-        transport: None,
-        children: refs,
-    })
-}
-
-fn mirroring(ctx: &mut Ctx, pos: Pos, m: At<MirroringFile>) -> Option<ServiceDraft> {
-    if !m.ok {
-        return None;
-    }
-    let f = m.value;
-    let main = match f.service {
-        Some(v) if v.ok && !v.value.is_empty() => v,
-        Some(v) if !v.ok => return None,
-        _ => {
-            ctx.error(&m.path, m.key_pos, "mirroring has no service");
-            return None;
-        }
-    };
-    let mut ok = true;
-    let mut refs = vec![Ref {
-        name: main.value.clone(),
-        path: main.path,
-        pos: main.pos,
-    }];
-    let mut mirrors = Vec::new();
-    for mirror in f.mirrors {
-        let Some(name) = mirror.value.name.filter(|n| n.ok && !n.value.is_empty()) else {
-            ctx.error(&mirror.path, mirror.pos, "mirror has no name");
-            ok = false;
-            continue;
-        };
-        let percent = match mirror.value.percent {
-            Some(p) if p.ok && (0..=100).contains(&p.value) => p.value as u32,
-            Some(p) if p.ok => {
-                ctx.error(
-                    &p.path,
-                    p.pos,
-                    format!(
-                        "mirror percent must be between 0 and 100, found {}",
-                        p.value
-                    ),
-                );
-                ok = false;
-                0
-            }
-            Some(_) => {
-                ok = false;
-                0
-            }
-            None => 0,
-        };
-        mirrors.push(MirrorConfig {
-            service: name.value.clone(),
-            percent,
-        });
-        refs.push(Ref {
-            name: name.value,
-            path: name.path,
-            pos: name.pos,
-        });
-    }
-    let max_body_size = match f.max_body_size {
-        Some(v) if !v.ok => {
-            ok = false;
-            None
-        }
-        // Negative: no limit, as Traefik's -1 default.
-        Some(v) => u64::try_from(v.value).ok(),
-        None => None,
-    };
-    let origin = ctx.origin(pos);
-    ok.then(|| {
-        draft(
-            ServiceConfig::Mirroring(MirroringConfig {
-                service: main.value,
-                mirrors,
-                mirror_body: f.mirror_body.unwrap_or(true),
-                max_body_size,
-                health_check: f.health_check.is_some(),
-                origin,
-            }),
-            refs,
-        )
-    })
-}
-
-/// Rejects every service that reaches itself through the services it
-/// names, with the cycle in the message (`a -> b -> a`), at the first
-/// service each one names (`refs`: file, key path, position).
-pub(super) fn reject_cycles(
-    children: &BTreeMap<String, Vec<String>>,
-    refs: &BTreeMap<String, (PathBuf, String, Pos)>,
-    errors: &mut Vec<ConfigError>,
-) {
-    for start in children.keys() {
-        // Depth-first, keeping the path; a service is reported when the
-        // walk from it comes back to it.
-        let mut stack = vec![(start.as_str(), 0usize)];
-        let mut path: Vec<&str> = vec![start.as_str()];
-        let mut seen = BTreeSet::new();
-        while let Some((node, next)) = stack.pop() {
-            let kids = children.get(node).map_or(&[][..], Vec::as_slice);
-            if next >= kids.len() {
-                path.pop();
-                continue;
-            }
-            stack.push((node, next + 1));
-            let kid = kids[next].as_str();
-            if kid == start {
-                let (file, key, pos) = &refs[start];
-                errors.push(ConfigError {
-                    file: file.clone(),
-                    key: key.clone(),
-                    line: (pos.line > 0).then_some(pos.line),
-                    column: (pos.line > 0).then_some(pos.column),
-                    message: format!("service cycle: {} -> {start}", path.join(" -> ")),
-                });
-                break;
-            }
-            if seen.insert(kid) {
-                path.push(kid);
-                stack.push((kid, 0));
-            }
-        }
-    }
-}
-
-/// Refuses, as Traefik does, a parent whose health depends on a child
-/// that tracks none: every child of a `weighted` or `highestRandomWeight`
-/// service with `healthCheck`, the main service of a `failover`, and its
-/// fallback when the failover has `healthCheck` itself, must have a
-/// `healthCheck` of its own. The error is at the child's reference.
-pub(super) fn check_tracking(
-    services: &BTreeMap<String, ServiceConfig>,
-    tracking: &[ChildRefs],
-    errors: &mut Vec<ConfigError>,
-) {
-    for (name, file, refs) in tracking {
-        let (kind, needs): (&str, Vec<(usize, &str)>) = match services.get(name) {
-            Some(ServiceConfig::Weighted(w)) if w.health_check => (
-                "weighted.healthCheck",
-                w.services
-                    .iter()
-                    .map(|c| c.service.as_str())
-                    .enumerate()
-                    .collect(),
-            ),
-            Some(ServiceConfig::HighestRandomWeight(w)) if w.health_check => (
-                "highestRandomWeight.healthCheck",
-                w.services
-                    .iter()
-                    .map(|c| c.service.as_str())
-                    .enumerate()
-                    .collect(),
-            ),
-            Some(ServiceConfig::Mirroring(m)) if m.health_check => {
-                ("mirroring.healthCheck", vec![(0, m.service.as_str())])
-            }
-            Some(ServiceConfig::Failover(f)) => {
-                let mut needs = vec![(0, f.service.as_str())];
-                if f.health_check {
-                    needs.push((1, f.fallback.as_str()));
-                }
-                ("failover", needs)
-            }
-            _ => continue,
-        };
-        for (i, child) in needs {
-            let Some(c) = services.get(child) else {
-                continue;
-            };
-            if !c.health_tracked() {
-                errors.push(err_at(
-                    file,
-                    &refs[i].path,
-                    refs[i].pos,
-                    format!(
-                        "service {child:?} has no healthCheck, which {kind} of {name:?} needs to follow its health"
-                    ),
-                ));
-            }
-        }
     }
 }
 

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::super::super::decode::{At, Ctx, Named};
 use super::super::super::node::Pos;
 use super::super::Ref;
+use super::super::status::StatusRanges;
 use super::MiddlewareConfig;
-use super::retry::StatusRanges;
+use super::retry::statuses;
 
 /// A validated `errors`.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +51,7 @@ impl ErrorPageFile {
         path: &str,
         pos: Pos,
     ) -> Option<(MiddlewareConfig, Ref)> {
-        let status = StatusRanges::parse(ctx, "status", &self.status);
+        let status = statuses(ctx, &self.status);
         let mut ok = true;
         let mut rewrites = Vec::new();
         for item in self.status_rewrites.0 {
@@ -61,7 +62,7 @@ impl ErrorPageFile {
                 path: item.path.clone(),
                 ok: true,
             };
-            let range = StatusRanges::parse(ctx, "statusRewrites", std::slice::from_ref(&key));
+            let range = statuses(ctx, std::slice::from_ref(&key));
             let to = item.value.as_ref().and_then(|v| {
                 let s = u16::try_from(v.value)
                     .ok()
@@ -76,7 +77,7 @@ impl ErrorPageFile {
                 s
             });
             match (range, to) {
-                (Some(r), Some(to)) => rewrites.extend(r.0.into_iter().map(|r| (r, to))),
+                (Some(r), Some(to)) => rewrites.extend(r.ranges().iter().map(|&r| (r, to))),
                 _ => ok = false,
             }
         }

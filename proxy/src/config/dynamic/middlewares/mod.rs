@@ -40,7 +40,7 @@ pub use paths::{
     AddPrefix, EncodedCharacters, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
     StripPrefix, StripPrefixRegex,
 };
-pub use retry::{Retry, StatusRanges};
+pub use retry::Retry;
 pub use traffic::{InFlightReq, RateLimit, SourceCriterion};
 
 /// A validated middleware, ready to be compiled into a router's chain.

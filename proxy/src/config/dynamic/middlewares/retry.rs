@@ -2,7 +2,7 @@
 //! `disableRetryOnNetworkError`, `retryNonIdempotentMethod`,
 //! `maxRequestBodyBytes`), with Traefik 3.7's defaults and build-time
 //! checks (`pkg/middlewares/retry`), and the status ranges (`500`,
-//! `500-599`) it shares with `errors` (Traefik's `types.HTTPCodeRanges`).
+//! `500-599`, [`StatusRanges`]) read for it and for `errors`.
 //! The request-time part is `crate::middleware::retry`.
 
 use std::time::Duration;
@@ -11,44 +11,23 @@ use serde::Deserialize;
 
 use super::super::super::decode::{At, Ctx};
 use super::super::super::node::Pos;
+use super::super::status::StatusRanges;
 use super::MiddlewareConfig;
 
-/// Status code ranges, both ends included, as Traefik reads them: `"404"`
-/// or `"500-599"` per item.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StatusRanges(pub Vec<(u16, u16)>);
-
-impl StatusRanges {
-    /// Whether `status` is in one of the ranges.
-    pub fn contains(&self, status: u16) -> bool {
-        self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&status))
-    }
-
-    /// The ranges of `items`, each bad one reported where written.
-    pub(super) fn parse(ctx: &mut Ctx, option: &str, items: &[At<String>]) -> Option<Self> {
-        let mut out = Vec::new();
-        let mut ok = true;
-        for item in items {
-            let mut parts = item.value.split('-');
-            let low = parts.next().unwrap_or("");
-            let high = parts.next().unwrap_or(low);
-            match (low.parse::<u16>(), high.parse::<u16>()) {
-                (Ok(lo), Ok(hi)) => out.push((lo, hi)),
-                _ => {
-                    ctx.error(
-                        &item.path,
-                        item.pos,
-                        format!(
-                            "{option}: {:?} is neither a status code nor a range of them (e.g. 500-599)",
-                            item.value
-                        ),
-                    );
-                    ok = false;
-                }
-            }
+/// The status ranges of `items` (Traefik's `"404"` or `"500-599"` per
+/// item, [`StatusRanges`]), each bad one reported at its key.
+pub(super) fn statuses(ctx: &mut Ctx, items: &[At<String>]) -> Option<StatusRanges> {
+    let mut ok = true;
+    for item in items {
+        if let Err(msg) = StatusRanges::parse([item.value.trim()]) {
+            ctx.error(&item.path, item.pos, msg);
+            ok = false;
         }
-        ok.then_some(StatusRanges(out))
     }
+    if !ok {
+        return None;
+    }
+    StatusRanges::parse(items.iter().map(|i| i.value.trim())).ok()
 }
 
 /// Traefik's `RetryDefaultMaxRequestBodyBytes`: 2 MiB.
@@ -114,7 +93,7 @@ impl RetryFile {
                 return None;
             }
         };
-        let status = StatusRanges::parse(ctx, "status", &self.status)?;
+        let status = statuses(ctx, &self.status)?;
         Some(MiddlewareConfig::Retry(Retry {
             attempts,
             initial_interval: self.initial_interval.unwrap_or_default(),
