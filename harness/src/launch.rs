@@ -28,7 +28,8 @@ pub(crate) struct BackendAddrs {
     pub(crate) fallback: SocketAddr,
     /// `main` over TLS (TLS scenarios: the `direct` target).
     pub(crate) main_tls: Option<SocketAddr>,
-    /// The servers of `main` when the scenario has several (`pool0`...).
+    /// The servers of `main` when the scenario has several (each answers
+    /// as `main`).
     pub(crate) pool: Vec<SocketAddr>,
 }
 
@@ -56,9 +57,11 @@ pub(crate) fn backend(
     ];
     let mut pool = Vec::new();
     if s.servers > 1 {
-        for i in 0..s.servers {
+        for _ in 0..s.servers {
             let a = procs::loopback(procs::free_port()?);
-            args.extend(["--listen".into(), format!("pool{i}={}", a.port())]);
+            // Each is a server of the `main` service: it names itself so,
+            // and the answers' check (routed to `main`) holds for all.
+            args.extend(["--listen".into(), format!("main={}", a.port())]);
             pool.push(a);
         }
     }

@@ -131,7 +131,8 @@ pub(crate) struct Scenario {
     /// polls it ([`crate::poll`]).
     pub(crate) dashboard: bool,
     /// Servers of the `main` service, each a listener of its own on the
-    /// backend (`pool0`...), balanced round robin (1: the `main` listener).
+    /// backend answering as `main`, balanced round robin (1: the `main`
+    /// listener).
     pub(crate) servers: usize,
 }
 
