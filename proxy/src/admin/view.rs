@@ -664,19 +664,7 @@ fn middleware(m: &MiddlewareConfig) -> Value {
                 b["timeout"] = json!(go_duration(r.timeout));
             }
             if !r.status.is_empty() {
-                let s: Vec<String> = r
-                    .status
-                    .ranges()
-                    .iter()
-                    .map(|&(lo, hi)| {
-                        if lo == hi {
-                            lo.to_string()
-                        } else {
-                            format!("{lo}-{hi}")
-                        }
-                    })
-                    .collect();
-                b["status"] = json!(s);
+                b["status"] = json!(status_ranges(r.status.ranges()));
             }
             if r.disable_on_network_error {
                 b["disableRetryOnNetworkError"] = json!(true);

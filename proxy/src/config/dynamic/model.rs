@@ -13,22 +13,19 @@
 
 use super::isolate::{DisabledElement, ElementKind};
 use super::{Loaded, RouterTls};
-use crate::config::{ConfigError, StaticConfig};
+use crate::config::{ConfigError, EntryPointConfig, StaticConfig};
 
 /// Applies the models of `static_cfg`'s entrypoints to `loaded`'s routers.
 pub fn apply_entry_point_models(loaded: &mut Loaded, static_cfg: &StaticConfig) {
+    let has_model = |e: &&EntryPointConfig| !e.http_middlewares.is_empty() || e.http_tls.is_some();
     let modelled = |name: &str| {
         static_cfg
             .entry_points
             .iter()
             .find(|e| e.name == name)
-            .filter(|e| !e.http_middlewares.is_empty() || e.http_tls.is_some())
+            .filter(has_model)
     };
-    if !static_cfg
-        .entry_points
-        .iter()
-        .any(|e| modelled(&e.name).is_some())
-    {
+    if !static_cfg.entry_points.iter().any(|e| has_model(&e)) {
         return;
     }
     let default_eps = static_cfg.default_entry_points();
