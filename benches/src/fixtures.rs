@@ -359,6 +359,7 @@ fn lb_service(name: &str, n: usize, sticky: bool) -> Service {
     });
     Service {
         name: Arc::from(name),
+        chain: proxy::middleware::Chain::default(),
         kind: ServiceKind::LoadBalancer(LoadBalancer {
             servers: Vec::new(),
             balancer,
@@ -377,6 +378,7 @@ pub fn service_tree(tree: Tree) -> (Vec<Service>, HeaderMap) {
         Tree::Weighted => vec![
             Service {
                 name: Arc::from("canary@file"),
+                chain: proxy::middleware::Chain::default(),
                 kind: ServiceKind::Weighted(Children {
                     members: [(1, 3, "stable"), (2, 1, "next")]
                         .into_iter()
@@ -397,6 +399,7 @@ pub fn service_tree(tree: Tree) -> (Vec<Service>, HeaderMap) {
         Tree::Failover => vec![
             Service {
                 name: Arc::from("f@file"),
+                chain: proxy::middleware::Chain::default(),
                 kind: ServiceKind::Failover(Failover {
                     main: 1,
                     fallback: 2,

@@ -256,8 +256,8 @@ mod tests {
     fn unusable_pem_is_named() {
         let s = Settings {
             tls: Some(Tls {
-                ca: Some(b"not pem".to_vec()),
-                client: None,
+                ca: None,
+                client: Some((b"no certificate".to_vec(), b"no key".to_vec())),
                 insecure_skip_verify: false,
             }),
             ..Settings::default()

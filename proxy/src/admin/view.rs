@@ -99,6 +99,11 @@ pub(super) fn runtime(static_cfg: &StaticConfig, snap: &Snapshot) -> Runtime {
         let qualified = format!("{name}@file");
         let mut v = service(s, config.servers_transports.keys());
         v["status"] = json!(ENABLED);
+        // Traefik shows a service's own middlewares as its provider wrote
+        // them (no provider suffix added).
+        if let Some(mws) = config.service_middlewares.get(name) {
+            v["middlewares"] = json!(mws);
+        }
         if let Some(live) = snap.services.iter().find(|l| *l.name == *qualified)
             && let crate::upstream::ServiceKind::LoadBalancer(lb) = &live.kind
         {

@@ -24,6 +24,7 @@ mod duration;
 mod dynamic;
 mod error;
 mod node;
+pub(crate) mod redis;
 mod static_config;
 #[cfg(test)]
 mod tests;

@@ -144,9 +144,23 @@ pub fn compile(
                 m.health_check,
             )),
         };
+        let chain = match dynamic.service_middlewares.get(name) {
+            None => Chain::default(),
+            Some(names) => Chain::compile(
+                names,
+                &dynamic.middlewares,
+                Build {
+                    pools: &ids.pools,
+                    servers: &ids.servers,
+                    clients: upstream,
+                    services: &service_index,
+                },
+            ),
+        };
         services.push(Service {
             name: service_name,
             kind,
+            chain,
         });
     }
     // The internal services routers name (`api@internal`), each once.
@@ -158,6 +172,7 @@ pub fn compile(
             services.push(Service {
                 name: Arc::from(r.service.as_str()),
                 kind: ServiceKind::Internal(kind),
+                chain: Chain::default(),
             });
         }
     }

@@ -22,6 +22,14 @@
 //! An internal service (`api@internal`) is answered at
 //! [`ServiceCall::call`] by [`crate::admin`], behind the router's
 //! middlewares.
+//!
+//! A service with `middlewares` of its own runs them around the rest of
+//! the call: the resolution stops before it, its chain runs, and the
+//! resolution goes on from it inside the chain (`Below`), so the
+//! middlewares of the services a request passes run outermost first,
+//! after the router's, as Traefik nests its service handlers. Requests
+//! through services without middlewares pay one branch per service
+//! passed.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,7 +46,7 @@ use super::headers;
 use super::mirror;
 use super::record::Outcome;
 use crate::listener::ConnCtx;
-use crate::middleware::{Inner, Served};
+use crate::middleware::{Exchange, Inner, Served};
 use crate::snapshot::SnapshotRef;
 use crate::upstream::{
     ErrorSource, LoadBalancer, PooledBody, ProxyError, RequestBody, Resolved, ServiceKind,
@@ -58,25 +66,88 @@ pub(super) struct ServiceCall<'a> {
 
 impl Inner for ServiceCall<'_> {
     async fn call(&mut self, req: Request<RequestBody>) -> Served {
-        let services = &self.snap.services;
-        if let ServiceKind::Internal(internal) = &services[self.root as usize].kind {
+        let snap = self.snap;
+        let root = &snap.services[self.root as usize];
+        if let ServiceKind::Internal(internal) = &root.kind {
             return Ok(crate::admin::serve_internal(self.ctx, *internal, &req).await);
         }
-        let mut walk = Walk::default();
+        let walk = Walk {
+            layers: true,
+            ..Walk::default()
+        };
+        if !root.chain.is_empty() {
+            return self.through(self.root, req, walk).await;
+        }
+        self.serve_from(self.root, req, walk).await
+    }
+}
+
+/// The rest of a request's service call below a service with middlewares
+/// (`at`, whose chain wraps it): what the chain's members call, once or
+/// again (a `retry` there resolves again, to another server).
+struct Below<'c, 'a> {
+    call: &'c mut ServiceCall<'a>,
+    at: u32,
+    /// What the resolution collected above `at` (sticky cookies).
+    above: &'c Walk,
+}
+
+impl Inner for Below<'_, '_> {
+    async fn call(&mut self, req: Request<RequestBody>) -> Served {
+        // Nothing but cookies can be above: mirrorings and failovers with
+        // errors have no service with middlewares under them (refused by
+        // the configuration).
+        let walk = Walk {
+            set_cookies: self.above.set_cookies.clone(),
+            layers: true,
+            ..Walk::default()
+        };
+        // Boxed: the call recurses through the next service's chain.
+        Box::pin(self.call.serve_from(self.at, req, walk)).await
+    }
+}
+
+impl ServiceCall<'_> {
+    /// Resolves from service `from` (its own middlewares have run) with
+    /// what `walk` collected above it, and sends; a service with
+    /// middlewares on the way runs them around the rest ([`Self::through`]).
+    async fn serve_from(&mut self, from: u32, req: Request<RequestBody>, mut walk: Walk) -> Served {
+        let services = &self.snap.services;
         let Some(to) = resolve(
             services,
-            self.root,
+            from,
             self.ctx.client_ip().as_bytes(),
             req.headers(),
             &mut walk,
         ) else {
-            return Err(ProxyError::NoServer);
+            return match walk.layer.take() {
+                Some(layer) => self.through(layer, req, walk).await,
+                None => Err(ProxyError::NoServer),
+            };
         };
         // An upgrade is not sent twice: it goes to the main service only.
         if !walk.failovers.is_empty() && !self.head.upgrade {
             return failover::serve(self, req, to, walk).await;
         }
         self.forward(req, to, &walk.set_cookies, &walk.mirrorings)
+            .await
+    }
+
+    /// Runs service `at`'s middlewares around the rest of the call.
+    async fn through(&mut self, at: u32, req: Request<RequestBody>, above: Walk) -> Served {
+        let snap = self.snap;
+        let cx = Exchange {
+            conn: self.ctx,
+            snapshot: snap,
+        };
+        let mut below = Below {
+            call: self,
+            at,
+            above: &above,
+        };
+        snap.services[at as usize]
+            .chain
+            .run(req, &cx, &mut below)
             .await
     }
 }

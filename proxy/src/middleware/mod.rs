@@ -39,7 +39,8 @@
 //! (`basic_auth`, its hashes in `crate::htpasswd`), `forwardAuth`
 //! (`forward_auth`, over the worker's upstream pool), `encodedCharacters`
 //! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
-//! in memory), both counting by a `sourceCriterion` (`source`), `retry`
+//! in memory or in Redis), both counting by a `sourceCriterion`
+//! (`source`), `retry`
 //! (`retry`), `errors` (`errors`, its pages fetched with
 //! `forward::fetch`).
 
@@ -230,7 +231,7 @@ impl Middleware {
                 Middleware::InFlightReq(Box::new(in_flight::InFlight::new(c)))
             }
             MiddlewareConfig::RateLimit(c) => {
-                Middleware::RateLimit(Box::new(rate_limit::RateLimit::new(c)))
+                Middleware::RateLimit(Box::new(rate_limit::RateLimit::new(c, name)))
             }
             MiddlewareConfig::Retry(c) => Middleware::Retry(retry::Retry::new(c)),
             MiddlewareConfig::Errors(c) => Middleware::Errors(Box::new(errors::Errors::new(

@@ -43,6 +43,9 @@ pub struct Service {
     pub name: Arc<str>,
     /// What it does with a request.
     pub kind: ServiceKind,
+    /// Its own `middlewares` (Traefik 3.7), run around it, after the
+    /// router's and any service's above it (empty for most).
+    pub chain: crate::middleware::Chain,
 }
 
 /// The service types.
@@ -142,6 +145,13 @@ pub struct Walk {
     /// service, outermost first: where an answer in their `errors` goes
     /// instead ([`resolve_fallback`]).
     pub failovers: Vec<FailoverPoint>,
+    /// Stop at a child service that has middlewares of its own (the
+    /// request phase sets it; a resolution for another purpose, a mirror
+    /// or an error page, goes through them).
+    pub layers: bool,
+    /// Where it stopped: the child whose middlewares run next; the
+    /// resolution goes on from there ([`resolve`] with it as root).
+    pub layer: Option<u32>,
 }
 
 /// A `failover` with `errors` a request passed to its main service.
@@ -236,7 +246,8 @@ pub struct Resolved {
 /// `None` when nothing is up on the way (503). `client_ip` is the socket
 /// peer's address as text (hrw), `headers` the request's (sticky
 /// cookies); the `Set-Cookie` headers to add to the response and the
-/// mirrorings passed are pushed to `walk`.
+/// mirrorings passed are pushed to `walk`. With `walk.layers` it stops
+/// before a child service with middlewares (`None`, `walk.layer` set).
 #[inline]
 pub fn resolve(
     services: &[Service],
@@ -247,6 +258,10 @@ pub fn resolve(
 ) -> Option<Resolved> {
     let mut at = root;
     loop {
+        if at != root && walk.layers && !services[at as usize].chain.is_empty() {
+            walk.layer = Some(at);
+            return None;
+        }
         let set_cookies = &mut walk.set_cookies;
         match &services[at as usize].kind {
             ServiceKind::LoadBalancer(lb) => {

@@ -283,6 +283,7 @@ pub(super) fn failover(ctx: &mut Ctx, pos: Pos, f: At<FailoverFile>) -> Option<S
         }),
         transport: None,
         children: refs,
+        middlewares: Vec::new(),
     })
 }
 
@@ -491,6 +492,62 @@ pub(super) fn check_tracking(
                     refs[i].pos,
                     format!(
                         "service {child:?} has no healthCheck, which {kind} of {name:?} needs to follow its health"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Refuses, as not supported yet, a service with `middlewares` under a
+/// `mirroring` (its copies would skip them, or see the main service's
+/// changes) or under a `failover` with `errors` (the fallback would be
+/// tried inside the main service's middlewares): the error is the
+/// composite's, at the child it names, so the service itself stays usable
+/// elsewhere. A composite's own middlewares are fine: they wrap it whole.
+pub(super) fn reject_layers_below(
+    services: &BTreeMap<String, ServiceConfig>,
+    service_middlewares: &BTreeMap<String, Vec<String>>,
+    tracking: &[ChildRefs],
+    errors: &mut Vec<ConfigError>,
+) {
+    if service_middlewares.is_empty() {
+        return;
+    }
+    let layered_under = |root: &str| {
+        let mut stack = vec![root];
+        let mut seen = BTreeSet::new();
+        while let Some(s) = stack.pop() {
+            if !seen.insert(s) {
+                continue;
+            }
+            if service_middlewares.contains_key(s) {
+                return Some(s.to_owned());
+            }
+            if let Some(c) = services.get(s) {
+                stack.extend(c.children());
+            }
+        }
+        None
+    };
+    for (name, file, refs) in tracking {
+        let Some(composite) = services.get(name) else {
+            continue;
+        };
+        let kind = match composite {
+            ServiceConfig::Mirroring(_) => "mirroring",
+            ServiceConfig::Failover(f) if f.errors.is_some() => "failover with errors",
+            _ => continue,
+        };
+        for (child, r) in composite.children().into_iter().zip(refs) {
+            if let Some(layered) = layered_under(child) {
+                errors.push(err_at(
+                    file,
+                    &r.path,
+                    r.pos,
+                    format!(
+                        "service {layered:?} has middlewares, which are not supported yet under a \
+                         {kind} (service {name:?})"
                     ),
                 ));
             }

@@ -237,6 +237,15 @@ pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuil
                         .filter(|c| bad_services.contains(*c))
                         .map(|c| format!("service {c:?}")),
                 );
+                because.extend(
+                    config
+                        .service_middlewares
+                        .get(name)
+                        .into_iter()
+                        .flatten()
+                        .filter(|m| bad_middlewares.contains(*m))
+                        .map(|m| format!("middleware {m:?}")),
+                );
                 (!because.is_empty()).then(|| (name.clone(), because))
             })
             .collect();
@@ -407,8 +416,8 @@ fn names_of(elements: &[Element], kind: ElementKind) -> BTreeSet<String> {
 }
 
 /// Disables in `config` every element with an error of its own in
-/// `errors`, then what references a disabled element (transports, then
-/// the services using them, then the routers using those services,
+/// `errors`, then what references a disabled element (transports and
+/// middlewares, then the services using them, then the routers using those services,
 /// disabled middlewares or disabled TLS options), listing them in `config.disabled`. A disabled
 /// router that has a place keeps it, marked disabled; every other disabled
 /// element leaves its map. `false` when an error belongs to no element
@@ -472,58 +481,6 @@ pub(super) fn disable(
             bad_transports.insert(name.clone());
         }
     }
-    let mut bad_services = BTreeSet::new();
-    for name in &names_of(elements, ElementKind::Service) {
-        let because: Vec<String> = links
-            .service_transport
-            .get(name)
-            .filter(|t| bad_transports.contains(*t))
-            .map(|t| format!("serversTransport {t:?}"))
-            .into_iter()
-            .collect();
-        if own.has(ElementKind::Service, name) || !because.is_empty() {
-            let origin = config.services.remove(name).map_or_else(
-                || origin_of(ElementKind::Service, name, &own),
-                |s| s.origin().clone(),
-            );
-            disable(ElementKind::Service, name, origin, because, false, &mut own);
-            bad_services.insert(name.clone());
-        }
-    }
-    // Then the services sending to a disabled service, until none is left.
-    loop {
-        let parents: Vec<(String, Vec<String>)> = links
-            .service_children
-            .iter()
-            .filter(|(name, _)| !bad_services.contains(*name))
-            .filter_map(|(name, kids)| {
-                let because: Vec<String> = kids
-                    .iter()
-                    .filter(|k| bad_services.contains(*k))
-                    .map(|k| format!("service {k:?}"))
-                    .collect();
-                (!because.is_empty()).then(|| (name.clone(), because))
-            })
-            .collect();
-        if parents.is_empty() {
-            break;
-        }
-        for (name, because) in parents {
-            let origin = config.services.remove(&name).map_or_else(
-                || origin_of(ElementKind::Service, &name, &own),
-                |s| s.origin().clone(),
-            );
-            disable(
-                ElementKind::Service,
-                &name,
-                origin,
-                because,
-                false,
-                &mut own,
-            );
-            bad_services.insert(name);
-        }
-    }
     // Middlewares with errors of their own, then the chains listing a
     // disabled one, until none is added.
     let mut bad_middlewares: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -571,6 +528,67 @@ pub(super) fn disable(
             false,
             &mut own,
         );
+    }
+    let mut bad_services = BTreeSet::new();
+    for name in &names_of(elements, ElementKind::Service) {
+        let because: Vec<String> = links
+            .service_transport
+            .get(name)
+            .filter(|t| bad_transports.contains(*t))
+            .map(|t| format!("serversTransport {t:?}"))
+            .into_iter()
+            .chain(
+                config
+                    .service_middlewares
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| bad_middlewares.contains_key(*m))
+                    .map(|m| format!("middleware {m:?}")),
+            )
+            .collect();
+        if own.has(ElementKind::Service, name) || !because.is_empty() {
+            let origin = config.services.remove(name).map_or_else(
+                || origin_of(ElementKind::Service, name, &own),
+                |s| s.origin().clone(),
+            );
+            disable(ElementKind::Service, name, origin, because, false, &mut own);
+            bad_services.insert(name.clone());
+        }
+    }
+    // Then the services sending to a disabled service, until none is left.
+    loop {
+        let parents: Vec<(String, Vec<String>)> = links
+            .service_children
+            .iter()
+            .filter(|(name, _)| !bad_services.contains(*name))
+            .filter_map(|(name, kids)| {
+                let because: Vec<String> = kids
+                    .iter()
+                    .filter(|k| bad_services.contains(*k))
+                    .map(|k| format!("service {k:?}"))
+                    .collect();
+                (!because.is_empty()).then(|| (name.clone(), because))
+            })
+            .collect();
+        if parents.is_empty() {
+            break;
+        }
+        for (name, because) in parents {
+            let origin = config.services.remove(&name).map_or_else(
+                || origin_of(ElementKind::Service, &name, &own),
+                |s| s.origin().clone(),
+            );
+            disable(
+                ElementKind::Service,
+                &name,
+                origin,
+                because,
+                false,
+                &mut own,
+            );
+            bad_services.insert(name);
+        }
     }
     let mut bad_options = BTreeSet::new();
     for name in &names_of(elements, ElementKind::TlsOptions) {

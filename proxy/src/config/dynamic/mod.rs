@@ -52,6 +52,8 @@ pub use sticky::{SameSite, StickyCookie};
 pub use tls::{CertificateConfig, PemSource, RouterTls, TlsConfig, TlsOptionsConfig};
 pub use transports::{ForwardingTimeouts, ServersTransportConfig, UpstreamTlsConfig};
 
+pub(in crate::config) use middlewares::{ClientTlsFile, client_tls};
+
 use isolate::Element;
 use middlewares::{MiddlewareDraft, MiddlewareFile};
 use routers::{RouterDraft, RouterFile, internal_service};
@@ -66,6 +68,10 @@ pub struct DynamicConfig {
     pub routers: BTreeMap<String, RouterConfig>,
     /// Services by name.
     pub services: BTreeMap<String, ServiceConfig>,
+    /// The middlewares of each service that names some (Traefik 3.7's
+    /// `services.<name>.middlewares`), resolved: each is in
+    /// `middlewares`. They run after the router's, around the service.
+    pub service_middlewares: BTreeMap<String, Vec<String>>,
     /// Servers transports by name, as defined by the user; services without
     /// one use [`ServersTransportConfig::default`].
     pub servers_transports: BTreeMap<String, ServersTransportConfig>,
@@ -532,6 +538,34 @@ fn strip_provider(
     }
 }
 
+/// The middlewares `refs` name (a router's or a service's), provider
+/// suffixes checked; an unknown one is an error at its reference (its
+/// holder is disabled) and left out.
+fn resolve_middlewares(
+    refs: Vec<Ref>,
+    file: &Path,
+    defined: &BTreeMap<String, Origin>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<String> {
+    let mut out = Vec::with_capacity(refs.len());
+    for r in refs {
+        match strip_provider(&r, file, "middleware", errors) {
+            Some(m) if defined.contains_key(&m) => out.push(m),
+            Some(m) => {
+                let hint = suggest(&m, defined.keys().map(String::as_str));
+                errors.push(err_at(
+                    file,
+                    &r.path,
+                    r.pos,
+                    format!("unknown middleware {m:?}{hint}"),
+                ));
+            }
+            None => {}
+        }
+    }
+    out
+}
+
 fn finish(
     drafts: Vec<FileDraft>,
     entry_points: &[String],
@@ -599,8 +633,13 @@ fn finish(
             config: mut svc,
             transport,
             children,
+            middlewares: mws,
         } = draft;
         let file = svc.origin().file.clone();
+        let resolved = resolve_middlewares(mws, &file, &middlewares, &mut errors);
+        if !resolved.is_empty() {
+            config.service_middlewares.insert(name.clone(), resolved);
+        }
         if let (Some(r), ServiceConfig::LoadBalancer(lb)) = (transport, &mut svc)
             && let Some(resolved) = strip_provider(&r, &file, "serversTransport", &mut errors)
         {
@@ -653,6 +692,12 @@ fn finish(
     }
     composite::reject_cycles(&service_children, &child_refs, &mut errors);
     composite::check_tracking(&config.services, &tracking, &mut errors);
+    composite::reject_layers_below(
+        &config.services,
+        &config.service_middlewares,
+        &tracking,
+        &mut errors,
+    );
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
@@ -689,21 +734,7 @@ fn finish(
                 ));
             }
         }
-        for r in mws {
-            match strip_provider(&r, &file, "middleware", &mut errors) {
-                Some(m) if middlewares.contains_key(&m) => router.middlewares.push(m),
-                Some(m) => {
-                    let hint = suggest(&m, middlewares.keys().map(String::as_str));
-                    errors.push(err_at(
-                        &file,
-                        &r.path,
-                        r.pos,
-                        format!("unknown middleware {m:?}{hint}"),
-                    ));
-                }
-                None => {}
-            }
-        }
+        router.middlewares = resolve_middlewares(mws, &file, &middlewares, &mut errors);
         if let (Some(r), Some(t)) = (tls_ref, router.tls.as_mut()) {
             tls.resolve(&r, t, &file, &mut errors);
         }

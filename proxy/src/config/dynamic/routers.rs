@@ -259,7 +259,7 @@ pub(super) fn check(
 }
 
 /// A list of names, each with the list's key path and its own position.
-fn refs(list: Option<At<Vec<At<String>>>>) -> Vec<Ref> {
+pub(super) fn refs(list: Option<At<Vec<At<String>>>>) -> Vec<Ref> {
     let Some(list) = list else {
         return Vec::new();
     };

@@ -136,13 +136,8 @@ pub(super) struct ServiceFile {
     mirroring: Option<At<MirroringFile>>,
     failover: Option<At<FailoverFile>>,
     highest_random_weight: Option<At<HrwFile>>,
-}
-
-impl Schema for ServiceFile {
-    const KEYS: Spec = &[(
-        "middlewares",
-        Support::Error("service middlewares; ignoring them would skip them"),
-    )];
+    /// Run before the service, after the router's (Traefik 3.7).
+    middlewares: Option<At<Vec<At<String>>>>,
 }
 
 /// `loadBalancer` as written.
@@ -172,7 +167,7 @@ struct ServerFile {
     preserve_path: Option<At<bool>>,
 }
 
-pub(super) const SCHEMAS: &[Register] = &[schema::<ServiceFile>, schema::<LoadBalancerFile>];
+pub(super) const SCHEMAS: &[Register] = &[schema::<LoadBalancerFile>];
 
 // === checks ===
 
@@ -183,6 +178,8 @@ pub(super) struct ServiceDraft {
     pub(super) transport: Option<Ref>,
     /// The services it names, in the order of its config's children.
     pub(super) children: Vec<Ref>,
+    /// The middlewares it names, as written.
+    pub(super) middlewares: Vec<Ref>,
 }
 
 /// Checks the service at `path` (named at `pos`). `None` when it cannot be
@@ -191,8 +188,16 @@ pub(super) fn check(
     ctx: &mut Ctx,
     path: &str,
     pos: Pos,
-    file: ServiceFile,
+    mut file: ServiceFile,
 ) -> Option<ServiceDraft> {
+    let middlewares = super::routers::refs(file.middlewares.take());
+    let mut draft = check_type(ctx, path, pos, file)?;
+    draft.middlewares = middlewares;
+    Some(draft)
+}
+
+/// [`check`] of the service's type.
+fn check_type(ctx: &mut Ctx, path: &str, pos: Pos, file: ServiceFile) -> Option<ServiceDraft> {
     let kinds = [
         file.load_balancer.is_some(),
         file.weighted.is_some(),
@@ -341,6 +346,7 @@ pub(super) fn check(
         }),
         transport,
         children: Vec::new(),
+        middlewares: Vec::new(),
     })
 }
 
@@ -349,6 +355,7 @@ pub(super) fn draft(config: ServiceConfig, children: Vec<Ref>) -> ServiceDraft {
         config,
         transport: None,
         children,
+        middlewares: Vec::new(),
     }
 }
 

@@ -98,10 +98,10 @@ pub(in super::super) struct ForwardAuthFile {
     auth_signin_url: Option<At<String>>,
 }
 
-/// `tls` as written (Traefik's `ClientTLS`).
+/// `tls` as written (Traefik's `ClientTLS`; `rateLimit.redis.tls` too).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct ClientTlsFile {
+pub(in crate::config) struct ClientTlsFile {
     ca: String,
     cert: String,
     key: String,
@@ -109,9 +109,13 @@ struct ClientTlsFile {
     ca_optional: Option<At<bool>>,
 }
 
-/// The client TLS of `tls` (at `path`, `pos`): `cert` and `key` both or
-/// neither, as Go requires.
-fn client_tls(ctx: &mut Ctx, tls: At<ClientTlsFile>) -> Option<UpstreamTlsConfig> {
+/// The client TLS of `tls` (at `path`, `pos`) in `owner`'s options:
+/// `cert` and `key` both or neither, as Go requires.
+pub(in crate::config) fn client_tls(
+    ctx: &mut Ctx,
+    owner: &str,
+    tls: At<ClientTlsFile>,
+) -> Option<UpstreamTlsConfig> {
     let t = tls.value;
     if let Some(c) = &t.ca_optional {
         ctx.warn(
@@ -139,7 +143,7 @@ fn client_tls(ctx: &mut Ctx, tls: At<ClientTlsFile>) -> Option<UpstreamTlsConfig
             ctx.error(
                 &tls.path,
                 tls.key_pos,
-                "forwardAuth tls: both cert and key must be defined",
+                format!("{owner} tls: both cert and key must be defined"),
             );
             return None;
         }
@@ -180,7 +184,7 @@ impl ForwardAuthFile {
     pub(super) fn check(mut self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
         let tls_at = ctx.origin(self.tls.as_ref().map_or(pos, |t| t.key_pos));
         let tls = match self.tls.take() {
-            Some(t) => client_tls(ctx, t),
+            Some(t) => client_tls(ctx, "forwardAuth", t),
             None => Some(UpstreamTlsConfig::default()),
         };
         let address = match &self.address {

@@ -34,6 +34,7 @@ use crate::routing::goregex::GoRegex;
 pub use auth::BasicAuth;
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
+pub(in crate::config) use forward_auth::{ClientTlsFile, client_tls};
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
 pub use paths::{
@@ -161,8 +162,7 @@ impl Schema for MiddlewareFile {
     const NOUN: &'static str = "middleware";
 }
 
-pub(super) const SCHEMAS: &[Register] =
-    &[schema::<MiddlewareFile>, schema::<traffic::RateLimitFile>];
+pub(super) const SCHEMAS: &[Register] = &[schema::<MiddlewareFile>];
 
 // === checks ===
 

@@ -3,16 +3,18 @@
 //! (`average`, `period`, `burst`, `sourceCriterion`, by default the peer),
 //! with Traefik 3.7's defaults and build-time checks
 //! (`pkg/middlewares/{inflightreq,ratelimiter}`, `pkg/middlewares/
-//! extractor.go`). `rateLimit.redis` is refused as not supported yet.
-//! The request-time parts are `crate::middleware::{in_flight,rate_limit}`.
+//! extractor.go`); `rateLimit.redis`'s connection settings are decoded by
+//! `config::redis`. The request-time parts are
+//! `crate::middleware::{in_flight,rate_limit}`.
 
 use std::time::Duration;
 
 use http::HeaderName;
 use serde::Deserialize;
 
-use super::super::super::decode::{At, Ctx, Schema, Spec, Support};
+use super::super::super::decode::{At, Ctx};
 use super::super::super::node::Pos;
+use super::super::super::redis::RedisFile;
 use super::MiddlewareConfig;
 use super::ip_allow::{IpStrategyFile, strategy};
 use crate::config::IpStrategy;
@@ -59,6 +61,9 @@ pub struct RateLimit {
     pub ttl: Duration,
     /// `sourceCriterion` (the peer's IP unless set).
     pub source: SourceCriterion,
+    /// `redis`: the buckets live in this Redis, shared by every proxy
+    /// (and Traefik) using it; `None`: in memory, per proxy.
+    pub redis: Option<Box<crate::redis_client::Settings>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,13 +88,8 @@ pub(in super::super) struct RateLimitFile {
     period: Option<Duration>,
     burst: Option<At<i64>>,
     source_criterion: Option<At<SourceCriterionFile>>,
-}
-
-impl Schema for RateLimitFile {
-    const KEYS: Spec = &[(
-        "redis",
-        Support::Error("a limit shared through Redis; ignoring it would limit per proxy instead"),
-    )];
+    // Boxed: the largest of the middlewares' file forms otherwise.
+    redis: Option<Box<At<RedisFile>>>,
 }
 
 /// The default criterion when none of the three is set.
@@ -206,6 +206,15 @@ impl RateLimitFile {
         // Traefik: burst defaults to 1, and less than 1 counts as 1.
         let burst = non_negative(ctx, self.burst, "burst").max(1);
         let source = source(ctx, path, self.source_criterion, Fallback::Peer);
+        let redis = match self.redis {
+            None => None,
+            Some(r) => {
+                let r = *r;
+                let settings = r.value.check(ctx, "rateLimit", &r.path, r.key_pos);
+                ok &= settings.is_some();
+                settings.map(Box::new)
+            }
+        };
         if !ok {
             return None;
         }
@@ -243,6 +252,7 @@ impl RateLimitFile {
             max_delay,
             ttl,
             source: source?,
+            redis,
         }))
     }
 }

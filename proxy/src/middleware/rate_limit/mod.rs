@@ -13,6 +13,11 @@
 //! allocation but a source's first entry and, for a held request, its
 //! timer. The buckets live with the compiled middleware: a reload starts
 //! them full, as Traefik's rebuilt handlers do.
+//!
+//! With `redis` the buckets are in Redis instead, shared by every proxy
+//! using it (`redis`).
+
+mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,9 +25,11 @@ use std::time::{Duration, Instant};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 
+use self::redis::{Shared, Taken};
+
 use super::in_flight::MAX_SOURCES;
-use super::path::Step;
-use super::source::{self, Sources};
+use super::path::{Step, plain};
+use super::source::{self, Key, Sources};
 use crate::config::RateLimit as Config;
 use crate::forward::ProxyBody;
 use crate::listener::ConnCtx;
@@ -45,6 +52,10 @@ pub struct RateLimit {
     /// `burst` tokens' time.
     depth: u64,
     buckets: Sources<Bucket>,
+    /// `redis`: the buckets in Redis (or why its client could not be
+    /// made: every request is answered 500, as Traefik answers a Redis
+    /// error).
+    redis: Option<Result<Shared, String>>,
 }
 
 #[derive(Debug)]
@@ -70,9 +81,10 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl RateLimit {
-    pub(super) fn new(c: &Config) -> Self {
+    pub(super) fn new(c: &Config, name: &str) -> Self {
         let interval = c.interval.map_or(0, nanos);
         Self {
+            redis: c.redis.as_ref().map(|s| Shared::new(name, c, s)),
             c: c.clone(),
             epoch: Instant::now(),
             interval,
@@ -89,6 +101,11 @@ impl RateLimit {
         if self.interval == 0 {
             return Ok(req);
         }
+        if let Some(shared) = &self.redis {
+            // Boxed: the Redis exchange would make every chain's future
+            // as large; the round trip dwarfs the allocation.
+            return Box::pin(self.apply_shared(shared, req, conn)).await;
+        }
         let verdict = {
             let key = source::key(&self.c.source, &req, conn);
             self.take(key.bytes(), self.now())
@@ -101,6 +118,38 @@ impl RateLimit {
                 Ok(req)
             }
             Verdict::Refuse(d) => Err(Box::new(too_many(d))),
+        }
+    }
+
+    /// [`RateLimit::apply`] with the buckets in Redis.
+    async fn apply_shared(
+        &self,
+        shared: &Result<Shared, String>,
+        req: Request<RequestBody>,
+        conn: &ConnCtx,
+    ) -> Step {
+        let taken = match shared {
+            Ok(shared) => {
+                let source = source_text(&source::key(&self.c.source, &req, conn));
+                shared.take(&source).await.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.clone()),
+        };
+        match taken {
+            Ok(Taken::Wait(d)) => {
+                if !d.is_zero() {
+                    tokio::time::sleep(d).await;
+                }
+                Ok(req)
+            }
+            Ok(Taken::Refuse(d)) => Err(Box::new(too_many(d))),
+            Err(error) => {
+                tracing::error!(%error, "rateLimit: could not insert/update bucket in Redis");
+                Err(Box::new(plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Could not insert/update bucket".to_owned(),
+                )))
+            }
         }
     }
 
@@ -148,6 +197,15 @@ impl RateLimit {
     }
 }
 
+/// A source as Traefik writes it in a Redis key: an IP as text (IPv4
+/// dotted), else the header's or host's value.
+fn source_text(key: &Key<'_>) -> String {
+    match key {
+        Key::Ip(octets) => std::net::Ipv6Addr::from(*octets).to_canonical().to_string(),
+        Key::Text(t) => String::from_utf8_lossy(t).into_owned(),
+    }
+}
+
 /// Traefik's refusal: 429 with when to come back.
 fn too_many(delay: Duration) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::full("Too Many Requests"));
@@ -169,15 +227,19 @@ mod tests {
     use crate::config::{IpStrategy, SourceCriterion};
 
     fn limiter(interval_ms: u64, burst: u64, max_delay_ms: u64) -> RateLimit {
-        RateLimit::new(&Config {
-            average: 1000 / interval_ms,
-            period: Duration::from_secs(1),
-            interval: Some(Duration::from_millis(interval_ms)),
-            burst,
-            max_delay: Duration::from_millis(max_delay_ms),
-            ttl: Duration::from_secs(2),
-            source: SourceCriterion::Ip(IpStrategy::Peer { ipv6_subnet: None }),
-        })
+        RateLimit::new(
+            &Config {
+                average: 1000 / interval_ms,
+                period: Duration::from_secs(1),
+                interval: Some(Duration::from_millis(interval_ms)),
+                burst,
+                max_delay: Duration::from_millis(max_delay_ms),
+                ttl: Duration::from_secs(2),
+                source: SourceCriterion::Ip(IpStrategy::Peer { ipv6_subnet: None }),
+                redis: None,
+            },
+            "limit",
+        )
     }
 
     const MS: u64 = 1_000_000;
