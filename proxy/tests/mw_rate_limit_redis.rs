@@ -60,20 +60,7 @@ async fn ask(addr: SocketAddr, host: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn status(text: &str) -> u16 {
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let head = text.split("\r\n\r\n").next()?;
-    head.split("\r\n").find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
+use support::{raw_header as header, raw_status as status};
 
 /// The `proxy` binary on `dynamic`, entrypoint `web` on `port`; killed on
 /// drop.

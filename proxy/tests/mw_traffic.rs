@@ -78,20 +78,7 @@ async fn ask(p: &TestProxy, from: Ipv4Addr, host: &str, path: &str, extra: &str)
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn status(text: &str) -> u16 {
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let head = text.split("\r\n\r\n").next()?;
-    head.split("\r\n").find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
+use support::{raw_header as header, raw_status as status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_burst_passes_then_429_with_traefiks_headers_per_source() {

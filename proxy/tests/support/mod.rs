@@ -622,6 +622,23 @@ pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
     H1::connect(addr).await.get(host, path).await
 }
 
+/// The status of a raw HTTP/1.1 answer (0 when there is none).
+pub fn raw_status(text: &str) -> u16 {
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Header `name` of a raw HTTP/1.1 answer.
+pub fn raw_header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let head = text.split("\r\n\r\n").next()?;
+    head.split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
 /// Reads the raw bytes of a response to a request written by hand (for
 /// what a client library would refuse to send).
 pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {

@@ -237,15 +237,9 @@ pub fn disable_unbuilt(loaded: &mut super::Loaded, unbuilt: &[crate::tls::Unbuil
                         .filter(|c| bad_services.contains(*c))
                         .map(|c| format!("service {c:?}")),
                 );
-                because.extend(
-                    config
-                        .service_middlewares
-                        .get(name)
-                        .into_iter()
-                        .flatten()
-                        .filter(|m| bad_middlewares.contains(*m))
-                        .map(|m| format!("middleware {m:?}")),
-                );
+                because.extend(middlewares_because(config, name, |m| {
+                    bad_middlewares.contains(m)
+                }));
                 (!because.is_empty()).then(|| (name.clone(), because))
             })
             .collect();
@@ -389,6 +383,22 @@ pub(super) fn attribute(errors: &[ConfigError], elements: &[Element]) -> Attribu
         }
     }
     out
+}
+
+/// Why service `name` is disabled by its own middlewares: each one
+/// `bad` says is disabled.
+fn middlewares_because<'c>(
+    config: &'c DynamicConfig,
+    name: &str,
+    bad: impl Fn(&str) -> bool + 'c,
+) -> impl Iterator<Item = String> + 'c {
+    config
+        .service_middlewares
+        .get(name)
+        .into_iter()
+        .flatten()
+        .filter(move |m| bad(m))
+        .map(|m| format!("middleware {m:?}"))
 }
 
 /// What `finish` resolved that the disabling follows.
@@ -537,15 +547,9 @@ pub(super) fn disable(
             .filter(|t| bad_transports.contains(*t))
             .map(|t| format!("serversTransport {t:?}"))
             .into_iter()
-            .chain(
-                config
-                    .service_middlewares
-                    .get(name)
-                    .into_iter()
-                    .flatten()
-                    .filter(|m| bad_middlewares.contains_key(*m))
-                    .map(|m| format!("middleware {m:?}")),
-            )
+            .chain(middlewares_because(config, name, |m| {
+                bad_middlewares.contains_key(m)
+            }))
             .collect();
         if own.has(ElementKind::Service, name) || !because.is_empty() {
             let origin = config.services.remove(name).map_or_else(
