@@ -1,4 +1,4 @@
-//! `rateLimit` at request time (in memory), as Traefik 3.7 does it: a
+//! `rateLimit` at request time (in memory, or in Redis: `redis`), as Traefik 3.7 does it: a
 //! token bucket per source (`average` tokens per `period`, `burst` at
 //! most); a request takes a token; one that would have to wait up to
 //! `maxDelay` for it is held that long and goes on; one that would wait
