@@ -101,7 +101,7 @@ pub(super) fn runtime(static_cfg: &StaticConfig, snap: &Snapshot) -> Runtime {
         v["status"] = json!(ENABLED);
         // Traefik shows a service's own middlewares as its provider wrote
         // them (no provider suffix added).
-        if let Some(mws) = config.service_middlewares.get(name) {
+        if let Some(mws) = config.service_middlewares_written.get(name) {
             v["middlewares"] = json!(mws);
         }
         if let Some(live) = snap.services.iter().find(|l| *l.name == *qualified)

@@ -72,6 +72,9 @@ pub struct DynamicConfig {
     /// `services.<name>.middlewares`), resolved: each is in
     /// `middlewares`. They run after the router's, around the service.
     pub service_middlewares: BTreeMap<String, Vec<String>>,
+    /// The same lists as written (`auth`, `auth@file`), as the API shows
+    /// them.
+    pub service_middlewares_written: BTreeMap<String, Vec<String>>,
     /// Servers transports by name, as defined by the user; services without
     /// one use [`ServersTransportConfig::default`].
     pub servers_transports: BTreeMap<String, ServersTransportConfig>,
@@ -636,6 +639,12 @@ fn finish(
             middlewares: mws,
         } = draft;
         let file = svc.origin().file.clone();
+        if !mws.is_empty() {
+            let written = mws.iter().map(|r| r.name.clone()).collect();
+            config
+                .service_middlewares_written
+                .insert(name.clone(), written);
+        }
         let resolved = resolve_middlewares(mws, &file, &middlewares, &mut errors);
         if !resolved.is_empty() {
             config.service_middlewares.insert(name.clone(), resolved);
