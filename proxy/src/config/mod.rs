@@ -49,8 +49,8 @@ pub use static_config::{
     AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointMiddleware, EntryPointTls,
     EntryPointTransport, FileProviderConfig, ForwardedHeadersConfig, Http2Config,
     INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig,
-    PrometheusConfig, ProvidersConfig, Redirection, RespondingTimeouts, StaticConfig, load_static,
-    parse_static,
+    PrometheusConfig, ProvidersConfig, ProxyProtocolConfig, Redirection, RespondingTimeouts,
+    StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer
