@@ -41,7 +41,8 @@ pub use dynamic::{
     Secure, ServerConfig, ServersTransportConfig, ServiceConfig, SourceCriterion, StatusRanges,
     StickyCookie, StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
     WeightedConfig, apply_entry_point_models, disable_missing_internal, disable_unbuilt,
-    dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    dynamic_paths, load_dynamic, load_dynamic_isolated, load_kv_isolated, parse_dynamic,
+    parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
