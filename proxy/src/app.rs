@@ -21,7 +21,8 @@ use crate::control::Control;
 use crate::forward::Shared;
 use crate::ipnet::IpSet;
 use crate::listener::{
-    self, ConnTimeouts, EntryPointInfo, Handshake, KeepAliveLimits, Shutdown, WorkerListener,
+    self, ConnTimeouts, EntryPointInfo, Handshake, KeepAliveLimits, ProxyProtocol, Shutdown,
+    WorkerListener,
 };
 use crate::observe::{self, AccessLogOptions, AccessLogWriter, MetricsFlags, MetricsHandle};
 
@@ -179,6 +180,17 @@ pub fn start(
                 .then_some(ep.transport.keep_alive_max_requests),
             max_time: nonzero(ep.transport.keep_alive_max_time),
         };
+        let proxy_protocol = ep.proxy_protocol.as_ref().map(|pp| {
+            if pp.insecure {
+                tracing::info!(entrypoint = %ep.name, "PROXY protocol: every peer's header is used (insecure)");
+            } else {
+                tracing::info!(entrypoint = %ep.name, trusted = ?pp.trusted_ips, "PROXY protocol: headers used from trusted peers only");
+            }
+            ProxyProtocol {
+                trusted: IpSet::new(pp.trusted_ips.iter().copied()),
+                insecure: pp.insecure,
+            }
+        });
         for (w, sock) in socks.into_iter().enumerate() {
             per_worker[w].push(WorkerListener {
                 info: Arc::clone(&info),
@@ -187,6 +199,7 @@ pub fn start(
                 admin: admin.clone(),
                 keep_alive,
                 http2: ep.http2,
+                proxy_protocol: proxy_protocol.clone(),
                 socket: sock,
             });
         }

@@ -42,7 +42,8 @@ pub use dynamic::{
     Secure, ServerConfig, ServersTransportConfig, ServiceConfig, SourceCriterion, StatusRanges,
     StickyCookie, StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
     WeightedConfig, apply_entry_point_models, disable_missing_internal, disable_unbuilt,
-    dynamic_paths, load_dynamic, load_dynamic_isolated, parse_dynamic, parse_dynamic_isolated,
+    dynamic_paths, load_dynamic, load_dynamic_isolated, load_kv_isolated, parse_dynamic,
+    parse_dynamic_isolated,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
@@ -50,8 +51,8 @@ pub use static_config::{
     AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointMiddleware, EntryPointTls,
     EntryPointTransport, FileProviderConfig, ForwardedHeadersConfig, Http2Config,
     INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig,
-    PrometheusConfig, ProvidersConfig, Redirection, RespondingTimeouts, StaticConfig, load_static,
-    parse_static,
+    PrometheusConfig, ProvidersConfig, ProxyProtocolConfig, Redirection, RespondingTimeouts,
+    StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

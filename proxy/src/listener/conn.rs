@@ -33,7 +33,8 @@ pub struct ConnCtx {
     pub shared: Arc<Shared>,
     /// The entrypoint the connection came in on.
     pub entrypoint: Arc<EntryPointInfo>,
-    /// The TCP peer.
+    /// The client's address: the TCP peer, or the source address of the
+    /// PROXY protocol header a trusted peer sent (`proxyProtocol`).
     pub peer: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
@@ -265,7 +266,7 @@ fn authority_port(authority: &str) -> Option<&str> {
 /// Serves one accepted connection until it closes, the worker drains, or
 /// the watchdog closes it.
 pub(super) async fn serve_conn(
-    tcp: tokio::net::TcpStream,
+    mut tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     ep: Rc<EpState>,
@@ -276,17 +277,31 @@ pub(super) async fn serve_conn(
     let _ = tcp.set_nodelay(true);
     // The TLS handshake (or the first byte of a plain request) must come
     // within the read timeout, as Traefik bounds reading the ClientHello.
-    let handshake = ep.handshake.complete(tcp, &shared.snapshot, ep.info.index);
+    // A PROXY protocol header comes first, within the same bound.
+    let handshake = async {
+        let peer = match &ep.proxy_protocol {
+            Some(pp) => pp.client_addr(&mut tcp, peer).await?,
+            None => peer,
+        };
+        let accepted = ep
+            .handshake
+            .complete(tcp, &shared.snapshot, ep.info.index)
+            .await?;
+        Ok::<_, std::io::Error>((peer, accepted))
+    };
     let accepted = match ep.timeouts.read {
         Some(t) => tokio::time::timeout(t, handshake)
             .await
             .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
         None => handshake.await,
     };
-    let Accepted {
-        stream,
-        tls_options,
-    } = match accepted {
+    let (
+        peer,
+        Accepted {
+            stream,
+            tls_options,
+        },
+    ) = match accepted {
         Ok(a) => a,
         Err(e) => {
             if e.kind() != std::io::ErrorKind::UnexpectedEof {

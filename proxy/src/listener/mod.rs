@@ -13,6 +13,7 @@
 
 pub mod bind;
 pub mod conn;
+pub mod proxy_protocol;
 mod request_line;
 pub mod served;
 pub mod stream;
@@ -29,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 pub use conn::ConnCtx;
+pub use proxy_protocol::ProxyProtocol;
 pub use stream::{Accepted, ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
@@ -85,6 +87,8 @@ pub struct WorkerListener {
     pub keep_alive: KeepAliveLimits,
     /// HTTP/2 server settings (`entryPoints.<n>.http2`).
     pub http2: Http2Config,
+    /// `proxyProtocol`: the client address from a PROXY header.
+    pub proxy_protocol: Option<ProxyProtocol>,
     /// This worker's socket.
     pub socket: std::net::TcpListener,
 }
@@ -157,6 +161,7 @@ pub async fn run_worker(
             timeouts: l.timeouts,
             admin: l.admin,
             keep_alive: l.keep_alive,
+            proxy_protocol: l.proxy_protocol,
         });
         accepts.push(tokio::task::spawn_local(accept_loop(
             listener,
@@ -205,6 +210,7 @@ struct EpState {
     timeouts: ConnTimeouts,
     admin: AdminRoutes,
     keep_alive: KeepAliveLimits,
+    proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// Traefik's `transport.keepAliveMaxRequests` / `keepAliveMaxTime`.

@@ -12,6 +12,7 @@ mod composite;
 mod files;
 mod health;
 mod isolate;
+mod kv;
 mod middlewares;
 mod model;
 mod routers;
@@ -28,7 +29,7 @@ use serde::Deserialize;
 
 use super::decode::{Ctx, Named, Register, Schema, Spec, Support, decode, schema, suggest};
 use super::error::{ConfigError, ConfigErrors, ConfigWarning, Origin, sort_warnings};
-use super::node::{Format, Pos, parse};
+use super::node::{Format, Node, Pos, parse};
 use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
@@ -39,6 +40,7 @@ pub use composite::{
 pub use files::dynamic_paths;
 pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
+pub use kv::load_kv_isolated;
 pub use middlewares::{
     AddPrefix, BasicAuth, Cors, EncodedCharacters, ErrorPage, ForwardAuth, Headers, InFlightReq,
     IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RateLimit, RedirectRegex, RedirectScheme,
@@ -341,20 +343,32 @@ fn decode_file(
     errors: &mut Vec<ConfigError>,
     warnings: &mut Vec<ConfigWarning>,
 ) -> FileDraft {
-    let mut draft = FileDraft::default();
+    let draft = FileDraft::default();
     if let Some(e) = template_action(text, file) {
         errors.push(e);
         return draft;
     }
-    let root = match parse(text, format, file) {
-        Ok(root) => root,
+    match parse(text, format, file) {
+        Ok(root) => decode_root(&root, file, default_rule_syntax, errors, warnings),
         Err(e) => {
             errors.push(e);
-            return draft;
+            draft
         }
-    };
+    }
+}
+
+/// Decodes one source's node tree (a file's, or a key-value store's);
+/// `file` names the source in messages.
+fn decode_root(
+    root: &Node,
+    file: &Path,
+    default_rule_syntax: RuleSyntax,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> FileDraft {
+    let mut draft = FileDraft::default();
     let mut ctx = Ctx::new(file, SCHEMAS);
-    if let Some(top) = decode::<DynamicFile>(&mut ctx, &root) {
+    if let Some(top) = decode::<DynamicFile>(&mut ctx, root) {
         draft.tls = tls::check(&mut ctx, top.tls);
         let http = top.http;
         let mut element = |kind: ElementKind, name: &str, path: &str| {

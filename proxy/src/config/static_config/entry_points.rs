@@ -43,6 +43,9 @@ pub struct EntryPointConfig {
     pub http_middlewares: Vec<EntryPointMiddleware>,
     /// HTTP/2 server settings.
     pub http2: Http2Config,
+    /// `proxyProtocol`: read a PROXY protocol header (v1 or v2) from each
+    /// connection; `None` when not set.
+    pub proxy_protocol: Option<ProxyProtocolConfig>,
     /// Where it was defined (line 0 for an implicit entrypoint).
     pub origin: Origin,
 }
@@ -61,6 +64,7 @@ impl EntryPointConfig {
             redirect: None,
             http_middlewares: Vec::new(),
             http2: Http2Config::default(),
+            proxy_protocol: None,
             origin: Origin {
                 file: file.to_path_buf(),
                 line: 0,
@@ -179,6 +183,16 @@ impl Default for LifeCycle {
     }
 }
 
+/// `entryPoints.<name>.proxyProtocol`: whose PROXY headers are used (the
+/// others' are read and dropped).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProxyProtocolConfig {
+    /// Peers whose header gives the client address.
+    pub trusted_ips: Vec<IpNet>,
+    /// Use every peer's header.
+    pub insecure: bool,
+}
+
 /// `entryPoints.<name>.forwardedHeaders`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ForwardedHeadersConfig {
@@ -198,6 +212,7 @@ pub(super) struct EntryPointFile {
     as_default: Option<bool>,
     transport: TransportFile,
     forwarded_headers: ForwardedFile,
+    proxy_protocol: Option<At<ProxyProtocolFile>>,
     http2: Http2File,
     /// `tls` and `redirections`; its other keys are refused or warned about.
     #[serde(rename = "http")]
@@ -206,10 +221,6 @@ pub(super) struct EntryPointFile {
 
 impl Schema for EntryPointFile {
     const KEYS: Spec = &[
-        (
-            "proxyProtocol",
-            Support::Error("it changes which address is the client's"),
-        ),
         ("http3", Support::Warn("no HTTP/3")),
         ("udp", Support::Warn("no UDP")),
         ("observability", Support::Warn("")),
@@ -328,6 +339,15 @@ struct ForwardedFile {
     insecure: Option<bool>,
 }
 
+/// `proxyProtocol` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ProxyProtocolFile {
+    #[serde(rename = "trustedIPs")]
+    trusted_ips: Option<At<Vec<At<String>>>>,
+    insecure: Option<bool>,
+}
+
 impl Schema for ForwardedFile {
     const KEYS: Spec = &[
         ("connection", Support::Warn("")),
@@ -427,14 +447,13 @@ pub(super) fn check(
     }
     let fh = file.forwarded_headers;
     ep.forwarded_headers.insecure = fh.insecure.unwrap_or(false);
-    if let Some(list) = fh.trusted_ips {
-        let list_path = list.path.clone();
-        for (ip, ip_pos) in list.strings() {
-            match ip.parse::<IpNet>() {
-                Ok(net) => ep.forwarded_headers.trusted_ips.push(net),
-                Err(e) => ctx.error(&list_path, ip_pos, e),
-            }
-        }
+    ep.forwarded_headers.trusted_ips = trusted_ips(ctx, fh.trusted_ips);
+    if let Some(pp) = file.proxy_protocol.filter(|p| p.ok) {
+        let pp = pp.value;
+        ep.proxy_protocol = Some(ProxyProtocolConfig {
+            insecure: pp.insecure.unwrap_or(false),
+            trusted_ips: trusted_ips(ctx, pp.trusted_ips),
+        });
     }
     let http = file.http;
     if let Some(list) = http.middlewares {
@@ -484,6 +503,21 @@ pub(super) fn check(
         }
     }
     ok.then_some(ep)
+}
+
+/// The ranges of a `trustedIPs` list, each bad one an error at its place.
+fn trusted_ips(ctx: &mut Ctx, list: Option<At<Vec<At<String>>>>) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    if let Some(list) = list {
+        let list_path = list.path.clone();
+        for (ip, ip_pos) in list.strings() {
+            match ip.parse::<IpNet>() {
+                Ok(net) => out.push(net),
+                Err(e) => ctx.error(&list_path, ip_pos, e),
+            }
+        }
+    }
+    out
 }
 
 /// The port a redirection of entrypoint `from` goes to: `:port`, or the

@@ -28,7 +28,8 @@ use super::read_file;
 pub use api::ApiConfig;
 pub use entry_points::{
     EntryPointConfig, EntryPointMiddleware, EntryPointTls, EntryPointTransport,
-    ForwardedHeadersConfig, Http2Config, LifeCycle, Redirection, RespondingTimeouts,
+    ForwardedHeadersConfig, Http2Config, LifeCycle, ProxyProtocolConfig, Redirection,
+    RespondingTimeouts,
 };
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,

@@ -4,6 +4,7 @@
 
 mod dynamic;
 mod files;
+mod kv;
 mod props;
 mod schemas;
 mod static_config;

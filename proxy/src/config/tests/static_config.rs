@@ -178,7 +178,7 @@ entryPoints:
   pp:
     address: ":81"
     proxyProtocol:
-      trustedIPs: [127.0.0.1]
+      trustedIPs: [127.0.0.1, 300.1.1.1]
   sec:
     address: ":443"
     http:
@@ -219,9 +219,12 @@ entrypoint: {}
         &e,
         "traefik.yml:4:15: entryPoints.dns.address: UDP entrypoints are not supported yet",
     );
-    assert_has(
-        &e,
-        "traefik.yml:7:5: entryPoints.pp.proxyProtocol: not supported yet: it changes which address is the client's",
+    // proxyProtocol is built: only its bad range is an error.
+    assert!(
+        e.iter().any(|l| l.starts_with("traefik.yml:8:")
+            && l.contains("entryPoints.pp.proxyProtocol.trustedIPs")
+            && l.contains("300.1.1.1")),
+        "{e:?}"
     );
     // Entrypoint TLS, redirections and middlewares are built now.
     assert!(
@@ -429,4 +432,42 @@ fn api_section_as_traefik_reads_it() {
     );
     let e = errs(static_yaml("api:\n  dashbord: true\n"));
     assert!(e.iter().any(|m| m.contains("dashbord")), "{e:?}");
+}
+
+#[test]
+fn proxy_protocol_is_read_with_trusted_ips_and_insecure() {
+    let text = "entryPoints:\n  lb:\n    address: \":81\"\n    proxyProtocol:\n      trustedIPs: [\"10.0.0.0/8\", \"::1\"]\n  open:\n    address: \":82\"\n    proxyProtocol:\n      insecure: true\n  plain:\n    address: \":83\"\n";
+    let (c, w) = parse_static(text, Format::Yaml, Path::new("traefik.yml")).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let lb = c.entry_point("lb").unwrap().proxy_protocol.clone().unwrap();
+    assert!(!lb.insecure);
+    assert_eq!(lb.trusted_ips.len(), 2);
+    assert!(lb.trusted_ips[0].contains("10.1.2.3".parse().unwrap()));
+    let open = c
+        .entry_point("open")
+        .unwrap()
+        .proxy_protocol
+        .clone()
+        .unwrap();
+    assert!(open.insecure && open.trusted_ips.is_empty());
+    assert_eq!(c.entry_point("plain").unwrap().proxy_protocol, None);
+    // TOML, an empty section: enabled, nobody trusted (headers dropped).
+    let toml = "[entryPoints.web]\naddress = \":80\"\n[entryPoints.web.proxyProtocol]\n";
+    let (c, _) = parse_static(toml, Format::Toml, Path::new("traefik.toml")).unwrap();
+    let pp = c
+        .entry_point("web")
+        .unwrap()
+        .proxy_protocol
+        .clone()
+        .unwrap();
+    assert!(!pp.insecure && pp.trusted_ips.is_empty());
+    // An unknown key in it is an error naming it.
+    let bad = "entryPoints:\n  lb:\n    address: \":81\"\n    proxyProtocol:\n      trustedIP: [\"10.0.0.0/8\"]\n";
+    let e = errs(static_yaml(bad));
+    assert!(
+        e.iter()
+            .any(|l| l.contains("entryPoints.lb.proxyProtocol.trustedIP")
+                && l.contains("trustedIPs")),
+        "{e:?}"
+    );
 }
