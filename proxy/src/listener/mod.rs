@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 pub use conn::ConnCtx;
-pub use stream::{Accepted, ClientStream, Handshake};
+pub use stream::{Accepted, ClientCerts, ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
 use crate::config::Http2Config;

@@ -41,7 +41,8 @@
 //! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
 //! in memory), both counting by a `sourceCriterion` (`source`), `retry`
 //! (`retry`), `errors` (`errors`, its pages fetched with
-//! `forward::fetch`).
+//! `forward::fetch`), `passTLSClientCert` (`tls_cert`, from the
+//! connection's client certificates).
 
 mod basic_auth;
 mod encoded;
@@ -55,6 +56,7 @@ mod rate_limit;
 mod redirect;
 mod retry;
 mod source;
+mod tls_cert;
 
 use std::collections::BTreeMap;
 
@@ -173,6 +175,8 @@ pub enum Middleware {
     Retry(retry::Retry),
     /// `errors` (boxed: large).
     Errors(Box<errors::Errors>),
+    /// `passTLSClientCert`.
+    PassTlsClientCert(tls_cert::PassTlsCert),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -237,6 +241,9 @@ impl Middleware {
                 c,
                 build.services.get(c.service.as_str()).copied(),
             ))),
+            MiddlewareConfig::PassTlsClientCert(c) => {
+                Middleware::PassTlsClientCert(tls_cert::PassTlsCert::new(c))
+            }
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -271,6 +278,7 @@ impl Member for Middleware {
             Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),
             Middleware::Retry(m) => m.inbound(req).await,
             Middleware::Errors(m) => m.inbound(req, cx.conn),
+            Middleware::PassTlsClientCert(m) => Inbound::Next(m.apply(req, cx.conn), Frame::Pass),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.

@@ -68,6 +68,7 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             }
             ("forwardAuth", v)
         }
+        MiddlewareConfig::PassTlsClientCert(p) => ("passTLSClientCert", json!(p)),
         MiddlewareConfig::EncodedCharacters(e) => {
             let allowed = |b: u8| !e.denied.contains(&b);
             (

@@ -18,6 +18,7 @@ mod headers;
 mod ip_allow;
 mod paths;
 mod retry;
+mod tls_cert;
 mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +42,7 @@ pub use paths::{
     StripPrefix, StripPrefixRegex,
 };
 pub use retry::Retry;
+pub use tls_cert::{CertInfo, DnFields, IssuerFields, PassTlsClientCert};
 pub use traffic::{InFlightReq, RateLimit, SourceCriterion};
 
 /// A validated middleware, ready to be compiled into a router's chain.
@@ -78,6 +80,8 @@ pub enum MiddlewareConfig {
     Retry(Retry),
     /// `errors` (boxed: large).
     Errors(Box<ErrorPage>),
+    /// `passTLSClientCert`.
+    PassTlsClientCert(PassTlsClientCert),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -132,6 +136,8 @@ pub(super) enum MiddlewareFile {
     RateLimit(traffic::RateLimitFile),
     Retry(retry::RetryFile),
     Errors(errors::ErrorPageFile),
+    #[serde(rename = "passTLSClientCert")]
+    PassTlsClientCert(tls_cert::PassTlsClientCertFile),
     Chain(ChainFile),
 }
 
@@ -152,7 +158,6 @@ const NOT_BUILT: Spec = &[
     ("contentType", NOT_YET),
     ("digestAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
-    ("passTLSClientCert", NOT_YET),
     ("plugin", NOT_YET),
 ];
 
@@ -211,6 +216,7 @@ pub(super) fn check(
             service = Some(r);
             config
         }),
+        MiddlewareFile::PassTlsClientCert(f) => f.check(),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
