@@ -32,7 +32,7 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, BasicAuth, CertInfo, CertificateConfig, CheckScheme, ChildService, Cors,
+    AddPrefix, BasicAuth, CertInfo, CertificateConfig, CheckScheme, ChildService, Cors, DigestAuth,
     DisabledElement, DnFields, DynamicConfig, ElementKind, EncodedCharacters, ErrorPage,
     FailoverConfig, FailoverErrors, ForwardAuth, ForwardingTimeouts, Headers, HealthCheckConfig,
     INTERNAL_SERVICES, InFlightReq, IpAllowList, IpStrategy, IssuerFields, LoadBalancerConfig,

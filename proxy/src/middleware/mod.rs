@@ -36,7 +36,8 @@
 //!
 //! Built: the path and redirect middlewares (`path`, `redirect`),
 //! `headers` (`headers`), `ipAllowList` (`ip_allow`), `basicAuth`
-//! (`basic_auth`, its hashes in `crate::htpasswd`), `forwardAuth`
+//! (`basic_auth`, its hashes in `crate::htpasswd`), `digestAuth`
+//! (`digest_auth`), `forwardAuth`
 //! (`forward_auth`, over the worker's upstream pool), `encodedCharacters`
 //! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
 //! in memory), both counting by a `sourceCriterion` (`source`), `retry`
@@ -45,6 +46,7 @@
 //! connection's client certificates).
 
 mod basic_auth;
+mod digest_auth;
 mod encoded;
 mod errors;
 mod forward_auth;
@@ -163,6 +165,8 @@ pub enum Middleware {
     IpAllowList(ip_allow::IpAllowList),
     /// `basicAuth`.
     BasicAuth(basic_auth::BasicAuth),
+    /// `digestAuth` (boxed: its nonce table).
+    DigestAuth(Box<digest_auth::DigestAuth>),
     /// `forwardAuth` (boxed: large).
     ForwardAuth(Box<forward_auth::ForwardAuth>),
     /// `encodedCharacters`.
@@ -224,6 +228,9 @@ impl Middleware {
                 Middleware::IpAllowList(ip_allow::IpAllowList::new(c))
             }
             MiddlewareConfig::BasicAuth(c) => Middleware::BasicAuth(basic_auth::BasicAuth::new(c)),
+            MiddlewareConfig::DigestAuth(c) => {
+                Middleware::DigestAuth(Box::new(digest_auth::DigestAuth::new(c)))
+            }
             MiddlewareConfig::ForwardAuth(c) => {
                 Middleware::ForwardAuth(Box::new(forward_auth::ForwardAuth::new(c, name, build)))
             }
@@ -273,6 +280,7 @@ impl Member for Middleware {
             Middleware::Headers(m) => m.inbound(req, cx.conn),
             Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
             Middleware::BasicAuth(m) => pass(m.apply(req).await),
+            Middleware::DigestAuth(m) => pass(m.apply(req)),
             Middleware::EncodedCharacters(m) => pass(m.apply(req)),
             Middleware::InFlightReq(m) => m.inbound(req, cx.conn),
             Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),

@@ -40,8 +40,8 @@ pub use files::dynamic_paths;
 pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use middlewares::{
-    AddPrefix, BasicAuth, CertInfo, Cors, DnFields, EncodedCharacters, ErrorPage, ForwardAuth,
-    Headers, InFlightReq, IpAllowList, IpStrategy, IssuerFields, MiddlewareConfig,
+    AddPrefix, BasicAuth, CertInfo, Cors, DigestAuth, DnFields, EncodedCharacters, ErrorPage,
+    ForwardAuth, Headers, InFlightReq, IpAllowList, IpStrategy, IssuerFields, MiddlewareConfig,
     PassTlsClientCert, Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath,
     ReplacePathRegex, Retry, Secure, SourceCriterion, StripPrefix, StripPrefixRegex,
 };

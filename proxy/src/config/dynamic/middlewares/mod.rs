@@ -32,7 +32,7 @@ use super::super::node::Pos;
 use super::{Ref, err_at, service_ref, strip_provider};
 use crate::routing::goregex::GoRegex;
 
-pub use auth::BasicAuth;
+pub use auth::{BasicAuth, DigestAuth};
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub use headers::{Cors, Headers, Secure};
@@ -68,6 +68,8 @@ pub enum MiddlewareConfig {
     IpAllowList(IpAllowList),
     /// `basicAuth`.
     BasicAuth(BasicAuth),
+    /// `digestAuth`.
+    DigestAuth(DigestAuth),
     /// `forwardAuth` (boxed: large).
     ForwardAuth(Box<ForwardAuth>),
     /// `encodedCharacters`.
@@ -130,6 +132,7 @@ pub(super) enum MiddlewareFile {
     IpAllowList(ip_allow::IpAllowListFile),
     IpWhiteList(ip_allow::IpWhiteListFile),
     BasicAuth(auth::BasicAuthFile),
+    DigestAuth(auth::DigestAuthFile),
     EncodedCharacters(paths::EncodedCharactersFile),
     ForwardAuth(Box<forward_auth::ForwardAuthFile>),
     InFlightReq(traffic::InFlightReqFile),
@@ -156,7 +159,6 @@ const NOT_BUILT: Spec = &[
     ("circuitBreaker", NOT_YET),
     ("compress", NOT_YET),
     ("contentType", NOT_YET),
-    ("digestAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
     ("plugin", NOT_YET),
 ];
@@ -207,6 +209,7 @@ pub(super) fn check(
         MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
         MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
+        MiddlewareFile::DigestAuth(f) => f.check_digest(ctx, path, pos),
         MiddlewareFile::EncodedCharacters(f) => f.check(),
         MiddlewareFile::ForwardAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::InFlightReq(f) => f.check(ctx, path, pos),
