@@ -41,7 +41,7 @@ pub struct PassTlsCert {
     info: Option<Info>,
 }
 
-/// `info` with the issuer's switches in the subject's shape.
+/// `info`.
 #[derive(Debug)]
 struct Info {
     subject: Option<DnFields>,
@@ -59,7 +59,7 @@ impl PassTlsCert {
             pem: c.pem,
             info: c.info.as_ref().map(|i: &CertInfo| Info {
                 subject: i.subject.clone(),
-                issuer: i.issuer.clone().map(DnFields::from),
+                issuer: i.issuer.clone(),
                 serial_number: i.serial_number,
                 not_before: i.not_before,
                 not_after: i.not_after,

@@ -41,7 +41,7 @@ pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use middlewares::{
     AddPrefix, BasicAuth, CertInfo, Cors, DigestAuth, DnFields, EncodedCharacters, ErrorPage,
-    ForwardAuth, Headers, InFlightReq, IpAllowList, IpStrategy, IssuerFields, MiddlewareConfig,
+    ForwardAuth, Headers, InFlightReq, IpAllowList, IpStrategy, MiddlewareConfig,
     PassTlsClientCert, Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath,
     ReplacePathRegex, Retry, Secure, SourceCriterion, StripPrefix, StripPrefixRegex,
 };

@@ -42,7 +42,7 @@ pub use paths::{
     StripPrefix, StripPrefixRegex,
 };
 pub use retry::Retry;
-pub use tls_cert::{CertInfo, DnFields, IssuerFields, PassTlsClientCert};
+pub use tls_cert::{CertInfo, DnFields, PassTlsClientCert};
 pub use traffic::{InFlightReq, RateLimit, SourceCriterion};
 
 /// A validated middleware, ready to be compiled into a router's chain.
@@ -219,7 +219,7 @@ pub(super) fn check(
             service = Some(r);
             config
         }),
-        MiddlewareFile::PassTlsClientCert(f) => f.check(),
+        MiddlewareFile::PassTlsClientCert(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");

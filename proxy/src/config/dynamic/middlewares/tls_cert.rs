@@ -1,13 +1,15 @@
 //! `passTLSClientCert`'s options: `pem`, and `info` (`notAfter`,
 //! `notBefore`, `sans`, `serialNumber`, and the `subject` / `issuer`
 //! distinguished-name fields), as Traefik 3.7's
-//! `pkg/config/dynamic/middlewares.go` has them (the issuer has no
-//! `organizationalUnit`). Nothing to check beyond the keys: every option
-//! is a switch. The request-time part is `crate::middleware::tls_cert`.
+//! `pkg/config/dynamic/middlewares.go` has them. Every option is a
+//! switch; the issuer's `organizationalUnit`, which Traefik's issuer does
+//! not have, is refused. The request-time part is `crate::middleware::tls_cert`.
 //! Control plane only.
 
 use serde::{Deserialize, Serialize};
 
+use super::super::super::decode::Ctx;
+use super::super::super::node::Pos;
 use super::MiddlewareConfig;
 
 /// A validated `passTLSClientCert`; serialized as the API shows it
@@ -43,12 +45,13 @@ pub struct CertInfo {
     /// `subject`: `Subject="…"` with these parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<DnFields>,
-    /// `issuer`: `Issuer="…"` with these parts.
+    /// `issuer`: `Issuer="…"` with these parts (never `OU`: Traefik's
+    /// issuer has no `organizationalUnit`, refused when checked).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<IssuerFields>,
+    pub issuer: Option<DnFields>,
 }
 
-/// `info.subject`: which parts of the subject's name are sent.
+/// `info.subject` and `info.issuer`: which parts of the name are sent.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DnFields {
@@ -78,48 +81,6 @@ pub struct DnFields {
     pub domain_component: bool,
 }
 
-/// `info.issuer`: the subject's switches but `organizationalUnit`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct IssuerFields {
-    /// `country`.
-    #[serde(skip_serializing_if = "off")]
-    pub country: bool,
-    /// `province`.
-    #[serde(skip_serializing_if = "off")]
-    pub province: bool,
-    /// `locality`.
-    #[serde(skip_serializing_if = "off")]
-    pub locality: bool,
-    /// `organization`.
-    #[serde(skip_serializing_if = "off")]
-    pub organization: bool,
-    /// `commonName`.
-    #[serde(skip_serializing_if = "off")]
-    pub common_name: bool,
-    /// `serialNumber`.
-    #[serde(skip_serializing_if = "off")]
-    pub serial_number: bool,
-    /// `domainComponent`.
-    #[serde(skip_serializing_if = "off")]
-    pub domain_component: bool,
-}
-
-impl From<IssuerFields> for DnFields {
-    fn from(i: IssuerFields) -> Self {
-        DnFields {
-            country: i.country,
-            province: i.province,
-            locality: i.locality,
-            organization: i.organization,
-            organizational_unit: false,
-            common_name: i.common_name,
-            serial_number: i.serial_number,
-            domain_component: i.domain_component,
-        }
-    }
-}
-
 fn off(b: &bool) -> bool {
     !*b
 }
@@ -133,7 +94,20 @@ pub(in super::super) struct PassTlsClientCertFile {
 }
 
 impl PassTlsClientCertFile {
-    pub(super) fn check(self) -> Option<MiddlewareConfig> {
+    pub(super) fn check(self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
+        if self
+            .info
+            .as_ref()
+            .and_then(|i| i.issuer.as_ref())
+            .is_some_and(|i| i.organizational_unit)
+        {
+            ctx.error(
+                path,
+                pos,
+                "passTLSClientCert: info.issuer has no organizationalUnit option (Traefik 3.7's issuer has none)",
+            );
+            return None;
+        }
         Some(MiddlewareConfig::PassTlsClientCert(PassTlsClientCert {
             pem: self.pem,
             info: self.info,
