@@ -95,6 +95,14 @@ async fn the_peer_ip_is_allowed_or_refused() {
     assert_eq!(b.stats.requests.load(Ordering::Relaxed), 2);
     let text = raw(p.web, &wire("peer.test", None)).await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // The refusal is the status text without a Content-Type, as Traefik's.
+    let text = raw(p.web, &wire("legacy.test", None)).await;
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(text.ends_with("\r\n\r\nForbidden"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("content-type"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use http::HeaderValue;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
+use rustls_pki_types::CertificateDer;
 use tokio::sync::watch;
 
 use super::served::ServedBody;
-use super::stream::{Accepted, ActivityStream};
+use super::stream::{Accepted, ActivityStream, ClientCerts};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown, Tracker};
 use crate::forward::{Finish, Shared};
@@ -42,6 +43,8 @@ pub struct ConnCtx {
     /// router answers only when it names the same ones (Traefik's SNI
     /// check, 421 otherwise).
     pub tls_options: Option<Arc<str>>,
+    /// For mutual TLS, the certificates the client sent, leaf first.
+    client_certs: Option<ClientCerts>,
     client_ip: HeaderValue,
     trusted: bool,
     /// Last `Host` seen on this connection and its port as a header value:
@@ -86,6 +89,7 @@ impl ConnCtx {
             peer,
             tls: tls_options.is_some(),
             tls_options,
+            client_certs: None,
             client_ip,
             trusted,
             host_port: RefCell::new(None),
@@ -111,6 +115,20 @@ impl ConnCtx {
     pub fn with_timeouts(mut self, timeouts: ConnTimeouts) -> Self {
         self.timeouts = timeouts;
         self
+    }
+
+    /// This context with the certificates the client sent in its TLS
+    /// handshake.
+    pub fn with_client_certs(mut self, certs: Option<ClientCerts>) -> Self {
+        self.client_certs = certs;
+        self
+    }
+
+    /// The certificates the client sent in its TLS handshake, leaf first
+    /// (empty without mutual TLS).
+    #[inline]
+    pub fn client_certs(&self) -> &[CertificateDer<'static>] {
+        self.client_certs.as_deref().unwrap_or_default()
     }
 
     /// The entrypoint's `readTimeout`, which bounds a request body too.
@@ -300,6 +318,7 @@ pub(super) async fn serve_conn(
         Accepted {
             stream,
             tls_options,
+            client_certs,
         },
     ) = match accepted {
         Ok(a) => a,
@@ -311,8 +330,9 @@ pub(super) async fn serve_conn(
             return;
         }
     };
-    let mut ctx =
-        ConnCtx::new(shared, Arc::clone(&ep.info), peer, tls_options).with_timeouts(ep.timeouts);
+    let mut ctx = ConnCtx::new(shared, Arc::clone(&ep.info), peer, tls_options)
+        .with_timeouts(ep.timeouts)
+        .with_client_certs(client_certs);
     ctx.tracker = Some(Rc::clone(&guard.0));
     let ctx = Rc::new(ctx);
     let svc_ctx = Rc::clone(&ctx);

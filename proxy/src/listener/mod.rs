@@ -31,7 +31,7 @@ use tokio::sync::{Notify, watch};
 
 pub use conn::ConnCtx;
 pub use proxy_protocol::ProxyProtocol;
-pub use stream::{Accepted, ClientStream, Handshake};
+pub use stream::{Accepted, ClientCerts, ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
 use crate::config::Http2Config;

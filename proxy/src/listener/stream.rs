@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -30,6 +31,10 @@ pub enum Handshake {
     Detect,
 }
 
+/// A client's certificate chain as it sent it in the TLS handshake, leaf
+/// first.
+pub type ClientCerts = Box<[CertificateDer<'static>]>;
+
 /// An accepted connection, ready to serve.
 #[derive(Debug)]
 pub struct Accepted {
@@ -37,6 +42,8 @@ pub struct Accepted {
     pub stream: ClientStream,
     /// For TLS, the name of the TLS options its handshake used.
     pub tls_options: Option<Arc<str>>,
+    /// For mutual TLS, the certificates the client sent.
+    pub client_certs: Option<ClientCerts>,
 }
 
 impl Handshake {
@@ -62,12 +69,14 @@ impl Handshake {
                     return Ok(Accepted {
                         stream: ClientStream::Plain(tcp),
                         tls_options: None,
+                        client_certs: None,
                     });
                 }
                 let done = tls::accept(tcp, snapshot, ep).await?;
                 Ok(Accepted {
                     stream: ClientStream::Tls(Box::new(done.stream)),
                     tls_options: Some(done.options),
+                    client_certs: done.client_certs,
                 })
             }
         }

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use super::stream::ClientCerts;
 use crate::snapshot::{self, SharedSnapshot};
 use crate::tls::store::FixedCert;
 
@@ -38,6 +39,9 @@ pub(super) async fn starts_tls(tcp: &TcpStream) -> io::Result<bool> {
 pub(super) struct TlsAccepted {
     pub(super) stream: TlsStream<TcpStream>,
     pub(super) options: Arc<str>,
+    /// The certificates the client sent (its own first), when the
+    /// options ask for one: `passTLSClientCert` reads them.
+    pub(super) client_certs: Option<ClientCerts>,
 }
 
 /// Handshakes on `tcp` for entrypoint `ep` with the options the SNI maps
@@ -83,5 +87,16 @@ pub(super) async fn accept(
         (config, Arc::clone(&opts.name))
     };
     let stream = start.into_stream(config).await?;
-    Ok(TlsAccepted { stream, options })
+    // Copied once per connection, only when the client sent a chain.
+    let client_certs = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .filter(|c| !c.is_empty())
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect());
+    Ok(TlsAccepted {
+        stream,
+        options,
+        client_certs,
+    })
 }

@@ -13,7 +13,6 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use http::header::{self, HeaderValue};
 use http::{Request, Response};
 
 use super::path::Step;
@@ -42,10 +41,8 @@ impl IpAllowList {
         }
         let mut resp = Response::new(ProxyBody::full(c.reject.canonical_reason().unwrap_or("")));
         *resp.status_mut() = c.reject;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        // No Content-Type: Traefik writes the status text with its
+        // content sniffing disabled.
         Err(Box::new(resp))
     }
 }

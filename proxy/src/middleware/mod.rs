@@ -36,15 +36,18 @@
 //!
 //! Built: the path and redirect middlewares (`path`, `redirect`),
 //! `headers` (`headers`), `ipAllowList` (`ip_allow`), `basicAuth`
-//! (`basic_auth`, its hashes in `crate::htpasswd`), `forwardAuth`
+//! (`basic_auth`, its hashes in `crate::htpasswd`), `digestAuth`
+//! (`digest_auth`), `forwardAuth`
 //! (`forward_auth`, over the worker's upstream pool), `encodedCharacters`
 //! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
 //! in memory or in Redis), both counting by a `sourceCriterion`
 //! (`source`), `retry`
 //! (`retry`), `errors` (`errors`, its pages fetched with
-//! `forward::fetch`).
+//! `forward::fetch`), `passTLSClientCert` (`tls_cert`, from the
+//! connection's client certificates).
 
 mod basic_auth;
+mod digest_auth;
 mod encoded;
 mod errors;
 mod forward_auth;
@@ -56,6 +59,7 @@ mod rate_limit;
 mod redirect;
 mod retry;
 mod source;
+mod tls_cert;
 
 use std::collections::BTreeMap;
 
@@ -162,6 +166,8 @@ pub enum Middleware {
     IpAllowList(ip_allow::IpAllowList),
     /// `basicAuth`.
     BasicAuth(basic_auth::BasicAuth),
+    /// `digestAuth` (boxed: its nonce table).
+    DigestAuth(Box<digest_auth::DigestAuth>),
     /// `forwardAuth` (boxed: large).
     ForwardAuth(Box<forward_auth::ForwardAuth>),
     /// `encodedCharacters`.
@@ -174,6 +180,8 @@ pub enum Middleware {
     Retry(retry::Retry),
     /// `errors` (boxed: large).
     Errors(Box<errors::Errors>),
+    /// `passTLSClientCert`.
+    PassTlsClientCert(tls_cert::PassTlsCert),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -221,6 +229,9 @@ impl Middleware {
                 Middleware::IpAllowList(ip_allow::IpAllowList::new(c))
             }
             MiddlewareConfig::BasicAuth(c) => Middleware::BasicAuth(basic_auth::BasicAuth::new(c)),
+            MiddlewareConfig::DigestAuth(c) => {
+                Middleware::DigestAuth(Box::new(digest_auth::DigestAuth::new(c)))
+            }
             MiddlewareConfig::ForwardAuth(c) => {
                 Middleware::ForwardAuth(Box::new(forward_auth::ForwardAuth::new(c, name, build)))
             }
@@ -238,6 +249,9 @@ impl Middleware {
                 c,
                 build.services.get(c.service.as_str()).copied(),
             ))),
+            MiddlewareConfig::PassTlsClientCert(c) => {
+                Middleware::PassTlsClientCert(tls_cert::PassTlsCert::new(c))
+            }
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -267,11 +281,13 @@ impl Member for Middleware {
             Middleware::Headers(m) => m.inbound(req, cx.conn),
             Middleware::IpAllowList(m) => pass(m.apply(req, cx.conn)),
             Middleware::BasicAuth(m) => pass(m.apply(req).await),
+            Middleware::DigestAuth(m) => pass(m.apply(req)),
             Middleware::EncodedCharacters(m) => pass(m.apply(req)),
             Middleware::InFlightReq(m) => m.inbound(req, cx.conn),
             Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),
             Middleware::Retry(m) => m.inbound(req).await,
             Middleware::Errors(m) => m.inbound(req, cx.conn),
+            Middleware::PassTlsClientCert(m) => Inbound::Next(m.apply(req, cx.conn), Frame::Pass),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.

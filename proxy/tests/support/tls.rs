@@ -48,13 +48,17 @@ pub struct Leaf {
     pub cert_pem: String,
     pub key_pem: String,
     pub der: CertificateDer<'static>,
+    /// The certificates a client sends after this one (none unless set).
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 impl Leaf {
     /// A client certificate chain and key for rustls.
     pub fn client_auth(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         (
-            vec![self.der.clone()],
+            std::iter::once(self.der.clone())
+                .chain(self.chain.iter().cloned())
+                .collect(),
             PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).unwrap(),
         )
     }
@@ -114,10 +118,21 @@ impl Ca {
 
     /// A client certificate with common name `cn`.
     pub fn client(&self, cn: &str) -> Leaf {
+        self.client_with(|p| p.distinguished_name.push(DnType::CommonName, cn))
+    }
+
+    /// A client certificate whose parameters `edit` sets (its subject,
+    /// names, serial, validity).
+    pub fn client_with(&self, edit: impl FnOnce(&mut CertificateParams)) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        edit(&mut params);
         self.sign(params, Alg::EcdsaP256)
+    }
+
+    /// The CA's own certificate.
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
     }
 
     fn sign(&self, params: CertificateParams, alg: Alg) -> Leaf {
@@ -127,6 +142,7 @@ impl Ca {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             der: cert.der().clone(),
+            chain: Vec::new(),
         }
     }
 

@@ -30,6 +30,19 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             }
             ("basicAuth", v)
         }
+        MiddlewareConfig::DigestAuth(d) => {
+            let mut v = json!({
+                "users": d.users.iter().map(|(u, h)| format!("{u}:{h}")).collect::<Vec<_>>(),
+                "realm": d.realm,
+            });
+            if let Some(h) = &d.header_field {
+                v["headerField"] = json!(h.as_str());
+            }
+            if d.remove_header {
+                v["removeHeader"] = json!(true);
+            }
+            ("digestAuth", v)
+        }
         MiddlewareConfig::ForwardAuth(f) => {
             let w = &f.written;
             let mut v = json!({"address": f.address.to_string(), "maxBodySize": w.max_body_size});
@@ -68,6 +81,7 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             }
             ("forwardAuth", v)
         }
+        MiddlewareConfig::PassTlsClientCert(p) => ("passTLSClientCert", json!(p)),
         MiddlewareConfig::EncodedCharacters(e) => {
             let allowed = |b: u8| !e.denied.contains(&b);
             (

@@ -1,11 +1,15 @@
-//! The authenticating middlewares' options: `basicAuth` (`users`,
-//! `usersFile`, `realm`, `headerField`, `removeHeader`) with Traefik
-//! 3.7's build-time checks (`pkg/middlewares/auth`): users read from the
-//! file first (trimmed, blank and `#` lines skipped), then the list, a
-//! later entry of a name replacing an earlier one; each `name:hash`
-//! split on its one colon; no users is an error. Hashes are parsed here
-//! (`crate::htpasswd`): one no password can match is refused where it is
-//! written. The request-time part is `crate::middleware::auth`.
+//! The authenticating middlewares' options: `basicAuth` and `digestAuth`
+//! (`users`, `usersFile`, `realm`, `headerField`, `removeHeader`) with
+//! Traefik 3.7's build-time checks (`pkg/middlewares/auth`): users read
+//! from the file first (trimmed, blank and `#` lines skipped), then the
+//! list, a later entry of a name replacing an earlier one. `basicAuth`:
+//! each `name:hash` split on its one colon; no users is an error; hashes
+//! are parsed here (`crate::htpasswd`): one no password can match is
+//! refused where it is written. `digestAuth`: each `name:realm:HA1`
+//! (htdigest) split on its two colons; a user of another realm than the
+//! middleware's can never log in, and no users refuses every request
+//! (warned, as Traefik accepts it). The request-time parts are
+//! `crate::middleware::basic_auth` and `crate::middleware::digest_auth`.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +34,20 @@ pub struct BasicAuth {
     pub remove_header: bool,
 }
 
+/// A validated `digestAuth`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestAuth {
+    /// Each user's HA1 (`MD5(name:realm:password)` in hex, as written) by
+    /// `name:realm`.
+    pub users: BTreeMap<String, String>,
+    /// `realm` ("traefik" unless set).
+    pub realm: String,
+    /// `headerField`: the header the user's name is sent in.
+    pub header_field: Option<HeaderName>,
+    /// `removeHeader`: `Authorization` is not sent to the backend.
+    pub remove_header: bool,
+}
+
 /// Traefik's realm when none is given.
 const DEFAULT_REALM: &str = "traefik";
 
@@ -42,6 +60,9 @@ pub(in super::super) struct BasicAuthFile {
     header_field: Option<At<String>>,
     remove_header: bool,
 }
+
+/// `digestAuth` as written: `basicAuth`'s keys.
+pub(in super::super) type DigestAuthFile = BasicAuthFile;
 
 /// One user entry and where it is written (a file line, or a list item).
 struct Entry {
@@ -105,7 +126,59 @@ pub(super) fn header_field(ctx: &mut Ctx, at: Option<&At<String>>) -> Option<Opt
 }
 
 impl BasicAuthFile {
-    pub(super) fn check(self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
+    /// The realm (Traefik's default when unset), refused when it cannot
+    /// be sent in a challenge.
+    fn checked_realm(&mut self, ctx: &mut Ctx, path: &str, pos: Pos, kind: &str) -> Option<String> {
+        let realm = if self.realm.is_empty() {
+            DEFAULT_REALM.to_owned()
+        } else {
+            std::mem::take(&mut self.realm)
+        };
+        if realm.contains('"') || HeaderValue::from_str(&realm).is_err() {
+            ctx.error(
+                path,
+                pos,
+                format!("{kind}: realm {realm:?} cannot be sent in WWW-Authenticate"),
+            );
+            return None;
+        }
+        Some(realm)
+    }
+
+    /// This file as a `digestAuth`.
+    pub(super) fn check_digest(
+        mut self,
+        ctx: &mut Ctx,
+        path: &str,
+        pos: Pos,
+    ) -> Option<MiddlewareConfig> {
+        let entries = entries(ctx, self.users_file.as_ref(), &self.users)?;
+        let mut users = BTreeMap::new();
+        let mut ok = true;
+        for e in entries {
+            // Traefik splits on every colon and wants exactly three parts.
+            let parts: Vec<&str> = e.text.split(':').collect();
+            let [name, realm, ha1] = parts[..] else {
+                ctx.error(&e.key, e.pos, "digestAuth user is not name:realm:HA1");
+                ok = false;
+                continue;
+            };
+            users.insert(format!("{name}:{realm}"), ha1.to_owned());
+        }
+        let header_field = header_field(ctx, self.header_field.as_ref())?;
+        let realm = self.checked_realm(ctx, path, pos, "digestAuth")?;
+        if ok && users.is_empty() {
+            ctx.warn(path, pos, "digestAuth: no users, every request is refused");
+        }
+        ok.then_some(MiddlewareConfig::DigestAuth(DigestAuth {
+            users,
+            realm,
+            header_field,
+            remove_header: self.remove_header,
+        }))
+    }
+
+    pub(super) fn check(mut self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
         let entries = entries(ctx, self.users_file.as_ref(), &self.users)?;
         let mut users = BTreeMap::new();
         let mut ok = true;
@@ -136,19 +209,7 @@ impl BasicAuthFile {
             return None;
         }
         let header_field = header_field(ctx, self.header_field.as_ref())?;
-        let realm = if self.realm.is_empty() {
-            DEFAULT_REALM.to_owned()
-        } else {
-            self.realm
-        };
-        if realm.contains('"') || HeaderValue::from_str(&realm).is_err() {
-            ctx.error(
-                path,
-                pos,
-                format!("basicAuth: realm {realm:?} cannot be sent in WWW-Authenticate"),
-            );
-            return None;
-        }
+        let realm = self.checked_realm(ctx, path, pos, "basicAuth")?;
         ok.then_some(MiddlewareConfig::BasicAuth(BasicAuth {
             users,
             realm,

@@ -18,6 +18,7 @@ mod headers;
 mod ip_allow;
 mod paths;
 mod retry;
+mod tls_cert;
 mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +32,7 @@ use super::super::node::Pos;
 use super::{Ref, err_at, service_ref, strip_provider};
 use crate::routing::goregex::GoRegex;
 
-pub use auth::BasicAuth;
+pub use auth::{BasicAuth, DigestAuth};
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub(in crate::config) use forward_auth::{ClientTlsFile, client_tls};
@@ -42,6 +43,7 @@ pub use paths::{
     StripPrefix, StripPrefixRegex,
 };
 pub use retry::Retry;
+pub use tls_cert::{CertInfo, DnFields, PassTlsClientCert};
 pub use traffic::{InFlightReq, RateLimit, SourceCriterion};
 
 /// A validated middleware, ready to be compiled into a router's chain.
@@ -67,6 +69,8 @@ pub enum MiddlewareConfig {
     IpAllowList(IpAllowList),
     /// `basicAuth`.
     BasicAuth(BasicAuth),
+    /// `digestAuth`.
+    DigestAuth(DigestAuth),
     /// `forwardAuth` (boxed: large).
     ForwardAuth(Box<ForwardAuth>),
     /// `encodedCharacters`.
@@ -79,6 +83,8 @@ pub enum MiddlewareConfig {
     Retry(Retry),
     /// `errors` (boxed: large).
     Errors(Box<ErrorPage>),
+    /// `passTLSClientCert`.
+    PassTlsClientCert(PassTlsClientCert),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -127,12 +133,15 @@ pub(super) enum MiddlewareFile {
     IpAllowList(ip_allow::IpAllowListFile),
     IpWhiteList(ip_allow::IpWhiteListFile),
     BasicAuth(auth::BasicAuthFile),
+    DigestAuth(auth::DigestAuthFile),
     EncodedCharacters(paths::EncodedCharactersFile),
     ForwardAuth(Box<forward_auth::ForwardAuthFile>),
     InFlightReq(traffic::InFlightReqFile),
     RateLimit(traffic::RateLimitFile),
     Retry(retry::RetryFile),
     Errors(errors::ErrorPageFile),
+    #[serde(rename = "passTLSClientCert")]
+    PassTlsClientCert(tls_cert::PassTlsClientCertFile),
     Chain(ChainFile),
 }
 
@@ -151,9 +160,7 @@ const NOT_BUILT: Spec = &[
     ("circuitBreaker", NOT_YET),
     ("compress", NOT_YET),
     ("contentType", NOT_YET),
-    ("digestAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
-    ("passTLSClientCert", NOT_YET),
     ("plugin", NOT_YET),
 ];
 
@@ -202,6 +209,7 @@ pub(super) fn check(
         MiddlewareFile::IpAllowList(f) => f.check(ctx, path, pos),
         MiddlewareFile::IpWhiteList(f) => f.check(ctx, path, pos),
         MiddlewareFile::BasicAuth(f) => f.check(ctx, path, pos),
+        MiddlewareFile::DigestAuth(f) => f.check_digest(ctx, path, pos),
         MiddlewareFile::EncodedCharacters(f) => f.check(),
         MiddlewareFile::ForwardAuth(f) => f.check(ctx, path, pos),
         MiddlewareFile::InFlightReq(f) => f.check(ctx, path, pos),
@@ -211,6 +219,7 @@ pub(super) fn check(
             service = Some(r);
             config
         }),
+        MiddlewareFile::PassTlsClientCert(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
