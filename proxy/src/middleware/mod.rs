@@ -41,9 +41,11 @@
 //! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
 //! in memory), both counting by a `sourceCriterion` (`source`), `retry`
 //! (`retry`), `errors` (`errors`, its pages fetched with
-//! `forward::fetch`).
+//! `forward::fetch`), `compress` (`compress`: the response body
+//! compressed as it streams, `upstream::MessageBody::Encoded`).
 
 mod basic_auth;
+mod compress;
 mod encoded;
 mod errors;
 mod forward_auth;
@@ -60,6 +62,7 @@ use std::collections::BTreeMap;
 
 use http::{Request, Response};
 
+pub use compress::Compressed;
 pub use forward_auth::Build;
 pub use in_flight::Hold;
 
@@ -173,6 +176,8 @@ pub enum Middleware {
     Retry(retry::Retry),
     /// `errors` (boxed: large).
     Errors(Box<errors::Errors>),
+    /// `compress` (boxed: its content-type lists).
+    Compress(Box<compress::Compress>),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -192,6 +197,8 @@ pub enum Frame {
     Retry(Box<retry::Attempts>),
     /// `errors`: what the page request needs of the request.
     Errors(Box<errors::Asked>),
+    /// `compress`: the encoding chosen for the request.
+    Compress(compress::Chosen),
 }
 
 impl Middleware {
@@ -237,6 +244,9 @@ impl Middleware {
                 c,
                 build.services.get(c.service.as_str()).copied(),
             ))),
+            MiddlewareConfig::Compress(c) => {
+                Middleware::Compress(Box::new(compress::Compress::new(c)))
+            }
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -271,6 +281,7 @@ impl Member for Middleware {
             Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),
             Middleware::Retry(m) => m.inbound(req).await,
             Middleware::Errors(m) => m.inbound(req, cx.conn),
+            Middleware::Compress(m) => m.inbound(req),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.
@@ -296,6 +307,9 @@ impl Member for Middleware {
                 }))
             }
             (Middleware::Retry(m), Frame::Retry(attempts)) => m.outbound(served, attempts).await,
+            (Middleware::Compress(m), Frame::Compress(chosen)) => {
+                Outbound::Done(m.outbound(served, chosen))
+            }
             // Boxed: the page's fetch would make every chain's future as
             // large.
             (Middleware::Errors(m), Frame::Errors(asked)) => {

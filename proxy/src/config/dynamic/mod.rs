@@ -40,9 +40,10 @@ pub use files::dynamic_paths;
 pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use middlewares::{
-    AddPrefix, BasicAuth, Cors, EncodedCharacters, ErrorPage, ForwardAuth, Headers, InFlightReq,
-    IpAllowList, IpStrategy, MiddlewareConfig, Pattern, RateLimit, RedirectRegex, RedirectScheme,
-    ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion, StripPrefix, StripPrefixRegex,
+    AddPrefix, BasicAuth, Compress, Cors, EncodedCharacters, Encoding, ErrorPage, ForwardAuth,
+    Headers, InFlightReq, IpAllowList, IpStrategy, MediaType, MiddlewareConfig, Pattern, RateLimit,
+    RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion,
+    StripPrefix, StripPrefixRegex, parse_media_type,
 };
 pub use model::apply_entry_point_models;
 pub use routers::{INTERNAL_SERVICES, RouterConfig};

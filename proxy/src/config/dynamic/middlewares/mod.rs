@@ -12,6 +12,7 @@
 //! Control plane only: nothing here runs per request.
 
 mod auth;
+mod compress;
 mod errors;
 mod forward_auth;
 mod headers;
@@ -32,6 +33,7 @@ use super::{Ref, err_at, service_ref, strip_provider};
 use crate::routing::goregex::GoRegex;
 
 pub use auth::BasicAuth;
+pub use compress::{Compress, Encoding, MediaType, parse as parse_media_type};
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub use headers::{Cors, Headers, Secure};
@@ -78,6 +80,8 @@ pub enum MiddlewareConfig {
     Retry(Retry),
     /// `errors` (boxed: large).
     Errors(Box<ErrorPage>),
+    /// `compress` (boxed: large).
+    Compress(Box<Compress>),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -132,6 +136,7 @@ pub(super) enum MiddlewareFile {
     RateLimit(traffic::RateLimitFile),
     Retry(retry::RetryFile),
     Errors(errors::ErrorPageFile),
+    Compress(compress::CompressFile),
     Chain(ChainFile),
 }
 
@@ -148,7 +153,6 @@ const NOT_YET: Support = Support::Error("");
 const NOT_BUILT: Spec = &[
     ("buffering", NOT_YET),
     ("circuitBreaker", NOT_YET),
-    ("compress", NOT_YET),
     ("contentType", NOT_YET),
     ("digestAuth", NOT_YET),
     ("grpcWeb", NOT_YET),
@@ -211,6 +215,7 @@ pub(super) fn check(
             service = Some(r);
             config
         }),
+        MiddlewareFile::Compress(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
