@@ -195,8 +195,16 @@ async fn size_and_content_types_decide() {
         None
     );
     assert_eq!(
-        coded("all.test", "/content/4096?type=text/html;+x").await,
-        None
+        coded("all.test", "/content/4096?type=text/html;+x")
+            .await
+            .as_deref(),
+        Some("gzip"),
+        "parameters are not read"
+    );
+    assert_eq!(
+        coded("all.test", "/content/4096?type=text+html").await,
+        None,
+        "no type"
     );
     assert_eq!(
         coded("all.test", "/content/4096?type=text/html")
@@ -204,7 +212,8 @@ async fn size_and_content_types_decide() {
             .as_deref(),
         Some("gzip")
     );
-    // Included types only: parameters must match when the entry has any.
+    // Included types only, by type/subtype (the entries' parameters are
+    // not compared, as Traefik drops them).
     assert_eq!(
         coded("html.test", "/content/4096?type=text/html;+charset=utf-8")
             .await
@@ -212,8 +221,10 @@ async fn size_and_content_types_decide() {
         Some("gzip")
     );
     assert_eq!(
-        coded("html.test", "/content/4096?type=application/json").await,
-        None
+        coded("html.test", "/content/4096?type=application/json")
+            .await
+            .as_deref(),
+        Some("gzip")
     );
     assert_eq!(
         coded(
@@ -255,7 +266,7 @@ async fn never_twice_never_a_range_a_304_or_a_head() {
     // A backend's Vary is kept, Accept-Encoding added once.
     let r = ask(&p, "all.test", "/content/4096?vary=Origin", Some("gzip")).await;
     let vary: Vec<_> = r.headers.get_all("vary").iter().collect();
-    assert_eq!(vary, ["Origin", "Accept-Encoding"]);
+    assert_eq!(vary, ["Accept-Encoding", "Origin"]);
     let r = ask(
         &p,
         "all.test",

@@ -3,7 +3,8 @@
 //! the response is compressed with it when it can be: it has a body (not
 //! a `HEAD`, 1xx, 204 or 304), is not a range (206, `Content-Range`), is
 //! not encoded already (`Content-Encoding`: never twice), its type is not
-//! excluded (`application/grpc` always is) or is included, and its
+//! excluded (`application/grpc` always is) or is included (by
+//! `type/subtype`: Traefik drops the lists' parameters), and its
 //! `Content-Length`, when it has one, is at least `minResponseBodyBytes`.
 //! A compressed response loses `Content-Length` and `Accept-Ranges` and
 //! gets `Content-Encoding`; every response the middleware chose an
@@ -65,16 +66,13 @@ impl Compress {
     /// Whether a request's content type is excluded (its media type, even
     /// with malformed parameters, as Traefik compares it).
     fn excluded(&self, ct: Option<&HeaderValue>) -> bool {
-        let Some(parsed) = ct
+        let Some(essence) = ct
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_media_type(v).ok())
         else {
             return false;
         };
-        self.c
-            .excluded
-            .iter()
-            .any(|m| parsed.essence.eq_ignore_ascii_case(&m.essence))
+        self.c.excluded.iter().any(|m| m.matches(essence))
     }
 
     pub(super) fn outbound(&self, served: Served, chosen: Chosen) -> Served {
@@ -106,19 +104,14 @@ impl Compress {
             return false;
         }
         if let Some(ct) = h.get(header::CONTENT_TYPE) {
-            let Some(parsed) = ct
-                .to_str()
-                .ok()
-                .and_then(|v| parse_media_type(v).ok())
-                .filter(|p| p.params_ok())
-            else {
+            let Some(essence) = ct.to_str().ok().and_then(|v| parse_media_type(v).ok()) else {
                 // Traefik compresses no type it cannot parse.
                 return false;
             };
-            if !self.c.included.is_empty() && !self.c.included.iter().any(|m| m.matches(&parsed)) {
+            if !self.c.included.is_empty() && !self.c.included.iter().any(|m| m.matches(essence)) {
                 return false;
             }
-            if self.c.excluded.iter().any(|m| m.matches(&parsed)) {
+            if self.c.excluded.iter().any(|m| m.matches(essence)) {
                 return false;
             }
         }
@@ -138,16 +131,28 @@ impl Compress {
     }
 }
 
-/// Adds `Vary: Accept-Encoding` unless the response varies on it already.
+/// Adds `Vary: Accept-Encoding` unless the response varies on it already,
+/// before the upstream's own values (as Traefik sets it before the
+/// upstream's headers are copied).
 fn vary(resp: &mut Response<ProxyBody>) {
-    let listed = resp.headers().get_all(header::VARY).iter().any(|v| {
+    const VALUE: HeaderValue = HeaderValue::from_static("Accept-Encoding");
+    let h = resp.headers_mut();
+    let listed = h.get_all(header::VARY).iter().any(|v| {
         v.as_bytes()
             .split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"accept-encoding"))
     });
-    if !listed {
-        resp.headers_mut()
-            .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if listed {
+        return;
+    }
+    if !h.contains_key(header::VARY) {
+        h.insert(header::VARY, VALUE);
+        return;
+    }
+    let theirs: Vec<HeaderValue> = h.get_all(header::VARY).iter().cloned().collect();
+    h.insert(header::VARY, VALUE);
+    for v in theirs {
+        h.append(header::VARY, v);
     }
 }
 
