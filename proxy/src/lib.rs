@@ -14,7 +14,7 @@
 //! the files, compile them into the immutable [`snapshot`] the data plane
 //! reads through an `ArcSwap`, and reload on change. `app` starts and
 //! stops it all; `ipnet` holds Traefik's IP networks, `rt` the executor
-//! hyper spawns on.
+//! hyper spawns on, `redis_client` the Redis connections.
 
 pub mod admin;
 pub mod app;
@@ -26,6 +26,7 @@ pub mod ipnet;
 pub mod listener;
 pub mod middleware;
 pub mod observe;
+pub mod redis_client;
 pub mod request;
 pub mod routing;
 pub mod rt;

@@ -61,6 +61,41 @@ async fn an_absolute_form_target_routes_on_its_host_without_user_information() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_form_target_without_a_host_routes_on_the_host_header() {
+    let (a, b, all) = (backend("a"), backend("b"), backend("all"));
+    let p = two_hosts(&a, &b, &all);
+    for (target, path) in [
+        ("http://@/", "/"),
+        ("http://user:pw@/p?q=1", "/p?q=1"),
+        ("HTTP:///x", "/x"),
+        ("http://@?q", "/?q"),
+    ] {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n");
+        let out = raw(p.web, req.as_bytes()).await;
+        assert!(out.starts_with("HTTP/1.1 200"), "{target}: {out}");
+        assert!(
+            out.contains("x-backend: b"),
+            "{target}: routed on Host: {out}"
+        );
+        let j = echo_of(&out);
+        let sent = match j["query"].as_str() {
+            Some(q) if !q.is_empty() => format!("{}?{q}", j["path"].as_str().unwrap()),
+            _ => j["path"].as_str().unwrap().to_owned(),
+        };
+        assert_eq!(sent, path, "{target}: sent in origin form: {j}");
+        assert_eq!(j["headers"]["host"], "b.test");
+    }
+    // Only the target's host is checked: a target naming one is routed on
+    // it even with an `@` further on.
+    let out = raw(
+        p.web,
+        b"GET http://a.test/@/ HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.contains("x-backend: a"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_host_headers_are_400_and_never_routed() {
     let (a, b, all) = (backend("a"), backend("b"), backend("all"));
     let p = two_hosts(&a, &b, &all);

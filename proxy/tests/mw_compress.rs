@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use http::Request;
@@ -40,41 +40,14 @@ fn config(b: &Backend) -> String {
       loadBalancer:
         servers:
           - url: "http://{addr}"
-  middlewares:
-    all:
-      compress:
-        excludedContentTypes: ["text/event-stream"]
-    zstd-first:
-      compress:
-        encodings: [zstd, br, gzip]
-        defaultEncoding: br
-        minResponseBodyBytes: 200
-    only-html:
-      compress:
-        includedContentTypes: ["text/html", "application/json; charset=utf-8"]
-"#,
+{COMPRESS_MIDDLEWARES}"#,
         addr = b.addr
     )
 }
 
 /// `body` decoded as `coding` says.
 fn decode(coding: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    match coding {
-        "gzip" => {
-            flate2::read::GzDecoder::new(body)
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        "br" => {
-            brotli::Decompressor::new(body, 4096)
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        "zstd" => out = zstd::decode_all(body).unwrap(),
-        other => panic!("unknown coding {other:?}"),
-    }
-    out
+    decoded(coding, body).unwrap_or_else(|| panic!("not {coding}"))
 }
 
 async fn ask(p: &TestProxy, host: &str, path: &str, ae: Option<&str>) -> Reply {

@@ -260,19 +260,7 @@ fn compress_dynamic(ready: &Backend, main: &Backend) -> String {
       loadBalancer:
         servers:
           - url: "http://{main}"
-  middlewares:
-    all:
-      compress:
-        excludedContentTypes: ["text/event-stream"]
-    zstd-first:
-      compress:
-        encodings: [zstd, br, gzip]
-        defaultEncoding: br
-        minResponseBodyBytes: 200
-    only-html:
-      compress:
-        includedContentTypes: ["text/html", "application/json; charset=utf-8"]
-"#,
+{COMPRESS_MIDDLEWARES}"#,
         ready = ready.addr,
         main = main.addr,
     )
@@ -311,22 +299,7 @@ async fn coded(addr: SocketAddr, method: &str, host: &str, path: &str, ae: Optio
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     let coding = h("content-encoding");
-    let plain = match coding.as_str() {
-        "gzip" => {
-            let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.body[..]), &mut out)
-                .map(|_| out)
-                .ok()
-        }
-        "br" => {
-            let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut brotli::Decompressor::new(&r.body[..], 4096), &mut out)
-                .map(|_| out)
-                .ok()
-        }
-        "zstd" => zstd::decode_all(&r.body[..]).ok(),
-        _ => Some(r.body.to_vec()),
-    };
+    let plain = decoded(&coding, &r.body);
     let intact = method == "HEAD" || r.status == 304 || plain == Some(text_body(n));
     format!(
         "{} coding={coding:?} vary={:?} intact={intact}",

@@ -13,6 +13,7 @@
 
 pub mod bind;
 pub mod conn;
+mod request_line;
 pub mod served;
 pub mod stream;
 mod tls;

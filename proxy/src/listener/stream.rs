@@ -1,7 +1,7 @@
 //! The byte streams a client connection is served over: [`ClientStream`]
 //! (plain TCP, or TLS), the [`Handshake`] an entrypoint turns an accepted
 //! socket into one with, and [`ActivityStream`], which lets the watchdog
-//! see bytes arrive.
+//! see bytes arrive (and hands the first read to `request_line.rs`).
 //!
 //! Runs per read and write: enums matched, no `dyn`, no allocation, no
 //! lock. The TLS handshake itself is in `tls.rs`.
@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use super::request_line::FirstLine;
 use super::tls;
 use crate::snapshot::SharedSnapshot;
 
@@ -167,12 +168,19 @@ impl AsyncWrite for ClientStream {
 pub struct ActivityStream<S> {
     inner: S,
     reads: Arc<AtomicU64>,
+    /// Until decided, the first request line, checked for an absolute-form
+    /// target without a host (`request_line.rs`).
+    first: FirstLine,
 }
 
 impl<S> ActivityStream<S> {
     /// `inner`, counting its reads into `reads`.
     pub fn new(inner: S, reads: Arc<AtomicU64>) -> Self {
-        Self { inner, reads }
+        Self {
+            inner,
+            reads,
+            first: FirstLine::Unseen,
+        }
     }
 }
 
@@ -183,6 +191,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for ActivityStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.first.is_done() {
+            let this = &mut *self;
+            return this
+                .first
+                .poll_read(Pin::new(&mut this.inner), &this.reads, cx, buf);
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() != before {

@@ -13,7 +13,9 @@
 
 pub mod balancer;
 pub mod body;
+mod connect;
 pub mod error;
+mod h2;
 pub mod health;
 pub mod identity;
 pub mod passive;

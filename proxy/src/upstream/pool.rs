@@ -10,7 +10,8 @@
 //! pool when the response body has been read to its end ([`PooledBody`]).
 //! HTTP/2 (`h2c://`, or `https://` when the server's ALPN picks `h2`): one
 //! multiplexed connection per worker and server. TLS connections are
-//! pooled and reused like plain ones.
+//! pooled and reused like plain ones. New connections are made in
+//! `connect.rs` (dial, TLS, HTTP/1.1) and `h2.rs` (HTTP/2 and its resend).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -23,15 +24,14 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-use super::body::{BodyError, RequestBody};
+use super::body::RequestBody;
+use super::connect::{Fresh, connect_new, with_header_timeout};
 use super::error::ProxyError;
+use super::h2::{h2_sender, send_h2_twice, tls_h2_request};
 use super::identity::{PoolKey, ServerId};
 use super::retry;
 use crate::middleware::Hold;
-use crate::rt::LocalExec;
 
 /// How connections to a server are made and kept (a Traefik
 /// `serversTransport`).
@@ -207,160 +207,8 @@ pub fn idle_count(key: PoolKey) -> usize {
     POOLS.with(|p| p.borrow_mut().host(key).idle.len())
 }
 
-// === dialing ===
-
-async fn dial(target: &UpstreamTarget) -> Result<TcpStream, ProxyError> {
-    let timeout = target.transport.dial_timeout;
-    let connect = async {
-        match target.socket_addr {
-            Some(addr) => TcpStream::connect(addr).await,
-            None => TcpStream::connect(target.authority.as_str()).await,
-        }
-    };
-    let stream = if timeout.is_zero() {
-        connect.await
-    } else {
-        match tokio::time::timeout(timeout, connect).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(ProxyError::ConnectTimeout {
-                    addr: target.authority.to_string(),
-                    timeout,
-                });
-            }
-        }
-    }
-    .map_err(|source| ProxyError::Connect {
-        addr: target.authority.to_string(),
-        source,
-    })?;
-    let _ = stream.set_nodelay(true);
-    // TCP keep-alive, as Go's dialer in Traefik's transport (30 s): a
-    // pooled connection to a host that vanished is found dead.
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(TCP_KEEPALIVE)
-        .with_interval(TCP_KEEPALIVE);
-    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-    Ok(stream)
-}
-
-/// Idle time before the first keep-alive probe, and between probes, on
-/// dialled sockets (Traefik's `KeepAlive: 30 * time.Second`).
-const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
-
-/// Runs an upstream connection on this worker until it closes.
-fn drive(conn: impl Future<Output = Result<(), hyper::Error>> + 'static) {
-    tokio::task::spawn_local(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-}
-
-impl UpstreamTarget {
-    fn handshake_failed(&self, source: hyper::Error) -> ProxyError {
-        ProxyError::Handshake {
-            addr: self.authority.to_string(),
-            source,
-        }
-    }
-
-    /// The connection failed; `request_sent` when some of the request may
-    /// have been written to it.
-    fn failed(&self, source: hyper::Error, request_sent: bool) -> ProxyError {
-        // The request body hyper was sending failed to read: the client's
-        // error, not this server's.
-        let mut cause = std::error::Error::source(&source);
-        while let Some(c) = cause {
-            if let Some(b) = c.downcast_ref::<BodyError>() {
-                return ProxyError::ClientBody {
-                    addr: self.authority.to_string(),
-                    reason: b.to_string(),
-                    timed_out: matches!(b, BodyError::ReadTimeout(_)),
-                };
-            }
-            cause = c.source();
-        }
-        ProxyError::Upstream {
-            addr: self.authority.to_string(),
-            source,
-            request_sent,
-        }
-    }
-
-    /// The request cannot be forwarded to this server as it is.
-    pub fn invalid_target(&self, reason: &'static str) -> ProxyError {
-        ProxyError::InvalidTarget {
-            addr: self.authority.to_string(),
-            reason,
-        }
-    }
-}
-
-/// A new connection: HTTP/1.1, or HTTP/2 when a TLS server chose it.
-enum Fresh {
-    H1(http1::SendRequest<RequestBody>),
-    H2(http2::SendRequest<RequestBody>),
-}
-
-async fn connect_new(target: &UpstreamTarget) -> Result<Fresh, ProxyError> {
-    let stream = dial(target).await?;
-    let Some(tls) = &target.tls else {
-        return Ok(Fresh::H1(h1_handshake(target, stream).await?));
-    };
-    let (stream, h2) = tls.handshake(stream, target.authority.as_str()).await?;
-    if h2 {
-        return Ok(Fresh::H2(h2_handshake(target, stream).await?));
-    }
-    Ok(Fresh::H1(h1_handshake(target, stream).await?))
-}
-
-async fn h1_handshake<S>(
-    target: &UpstreamTarget,
-    stream: S,
-) -> Result<http1::SendRequest<RequestBody>, ProxyError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (tx, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| target.handshake_failed(e))?;
-    drive(conn.with_upgrades());
-    Ok(tx)
-}
-
-/// An HTTP/2 connection over `stream`, kept as the worker's connection to
-/// `target`.
-async fn h2_handshake<S>(
-    target: &UpstreamTarget,
-    stream: S,
-) -> Result<http2::SendRequest<RequestBody>, ProxyError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let mut builder = http2::Builder::new(LocalExec);
-    if let Some(idle) = target.transport.h2_read_idle_timeout {
-        // Go's ReadIdleTimeout / PingTimeout: a connection whose backend
-        // stopped answering (a dead host, a silent middlebox) is closed,
-        // failing its streams, instead of waiting forever.
-        builder
-            .timer(hyper_util::rt::TokioTimer::new())
-            .keep_alive_interval(idle)
-            .keep_alive_timeout(target.transport.h2_ping_timeout)
-            .keep_alive_while_idle(true);
-    }
-    let (tx, conn) = builder
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| target.handshake_failed(e))?;
-    drive(conn);
-    POOLS.with(|p| p.borrow_mut().host(target.key).h2 = Some(tx.clone()));
-    Ok(tx)
-}
-
 /// The worker's live HTTP/2 connection to `target`, if any.
-fn pooled_h2(target: &UpstreamTarget) -> Option<http2::SendRequest<RequestBody>> {
+pub(super) fn pooled_h2(target: &UpstreamTarget) -> Option<http2::SendRequest<RequestBody>> {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let host = p.host(target.key);
@@ -374,119 +222,15 @@ fn pooled_h2(target: &UpstreamTarget) -> Option<http2::SendRequest<RequestBody>>
     })
 }
 
-/// What became of a request sent on an HTTP/2 connection.
-enum H2Sent {
-    Answered(Response<PooledBody>),
-    /// Not processed by the server (the connection was gone before the
-    /// request went, or the server refused its stream): the request, or a
-    /// copy of it, to send once more on a new connection.
-    Refused(Request<RequestBody>),
-}
-
-/// Sends `req` on the HTTP/2 connection `tx`. Unless this is the `last`
-/// attempt, a request the server did not process — the connection closed
-/// before it went, or its stream reset with `REFUSED_STREAM` or above the
-/// last stream id of the server's `GOAWAY` — comes back to be sent again
-/// on a new connection, as Go's transport does: always when nothing was
-/// sent, and after the stream was refused when the request may go twice
-/// (`retry.rs`, the copy taken before sending).
-async fn send_h2(
-    target: &UpstreamTarget,
-    mut tx: http2::SendRequest<RequestBody>,
-    req: Request<RequestBody>,
-    last: bool,
-) -> Result<H2Sent, ProxyError> {
-    let mut copy = if last { None } else { retry::resend_copy(&req) };
-    let sent = with_header_timeout(target, async {
-        if let Err(e) = tx.ready().await {
-            return if last {
-                Err(target.failed(e, false))
-            } else {
-                Ok(Err(req))
-            };
-        }
-        match tx.send_request(req).await {
-            Ok(resp) => Ok(Ok(resp)),
-            Err(e) => match copy.take() {
-                Some(again) if retry::refused_stream(&e) => {
-                    tracing::debug!(error = %e, url = %target.url, "HTTP/2 stream refused by the server; sending again on a new connection");
-                    Ok(Err(again.into_request()))
-                }
-                _ => Err(target.failed(e, true)),
-            },
-        }
-    })
-    .await?;
-    Ok(match sent {
-        Ok(resp) => H2Sent::Answered(resp.map(|body| PooledBody::new(body, None))),
-        Err(again) => H2Sent::Refused(again),
-    })
-}
-
-/// Sends `req` on `tx`, and a refused request once more on a new HTTP/2
-/// connection to `target` (which replaces `tx` in the worker's pool).
-async fn send_h2_twice(
-    target: &UpstreamTarget,
-    tx: http2::SendRequest<RequestBody>,
-    req: Request<RequestBody>,
-) -> Result<Response<PooledBody>, ProxyError> {
-    let again = match send_h2(target, tx, req, false).await? {
-        H2Sent::Answered(resp) => return Ok(resp),
-        H2Sent::Refused(again) => again,
-    };
-    forget_h2(target);
-    let tx = if target.tls.is_some() {
-        match connect_new(target).await? {
-            Fresh::H2(tx) => tx,
-            // `again` is already in HTTP/2's form (its Host in the URI).
-            Fresh::H1(_) => return Err(target.invalid_target("the server no longer offers HTTP/2")),
-        }
-    } else {
-        let stream = dial(target).await?;
-        h2_handshake(target, stream).await?
-    };
-    match send_h2(target, tx, again, true).await? {
-        H2Sent::Answered(resp) => Ok(resp),
-        H2Sent::Refused(_) => unreachable!("the last attempt returns its errors"),
-    }
+/// Keeps `tx` as the worker's HTTP/2 connection to `target`.
+pub(super) fn keep_h2(target: &UpstreamTarget, tx: http2::SendRequest<RequestBody>) {
+    POOLS.with(|p| p.borrow_mut().host(target.key).h2 = Some(tx));
 }
 
 /// Drops the worker's HTTP/2 connection to `target` from the pool (the
 /// requests still on it finish).
-fn forget_h2(target: &UpstreamTarget) {
+pub(super) fn forget_h2(target: &UpstreamTarget) {
     POOLS.with(|p| p.borrow_mut().host(target.key).h2 = None);
-}
-
-/// `req` as HTTP/2 over TLS wants it (400 when its host is no authority).
-fn tls_h2_request(
-    target: &UpstreamTarget,
-    req: Request<RequestBody>,
-) -> Result<Request<RequestBody>, ProxyError> {
-    super::tls::to_h2(req, &target.authority).ok_or_else(|| target.invalid_target("invalid host"))
-}
-
-async fn h2_sender(target: &UpstreamTarget) -> Result<http2::SendRequest<RequestBody>, ProxyError> {
-    if let Some(tx) = pooled_h2(target) {
-        return Ok(tx);
-    }
-    let stream = dial(target).await?;
-    h2_handshake(target, stream).await
-}
-
-async fn with_header_timeout<F, T>(target: &UpstreamTarget, fut: F) -> Result<T, ProxyError>
-where
-    F: Future<Output = Result<T, ProxyError>>,
-{
-    match target.transport.response_header_timeout {
-        None => fut.await,
-        Some(timeout) => match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(ProxyError::ResponseHeaderTimeout {
-                addr: target.authority.to_string(),
-                timeout,
-            }),
-        },
-    }
 }
 
 /// Sends `req` (already rewritten for the upstream) to `target` on a pooled
@@ -620,6 +364,11 @@ impl std::fmt::Debug for PooledBody {
 }
 
 impl PooledBody {
+    /// A body of an HTTP/2 response: its connection stays in the pool.
+    pub(super) fn multiplexed(inner: Incoming) -> Self {
+        Self::new(inner, None)
+    }
+
     fn new(inner: Incoming, checkin: Option<Checkin>) -> Self {
         let mut body = Self {
             inner,
@@ -691,6 +440,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
+    use crate::upstream::connect::{TCP_KEEPALIVE, dial};
 
     /// A blocking HTTP/1.1 backend on 127.0.0.1:0 that answers each
     /// request of one connection with the body it received; after

@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod redis;
 pub mod tls;
 pub mod traefik;
 
@@ -390,6 +391,43 @@ pub fn text_body(n: usize) -> Vec<u8> {
     }
     out.truncate(n);
     out
+}
+
+/// The `compress` middlewares of the compression tests (this proxy's and
+/// the comparison with Traefik): `all` (defaults, `text/event-stream`
+/// excluded), `zstd-first` (its own order, default and minimum) and
+/// `only-html` (included types).
+pub const COMPRESS_MIDDLEWARES: &str = r#"  middlewares:
+    all:
+      compress:
+        excludedContentTypes: ["text/event-stream"]
+    zstd-first:
+      compress:
+        encodings: [zstd, br, gzip]
+        defaultEncoding: br
+        minResponseBodyBytes: 200
+    only-html:
+      compress:
+        includedContentTypes: ["text/html", "application/json; charset=utf-8"]
+"#;
+
+/// `body` decoded as the `Content-Encoding` `coding` says (gzip, br,
+/// zstd; none: as it is); `None` when it does not decode.
+pub fn decoded(coding: &str, body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match coding {
+        "gzip" => flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .ok()?,
+        "br" => brotli::Decompressor::new(body, 4096)
+            .read_to_end(&mut out)
+            .ok()?,
+        "zstd" => return zstd::decode_all(body).ok(),
+        "" => return Some(body.to_vec()),
+        _ => return None,
+    };
+    Some(out)
 }
 
 /// A minimal `Stream` over an iterator (no futures crate needed).
