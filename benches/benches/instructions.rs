@@ -278,6 +278,30 @@ fn proxied_requests_weighted(n: usize) {
     e2e.stop();
 }
 
+// The same through `compress`: a 12-byte answer (below the minimum size:
+// negotiation and Vary only) and a 64 KiB one (gzip as it streams).
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_compress_small(n: usize) {
+    let mut e2e = E2e::start_with(Route::CompressSmall);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_compress_64k(n: usize) {
+    let mut e2e = E2e::start_with(Route::CompressLarge);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
 library_benchmark_group!(
     name = e2e,
     benchmarks = [
@@ -286,7 +310,9 @@ library_benchmark_group!(
         proxied_requests_chain,
         proxied_requests_api_on,
         proxied_requests_ratelimit,
-        proxied_requests_weighted
+        proxied_requests_weighted,
+        proxied_requests_compress_small,
+        proxied_requests_compress_64k
     ]
 );
 

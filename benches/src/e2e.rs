@@ -38,6 +38,11 @@ pub const REQUEST: &[u8] =
 pub const REQUEST_AUTH: &[u8] =
     b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\nAuthorization: Basic YmVuY2g6c2VjcmV0\r\n\r\n";
 
+/// The plain request accepting gzip ([`Route::CompressSmall`],
+/// [`Route::CompressLarge`]).
+pub const REQUEST_GZIP: &[u8] =
+    b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\nAccept-Encoding: gzip, br\r\n\r\n";
+
 /// How the client reaches the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -60,13 +65,47 @@ pub enum Route {
     /// balancers (weights 3 and 1) of one server each: the service walk
     /// and its schedule on top of the load balancer's pick.
     Weighted,
+    /// Plain HTTP through `compress` (default options), the client
+    /// accepting gzip: the 12-byte answer is below the minimum size and
+    /// passes as it is (the negotiation and `Vary` only).
+    CompressSmall,
+    /// [`Route::CompressSmall`] with a 64 KiB text answer: gzip-compressed
+    /// as it streams (chunked to the client).
+    CompressLarge,
 }
+
+/// The middleware of the compress routes.
+const COMPRESS: &str =
+    "      middlewares: [squeeze]\n  middlewares:\n    squeeze:\n      compress: {}\n";
 
 /// The middleware of [`Route::RateLimit`].
 const RATE_LIMIT: &str = "      middlewares: [limit]\n  middlewares:\n    limit:\n      rateLimit:\n        average: 1000000\n        burst: 1000000\n";
 
 /// The middlewares of [`Route::Chain`].
 const CHAIN: &str = "      middlewares: [hdr, strip, auth]\n  middlewares:\n    hdr:\n      headers:\n        customRequestHeaders:\n          X-Bench: \"1\"\n        customResponseHeaders:\n          X-Served-By: proxy\n    strip:\n      stripPrefix:\n        prefixes: [/api]\n    auth:\n      basicAuth:\n        users: [\"bench:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\"]\n";
+
+/// [`Route::CompressLarge`]'s answer: 64 KiB of numbered text lines.
+fn large_response() -> &'static [u8] {
+    static LARGE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    LARGE.get_or_init(|| {
+        let mut body = Vec::new();
+        let mut i = 0;
+        while body.len() < 64 * 1024 {
+            body.extend_from_slice(
+                format!("line {i}: the quick brown fox jumps over the lazy dog\n").as_bytes(),
+            );
+            i += 1;
+        }
+        body.truncate(64 * 1024);
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&body);
+        r
+    })
+}
 
 /// The backend's answer: a 12-byte body.
 const RESPONSE: &[u8] =
@@ -109,6 +148,8 @@ pub struct E2e {
     buf: Vec<u8>,
     dir: PathBuf,
     request: &'static [u8],
+    /// The answer comes gzip-compressed and chunked.
+    gzip: bool,
 }
 
 impl E2e {
@@ -126,11 +167,16 @@ impl E2e {
 
     /// Starts the fixture `route` describes.
     pub fn start_with(route: Route) -> E2e {
-        let backend = spawn_backend();
+        let backend = spawn_backend(if route == Route::CompressLarge {
+            large_response()
+        } else {
+            RESPONSE
+        });
         let tls = route == Route::Tls;
         let (middlewares, request) = match route {
             Route::Chain => (CHAIN, REQUEST_AUTH),
             Route::RateLimit => (RATE_LIMIT, REQUEST),
+            Route::CompressSmall | Route::CompressLarge => (COMPRESS, REQUEST_GZIP),
             Route::Plain | Route::Tls | Route::Api | Route::Weighted => ("", REQUEST),
         };
         let lb = |name: &str| {
@@ -197,9 +243,17 @@ impl E2e {
         E2e {
             proxy: Some(running),
             client: Some(client),
-            buf: vec![0; 16 * 1024],
+            buf: vec![
+                0;
+                if route == Route::CompressLarge {
+                    256
+                } else {
+                    16
+                } * 1024
+            ],
             dir,
             request,
+            gzip: route == Route::CompressLarge,
         }
     }
 
@@ -221,7 +275,11 @@ impl E2e {
                         "unexpected response: {}",
                         String::from_utf8_lossy(&self.buf[..filled.min(200)])
                     );
-                    assert!(self.buf[..filled].ends_with(b"hello world\n"));
+                    if self.gzip {
+                        assert!(find(&self.buf[..filled], b"content-encoding: gzip\r\n").is_some());
+                    } else {
+                        assert!(self.buf[..filled].ends_with(b"hello world\n"));
+                    }
                     return;
                 }
             }
@@ -285,13 +343,18 @@ fn connect_tls(
 }
 
 /// The full length of the response in `buf` (head + Content-Length body)
-/// once the head is complete.
+/// once the head is complete; a chunked one's once its last chunk is in.
 fn response_len(buf: &[u8]) -> Option<usize> {
     let head_end = find(buf, b"\r\n\r\n")? + 4;
     let head = &buf[..head_end];
     let mut body = 0;
     for line in head.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.eq_ignore_ascii_case(b"transfer-encoding: chunked") {
+            return buf[head_end..]
+                .ends_with(b"\r\n0\r\n\r\n")
+                .then_some(buf.len());
+        }
         if line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:") {
             let v = std::str::from_utf8(&line[15..]).unwrap_or("").trim();
             body = v.parse().expect("numeric content-length");
@@ -304,9 +367,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A backend on 127.0.0.1:0 answering every request with [`RESPONSE`]; one
+/// A backend on 127.0.0.1:0 answering every request with `response`; one
 /// thread per connection, blocking I/O, buffers reused.
-fn spawn_backend() -> SocketAddr {
+fn spawn_backend(response: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
     let addr = listener.local_addr().expect("backend address");
     std::thread::Builder::new()
@@ -316,21 +379,21 @@ fn spawn_backend() -> SocketAddr {
                 let Ok(conn) = conn else { continue };
                 let _ = std::thread::Builder::new()
                     .name("bench-backend-conn".into())
-                    .spawn(move || serve(conn));
+                    .spawn(move || serve(conn, response));
             }
         })
         .expect("spawn backend");
     addr
 }
 
-fn serve(mut conn: TcpStream) {
+fn serve(mut conn: TcpStream, response: &'static [u8]) {
     let _ = conn.set_nodelay(true);
     let mut buf = vec![0u8; 16 * 1024];
     let mut filled = 0;
     loop {
         // Requests are GETs without a body: a request ends at its blank line.
         while let Some(end) = find(&buf[..filled], b"\r\n\r\n") {
-            if conn.write_all(RESPONSE).is_err() {
+            if conn.write_all(response).is_err() {
                 return;
             }
             buf.copy_within(end + 4..filled, 0);
@@ -396,6 +459,17 @@ mod tests {
             e.request();
         }
         e.stop();
+    }
+
+    #[test]
+    fn requests_go_through_compress() {
+        for route in [Route::CompressSmall, Route::CompressLarge] {
+            let mut e = E2e::start_with(route);
+            for _ in 0..20 {
+                e.request();
+            }
+            e.stop();
+        }
     }
 
     #[test]

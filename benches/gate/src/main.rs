@@ -41,7 +41,7 @@ struct E2eRuns {
     per_request: &'static str,
 }
 
-const E2E_RUNS: [E2eRuns; 6] = [
+const E2E_RUNS: [E2eRuns; 8] = [
     E2eRuns {
         function: "e2e::proxied_requests",
         per_request: "e2e::proxied_request",
@@ -70,6 +70,16 @@ const E2E_RUNS: [E2eRuns; 6] = [
     E2eRuns {
         function: "e2e::proxied_requests_weighted",
         per_request: "e2e::weighted_request",
+    },
+    // A router with `compress`: a 12-byte answer (left as it is) and a
+    // 64 KiB one (gzip).
+    E2eRuns {
+        function: "e2e::proxied_requests_compress_small",
+        per_request: "e2e::compress_small_request",
+    },
+    E2eRuns {
+        function: "e2e::proxied_requests_compress_64k",
+        per_request: "e2e::compress_64k_request",
     },
 ];
 /// The ids of the short and the long run, and their request counts.

@@ -104,9 +104,16 @@ impl InFlight {
     /// The response carries the hold to its last byte; an answer without
     /// an upstream body (an error, a page the proxy wrote) releases it now.
     pub(super) fn outbound(resp: &mut Response<ProxyBody>, hold: Hold) {
-        match resp.body_mut() {
-            MessageBody::Stream(b) | MessageBody::Prefixed(_, b) => b.hold(hold),
-            MessageBody::Full(_) => drop(hold),
-        }
+        carry(resp.body_mut(), hold);
+    }
+}
+
+/// `body` keeps `hold` to its end (the upstream body under a compressed
+/// one); a body held whole releases it now.
+fn carry(body: &mut ProxyBody, hold: Hold) {
+    match body {
+        MessageBody::Stream(b) | MessageBody::Prefixed(_, b) => b.hold(hold),
+        MessageBody::Encoded(c) => carry(c.inner_mut(), hold),
+        MessageBody::Full(_) => drop(hold),
     }
 }

@@ -44,9 +44,11 @@
 //! (`source`), `retry`
 //! (`retry`), `errors` (`errors`, its pages fetched with
 //! `forward::fetch`), `passTLSClientCert` (`tls_cert`, from the
-//! connection's client certificates).
+//! connection's client certificates), `compress` (`compress`: the response
+//! body compressed as it streams, `upstream::MessageBody::Encoded`).
 
 mod basic_auth;
+mod compress;
 mod digest_auth;
 mod encoded;
 mod errors;
@@ -65,6 +67,7 @@ use std::collections::BTreeMap;
 
 use http::{Request, Response};
 
+pub use compress::Compressed;
 pub use forward_auth::Build;
 pub use in_flight::Hold;
 
@@ -182,6 +185,8 @@ pub enum Middleware {
     Errors(Box<errors::Errors>),
     /// `passTLSClientCert`.
     PassTlsClientCert(tls_cert::PassTlsCert),
+    /// `compress` (boxed: its content-type lists).
+    Compress(Box<compress::Compress>),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -201,6 +206,8 @@ pub enum Frame {
     Retry(Box<retry::Attempts>),
     /// `errors`: what the page request needs of the request.
     Errors(Box<errors::Asked>),
+    /// `compress`: the encoding chosen for the request.
+    Compress(compress::Chosen),
 }
 
 impl Middleware {
@@ -252,6 +259,9 @@ impl Middleware {
             MiddlewareConfig::PassTlsClientCert(c) => {
                 Middleware::PassTlsClientCert(tls_cert::PassTlsCert::new(c))
             }
+            MiddlewareConfig::Compress(c) => {
+                Middleware::Compress(Box::new(compress::Compress::new(c)))
+            }
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -288,6 +298,7 @@ impl Member for Middleware {
             Middleware::Retry(m) => m.inbound(req).await,
             Middleware::Errors(m) => m.inbound(req, cx.conn),
             Middleware::PassTlsClientCert(m) => Inbound::Next(m.apply(req, cx.conn), Frame::Pass),
+            Middleware::Compress(m) => m.inbound(req),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.
@@ -313,6 +324,9 @@ impl Member for Middleware {
                 }))
             }
             (Middleware::Retry(m), Frame::Retry(attempts)) => m.outbound(served, attempts).await,
+            (Middleware::Compress(m), Frame::Compress(chosen)) => {
+                Outbound::Done(m.outbound(served, chosen))
+            }
             // Boxed: the page's fetch would make every chain's future as
             // large.
             (Middleware::Errors(m), Frame::Errors(asked)) => {

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::middleware::Compressed;
+
 /// A body streamed from `S`, or held whole.
 #[derive(Debug)]
 pub enum MessageBody<S> {
@@ -36,6 +38,8 @@ pub enum MessageBody<S> {
     /// What was read of a stream (`None` once sent), then the rest of it:
     /// a body read in part to see whether it fits a limit, and too large.
     Prefixed(Option<Bytes>, S),
+    /// A body compressed as it streams (a response through `compress`).
+    Encoded(Box<Compressed<MessageBody<S>>>),
 }
 
 /// A request body on its way to the upstream: the client's, streamed, or
@@ -147,7 +151,7 @@ impl<S> MessageBody<S> {
     /// a stream, which can be read once only.
     pub fn replay(&self) -> Option<Self> {
         match self {
-            MessageBody::Stream(_) | MessageBody::Prefixed(..) => None,
+            MessageBody::Stream(_) | MessageBody::Prefixed(..) | MessageBody::Encoded(_) => None,
             MessageBody::Full(b) => Some(MessageBody::Full(b.clone())),
         }
     }
@@ -198,6 +202,7 @@ where
                 Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
                 None => Pin::new(rest).poll_frame(cx),
             },
+            MessageBody::Encoded(c) => Pin::new(&mut **c).poll_frame(cx),
         }
     }
 
@@ -207,6 +212,7 @@ where
             MessageBody::Stream(b) => b.is_end_stream(),
             MessageBody::Full(b) => b.is_none(),
             MessageBody::Prefixed(head, rest) => head.is_none() && rest.is_end_stream(),
+            MessageBody::Encoded(c) => c.is_end_stream(),
         }
     }
 
@@ -225,6 +231,7 @@ where
                 }
                 h
             }
+            MessageBody::Encoded(c) => c.size_hint(),
         }
     }
 }

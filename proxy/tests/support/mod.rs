@@ -295,6 +295,9 @@ async fn backend_answer(
         r.headers_mut().insert("x-backend", name.parse().unwrap());
         return r;
     }
+    if let Some(n) = path.strip_prefix("/content/") {
+        return content(n.parse().unwrap_or(0), req.uri().query().unwrap_or(""));
+    }
     if path == "/hang-body" {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(1);
         let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"first")))).await;
@@ -326,6 +329,105 @@ async fn backend_answer(
     r.headers_mut()
         .insert("x-hop", "must-not-pass".parse().unwrap());
     r
+}
+
+/// `n` bytes of text ([`text_body`]) shaped by `query`: `type=<a/b>`
+/// (Content-Type, `+` for a space), `chunked` (no Content-Length, in 1 KiB
+/// chunks), `status=<code>`, `ce=<coding>` (Content-Encoding), `range`
+/// (206 with Content-Range), `vary=<v>`.
+fn content(n: usize, query: &str) -> Response<TestBody> {
+    let text = text_body(n);
+    let mut chunked = false;
+    let mut headers = Vec::new();
+    let mut status = StatusCode::OK;
+    for (k, v) in query
+        .split('&')
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+    {
+        match k {
+            "type" => headers.push(("content-type", v.replace('+', " "))),
+            "chunked" => chunked = true,
+            "status" => status = StatusCode::from_u16(v.parse().unwrap()).unwrap(),
+            "ce" => headers.push(("content-encoding", v.to_owned())),
+            "vary" => headers.push(("vary", v.to_owned())),
+            "range" => {
+                status = StatusCode::PARTIAL_CONTENT;
+                headers.push((
+                    "content-range",
+                    format!("bytes 0-{}/{}", n.max(1) - 1, n * 2),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let body = if chunked {
+        let frames: Vec<Result<Frame<Bytes>, hyper::Error>> = text
+            .chunks(1024)
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        StreamBody::new(tokio_stream_iter(frames)).boxed()
+    } else {
+        full(text)
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    for (k, v) in headers {
+        r.headers_mut().append(k, v.parse().unwrap());
+    }
+    r.headers_mut()
+        .insert("accept-ranges", "bytes".parse().unwrap());
+    r
+}
+
+/// `n` bytes of compressible text: numbered lines.
+pub fn text_body(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 64);
+    let mut i = 0;
+    while out.len() < n {
+        out.extend_from_slice(
+            format!("line {i}: the quick brown fox jumps over the lazy dog\n").as_bytes(),
+        );
+        i += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+/// The `compress` middlewares of the compression tests (this proxy's and
+/// the comparison with Traefik): `all` (defaults, `text/event-stream`
+/// excluded), `zstd-first` (its own order, default and minimum) and
+/// `only-html` (included types).
+pub const COMPRESS_MIDDLEWARES: &str = r#"  middlewares:
+    all:
+      compress:
+        excludedContentTypes: ["text/event-stream"]
+    zstd-first:
+      compress:
+        encodings: [zstd, br, gzip]
+        defaultEncoding: br
+        minResponseBodyBytes: 200
+    only-html:
+      compress:
+        includedContentTypes: ["text/html", "application/json; charset=utf-8"]
+"#;
+
+/// `body` decoded as the `Content-Encoding` `coding` says (gzip, br,
+/// zstd; none: as it is); `None` when it does not decode.
+pub fn decoded(coding: &str, body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match coding {
+        "gzip" => flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .ok()?,
+        "br" => brotli::Decompressor::new(body, 4096)
+            .read_to_end(&mut out)
+            .ok()?,
+        "zstd" => return zstd::decode_all(body).ok(),
+        "" => return Some(body.to_vec()),
+        _ => return None,
+    };
+    Some(out)
 }
 
 /// A minimal `Stream` over an iterator (no futures crate needed).

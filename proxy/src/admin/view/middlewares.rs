@@ -227,6 +227,27 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             }
             ("errors", b)
         }
+        MiddlewareConfig::Compress(c) => {
+            let written = |l: &[crate::config::MediaType]| -> Vec<String> {
+                l.iter().map(|m| m.written.clone()).collect()
+            };
+            let tokens: Vec<&str> = c.encodings.iter().map(|e| e.token()).collect();
+            let mut b = json!({"encodings": tokens});
+            // application/grpc, always excluded, is not written.
+            if c.excluded.len() > 1 {
+                b["excludedContentTypes"] = json!(written(&c.excluded[1..]));
+            }
+            if !c.included.is_empty() {
+                b["includedContentTypes"] = json!(written(&c.included));
+            }
+            if c.min_written != 0 {
+                b["minResponseBodyBytes"] = json!(c.min_written);
+            }
+            if let Some(d) = c.default_encoding {
+                b["defaultEncoding"] = json!(d.token());
+            }
+            ("compress", b)
+        }
         MiddlewareConfig::IpAllowList(a) => {
             let ranges: Vec<String> = a.allowed.nets().iter().map(ToString::to_string).collect();
             let mut b = json!({"sourceRange": ranges});

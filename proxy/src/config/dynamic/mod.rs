@@ -42,10 +42,11 @@ pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use kv::load_kv_isolated;
 pub use middlewares::{
-    AddPrefix, BasicAuth, CertInfo, Cors, DigestAuth, DnFields, EncodedCharacters, ErrorPage,
-    ForwardAuth, Headers, InFlightReq, IpAllowList, IpStrategy, MiddlewareConfig,
-    PassTlsClientCert, Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath,
-    ReplacePathRegex, Retry, Secure, SourceCriterion, StripPrefix, StripPrefixRegex,
+    AddPrefix, BasicAuth, CertInfo, Compress, Cors, DigestAuth, DnFields, EncodedCharacters,
+    Encoding, ErrorPage, ForwardAuth, Headers, InFlightReq, IpAllowList, IpStrategy, MediaType,
+    MiddlewareConfig, PassTlsClientCert, Pattern, RateLimit, RedirectRegex, RedirectScheme,
+    ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion, StripPrefix, StripPrefixRegex,
+    parse_media_type,
 };
 pub use model::apply_entry_point_models;
 pub use routers::{INTERNAL_SERVICES, RouterConfig};

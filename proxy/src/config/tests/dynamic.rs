@@ -334,11 +334,11 @@ http:
 
 #[test]
 fn middlewares_are_not_supported_yet() {
-    let text = "http:\n  middlewares:\n    squeeze:\n      compress:\n        minResponseBodyBytes: 1\n    odd:\n      basicAuht: {}\n    none: {}\n";
+    let text = "http:\n  middlewares:\n    squeeze:\n      buffering:\n        maxRequestBodyBytes: 1\n    odd:\n      basicAuht: {}\n    none: {}\n";
     let e = errs(dyn_yaml(text));
     assert_has(
         &e,
-        "dynamic.yml:4:7: http.middlewares.squeeze.compress: middleware type \"compress\" is not supported yet",
+        "dynamic.yml:4:7: http.middlewares.squeeze.buffering: middleware type \"buffering\" is not supported yet",
     );
     assert_has(
         &e,
@@ -614,5 +614,31 @@ fn a_misspelled_service_type_is_one_error() {
     assert_has(
         &e,
         "unknown key \"loadBalancr\" (did you mean \"loadBalancer\"?)",
+    );
+}
+
+#[test]
+fn compress_options_are_checked_at_their_keys() {
+    let text = "http:\n  middlewares:\n    both:\n      compress:\n        excludedContentTypes: [text/html]\n        includedContentTypes: [text/css]\n    bad:\n      compress:\n        encodings: [gzip, deflate]\n        excludedContentTypes: [\"te(xt/html\"]\n    nodefault:\n      compress:\n        encodings: [br]\n        defaultEncoding: gzip\n    none:\n      compress:\n        encodings: []\n";
+    let e = errs(dyn_yaml(text));
+    assert_has(
+        &e,
+        "dynamic.yml:3:5: http.middlewares.both: excludedContentTypes and includedContentTypes options are mutually exclusive",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:9:27: http.middlewares.bad.compress.encodings[1]: unsupported encoding: deflate (gzip, br or zstd)",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:10:33: http.middlewares.bad.compress.excludedContentTypes[0]: parsing excluded media type: mime: expected token after slash",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:14:26: http.middlewares.nodefault.compress.defaultEncoding: unsupported default encoding: gzip (not in encodings)",
+    );
+    assert_has(
+        &e,
+        "dynamic.yml:17:20: http.middlewares.none.compress.encodings: at least one encoding must be specified",
     );
 }

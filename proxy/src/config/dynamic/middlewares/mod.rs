@@ -12,6 +12,7 @@
 //! Control plane only: nothing here runs per request.
 
 mod auth;
+mod compress;
 mod errors;
 mod forward_auth;
 mod headers;
@@ -33,6 +34,7 @@ use super::{Ref, err_at, service_ref, strip_provider};
 use crate::routing::goregex::GoRegex;
 
 pub use auth::{BasicAuth, DigestAuth};
+pub use compress::{Compress, Encoding, MediaType, parse as parse_media_type};
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub(in crate::config) use forward_auth::{ClientTlsFile, client_tls};
@@ -85,6 +87,8 @@ pub enum MiddlewareConfig {
     Errors(Box<ErrorPage>),
     /// `passTLSClientCert`.
     PassTlsClientCert(PassTlsClientCert),
+    /// `compress` (boxed: large).
+    Compress(Box<Compress>),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -142,6 +146,7 @@ pub(super) enum MiddlewareFile {
     Errors(errors::ErrorPageFile),
     #[serde(rename = "passTLSClientCert")]
     PassTlsClientCert(tls_cert::PassTlsClientCertFile),
+    Compress(compress::CompressFile),
     Chain(ChainFile),
 }
 
@@ -158,7 +163,6 @@ const NOT_YET: Support = Support::Error("");
 const NOT_BUILT: Spec = &[
     ("buffering", NOT_YET),
     ("circuitBreaker", NOT_YET),
-    ("compress", NOT_YET),
     ("contentType", NOT_YET),
     ("grpcWeb", NOT_YET),
     ("plugin", NOT_YET),
@@ -220,6 +224,7 @@ pub(super) fn check(
             config
         }),
         MiddlewareFile::PassTlsClientCert(f) => f.check(ctx, path, pos),
+        MiddlewareFile::Compress(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
