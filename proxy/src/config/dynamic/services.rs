@@ -7,7 +7,7 @@
 //! `weighted`, `highestRandomWeight`, `failover` and `mirroring` in
 //! `composite`. Services naming services are resolved, checked for cycles
 //! and for the health tracking their `healthCheck` needs in
-//! `super::finish`. Nothing here touches the network.
+//! `merge::finish`. Nothing here touches the network.
 
 use http::Uri;
 use serde::Deserialize;
