@@ -18,7 +18,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, ReadBuf};
@@ -96,8 +96,7 @@ impl FirstLine {
                 }
                 continue;
             }
-            let n = reads.load(Ordering::Relaxed);
-            reads.store(n.wrapping_add(1), Ordering::Relaxed);
+            super::stream::note_read(reads);
             match self {
                 FirstLine::Unseen => {
                     let read = &mut buf.filled_mut()[before..];
@@ -195,6 +194,8 @@ fn scheme(target: &[u8]) -> Option<Option<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+
     use tokio::io::AsyncReadExt;
 
     fn rewrite(line: &str) -> (Decision, String) {

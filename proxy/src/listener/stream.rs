@@ -193,6 +193,14 @@ impl<S> ActivityStream<S> {
     }
 }
 
+/// Counts one read that brought bytes: a plain load and store, since only
+/// the connection's worker writes it (the watchdog only reads).
+#[inline]
+pub(super) fn note_read(reads: &AtomicU64) {
+    let n = reads.load(Ordering::Relaxed);
+    reads.store(n.wrapping_add(1), Ordering::Relaxed);
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for ActivityStream<S> {
     #[inline]
     fn poll_read(
@@ -209,8 +217,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ActivityStream<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() != before {
-            let n = self.reads.load(Ordering::Relaxed);
-            self.reads.store(n.wrapping_add(1), Ordering::Relaxed);
+            note_read(&self.reads);
         }
         r
     }
