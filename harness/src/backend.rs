@@ -33,6 +33,11 @@ pub(crate) struct BackendArgs {
     /// Response body size in bytes (the first bytes repeat `hello world\n`).
     #[arg(long, default_value_t = SMALL_BODY.len())]
     pub(crate) body_size: usize,
+    /// Answer a JSON document of `--body-size` bytes (`Content-Type:
+    /// application/json`) instead of `hello world\n` repeated: what a
+    /// compressor meets in an API answer.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Delay before answering, in microseconds.
     #[arg(long, default_value_t = 0)]
     pub(crate) delay_us: u64,
@@ -67,6 +72,54 @@ pub(crate) fn body_of_size(size: usize) -> Bytes {
     SMALL_BODY.iter().copied().cycle().take(size).collect()
 }
 
+/// A JSON array of `size` bytes exactly: records with pseudo-random ids,
+/// names, prices and flags (a fixed seed: the same bytes every run), padded
+/// with spaces before the closing bracket. Compresses about as an API
+/// answer does, unlike a repeated line.
+pub(crate) fn json_of_size(size: usize) -> Bytes {
+    let mut out = String::with_capacity(size + 256);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift64*
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    const WORDS: [&str; 8] = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    ];
+    out.push('[');
+    let mut first = true;
+    loop {
+        let (a, b, c) = (next(), next(), next());
+        let rec = format!(
+            "{}{{\"id\":{},\"name\":\"{}-{}\",\"price\":{}.{:02},\"stock\":{},\"active\":{},\"tags\":[\"{}\",\"{}\"]}}",
+            if first { "" } else { "," },
+            a % 1_000_000,
+            WORDS[(b % 8) as usize],
+            b % 10_000,
+            c % 1000,
+            (c >> 10) % 100,
+            (a >> 20) % 500,
+            (b >> 5) % 2 == 0,
+            WORDS[((c >> 3) % 8) as usize],
+            WORDS[((a >> 7) % 8) as usize],
+        );
+        if out.len() + rec.len() + 1 > size {
+            break;
+        }
+        out.push_str(&rec);
+        first = false;
+    }
+    while out.len() + 1 < size {
+        out.push(' ');
+    }
+    out.push(']');
+    out.truncate(size.max(1));
+    Bytes::from(out)
+}
+
 /// Runs the backend until killed.
 pub(crate) fn run(args: BackendArgs) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -75,7 +128,12 @@ pub(crate) fn run(args: BackendArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let body = body_of_size(args.body_size);
+        let body = if args.json {
+            json_of_size(args.body_size)
+        } else {
+            body_of_size(args.body_size)
+        };
+        let json = args.json;
         let delay = Duration::from_micros(args.delay_us);
         let mut tasks = Vec::new();
         let tls = match (&args.cert, &args.key, args.tls_listen.is_empty()) {
@@ -99,6 +157,7 @@ pub(crate) fn run(args: BackendArgs) -> Result<(), String> {
                 listener,
                 name,
                 body.clone(),
+                json,
                 delay,
                 tls,
             )));
@@ -116,6 +175,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     name: HeaderValue,
     body: Bytes,
+    json: bool,
     delay: Duration,
     tls: Option<TlsAcceptor>,
 ) {
@@ -128,7 +188,7 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
                 let (name, body) = (name.clone(), body.clone());
-                async move { Ok::<_, Infallible>(answer(req, name, body, delay).await) }
+                async move { Ok::<_, Infallible>(answer(req, name, body, json, delay).await) }
             });
             let server = auto::Builder::new(TokioExecutor::new());
             match tls {
@@ -149,6 +209,7 @@ async fn answer(
     req: Request<Incoming>,
     name: HeaderValue,
     body: Bytes,
+    json: bool,
     delay: Duration,
 ) -> Response<Full<Bytes>> {
     let has_body = req.headers().contains_key(http::header::CONTENT_LENGTH)
@@ -171,6 +232,12 @@ async fn answer(
     }
     let mut resp = Response::new(Full::new(body));
     resp.headers_mut().insert("x-backend", name);
+    if json && !has_body {
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     resp
 }
 
@@ -184,5 +251,16 @@ mod tests {
         let b = body_of_size(30);
         assert_eq!(b.len(), 30);
         assert_eq!(&b[12..24], b"hello world\n");
+    }
+
+    #[test]
+    fn json_body_is_valid_json_of_the_exact_size_and_compressible() {
+        for size in [1024, 16 * 1024, 16 * 1024 + 7] {
+            let b = json_of_size(size);
+            assert_eq!(b.len(), size);
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            assert!(v.as_array().unwrap().len() > 5, "{size}");
+        }
+        assert_eq!(json_of_size(4096), json_of_size(4096), "deterministic");
     }
 }

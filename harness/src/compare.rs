@@ -329,6 +329,7 @@ pub(crate) mod tests {
             router_p99_us: None,
             reload: None,
             dashboard: None,
+            body_bytes_per_answer: None,
             histogram: String::new(),
         }
     }

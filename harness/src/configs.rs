@@ -111,6 +111,11 @@ pub(crate) fn dynamic(s: &Scenario, env: &Env, generation: u64) -> String {
             y,
             "    all:\n      rule: \"PathPrefix(`/`)\"\n      entryPoints: [web]\n      service: main\n{tls}"
         );
+        if s.chain {
+            let _ = writeln!(y, "      middlewares: [{}]", scenario::CHAIN.join(", "));
+        } else if s.compress {
+            y.push_str("      middlewares: [gz]\n");
+        }
     } else {
         for i in 0..s.routers {
             let _ = write!(
@@ -137,6 +142,26 @@ pub(crate) fn dynamic(s: &Scenario, env: &Env, generation: u64) -> String {
             "    reload:\n      rule: \"Host(`{}`)\"\n      entryPoints: [web]\n      service: main\n{tls}",
             scenario::reload_host(generation)
         );
+    }
+    if s.chain {
+        // Request and response headers, the prefix stripped, Basic auth
+        // with an apr1 hash, and a limit no load here reaches (one bucket:
+        // every request comes from 127.0.0.1).
+        let [hdrs, strip, auth, limit] = scenario::CHAIN;
+        let _ = write!(
+            y,
+            "  middlewares:\n    {hdrs}:\n      headers:\n        customRequestHeaders:\n          X-Bench: chain\n\
+             \x20       customResponseHeaders:\n          X-Chain: \"1\"\n\
+             \x20   {strip}:\n      stripPrefix:\n        prefixes: [\"{prefix}\"]\n\
+             \x20   {auth}:\n      basicAuth:\n        users:\n          - \"{user}\"\n\
+             \x20   {limit}:\n      rateLimit:\n        average: 100000000\n        burst: 100000000\n",
+            prefix = scenario::CHAIN_PREFIX,
+            user = scenario::CHAIN_USER,
+        );
+    } else if s.compress {
+        // Traefik's defaults: encodings zstd, br, gzip (the client asks for
+        // gzip only), minResponseBodyBytes 1024.
+        y.push_str("  middlewares:\n    gz:\n      compress: {}\n");
     }
     y.push_str("  services:\n    main:\n      loadBalancer:\n        servers:\n");
     for server in env.main_servers() {
@@ -306,6 +331,14 @@ pub(crate) fn nginx(s: &Scenario, env: &Env, generation: u64) -> String {
     } else {
         String::new()
     };
+    if s.compress {
+        // As the proxy's and Traefik's middleware: gzip at zlib's default
+        // level (6; nginx's own default is 1), from 1024 bytes, any type,
+        // Vary added.
+        c.push_str(
+            "  gzip on;\n  gzip_comp_level 6;\n  gzip_min_length 1024;\n  gzip_proxied any;\n  gzip_types *;\n  gzip_vary on;\n",
+        );
+    }
     if s.routers == 0 {
         let _ = write!(
             c,
@@ -390,6 +423,12 @@ pub(crate) fn haproxy(s: &Scenario, env: &Env) -> String {
     }
     // HAProxy balances round robin by default.
     c.push_str("backend main\n");
+    if s.compress {
+        // HAProxy's own gzip (Debian builds it with libslz: one fixed
+        // level, faster and larger than zlib's 6; the bytes per answer
+        // column shows the difference).
+        c.push_str("  compression algo gzip\n  compression type application/json\n");
+    }
     let servers = env.main_servers();
     for (i, a) in servers.iter().enumerate() {
         let name = if servers.len() == 1 {

@@ -55,6 +55,9 @@ pub(crate) fn backend(
         "--threads".into(),
         threads.to_string(),
     ];
+    if s.compress {
+        args.push("--json".into());
+    }
     let mut pool = Vec::new();
     if s.servers > 1 {
         for _ in 0..s.servers {

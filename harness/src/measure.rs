@@ -330,6 +330,7 @@ fn round_of(
         router_p99_us,
         reload: None,
         dashboard: None,
+        body_bytes_per_answer: None,
         histogram: stats::to_v2_base64(&res.hist),
     }
 }
@@ -405,6 +406,9 @@ pub(crate) async fn measure(
     };
     let samples = samp.join().map_err(|_| "sampler thread panicked")?;
     let mut fig = round_of(ctx, round, &res, w, Some(samples), pid);
+    if s.compress && res.requests > 0 {
+        fig.body_bytes_per_answer = Some(res.body_bytes as f64 / res.requests as f64);
+    }
     if let Some((figures, first_error)) = polled {
         if fig.first_error.is_none() {
             fig.first_error = first_error;

@@ -187,6 +187,10 @@ pub struct Round {
     /// dashboard-open: what the dashboard's polling got.
     #[serde(default)]
     pub dashboard: Option<DashboardFigures>,
+    /// compress: mean body bytes of a correct answer in the window (the
+    /// compressed size: a cheaper level would send more).
+    #[serde(default)]
+    pub body_bytes_per_answer: Option<f64>,
     /// This round's histogram, HdrHistogram V2, base64.
     pub histogram: String,
 }

@@ -62,6 +62,10 @@ pub(crate) enum Shape {
     Minimal,
     /// A desktop browser's navigation headers, cookies included.
     Browser,
+    /// The credentials `middleware-chain`'s basicAuth accepts.
+    Auth,
+    /// `Accept-Encoding: gzip` (`compress`).
+    Gzip,
 }
 
 /// What one request looks like and what a correct answer is.
@@ -79,6 +83,9 @@ pub(crate) struct RequestSpec {
     pub(crate) shape: Shape,
     /// Ask the server to close after answering.
     pub(crate) close: bool,
+    /// The answer is compressed: a correct body is shorter than
+    /// `expect_len` (the uncompressed size) and not empty.
+    pub(crate) compressed: bool,
 }
 
 impl RequestSpec {
@@ -91,6 +98,7 @@ impl RequestSpec {
             expect_len,
             shape: Shape::Minimal,
             close: false,
+            compressed: false,
         }
     }
 }
@@ -134,10 +142,34 @@ pub(crate) struct Scenario {
     /// backend answering as `main`, balanced round robin (1: the `main`
     /// listener).
     pub(crate) servers: usize,
+    /// The router runs [`CHAIN`]: headers, stripPrefix, basicAuth (apr1)
+    /// and a rateLimit far above the load.
+    pub(crate) chain: bool,
+    /// The router runs a `compress` middleware with Traefik's defaults; the
+    /// backend answers [`COMPRESS_BODY`] bytes of JSON.
+    pub(crate) compress: bool,
 }
 
 /// The 12-byte body of `small-get`.
 pub(crate) const SMALL_BODY: &[u8] = b"hello world\n";
+
+/// The middlewares `middleware-chain` runs, in order.
+pub(crate) const CHAIN: [&str; 4] = ["hdrs", "strip", "auth", "limit"];
+
+/// The prefix `middleware-chain` requests carry and its stripPrefix removes.
+pub(crate) const CHAIN_PREFIX: &str = "/api";
+
+/// `middleware-chain`'s basicAuth user: `bench` with password `bench`, an
+/// Apache MD5 (apr1) hash, as `htpasswd -m` writes it (bcrypt's cost would
+/// swamp the figure).
+pub(crate) const CHAIN_USER: &str = "bench:$apr1$benchslt$xg8nhdNCXN8cv7mXxgHvB0";
+
+/// Its `Authorization` header (`bench:bench`).
+pub(crate) const CHAIN_AUTHORIZATION: &str = "Basic YmVuY2g6YmVuY2g=";
+
+/// The uncompressed response size of `compress`: a 16 KiB JSON document,
+/// a typical API answer.
+pub(crate) const COMPRESS_BODY: usize = 16 * 1024;
 
 /// Router that `many-routers` load hits (the middle of 10,000).
 const MANY_ROUTERS_HIT: usize = 5_000;
@@ -167,6 +199,8 @@ const BASE: Scenario = Scenario {
     tls: false,
     dashboard: false,
     servers: 1,
+    chain: false,
+    compress: false,
 };
 
 /// Every scenario, in report order.
@@ -325,6 +359,25 @@ pub(crate) fn all() -> Vec<Scenario> {
             ..BASE
         },
         Scenario {
+            name: "middleware-chain",
+            what: "small-get through four middlewares (headers, stripPrefix, basicAuth with an apr1 hash, rateLimit far above the load), keep-alive, 50 connections",
+            config: "middleware-chain",
+            shape: Shape::Auth,
+            chain: true,
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
+            name: "compress",
+            what: "a 16 KiB JSON answer gzip-compressed by a compress middleware (Traefik's defaults; the client accepts gzip only), keep-alive, 50 connections: CPU per request beside bytes per answer",
+            config: "compress",
+            body_size: COMPRESS_BODY,
+            shape: Shape::Gzip,
+            compress: true,
+            in_quick: true,
+            ..BASE
+        },
+        Scenario {
             name: "reload-storm",
             what: "1,000 routers at 5,000 req/s; configuration rewritten every 100 ms (vs the same run without reloads)",
             config: "reload-storm",
@@ -350,6 +403,8 @@ impl Scenario {
                 self.routers / 2
             };
             (format!("/r{i}/hit"), Some(router_host(i)))
+        } else if self.chain {
+            (format!("{CHAIN_PREFIX}/items"), None)
         } else {
             ("/".to_owned(), None)
         };
@@ -361,6 +416,7 @@ impl Scenario {
         RequestSpec {
             upload,
             shape: self.shape,
+            compressed: self.compress,
             ..RequestSpec::get(&path, host, expect_len)
         }
     }
@@ -441,7 +497,9 @@ mod tests {
                     s.metrics,
                     s.access_log,
                     s.h2c(),
-                    s.servers
+                    s.servers,
+                    s.chain,
+                    s.compress
                 ),
                 (
                     first.routers,
@@ -450,7 +508,9 @@ mod tests {
                     first.metrics,
                     first.access_log,
                     first.h2c(),
-                    first.servers
+                    first.servers,
+                    first.chain,
+                    first.compress
                 ),
                 "{} vs {}",
                 s.name,

@@ -64,6 +64,12 @@ pub(crate) fn availability(s: &Scenario, kind: Kind) -> Result<(), String> {
             Err("the floor does not route: its figure is the same as small-get".into())
         }
         Floor if s.tls => Err("the floor has no TLS".into()),
+        Direct | Floor | Nginx | Haproxy if s.chain => Err(
+            "no Traefik middlewares: middleware-chain compares the proxy and Traefik only".into(),
+        ),
+        Direct | Floor if s.compress => {
+            Err("no compression: compress compares the proxies only".into())
+        }
         Direct | Floor | Nginx | Haproxy if s.dashboard => {
             Err("no API or dashboard: dashboard-open compares the proxy and Traefik only".into())
         }
@@ -257,6 +263,13 @@ mod tests {
         let wrk = by_name("driver-vs-wrk").unwrap();
         assert!(availability(&wrk, Kind::Direct).is_ok());
         assert!(availability(&wrk, Kind::Traefik).is_err());
+        let chain = by_name("middleware-chain").unwrap();
+        assert!(availability(&chain, Kind::Traefik).is_ok());
+        assert!(availability(&chain, Kind::Proxy).is_ok());
+        assert!(availability(&chain, Kind::Nginx).is_err());
+        let gz = by_name("compress").unwrap();
+        assert!(availability(&gz, Kind::Haproxy).is_ok());
+        assert!(availability(&gz, Kind::Direct).is_err());
         let m = by_name("metrics-on").unwrap();
         assert!(availability(&m, Kind::Direct).is_err());
         assert!(availability(&m, Kind::Nginx).is_ok());

@@ -162,7 +162,7 @@ fn quick_run_every_scenario_every_target() {
     let r = run_quick(&args, &base);
 
     // Every scenario ran, and every target that ran answered correctly.
-    assert_eq!(r.scenarios.len(), 19, "every scenario");
+    assert_eq!(r.scenarios.len(), 21, "every scenario");
     for s in &r.scenarios {
         assert!(!s.targets.is_empty(), "{}: no target ran", s.name);
         for t in &s.targets {
@@ -301,6 +301,24 @@ fn quick_run_every_scenario_every_target() {
         );
     }
 
+    // middleware-chain: Traefik's middlewares, so the proxy and Traefik
+    // only (every answer passed the chain: 200 from main, auth accepted,
+    // prefix stripped, limit not reached).
+    let chain = scenario(&r, "middleware-chain");
+    for t in &chain.targets {
+        assert!(
+            ["proxy", "traefik"].contains(&t.target.as_str()),
+            "{}",
+            t.target
+        );
+    }
+    // compress: every target that ran sent compressed answers, and says
+    // how large they were.
+    for t in &scenario(&r, "compress").targets {
+        let bytes = t.rounds[0].body_bytes_per_answer.expect("bytes per answer");
+        assert!(bytes > 0.0 && bytes < 16384.0, "{}: {bytes}", t.target);
+    }
+
     // The peers ran where the scenario could use them.
     for peer in ["nginx", "haproxy"] {
         if targets.iter().any(|t| t == peer) {
@@ -310,6 +328,7 @@ fn quick_run_every_scenario_every_target() {
                 "h2c",
                 "metrics-on",
                 "tls-keepalive",
+                "compress",
             ] {
                 assert!(ran(scenario(&r, name), peer), "{peer} in {name}");
             }

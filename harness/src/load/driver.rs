@@ -272,6 +272,9 @@ async fn closed(job: Arc<Job>, new_conn: bool, slot: SlotRef) {
             match out.and_then(|a| a.check(&spec).map(|()| a)) {
                 Ok(a) => {
                     s.res.answered(counted, micros(t1 - t0));
+                    if counted {
+                        s.res.body_bytes += a.body_len as u64;
+                    }
                     if a.close || new_conn {
                         conn = None;
                     }
@@ -422,6 +425,7 @@ mod wire_tests {
                     tokio::net::TcpListener::from_std(l).unwrap(),
                     http::HeaderValue::from_static(name),
                     crate::backend::body_of_size(body),
+                    false,
                     delay,
                     tls,
                 )

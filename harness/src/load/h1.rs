@@ -7,6 +7,7 @@
 //! Runs per request: no allocation per request beyond a backend name that
 //! is not `main` (an error being reported), no locks.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -123,6 +124,14 @@ pub(crate) fn request_bytes(spec: &RequestSpec, addr: SocketAddr) -> Vec<u8> {
     match spec.shape {
         Shape::Minimal => {}
         Shape::Browser => head.push_str(BROWSER_HEADERS),
+        Shape::Auth => {
+            let _ = write!(
+                head,
+                "Authorization: {}\r\n",
+                crate::scenario::CHAIN_AUTHORIZATION
+            );
+        }
+        Shape::Gzip => head.push_str("Accept-Encoding: gzip\r\n"),
     }
     if spec.close {
         head.push_str("Connection: close\r\n");

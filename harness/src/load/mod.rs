@@ -110,6 +110,9 @@ pub(crate) struct LoadResult {
     /// Requests sent again on a new connection because the target closed a
     /// kept-alive one before answering (see [`driver`]).
     pub(crate) retried: u64,
+    /// Body bytes of the correct answers inside the window (the HTTP/1.1
+    /// driver; what `compress` reports per answer).
+    pub(crate) body_bytes: u64,
 }
 
 impl LoadResult {
@@ -127,6 +130,7 @@ impl LoadResult {
             load_cpu_us_per_req: None,
             external_cpu_secs: None,
             retried: 0,
+            body_bytes: 0,
         }
     }
 
@@ -137,6 +141,7 @@ impl LoadResult {
         self.errors += other.errors;
         self.answered_total += other.answered_total;
         self.retried += other.retried;
+        self.body_bytes += other.body_bytes;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -197,7 +202,14 @@ pub(crate) fn check(
             backend.map(String::from_utf8_lossy)
         ));
     }
-    if len != spec.expect_len {
+    if spec.compressed {
+        if len == 0 || len >= spec.expect_len {
+            return Err(format!(
+                "body {len} bytes, want a compressed answer (under {} bytes)",
+                spec.expect_len
+            ));
+        }
+    } else if len != spec.expect_len {
         return Err(format!("body {len} bytes, want {}", spec.expect_len));
     }
     Ok(())
@@ -238,6 +250,16 @@ mod tests {
         assert!(check(200, None, 12, &spec).is_err());
         assert!(check(200, Some(b"main"), 11, &spec).is_err());
         assert!(check(404, Some(b"main"), 12, &spec).is_err());
+        let gz = RequestSpec {
+            compressed: true,
+            ..RequestSpec::get("/", None, 16384)
+        };
+        assert!(check(200, Some(b"main"), 3000, &gz).is_ok());
+        assert!(
+            check(200, Some(b"main"), 16384, &gz).is_err(),
+            "not compressed"
+        );
+        assert!(check(200, Some(b"main"), 0, &gz).is_err());
     }
 
     #[test]

@@ -150,6 +150,10 @@ pub(crate) fn scenario_table(s: &ScenarioResult) -> String {
         .targets
         .iter()
         .any(|t| t.rounds.iter().any(|r| r.dashboard.is_some()));
+    let sizes = s
+        .targets
+        .iter()
+        .any(|t| t.rounds.iter().any(|r| r.body_bytes_per_answer.is_some()));
     o.push_str("| target | req/s | p50 | p90 | p99 | p99.9 | max | errors | CPU µs/req (user) | peak RSS MiB | load side busy | target busy | limit | load tool CPU µs/req |");
     if logs {
         o.push_str(" log lines per answer |");
@@ -157,8 +161,11 @@ pub(crate) fn scenario_table(s: &ScenarioResult) -> String {
     if dashboard {
         o.push_str(" dashboard refreshes × calls (failed) |");
     }
+    if sizes {
+        o.push_str(" body bytes per answer |");
+    }
     o.push_str("\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    o.push_str(&"---|".repeat(usize::from(logs) + usize::from(dashboard)));
+    o.push_str(&"---|".repeat(usize::from(logs) + usize::from(dashboard) + usize::from(sizes)));
     o.push('\n');
     for t in &s.targets {
         let p = merged(t);
@@ -204,6 +211,13 @@ pub(crate) fn scenario_table(s: &ScenarioResult) -> String {
                 (a + d.refreshes, d.calls_per_refresh, f + d.failed)
             });
             let _ = write!(o, " {refreshes} × {calls} ({failed}) |");
+        }
+        if sizes {
+            let _ = write!(
+                o,
+                " {} |",
+                fmt_spread(t.spread(|r| r.body_bytes_per_answer), 0)
+            );
         }
         o.push('\n');
     }
@@ -332,6 +346,26 @@ pub(crate) fn notes(r: &Results, s: &ScenarioResult) -> Vec<String> {
                     "{}: CPU per request with the dashboard open / small-get without it (medians, this run): {:.3} ({a:.1} / {b:.1} µs)",
                     t.target,
                     a / b
+                ));
+            }
+        }
+    }
+    // compress: a CPU ratio only means something at equal or better size.
+    if let Some(traefik) =
+        rows(s, "traefik").filter(|t| t.rounds.iter().any(|r| r.body_bytes_per_answer.is_some()))
+    {
+        let bytes = |x: &TargetResult| x.spread(|r| r.body_bytes_per_answer).map(|v| v.median);
+        for t in s.targets.iter().filter(|t| t.target != "traefik") {
+            if let (Some(a), Some(b)) = (bytes(t), bytes(traefik)) {
+                lines.push(format!(
+                    "{}: bytes per compressed answer / Traefik's: {:.3} ({a:.0} / {b:.0}){}",
+                    t.target,
+                    a / b,
+                    if a <= b {
+                        ""
+                    } else {
+                        "; larger answers than Traefik's: its CPU ratio is not at equal size"
+                    }
                 ));
             }
         }
