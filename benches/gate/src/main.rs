@@ -399,6 +399,14 @@ struct Row {
     note: &'static str,
 }
 
+/// The end-to-end counts over every thread are reported, not gated: besides
+/// the proxy they count the in-process client and backend, whose polling
+/// and wake-ups depend on how the threads happen to be scheduled. Measured:
+/// the same code (33cb27c against the d2f4292 baseline) moved -3.9% to
+/// +7.7% over all threads while the proxy worker thread's counts, which
+/// are gated, moved -0.06% to +0.12%.
+const INFORMATIONAL: &str = "(all threads)";
+
 fn judge(base: &BTreeMap<String, f64>, now: &BTreeMap<String, f64>) -> Vec<Row> {
     let mut names: Vec<&String> = base.keys().chain(now.keys()).collect();
     names.sort();
@@ -408,6 +416,18 @@ fn judge(base: &BTreeMap<String, f64>, now: &BTreeMap<String, f64>) -> Vec<Row> 
         .map(|name| {
             let (b, n) = (base.get(name).copied(), now.get(name).copied());
             let (pass, note) = match (b, n) {
+                // Shown, never gated: see [`INFORMATIONAL`].
+                (Some(b), Some(n)) if name.ends_with(INFORMATIONAL) => (
+                    true,
+                    if n > b * (1.0 + TOLERANCE) || n < b * (1.0 - TOLERANCE) {
+                        "info only (scheduling-dependent)"
+                    } else {
+                        "ok"
+                    },
+                ),
+                (_, None) | (None, _) if name.ends_with(INFORMATIONAL) => {
+                    (true, "info only (scheduling-dependent)")
+                }
                 (Some(b), Some(n)) if n > b * (1.0 + TOLERANCE) + 1e-9 => (false, "REGRESSED"),
                 (Some(b), Some(n)) if n < b * (1.0 - TOLERANCE) => {
                     (true, "improved: update the baseline")
@@ -600,6 +620,22 @@ mod tests {
     fn a_zero_budget_fails_on_any_allocation() {
         let rows = judge(&gated(&doc(1, 0.0)), &gated(&doc(1, 0.01)));
         assert!(rows.iter().any(|r| !r.pass));
+    }
+
+    #[test]
+    fn all_threads_counts_are_reported_not_gated() {
+        let name = "instructions: e2e::x_request per_request (all threads)".to_owned();
+        let worker = "instructions: e2e::x_request per_request (proxy worker thread)".to_owned();
+        let base = BTreeMap::from([(name.clone(), 1000.0), (worker.clone(), 1000.0)]);
+        let now = BTreeMap::from([(name.clone(), 1100.0), (worker.clone(), 1000.0)]);
+        let rows = judge(&base, &now);
+        assert!(rows.iter().all(|r| r.pass), "{rows:?}");
+        assert!(rows.iter().any(|r| r.note.starts_with("info only")));
+        let now = BTreeMap::from([(name, 1000.0), (worker, 1100.0)]);
+        assert!(
+            judge(&base, &now).iter().any(|r| !r.pass),
+            "the worker's count is gated"
+        );
     }
 
     #[test]
