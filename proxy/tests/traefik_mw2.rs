@@ -4,7 +4,8 @@
 //! deterministic compared — a rate limit's statuses, 429 body and header
 //! names; an in-flight limit's refusal; how many times a retried request
 //! reaches its backend, and with which final status; an error page's
-//! status, path and query.
+//! status, path and query; a circuit breaker's trip and fallback; the
+//! compression negotiation.
 
 mod support;
 
@@ -46,6 +47,10 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
       rule: "Host(`paged.test`)"
       service: main
       middlewares: [pages]
+    broken:
+      rule: "Host(`broken.test`)"
+      service: main
+      middlewares: [breaker]
   services:
     ready:
       loadBalancer:
@@ -81,6 +86,11 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
         status: ["404", "500-599"]
         service: pages
         query: "/err/{{status}}?from={{originalStatus}}&u={{url}}"
+    breaker:
+      circuitBreaker:
+        expression: "NetworkErrorRatio() > 0.5"
+        responseCode: 418
+        fallbackDuration: 1m
 "#,
         ready = ready.addr,
         main = main.addr,
@@ -221,6 +231,29 @@ async fn part_two_middlewares_answer_as_traefik() {
         let t = digest(&ask(traefik_addr, "paged.test", "GET", path).await, &[]);
         let p = digest(&ask(proxy.web, "paged.test", "GET", path).await, &[]);
         compare(format!("errors {path}"), t, p);
+    }
+    // circuitBreaker: the first answer is checked at once; a 502 trips it,
+    // then the fallback answers without the backend.
+    for (i, path) in ["/status/502", "/", "/status/200"].iter().enumerate() {
+        let (t0, p0) = (
+            t_main.stats.requests.load(Ordering::SeqCst),
+            p_main.stats.requests.load(Ordering::SeqCst),
+        );
+        let t = digest(
+            &ask(traefik_addr, "broken.test", "GET", path).await,
+            &["content-type", "content-length"],
+        );
+        let p = digest(
+            &ask(proxy.web, "broken.test", "GET", path).await,
+            &["content-type", "content-length"],
+        );
+        let t_hits = t_main.stats.requests.load(Ordering::SeqCst) - t0;
+        let p_hits = p_main.stats.requests.load(Ordering::SeqCst) - p0;
+        compare(
+            format!("circuitBreaker request {i} {path}"),
+            format!("{t} hits {t_hits}"),
+            format!("{p} hits {p_hits}"),
+        );
     }
     assert!(
         wrong.is_empty(),

@@ -207,6 +207,17 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             b["maxRequestBodyBytes"] = json!(r.max_body);
             ("retry", b)
         }
+        // Traefik's defaults are set before decoding: all five are shown.
+        MiddlewareConfig::CircuitBreaker(c) => (
+            "circuitBreaker",
+            json!({
+                "expression": c.expression,
+                "checkPeriod": go_duration(c.check_period),
+                "fallbackDuration": go_duration(c.fallback_duration),
+                "recoveryDuration": go_duration(c.recovery_duration),
+                "responseCode": c.response_code.as_u16(),
+            }),
+        ),
         MiddlewareConfig::Errors(e) => {
             let ranges = status_ranges;
             let mut b = json!({"status": ranges(e.status.ranges()), "service": e.service});
