@@ -114,6 +114,6 @@ fn carry(body: &mut ProxyBody, hold: Hold) {
     match body {
         MessageBody::Stream(b) | MessageBody::Prefixed(_, b) => b.hold(hold),
         MessageBody::Encoded(c) => carry(c.inner_mut(), hold),
-        MessageBody::Full(_) => drop(hold),
+        MessageBody::Full(_) | MessageBody::Spilled(_) => drop(hold),
     }
 }

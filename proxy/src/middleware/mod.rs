@@ -43,12 +43,15 @@
 //! in memory or in Redis), both counting by a `sourceCriterion`
 //! (`source`), `retry`
 //! (`retry`), `circuitBreaker` (`circuit_breaker`: its state and
-//! measurements in atomics of its own), `errors` (`errors`, its pages fetched with
+//! measurements in atomics of its own), `buffering` (`buffering`: bodies
+//! held whole, past memory in a temporary file,
+//! `upstream::MessageBody::Spilled`), `errors` (`errors`, its pages fetched with
 //! `forward::fetch`), `passTLSClientCert` (`tls_cert`, from the
 //! connection's client certificates), `compress` (`compress`: the response
 //! body compressed as it streams, `upstream::MessageBody::Encoded`).
 
 mod basic_auth;
+mod buffering;
 mod circuit_breaker;
 mod compress;
 mod digest_auth;
@@ -69,6 +72,7 @@ use std::collections::BTreeMap;
 
 use http::{Request, Response};
 
+pub use buffering::Spilled;
 pub use compress::Compressed;
 pub use forward_auth::Build;
 pub use in_flight::Hold;
@@ -185,6 +189,8 @@ pub enum Middleware {
     Retry(retry::Retry),
     /// `circuitBreaker` (boxed: its measurements).
     CircuitBreaker(Box<circuit_breaker::CircuitBreaker>),
+    /// `buffering` (boxed: large).
+    Buffering(Box<buffering::Buffering>),
     /// `errors` (boxed: large).
     Errors(Box<errors::Errors>),
     /// `passTLSClientCert`.
@@ -210,6 +216,8 @@ pub enum Frame {
     Retry(Box<retry::Attempts>),
     /// `circuitBreaker`: when the request entered it.
     Breaker(circuit_breaker::Entered),
+    /// `buffering`: the request to send again, the attempt.
+    Buffering(Box<buffering::Pending>),
     /// `errors`: what the page request needs of the request.
     Errors(Box<errors::Asked>),
     /// `compress`: the encoding chosen for the request.
@@ -258,6 +266,9 @@ impl Middleware {
                 Middleware::RateLimit(Box::new(rate_limit::RateLimit::new(c, name)))
             }
             MiddlewareConfig::Retry(c) => Middleware::Retry(retry::Retry::new(c)),
+            MiddlewareConfig::Buffering(c) => {
+                Middleware::Buffering(Box::new(buffering::Buffering::new(c)))
+            }
             MiddlewareConfig::CircuitBreaker(c) => {
                 Middleware::CircuitBreaker(Box::new(circuit_breaker::CircuitBreaker::new(c)))
             }
@@ -326,6 +337,9 @@ impl Member for Middleware {
             Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),
             Middleware::Retry(m) => m.inbound(req).await,
             Middleware::CircuitBreaker(m) => m.inbound(req),
+            // Boxed: reading a body (maybe to a file) would make every
+            // chain's future as large.
+            Middleware::Buffering(m) => Box::pin(m.inbound(req)).await,
             Middleware::Errors(m) => m.inbound(req, cx.conn),
             Middleware::PassTlsClientCert(m) => Inbound::Next(m.apply(req, cx.conn), Frame::Pass),
             Middleware::Compress(m) => m.inbound(req),
@@ -354,6 +368,9 @@ impl Member for Middleware {
                 }))
             }
             (Middleware::Retry(m), Frame::Retry(attempts)) => m.outbound(served, attempts).await,
+            (Middleware::Buffering(m), Frame::Buffering(pending)) => {
+                Box::pin(m.outbound(served, pending)).await
+            }
             (Middleware::CircuitBreaker(m), Frame::Breaker(entered)) => {
                 m.outbound(&served, entered);
                 Outbound::Done(served)

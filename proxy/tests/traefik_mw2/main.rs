@@ -5,9 +5,13 @@
 //! names; an in-flight limit's refusal; how many times a retried request
 //! reaches its backend, and with which final status; an error page's
 //! status, path and query; a circuit breaker's trip and fallback; the
-//! compression negotiation.
+//! compression negotiation; buffering's limits, what the backend receives
+//! of a buffered request and how often a `retryExpression` resends it.
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod buffering;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;

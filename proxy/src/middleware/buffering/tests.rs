@@ -1,0 +1,107 @@
+//! Holding bodies: in memory under the limit, spilled to a temporary file
+//! past it (the file there while the body lives, gone after), refused past
+//! the maximum, replayed whole; and the retry condition's evaluation.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame};
+
+use super::spill::{Held, Overflow, hold};
+use super::*;
+use crate::config::CmpOp;
+
+/// A body of `chunks`, one frame each.
+struct Chunks(Vec<Bytes>);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.0.is_empty() {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(Ok(Frame::data(self.0.remove(0)))))
+    }
+}
+
+fn chunks(n: usize, size: usize) -> (Chunks, Vec<u8>) {
+    let all: Vec<u8> = (0..n * size).map(|i| (i % 251) as u8).collect();
+    let parts = all.chunks(size).map(Bytes::copy_from_slice).collect();
+    (Chunks(parts), all)
+}
+
+async fn read_all(body: RequestBody) -> Vec<u8> {
+    body.collect().await.unwrap().to_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn small_bodies_stay_in_memory() {
+    let (body, all) = chunks(4, 1000);
+    let Ok(Held::Memory(b)) = hold(body, 4000, None).await else {
+        panic!("held in memory");
+    };
+    assert_eq!(&b[..], &all[..]);
+}
+
+#[tokio::test]
+async fn larger_bodies_spill_to_a_file_removed_with_the_body() {
+    // 700 KiB with 100 KiB in memory: the rest goes to the file.
+    let (body, all) = chunks(70, 10 * 1024);
+    let Ok(held) = hold(body, 100 * 1024, Some(1 << 20)).await else {
+        panic!("held");
+    };
+    assert_eq!(held.len(), all.len() as u64);
+    let Held::Disk(spilled) = &held else {
+        panic!("spilled");
+    };
+    let path = spilled.path().to_owned();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        (all.len() - 100 * 1024) as u64
+    );
+    let body: RequestBody = held.into_body();
+    let again = body.replay().expect("a spilled body replays");
+    assert_eq!(read_all(body).await, all);
+    assert!(path.exists(), "the replay still holds the file");
+    assert_eq!(read_all(again).await, all);
+    assert!(!path.exists(), "removed with the last copy");
+}
+
+#[tokio::test]
+async fn bodies_over_the_maximum_are_refused() {
+    let (body, _) = chunks(10, 1000);
+    assert!(matches!(
+        hold(body, 100, Some(9_999)).await,
+        Err(Overflow::TooLarge)
+    ));
+    let (body, _) = chunks(10, 1000);
+    assert!(matches!(
+        hold(body, 100, Some(10_000)).await,
+        Ok(Held::Disk(_))
+    ));
+}
+
+#[test]
+fn retry_conditions_evaluate_as_oxy_s() {
+    let c = RetryCondition::And(
+        Box::new(RetryCondition::NetworkError),
+        Box::new(RetryCondition::Attempts(CmpOp::Lt, 3)),
+    );
+    assert!(holds(&c, 1, 502, &Method::GET));
+    assert!(holds(&c, 2, 504, &Method::GET));
+    assert!(!holds(&c, 3, 502, &Method::GET));
+    assert!(!holds(&c, 1, 503, &Method::GET));
+    let m = RetryCondition::Method(true, "PUT".into());
+    assert!(holds(&m, 1, 200, &Method::PUT));
+    assert!(!holds(&m, 1, 200, &Method::POST));
+    let r = RetryCondition::ResponseCode(CmpOp::Ge, 500);
+    assert!(holds(&r, 9, 500, &Method::POST));
+}
