@@ -4,8 +4,8 @@
 //! backend while other routers keep being served; after
 //! `fallbackDuration` the first request is refused (the ramp starts at
 //! zero), some go through while recovering, and after `recoveryDuration`
-//! all do. A latency condition trips on slow answers. Expressions Traefik
-//! refuses are refused at their key.
+//! all do. A latency condition trips on slow answers, measured to the end
+//! of the body. Expressions Traefik refuses are refused at their key.
 
 mod support;
 
@@ -31,6 +31,10 @@ fn config(b: &Backend, dead: SocketAddr) -> String {
       middlewares: [breaker]
     slow:
       rule: "Host(`slow.test`)"
+      service: s
+      middlewares: [latency]
+    stream:
+      rule: "Host(`stream.test`)"
       service: s
       middlewares: [latency]
     dead:
@@ -135,6 +139,18 @@ async fn refused_connections_and_slow_answers_trip_it() {
     // The breakers are per router: `guarded` (same middleware as `dead`)
     // is closed.
     assert_eq!(get(p.web, "guarded.test", "/").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latency_is_measured_to_the_end_of_the_body() {
+    let b = backend("b");
+    let p = start_proxy(&config(&b, dead()));
+    // The head comes at once, the body over about 200 ms: measured to its
+    // end, as Traefik does, the median is over 100 ms.
+    let r = get(p.web, "stream.test", "/drip/5/40").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 5 * 1024);
+    assert_eq!(get(p.web, "stream.test", "/").await.status, 429);
 }
 
 #[test]

@@ -372,7 +372,8 @@ impl Member for Middleware {
                 Box::pin(m.outbound(served, pending)).await
             }
             (Middleware::CircuitBreaker(m), Frame::Breaker(entered)) => {
-                m.outbound(&served, entered);
+                let mut served = served;
+                m.outbound(&mut served, entered);
                 Outbound::Done(served)
             }
             (Middleware::Compress(m), Frame::Compress(chosen)) => {

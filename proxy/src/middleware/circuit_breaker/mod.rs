@@ -14,24 +14,30 @@
 //!   trips it again; once the duration has passed it is standby.
 //!
 //! The answer measured is what the way out sees: a response's status, or
-//! the 502/503/504 an upstream failure is answered with; the latency is
-//! from the way in to the response head.
+//! the 502/503/504 an upstream failure is answered with; it is recorded,
+//! with the latency from the way in, once the response body has been
+//! read to its end (or dropped), as oxy records after its handler wrote
+//! the whole response (the body carries a [`Measure`]).
 //!
 //! State without a lock: the state and its deadline are one atomic word,
 //! the recovering ramp's counts another, the last check a third; the one
 //! request that wins the check's compare-and-swap evaluates the
 //! expression. All of it belongs to this compiled middleware (one per
-//! router using it, as Traefik builds one per router); a reload starts
-//! it afresh in standby, as Traefik's rebuilt handlers do.
+//! router using it, as Traefik builds one per router; the bodies being
+//! measured share it); a reload starts it afresh in standby, as
+//! Traefik's rebuilt handlers do. Per request through a breaker: one
+//! reference-count increment for the body's measure.
 
 mod metrics;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 
 use self::metrics::Metrics;
+use super::in_flight::{Hold, carry};
 use super::{Frame, Inbound, Served, text_answer};
 use crate::config::{CircuitBreaker as Config, CmpOp, Condition, Metric, Threshold};
 use crate::forward::ProxyBody;
@@ -51,9 +57,14 @@ enum Check {
     Latency(f64, CmpOp, i64),
 }
 
-/// A compiled `circuitBreaker`.
+/// A compiled `circuitBreaker`: its state, shared with the response
+/// bodies still measured.
 #[derive(Debug)]
-pub struct CircuitBreaker {
+pub struct CircuitBreaker(Arc<Shared>);
+
+/// What a breaker keeps.
+#[derive(Debug)]
+struct Shared {
     check: Check,
     metrics: Metrics,
     check_period: u64,
@@ -73,6 +84,24 @@ pub struct CircuitBreaker {
 /// When a request let through entered the breaker.
 #[derive(Debug)]
 pub struct Entered(Instant);
+
+/// An answer being sent: recorded (and the condition checked) when
+/// dropped, with the response body at its end, as oxy records once its
+/// handler has written the whole response.
+#[derive(Debug)]
+pub(super) struct Measure {
+    breaker: Arc<Shared>,
+    status: u16,
+    entered: Instant,
+}
+
+impl Drop for Measure {
+    fn drop(&mut self) {
+        let micros = u64::try_from(self.entered.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let now = self.breaker.now();
+        self.breaker.observe(self.status, micros, now);
+    }
+}
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -130,6 +159,39 @@ fn compile(c: &Condition, ranges: &mut Vec<(i64, i64)>, latency: &mut bool) -> C
 
 impl CircuitBreaker {
     pub(super) fn new(c: &Config) -> Self {
+        Self(Arc::new(Shared::new(c)))
+    }
+
+    pub(super) fn inbound(&self, req: Request<RequestBody>) -> Inbound<Frame> {
+        let b = &self.0;
+        if b.admit(|| b.now()) {
+            Inbound::Next(req, Frame::Breaker(Entered(Instant::now())))
+        } else {
+            Inbound::Answer(b.fallback())
+        }
+    }
+
+    /// The way out: the answer is measured when its body has been sent
+    /// (an error's answer, held whole, at once).
+    pub(super) fn outbound(&self, served: &mut Served, entered: Entered) {
+        let status = match served {
+            Ok(resp) => resp.status(),
+            Err(e) => e.status(),
+        };
+        let measure = Measure {
+            breaker: Arc::clone(&self.0),
+            status: status.as_u16(),
+            entered: entered.0,
+        };
+        match served {
+            Ok(resp) => carry(resp.body_mut(), Hold::measure(measure)),
+            Err(_) => drop(measure),
+        }
+    }
+}
+
+impl Shared {
+    fn new(c: &Config) -> Self {
         let mut ranges = Vec::new();
         let mut latency = false;
         let check = compile(&c.condition, &mut ranges, &mut latency);
@@ -149,14 +211,6 @@ impl CircuitBreaker {
 
     fn now(&self) -> u64 {
         nanos(self.epoch.elapsed()).min(u64::MAX >> 2)
-    }
-
-    pub(super) fn inbound(&self, req: Request<RequestBody>) -> Inbound<Frame> {
-        if self.admit(|| self.now()) {
-            Inbound::Next(req, Frame::Breaker(Entered(Instant::now())))
-        } else {
-            Inbound::Answer(self.fallback())
-        }
     }
 
     /// Whether a request goes through (`now` read only when not in
@@ -231,17 +285,6 @@ impl CircuitBreaker {
 
     fn fallback(&self) -> Response<ProxyBody> {
         text_answer(self.status)
-    }
-
-    /// The way out: measures the answer, then checks the condition when
-    /// its period has come.
-    pub(super) fn outbound(&self, served: &Served, entered: Entered) {
-        let status = match served {
-            Ok(resp) => resp.status(),
-            Err(e) => e.status(),
-        };
-        let micros = u64::try_from(entered.0.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.observe(status.as_u16(), micros, self.now());
     }
 
     /// Records an answer of `status` that took `micros`, at `now`, and

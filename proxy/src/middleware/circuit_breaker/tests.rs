@@ -13,8 +13,8 @@ use super::*;
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000 * MS;
 
-fn breaker(condition: Condition) -> CircuitBreaker {
-    CircuitBreaker::new(&Config {
+fn breaker(condition: Condition) -> Shared {
+    Shared::new(&Config {
         expression: String::new(),
         condition,
         check_period: Duration::from_millis(100),
