@@ -26,6 +26,10 @@ fn dead() -> SocketAddr {
 }
 
 fn config(b: &Backend, dead: SocketAddr) -> String {
+    config_with(b, b, dead)
+}
+
+fn config_with(b: &Backend, copies: &Backend, dead: SocketAddr) -> String {
     format!(
         r#"http:
   routers:
@@ -41,7 +45,21 @@ fn config(b: &Backend, dead: SocketAddr) -> String {
       rule: "Host(`retried.test`)"
       service: flaky
       middlewares: [retried]
+    mirrored:
+      rule: "Host(`mirrored.test`)"
+      service: copied
+      middlewares: [spill]
   services:
+    copied:
+      mirroring:
+        service: s
+        mirrors:
+          - name: copies
+            percent: 100
+    copies:
+      loadBalancer:
+        servers:
+          - url: "http://{copies}"
     s:
       loadBalancer:
         servers:
@@ -65,6 +83,7 @@ fn config(b: &Backend, dead: SocketAddr) -> String {
         retryExpression: "IsNetworkError() && Attempts() < 2"
 "#,
         b = b.addr,
+        copies = copies.addr,
     )
 }
 
@@ -216,6 +235,20 @@ async fn large_bodies_are_spilled_to_a_file_and_arrive_whole() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(!path.exists(), "the response's file is removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spilled_body_is_mirrored_whole() {
+    let (b, copies) = (backend("b"), backend("copies"));
+    let p = start_proxy(&config_with(&b, &copies, dead()));
+    let r = raw(p.web, &post("mirrored.test", "/upload", 300 * 1024, true)).await;
+    assert_eq!(raw_status(&r), 200, "{r}");
+    assert!(r.contains(&format!("\r\n\r\n{} ", 300 * 1024)), "{r}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while copies.stats.requests.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(copies.stats.requests.load(Ordering::SeqCst), 1, "mirrored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,7 +50,9 @@ pub struct Hold {
 enum Holding {
     InFlight(Arc<AtomicU64>),
     /// Kept for its `Drop`, which records the answer.
-    Measure { _measure: Measure },
+    Measure {
+        _measure: Measure,
+    },
 }
 
 impl Drop for Hold {

@@ -165,10 +165,17 @@ impl<S> MessageBody<S> {
 impl RequestBody {
     /// The body read whole (`Full`), or, past `limit` bytes, what was
     /// read followed by the rest (`Prefixed`); a body held already is
-    /// returned as it is. Trailers are not kept: a held body is its data.
+    /// returned as it is, but one `buffering` spilled to a file is read
+    /// into memory when within `limit` (for a failover, a mirror or
+    /// `forwardAuth`, which keep bytes). Trailers are not kept: a held
+    /// body is its data.
     pub async fn held(self, limit: Option<u64>) -> Result<RequestBody, BodyError> {
-        let MessageBody::Stream(mut stream) = self else {
-            return Ok(self);
+        let mut stream = match self {
+            MessageBody::Stream(s) => s,
+            MessageBody::Spilled(s) if limit.is_none_or(|l| s.remaining() <= l) => {
+                return Ok(MessageBody::full(s.read_all().await));
+            }
+            other => return Ok(other),
         };
         let mut buf = BytesMut::new();
         loop {

@@ -106,6 +106,15 @@ impl Spilled {
         Poll::Ready(None)
     }
 
+    /// What is left of it, read into memory.
+    pub async fn read_all(mut self) -> Bytes {
+        let mut out = BytesMut::with_capacity(usize::try_from(self.remaining()).unwrap_or(0));
+        while let Some(b) = poll_fn(|cx| self.poll_data(cx)).await {
+            out.extend_from_slice(&b);
+        }
+        out.freeze()
+    }
+
     /// Whether everything has been sent.
     pub fn is_end(&self) -> bool {
         (self.memory_sent || self.memory.is_empty()) && self.pos >= self.file.len

@@ -13,6 +13,7 @@ use hyper::body::{Body, Frame};
 use super::spill::{Held, Overflow, hold};
 use super::*;
 use crate::config::CmpOp;
+use crate::upstream::MessageBody;
 
 /// A body of `chunks`, one frame each.
 struct Chunks(Vec<Bytes>);
@@ -104,4 +105,22 @@ fn retry_conditions_evaluate_as_oxy_s() {
     assert!(!holds(&m, 1, 200, &Method::POST));
     let r = RetryCondition::ResponseCode(CmpOp::Ge, 500);
     assert!(holds(&r, 9, 500, &Method::POST));
+}
+
+#[tokio::test]
+async fn a_spilled_body_is_read_into_memory_for_those_keeping_bytes() {
+    // A failover or a mirror holds the body as bytes, up to its limit.
+    let (body, all) = chunks(30, 10 * 1024);
+    let held: RequestBody = hold(body, 1024, None).await.unwrap().into_body();
+    assert!(matches!(held, MessageBody::Spilled(_)));
+    let again = held.replay().unwrap();
+    match held.held(Some(300 * 1024)).await.unwrap() {
+        MessageBody::Full(Some(b)) => assert_eq!(&b[..], &all[..]),
+        other => panic!("read into memory: {other:?}"),
+    }
+    // Over the limit it stays as it is (the caller's "too large").
+    assert!(matches!(
+        again.held(Some(1000)).await.unwrap(),
+        MessageBody::Spilled(_)
+    ));
 }
