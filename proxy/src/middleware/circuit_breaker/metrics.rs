@@ -153,18 +153,23 @@ impl Latency {
                 .map(|h| u64::from(self.counts[h * COUNTS + i].load(Ordering::Relaxed)))
                 .sum()
         };
-        let merged: Vec<u64> = (0..COUNTS).map(at).collect();
-        let total: u64 = merged.iter().sum();
+        // Two walks over the counts rather than a merged copy (no
+        // allocation); a count recorded between them is at most one off.
+        let total: u64 = self
+            .counts
+            .iter()
+            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+            .sum();
         let q = q.min(100.0);
         // Go: int64((q/100)*total + 0.5), truncated toward zero.
         let wanted = ((q / 100.0) * total as f64 + 0.5) as i64;
         let mut seen = 0i64;
         let mut value_index = 0;
-        for (i, c) in merged.iter().enumerate() {
+        for i in 0..COUNTS {
             if seen >= wanted {
                 break;
             }
-            seen += *c as i64;
+            seen += at(i) as i64;
             value_index = i;
         }
         let (low, width) = value_at(value_index);
