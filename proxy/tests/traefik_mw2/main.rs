@@ -55,6 +55,10 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
       rule: "Host(`broken.test`)"
       service: main
       middlewares: [breaker]
+    refusing:
+      rule: "Host(`refusing.test`)"
+      service: main
+      middlewares: [by-codes]
   services:
     ready:
       loadBalancer:
@@ -94,6 +98,11 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
       circuitBreaker:
         expression: "NetworkErrorRatio() > 0.5"
         responseCode: 418
+        fallbackDuration: 1m
+    by-codes:
+      circuitBreaker:
+        expression: "ResponseCodeRatio(400, 500, 0, 600) >= 0.5 && NetworkErrorRatio() < 0.1"
+        responseCode: 599
         fallbackDuration: 1m
 "#,
         ready = ready.addr,
@@ -238,23 +247,32 @@ async fn part_two_middlewares_answer_as_traefik() {
     }
     // circuitBreaker: the first answer is checked at once; a 502 trips it,
     // then the fallback answers without the backend.
-    for (i, path) in ["/status/502", "/", "/status/200"].iter().enumerate() {
+    for (i, (host, path)) in [
+        ("broken.test", "/status/502"),
+        ("broken.test", "/"),
+        ("broken.test", "/status/200"),
+        ("refusing.test", "/status/404"),
+        ("refusing.test", "/"),
+    ]
+    .iter()
+    .enumerate()
+    {
         let (t0, p0) = (
             t_main.stats.requests.load(Ordering::SeqCst),
             p_main.stats.requests.load(Ordering::SeqCst),
         );
         let t = digest(
-            &ask(traefik_addr, "broken.test", "GET", path).await,
+            &ask(traefik_addr, host, "GET", path).await,
             &["content-type", "content-length"],
         );
         let p = digest(
-            &ask(proxy.web, "broken.test", "GET", path).await,
+            &ask(proxy.web, host, "GET", path).await,
             &["content-type", "content-length"],
         );
         let t_hits = t_main.stats.requests.load(Ordering::SeqCst) - t0;
         let p_hits = p_main.stats.requests.load(Ordering::SeqCst) - p0;
         compare(
-            format!("circuitBreaker request {i} {path}"),
+            format!("circuitBreaker request {i} {host}{path}"),
             format!("{t} hits {t_hits}"),
             format!("{p} hits {p_hits}"),
         );
