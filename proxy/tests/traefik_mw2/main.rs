@@ -59,6 +59,10 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
       rule: "Host(`refusing.test`)"
       service: main
       middlewares: [by-codes]
+    recovering:
+      rule: "Host(`recovering.test`)"
+      service: main
+      middlewares: [short]
   services:
     ready:
       loadBalancer:
@@ -99,6 +103,11 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
         expression: "NetworkErrorRatio() > 0.5"
         responseCode: 418
         fallbackDuration: 1m
+    short:
+      circuitBreaker:
+        expression: "NetworkErrorRatio() > 0.5"
+        fallbackDuration: 300ms
+        recoveryDuration: 300ms
     by-codes:
       circuitBreaker:
         expression: "ResponseCodeRatio(400, 500, 0, 600) >= 0.5 && NetworkErrorRatio() < 0.1"
@@ -275,6 +284,22 @@ async fn part_two_middlewares_answer_as_traefik() {
             format!("circuitBreaker request {i} {host}{path}"),
             format!("{t} hits {t_hits}"),
             format!("{p} hits {p_hits}"),
+        );
+    }
+    // The breaker's timeline, each side on its own: tripped, the fallback;
+    // past fallbackDuration the first request is refused (the recovering
+    // ramp starts at 0); past recoveryDuration, closed again.
+    for (side, addr) in [("traefik", traefik_addr), ("proxy", proxy.web)] {
+        let mut seen = Vec::new();
+        for (path, wait) in [("/status/502", 0), ("/", 0), ("/", 400), ("/", 400)] {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let raw = ask(addr, "recovering.test", "GET", path).await;
+            seen.push(raw_status(&String::from_utf8_lossy(&raw)));
+        }
+        compare(
+            format!("circuitBreaker timeline ({side})"),
+            "[502, 503, 503, 200]".into(),
+            format!("{seen:?}"),
         );
     }
     assert!(
