@@ -1,8 +1,8 @@
 //! `buffering` over real sockets: a request body over
 //! `maxRequestBodyBytes` is answered 413 (declared, or found while
 //! reading a chunked one) and never reaches the backend; a body past
-//! `memRequestBodyBytes` is spilled to a temporary file (seen on disk
-//! while the client is still sending, gone after) and arrives whole with
+//! `memRequestBodyBytes` is spilled to a temporary file (unlinked at once,
+//! seen open while the client is still sending, closed after) and arrives whole with
 //! its length; a response past `memResponseBodyBytes` is held in a file
 //! before its head is sent, one over `maxResponseBodyBytes` answered 500;
 //! `retryExpression` sends a request with a body to another server after
@@ -11,7 +11,6 @@
 mod support;
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -111,19 +110,27 @@ fn post(host: &str, path: &str, len: usize, chunked: bool) -> Vec<u8> {
     }
 }
 
-/// This process's spill files and their sizes.
-fn spill_files() -> Vec<(PathBuf, u64)> {
-    let prefix = format!("proxy-buffer-{}-", std::process::id());
-    std::fs::read_dir(std::env::temp_dir())
+/// The spill files this process has open (unlinked when created: seen
+/// through `/proc/self/fd`), by name, with their sizes.
+fn spill_files() -> Vec<(String, u64)> {
+    let prefix = std::env::temp_dir()
+        .join(format!("proxy-buffer-{}-", std::process::id()))
+        .to_string_lossy()
+        .into_owned();
+    std::fs::read_dir("/proc/self/fd")
         .unwrap()
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| (e.path(), e.metadata().map_or(0, |m| m.len())))
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            let target = target.to_string_lossy().into_owned();
+            let size = std::fs::metadata(e.path()).ok()?.len();
+            target.starts_with(&prefix).then_some((target, size))
+        })
         .collect()
 }
 
 /// Waits (up to 10 s) for a spill file of at least `min` bytes.
-async fn spilled(min: u64) -> (PathBuf, u64) {
+async fn spilled(min: u64) -> (String, u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(f) = spill_files().into_iter().find(|(_, n)| *n >= min) {
@@ -132,6 +139,18 @@ async fn spilled(min: u64) -> (PathBuf, u64) {
         assert!(Instant::now() < deadline, "no spill file of {min} bytes");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Waits (up to 5 s) for spill file `name` to be closed.
+async fn closed(name: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while spill_files().iter().any(|(n, _)| n == name) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +206,7 @@ async fn large_bodies_are_spilled_to_a_file_and_arrive_whole() {
         .iter()
         .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(*b)));
     assert!(out.ends_with(&format!("{} {sum}", 700 * 1024)), "{out}");
-    assert!(!path.exists(), "the request's file is removed");
+    assert!(closed(&path).await, "the request's file is closed");
 
     // A 32 MiB response: held whole before its head is sent, the part
     // past 1,000 bytes in a file, which lives while the body is read.
@@ -230,11 +249,7 @@ async fn large_bodies_are_spilled_to_a_file_and_arrive_whole() {
     };
     assert_eq!(body_len, n);
     // The body is dropped once sent.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while path.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!path.exists(), "the response's file is removed");
+    assert!(closed(&path).await, "the response's file is closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,9 @@
 //! A body `buffering` has read whole: in memory up to its `mem…BodyBytes`,
-//! the rest in a temporary file (`$TMPDIR/proxy-buffer-<pid>-<n>`, as
-//! oxy's multibuf writes `multibuf-*` there), removed when the last copy
-//! of the body is dropped. [`hold`] reads a body so, refusing one larger
+//! the rest in a temporary file created in `$TMPDIR` (as oxy's multibuf
+//! writes `multibuf-*` there) as `proxy-buffer-<pid>-<n>` and unlinked at
+//! once, as multibuf does for requests: only the open descriptor keeps
+//! it, so it goes when the last copy of the body is dropped, and nothing
+//! is left behind if the process dies. [`hold`] reads a body so, refusing one larger
 //! than the maximum; [`Spilled`] is what is sent on, read back from the
 //! file in 64 KiB chunks on tokio's blocking pool (never a blocking read
 //! on a worker), and sent again from its start by a replay.
@@ -33,20 +35,14 @@ const FLUSH: usize = 256 * 1024;
 /// Numbers the files of this process.
 static FILES: AtomicU64 = AtomicU64::new(0);
 
-/// The file part of a spilled body; removed from disk when dropped.
+/// The file part of a spilled body (unlinked already: closing it frees
+/// it).
 #[derive(Debug)]
 struct SpillFile {
     file: File,
+    /// The name it was created with, for messages.
     path: PathBuf,
     len: u64,
-}
-
-impl Drop for SpillFile {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            tracing::warn!(path = %self.path.display(), error = %e, "buffering: removing the temporary file");
-        }
-    }
 }
 
 /// A body held partly in memory, the rest in a temporary file.
@@ -141,7 +137,7 @@ impl Spilled {
         }
     }
 
-    /// The file's path (tests look for it).
+    /// The name the file was created with (unlinked since).
     pub fn path(&self) -> &std::path::Path {
         &self.file.path
     }
@@ -187,7 +183,8 @@ pub(super) enum Overflow<E> {
 
 /// The file being written, created at the first byte past memory.
 struct Writer {
-    /// `None` once handed to the body it holds.
+    /// `None` once handed to the body it holds (a body not held after
+    /// all, too large or failed, closes it when dropped).
     file: Option<Arc<File>>,
     path: PathBuf,
     written: u64,
@@ -207,11 +204,13 @@ impl Writer {
         let path = std::env::temp_dir().join(format!("proxy-buffer-{}-{n}", std::process::id()));
         let p = path.clone();
         let file = blocking(move || {
-            OpenOptions::new()
+            let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create_new(true)
-                .open(&p)
+                .open(&p)?;
+            std::fs::remove_file(&p)?;
+            Ok(file)
         })
         .await?;
         Ok(Self {
@@ -233,7 +232,6 @@ impl Writer {
     /// is its one reference).
     fn finish(mut self, memory: Bytes) -> io::Result<Spilled> {
         let Some(file) = self.file.take().and_then(|f| Arc::try_unwrap(f).ok()) else {
-            let _ = std::fs::remove_file(&self.path);
             return Err(io::Error::other("temporary file still in use"));
         };
         Ok(Spilled {
@@ -247,15 +245,6 @@ impl Writer {
             pos: 0,
             reading: None,
         })
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // A body not held after all (too large, failed): its file goes.
-        if self.file.is_some() {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 

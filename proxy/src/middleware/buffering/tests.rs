@@ -39,6 +39,25 @@ fn chunks(n: usize, size: usize) -> (Chunks, Vec<u8>) {
     (Chunks(parts), all)
 }
 
+/// The spill files this process has open (unlinked: seen through
+/// `/proc/self/fd`), by name, with their sizes.
+fn open_spills() -> Vec<(String, u64)> {
+    let prefix = std::env::temp_dir()
+        .join(format!("proxy-buffer-{}-", std::process::id()))
+        .to_string_lossy()
+        .into_owned();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            let target = target.to_string_lossy().into_owned();
+            let size = std::fs::metadata(e.path()).ok()?.len();
+            target.starts_with(&prefix).then_some((target, size))
+        })
+        .collect()
+}
+
 async fn read_all(body: RequestBody) -> Vec<u8> {
     body.collect().await.unwrap().to_bytes().to_vec()
 }
@@ -63,17 +82,19 @@ async fn larger_bodies_spill_to_a_file_removed_with_the_body() {
     let Held::Disk(spilled) = &held else {
         panic!("spilled");
     };
-    let path = spilled.path().to_owned();
+    let path = spilled.path().to_string_lossy().into_owned();
+    assert!(!spilled.path().exists(), "unlinked at once");
+    let open = |p: &str| open_spills().into_iter().find(|(t, _)| t.starts_with(p));
     assert_eq!(
-        std::fs::metadata(&path).unwrap().len(),
-        (all.len() - 100 * 1024) as u64
+        open(&path).map(|f| f.1),
+        Some((all.len() - 100 * 1024) as u64)
     );
     let body: RequestBody = held.into_body();
     let again = body.replay().expect("a spilled body replays");
     assert_eq!(read_all(body).await, all);
-    assert!(path.exists(), "the replay still holds the file");
+    assert!(open(&path).is_some(), "the replay still holds the file");
     assert_eq!(read_all(again).await, all);
-    assert!(!path.exists(), "removed with the last copy");
+    assert!(open(&path).is_none(), "closed with the last copy");
 }
 
 #[tokio::test]
