@@ -254,11 +254,13 @@ async fn large_bodies_are_spilled_to_a_file_and_arrive_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spilled_body_is_mirrored_whole() {
+    // 200 KiB: spilled, and smaller than the file the spill test waits
+    // for (the tests share this process's descriptors).
     let (b, copies) = (backend("b"), backend("copies"));
     let p = start_proxy(&config_with(&b, &copies, dead()));
-    let r = raw(p.web, &post("mirrored.test", "/upload", 300 * 1024, true)).await;
+    let r = raw(p.web, &post("mirrored.test", "/upload", 200 * 1024, true)).await;
     assert_eq!(raw_status(&r), 200, "{r}");
-    assert!(r.contains(&format!("\r\n\r\n{} ", 300 * 1024)), "{r}");
+    assert!(r.contains(&format!("\r\n\r\n{} ", 200 * 1024)), "{r}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while copies.stats.requests.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
