@@ -150,6 +150,19 @@ const DYNAMIC: &str = r#"http:
         authResponseHeaders: [X-User, X-Team]
         authRequestHeaders: [Cookie]
         maxResponseBodySize: 4096
+    breaker:
+      circuitBreaker:
+        expression: "NetworkErrorRatio() > 0.5"
+    breaker-tuned:
+      circuitBreaker:
+        expression: "LatencyAtQuantileMS(50.0) > 100"
+        checkPeriod: 1s
+        responseCode: 429
+    buffered:
+      buffering:
+        maxRequestBodyBytes: 2000
+        memResponseBodyBytes: 100
+        retryExpression: "IsNetworkError() && Attempts() < 2"
 "#;
 
 fn static_cfg(web: SocketAddr, api: SocketAddr, dynamic: &std::path::Path) -> String {

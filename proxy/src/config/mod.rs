@@ -33,18 +33,19 @@ use std::path::Path;
 
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
-    AddPrefix, BasicAuth, CertInfo, CertificateConfig, CheckScheme, ChildService, Compress, Cors,
-    DigestAuth, DisabledElement, DnFields, DynamicConfig, ElementKind, EncodedCharacters, Encoding,
-    ErrorPage, FailoverConfig, FailoverErrors, ForwardAuth, ForwardingTimeouts, Headers,
-    HealthCheckConfig, INTERNAL_SERVICES, InFlightReq, IpAllowList, IpStrategy, LoadBalancerConfig,
-    Loaded, MediaType, MiddlewareConfig, MirrorConfig, MirroringConfig, PassTlsClientCert,
-    PassiveHealthCheckConfig, Pattern, PemSource, RateLimit, RedirectRegex, RedirectScheme,
-    ReplacePath, ReplacePathRegex, Retry, RouterConfig, RouterTls, SameSite, Secure, ServerConfig,
+    AddPrefix, BasicAuth, Buffering, CertInfo, CertificateConfig, CheckScheme, ChildService,
+    CircuitBreaker, CmpOp, Compress, Condition, Cors, DigestAuth, DisabledElement, DnFields,
+    DynamicConfig, ElementKind, EncodedCharacters, Encoding, ErrorPage, FailoverConfig,
+    FailoverErrors, ForwardAuth, ForwardingTimeouts, Headers, HealthCheckConfig, INTERNAL_SERVICES,
+    InFlightReq, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded, MediaType, Metric,
+    MiddlewareConfig, MirrorConfig, MirroringConfig, PassTlsClientCert, PassiveHealthCheckConfig,
+    Pattern, PemSource, RateLimit, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
+    Retry, RetryCondition, RouterConfig, RouterTls, SameSite, Secure, ServerConfig,
     ServersTransportConfig, ServiceConfig, SourceCriterion, StatusRanges, StickyCookie,
-    StripPrefix, StripPrefixRegex, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig,
-    apply_entry_point_models, disable_missing_internal, disable_unbuilt, dynamic_paths,
-    load_dynamic, load_dynamic_isolated, load_kv_isolated, parse_dynamic, parse_dynamic_isolated,
-    parse_media_type,
+    StripPrefix, StripPrefixRegex, Threshold, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
+    WeightedConfig, apply_entry_point_models, disable_missing_internal, disable_unbuilt,
+    dynamic_paths, load_dynamic, load_dynamic_isolated, load_kv_isolated, parse_dynamic,
+    parse_dynamic_isolated, parse_media_type,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;

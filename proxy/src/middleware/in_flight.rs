@@ -2,7 +2,8 @@
 //! does it: a request whose source already has `amount` requests in
 //! flight is answered `429` with `max connections reached: <amount>`;
 //! otherwise it counts until its response has been sent to its last byte
-//! (the count is held by the response body, [`Hold`]).
+//! (the count is held by the response body, [`Hold`], which also carries
+//! a `circuitBreaker`'s measure of the answer to the body's end).
 //!
 //! Per request: the source's counter is found in the sharded table and
 //! raised with a compare-and-swap (no lock of ours, no global lock); the
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
+use super::circuit_breaker::Measure;
 use super::source::{self, Sources};
 use super::{Frame, Inbound};
 use crate::config::InFlightReq as Config;
@@ -34,22 +36,43 @@ pub struct InFlight {
     refusal: Bytes,
 }
 
-/// One request counted in flight: released when dropped (with the
-/// response body that carries it), or chained with another `inFlightReq`
-/// of the same chain.
+/// What a response body holds until its last byte: a request counted in
+/// flight (released when dropped), or a circuit breaker's measure of the
+/// answer (recorded when dropped); chained with the others of the same
+/// chain.
 #[derive(Debug)]
 pub struct Hold {
-    count: Arc<AtomicU64>,
+    what: Holding,
     next: Option<Box<Hold>>,
+}
+
+#[derive(Debug)]
+enum Holding {
+    InFlight(Arc<AtomicU64>),
+    /// Kept for its `Drop`, which records the answer.
+    Measure {
+        _measure: Measure,
+    },
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
+        // A measure records itself when dropped.
+        if let Holding::InFlight(count) = &self.what {
+            count.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
 impl Hold {
+    /// A circuit breaker's measure, taken when the body ends.
+    pub(super) fn measure(m: Measure) -> Hold {
+        Hold {
+            what: Holding::Measure { _measure: m },
+            next: None,
+        }
+    }
+
     /// `self`, also holding `other` (released with it).
     pub fn join(mut self, other: Option<Hold>) -> Hold {
         if let Some(o) = other {
@@ -95,7 +118,7 @@ impl InFlight {
             return Inbound::Answer(resp);
         }
         let hold = Hold {
-            count: Arc::clone(entry.value()),
+            what: Holding::InFlight(Arc::clone(entry.value())),
             next: None,
         };
         Inbound::Next(req, Frame::InFlight(hold))
@@ -110,10 +133,10 @@ impl InFlight {
 
 /// `body` keeps `hold` to its end (the upstream body under a compressed
 /// one); a body held whole releases it now.
-fn carry(body: &mut ProxyBody, hold: Hold) {
+pub(super) fn carry(body: &mut ProxyBody, hold: Hold) {
     match body {
         MessageBody::Stream(b) | MessageBody::Prefixed(_, b) => b.hold(hold),
         MessageBody::Encoded(c) => carry(c.inner_mut(), hold),
-        MessageBody::Full(_) => drop(hold),
+        MessageBody::Full(_) | MessageBody::Spilled(_) => drop(hold),
     }
 }

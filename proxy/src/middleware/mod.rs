@@ -42,12 +42,17 @@
 //! (`encoded`), `inFlightReq` (`in_flight`) and `rateLimit` (`rate_limit`,
 //! in memory or in Redis), both counting by a `sourceCriterion`
 //! (`source`), `retry`
-//! (`retry`), `errors` (`errors`, its pages fetched with
+//! (`retry`), `circuitBreaker` (`circuit_breaker`: its state and
+//! measurements in atomics of its own), `buffering` (`buffering`: bodies
+//! held whole, past memory in a temporary file,
+//! `upstream::MessageBody::Spilled`), `errors` (`errors`, its pages fetched with
 //! `forward::fetch`), `passTLSClientCert` (`tls_cert`, from the
 //! connection's client certificates), `compress` (`compress`: the response
 //! body compressed as it streams, `upstream::MessageBody::Encoded`).
 
 mod basic_auth;
+mod buffering;
+mod circuit_breaker;
 mod compress;
 mod digest_auth;
 mod encoded;
@@ -67,6 +72,7 @@ use std::collections::BTreeMap;
 
 use http::{Request, Response};
 
+pub use buffering::Spilled;
 pub use compress::Compressed;
 pub use forward_auth::Build;
 pub use in_flight::Hold;
@@ -181,6 +187,10 @@ pub enum Middleware {
     RateLimit(Box<rate_limit::RateLimit>),
     /// `retry`.
     Retry(retry::Retry),
+    /// `circuitBreaker` (boxed: its measurements).
+    CircuitBreaker(Box<circuit_breaker::CircuitBreaker>),
+    /// `buffering` (boxed: large).
+    Buffering(Box<buffering::Buffering>),
     /// `errors` (boxed: large).
     Errors(Box<errors::Errors>),
     /// `passTLSClientCert`.
@@ -204,6 +214,10 @@ pub enum Frame {
     InFlight(Hold),
     /// `retry`: the request to send again and the attempts made.
     Retry(Box<retry::Attempts>),
+    /// `circuitBreaker`: when the request entered it.
+    Breaker(circuit_breaker::Entered),
+    /// `buffering`: the request to send again, the attempt.
+    Buffering(Box<buffering::Pending>),
     /// `errors`: what the page request needs of the request.
     Errors(Box<errors::Asked>),
     /// `compress`: the encoding chosen for the request.
@@ -252,6 +266,12 @@ impl Middleware {
                 Middleware::RateLimit(Box::new(rate_limit::RateLimit::new(c, name)))
             }
             MiddlewareConfig::Retry(c) => Middleware::Retry(retry::Retry::new(c)),
+            MiddlewareConfig::Buffering(c) => {
+                Middleware::Buffering(Box::new(buffering::Buffering::new(c)))
+            }
+            MiddlewareConfig::CircuitBreaker(c) => {
+                Middleware::CircuitBreaker(Box::new(circuit_breaker::CircuitBreaker::new(c)))
+            }
             MiddlewareConfig::Errors(c) => Middleware::Errors(Box::new(errors::Errors::new(
                 c,
                 build.services.get(c.service.as_str()).copied(),
@@ -265,6 +285,26 @@ impl Middleware {
             MiddlewareConfig::Chain(_) => return None,
         })
     }
+}
+
+/// Go's `http.StatusText` (where it differs from the `http` crate's).
+pub(crate) fn status_text(s: http::StatusCode) -> &'static str {
+    match s.as_u16() {
+        413 => "Request Entity Too Large",
+        414 => "Request URI Too Long",
+        416 => "Requested Range Not Satisfiable",
+        425 => "Too Early",
+        _ => s.canonical_reason().unwrap_or(""),
+    }
+}
+
+/// `status` with its text as the body, as oxy's handlers write it
+/// (`WriteHeader` then `Write`) and Traefik sends it: without a
+/// `Content-Type` (Traefik does not sniff one unless `contentType` asks).
+fn text_answer(status: http::StatusCode) -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::full(status_text(status)));
+    *resp.status_mut() = status;
+    resp
 }
 
 /// A way in that changes the request or answers, with nothing for the way
@@ -296,6 +336,10 @@ impl Member for Middleware {
             Middleware::InFlightReq(m) => m.inbound(req, cx.conn),
             Middleware::RateLimit(m) => pass(m.apply(req, cx.conn).await),
             Middleware::Retry(m) => m.inbound(req).await,
+            Middleware::CircuitBreaker(m) => m.inbound(req),
+            // Boxed: reading a body (maybe to a file) would make every
+            // chain's future as large.
+            Middleware::Buffering(m) => Box::pin(m.inbound(req)).await,
             Middleware::Errors(m) => m.inbound(req, cx.conn),
             Middleware::PassTlsClientCert(m) => Inbound::Next(m.apply(req, cx.conn), Frame::Pass),
             Middleware::Compress(m) => m.inbound(req),
@@ -324,6 +368,14 @@ impl Member for Middleware {
                 }))
             }
             (Middleware::Retry(m), Frame::Retry(attempts)) => m.outbound(served, attempts).await,
+            (Middleware::Buffering(m), Frame::Buffering(pending)) => {
+                Box::pin(m.outbound(served, pending)).await
+            }
+            (Middleware::CircuitBreaker(m), Frame::Breaker(entered)) => {
+                let mut served = served;
+                m.outbound(&mut served, entered);
+                Outbound::Done(served)
+            }
             (Middleware::Compress(m), Frame::Compress(chosen)) => {
                 Outbound::Done(m.outbound(served, chosen))
             }

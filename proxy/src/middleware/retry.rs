@@ -140,7 +140,7 @@ impl Retry {
 
 /// A copy of `req` to send again, when its body can be (`None` for a
 /// body too large to keep).
-fn copy(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
+pub(super) fn copy(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
     let body = req.body().replay()?;
     let mut copy = Request::new(body);
     *copy.method_mut() = req.method().clone();

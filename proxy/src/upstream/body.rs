@@ -4,7 +4,8 @@
 //! arrives, or a complete body the proxy holds: one it produced (a 404, a
 //! 502), or one kept so it can be sent again (a retry, a mirror, a
 //! buffered request), or the part of a stream read to check a size limit
-//! followed by the rest.
+//! followed by the rest, or one `buffering` read whole with its end in a
+//! temporary file.
 //!
 //! [`ClientBody`] is the client's request body as it streams in: bounded
 //! by the entrypoint's `readTimeout` (counted from the request head, as
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::middleware::Compressed;
+use crate::middleware::{Compressed, Spilled};
 
 /// A body streamed from `S`, or held whole.
 #[derive(Debug)]
@@ -40,6 +41,8 @@ pub enum MessageBody<S> {
     Prefixed(Option<Bytes>, S),
     /// A body compressed as it streams (a response through `compress`).
     Encoded(Box<Compressed<MessageBody<S>>>),
+    /// A body read whole by `buffering`, its end in a temporary file.
+    Spilled(Box<Spilled>),
 }
 
 /// A request body on its way to the upstream: the client's, streamed, or
@@ -147,12 +150,14 @@ impl<S> MessageBody<S> {
     }
 
     /// A copy to send again, when the body is held whole and not sent yet
-    /// (a reference-count increment, not a copy of the bytes); `None` for
+    /// (a reference-count increment, not a copy of the bytes; a spilled
+    /// body's file is shared and read again from its start); `None` for
     /// a stream, which can be read once only.
     pub fn replay(&self) -> Option<Self> {
         match self {
             MessageBody::Stream(_) | MessageBody::Prefixed(..) | MessageBody::Encoded(_) => None,
             MessageBody::Full(b) => Some(MessageBody::Full(b.clone())),
+            MessageBody::Spilled(s) => Some(MessageBody::Spilled(Box::new(s.replay()))),
         }
     }
 }
@@ -160,10 +165,17 @@ impl<S> MessageBody<S> {
 impl RequestBody {
     /// The body read whole (`Full`), or, past `limit` bytes, what was
     /// read followed by the rest (`Prefixed`); a body held already is
-    /// returned as it is. Trailers are not kept: a held body is its data.
+    /// returned as it is, but one `buffering` spilled to a file is read
+    /// into memory when within `limit` (for a failover, a mirror or
+    /// `forwardAuth`, which keep bytes). Trailers are not kept: a held
+    /// body is its data.
     pub async fn held(self, limit: Option<u64>) -> Result<RequestBody, BodyError> {
-        let MessageBody::Stream(mut stream) = self else {
-            return Ok(self);
+        let mut stream = match self {
+            MessageBody::Stream(s) => s,
+            MessageBody::Spilled(s) if limit.is_none_or(|l| s.remaining() <= l) => {
+                return Ok(MessageBody::full(s.read_all().await));
+            }
+            other => return Ok(other),
         };
         let mut buf = BytesMut::new();
         loop {
@@ -203,6 +215,7 @@ where
                 None => Pin::new(rest).poll_frame(cx),
             },
             MessageBody::Encoded(c) => Pin::new(&mut **c).poll_frame(cx),
+            MessageBody::Spilled(s) => s.poll_data(cx).map(|d| d.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -213,6 +226,7 @@ where
             MessageBody::Full(b) => b.is_none(),
             MessageBody::Prefixed(head, rest) => head.is_none() && rest.is_end_stream(),
             MessageBody::Encoded(c) => c.is_end_stream(),
+            MessageBody::Spilled(s) => s.is_end(),
         }
     }
 
@@ -232,6 +246,7 @@ where
                 h
             }
             MessageBody::Encoded(c) => c.size_hint(),
+            MessageBody::Spilled(s) => SizeHint::with_exact(s.remaining()),
         }
     }
 }

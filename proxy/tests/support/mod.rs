@@ -98,6 +98,8 @@ pub struct BackendStats {
 /// - `/upgrade`: 101 + raw echo of every byte (WebSocket-style tunnel).
 /// - `/trailers`: a body followed by trailers `grpc-status: 0`.
 /// - `/hang-body`: sends headers, one chunk, then waits forever.
+/// - `/drain/<path>`: reads the whole request body, then answers as
+///   `/<path>` does.
 /// - `/drip/<chunks>/<ms>`: streams `chunks` chunks of 1 KiB, one every
 ///   `ms` (a slow download); `?sse` as `text/event-stream`, `?grpc` as
 ///   `application/grpc` ending with trailers `grpc-status: 0`.
@@ -188,7 +190,14 @@ async fn backend_answer(
     mut req: Request<Incoming>,
 ) -> Response<TestBody> {
     st.requests.fetch_add(1, Ordering::Relaxed);
-    let path = req.uri().path().to_owned();
+    let mut path = req.uri().path().to_owned();
+    if let Some(rest) = path.strip_prefix("/drain/") {
+        // The request body read to its end first, then answered as the
+        // rest of the path says (a backend that reads what it is sent).
+        let rest = format!("/{rest}");
+        while let Some(Ok(_)) = req.body_mut().frame().await {}
+        path = rest;
+    }
     if let Some(ms) = path.strip_prefix("/slow/") {
         let ms: u64 = ms.parse().unwrap_or(100);
         let mut guard = CancelGuard(Arc::clone(st), false);

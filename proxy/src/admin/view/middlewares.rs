@@ -207,6 +207,34 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             b["maxRequestBodyBytes"] = json!(r.max_body);
             ("retry", b)
         }
+        // The options as written (no defaults: Traefik sets none).
+        MiddlewareConfig::Buffering(b) => {
+            let mut v = Map::new();
+            let mut set = |k: &str, n: u64| {
+                if n > 0 {
+                    v.insert(k.to_owned(), json!(n));
+                }
+            };
+            set("maxRequestBodyBytes", b.max_request.unwrap_or(0));
+            set("memRequestBodyBytes", b.mem_request);
+            set("maxResponseBodyBytes", b.max_response.unwrap_or(0));
+            set("memResponseBodyBytes", b.mem_response);
+            if !b.retry_expression.is_empty() {
+                v.insert("retryExpression".into(), json!(b.retry_expression));
+            }
+            ("buffering", Value::Object(v))
+        }
+        // Traefik's defaults are set before decoding: all five are shown.
+        MiddlewareConfig::CircuitBreaker(c) => (
+            "circuitBreaker",
+            json!({
+                "expression": c.expression,
+                "checkPeriod": go_duration(c.check_period),
+                "fallbackDuration": go_duration(c.fallback_duration),
+                "recoveryDuration": go_duration(c.recovery_duration),
+                "responseCode": c.response_code.as_u16(),
+            }),
+        ),
         MiddlewareConfig::Errors(e) => {
             let ranges = status_ranges;
             let mut b = json!({"status": ranges(e.status.ranges()), "service": e.service});

@@ -44,10 +44,11 @@ pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use kv::load_kv_isolated;
 pub use middlewares::{
-    AddPrefix, BasicAuth, CertInfo, Compress, Cors, DigestAuth, DnFields, EncodedCharacters,
-    Encoding, ErrorPage, ForwardAuth, Headers, InFlightReq, IpAllowList, IpStrategy, MediaType,
-    MiddlewareConfig, PassTlsClientCert, Pattern, RateLimit, RedirectRegex, RedirectScheme,
-    ReplacePath, ReplacePathRegex, Retry, Secure, SourceCriterion, StripPrefix, StripPrefixRegex,
+    AddPrefix, BasicAuth, Buffering, CertInfo, CircuitBreaker, CmpOp, Compress, Condition, Cors,
+    DigestAuth, DnFields, EncodedCharacters, Encoding, ErrorPage, ForwardAuth, Headers,
+    InFlightReq, IpAllowList, IpStrategy, MediaType, Metric, MiddlewareConfig, PassTlsClientCert,
+    Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, Retry,
+    RetryCondition, Secure, SourceCriterion, StripPrefix, StripPrefixRegex, Threshold,
     parse_media_type,
 };
 pub use model::apply_entry_point_models;

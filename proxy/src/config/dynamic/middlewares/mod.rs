@@ -12,12 +12,15 @@
 //! Control plane only: nothing here runs per request.
 
 mod auth;
+mod buffering;
+mod circuit_breaker;
 mod compress;
 mod errors;
 mod forward_auth;
 mod headers;
 mod ip_allow;
 mod paths;
+mod predicate;
 mod retry;
 mod tls_cert;
 mod traffic;
@@ -34,6 +37,8 @@ use super::{Ref, err_at, service_ref, strip_provider};
 use crate::routing::goregex::GoRegex;
 
 pub use auth::{BasicAuth, DigestAuth};
+pub use buffering::{Buffering, RetryCondition};
+pub use circuit_breaker::{CircuitBreaker, CmpOp, Condition, Metric, Threshold};
 pub use compress::{Compress, Encoding, MediaType, parse as parse_media_type};
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
@@ -83,6 +88,10 @@ pub enum MiddlewareConfig {
     RateLimit(RateLimit),
     /// `retry`.
     Retry(Retry),
+    /// `circuitBreaker` (boxed: large).
+    CircuitBreaker(Box<CircuitBreaker>),
+    /// `buffering` (boxed: large).
+    Buffering(Box<Buffering>),
     /// `errors` (boxed: large).
     Errors(Box<ErrorPage>),
     /// `passTLSClientCert`.
@@ -143,6 +152,8 @@ pub(super) enum MiddlewareFile {
     InFlightReq(traffic::InFlightReqFile),
     RateLimit(traffic::RateLimitFile),
     Retry(retry::RetryFile),
+    CircuitBreaker(circuit_breaker::CircuitBreakerFile),
+    Buffering(buffering::BufferingFile),
     Errors(errors::ErrorPageFile),
     #[serde(rename = "passTLSClientCert")]
     PassTlsClientCert(tls_cert::PassTlsClientCertFile),
@@ -161,8 +172,6 @@ const NOT_YET: Support = Support::Error("");
 
 /// Traefik v3's HTTP middleware types not built yet.
 const NOT_BUILT: Spec = &[
-    ("buffering", NOT_YET),
-    ("circuitBreaker", NOT_YET),
     ("contentType", NOT_YET),
     ("grpcWeb", NOT_YET),
     ("plugin", NOT_YET),
@@ -219,6 +228,8 @@ pub(super) fn check(
         MiddlewareFile::InFlightReq(f) => f.check(ctx, path, pos),
         MiddlewareFile::RateLimit(f) => f.check(ctx, path),
         MiddlewareFile::Retry(f) => f.check(ctx, path, pos),
+        MiddlewareFile::CircuitBreaker(f) => f.check(ctx, path, pos),
+        MiddlewareFile::Buffering(f) => f.check(ctx),
         MiddlewareFile::Errors(f) => f.check(ctx, path, pos).map(|(config, r)| {
             service = Some(r);
             config

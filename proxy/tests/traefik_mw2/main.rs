@@ -4,9 +4,14 @@
 //! deterministic compared — a rate limit's statuses, 429 body and header
 //! names; an in-flight limit's refusal; how many times a retried request
 //! reaches its backend, and with which final status; an error page's
-//! status, path and query.
+//! status, path and query; a circuit breaker's trip and fallback; the
+//! compression negotiation; buffering's limits, what the backend receives
+//! of a buffered request and how often a `retryExpression` resends it.
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod buffering;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -46,6 +51,18 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
       rule: "Host(`paged.test`)"
       service: main
       middlewares: [pages]
+    broken:
+      rule: "Host(`broken.test`)"
+      service: main
+      middlewares: [breaker]
+    refusing:
+      rule: "Host(`refusing.test`)"
+      service: main
+      middlewares: [by-codes]
+    recovering:
+      rule: "Host(`recovering.test`)"
+      service: main
+      middlewares: [short]
   services:
     ready:
       loadBalancer:
@@ -81,6 +98,21 @@ fn dynamic(ready: &Backend, main: &Backend, pages: &Backend, dead: SocketAddr) -
         status: ["404", "500-599"]
         service: pages
         query: "/err/{{status}}?from={{originalStatus}}&u={{url}}"
+    breaker:
+      circuitBreaker:
+        expression: "NetworkErrorRatio() > 0.5"
+        responseCode: 418
+        fallbackDuration: 1m
+    short:
+      circuitBreaker:
+        expression: "NetworkErrorRatio() > 0.5"
+        fallbackDuration: 300ms
+        recoveryDuration: 300ms
+    by-codes:
+      circuitBreaker:
+        expression: "ResponseCodeRatio(400, 500, 0, 600) >= 0.5 && NetworkErrorRatio() < 0.1"
+        responseCode: 599
+        fallbackDuration: 1m
 "#,
         ready = ready.addr,
         main = main.addr,
@@ -221,6 +253,54 @@ async fn part_two_middlewares_answer_as_traefik() {
         let t = digest(&ask(traefik_addr, "paged.test", "GET", path).await, &[]);
         let p = digest(&ask(proxy.web, "paged.test", "GET", path).await, &[]);
         compare(format!("errors {path}"), t, p);
+    }
+    // circuitBreaker: the first answer is checked at once; a 502 trips it,
+    // then the fallback answers without the backend.
+    for (i, (host, path)) in [
+        ("broken.test", "/status/502"),
+        ("broken.test", "/"),
+        ("broken.test", "/status/200"),
+        ("refusing.test", "/status/404"),
+        ("refusing.test", "/"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (t0, p0) = (
+            t_main.stats.requests.load(Ordering::SeqCst),
+            p_main.stats.requests.load(Ordering::SeqCst),
+        );
+        let t = digest(
+            &ask(traefik_addr, host, "GET", path).await,
+            &["content-type", "content-length"],
+        );
+        let p = digest(
+            &ask(proxy.web, host, "GET", path).await,
+            &["content-type", "content-length"],
+        );
+        let t_hits = t_main.stats.requests.load(Ordering::SeqCst) - t0;
+        let p_hits = p_main.stats.requests.load(Ordering::SeqCst) - p0;
+        compare(
+            format!("circuitBreaker request {i} {host}{path}"),
+            format!("{t} hits {t_hits}"),
+            format!("{p} hits {p_hits}"),
+        );
+    }
+    // The breaker's timeline, each side on its own: tripped, the fallback;
+    // past fallbackDuration the first request is refused (the recovering
+    // ramp starts at 0); past recoveryDuration, closed again.
+    for (side, addr) in [("traefik", traefik_addr), ("proxy", proxy.web)] {
+        let mut seen = Vec::new();
+        for (path, wait) in [("/status/502", 0), ("/", 0), ("/", 400), ("/", 400)] {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let raw = ask(addr, "recovering.test", "GET", path).await;
+            seen.push(raw_status(&String::from_utf8_lossy(&raw)));
+        }
+        compare(
+            format!("circuitBreaker timeline ({side})"),
+            "[502, 503, 503, 200]".into(),
+            format!("{seen:?}"),
+        );
     }
     assert!(
         wrong.is_empty(),
