@@ -160,15 +160,7 @@ fn retry_condition(n: &Node) -> Result<RetryCondition, String> {
             }
         }
         Node::Binary(op, left, right) => {
-            let cmp = match op {
-                Op::Eq => CmpOp::Eq,
-                Op::Ne => CmpOp::Ne,
-                Op::Lt => CmpOp::Lt,
-                Op::Le => CmpOp::Le,
-                Op::Gt => CmpOp::Gt,
-                Op::Ge => CmpOp::Ge,
-                Op::And | Op::Or => unreachable!("matched above"),
-            };
+            let cmp = CmpOp::of(*op).expect("&& and || matched above");
             let Node::Call(name, args) = &**left else {
                 return Err(format!(
                     "{op}: the left side must be a function call, found {}",

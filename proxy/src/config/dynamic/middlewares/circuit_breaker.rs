@@ -72,6 +72,19 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// The comparison a parsed operator is; `None` for `&&` and `||`.
+    pub(super) fn of(op: Op) -> Option<Self> {
+        Some(match op {
+            Op::Eq => CmpOp::Eq,
+            Op::Ne => CmpOp::Ne,
+            Op::Lt => CmpOp::Lt,
+            Op::Le => CmpOp::Le,
+            Op::Gt => CmpOp::Gt,
+            Op::Ge => CmpOp::Ge,
+            Op::And | Op::Or => return None,
+        })
+    }
+
     /// `a op b`.
     pub fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
         match self {
@@ -176,15 +189,7 @@ fn condition(n: &Node) -> Result<Condition, String> {
             Box::new(condition(b)?),
         )),
         Node::Binary(op, left, right) => {
-            let cmp = match op {
-                Op::Eq => CmpOp::Eq,
-                Op::Ne => CmpOp::Ne,
-                Op::Lt => CmpOp::Lt,
-                Op::Le => CmpOp::Le,
-                Op::Gt => CmpOp::Gt,
-                Op::Ge => CmpOp::Ge,
-                Op::And | Op::Or => unreachable!("matched above"),
-            };
+            let cmp = CmpOp::of(*op).expect("&& and || matched above");
             let Node::Call(name, args) = &**left else {
                 return Err(format!(
                     "{op}: the left side must be a function call, found {}",
