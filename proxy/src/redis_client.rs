@@ -108,7 +108,7 @@ impl fmt::Debug for Tls {
 impl Settings {
     /// The `redis` client of these settings (no connection is made);
     /// an error names what is wrong (a bad endpoint, unusable PEM).
-    fn redis_client(&self) -> Result<redis::Client, String> {
+    pub(crate) fn redis_client(&self) -> Result<redis::Client, String> {
         let (host, port) = split_endpoint(&self.endpoint)?;
         let addr = match &self.tls {
             None => ConnectionAddr::Tcp(host, port),

@@ -416,8 +416,17 @@ fn overview(admin: &Admin, rt: &Runtime, snap: &Snapshot) -> Response<Bytes> {
     let zero = json!({"total": 0, "warnings": 0, "errors": 0});
     let cfg = &admin.static_cfg;
     let mut providers = Vec::new();
-    if cfg.providers.file.is_some() {
-        providers.push("File");
+    // In the order of Traefik's `static.Providers` fields.
+    let p = &cfg.providers;
+    for (on, name) in [
+        (p.file.is_some(), "File"),
+        (p.etcd.is_some(), "Etcd"),
+        (p.redis.is_some(), "Redis"),
+        (p.http.is_some(), "HTTP"),
+    ] {
+        if on {
+            providers.push(name);
+        }
     }
     let v = json!({
         "http": {

@@ -283,7 +283,12 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
                     .get(entry.value.service as usize)
                     .map(|s| s.name.to_string()),
                 middlewares: config
-                    .map(|c| c.middlewares.iter().map(|m| format!("{m}@file")).collect())
+                    .map(|c| {
+                        c.middlewares
+                            .iter()
+                            .map(|m| crate::config::qualified(m).into_owned())
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 disabled: info.disabled,
             });
@@ -313,7 +318,7 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
                 let errors: Vec<String> = snap
                     .disabled
                     .iter()
-                    .filter(|d| format!("{}@file", d.name) == c.name)
+                    .filter(|d| crate::config::qualified(&d.name).into_owned() == c.name)
                     .flat_map(|d| d.errors.iter().map(ToString::to_string))
                     .collect();
                 out["errors"] = json!(errors);

@@ -80,7 +80,8 @@ pub(super) fn runtime(static_cfg: &StaticConfig, snap: &Snapshot) -> Runtime {
         if let Some(d) = disabled(ElementKind::Router, name) {
             v["error"] = json!(errors_of(d));
         }
-        rt.routers.insert(format!("{name}@file"), v);
+        rt.routers
+            .insert(crate::config::qualified(name).into_owned(), v);
     }
     for d in snap
         .disabled
@@ -90,13 +91,13 @@ pub(super) fn runtime(static_cfg: &StaticConfig, snap: &Snapshot) -> Runtime {
         // A router whose rule did not parse is in no map: it is shown with
         // what is known of it, its errors.
         rt.routers
-            .entry(format!("{}@file", d.name))
+            .entry(crate::config::qualified(&d.name).into_owned())
             .or_insert_with(|| json!({"status": DISABLED, "error": errors_of(d)}));
     }
     internal_routers(static_cfg, &mut rt.routers);
 
     for (name, s) in &config.services {
-        let qualified = format!("{name}@file");
+        let qualified = crate::config::qualified(name).into_owned();
         let mut v = service(s, config.servers_transports.keys());
         v["status"] = json!(ENABLED);
         // Traefik shows a service's own middlewares as its provider wrote
@@ -130,7 +131,8 @@ pub(super) fn runtime(static_cfg: &StaticConfig, snap: &Snapshot) -> Runtime {
     for (name, m) in &config.middlewares {
         let mut v = middleware(m);
         v["status"] = json!(ENABLED);
-        rt.middlewares.insert(format!("{name}@file"), v);
+        rt.middlewares
+            .insert(crate::config::qualified(name).into_owned(), v);
     }
     if static_cfg
         .api
@@ -160,7 +162,7 @@ pub(super) fn runtime(static_cfg: &StaticConfig, snap: &Snapshot) -> Runtime {
             _ => continue,
         };
         map.insert(
-            format!("{}@file", d.name),
+            crate::config::qualified(&d.name).into_owned(),
             json!({"status": DISABLED, "error": errors_of(d)}),
         );
     }
@@ -219,10 +221,19 @@ fn router(r: &RouterConfig, default_eps: &[String]) -> Value {
         "using": eps,
     });
     if !r.service.is_empty() {
-        v["service"] = json!(r.service);
+        // As its provider wrote it: without the router's own provider.
+        let own = r.name.rsplit_once('@').map(|(_, p)| format!("@{p}"));
+        let shown = own
+            .and_then(|p| r.service.strip_suffix(&p))
+            .unwrap_or(&r.service);
+        v["service"] = json!(shown);
     }
     if !r.middlewares.is_empty() {
-        let names: Vec<String> = r.middlewares.iter().map(|m| format!("{m}@file")).collect();
+        let names: Vec<String> = r
+            .middlewares
+            .iter()
+            .map(|m| crate::config::qualified(m).into_owned())
+            .collect();
         v["middlewares"] = json!(names);
     }
     if r.parsed.syntax() == RuleSyntax::V2 {
@@ -441,7 +452,7 @@ fn service<'a>(s: &ServiceConfig, transports: impl Iterator<Item = &'a String>) 
     if let Some(t) = &lb.servers_transport
         && transports.any(|n| n == t)
     {
-        v["serversTransport"] = json!(format!("{t}@file"));
+        v["serversTransport"] = json!(crate::config::qualified(t).into_owned());
     }
     if let Some(h) = &lb.health_check {
         let mut hc = json!({

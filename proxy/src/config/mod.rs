@@ -35,26 +35,27 @@ pub use crate::ipnet::IpNet;
 pub use dynamic::{
     AddPrefix, BasicAuth, Buffering, CertInfo, CertificateConfig, CheckScheme, ChildService,
     CircuitBreaker, CmpOp, Compress, Condition, Cors, DigestAuth, DisabledElement, DnFields,
-    DynamicConfig, ElementKind, EncodedCharacters, Encoding, ErrorPage, FailoverConfig,
-    FailoverErrors, ForwardAuth, ForwardingTimeouts, Headers, HealthCheckConfig, INTERNAL_SERVICES,
-    InFlightReq, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded, MediaType, Metric,
-    MiddlewareConfig, MirrorConfig, MirroringConfig, PassTlsClientCert, PassiveHealthCheckConfig,
-    Pattern, PemSource, RateLimit, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex,
-    Retry, RetryCondition, RouterConfig, RouterTls, SameSite, Secure, ServerConfig,
-    ServersTransportConfig, ServiceConfig, SourceCriterion, StatusRanges, StickyCookie,
-    StripPrefix, StripPrefixRegex, Threshold, TlsConfig, TlsOptionsConfig, UpstreamTlsConfig,
-    WeightedConfig, apply_entry_point_models, disable_missing_internal, disable_unbuilt,
-    dynamic_paths, load_dynamic, load_dynamic_isolated, load_kv_isolated, parse_dynamic,
-    parse_dynamic_isolated, parse_media_type,
+    DynamicConfig, EXTERNAL_PROVIDERS, ElementKind, EncodedCharacters, Encoding, ErrorPage,
+    FailoverConfig, FailoverErrors, FileTexts, ForwardAuth, ForwardingTimeouts, Headers,
+    HealthCheckConfig, INTERNAL_SERVICES, InFlightReq, IpAllowList, IpStrategy, LoadBalancerConfig,
+    Loaded, MediaType, Metric, MiddlewareConfig, MirrorConfig, MirroringConfig, PassTlsClientCert,
+    PassiveHealthCheckConfig, Pattern, PemSource, ProviderConfig, ProviderSource, RateLimit,
+    RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, Retry, RetryCondition,
+    RouterConfig, RouterTls, SameSite, Secure, ServerConfig, ServersTransportConfig, ServiceConfig,
+    SourceCriterion, StatusRanges, StickyCookie, StripPrefix, StripPrefixRegex, Threshold,
+    TlsConfig, TlsOptionsConfig, UpstreamTlsConfig, WeightedConfig, apply_entry_point_models,
+    check_source, disable_missing_internal, disable_unbuilt, dynamic_paths, load_dynamic,
+    load_dynamic_isolated, load_kv_isolated, load_providers, parse_dynamic, parse_dynamic_isolated,
+    parse_media_type, qualified, read_file_provider,
 };
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
     AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointMiddleware, EntryPointTls,
-    EntryPointTransport, FileProviderConfig, ForwardedHeadersConfig, Http2Config,
-    INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig,
-    PrometheusConfig, ProvidersConfig, ProxyProtocolConfig, Redirection, RespondingTimeouts,
-    StaticConfig, load_static, parse_static,
+    EntryPointTransport, EtcdProviderConfig, FileProviderConfig, ForwardedHeadersConfig,
+    Http2Config, HttpProviderConfig, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat,
+    LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, ProxyProtocolConfig,
+    Redirection, RedisProviderConfig, RespondingTimeouts, StaticConfig, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

@@ -92,7 +92,7 @@ pub fn compile(
         .collect();
     let mut services = Vec::with_capacity(dynamic.services.len());
     for (name, svc) in &dynamic.services {
-        let service_name: Arc<str> = Arc::from(format!("{name}@file"));
+        let service_name: Arc<str> = Arc::from(crate::config::qualified(name).into_owned());
         let kind = match svc {
             ServiceConfig::LoadBalancer(lb) => {
                 let transport = lb
@@ -204,7 +204,7 @@ pub fn compile(
             Chain::compile(&r.middlewares, &dynamic.middlewares, build)
         };
         routers.push(RouterInfo {
-            name: Arc::from(format!("{name}@file")),
+            name: Arc::from(crate::config::qualified(name).into_owned()),
             service,
             chain,
             redirect: None,

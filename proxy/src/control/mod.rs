@@ -3,8 +3,11 @@
 //! provider sees a change or on `SIGHUP`.
 //!
 //! - `file.rs`: the file provider (loading and watching `providers.file`).
-//!   Other providers (Redis, etcd, HTTP) sit beside it: each loads its
-//!   configuration and sends `Trigger`s to the control thread.
+//! - `provider.rs`: the other providers (`http_provider.rs`,
+//!   `redis_provider.rs`, `etcd_provider.rs`, over `http_client.rs`), each
+//!   keeping its last good configuration and sending `Trigger`s to the
+//!   control thread; a reload merges every provider's
+//!   (`config::load_providers`, names qualified `name@provider`).
 //! - `compile.rs`: a validated configuration into a [`Snapshot`].
 //! - `watch.rs`: the control thread and the `SIGHUP` listener.
 //! - `history.rs`: the reload history the API shows.
@@ -22,8 +25,13 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod compile;
+mod etcd_provider;
 pub mod file;
 pub mod history;
+mod http_client;
+mod http_provider;
+mod provider;
+mod redis_provider;
 mod watch;
 
 use std::path::PathBuf;
@@ -39,7 +47,7 @@ pub use compile::{Identities, compile};
 pub use history::{ReloadEvent, ReloadHistory, ReloadResult};
 
 use crate::config::{
-    ConfigError, ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig,
+    self, ConfigError, ConfigErrors, ConfigWarning, DynamicConfig, Loaded, StaticConfig,
 };
 use crate::observe::{self, MetricsHandle};
 use crate::snapshot::{SharedSnapshot, Snapshot};
@@ -53,6 +61,8 @@ enum Cause {
     FileChanged,
     /// The process got `SIGHUP`.
     Sighup,
+    /// A provider other than `file` gave a new configuration.
+    Provider,
 }
 
 /// What the control thread is asked to do.
@@ -90,12 +100,19 @@ struct Inner {
     health: HealthChecks,
     /// Every load's outcome, for the API.
     history: Arc<ReloadHistory>,
+    /// The last good configuration of each provider other than `file`.
+    providers: Arc<provider::Providers>,
+    /// The file provider's files last applied: served with the other
+    /// providers' when a later edit cannot be used.
+    file_good: Mutex<Option<config::FileTexts>>,
 }
 
 /// Owns the configuration lifecycle of a running proxy.
 pub struct Control {
     inner: Arc<Inner>,
     thread: Mutex<Option<(Sender<Trigger>, JoinHandle<()>)>>,
+    /// The tasks of the providers other than `file`.
+    tasks: Mutex<Option<provider::Tasks>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -112,6 +129,44 @@ fn live_names(snap: &Snapshot) -> (Vec<&str>, Vec<&str>) {
         snap.routers.iter().map(|r| &*r.name).collect(),
         snap.services.iter().map(|s| &*s.name).collect(),
     )
+}
+
+/// Every provider's configuration merged: the file provider's files and
+/// the others' last good configurations. When other providers give
+/// something and the files cannot be used (a file that does not parse),
+/// the file provider's last applied files are used instead (none at
+/// start), so that what the others give is never refused because of it;
+/// the files' errors are logged.
+fn load_all(
+    static_cfg: &StaticConfig,
+    providers: &provider::Providers,
+    file_good: &Mutex<Option<config::FileTexts>>,
+) -> Loaded {
+    let entry_points: Vec<String> = static_cfg
+        .entry_points
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    let syntax = static_cfg.default_rule_syntax;
+    let files = config::read_file_provider(static_cfg.providers.file.as_ref());
+    let others = providers.configs();
+    let mut loaded = config::load_providers(files.as_ref(), &others, &entry_points, syntax);
+    let mut good = file_good.lock().unwrap_or_else(|e| e.into_inner());
+    if loaded.usable {
+        *good = files;
+    } else if !others.is_empty() {
+        for e in &loaded.errors {
+            tracing::error!("{e}");
+        }
+        tracing::error!(
+            "the file provider's configuration cannot be used; serving its last applied files with the other providers'"
+        );
+        observe::record_config_rejected();
+        loaded = config::load_providers(good.as_ref(), &others, &entry_points, syntax);
+    }
+    config::disable_missing_internal(&mut loaded, &static_cfg.internal_services());
+    config::apply_entry_point_models(&mut loaded, static_cfg);
+    loaded
 }
 
 /// What `proxy check` reports: the compiled configuration (certificates
@@ -248,7 +303,9 @@ impl Control {
         // on one reloads once more, which changes nothing.
         let files = file::fingerprint(&static_cfg, &[]);
         let started = Instant::now();
-        let loaded = file::load(&static_cfg);
+        let providers = Arc::new(provider::Providers::default());
+        let file_good = Mutex::new(None);
+        let loaded = load_all(&static_cfg, &providers, &file_good);
         let mut rejected = 0;
         let history = Arc::new(ReloadHistory::default());
         let (snap, certs, dynamic) = match build_loaded(&static_cfg, &tls, &ids, 1, loaded) {
@@ -297,8 +354,11 @@ impl Control {
                 metrics,
                 health,
                 history,
+                providers,
+                file_good,
             }),
             thread: Mutex::new(None),
+            tasks: Mutex::new(None),
         })
     }
 
@@ -350,6 +410,8 @@ impl Control {
             tx.clone(),
         );
         watch::forward_sighup(tx.clone());
+        *self.tasks.lock().unwrap_or_else(|e| e.into_inner()) =
+            provider::start(&inner.static_cfg, &inner.providers, &tx);
         let inner = Arc::clone(inner);
         let own = tx.clone();
         let h = std::thread::Builder::new()
@@ -359,8 +421,10 @@ impl Control {
         *self.thread.lock().expect("control thread lock") = Some((tx, h));
     }
 
-    /// Stops the control thread (and the file watches with it).
+    /// Stops the control thread (and the file watches with it) and the
+    /// providers' tasks.
     pub fn stop(&self) {
+        drop(self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take());
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some((tx, h)) = thread {
             let _ = tx.send(Trigger::Stop);
@@ -389,14 +453,14 @@ impl Inner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let files = file::fingerprint(&self.static_cfg, &certs);
+        let files = self.fingerprint(&certs);
         if !forced && files.is_some() && *examined == files {
             tracing::debug!("configuration files unchanged: nothing to reload");
             return Ok(None);
         }
         *examined = files;
         let started = Instant::now();
-        let loaded = file::load(&self.static_cfg);
+        let loaded = load_all(&self.static_cfg, &self.providers, &self.file_good);
         let generation = self.generation.load(Ordering::Acquire) + 1;
         let result = build_loaded(&self.static_cfg, &self.tls, &self.ids, generation, loaded);
         match result {
@@ -436,6 +500,21 @@ impl Inner {
                 Err(errors)
             }
         }
+    }
+
+    /// What the providers hold now: the file provider's files (see
+    /// [`file::fingerprint`]) and the other providers' last good
+    /// configurations (their version); `None` when it cannot be known
+    /// (no provider at all).
+    fn fingerprint(&self, certs: &[PathBuf]) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let files = file::fingerprint(&self.static_cfg, certs);
+        if !self.static_cfg.providers.has_external() {
+            return files;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (files, self.providers.version()).hash(&mut h);
+        Some(h.finish())
     }
 
     /// Makes `snap` the configuration every new request sees.

@@ -288,7 +288,10 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             ("ipAllowList", b)
         }
         MiddlewareConfig::Chain(names) => {
-            let names: Vec<String> = names.iter().map(|n| format!("{n}@file")).collect();
+            let names: Vec<String> = names
+                .iter()
+                .map(|n| crate::config::qualified(n).into_owned())
+                .collect();
             ("chain", json!({"middlewares": names}))
         }
     };

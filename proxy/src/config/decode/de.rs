@@ -375,6 +375,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         let entries = match &node.value {
             Value::Map(entries) => struct_entries(ctx, path, entries, name, fields),
             Value::Null => Vec::new(),
+            // As Traefik's paerser fills a section pointer: `true` (a
+            // store's value, a label) creates it with its defaults
+            // (`…/middlewares/m/compress` = `true`, a router's `tls`).
+            Value::Scalar(_, s) if s.trim().eq_ignore_ascii_case("true") => Vec::new(),
             other => {
                 ctx.error(path, node.pos, expected("a map", other));
                 Vec::new()

@@ -18,7 +18,7 @@
 //!
 //! Control plane only: runs per store update, never per request.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::super::error::{ConfigError, ConfigWarning};
 use super::super::node::{Key, Node, Pos, ScalarKind, Value};
@@ -37,12 +37,36 @@ pub fn load_kv_isolated(
     entry_points: &[String],
     default_rule_syntax: RuleSyntax,
 ) -> Loaded {
-    let file = Path::new(source);
-    let pairs = layout(root_key, pairs);
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    let (draft, names) = draft(
+        source,
+        root_key,
+        pairs,
+        default_rule_syntax,
+        &mut errors,
+        &mut warnings,
+    );
+    let mut loaded = finish(vec![draft], entry_points, errors, warnings);
+    names.name(&mut loaded.errors, &mut loaded.warnings);
+    loaded
+}
+
+/// Decodes the pairs of one store (`source` names it) into its draft,
+/// errors and warnings positioned by pair; the [`KeyNames`] that turn
+/// those positions into store keys once the draft is merged.
+pub(super) fn draft(
+    source: &str,
+    root_key: &str,
+    pairs: &[(String, String)],
+    default_rule_syntax: RuleSyntax,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> (FileDraft, KeyNames) {
+    let file = Path::new(source);
+    let pairs = layout(root_key, pairs);
     let draft = match tree(&pairs) {
-        Ok(root) => decode_root(&root, file, default_rule_syntax, &mut errors, &mut warnings),
+        Ok(root) => decode_root(&root, file, default_rule_syntax, errors, warnings),
         Err((at, message)) => {
             errors.push(ConfigError {
                 file: file.to_path_buf(),
@@ -54,31 +78,45 @@ pub fn load_kv_isolated(
             FileDraft::default()
         }
     };
-    let mut loaded = finish(vec![draft], entry_points, errors, warnings);
-    let name = |line: &mut Option<u32>, column: &mut Option<u32>, key: &mut String| {
-        if let (Some(l), Some(c)) = (line.take(), column.take())
-            && let Some((segments, _)) = pairs.get(l as usize - 1)
-        {
-            let depth = (c as usize - 1).min(segments.len());
-            *key = std::iter::once(root_key)
-                .chain(segments[..depth].iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join("/");
-        }
+    let names = KeyNames {
+        file: file.to_path_buf(),
+        root_key: root_key.to_owned(),
+        pairs,
     };
-    for ConfigError {
-        line, column, key, ..
-    } in &mut loaded.errors
-    {
-        name(line, column, key);
+    (draft, names)
+}
+
+/// What names the store key of an error or warning of one store: the
+/// position of a node is the index of the first pair under it and its
+/// depth.
+pub(super) struct KeyNames {
+    file: PathBuf,
+    root_key: String,
+    pairs: Vec<(Vec<String>, String)>,
+}
+
+impl KeyNames {
+    /// Gives each error and warning of this store its key
+    /// (`traefik/http/routers/r/rule`) in place of a line and column.
+    pub(super) fn name(&self, errors: &mut [ConfigError], warnings: &mut [ConfigWarning]) {
+        let name = |line: &mut Option<u32>, column: &mut Option<u32>, key: &mut String| {
+            if let (Some(l), Some(c)) = (line.take(), column.take())
+                && let Some((segments, _)) = self.pairs.get(l as usize - 1)
+            {
+                let depth = (c as usize - 1).min(segments.len());
+                *key = std::iter::once(self.root_key.as_str())
+                    .chain(segments[..depth].iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join("/");
+            }
+        };
+        for e in errors.iter_mut().filter(|e| e.file == self.file) {
+            name(&mut e.line, &mut e.column, &mut e.key);
+        }
+        for w in warnings.iter_mut().filter(|w| w.file == self.file) {
+            name(&mut w.line, &mut w.column, &mut w.key);
+        }
     }
-    for ConfigWarning {
-        line, column, key, ..
-    } in &mut loaded.warnings
-    {
-        name(line, column, key);
-    }
-    loaded
 }
 
 /// The pairs that count, as Traefik reads them: under one of

@@ -12,6 +12,7 @@ use std::path::Path;
 use super::super::decode::suggest;
 use super::super::error::{ConfigError, ConfigErrors, ConfigWarning, Origin, sort_warnings};
 use super::super::node::Pos;
+use super::aggregate::EXTERNAL_PROVIDERS;
 use super::middlewares::MiddlewareDraft;
 use super::routers::{self, RouterDraft, internal_service};
 use super::services::ServiceDraft;
@@ -93,7 +94,9 @@ pub(super) fn keep_first<T>(
     }
 }
 
-/// Resolves `name@provider`: only `@file` (or no provider) is accepted.
+/// Resolves `name@provider`: no provider or `@file` names the file
+/// provider's element (kept bare), another provider's suffix is kept
+/// (that provider's elements are named so, `aggregate.rs`).
 pub(super) fn strip_provider(
     r: &Ref,
     file: &Path,
@@ -108,14 +111,16 @@ pub(super) fn strip_provider(
             errors.push(err_at(file, &r.path, r.pos, message));
             None
         }
+        Some((_, provider)) if EXTERNAL_PROVIDERS.contains(&provider) => Some(r.name.clone()),
         Some((_, provider)) => {
             errors.push(err_at(
                 file,
                 &r.path,
                 r.pos,
                 format!(
-                    "{kind} {:?}: provider {provider:?} is not supported (only @file)",
-                    r.name
+                    "{kind} {:?}: provider {provider:?} is not supported (only @file, @{})",
+                    r.name,
+                    EXTERNAL_PROVIDERS.join(", @")
                 ),
             ));
             None

@@ -9,6 +9,7 @@
 //! as text with their position: the routing module parses them. Nothing
 //! here touches the network.
 
+mod aggregate;
 mod composite;
 mod files;
 mod health;
@@ -36,6 +37,10 @@ use super::read_file;
 use super::static_config::FileProviderConfig;
 use crate::routing::RuleSyntax;
 
+pub use aggregate::{
+    EXTERNAL_PROVIDERS, FileTexts, ProviderConfig, ProviderSource, check_source, load_providers,
+    qualified, read_file_provider,
+};
 pub use composite::{
     ChildService, FailoverConfig, FailoverErrors, MirrorConfig, MirroringConfig, WeightedConfig,
 };

@@ -34,7 +34,10 @@ pub use entry_points::{
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,
 };
-pub use providers::{FileProviderConfig, ProvidersConfig};
+pub use providers::{
+    EtcdProviderConfig, FileProviderConfig, HttpProviderConfig, ProvidersConfig,
+    RedisProviderConfig,
+};
 
 use api::ApiFile;
 use entry_points::EntryPointFile;

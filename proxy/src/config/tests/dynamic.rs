@@ -207,7 +207,10 @@ fn provider_suffixes() {
         "unknown internal service \"rest@internal\" (internal services: api, dashboard, noop, ping, prometheus)",
     );
     let e = errs(dyn_yaml(&format!("{base}s@docker\n")));
-    assert_has(&e, "provider \"docker\" is not supported (only @file)");
+    assert_has(
+        &e,
+        "provider \"docker\" is not supported (only @file, @http, @redis, @etcd)",
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! points: both syntaxes, messages with positions, defaults, merging; and
 //! of the decoder on schemas still to come.
 
+mod aggregate;
 mod dynamic;
 mod files;
 mod kv;

@@ -282,7 +282,7 @@ entrypoint: {}
     for key in [
         "entryPoints.sec.http.encodeQuerySemicolons",
         "entryPoints.sec.http3",
-        "providers.docker: not supported yet; ignored (only the file provider is supported)",
+        "providers.docker: not supported yet; ignored (only the file, http, redis and etcd providers are supported)",
         "tracing",
         "experimental",
         "certificatesResolvers",
@@ -470,4 +470,44 @@ fn proxy_protocol_is_read_with_trusted_ips_and_insecure() {
                 && l.contains("trustedIPs")),
         "{e:?}"
     );
+}
+
+#[test]
+fn http_redis_and_etcd_providers_with_traefik_defaults() {
+    let text = "providers:
+  http:
+    endpoint: http://config.local/dyn
+    headers:
+      X-Token: t
+  redis:
+    password: hunter2
+  etcd:
+    rootKey: custom/
+    endpoints: [\"10.0.0.1:2379\", \"10.0.0.2:2379\"]
+    password: s3cret
+";
+    let (c, _) = static_yaml(text).unwrap();
+    let h = c.providers.http.as_ref().unwrap();
+    assert_eq!(h.poll_interval, std::time::Duration::from_secs(5));
+    assert_eq!(h.poll_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(h.max_response_body_size, -1);
+    assert_eq!(h.headers["X-Token"], "t");
+    let r = c.providers.redis.as_ref().unwrap();
+    assert_eq!(r.root_key, "traefik");
+    assert_eq!(r.settings.endpoint, "127.0.0.1:6379");
+    let e = c.providers.etcd.as_ref().unwrap();
+    assert_eq!(e.root_key, "custom");
+    assert_eq!(e.endpoints.len(), 2);
+    let shown = format!("{:?}", c.providers);
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+
+    let e = errs(static_yaml("providers:\n  http:\n    endpoint: ''\n"));
+    assert_has(&e, "non-empty endpoint is required");
+    let e = errs(static_yaml(
+        "providers:\n  http:\n    endpoint: http://x\n    pollInterval: 0s\n",
+    ));
+    assert_has(&e, "poll interval must be greater than 0");
 }

@@ -87,7 +87,7 @@ impl Shared {
         Ok(Shared {
             client: Client::new(settings)?,
             script: redis::Script::new(TAKE),
-            prefix: format!("rate:{name}@file:"),
+            prefix: format!("rate:{}:", crate::config::qualified(name)),
             rate: c.average as f64 / c.period.as_secs_f64() / 1e6,
             burst: c.burst,
             ttl_secs: c.ttl.as_secs().max(1),

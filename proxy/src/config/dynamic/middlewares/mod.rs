@@ -200,6 +200,16 @@ pub(super) struct MiddlewareDraft {
     pub(super) origin: Origin,
 }
 
+impl MiddlewareDraft {
+    /// Applies `f` to each reference it holds (a chain's members, the
+    /// service of an `errors`), for qualifying them by provider.
+    pub(super) fn for_each_ref(&mut self, mut f: impl FnMut(&mut Ref)) {
+        for r in self.refs.iter_mut().chain(self.service.iter_mut()) {
+            f(r);
+        }
+    }
+}
+
 /// Checks middleware `file` at `path` (named at `pos`). `None` when it
 /// cannot be built; its errors are in `ctx`.
 pub(super) fn check(

@@ -1,0 +1,208 @@
+//! `providers.redis` against a real `redis-server` started on a loopback
+//! port (skipped, with a SKIP line, where it is not installed): routes
+//! written in Traefik's key layout are served; a change is live within
+//! 1 s on each of three proxy processes on the same store; the store
+//! stopped and restarted mid-run loses no request on existing routes; a
+//! bad value is refused whole with its key named; `CONFIG` refused falls
+//! back to polling.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::providers::{ProxyProcess, backend_of, route_pairs, wait_until};
+use support::redis::RedisServer;
+use support::*;
+
+fn static_cfg(dir: &TempDir, redis: &RedisServer) -> std::path::PathBuf {
+    let text = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  redis:\n    endpoints: [\"{}\"]\n",
+        redis.endpoint()
+    );
+    dir.write("static.yml", &text)
+}
+
+fn set_all(redis: &RedisServer, pairs: &[(String, String)]) {
+    let mut args = vec!["MSET"];
+    for (k, v) in pairs {
+        args.push(k);
+        args.push(v);
+    }
+    let r = redis.command(&args);
+    assert!(r.starts_with("+OK"), "{r}");
+}
+
+#[test]
+fn redis_routes_are_served_and_changes_live_on_three_processes() {
+    let Some(redis) = RedisServer::start("redis_routes_are_served") else {
+        return;
+    };
+    let (a, b) = (backend("a"), backend("b"));
+    set_all(&redis, &route_pairs("traefik", "p", a.addr));
+    let dir = TempDir::new("redis-provider");
+    let file = static_cfg(&dir, &redis);
+    let procs: Vec<ProxyProcess> = (0..3).map(|_| ProxyProcess::start(&file)).collect();
+    for p in &procs {
+        assert!(
+            wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+                .as_deref()
+                == Some("a")),
+            "the store's route is served"
+        );
+    }
+    // A multi-key change: a new route and the first one moved.
+    let mut change = route_pairs("traefik", "q", b.addr);
+    change.push((
+        "traefik/http/services/svc-p/loadbalancer/servers/0/url".into(),
+        format!("http://{}", b.addr),
+    ));
+    let written = Instant::now();
+    set_all(&redis, &change);
+    for p in &procs {
+        assert!(wait_until(Duration::from_secs(5), || {
+            backend_of(p.web, "/p").as_deref() == Some("b")
+                && backend_of(p.web, "/q").as_deref() == Some("b")
+        }));
+    }
+    let took = written.elapsed();
+    eprintln!("change live on three processes after {took:?}");
+    assert!(took < Duration::from_secs(1), "live within 1 s: {took:?}");
+    // Credentials never logged (none here), and no reload storm: the
+    // change is one configuration.
+    assert!(procs.iter().all(|p| p.logged("new configuration")));
+}
+
+#[test]
+fn redis_down_and_back_loses_no_request() {
+    // Persistence on, so the restarted server has the keys again.
+    let Some(mut redis) = RedisServer::start_with(
+        "redis_down_and_back_loses_no_request",
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    ) else {
+        return;
+    };
+    let a = backend("a");
+    set_all(&redis, &route_pairs("traefik", "p", a.addr));
+    let dir = TempDir::new("redis-provider");
+    let p = ProxyProcess::start(&static_cfg(&dir, &redis));
+    assert!(wait_until(Duration::from_secs(10), || backend_of(
+        p.web, "/p"
+    )
+    .as_deref()
+        == Some("a")));
+    let mut failed = 0;
+    for i in 0..300 {
+        if i == 50 {
+            redis.stop();
+        }
+        if i == 200 {
+            redis.restart();
+        }
+        if backend_of(p.web, "/p").as_deref() != Some("a") {
+            failed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(failed, 0, "requests lost while the store was down");
+    assert!(
+        p.logged("cannot reach the provider"),
+        "the outage is logged"
+    );
+    // Reconnected: a change is seen again.
+    let b = backend("b");
+    set_all(
+        &redis,
+        &[(
+            "traefik/http/services/svc-p/loadbalancer/servers/0/url".into(),
+            format!("http://{}", b.addr),
+        )],
+    );
+    assert!(wait_until(Duration::from_secs(10), || backend_of(
+        p.web, "/p"
+    )
+    .as_deref()
+        == Some("b")));
+    let outages = p
+        .log
+        .load()
+        .iter()
+        .filter(|l| l.contains("cannot reach the provider"))
+        .count();
+    assert_eq!(outages, 1, "logged once per state change");
+}
+
+#[test]
+fn bad_value_is_refused_with_its_key_and_config_refused_polls() {
+    // CONFIG disabled, as managed Redis services do.
+    let Some(redis) =
+        RedisServer::start_with("bad_value_is_refused", &["--rename-command", "CONFIG", ""])
+    else {
+        return;
+    };
+    let (a, b) = (backend("a"), backend("b"));
+    set_all(&redis, &route_pairs("traefik", "p", a.addr));
+    let dir = TempDir::new("redis-provider");
+    let p = ProxyProcess::start(&static_cfg(&dir, &redis));
+    assert!(wait_until(Duration::from_secs(10), || backend_of(
+        p.web, "/p"
+    )
+    .as_deref()
+        == Some("a")));
+    assert!(
+        p.logged("polling the store"),
+        "the fallback is warned about"
+    );
+    // A bad value with a change: the whole update is refused.
+    set_all(
+        &redis,
+        &[
+            ("traefik/http/routers/p/priority".into(), "high".into()),
+            (
+                "traefik/http/services/svc-p/loadbalancer/servers/0/url".into(),
+                format!("http://{}", b.addr),
+            ),
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(5), || p
+        .logged("traefik/http/routers/p/priority")));
+    assert_eq!(
+        backend_of(p.web, "/p").as_deref(),
+        Some("a"),
+        "the update is refused whole"
+    );
+    // Fixed: applied (through polling).
+    redis.command(&["DEL", "traefik/http/routers/p/priority"]);
+    assert!(wait_until(Duration::from_secs(5), || backend_of(
+        p.web, "/p"
+    )
+    .as_deref()
+        == Some("b")));
+}
+
+#[test]
+fn several_endpoints_without_sentinel_are_an_error() {
+    let text = "providers:\n  redis:\n    endpoints: [\"a:6379\", \"b:6379\"]\n";
+    let e = proxy::config::parse_static(
+        text,
+        proxy::config::Format::Yaml,
+        std::path::Path::new("static.yml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("providers.redis.endpoints[1]") && e.contains("sentinel"),
+        "{e}"
+    );
+    let text = "providers:\n  redis:\n    sentinel:\n      masterName: m\n";
+    let e = proxy::config::parse_static(
+        text,
+        proxy::config::Format::Yaml,
+        std::path::Path::new("static.yml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("sentinel") && e.contains("not supported yet"),
+        "{e}"
+    );
+}
