@@ -152,3 +152,34 @@ fn body_larger_than_the_limit_is_a_failed_poll() {
     }));
     assert_eq!(routed(&p, "/p").as_deref(), Some("a"));
 }
+
+#[test]
+fn a_broken_file_never_holds_back_the_other_providers() {
+    let (a, b, c) = (backend("a"), backend("b"), backend("c"));
+    let server = ConfigServer::start(Answer::Body(answer(&a)));
+    let file = format!(
+        "http:\n  routers:\n    f:\n      rule: PathPrefix(`/f`)\n      service: local\n  services:\n    local:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+        c.addr
+    );
+    let p = start_proxy_static(&file, &static_cfg(&server, ""), 1);
+    assert!(wait_until(Duration::from_secs(5), || routed(&p, "/p")
+        .as_deref()
+        == Some("a")));
+    assert_eq!(routed(&p, "/f").as_deref(), Some("c"));
+    // The file cannot be used any more (a syntax error)...
+    p.dir.write_atomic("dynamic.yml", "http: [\n");
+    std::thread::sleep(Duration::from_millis(300));
+    // ...and the HTTP provider changes: its change applies, the file's
+    // last applied routes stay.
+    server.set(Answer::Body(answer(&b)));
+    assert!(
+        wait_until(Duration::from_secs(5), || routed(&p, "/p").as_deref()
+            == Some("b")),
+        "the HTTP provider's change is applied"
+    );
+    assert_eq!(
+        routed(&p, "/f").as_deref(),
+        Some("c"),
+        "the file's last applied routes stay"
+    );
+}

@@ -206,3 +206,54 @@ fn several_endpoints_without_sentinel_are_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn credentials_are_used_and_never_logged() {
+    let pw = "s3cret-pw-never-logged";
+    let Some(redis) = RedisServer::start_with("credentials_are_used", &["--requirepass", pw])
+    else {
+        return;
+    };
+    let a = backend("a");
+    let mut args = vec!["MSET".to_owned()];
+    for (k, v) in route_pairs("traefik", "p", a.addr) {
+        args.push(k);
+        args.push(v);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(redis.command_as(Some(pw), &refs).starts_with("+OK"));
+    let dir = TempDir::new("redis-provider");
+    let good = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  redis:\n    endpoints: [\"{}\"]\n    password: {pw}\n",
+        redis.endpoint()
+    );
+    let p = ProxyProcess::start(&dir.write("good.yml", &good));
+    assert!(wait_until(Duration::from_secs(10), || backend_of(
+        p.web, "/p"
+    )
+    .as_deref()
+        == Some("a")));
+    // A wrong password: refused by the store, logged once, never shown.
+    let wrong = good.replace(pw, "wrong-pw-never-logged");
+    let q = ProxyProcess::start(&dir.write("wrong.yml", &wrong));
+    assert!(wait_until(Duration::from_secs(10), || q
+        .logged("cannot reach the provider")));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(backend_of(q.web, "/p"), None);
+    for proc in [&p, &q] {
+        let log = proc.log.load();
+        assert!(
+            !log.iter()
+                .any(|l| l.contains(pw) || l.contains("wrong-pw-never-logged")),
+            "a credential in the log:\n{}",
+            log.join("\n")
+        );
+    }
+    let outages = q
+        .log
+        .load()
+        .iter()
+        .filter(|l| l.contains("cannot reach the provider"))
+        .count();
+    assert_eq!(outages, 1, "logged once per state change");
+}
