@@ -124,3 +124,41 @@ fn etcd_down_and_back_loses_no_request_and_bad_values_are_refused() {
     .as_deref()
         == Some("b")));
 }
+
+#[test]
+fn etcd_credentials_are_used_and_never_logged() {
+    let Some(etcd) = EtcdServer::start("etcd_credentials_are_used") else {
+        return;
+    };
+    let a = backend("a");
+    put_all(&etcd, &route_pairs("traefik", "p", a.addr));
+    let pw = "etcd-pw-never-logged";
+    etcd.enable_auth(pw);
+    let dir = TempDir::new("etcd-provider");
+    let good = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  etcd:\n    endpoints: [\"{}\"]\n    username: root\n    password: {pw}\n",
+        etcd.endpoint()
+    );
+    let p = ProxyProcess::start(&dir.write("good.yml", &good));
+    assert!(
+        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+            .as_deref()
+            == Some("a")),
+        "{}",
+        p.log.load().join("\n")
+    );
+    let wrong = good.replace(pw, "wrong-etcd-pw");
+    let q = ProxyProcess::start(&dir.write("wrong.yml", &wrong));
+    assert!(wait_until(Duration::from_secs(10), || q
+        .logged("cannot reach the provider")));
+    assert_eq!(backend_of(q.web, "/p"), None);
+    for proc in [&p, &q] {
+        let log = proc.log.load();
+        assert!(
+            !log.iter()
+                .any(|l| l.contains(pw) || l.contains("wrong-etcd-pw")),
+            "a credential in the log:\n{}",
+            log.join("\n")
+        );
+    }
+}
