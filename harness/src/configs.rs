@@ -31,6 +31,9 @@ pub(crate) struct Env {
     pub(crate) dir: String,
     /// The file-provider file (Traefik and the proxy).
     pub(crate) dynamic: String,
+    /// The Redis provider's endpoint (`HOST:PORT`), when the scenario's
+    /// reloads go through Redis.
+    pub(crate) redis: Option<String>,
     /// The access log file.
     pub(crate) access_log: String,
     /// The HAProxy routing map file.
@@ -77,6 +80,7 @@ impl Env {
             pool: Vec::new(),
             dir: "/tmp".into(),
             dynamic: "/etc/bench/config/dynamic.yml".into(),
+            redis: None,
             access_log: "/tmp/access.log".into(),
             map: "/etc/bench/config/haproxy.map".into(),
             cert: "/etc/bench/certs/cert.pem".into(),
@@ -136,7 +140,7 @@ pub(crate) fn dynamic(s: &Scenario, env: &Env, generation: u64) -> String {
             "    dashboard:\n      rule: \"PathPrefix(`/api`) || PathPrefix(`/dashboard`)\"\n      entryPoints: [metrics]\n      service: api@internal\n",
         );
     }
-    if generation > 0 {
+    if generation > 0 && !s.redis {
         let _ = write!(
             y,
             "    reload:\n      rule: \"Host(`{}`)\"\n      entryPoints: [web]\n      service: main\n{tls}",
@@ -232,6 +236,13 @@ pub(crate) fn traefik_static(s: &Scenario, env: &Env) -> String {
          log:\n  level: ERROR\n",
         env.dynamic
     );
+    if let Some(r) = &env.redis {
+        // After `log`: a second `providers` block would be refused.
+        y = y.replace(
+            "    watch: true\n",
+            &format!("    watch: true\n  redis:\n    endpoints: [\"{r}\"]\n"),
+        );
+    }
     if s.metrics {
         y.push_str("metrics:\n  prometheus:\n    entryPoint: metrics\n");
     }
@@ -251,6 +262,14 @@ pub(crate) fn proxy_static(s: &Scenario, env: &Env) -> String {
          ping:\n  entryPoint: metrics\n",
         env.web, env.metrics, env.dynamic
     );
+    if let Some(r) = &env.redis {
+        // Inside `providers`, after the file provider.
+        let file = format!("    filename: \"{}\"\n", env.dynamic);
+        y = y.replace(
+            &file,
+            &format!("{file}  redis:\n    endpoints: [\"{r}\"]\n"),
+        );
+    }
     if s.metrics {
         y.push_str("metrics:\n  prometheus:\n    entryPoint: metrics\n");
     }
@@ -458,6 +477,20 @@ pub(crate) fn haproxy_map(s: &Scenario, generation: u64) -> Option<String> {
     Some(m)
 }
 
+/// The keys of the reload route of `generation` in the Redis provider
+/// (Traefik's key layout), sending to the file provider's `main`.
+pub(crate) fn redis_reload_keys(generation: u64) -> Vec<(String, String)> {
+    let r = "traefik/http/routers/reload";
+    vec![
+        (
+            format!("{r}/rule"),
+            format!("Host(`{}`)", scenario::reload_host(generation)),
+        ),
+        (format!("{r}/entryPoints/0"), "web".to_owned()),
+        (format!("{r}/service"), "main@file".to_owned()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,6 +523,28 @@ mod tests {
             fallback: "127.0.0.1:2".into(),
             ..Env::committed()
         }
+    }
+
+    #[test]
+    fn redis_reloads_go_to_the_store_not_the_file() {
+        let s = crate::scenario::by_name("reload-storm-redis").unwrap();
+        let e = Env {
+            redis: Some("127.0.0.1:6390".into()),
+            ..env()
+        };
+        for y in [proxy_static(&s, &e), traefik_static(&s, &e)] {
+            let v: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
+            assert_eq!(
+                v["providers"]["redis"]["endpoints"][0], "127.0.0.1:6390",
+                "{y}"
+            );
+            assert!(v["providers"]["file"]["filename"].is_string(), "{y}");
+        }
+        assert!(!dynamic(&s, &e, 3).contains("    reload:\n"));
+        let keys = redis_reload_keys(3);
+        assert_eq!(keys[0].0, "traefik/http/routers/reload/rule");
+        assert!(keys[0].1.contains(&crate::scenario::reload_host(3)));
+        assert_eq!(keys[2].1, "main@file");
     }
 
     #[test]

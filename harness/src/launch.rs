@@ -132,6 +132,9 @@ pub(crate) struct Running {
     pub(crate) access_log: Option<PathBuf>,
     /// How to apply a new configuration generation.
     pub(crate) reloader: Option<Reloader>,
+    /// The `redis-server` the target's Redis provider reads (its reloads
+    /// go there), killed with the target.
+    pub(crate) store: Option<ChildGuard>,
 }
 
 /// How a target takes a new configuration (cloned into the thread that
@@ -142,6 +145,71 @@ pub(crate) struct Reloader {
     file: PathBuf,
     env: Env,
     pid: Option<u32>,
+}
+
+/// `args` as one RESP command.
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// Writes `pairs` to the Redis at `addr` in one `MSET`.
+fn redis_mset(addr: &str, pairs: &[(String, String)]) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("redis {addr}: {e}"))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let mut args = vec!["MSET"];
+    for (k, v) in pairs {
+        args.push(k);
+        args.push(v);
+    }
+    s.write_all(&resp(&args)).map_err(|e| e.to_string())?;
+    let mut reply = [0u8; 5];
+    s.read_exact(&mut reply).map_err(|e| e.to_string())?;
+    if &reply != b"+OK\r\n" {
+        return Err(format!("redis MSET: {}", String::from_utf8_lossy(&reply)));
+    }
+    Ok(())
+}
+
+/// Starts a `redis-server` on a free loopback port for `dir`'s target;
+/// its address once it accepts connections.
+fn start_redis(dir: &Path, log: &Path) -> Result<(ChildGuard, String), String> {
+    let bin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or("redis-server is not installed (reload-storm-redis needs it)")?;
+    let port = procs::free_port()?;
+    let args: Vec<String> = [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        &dir.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let child = procs::spawn("redis-server", &bin, &args, &[], None, Output::Log(log))?;
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if std::time::Instant::now() > deadline {
+            return Err("redis-server did not start".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok((child, addr))
 }
 
 /// Replaces `path` atomically (write a temporary file, rename it over).
@@ -160,6 +228,10 @@ impl Reloader {
     pub(crate) fn apply(&self, s: &Scenario, generation: u64) -> Result<(), String> {
         let pid = || self.pid.ok_or("not running");
         match self.kind {
+            Kind::Proxy | Kind::Traefik if s.redis => {
+                let addr = self.env.redis.as_deref().ok_or("no redis-server")?;
+                redis_mset(addr, &configs::redis_reload_keys(generation))
+            }
             Kind::Proxy | Kind::Traefik => {
                 write_atomically(&self.file, &configs::dynamic(s, &self.env, generation))
             }
@@ -200,6 +272,11 @@ pub(crate) async fn start(
     let metrics = procs::loopback(procs::free_port()?);
     let log = dir.join("output.log");
     let path = |name: &str| dir.join(name).display().to_string();
+    let store = if s.redis && matches!(t.kind, Kind::Proxy | Kind::Traefik) {
+        Some(start_redis(dir, &dir.join("redis.log"))?)
+    } else {
+        None
+    };
     let env = Env {
         web: addr.to_string(),
         metrics: metrics.to_string(),
@@ -208,6 +285,7 @@ pub(crate) async fn start(
         pool: backend.pool.iter().map(ToString::to_string).collect(),
         dir: dir.display().to_string(),
         dynamic: path("dynamic.yml"),
+        redis: store.as_ref().map(|(_, addr)| addr.clone()),
         access_log: path("access.log"),
         map: path("haproxy.map"),
         cert: certs.map_or_else(String::new, |c| c.cert.display().to_string()),
@@ -237,6 +315,7 @@ pub(crate) async fn start(
             pid: Some(child.pid()),
         }),
         child: Some(child),
+        store: None,
     };
     let mut running = match t.kind {
         Kind::Direct => Running {
@@ -252,6 +331,7 @@ pub(crate) async fn start(
             api: None,
             access_log: None,
             reloader: None,
+            store: None,
         },
         Kind::Floor => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -332,6 +412,7 @@ pub(crate) async fn start(
             process(child, s.reload.then_some(env.map.as_str()))
         }
     };
+    running.store = store.map(|(child, _)| child);
     wait_ready(&mut running, s, &log, tls).await?;
     Ok(running)
 }

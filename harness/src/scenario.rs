@@ -148,6 +148,10 @@ pub(crate) struct Scenario {
     /// The router runs a `compress` middleware with Traefik's defaults; the
     /// backend answers [`COMPRESS_BODY`] bytes of JSON.
     pub(crate) compress: bool,
+    /// The reloads go through a Redis provider (a `redis-server` the
+    /// harness starts): the reload route's keys are rewritten instead of
+    /// the file.
+    pub(crate) redis: bool,
 }
 
 /// The 12-byte body of `small-get`.
@@ -201,6 +205,7 @@ const BASE: Scenario = Scenario {
     servers: 1,
     chain: false,
     compress: false,
+    redis: false,
 };
 
 /// Every scenario, in report order.
@@ -388,6 +393,20 @@ pub(crate) fn all() -> Vec<Scenario> {
             },
             default_secs: 5.0,
             reload: true,
+            ..BASE
+        },
+        Scenario {
+            name: "reload-storm-redis",
+            what: "reload-storm with the reload route in Redis (providers.redis): its keys rewritten every 100 ms under load (vs the same run without rewrites)",
+            config: "reload-storm",
+            routers: 1_000,
+            load: Load::Open {
+                rate: 5_000,
+                conns: 50,
+            },
+            default_secs: 5.0,
+            reload: true,
+            redis: true,
             ..BASE
         },
     ]

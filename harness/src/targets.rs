@@ -51,6 +51,9 @@ pub(crate) fn availability(s: &Scenario, kind: Kind) -> Result<(), String> {
         Floor | Traefik | Haproxy if matches!(s.load, Load::VersusWrk { .. }) => {
             Err("driver-vs-wrk calibrates the driver on direct, the proxy and nginx only".into())
         }
+        Direct | Floor | Nginx | Haproxy if s.redis => {
+            Err("no Redis provider: reload-storm-redis compares the proxy and Traefik only".into())
+        }
         Direct | Floor if s.reload => {
             Err("no configuration to reload: reload-storm compares proxies only".into())
         }
@@ -253,6 +256,13 @@ mod tests {
             assert!(availability(&storm, k).is_ok(), "{k:?}");
         }
         assert!(availability(&storm, Kind::Direct).is_err());
+        let redis = by_name("reload-storm-redis").unwrap();
+        for k in [Kind::Traefik, Kind::Proxy] {
+            assert!(availability(&redis, k).is_ok(), "{k:?}");
+        }
+        for k in [Kind::Nginx, Kind::Haproxy, Kind::Direct, Kind::Floor] {
+            assert!(availability(&redis, k).is_err(), "{k:?}");
+        }
         let many = by_name("many-routers").unwrap();
         assert!(availability(&many, Kind::Direct).is_ok());
         assert!(availability(&many, Kind::Floor).is_err());

@@ -162,7 +162,7 @@ fn quick_run_every_scenario_every_target() {
     let r = run_quick(&args, &base);
 
     // Every scenario ran, and every target that ran answered correctly.
-    assert_eq!(r.scenarios.len(), 21, "every scenario");
+    assert_eq!(r.scenarios.len(), 22, "every scenario");
     for s in &r.scenarios {
         assert!(!s.targets.is_empty(), "{}: no target ran", s.name);
         for t in &s.targets {
@@ -265,8 +265,10 @@ fn quick_run_every_scenario_every_target() {
     let eq = scenario(&r, "equal-rate");
     assert!(eq.offered_rate.unwrap() > 0.0 && eq.offered_rate_note.is_some());
 
-    // reload-storm: every configured target took new routes.
-    for t in &scenario(&r, "reload-storm").targets {
+    // reload-storm: every configured target took new routes (through
+    // the file, or through Redis).
+    let storms = scenario(&r, "reload-storm").targets.iter();
+    for t in storms.chain(&scenario(&r, "reload-storm-redis").targets) {
         let rl = t.rounds[0].reload.as_ref().unwrap();
         assert!(rl.rewrites > 0, "{}", t.target);
         assert!(
