@@ -54,7 +54,7 @@ pub use static_config::{
     EntryPointTransport, FileProviderConfig, ForwardedHeadersConfig, Http2Config,
     INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig,
     PrometheusConfig, ProvidersConfig, ProxyProtocolConfig, Redirection, RespondingTimeouts,
-    StaticConfig, load_static, parse_static,
+    StaticConfig, UnderscoreHeaders, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

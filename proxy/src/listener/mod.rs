@@ -34,7 +34,7 @@ pub use proxy_protocol::ProxyProtocol;
 pub use stream::{Accepted, ClientCerts, ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
-use crate::config::Http2Config;
+use crate::config::{Http2Config, UnderscoreHeaders};
 use crate::forward::Shared;
 use crate::ipnet::IpSet;
 use crate::rt::LocalExec;
@@ -52,6 +52,24 @@ pub struct EntryPointInfo {
     pub insecure: bool,
     /// Failed TLS handshakes (`proxy_tls_handshake_errors_total`).
     pub handshake_errors: metrics::Counter,
+    /// How request headers are read and forwarded.
+    pub headers: EntryPointHeaders,
+}
+
+/// An entrypoint's settings for request headers, used before routing and
+/// when a request is sent (Traefik's entrypoint handler and forwarded
+/// headers middleware).
+#[derive(Debug, Default)]
+pub struct EntryPointHeaders {
+    /// `http.underscoreHeadersStrategy`.
+    pub underscores: UnderscoreHeaders,
+    /// `forwardedHeaders.connection`: `Connection`-named headers that
+    /// rules and middlewares still see (any case).
+    pub connection: Box<[String]>,
+    /// `forwardedHeaders.notAppendXForwardedFor`.
+    pub not_append_x_forwarded_for: bool,
+    /// `http.encodeQuerySemicolons`.
+    pub encode_query_semicolons: bool,
 }
 
 /// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`,

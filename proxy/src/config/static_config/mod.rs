@@ -29,7 +29,7 @@ pub use api::ApiConfig;
 pub use entry_points::{
     EntryPointConfig, EntryPointMiddleware, EntryPointTls, EntryPointTransport,
     ForwardedHeadersConfig, Http2Config, LifeCycle, ProxyProtocolConfig, Redirection,
-    RespondingTimeouts,
+    RespondingTimeouts, UnderscoreHeaders,
 };
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,
