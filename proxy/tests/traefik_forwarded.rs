@@ -1,4 +1,5 @@
-//! What rules see of the forwarding headers, against a real Traefik: it
+//! Entrypoint request handling against a real Traefik. What rules see of
+//! the forwarding headers: Traefik
 //! sets `X-Forwarded-*` and `X-Real-Ip` (after dropping an untrusted
 //! client's) and removes the `Connection`-named headers before routing, and
 //! adds the peer to `X-Forwarded-For` only when sending. The same routers
@@ -6,8 +7,12 @@
 //! written next to each request.
 //!
 //! Requests come from 127.0.0.1 (untrusted) and 127.0.0.2 (in
-//! `forwardedHeaders.trustedIPs`). Without Traefik the test prints a SKIP
-//! line and passes.
+//! `forwardedHeaders.trustedIPs`). Also compared: the entrypoint options
+//! for request headers (`underscoreHeadersStrategy`,
+//! `forwardedHeaders.connection` / `notAppendXForwardedFor`,
+//! `encodeQuerySemicolons`) by what the backend receives, and
+//! `maxHeaderBytes` over HTTP/1.1 and HTTP/2. Without Traefik each test
+//! prints a SKIP line and passes.
 
 mod support;
 
@@ -504,6 +509,121 @@ async fn entrypoint_header_options_act_as_in_traefik() {
     assert!(
         wrong.is_empty(),
         "entrypoint header options differ from Traefik:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// What `maxHeaderBytes` lets through, over HTTP/1.1 and HTTP/2: the
+/// status of a request carrying one header of `size` bytes, `refused` for
+/// a 431 or a failed exchange (an HTTP/2 client may refuse by itself to
+/// send more than the server's `SETTINGS_MAX_HEADER_LIST_SIZE`, depending
+/// on whether those settings arrived first; an HTTP/1 server may close
+/// before reading the whole head).
+async fn with_header_of(addr: SocketAddr, size: usize, h2: bool) -> String {
+    let big = "b".repeat(size);
+    if h2 {
+        let mut c = H2::connect(addr).await;
+        let req = http::Request::get(format!("http://{READY_HOST}/"))
+            .header("x-big", &big)
+            .body(empty())
+            .unwrap();
+        return match c.send(req).await {
+            Ok(r) if r.status != 431 => r.status.as_u16().to_string(),
+            _ => "refused".to_owned(),
+        };
+    }
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {READY_HOST}\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"
+    );
+    match exchange(addr, Ipv4Addr::LOCALHOST, req.as_bytes()).await {
+        Ok(out) => match String::from_utf8_lossy(&out).split(' ').nth(1) {
+            Some("431") | None => "refused".to_owned(),
+            Some(status) => status.to_owned(),
+        },
+        Err(_) => "refused".to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_header_bytes_limits_request_heads_as_in_traefik() {
+    let Some(bin) = find_traefik() else {
+        eprintln!(
+            "{}",
+            skip_message("max_header_bytes_limits_request_heads_as_in_traefik")
+        );
+        return;
+    };
+    let main = backend("main");
+    let dynamic = format!(
+        "http:\n  routers:\n    ready:\n      rule: \"PathPrefix(`/`)\"\n      service: main\n\
+         \x20 services:\n    main:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+        main.addr
+    );
+    let eps = [
+        ("web", ""),
+        ("small", "    http:\n      maxHeaderBytes: 8192\n"),
+    ];
+    let dir = TempDir::new("traefik-max-header");
+    let dyn_path = dir.write("dynamic.yml", &dynamic);
+    let theirs: Vec<(String, SocketAddr, String)> = eps
+        .iter()
+        .map(|(n, extra)| {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            ((*n).to_owned(), addr, (*extra).to_owned())
+        })
+        .collect();
+    let traefik = Traefik::start(
+        &bin,
+        &dir,
+        &support::traefik::static_yaml(&theirs, &dyn_path, None),
+    );
+    let mut ours = String::from("entryPoints:\n");
+    for (n, extra) in eps {
+        let _ = write!(ours, "  {n}:\n    address: \"127.0.0.1:0\"\n{extra}");
+    }
+    ours += "providers:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n";
+    let proxy = start_proxy_static(&dynamic, &ours, 1);
+    for (addr, what) in [(theirs[0].1, "traefik"), (proxy.web, "proxy")] {
+        wait_ready(
+            addr,
+            READY_HOST,
+            "main",
+            what,
+            Duration::from_secs(20),
+            || traefik.log_text(),
+        )
+        .await;
+    }
+    // (entrypoint, header size, over HTTP/2). The test backend takes
+    // heads up to about 400 KiB: larger ones are refused by it, not by
+    // the entrypoint. HTTP/1's limit is Go's plus up to one read (hyper's
+    // read buffer bound): a refusal is tested well above it.
+    let cases = [
+        ("web", 20_000, false),
+        ("web", 20_000, true),
+        ("web", 300_000, true),
+        ("web", 300_000, false),
+        ("web", 1_100_000, false),
+        ("small", 6_000, false),
+        ("small", 30_000, false),
+        ("small", 6_000, true),
+        ("small", 30_000, true),
+    ];
+    let mut wrong = Vec::new();
+    for (ep, size, h2) in cases {
+        let t_addr = theirs.iter().find(|t| t.0 == ep).unwrap().1;
+        let t = with_header_of(t_addr, size, h2).await;
+        let p = with_header_of(proxy.addr(ep), size, h2).await;
+        eprintln!("{ep} header of {size} bytes, h2 {h2}: traefik {t}, proxy {p}");
+        if t != p {
+            wrong.push(format!(
+                "- {ep} {size} bytes h2 {h2}: traefik {t}, proxy {p}"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "maxHeaderBytes differs from Traefik:\n{}",
         wrong.join("\n")
     );
 }

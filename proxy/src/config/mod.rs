@@ -50,8 +50,8 @@ pub use dynamic::{
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
-    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointMiddleware, EntryPointTls,
-    EntryPointTransport, FileProviderConfig, ForwardedHeadersConfig, Http2Config,
+    AccessLogConfig, ApiConfig, DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, EntryPointMiddleware,
+    EntryPointTls, EntryPointTransport, FileProviderConfig, ForwardedHeadersConfig, Http2Config,
     INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig,
     PrometheusConfig, ProvidersConfig, ProxyProtocolConfig, Redirection, RespondingTimeouts,
     StaticConfig, UnderscoreHeaders, load_static, parse_static,

@@ -53,6 +53,9 @@ pub struct EntryPointConfig {
     /// (false, Traefik's default: it becomes `&`, Go's
     /// `AllowQuerySemicolons`).
     pub encode_query_semicolons: bool,
+    /// `http.maxHeaderBytes`: the largest request head accepted, in bytes
+    /// (Go's `MaxHeaderBytes`, 1 MiB by default); larger is 431.
+    pub max_header_bytes: usize,
     /// Where it was defined (line 0 for an implicit entrypoint).
     pub origin: Origin,
 }
@@ -74,6 +77,7 @@ impl EntryPointConfig {
             proxy_protocol: None,
             underscore_headers: UnderscoreHeaders::Keep,
             encode_query_semicolons: false,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             origin: Origin {
                 file: file.to_path_buf(),
                 line: 0,
@@ -118,6 +122,12 @@ pub struct Redirection {
     /// `priority` (default: Go's `math.MaxInt - 1`).
     pub priority: i64,
 }
+
+/// Go's `http.DefaultMaxHeaderBytes`, Traefik's default `maxHeaderBytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 1 << 20;
+/// The largest `maxHeaderBytes` accepted (HTTP/2 carries the limit in 32
+/// bits; a request head this large is a mistake).
+const MAX_HEADER_BYTES_LIMIT: usize = 1 << 30;
 
 /// `entryPoints.<name>.http2`, with Traefik 3.7's defaults (Go's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +281,8 @@ struct EntryPointHttpFile {
     underscore_headers_strategy: Option<At<String>>,
     #[serde(rename = "encodeQuerySemicolons")]
     encode_query_semicolons: Option<bool>,
+    #[serde(rename = "maxHeaderBytes")]
+    max_header_bytes: Option<At<i64>>,
 }
 
 /// `http.tls` as written.
@@ -319,7 +331,6 @@ impl Schema for EntryPointHttpFile {
             Support::Error("ignoring it would change which encoded paths are refused"),
         ),
         ("sanitizePath", Support::Warn("")),
-        ("maxHeaderBytes", Support::Warn("")),
     ];
 }
 
@@ -489,6 +500,21 @@ pub(super) fn check(
     }
     let http = file.http;
     ep.encode_query_semicolons = http.encode_query_semicolons.unwrap_or(false);
+    if let Some(m) = http.max_header_bytes.filter(|m| m.ok) {
+        // Go's server reads 0 (and below) as its default.
+        match usize::try_from(m.value) {
+            Ok(0) | Err(_) if m.value <= 0 => {}
+            Ok(n) if n <= MAX_HEADER_BYTES_LIMIT => ep.max_header_bytes = n,
+            _ => ctx.error(
+                &m.path,
+                m.pos,
+                format!(
+                    "must be at most {MAX_HEADER_BYTES_LIMIT} (1 GiB), got {}",
+                    m.value
+                ),
+            ),
+        }
+    }
     if let Some(s) = http.underscore_headers_strategy.filter(|s| s.ok) {
         // Traefik's default is `keep`; an empty value is that default.
         match s.value.as_str() {

@@ -486,6 +486,7 @@ entryPoints:
     http:
       underscoreHeadersStrategy: delete
       encodeQuerySemicolons: true
+      maxHeaderBytes: 8192
     forwardedHeaders:
       connection: ["X-Keep", " x-other "]
       notAppendXForwardedFor: true
@@ -509,6 +510,24 @@ entryPoints:
     assert!(ep("a").forwarded_headers.not_append_x_forwarded_for);
     assert!(!ep("b").forwarded_headers.not_append_x_forwarded_for);
     assert!(ep("a").encode_query_semicolons && !ep("b").encode_query_semicolons);
+    assert_eq!(ep("a").max_header_bytes, 8192);
+    assert_eq!(ep("b").max_header_bytes, 1 << 20, "Go's default");
+    let e = errs(static_yaml(
+        "entryPoints:\n  a:\n    address: \":81\"\n    http:\n      maxHeaderBytes: 4294967296\n",
+    ));
+    assert_has(
+        &e,
+        "entryPoints.a.http.maxHeaderBytes: must be at most 1073741824 (1 GiB), got 4294967296",
+    );
+    let (c, _) = static_yaml(
+        "entryPoints:\n  a:\n    address: \":81\"\n    http:\n      maxHeaderBytes: -1\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.entry_points[0].max_header_bytes,
+        1 << 20,
+        "0 and below: the default"
+    );
     let e = errs(static_yaml(
         "entryPoints:\n  a:\n    address: \":81\"\n    http:\n      underscoreHeadersStrategy: drop\n",
     ));
