@@ -14,6 +14,7 @@ mod files;
 mod health;
 mod isolate;
 mod kv;
+mod layers;
 mod merge;
 mod middlewares;
 mod model;
