@@ -227,6 +227,24 @@ fn the_router_tree_is_checked_as_traefik_does() {
         "{e}"
     );
 
+    let e = case(
+        "    p:\n      rule: \"Path(`/`)\"\n    c:\n      rule: \"Path(`/`)\"\n      service: s\n      parentRefs: [p]\n      observability:\n        accessLogs: false\n",
+    );
+    assert!(
+        e.contains(
+            "http.routers.c.observability: non-root router cannot have Observability configuration"
+        ),
+        "{e}"
+    );
+
+    // A parent whose rule does not parse exists: its child is only
+    // unreachable.
+    let e = case(
+        "    p:\n      rule: \"Path(`/`\"\n    c:\n      rule: \"Path(`/`)\"\n      service: s\n      parentRefs: [p]\n",
+    );
+    assert!(!e.contains("does not exist"), "{e}");
+    assert!(e.contains("http.routers.c: router is not reachable"), "{e}");
+
     let e = case("    lone:\n      rule: \"Path(`/`)\"\n");
     assert!(
         e.contains("http.routers.lone: router has no service and no child routers"),

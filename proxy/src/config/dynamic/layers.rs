@@ -6,7 +6,7 @@
 //! cycle and cuts them (the router whose child link closes it gets the
 //! error); then a router no root reaches, a router with neither service nor
 //! children, and a router with both are errors. A child may not have
-//! `tls` or `entryPoints` (its root's apply). Traefik's messages, with its
+//! `tls`, `observability` or `entryPoints` (its root's apply). Traefik's messages, with its
 //! qualified names (`parent@file`).
 //!
 //! Traefik builds a parent's child muxer from the children without errors
@@ -38,6 +38,8 @@ pub(super) struct Links {
     pub(super) tls_at: Option<(String, Pos)>,
     /// Where its `entryPoints` list is.
     pub(super) entry_points_at: Option<(String, Pos)>,
+    /// Where its `observability` section is.
+    pub(super) observability_at: Option<(String, Pos)>,
     /// Where the router's name is.
     pub(super) pos: Pos,
     /// It names a service (resolved or not: an unknown one is an error of
@@ -50,12 +52,14 @@ fn qualified(name: &str) -> String {
 }
 
 /// Fills each router's `parent_refs` and `children` and reports the tree's
-/// errors (each at its router). Returns, for each child router, whether it
+/// errors (each at its router); `defined` names every router written (one
+/// whose rule did not parse is in no tree, but exists). Returns, for each child router, whether it
 /// has a place (a parent that exists): one without is disabled without
 /// keeping a place.
 pub(super) fn check_tree(
     routers: &mut BTreeMap<String, RouterConfig>,
     links: &BTreeMap<String, Links>,
+    defined: &BTreeSet<&str>,
     errors: &mut Vec<ConfigError>,
 ) -> BTreeMap<String, bool> {
     let mut placed = BTreeMap::new();
@@ -79,7 +83,7 @@ pub(super) fn check_tree(
                 if !kids.contains(name) {
                     kids.push(name.clone());
                 }
-            } else if !parent.contains('@') {
+            } else if !parent.contains('@') && !defined.contains(parent.as_str()) {
                 // (With a provider, refused when it was resolved.)
                 errors.push(err_at(
                     &file,
@@ -97,6 +101,13 @@ pub(super) fn check_tree(
                 path,
                 *pos,
                 "non-root router cannot have TLS configuration".to_owned(),
+            ));
+        } else if let Some((path, pos)) = &l.observability_at {
+            errors.push(err_at(
+                &file,
+                path,
+                *pos,
+                "non-root router cannot have Observability configuration".to_owned(),
             ));
         } else if let Some((path, pos)) = &l.entry_points_at {
             errors.push(err_at(

@@ -302,6 +302,7 @@ pub(super) fn finish(
             path,
             tls_at,
             entry_points_at,
+            observability_at,
         } = draft;
         let file = router.origin.file.clone();
         let parents = parent_refs
@@ -321,6 +322,7 @@ pub(super) fn finish(
                 parents,
                 tls_at,
                 entry_points_at,
+                observability_at,
                 pos: Pos {
                     line: router.origin.line,
                     column: router.origin.column,
@@ -362,7 +364,18 @@ pub(super) fn finish(
         config.routers.insert(name, router);
     }
     // A child router has its place under its parents, not on entrypoints.
-    placed.extend(layers::check_tree(&mut config.routers, &tree, &mut errors));
+    // A parent whose rule did not parse exists (it is disabled).
+    let defined: BTreeSet<&str> = elements
+        .iter()
+        .filter(|e| e.kind == isolate::ElementKind::Router)
+        .map(|e| e.name.as_str())
+        .collect();
+    placed.extend(layers::check_tree(
+        &mut config.routers,
+        &tree,
+        &defined,
+        &mut errors,
+    ));
     config.servers_transports = transports;
     config.tls = tls.config;
     let (mws, middleware_needs) =

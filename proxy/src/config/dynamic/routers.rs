@@ -106,6 +106,8 @@ pub(super) struct RouterFile {
     rule_syntax: Option<At<String>>,
     priority: Option<At<i64>>,
     parent_refs: Option<At<Vec<At<String>>>>,
+    /// Ignored (warned about), but a child router may not have one.
+    observability: Option<At<serde::de::IgnoredAny>>,
     tls: RouterTlsSection,
 }
 
@@ -129,6 +131,8 @@ pub(super) struct RouterDraft {
     pub(super) tls_at: Option<(String, Pos)>,
     /// Where its `entryPoints` list is written.
     pub(super) entry_points_at: Option<(String, Pos)>,
+    /// Where its `observability` section is written.
+    pub(super) observability_at: Option<(String, Pos)>,
 }
 
 /// Checks router `name` (at `path`, named at `pos`). `None` when its rule
@@ -275,6 +279,7 @@ pub(super) fn check(
         tls_options,
         parent_refs: refs(file.parent_refs),
         path: path.to_owned(),
+        observability_at: file.observability.map(|o| (o.path, o.key_pos)),
         tls_at,
         entry_points_at,
     })
