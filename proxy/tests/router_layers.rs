@@ -278,3 +278,53 @@ fn the_router_tree_is_checked_as_traefik_does() {
     assert!(e.contains("http.routers.y: router is not reachable"), "{e}");
     assert!(!e.contains("http.routers.a: router is"), "{e}");
 }
+
+/// Entrypoint models apply to root routers only: a parent on a modelled
+/// and a plain entrypoint is split (`web-parent` runs the model's
+/// middleware), and its child, on neither, is reached under both copies,
+/// its `parentRefs` naming them as Traefik rewrites them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_parent_keeps_its_children_under_each_copy() {
+    let b1 = backend("b1");
+    let static_cfg = "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    http:\n      middlewares:\n        - ep-mark@file\n  other:\n    address: \"127.0.0.1:0\"\n  traefik:\n    address: \"127.0.0.1:0\"\napi:\n  insecure: true\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n";
+    let p = start_proxy_static(
+        &format!(
+            r#"http:
+  routers:
+    parent:
+      rule: "PathPrefix(`/`)"
+      entryPoints: [web, other]
+    child:
+      rule: "PathPrefix(`/c`)"
+      service: b1
+      parentRefs: [parent]
+  middlewares:
+    ep-mark:
+      headers:
+        customResponseHeaders:
+          X-Entrypoint-Model: "yes"
+{}"#,
+            services(&[&b1])
+        ),
+        static_cfg,
+        1,
+    );
+    let r = get(p.addr("web"), "a.test", "/c").await;
+    assert_eq!(r.backend(), Some("b1"), "{}", r.text());
+    assert_eq!(header(&r, "x-entrypoint-model"), Some("yes"));
+    let r = get(p.addr("other"), "a.test", "/c").await;
+    assert_eq!(r.backend(), Some("b1"));
+    assert_eq!(header(&r, "x-entrypoint-model"), None);
+    let r = get(
+        p.addr("traefik"),
+        "api.test",
+        "/api/http/routers/child@file",
+    )
+    .await;
+    assert_eq!(
+        r.json()["parentRefs"],
+        serde_json::json!(["parent@file", "web-parent@file"])
+    );
+    assert_eq!(r.json()["status"], "enabled");
+    assert!(r.json().get("entryPoints").is_none(), "{}", r.text());
+}

@@ -10,7 +10,8 @@
 //! parent whose copied header chooses the child), a `stripPrefix` parent
 //! (children match the stripped path; no child matching is Traefik's 404
 //! through the parent's middlewares), three layers with priorities and a
-//! child of two parents, and trees with errors.
+//! child of two parents, and trees with errors; then a parent split by
+//! an entrypoint model, its child reached under each copy.
 //!
 //! The differences that remain, by the project's rule that a disabled
 //! router keeps its place and answers 503 (Traefik leaves it out, and its
@@ -382,6 +383,120 @@ async fn multi_layer_routing_answers_as_traefik() {
                 "- {name}.error: proxy {} / traefik {}",
                 pr["error"], tr["error"]
             ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "differences from Traefik:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// A parent split by an entrypoint model (`web` has one, `other` not):
+/// its child is reached under both copies, the model's middleware only on
+/// `web`; the routers' `parentRefs`, `entryPoints` and status as Traefik's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_parent_answers_as_traefik() {
+    let Some(bin) = find_traefik() else {
+        eprintln!("{}", skip_message("a_split_parent_answers_as_traefik"));
+        return;
+    };
+    let (ready, b1) = (backend("ready"), backend("b1"));
+    let dir = TempDir::new("traefik-layers-model");
+    let dyn_path = dir.write(
+        "dynamic.yml",
+        &format!(
+            r#"http:
+  routers:
+    ready:
+      rule: "Host(`{READY_HOST}`)"
+      service: ready
+      entryPoints: [other]
+    parent:
+      rule: "Host(`m.test`)"
+      entryPoints: [web, other]
+    child:
+      rule: "PathPrefix(`/c`)"
+      service: b1
+      parentRefs: [parent]
+  middlewares:
+    tag:
+      headers:
+        customResponseHeaders:
+          X-Parent: "model"
+  services:
+    ready:
+      loadBalancer:
+        servers:
+          - url: "http://{}"
+    b1:
+      loadBalancer:
+        servers:
+          - url: "http://{}"
+"#,
+            ready.addr, b1.addr
+        ),
+    );
+    let ports = free_ports(6);
+    let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
+    let cfg = |web: SocketAddr, other: SocketAddr, api: SocketAddr| {
+        format!(
+            "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nentryPoints:\n  web:\n    address: \"{web}\"\n    http:\n      middlewares:\n        - tag@file\n  other:\n    address: \"{other}\"\n  traefik:\n    address: \"{api}\"\napi:\n  insecure: true\nproviders:\n  file:\n    filename: \"{}\"\n    watch: false\nlog:\n  level: ERROR\n",
+            dyn_path.display()
+        )
+    };
+    let traefik = Traefik::start(&bin, &dir, &cfg(addr(0), addr(1), addr(2)));
+    let ours = dir.write("proxy.yml", &cfg(addr(3), addr(4), addr(5)));
+    let running = start_file(&ours, 1);
+    let p_eps = [
+        running.addr("web").unwrap(),
+        running.addr("other").unwrap(),
+        running.addr("traefik").unwrap(),
+    ];
+    for (a, what) in [(addr(1), "traefik"), (p_eps[1], "proxy")] {
+        wait_ready(
+            a,
+            READY_HOST,
+            "ready",
+            what,
+            Duration::from_secs(20),
+            || traefik.log_text(),
+        )
+        .await;
+    }
+    let mut wrong = Vec::new();
+    for (i, ep) in ["web", "other"].into_iter().enumerate() {
+        for target in ["/c/1", "/d"] {
+            let theirs = digest(&ask(addr(i), "m.test", target).await);
+            let ours = digest(&ask(p_eps[i], "m.test", target).await);
+            if theirs != ours {
+                wrong.push(format!(
+                    "- {ep} m.test{target}\n    traefik {theirs}\n    proxy   {ours}"
+                ));
+            }
+        }
+    }
+    let (p, t) = (routers(p_eps[2]).await, routers(addr(2)).await);
+    let names = |m: &BTreeMap<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+    if names(&p) != names(&t) {
+        wrong.push(format!(
+            "- names: proxy {:?} / traefik {:?}",
+            names(&p),
+            names(&t)
+        ));
+    }
+    for (name, tr) in &t {
+        let Some(pr) = p.get(name) else { continue };
+        for f in [
+            "status",
+            "parentRefs",
+            "entryPoints",
+            "using",
+            "middlewares",
+        ] {
+            if pr[f] != tr[f] {
+                wrong.push(format!("- {name}.{f}: proxy {} / traefik {}", pr[f], tr[f]));
+            }
         }
     }
     assert!(
