@@ -328,3 +328,38 @@ async fn a_split_parent_keeps_its_children_under_each_copy() {
     assert_eq!(r.json()["status"], "enabled");
     assert!(r.json().get("entryPoints").is_none(), "{}", r.text());
 }
+
+/// The access log names every router passed, as Traefik's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_names_the_routers_passed() {
+    let b1 = backend("b1");
+    let static_cfg = "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\naccessLog:\n  filePath: \"{DIR}/access.log\"\n  format: json\n";
+    let p = start_proxy_static(
+        &format!(
+            "http:\n  routers:\n    root:\n      rule: \"Host(`log.test`)\"\n    mid:\n      rule: \"PathPrefix(`/`)\"\n      parentRefs: [root]\n    leaf:\n      rule: \"PathPrefix(`/`)\"\n      service: b1\n      parentRefs: [mid]\n{}",
+            services(&[&b1])
+        ),
+        static_cfg,
+        1,
+    );
+    assert_eq!(get(p.web, "log.test", "/x").await.backend(), Some("b1"));
+    let log = p.dir.path().join("access.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let entry = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["RequestHost"] == "log.test");
+        match found {
+            Some(e) => break e,
+            None if std::time::Instant::now() > deadline => panic!("no entry in {text}"),
+            None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    assert_eq!(
+        entry["RouterName"], "root@file -> mid@file -> leaf@file",
+        "{entry}"
+    );
+    assert_eq!(entry["ServiceName"], "b1@file", "{entry}");
+}

@@ -4,7 +4,8 @@
 //! compared for each: the status, the backend reached, the path it got,
 //! the headers the parents' middlewares touch; then every router of both
 //! APIs (status, rule, priority, service, middlewares, `parentRefs`,
-//! `entryPoints`, `using`, whether it has errors).
+//! `entryPoints`, `using`, whether it has errors), and the access log's
+//! `RouterName` (every router passed: `root@file -> mid@file -> ...`).
 //!
 //! Trees: the documentation's authentication example (a `forwardAuth`
 //! parent whose copied header chooses the child), a `stripPrefix` parent
@@ -256,11 +257,35 @@ async fn ask(addr: SocketAddr, host: &str, target: &str) -> Vec<u8> {
         .unwrap()
 }
 
-fn static_cfg(web: SocketAddr, api: SocketAddr, dynamic: &std::path::Path) -> String {
+fn static_cfg(
+    web: SocketAddr,
+    api: SocketAddr,
+    dynamic: &std::path::Path,
+    access_log: &std::path::Path,
+) -> String {
     format!(
-        "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nentryPoints:\n  web:\n    address: \"{web}\"\n  traefik:\n    address: \"{api}\"\napi:\n  insecure: true\nproviders:\n  file:\n    filename: \"{}\"\n    watch: false\nlog:\n  level: ERROR\n",
-        dynamic.display()
+        "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nentryPoints:\n  web:\n    address: \"{web}\"\n  traefik:\n    address: \"{api}\"\napi:\n  insecure: true\nproviders:\n  file:\n    filename: \"{}\"\n    watch: false\nlog:\n  level: ERROR\naccessLog:\n  filePath: \"{}\"\n  format: json\n",
+        dynamic.display(),
+        access_log.display()
     )
+}
+
+/// The `RouterName` of the access log entry for `host` in `path`'s log
+/// (waiting for it to be written).
+async fn logged_router(path: &std::path::Path, host: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["RequestHost"] == host);
+        match found {
+            Some(e) => return e["RouterName"].clone(),
+            None if Instant::now() > deadline => return Value::Null,
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 async fn routers(api: SocketAddr) -> BTreeMap<String, Value> {
@@ -298,8 +323,12 @@ async fn multi_layer_routing_answers_as_traefik() {
     let dyn_path = dir.write("dynamic.yml", &dynamic(&ready, &b1, &b2, &b3, &auth));
     let ports = free_ports(4);
     let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
-    let traefik = Traefik::start(&bin, &dir, &static_cfg(addr(0), addr(1), &dyn_path));
-    let ours = dir.write("proxy.yml", &static_cfg(addr(2), addr(3), &dyn_path));
+    let (t_log, p_log) = (dir.path().join("traefik.log"), dir.path().join("proxy.log"));
+    let traefik = Traefik::start(&bin, &dir, &static_cfg(addr(0), addr(1), &dyn_path, &t_log));
+    let ours = dir.write(
+        "proxy.yml",
+        &static_cfg(addr(2), addr(3), &dyn_path, &p_log),
+    );
     let running = start_file(&ours, 1);
     let (t_web, p_web) = (addr(0), running.addr("web").unwrap());
     let (t_api, p_api) = (addr(1), running.addr("traefik").unwrap());
@@ -334,6 +363,18 @@ async fn multi_layer_routing_answers_as_traefik() {
         if !ours.starts_with(&status.to_string()) {
             wrong.push(format!("- {host}{target}: proxy {ours}, expected {status}"));
         }
+    }
+
+    // The access log names every router passed.
+    let (theirs, ours) = (
+        logged_router(&t_log, "nest.test").await,
+        logged_router(&p_log, "nest.test").await,
+    );
+    eprintln!("access log RouterName: traefik {theirs} / proxy {ours}");
+    if theirs != ours || theirs.is_null() {
+        wrong.push(format!(
+            "- access log RouterName: proxy {ours} / traefik {theirs}"
+        ));
     }
 
     // The routers as both APIs show them (Traefik loads asynchronously:

@@ -8,8 +8,11 @@
 //!
 //! Runs per request, only for requests a parent router matched (a plain
 //! router never enters this module): the routing view borrows the request
-//! and the worker's arena; the metrics and the access log name the router
-//! whose service answered.
+//! and the worker's arena; the metrics name the router whose service
+//! answered, the access log every router passed (`parent@file ->
+//! child@file`, as Traefik concatenates them).
+
+use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 
@@ -87,6 +90,15 @@ impl Inner for Children<'_> {
         };
         let snap = self.snap;
         let router = &snap.routers[target.router as usize];
+        // The access log names every router passed, as Traefik's does.
+        let above = match (&self.outcome.layers, self.outcome.router) {
+            (Some(names), _) => Some(Arc::clone(names)),
+            (None, Some(parent)) => Some(Arc::clone(&snap.routers[parent as usize].name)),
+            (None, None) => None,
+        };
+        if let Some(above) = above {
+            self.outcome.layers = Some(Arc::from(format!("{above} -> {}", router.name)));
+        }
         self.outcome.router = Some(target.router);
         if router.disabled {
             return Ok(disabled(router));
