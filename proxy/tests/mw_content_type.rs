@@ -3,7 +3,7 @@
 //! text, binary), only inside the middleware; a typed response, an empty
 //! body, a 204, a `Content-Encoding` and `autoDetect: false` are left
 //! alone, and so is a typed answer of a middleware inside it (a 401).
-//! Then the same 13 requests against a real Traefik 3.7 (skipped, saying
+//! Then the same 14 requests against a real Traefik 3.7 (skipped, saying
 //! so, without one): status, `Content-Type` and body compared.
 
 mod support;
@@ -37,6 +37,8 @@ pub const BODIES: &[(&str, &str, &[u8])] = &[
     ),
     ("/encoded", "Content-Encoding: br\r\n", b"<html> "),
     ("/nocontent", "", b""),
+    // Sent in two parts 30 ms apart: Go's first flush holds both.
+    ("/split", "", b"<html><body>late</body></html>"),
 ];
 
 /// A raw HTTP/1.1 server answering each path of [`BODIES`] (one request
@@ -81,6 +83,14 @@ pub fn raw_backend() -> SocketAddr {
                         );
                     }
                     out.extend_from_slice(b"Connection: close\r\n\r\n");
+                    if path == "/split" {
+                        out.extend_from_slice(&body[..1]);
+                        let _ = s.write_all(&out).await;
+                        let _ = s.flush().await;
+                        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                        let _ = s.write_all(&body[1..]).await;
+                        return;
+                    }
                     out.extend_from_slice(body);
                     let _ = s.write_all(&out).await;
                 });
@@ -148,6 +158,7 @@ async fn content_type_sniffs_as_go_inside_the_middleware_only() {
         ("/typed", Some("application/x-custom")),
         ("/encoded", None),
         ("/nocontent", None),
+        ("/split", Some("text/html; charset=utf-8")),
     ] {
         let r = get(p.web, "s.test", path).await;
         assert_eq!(content_type(&r), want, "{path}");

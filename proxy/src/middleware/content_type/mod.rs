@@ -9,11 +9,12 @@
 //! Traefik warns) leaves it out of the chain.
 //!
 //! Runs on the way out of each response it sees: a header lookup; only a
-//! response to sniff has its first data frame read ahead (put back in
-//! front of the rest: `MessageBody::Prefixed`). Go sniffs its first flush
-//! (the first writes, up to 2 KiB); this sniffs the first frame the
-//! upstream sent, which is the same for bodies that arrive at once. A
-//! body `buffering` spilled to a file is not sniffed.
+//! response to sniff has its start read ahead (put back in front of the
+//! rest: `MessageBody::Prefixed`): what Go's first flush would hold, the
+//! data that arrives within 100 ms of the first byte (Traefik's flush
+//! interval), up to the 512 bytes that decide. A body `buffering` spilled
+//! to a file is not sniffed; trailers that end a body read ahead whole
+//! are not kept (a response with trailers, gRPC, has its type).
 
 mod sniff;
 
@@ -24,6 +25,10 @@ use http_body_util::BodyExt;
 use super::Served;
 use crate::forward::ProxyBody;
 use crate::upstream::{MessageBody, ProxyError};
+
+/// Traefik's reverse proxy flushes what it wrote every 100 ms
+/// (`flushInterval`): Go sniffs what its first flush holds.
+const FIRST_FLUSH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A built `contentType` (it has no options left once built).
 #[derive(Debug)]
@@ -73,20 +78,49 @@ async fn first_bytes(body: ProxyBody) -> Result<(Option<bytes::Bytes>, ProxyBody
             if hyper::body::Body::is_end_stream(&s) {
                 return Ok((None, MessageBody::Stream(s)));
             }
-            match s.frame().await {
-                None => Ok((None, MessageBody::empty())),
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => Ok((Some(data.clone()), MessageBody::Prefixed(Some(data), s))),
-                    // Trailers before any data: an empty body (its
-                    // trailers are not kept).
-                    Err(_) => Ok((None, MessageBody::empty())),
-                },
-                Some(Err(e)) => Err(ProxyError::Upstream {
-                    addr: String::new(),
-                    source: e,
-                    request_sent: true,
-                }),
-            }
+            // What arrives within Go's first flush: 512 bytes decide, and
+            // Traefik's reverse proxy flushes every 100 ms.
+            let mut head = bytes::BytesMut::new();
+            let mut deadline = None;
+            let ended = loop {
+                let next = match deadline {
+                    None => s.frame().await,
+                    Some(at) => match tokio::time::timeout_at(at, s.frame()).await {
+                        Ok(next) => next,
+                        Err(_) => break false,
+                    },
+                };
+                match next {
+                    None => break true,
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => {
+                            head.extend_from_slice(&data);
+                            if head.len() >= sniff::SNIFF_LEN {
+                                break false;
+                            }
+                            deadline
+                                .get_or_insert_with(|| tokio::time::Instant::now() + FIRST_FLUSH);
+                        }
+                        // Trailers: the data before them is the body (the
+                        // trailers are not kept).
+                        Err(_) => break true,
+                    },
+                    Some(Err(e)) => {
+                        return Err(ProxyError::Upstream {
+                            addr: String::new(),
+                            source: e,
+                            request_sent: true,
+                        });
+                    }
+                }
+            };
+            let head = head.freeze();
+            let body = if ended {
+                MessageBody::full(head.clone())
+            } else {
+                MessageBody::Prefixed(Some(head.clone()), s)
+            };
+            Ok((Some(head), body))
         }
         other => Ok((None, other)),
     }
