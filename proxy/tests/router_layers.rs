@@ -4,7 +4,10 @@
 //! around the child's; a parent's request never falls through to another
 //! root router (no child matching: 404); layers nest, with priorities
 //! among siblings; a disabled child keeps its place (503), a parent left
-//! without a child served is disabled; the tree's errors are Traefik's.
+//! without a child served is disabled; the tree's errors are Traefik's; a
+//! parent split by an entrypoint model keeps its children; a TLS parent's
+//! children serve TLS only (HTTP/1.1 and h2); the access log names every
+//! router passed.
 
 mod support;
 
@@ -362,4 +365,43 @@ async fn the_access_log_names_the_routers_passed() {
         "{entry}"
     );
     assert_eq!(entry["ServiceName"], "b1@file", "{entry}");
+}
+
+/// A TLS root router's children serve its TLS connections (HTTP/1.1 and
+/// HTTP/2, where the host is the `:authority`), never plain ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_parents_children_serve_tls_only() {
+    use support::tls::{ClientOpts, client_config, connect};
+    let b1 = backend("b1");
+    let p = start_proxy(&format!(
+        r#"http:
+  routers:
+    secure:
+      rule: "PathPrefix(`/s`)"
+      tls: {{}}
+    child:
+      rule: "Host(`t.test`) && Path(`/s/x`)"
+      service: b1
+      parentRefs: [secure]
+{}"#,
+        services(&[&b1])
+    ));
+    assert_eq!(get(p.web, "t.test", "/s/x").await.status, 404);
+    for alpn in [vec![], vec!["h2"]] {
+        let config = client_config(&ClientOpts {
+            alpn: alpn.clone(),
+            ..ClientOpts::default()
+        });
+        let s = connect(p.web, Some("t.test"), config.clone())
+            .await
+            .unwrap();
+        let r = support::tls::get(s, "t.test", "/s/x").await;
+        assert_eq!(r.backend(), Some("b1"), "{alpn:?}: {}", r.text());
+        let s = connect(p.web, Some("t.test"), config).await.unwrap();
+        assert_eq!(
+            support::tls::get(s, "u.test", "/s/x").await.status,
+            404,
+            "{alpn:?}"
+        );
+    }
 }
