@@ -7,7 +7,7 @@
 //! without a child served is disabled; the tree's errors are Traefik's; a
 //! parent split by an entrypoint model keeps its children; a TLS parent's
 //! children serve TLS only (HTTP/1.1 and h2); the access log names every
-//! router passed.
+//! router passed; explain names a parent and its children.
 
 mod support;
 
@@ -404,4 +404,35 @@ async fn a_tls_parents_children_serve_tls_only() {
             "{alpn:?}"
         );
     }
+}
+
+/// Explain names the parent a request reaches and its children (what they
+/// match depends on the parent's middlewares, which explain does not run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_names_a_parent_and_its_children() {
+    let b1 = backend("b1");
+    let static_cfg = "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n  traefik:\n    address: \"127.0.0.1:0\"\napi:\n  insecure: true\nproviders:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n";
+    let p = start_proxy_static(
+        &format!(
+            "http:\n  routers:\n    parent:\n      rule: \"Host(`e.test`)\"\n    one:\n      rule: \"Path(`/1`)\"\n      service: b1\n      parentRefs: [parent]\n    two:\n      rule: \"Path(`/2`)\"\n      service: b1\n      parentRefs: [parent]\n{}",
+            services(&[&b1])
+        ),
+        static_cfg,
+        1,
+    );
+    let r = H1::connect(p.addr("traefik"))
+        .await
+        .get(
+            "api.test",
+            "/api/explain?entryPoint=web&method=GET&url=http://e.test%2F1",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = r.json();
+    assert_eq!(e["router"], "parent@file", "{e}");
+    assert_eq!(
+        e["children"],
+        serde_json::json!(["one@file", "two@file"]),
+        "{e}"
+    );
 }
