@@ -320,6 +320,17 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
             } else {
                 out["service"] = json!(c.service);
                 out["middlewares"] = json!(c.middlewares);
+                let config = c
+                    .name
+                    .strip_suffix("@file")
+                    .and_then(|n| snap.config.routers.get(n));
+                if let Some(r) = config.filter(|r| !r.children.is_empty()) {
+                    // Multi-layer routing: what the children match depends
+                    // on what the middlewares do, which explain does not run.
+                    let children: Vec<String> =
+                        r.children.iter().map(|n| format!("{n}@file")).collect();
+                    out["children"] = json!(children);
+                }
             }
         }
         None => {

@@ -34,8 +34,8 @@ use std::path::Path;
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
     AddPrefix, BasicAuth, Buffering, CertInfo, CertificateConfig, CheckScheme, ChildService,
-    CircuitBreaker, CmpOp, Compress, Condition, Cors, DigestAuth, DisabledElement, DnFields,
-    DynamicConfig, ElementKind, EncodedCharacters, Encoding, ErrorPage, FailoverConfig,
+    CircuitBreaker, CmpOp, Compress, Condition, ContentType, Cors, DigestAuth, DisabledElement,
+    DnFields, DynamicConfig, ElementKind, EncodedCharacters, Encoding, ErrorPage, FailoverConfig,
     FailoverErrors, ForwardAuth, ForwardingTimeouts, Headers, HealthCheckConfig, INTERNAL_SERVICES,
     InFlightReq, IpAllowList, IpStrategy, LoadBalancerConfig, Loaded, MediaType, Metric,
     MiddlewareConfig, MirrorConfig, MirroringConfig, PassTlsClientCert, PassiveHealthCheckConfig,
