@@ -21,8 +21,8 @@ use crate::control::Control;
 use crate::forward::Shared;
 use crate::ipnet::IpSet;
 use crate::listener::{
-    self, ConnTimeouts, EntryPointInfo, Handshake, KeepAliveLimits, ProxyProtocol, Shutdown,
-    WorkerListener,
+    self, ConnTimeouts, EntryPointHeaders, EntryPointInfo, Handshake, KeepAliveLimits,
+    ProxyProtocol, Shutdown, WorkerListener,
 };
 use crate::observe::{self, AccessLogOptions, AccessLogWriter, MetricsFlags, MetricsHandle};
 
@@ -166,6 +166,13 @@ pub fn start(
                 observe::names::TLS_HANDSHAKE_ERRORS_TOTAL,
                 "entrypoint" => ep.name.clone()
             ),
+            headers: EntryPointHeaders {
+                underscores: ep.underscore_headers,
+                connection: ep.forwarded_headers.connection.clone().into(),
+                not_append_x_forwarded_for: ep.forwarded_headers.not_append_x_forwarded_for,
+                encode_query_semicolons: ep.encode_query_semicolons,
+                max_header_bytes: ep.max_header_bytes,
+            },
         });
         let t = &ep.transport.responding_timeouts;
         let timeouts = ConnTimeouts {

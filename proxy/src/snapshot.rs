@@ -57,11 +57,47 @@ pub struct RouterInfo {
     /// Disabled by a configuration error: it keeps its place and answers
     /// 503 (its `service` is then [`RouterInfo::NO_SERVICE`]).
     pub disabled: bool,
+    /// A parent router (multi-layer routing): its children, indexed as an
+    /// entrypoint's routers are, matched on the request after its
+    /// middlewares (its `service` is then [`RouterInfo::NO_SERVICE`]).
+    pub children: Option<Box<Router<RouteTarget>>>,
+    /// `redirect`, `disabled` or `children` is set: the request path
+    /// tests this one flag, and only then which (a plain router pays one
+    /// branch for the three).
+    pub special: bool,
 }
 
 impl RouterInfo {
-    /// The service index of a disabled router: it names no service.
+    /// The service index of a router without a service of its own
+    /// (disabled, a redirection, a parent).
     pub const NO_SERVICE: u32 = u32::MAX;
+
+    /// A router: `special` follows from the rest.
+    pub fn new(
+        name: Arc<str>,
+        service: u32,
+        chain: Chain,
+        redirect: Option<Redirect>,
+        disabled: bool,
+        children: Option<Box<Router<RouteTarget>>>,
+    ) -> RouterInfo {
+        let special = redirect.is_some() || disabled || children.is_some();
+        RouterInfo {
+            name,
+            service,
+            chain,
+            redirect,
+            disabled,
+            children,
+            special,
+        }
+    }
+
+    /// Makes it the parent of `children`.
+    pub fn set_children(&mut self, children: Router<RouteTarget>) {
+        self.children = Some(Box::new(children));
+        self.special = true;
+    }
 }
 
 /// The routers of one entrypoint, indexed for matching: plain

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::json::{Query, go_duration, unescape};
 use super::view::{self, Runtime, provider};
 use super::{Admin, certificates, dashboard, explain};
+use crate::config::UnderscoreHeaders;
 use crate::control::ReloadResult;
 use crate::observe::DecisionStats;
 use crate::observe::access_log::rfc3339_nano as rfc3339;
@@ -521,11 +522,26 @@ fn entrypoints(admin: &Admin) -> Vec<Value> {
                 let ips: Vec<String> = fh.trusted_ips.iter().map(ToString::to_string).collect();
                 forwarded["trustedIPs"] = json!(ips);
             }
+            if !fh.connection.is_empty() {
+                forwarded["connection"] = json!(fh.connection);
+            }
+            if fh.not_append_x_forwarded_for {
+                forwarded["notAppendXForwardedFor"] = json!(true);
+            }
+            let mut http = json!({"sanitizePath": true, "maxHeaderBytes": ep.max_header_bytes});
+            if ep.encode_query_semicolons {
+                http["encodeQuerySemicolons"] = json!(true);
+            }
+            match ep.underscore_headers {
+                UnderscoreHeaders::Keep => {}
+                UnderscoreHeaders::Delete => http["underscoreHeadersStrategy"] = json!("delete"),
+                UnderscoreHeaders::Reject => http["underscoreHeadersStrategy"] = json!("reject"),
+            }
             let mut v = json!({
                 "address": ep.address,
                 "transport": transport,
                 "forwardedHeaders": forwarded,
-                "http": {"sanitizePath": true, "maxHeaderBytes": 1_048_576},
+                "http": http,
                 "http2": {
                     "maxConcurrentStreams": ep.http2.max_concurrent_streams,
                     "maxDecoderHeaderTableSize": ep.http2.max_decoder_header_table_size,

@@ -325,6 +325,20 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
             } else {
                 out["service"] = json!(c.service);
                 out["middlewares"] = json!(c.middlewares);
+                let config = snap
+                    .config
+                    .routers
+                    .get(c.name.strip_suffix("@file").unwrap_or(&c.name));
+                if let Some(r) = config.filter(|r| !r.children.is_empty()) {
+                    // Multi-layer routing: what the children match depends
+                    // on what the middlewares do, which explain does not run.
+                    let children: Vec<String> = r
+                        .children
+                        .iter()
+                        .map(|n| crate::config::qualified(n).into_owned())
+                        .collect();
+                    out["children"] = json!(children);
+                }
             }
         }
         None => {

@@ -79,6 +79,9 @@ pub(super) fn runtime(static_cfg: &StaticConfig, snap: &Snapshot) -> Runtime {
         let mut v = router(r, &default_eps);
         if let Some(d) = disabled(ElementKind::Router, name) {
             v["error"] = json!(errors_of(d));
+            if unbuilt_child(r, d) {
+                v.as_object_mut().map(|m| m.remove("priority"));
+            }
         }
         rt.routers
             .insert(crate::config::qualified(name).into_owned(), v);
@@ -206,6 +209,27 @@ fn used_by(rt: &mut Runtime) {
     }
 }
 
+/// Whether Traefik leaves child router `r` (disabled by `d`) without the
+/// priority it computes when it builds a child under its parent: it skips
+/// a child with an error from its router tree's check (and one on an
+/// entrypoint got its priority there).
+fn unbuilt_child(r: &RouterConfig, d: &DisabledElement) -> bool {
+    const TREE_ERRORS: [&str; 6] = [
+        "parent router ",
+        "non-root router cannot have",
+        "router is not reachable",
+        "router has no service and no child routers",
+        "router has both a service",
+        "cyclic reference detected",
+    ];
+    !r.parent_refs.is_empty()
+        && r.priority.is_none()
+        && r.entry_points.is_empty()
+        && d.errors
+            .iter()
+            .any(|e| TREE_ERRORS.iter().any(|t| e.message.starts_with(t)))
+}
+
 /// A file router as Traefik's `RouterInfo` shows it.
 fn router(r: &RouterConfig, default_eps: &[String]) -> Value {
     let eps = if r.entry_points.is_empty() {
@@ -238,6 +262,22 @@ fn router(r: &RouterConfig, default_eps: &[String]) -> Value {
     }
     if r.parsed.syntax() == RuleSyntax::V2 {
         v["ruleSyntax"] = json!("v2");
+    }
+    if !r.parent_refs.is_empty() {
+        // A child is on no entrypoint (unless it names some, an error),
+        // and Traefik computes its priority when it builds it under its
+        // parent, which it does not for a child with an error.
+        let map = v.as_object_mut().expect("an object");
+        if r.entry_points.is_empty() {
+            map.remove("entryPoints");
+            map.remove("using");
+        }
+        let parents: Vec<String> = r
+            .parent_refs
+            .iter()
+            .map(|p| crate::config::qualified(p).into_owned())
+            .collect();
+        v["parentRefs"] = json!(parents);
     }
     if let Some(tls) = &r.tls {
         // As Traefik's representation: `default` when none is named.

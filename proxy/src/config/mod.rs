@@ -34,9 +34,9 @@ use std::path::Path;
 pub use crate::ipnet::IpNet;
 pub use dynamic::{
     AddPrefix, BasicAuth, Buffering, CertInfo, CertificateConfig, CheckScheme, ChildService,
-    CircuitBreaker, CmpOp, Compress, Condition, Cors, DigestAuth, DisabledElement, DnFields,
-    DynamicConfig, EXTERNAL_PROVIDERS, ElementKind, EncodedCharacters, Encoding, ErrorPage,
-    FailoverConfig, FailoverErrors, FileTexts, ForwardAuth, ForwardingTimeouts, Headers,
+    CircuitBreaker, CmpOp, Compress, Condition, ContentType, Cors, DigestAuth, DisabledElement,
+    DnFields, DynamicConfig, EXTERNAL_PROVIDERS, ElementKind, EncodedCharacters, Encoding,
+    ErrorPage, FailoverConfig, FailoverErrors, FileTexts, ForwardAuth, ForwardingTimeouts, Headers,
     HealthCheckConfig, INTERNAL_SERVICES, InFlightReq, IpAllowList, IpStrategy, LoadBalancerConfig,
     Loaded, MediaType, Metric, MiddlewareConfig, MirrorConfig, MirroringConfig, PassTlsClientCert,
     PassiveHealthCheckConfig, Pattern, PemSource, ProviderConfig, ProviderSource, RateLimit,
@@ -51,11 +51,12 @@ pub use dynamic::{
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use node::Format;
 pub use static_config::{
-    AccessLogConfig, ApiConfig, EntryPointConfig, EntryPointMiddleware, EntryPointTls,
-    EntryPointTransport, EtcdProviderConfig, FileProviderConfig, ForwardedHeadersConfig,
-    Http2Config, HttpProviderConfig, INTERNAL_ENTRY_POINT, LifeCycle, LogConfig, LogFormat,
-    LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig, ProxyProtocolConfig,
-    Redirection, RedisProviderConfig, RespondingTimeouts, StaticConfig, load_static, parse_static,
+    AccessLogConfig, ApiConfig, DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, EntryPointMiddleware,
+    EntryPointTls, EntryPointTransport, EtcdProviderConfig, FileProviderConfig,
+    ForwardedHeadersConfig, Http2Config, HttpProviderConfig, INTERNAL_ENTRY_POINT, LifeCycle,
+    LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig, ProvidersConfig,
+    ProxyProtocolConfig, Redirection, RedisProviderConfig, RespondingTimeouts, StaticConfig,
+    UnderscoreHeaders, load_static, parse_static,
 };
 
 /// Parses a Traefik duration ("10s", "1m30s", "250ms", or an integer

@@ -182,8 +182,11 @@ pub fn compile(
     let mut routers = Vec::with_capacity(dynamic.routers.len());
     let mut plain: Vec<Vec<RouteEntry<RouteTarget>>> = (0..n_eps).map(|_| Vec::new()).collect();
     let mut secure: Vec<Vec<TlsEntry>> = (0..n_eps).map(|_| Vec::new()).collect();
+    // Each router's index, for the parents' child tables.
+    let mut router_index: HashMap<&str, u32> = HashMap::new();
     for (name, r) in &dynamic.routers {
-        let service = if r.disabled {
+        let parent = !r.children.is_empty();
+        let service = if r.disabled || parent {
             RouterInfo::NO_SERVICE
         } else if let Some(&service) = service_index.get(r.service.as_str()) {
             service
@@ -191,6 +194,7 @@ pub fn compile(
             // The validator disables routers without a service.
             continue;
         };
+        router_index.insert(name.as_str(), routers.len() as u32);
         let router = routers.len() as u32;
         let build = Build {
             pools: &ids.pools,
@@ -203,13 +207,18 @@ pub fn compile(
         } else {
             Chain::compile(&r.middlewares, &dynamic.middlewares, build)
         };
-        routers.push(RouterInfo {
-            name: Arc::from(crate::config::qualified(name).into_owned()),
+        routers.push(RouterInfo::new(
+            Arc::from(crate::config::qualified(name).into_owned()),
             service,
             chain,
-            redirect: None,
-            disabled: r.disabled,
-        });
+            None,
+            r.disabled,
+            None,
+        ));
+        // A child router is served under its parents only.
+        if !r.parent_refs.is_empty() {
+            continue;
+        }
         let priority = r.priority.unwrap_or_else(|| r.parsed.default_priority());
         let eps = if r.entry_points.is_empty() {
             &default_eps
@@ -247,19 +256,21 @@ pub fn compile(
             }
         }
     }
+    child_tables(dynamic, &router_index, &mut routers);
     for (i, ep) in static_cfg.entry_points.iter().enumerate() {
         let Some(to) = &ep.redirect else { continue };
         let rule = parse_rule_with("HostRegexp(`^.+$`)", RuleSyntax::V3)
             .expect("the redirection rule parses");
         let name = format!("{}-to-{}", ep.name, to.to.trim_start_matches(':'));
         let router = routers.len() as u32;
-        routers.push(RouterInfo {
-            name: Arc::from(format!("{name}@internal")),
-            service: RouterInfo::NO_SERVICE,
-            chain: Chain::default(),
-            redirect: Some(Redirect::new(&to.scheme, to.port, to.permanent)),
-            disabled: false,
-        });
+        routers.push(RouterInfo::new(
+            Arc::from(format!("{name}@internal")),
+            RouterInfo::NO_SERVICE,
+            Chain::default(),
+            Some(Redirect::new(&to.scheme, to.port, to.permanent)),
+            false,
+            None,
+        ));
         plain[i].push(RouteEntry {
             name,
             rule,
@@ -292,6 +303,41 @@ pub fn compile(
         tls,
         disabled: dynamic.disabled.clone(),
         config: Arc::new(dynamic.clone()),
+    }
+}
+
+/// Gives each parent router (served: not disabled) the index of its
+/// children, as Traefik builds a parent's child muxer: each child by its
+/// rule and priority (a disabled one keeps its place and answers 503).
+fn child_tables(dynamic: &DynamicConfig, index: &HashMap<&str, u32>, routers: &mut [RouterInfo]) {
+    for (name, r) in &dynamic.routers {
+        let Some(&at) = index.get(name.as_str()) else {
+            continue;
+        };
+        if r.disabled || r.children.is_empty() {
+            continue;
+        }
+        let entries = r
+            .children
+            .iter()
+            .filter_map(|c| {
+                let child = dynamic.routers.get(c)?;
+                let router = *index.get(c.as_str())?;
+                Some(RouteEntry {
+                    name: c.clone(),
+                    rule: child.parsed.clone(),
+                    priority: child
+                        .priority
+                        .unwrap_or_else(|| child.parsed.default_priority()),
+                    value: RouteTarget {
+                        router,
+                        service: routers[router as usize].service,
+                        tls_options: RouteTarget::PLAIN,
+                    },
+                })
+            })
+            .collect();
+        routers[at as usize].set_children(Router::new(entries));
     }
 }
 

@@ -64,7 +64,21 @@ const fn is_hop_by_hop_name(name: &str) -> bool {
 }
 
 fn is_x_header(name: &str) -> bool {
-    (name.len() > 12 && name.starts_with("x-forwarded-")) || name == "x-real-ip"
+    (name.len() > 12 && name.starts_with("x-forwarded-"))
+        || name == "x-real-ip"
+        || (name.starts_with('x') && name.contains('_') && managed_x_header(name))
+}
+
+/// Whether `token` names one of [`X_HEADERS`], in any case and with any of
+/// its `-` written `_` (`X_Forwarded_For`): Go reads both as the same
+/// header, so Traefik's `isManagedXHeader` manages (and removes) both.
+fn managed_x_header(token: &str) -> bool {
+    X_HEADERS.iter().any(|x| {
+        x.len() == token.len()
+            && x.bytes()
+                .zip(token.bytes())
+                .all(|(x, t)| x == t.to_ascii_lowercase() || (x == b'-' && t == b'_'))
+    })
 }
 
 /// Whether a comma-separated header contains `token` (case-insensitive).
@@ -85,9 +99,17 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
 /// Removes the headers the `Connection` values name (RFC 9110 §7.6.1),
 /// and with `keep_forwarding` never a forwarding header: a client cannot
 /// make the proxy drop the `X-Forwarded-*` it manages, as in Traefik.
-/// Allocation-free: each value is cloned (a reference count) so the map can
-/// change while its tokens are read, and names are looked up as `&str`.
-fn remove_connection_named(headers: &mut HeaderMap, keep_forwarding: bool) {
+/// Names in `keep` (`forwardedHeaders.connection`, any case) are not
+/// removed either; they are returned, for the new `Connection` header.
+/// Allocation-free unless something is kept: each value is cloned (a
+/// reference count) so the map can change while its tokens are read, and
+/// names are looked up as `&str`.
+fn remove_connection_named(
+    headers: &mut HeaderMap,
+    keep_forwarding: bool,
+    keep: &[String],
+) -> Vec<String> {
+    let mut kept = Vec::new();
     let mut i = 0;
     while let Some(value) = headers.get_all(header::CONNECTION).iter().nth(i).cloned() {
         i += 1;
@@ -97,21 +119,45 @@ fn remove_connection_named(headers: &mut HeaderMap, keep_forwarding: bool) {
         for token in value.split(',').map(str::trim) {
             if token.is_empty()
                 || token.eq_ignore_ascii_case("connection")
-                || (keep_forwarding && X_HEADERS.iter().any(|x| token.eq_ignore_ascii_case(x)))
+                || (keep_forwarding && managed_x_header(token))
             {
+                continue;
+            }
+            if keep.iter().any(|k| token.eq_ignore_ascii_case(k)) {
+                kept.push(canonical_name(token));
                 continue;
             }
             headers.remove(token);
         }
     }
+    kept
+}
+
+/// Go's canonical spelling of a header name (`x-foo` → `X-Foo`).
+fn canonical_name(name: &str) -> String {
+    let mut up = true;
+    name.chars()
+        .map(|c| {
+            let c = if up {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            up = c == '-';
+            c
+        })
+        .collect()
 }
 
 /// Removes what the request's `Connection` header names, and `Connection`
 /// itself (`Connection: Upgrade` and `Upgrade` stay for an upgrade), as
 /// Traefik does before routing: rules and middlewares do not see them. The
 /// other hop-by-hop headers go when the request is sent upstream
-/// ([`remove_hop_by_hop`]), as Go's reverse proxy removes them.
-pub fn remove_connection_headers(headers: &mut HeaderMap, upgrade: bool) {
+/// ([`remove_hop_by_hop`]), as Go's reverse proxy removes them. Headers
+/// named in `keep` (the entrypoint's `forwardedHeaders.connection`) stay,
+/// and `Connection` then names them, as in Traefik: they are removed when
+/// the request is sent.
+pub fn remove_connection_headers(headers: &mut HeaderMap, upgrade: bool, keep: &[String]) {
     if !headers.contains_key(header::CONNECTION) {
         return;
     }
@@ -120,10 +166,20 @@ pub fn remove_connection_headers(headers: &mut HeaderMap, upgrade: bool) {
     } else {
         None
     };
-    remove_connection_named(headers, true);
+    let kept = remove_connection_named(headers, true, keep);
     headers.remove(header::CONNECTION);
-    if let Some(up) = up {
+    if !kept.is_empty() {
+        let mut names = kept.join(",");
+        if up.is_some() {
+            names.push_str(",Upgrade");
+        }
+        if let Ok(v) = HeaderValue::from_str(&names) {
+            headers.insert(header::CONNECTION, v);
+        }
+    } else if up.is_some() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    }
+    if let Some(up) = up {
         headers.insert(header::UPGRADE, up);
     }
 }
@@ -151,7 +207,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool, keep_te_tr
         None
     };
     let te_trailers = keep_te_trailers && has_token(headers.get_all(header::TE), "trailers");
-    remove_connection_named(headers, false);
+    remove_connection_named(headers, false, &[]);
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
@@ -172,6 +228,17 @@ pub fn remove_forwarding_headers(headers: &mut HeaderMap) {
     }
     for name in X_HEADERS {
         headers.remove(name);
+    }
+    // Spellings with `_` (`X_Forwarded_For`), rare: found by a second pass.
+    if headers.keys().any(|n| is_x_header(n.as_str())) {
+        let variants: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| is_x_header(n.as_str()))
+            .cloned()
+            .collect();
+        for name in variants {
+            headers.remove(name);
+        }
     }
 }
 
@@ -239,12 +306,25 @@ pub fn set_forwarded_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
     headers.insert(X_FORWARDED_SERVER.clone(), f.server_name.clone());
 }
 
-/// Adds the peer to `X-Forwarded-For`: appended to the list a trusted
-/// client sent, the only value otherwise (an untrusted client's was removed
-/// by [`set_forwarded_headers`]).
-pub fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue, trusted: bool) {
-    match headers.get(&X_FORWARDED_FOR) {
-        Some(prev) if trusted => {
+/// What becomes of `X-Forwarded-For` when a request is sent upstream,
+/// by the entrypoint's `forwardedHeaders` and the client's trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardedFor {
+    /// The peer is appended to the list a trusted client sent.
+    Append,
+    /// The peer is the only value (an untrusted client's list was
+    /// removed by [`set_forwarded_headers`]).
+    Replace,
+    /// `notAppendXForwardedFor`: the header goes on as it is (a trusted
+    /// client's list unchanged, none from an untrusted client).
+    Keep,
+}
+
+/// Sets `X-Forwarded-For` as [`ForwardedFor`] says.
+pub fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue, how: ForwardedFor) {
+    match (how, headers.get(&X_FORWARDED_FOR)) {
+        (ForwardedFor::Keep, _) => {}
+        (ForwardedFor::Append, Some(prev)) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + client_ip.len());
             v.extend_from_slice(prev.as_bytes());
             v.extend_from_slice(b", ");
@@ -289,7 +369,12 @@ mod tests {
     /// Both halves, as a request gets them on its way through.
     fn forward_all(h: &mut HeaderMap, f: &Forwarding<'_>) {
         set_forwarded_headers(h, f);
-        append_forwarded_for(h, f.client_ip, f.trusted);
+        let how = if f.trusted {
+            ForwardedFor::Append
+        } else {
+            ForwardedFor::Replace
+        };
+        append_forwarded_for(h, f.client_ip, how);
     }
 
     #[test]
@@ -309,7 +394,7 @@ mod tests {
         // to that on its first clone, which allocates; do it beforehand.
         h.values().for_each(|v| drop(v.clone()));
         let (n, ()) =
-            crate::test_alloc::allocations_during(|| remove_connection_headers(&mut h, true));
+            crate::test_alloc::allocations_during(|| remove_connection_headers(&mut h, true, &[]));
         assert_eq!(n, 0, "removing Connection-named headers allocated");
         assert!(!h.contains_key("keep-alive") && !h.contains_key("x-secret"));
         assert_eq!(h["x-forwarded-proto"], "https");
@@ -318,7 +403,7 @@ mod tests {
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["te"], "trailers", "other hop-by-hop headers go later");
         let mut h = map(&[("connection", "close"), ("accept", "*/*")]);
-        remove_connection_headers(&mut h, false);
+        remove_connection_headers(&mut h, false, &[]);
         assert_eq!(h.len(), 1, "{h:?}");
     }
 
@@ -407,5 +492,107 @@ mod tests {
         forward_all(&mut h, &f);
         assert_eq!(h["x-forwarded-proto"], "ws");
         assert_eq!(h["x-forwarded-port"], "80");
+    }
+
+    #[test]
+    fn forwarding_headers_spelt_with_underscores_are_forwarding_headers() {
+        for name in [
+            "x_forwarded_for",
+            "x_real_ip",
+            "x_forwarded-proto",
+            "X_FORWARDED_HOST",
+        ] {
+            assert!(managed_x_header(name), "{name}");
+        }
+        for name in [
+            "x_forwarded_fo",
+            "x_custom",
+            "x-forwarded-for_",
+            "y_real_ip",
+        ] {
+            assert!(!managed_x_header(name), "{name}");
+        }
+        let ip = HeaderValue::from_static("127.0.0.1");
+        let server = HeaderValue::from_static("proxy");
+        let sent = [
+            ("x_forwarded_for", "6.6.6.6"),
+            ("x_real_ip", "6.6.6.6"),
+            ("x_custom", "1"),
+        ];
+        let mut h = map(&sent);
+        set_forwarded_headers(&mut h, &fwd(&ip, &server, false));
+        assert!(!h.contains_key("x_forwarded_for") && !h.contains_key("x_real_ip"));
+        assert_eq!(h["x_custom"], "1");
+        let mut h = map(&sent);
+        set_forwarded_headers(&mut h, &fwd(&ip, &server, true));
+        assert_eq!(h["x_forwarded_for"], "6.6.6.6", "a trusted client's stay");
+        // Naming one in Connection does not remove it either.
+        let mut h = map(&[
+            ("connection", "X_Real_Ip, x-gone"),
+            ("x_real_ip", "1"),
+            ("x-gone", "1"),
+        ]);
+        remove_connection_headers(&mut h, false, &[]);
+        assert_eq!(h["x_real_ip"], "1");
+        assert!(!h.contains_key("x-gone") && !h.contains_key("connection"));
+    }
+
+    #[test]
+    fn connection_named_headers_listed_by_the_entrypoint_stay_until_sent() {
+        let keep = ["X-Keep".to_owned()];
+        let mut h = map(&[
+            ("connection", "x-keep, x-drop"),
+            ("x-keep", "1"),
+            ("x-drop", "1"),
+        ]);
+        remove_connection_headers(&mut h, false, &keep);
+        assert_eq!(h["x-keep"], "1");
+        assert!(!h.contains_key("x-drop"));
+        assert_eq!(h["connection"], "X-Keep");
+        remove_hop_by_hop(&mut h, false, false);
+        assert!(
+            !h.contains_key("x-keep") && !h.contains_key("connection"),
+            "{h:?}"
+        );
+        // With an upgrade, Connection names both.
+        let mut h = map(&[
+            ("connection", "Upgrade, X-Keep"),
+            ("upgrade", "websocket"),
+            ("x-keep", "1"),
+        ]);
+        remove_connection_headers(&mut h, true, &keep);
+        assert_eq!(h["connection"], "X-Keep,Upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        remove_hop_by_hop(&mut h, true, false);
+        assert_eq!(h["connection"], "Upgrade");
+        assert!(!h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn x_forwarded_for_is_appended_replaced_or_kept() {
+        let ip = HeaderValue::from_static("10.0.0.1");
+        let cases = [
+            (
+                ForwardedFor::Append,
+                Some("1.2.3.4"),
+                Some("1.2.3.4, 10.0.0.1"),
+            ),
+            (ForwardedFor::Append, None, Some("10.0.0.1")),
+            (ForwardedFor::Replace, Some("1.2.3.4"), Some("10.0.0.1")),
+            (ForwardedFor::Keep, Some("1.2.3.4"), Some("1.2.3.4")),
+            (ForwardedFor::Keep, None, None),
+        ];
+        for (how, sent, want) in cases {
+            let mut h = HeaderMap::new();
+            if let Some(v) = sent {
+                h.insert("x-forwarded-for", HeaderValue::from_static(v));
+            }
+            append_forwarded_for(&mut h, &ip, how);
+            assert_eq!(
+                h.get("x-forwarded-for").map(|v| v.to_str().unwrap()),
+                want,
+                "{how:?} {sent:?}"
+            );
+        }
     }
 }

@@ -26,7 +26,7 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Request};
 use hyper::body::Body;
 
-use super::headers;
+use super::headers::{self, ForwardedFor};
 use super::service::{rewrite_target, send_to};
 use crate::listener::ConnCtx;
 use crate::snapshot::SnapshotRef;
@@ -83,17 +83,15 @@ pub(super) async fn copy(
         };
         for &mirror in &picked {
             let copy = copy_of(&req, body.clone());
-            let (snap, ip, trusted) = (
+            let (snap, ip, xff) = (
                 SnapshotRef::clone(snap),
                 ctx.client_ip().clone(),
-                ctx.trusted(),
+                ctx.forwarded_for(),
             );
             tokio::task::spawn_local(async move {
-                let sent = tokio::time::timeout(
-                    MIRROR_LIMIT,
-                    send_copy(&snap, mirror, copy, &ip, trusted),
-                )
-                .await;
+                let sent =
+                    tokio::time::timeout(MIRROR_LIMIT, send_copy(&snap, mirror, copy, &ip, xff))
+                        .await;
                 match sent {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::debug!(error = %e, "mirrored request failed"),
@@ -146,7 +144,7 @@ async fn send_copy(
     at: u32,
     mut req: Request<RequestBody>,
     client_ip: &HeaderValue,
-    trusted: bool,
+    xff: ForwardedFor,
 ) -> Result<(), ProxyError> {
     let services = &snap.services;
     let mut walk = Walk::default();
@@ -158,7 +156,7 @@ async fn send_copy(
     let host = req.headers().get(header::HOST).cloned();
     let h = req.headers_mut();
     headers::remove_hop_by_hop(h, false, true);
-    headers::append_forwarded_for(h, client_ip, trusted);
+    headers::append_forwarded_for(h, client_ip, xff);
     rewrite_target(
         &mut req,
         &lb.servers[to.server],

@@ -3,7 +3,8 @@
 //! 1. `head`: the head checked (the host it is for) and prepared as
 //!    Traefik's entrypoint prepares it (forwarding headers set, the
 //!    `Connection`-named headers removed), so rules see the result;
-//! 2. `route`: the entrypoint's router picks a router;
+//! 2. `route`: the entrypoint's router picks a router; a parent router
+//!    (`layers`) picks one of its children after its middlewares;
 //! 3. the router's middleware chain ([`crate::middleware`]);
 //! 4. `service`: its service picks a server and the request is sent;
 //! 5. `record`: metrics and the access log.
@@ -22,6 +23,7 @@
 mod failover;
 mod head;
 pub mod headers;
+mod layers;
 mod mirror;
 mod record;
 mod redirect;
@@ -135,20 +137,20 @@ async fn journey(
         outcome.snap = Some(snap);
         return Answer::Misdirected.response();
     }
-    if let Some(redirect) = &router.redirect {
-        let resp = redirect.response(&req, head.host_str());
-        outcome.snap = Some(snap);
-        return resp;
-    }
-    if router.disabled {
-        // It keeps its place so that what it matches never falls through
-        // to a lower-priority router (which Traefik lets happen).
-        tracing::warn!(
-            router = &*router.name,
-            "router disabled by a configuration error: answering 503"
-        );
-        outcome.snap = Some(snap);
-        return Answer::Failed(http::StatusCode::SERVICE_UNAVAILABLE).response();
+    // One branch for a plain router; then which of the three.
+    let mut children = None;
+    if router.special {
+        if let Some(redirect) = &router.redirect {
+            let resp = redirect.response(&req, head.host_str());
+            outcome.snap = Some(snap);
+            return resp;
+        }
+        if router.disabled {
+            let resp = layers::disabled(router);
+            outcome.snap = Some(snap);
+            return resp;
+        }
+        children = router.children.as_deref();
     }
     outcome.service = Some(target.service);
 
@@ -164,7 +166,12 @@ async fn journey(
     let req = req.map(|b| RequestBody::Stream(ClientBody::new(b, started, read_timeout)));
     // Every router has a chain; an empty one (every router until the
     // middlewares exist) is skipped without entering the runner.
-    let served = if router.chain.is_empty() {
+    let served = if let Some(children) = children {
+        // Boxed: a parent's call recurses through its children's chains
+        // (and keeps the plain journey's future small).
+        call.outcome.service = None;
+        Box::pin(layers::serve(call, router, children, req)).await
+    } else if router.chain.is_empty() {
         call.call(req).await
     } else {
         let cx = Exchange {

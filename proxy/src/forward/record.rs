@@ -38,6 +38,9 @@ pub(super) struct Outcome {
     pub(super) snap: Option<SnapshotRef>,
     /// Index of the router that matched.
     pub(super) router: Option<u32>,
+    /// Under a parent router (multi-layer routing), the routers passed,
+    /// as Traefik's access log names them (`parent@file -> child@file`).
+    pub(super) layers: Option<Arc<str>>,
     /// Index of its service.
     pub(super) service: Option<u32>,
     /// The URL of the server the request was sent to.
@@ -177,7 +180,7 @@ impl Finish {
             e.response_size = body_bytes;
             e.origin_status = outcome.origin_status;
             if let Some((_, router, service)) = names {
-                e.router = router.cloned();
+                e.router = outcome.layers.or_else(|| router.cloned());
                 e.service = service.cloned();
             }
             e.service_url = outcome.server;

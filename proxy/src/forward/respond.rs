@@ -33,6 +33,9 @@ pub enum Answer {
     Misdirected,
     /// The request's headers are larger than the entrypoint allows (431).
     HeadersTooLarge,
+    /// A header name with an `_`, under `underscoreHeadersStrategy:
+    /// reject` (400, Go's `http.Error` body).
+    UnderscoreHeader,
     /// The exchange failed: the status and body follow the error.
     Failed(StatusCode),
 }
@@ -52,7 +55,8 @@ impl Answer {
             Answer::MissingHost
             | Answer::TooManyHosts
             | Answer::MalformedHost
-            | Answer::BadRequest => StatusCode::BAD_REQUEST,
+            | Answer::BadRequest
+            | Answer::UnderscoreHeader => StatusCode::BAD_REQUEST,
             Answer::NotFound => StatusCode::NOT_FOUND,
             Answer::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Answer::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -66,6 +70,7 @@ impl Answer {
             Answer::TooManyHosts => "400 Bad Request: too many Host headers",
             Answer::MalformedHost => "400 Bad Request: malformed Host header",
             Answer::BadRequest => "400 Bad Request",
+            Answer::UnderscoreHeader => "Bad Request\n",
             Answer::NotFound => "404 page not found\n",
             Answer::Misdirected => "Misdirected Request\n",
             Answer::HeadersTooLarge => "431 Request Header Fields Too Large",
@@ -87,6 +92,13 @@ impl Answer {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if self == Answer::UnderscoreHeader {
+            // Go's `http.Error` adds it.
+            r.headers_mut().insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+        }
         r
     }
 }
@@ -108,6 +120,7 @@ mod tests {
         let cases = [
             (Answer::MissingHost, 400),
             (Answer::BadRequest, 400),
+            (Answer::UnderscoreHeader, 400),
             (Answer::NotFound, 404),
             (Answer::Misdirected, 421),
             (Answer::HeadersTooLarge, 431),

@@ -20,7 +20,7 @@ use crate::ProxyRequest;
 use crate::ipnet::canonical_ip;
 use crate::listener::ConnCtx;
 use crate::observe::{DecisionStats, DecisionTimer};
-use crate::routing::{host_without_port, normalize_path, sanitize_path};
+use crate::routing::{Router, host_without_port, normalize_path, routing_path, sanitize_path};
 use crate::snapshot::{EntryPointRoutes, RouteTarget};
 
 thread_local! {
@@ -93,6 +93,49 @@ pub(super) fn route<B>(
         set_path(req, &path).map_err(|()| Answer::BadRequest)?;
     }
     Ok(target)
+}
+
+/// Routes `req` among a parent router's `children`, as Traefik's child
+/// muxer does: on the request as the parent's middlewares left it, its
+/// path decoded for routing again (`withRoutingPath` only: the
+/// entrypoint's normalisation ran once, before the parent), its host the
+/// URI's authority or `Host`. `None` when no child matches; a path that
+/// cannot be decoded is a 400, as from Traefik's muxer.
+pub(super) fn route_child<B>(
+    ctx: &ConnCtx,
+    children: &Router<RouteTarget>,
+    req: &Request<B>,
+) -> Result<Option<RouteTarget>, Answer> {
+    let host = match req.uri().authority() {
+        Some(a) => a.as_str(),
+        None => req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    };
+    let decision = ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        let d = routing_path(req.uri().path(), &arena).map(|path| {
+            let view = ProxyRequest {
+                method: req.method(),
+                host: host_without_port(host),
+                authority: host,
+                path,
+                query: req.uri().query(),
+                headers: req.headers(),
+                client_ip: canonical_ip(ctx.peer.ip()),
+                arena: &arena,
+            };
+            children.route(&view).copied()
+        });
+        arena.reset();
+        d
+    });
+    decision.map_err(|e| {
+        tracing::debug!(error = %e, path = req.uri().path(), "unroutable path under a parent router");
+        Answer::BadRequest
+    })
 }
 
 /// Replaces the request's path, keeping its query.

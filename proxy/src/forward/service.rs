@@ -176,7 +176,7 @@ impl ServiceCall<'_> {
         let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
         let h = req.headers_mut();
         headers::remove_hop_by_hop(h, self.head.upgrade, true);
-        headers::append_forwarded_for(h, self.ctx.client_ip(), self.ctx.trusted());
+        headers::append_forwarded_for(h, self.ctx.client_ip(), self.ctx.forwarded_for());
         rewrite_target(
             &mut req,
             target,

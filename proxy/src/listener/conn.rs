@@ -23,6 +23,7 @@ use super::served::ServedBody;
 use super::stream::{Accepted, ActivityStream, ClientCerts};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown, Tracker};
+use crate::forward::headers::ForwardedFor;
 use crate::forward::{Finish, Shared};
 use crate::ipnet::canonical_ip;
 use crate::rt::LocalExec;
@@ -156,6 +157,18 @@ impl ConnCtx {
     #[inline]
     pub fn trusted(&self) -> bool {
         self.trusted
+    }
+
+    /// What `X-Forwarded-For` gets when a request is sent upstream.
+    #[inline]
+    pub fn forwarded_for(&self) -> ForwardedFor {
+        if self.entrypoint.headers.not_append_x_forwarded_for {
+            ForwardedFor::Keep
+        } else if self.trusted {
+            ForwardedFor::Append
+        } else {
+            ForwardedFor::Replace
+        }
     }
 
     /// The port part of `host` as a header value, cached for the

@@ -34,7 +34,7 @@ pub use proxy_protocol::ProxyProtocol;
 pub use stream::{Accepted, ClientCerts, ClientStream, Handshake};
 
 use crate::admin::AdminRoutes;
-use crate::config::Http2Config;
+use crate::config::{DEFAULT_MAX_HEADER_BYTES, Http2Config, UnderscoreHeaders};
 use crate::forward::Shared;
 use crate::ipnet::IpSet;
 use crate::rt::LocalExec;
@@ -52,6 +52,38 @@ pub struct EntryPointInfo {
     pub insecure: bool,
     /// Failed TLS handshakes (`proxy_tls_handshake_errors_total`).
     pub handshake_errors: metrics::Counter,
+    /// How request headers are read and forwarded.
+    pub headers: EntryPointHeaders,
+}
+
+/// An entrypoint's settings for request headers, used before routing and
+/// when a request is sent (Traefik's entrypoint handler and forwarded
+/// headers middleware).
+#[derive(Debug)]
+pub struct EntryPointHeaders {
+    /// `http.underscoreHeadersStrategy`.
+    pub underscores: UnderscoreHeaders,
+    /// `forwardedHeaders.connection`: `Connection`-named headers that
+    /// rules and middlewares still see (any case).
+    pub connection: Box<[String]>,
+    /// `forwardedHeaders.notAppendXForwardedFor`.
+    pub not_append_x_forwarded_for: bool,
+    /// `http.encodeQuerySemicolons`.
+    pub encode_query_semicolons: bool,
+    /// `http.maxHeaderBytes`: the largest request head (431 above).
+    pub max_header_bytes: usize,
+}
+
+impl Default for EntryPointHeaders {
+    fn default() -> Self {
+        EntryPointHeaders {
+            underscores: UnderscoreHeaders::Keep,
+            connection: Box::default(),
+            not_append_x_forwarded_for: false,
+            encode_query_semicolons: false,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
 }
 
 /// Timeouts of one entrypoint (Traefik's `transport.respondingTimeouts`,
@@ -154,7 +186,7 @@ pub async fn run_worker(
                 continue;
             }
         };
-        let server = Rc::new(make_builder(&l.http2));
+        let server = Rc::new(make_builder(&l.http2, l.info.headers.max_header_bytes));
         let ep = Rc::new(EpState {
             info: l.info,
             handshake: l.handshake,
@@ -237,16 +269,26 @@ impl KeepAliveLimits {
 /// bounded by the connection's receive window (hyper's 1 MiB).
 const H2_SEND_BUFFER_PER_STREAM: usize = 64 * 1024;
 
-fn make_builder(h2: &Http2Config) -> auto::Builder<LocalExec> {
+/// `max_header_bytes` is `maxHeaderBytes`, applied as Go applies it: an
+/// HTTP/1 head may take 4096 bytes more (Go's read limit; here hyper's
+/// read buffer, a bound, not an allocation), and HTTP/2 advertises the
+/// limit plus ten fields' overhead as its `SETTINGS_MAX_HEADER_LIST_SIZE`
+/// (hyper's own default, 16 KiB, would refuse the large cookies Traefik
+/// accepts).
+fn make_builder(h2: &Http2Config, max_header_bytes: usize) -> auto::Builder<LocalExec> {
     let mut b = auto::Builder::new(LocalExec);
     // Timeouts are the connection watchdog's job: hyper's header timer
     // would arm a boxed sleep for every request.
-    b.http1().keep_alive(true).header_read_timeout(None);
+    b.http1()
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .max_buf_size((max_header_bytes + 4096).max(8192));
     // The HPACK table sizes are the h2 crate's 4096 bytes (Go's default);
     // hyper's server has no knob for them (the config warns when set).
     b.http2()
         .max_concurrent_streams(h2.max_concurrent_streams)
-        .max_send_buf_size(H2_SEND_BUFFER_PER_STREAM);
+        .max_send_buf_size(H2_SEND_BUFFER_PER_STREAM)
+        .max_header_list_size(u32::try_from(max_header_bytes + 320).unwrap_or(u32::MAX));
     b
 }
 

@@ -48,12 +48,14 @@
 //! `upstream::MessageBody::Spilled`), `errors` (`errors`, its pages fetched with
 //! `forward::fetch`), `passTLSClientCert` (`tls_cert`, from the
 //! connection's client certificates), `compress` (`compress`: the response
-//! body compressed as it streams, `upstream::MessageBody::Encoded`).
+//! body compressed as it streams, `upstream::MessageBody::Encoded`),
+//! `contentType` (`content_type`: Go's content-type sniffing).
 
 mod basic_auth;
 mod buffering;
 mod circuit_breaker;
 mod compress;
+mod content_type;
 mod digest_auth;
 mod encoded;
 mod errors;
@@ -197,6 +199,8 @@ pub enum Middleware {
     PassTlsClientCert(tls_cert::PassTlsCert),
     /// `compress` (boxed: its content-type lists).
     Compress(Box<compress::Compress>),
+    /// `contentType`.
+    ContentType(content_type::ContentType),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -282,6 +286,9 @@ impl Middleware {
             MiddlewareConfig::Compress(c) => {
                 Middleware::Compress(Box::new(compress::Compress::new(c)))
             }
+            // `autoDetect: false`: Traefik returns the next handler.
+            MiddlewareConfig::ContentType(c) if !c.enabled() => return None,
+            MiddlewareConfig::ContentType(_) => Middleware::ContentType(content_type::ContentType),
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -343,6 +350,7 @@ impl Member for Middleware {
             Middleware::Errors(m) => m.inbound(req, cx.conn),
             Middleware::PassTlsClientCert(m) => Inbound::Next(m.apply(req, cx.conn), Frame::Pass),
             Middleware::Compress(m) => m.inbound(req),
+            Middleware::ContentType(_) => Inbound::Next(req, Frame::Pass),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.
@@ -379,6 +387,7 @@ impl Member for Middleware {
             (Middleware::Compress(m), Frame::Compress(chosen)) => {
                 Outbound::Done(m.outbound(served, chosen))
             }
+            (Middleware::ContentType(m), Frame::Pass) => Outbound::Done(m.outbound(served).await),
             // Boxed: the page's fetch would make every chain's future as
             // large.
             (Middleware::Errors(m), Frame::Errors(asked)) => {

@@ -46,6 +46,7 @@ fn conn() -> ConnCtx {
         trusted: IpSet::default(),
         insecure: false,
         handshake_errors: metrics::Counter::noop(),
+        headers: Default::default(),
     });
     ConnCtx::new(shared, ep, "127.0.0.1:5000".parse().unwrap(), None)
 }

@@ -28,7 +28,7 @@ mod tests;
 use crate::request::ProxyRequest;
 
 pub use parser::{RuleError, parse_rule, parse_rule_with};
-pub use path::{PathError, host_without_port, normalize_path, sanitize_path};
+pub use path::{PathError, host_without_port, normalize_path, routing_path, sanitize_path};
 pub use router::{LinearRouter, RouteEntry, Router};
 pub use syntax::RuleSyntax;
 

@@ -360,6 +360,57 @@ fn routing_decode<'a>(p: &[u8], arena: &'a Bump) -> &'a str {
     out.into_bump_str()
 }
 
+/// The muxer's `withRoutingPath` alone, on a path as a request carries it
+/// (escaped): what a child router's rule is matched against, on the
+/// request its parent's middlewares may have changed (Traefik's child
+/// muxer runs it again; the entrypoint's normalisation does not). Every
+/// escape is decoded but the reserved characters' and `%25` written in
+/// upper case (the keys of Go's table). Returns `escaped` itself when it
+/// has no `%`; a `%` without two hexadecimal digits is an error (400).
+pub fn routing_path<'a>(escaped: &'a str, arena: &'a Bump) -> Result<&'a str, PathError> {
+    let p = escaped.as_bytes();
+    if !p.contains(&b'%') {
+        return Ok(escaped);
+    }
+    let mut out = BumpString::with_capacity_in(p.len(), arena);
+    let mut run = BumpVec::new_in(arena);
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] != b'%' {
+            let start = i;
+            while i < p.len() && p[i] != b'%' {
+                i += 1;
+            }
+            push_utf8_or_escaped(&mut out, &p[start..i]);
+            continue;
+        }
+        run.clear();
+        let mut kept = false;
+        while i < p.len() && p[i] == b'%' {
+            if i + 2 >= p.len() {
+                return Err(PathError::InvalidPercentEncoding);
+            }
+            let (Some(hi), Some(lo)) = (hex_val(p[i + 1]), hex_val(p[i + 2])) else {
+                return Err(PathError::InvalidPercentEncoding);
+            };
+            let v = hi * 16 + lo;
+            let upper = !p[i + 1].is_ascii_lowercase() && !p[i + 2].is_ascii_lowercase();
+            if is_reserved(v) && upper {
+                kept = true;
+                break;
+            }
+            run.push(v);
+            i += 3;
+        }
+        push_utf8_or_escaped(&mut out, &run);
+        if kept {
+            out.push_str(&escaped[i..i + 3]);
+            i += 3;
+        }
+    }
+    Ok(out.into_bump_str())
+}
+
 /// Appends `bytes`, percent-encoding any byte that is not part of valid UTF-8.
 fn push_utf8_or_escaped(out: &mut BumpString<'_>, bytes: &[u8]) {
     for chunk in bytes.utf8_chunks() {

@@ -287,6 +287,13 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             }
             ("ipAllowList", b)
         }
+        MiddlewareConfig::ContentType(c) => {
+            let mut b = json!({});
+            if let Some(a) = c.auto_detect {
+                b["autoDetect"] = json!(a);
+            }
+            ("contentType", b)
+        }
         MiddlewareConfig::Chain(names) => {
             let names: Vec<String> = names
                 .iter()

@@ -271,7 +271,12 @@ impl FileDraft {
 
 impl super::routers::RouterDraft {
     fn qualify(&mut self, provider: &str) {
-        for r in self.service.iter_mut().chain(&mut self.middlewares) {
+        for r in self
+            .service
+            .iter_mut()
+            .chain(&mut self.middlewares)
+            .chain(&mut self.parent_refs)
+        {
             r.qualify(provider);
         }
         if let Some(r) = &mut self.tls_options

@@ -19,7 +19,7 @@ use super::services::ServiceDraft;
 use super::tls::TlsMerge;
 use super::{
     DynamicConfig, FileDraft, Loaded, Ref, ServersTransportConfig, ServiceConfig, composite,
-    isolate, middlewares,
+    isolate, layers, middlewares,
 };
 
 /// Error helper for items whose file is only known from their origin.
@@ -295,6 +295,7 @@ pub(super) fn finish(
         &mut errors,
     );
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
+    let mut tree: BTreeMap<String, layers::Links> = BTreeMap::new();
     for (name, draft) in routers {
         let RouterDraft {
             config: mut router,
@@ -302,8 +303,38 @@ pub(super) fn finish(
             entry_points: eps,
             middlewares: mws,
             tls_options: tls_ref,
+            parent_refs,
+            path,
+            tls_at,
+            entry_points_at,
+            observability_at,
         } = draft;
         let file = router.origin.file.clone();
+        let parents = parent_refs
+            .into_iter()
+            .map(|r| {
+                // A provider refused is reported here; the router stays a
+                // child (of a parent that does not exist).
+                let name = strip_provider(&r, &file, "router", &mut errors)
+                    .unwrap_or_else(|| r.name.clone());
+                (name, r)
+            })
+            .collect();
+        tree.insert(
+            name.clone(),
+            layers::Links {
+                path,
+                parents,
+                tls_at,
+                entry_points_at,
+                observability_at,
+                pos: Pos {
+                    line: router.origin.line,
+                    column: router.origin.column,
+                },
+                has_service: service.is_some(),
+            },
+        );
         // An internal service is kept with its suffix; whether the static
         // configuration provides it is `isolate::disable_missing_internal`'s.
         if let Some(r) = service {
@@ -337,6 +368,19 @@ pub(super) fn finish(
         placed.insert(name.clone(), any_known);
         config.routers.insert(name, router);
     }
+    // A child router has its place under its parents, not on entrypoints.
+    // A parent whose rule did not parse exists (it is disabled).
+    let defined: BTreeSet<&str> = elements
+        .iter()
+        .filter(|e| e.kind == isolate::ElementKind::Router)
+        .map(|e| e.name.as_str())
+        .collect();
+    placed.extend(layers::check_tree(
+        &mut config.routers,
+        &tree,
+        &defined,
+        &mut errors,
+    ));
     config.servers_transports = transports;
     config.tls = tls.config;
     let (mws, middleware_needs) =
@@ -355,6 +399,7 @@ pub(super) fn finish(
             middleware_needs: &middleware_needs,
         },
     );
+    errors.extend(layers::disable_childless(&mut config));
     sort_warnings(&mut warnings);
     Loaded {
         config,

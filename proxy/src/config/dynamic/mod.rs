@@ -15,6 +15,7 @@ mod files;
 mod health;
 mod isolate;
 mod kv;
+mod layers;
 mod merge;
 mod middlewares;
 mod model;
@@ -49,12 +50,12 @@ pub use health::{CheckScheme, HealthCheckConfig, PassiveHealthCheckConfig};
 pub use isolate::{DisabledElement, ElementKind, disable_missing_internal, disable_unbuilt};
 pub use kv::load_kv_isolated;
 pub use middlewares::{
-    AddPrefix, BasicAuth, Buffering, CertInfo, CircuitBreaker, CmpOp, Compress, Condition, Cors,
-    DigestAuth, DnFields, EncodedCharacters, Encoding, ErrorPage, ForwardAuth, Headers,
-    InFlightReq, IpAllowList, IpStrategy, MediaType, Metric, MiddlewareConfig, PassTlsClientCert,
-    Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath, ReplacePathRegex, Retry,
-    RetryCondition, Secure, SourceCriterion, StripPrefix, StripPrefixRegex, Threshold,
-    parse_media_type,
+    AddPrefix, BasicAuth, Buffering, CertInfo, CircuitBreaker, CmpOp, Compress, Condition,
+    ContentType, Cors, DigestAuth, DnFields, EncodedCharacters, Encoding, ErrorPage, ForwardAuth,
+    Headers, InFlightReq, IpAllowList, IpStrategy, MediaType, Metric, MiddlewareConfig,
+    PassTlsClientCert, Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath,
+    ReplacePathRegex, Retry, RetryCondition, Secure, SourceCriterion, StripPrefix,
+    StripPrefixRegex, Threshold, parse_media_type,
 };
 pub use model::apply_entry_point_models;
 pub use routers::{INTERNAL_SERVICES, RouterConfig};

@@ -7,9 +7,14 @@
 //! is named `ep-<router>` (the API shows it so), and the router keeps its
 //! name on the entrypoints without a model.
 //!
+//! Only root routers have models: a child router (`parentRefs`) is kept
+//! as it is, its `parentRefs` naming the routers a split parent became.
+//!
 //! A step of the load, after the dynamic configuration is validated:
 //! plain data in, plain data out. A copy naming a middleware that does not
 //! exist (or is disabled) is disabled, keeping its place, as any router.
+
+use std::collections::BTreeMap;
 
 use super::isolate::{DisabledElement, ElementKind};
 use super::{Loaded, RouterTls};
@@ -32,7 +37,14 @@ pub fn apply_entry_point_models(loaded: &mut Loaded, static_cfg: &StaticConfig) 
     let config = &mut loaded.config;
     let routers = std::mem::take(&mut config.routers);
     let mut disabled_now: Vec<DisabledElement> = Vec::new();
+    // The routers a split parent became, for its children's `parentRefs`.
+    let mut split: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, router) in routers {
+        // Only root routers have models (a child is on no entrypoint).
+        if !router.parent_refs.is_empty() {
+            config.routers.insert(name, router);
+            continue;
+        }
         let eps = if router.entry_points.is_empty() {
             default_eps.clone()
         } else {
@@ -63,7 +75,9 @@ pub fn apply_entry_point_models(loaded: &mut Loaded, static_cfg: &StaticConfig) 
             };
             let mut cp = router.clone();
             cp.name = if eps.len() > 1 {
-                format!("{ep_name}-{name}")
+                let copy = format!("{ep_name}-{name}");
+                split.entry(name.clone()).or_default().push(copy.clone());
+                copy
             } else {
                 name.clone()
             };
@@ -132,6 +146,24 @@ pub fn apply_entry_point_models(loaded: &mut Loaded, static_cfg: &StaticConfig) 
         config
             .disabled
             .retain(|d| !(d.kind == ElementKind::Router && d.name == name));
+    }
+    // As Traefik rewrites them: each parent still there, and the routers a
+    // split one became (they keep its children).
+    if !split.is_empty() {
+        let names: Vec<String> = config.routers.keys().cloned().collect();
+        for r in config.routers.values_mut() {
+            if r.parent_refs.iter().any(|p| split.contains_key(p)) {
+                r.parent_refs = r
+                    .parent_refs
+                    .iter()
+                    .flat_map(|p| {
+                        let kept = names.contains(p).then(|| p.clone());
+                        kept.into_iter()
+                            .chain(split.get(p).into_iter().flatten().cloned())
+                    })
+                    .collect();
+            }
+        }
     }
     config.disabled.extend(disabled_now);
     config

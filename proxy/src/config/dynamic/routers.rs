@@ -78,6 +78,15 @@ pub struct RouterConfig {
     pub middlewares: Vec<String>,
     /// Its `tls` section: the router serves TLS connections only.
     pub tls: Option<RouterTls>,
+    /// The routers it is a child of (`parentRefs`, `@file` removed):
+    /// it matches only among the requests one of them matched, after its
+    /// middlewares (multi-layer routing, `layers.rs`). Empty for a root
+    /// router.
+    pub parent_refs: Vec<String>,
+    /// Its child routers, sorted (the routers naming it in `parentRefs`,
+    /// less a link that closes a cycle): a router with children has no
+    /// service and routes among them.
+    pub children: Vec<String>,
     /// Where the router's name is written.
     pub origin: Origin,
     /// Disabled by a configuration error (its own or of what it
@@ -96,17 +105,14 @@ pub(super) struct RouterFile {
     rule: Option<At<String>>,
     rule_syntax: Option<At<String>>,
     priority: Option<At<i64>>,
+    parent_refs: Option<At<Vec<At<String>>>>,
+    /// Ignored (warned about), but a child router may not have one.
+    observability: Option<At<serde::de::IgnoredAny>>,
     tls: RouterTlsSection,
 }
 
 impl Schema for RouterFile {
-    const KEYS: Spec = &[
-        ("observability", Support::Warn("")),
-        (
-            "parentRefs",
-            Support::Error("multi-layer routing (a child router is served only under its parents)"),
-        ),
-    ];
+    const KEYS: Spec = &[("observability", Support::Warn(""))];
 }
 
 pub(super) const SCHEMAS: &[Register] = &[schema::<RouterFile>];
@@ -118,6 +124,15 @@ pub(super) struct RouterDraft {
     pub(super) entry_points: Vec<Ref>,
     pub(super) middlewares: Vec<Ref>,
     pub(super) tls_options: Option<Ref>,
+    pub(super) parent_refs: Vec<Ref>,
+    /// Its key path (`http.routers.api`).
+    pub(super) path: String,
+    /// Where its `tls` section is written (a child router may have none).
+    pub(super) tls_at: Option<(String, Pos)>,
+    /// Where its `entryPoints` list is written.
+    pub(super) entry_points_at: Option<(String, Pos)>,
+    /// Where its `observability` section is written.
+    pub(super) observability_at: Option<(String, Pos)>,
 }
 
 /// Checks router `name` (at `path`, named at `pos`). `None` when its rule
@@ -205,10 +220,9 @@ pub(super) fn check(
             path: f.path,
             pos: f.pos,
         }),
-        None => {
-            ctx.error(path, pos, "router has no service");
-            None
-        }
+        // Whether a router without a service is a parent is known once
+        // every router is read (`layers.rs`).
+        None => None,
     };
     let priority = match file.priority {
         Some(f) if f.ok && f.value > MAX_USER_PRIORITY => {
@@ -227,7 +241,13 @@ pub(super) fn check(
         None => None,
     };
     let origin = ctx.origin(pos);
+    let entry_points_at = file
+        .entry_points
+        .as_ref()
+        .filter(|e| e.ok && !e.value.is_empty())
+        .map(|e| (e.path.clone(), e.pos));
     let tls_section = file.tls.and_then(|t| t.on());
+    let tls_at = tls_section.as_ref().map(|_| (format!("{path}.tls"), pos));
     let tls = tls_section.as_ref().map(|_| RouterTls::default());
     let tls_options = tls_section.and_then(tls::router_options).map(|f| Ref {
         name: f.value,
@@ -248,6 +268,8 @@ pub(super) fn check(
             priority,
             middlewares: Vec::new(),
             tls,
+            parent_refs: Vec::new(),
+            children: Vec::new(),
             origin,
             disabled: false,
         },
@@ -255,6 +277,11 @@ pub(super) fn check(
         entry_points: refs(file.entry_points),
         middlewares: refs(file.middlewares),
         tls_options,
+        parent_refs: refs(file.parent_refs),
+        path: path.to_owned(),
+        observability_at: file.observability.map(|o| (o.path, o.key_pos)),
+        tls_at,
+        entry_points_at,
     })
 }
 

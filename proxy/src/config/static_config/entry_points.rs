@@ -46,6 +46,16 @@ pub struct EntryPointConfig {
     /// `proxyProtocol`: read a PROXY protocol header (v1 or v2) from each
     /// connection; `None` when not set.
     pub proxy_protocol: Option<ProxyProtocolConfig>,
+    /// `http.underscoreHeadersStrategy`: what happens to request headers
+    /// whose name has an underscore.
+    pub underscore_headers: UnderscoreHeaders,
+    /// `http.encodeQuerySemicolons`: a `;` in the query becomes `%3B`
+    /// (false, Traefik's default: it becomes `&`, Go's
+    /// `AllowQuerySemicolons`).
+    pub encode_query_semicolons: bool,
+    /// `http.maxHeaderBytes`: the largest request head accepted, in bytes
+    /// (Go's `MaxHeaderBytes`, 1 MiB by default); larger is 431.
+    pub max_header_bytes: usize,
     /// Where it was defined (line 0 for an implicit entrypoint).
     pub origin: Origin,
 }
@@ -65,6 +75,9 @@ impl EntryPointConfig {
             http_middlewares: Vec::new(),
             http2: Http2Config::default(),
             proxy_protocol: None,
+            underscore_headers: UnderscoreHeaders::Keep,
+            encode_query_semicolons: false,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             origin: Origin {
                 file: file.to_path_buf(),
                 line: 0,
@@ -109,6 +122,12 @@ pub struct Redirection {
     /// `priority` (default: Go's `math.MaxInt - 1`).
     pub priority: i64,
 }
+
+/// Go's `http.DefaultMaxHeaderBytes`, Traefik's default `maxHeaderBytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 1 << 20;
+/// The largest `maxHeaderBytes` accepted (HTTP/2 carries the limit in 32
+/// bits; a request head this large is a mistake).
+const MAX_HEADER_BYTES_LIMIT: usize = 1 << 30;
 
 /// `entryPoints.<name>.http2`, with Traefik 3.7's defaults (Go's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +219,28 @@ pub struct ForwardedHeadersConfig {
     pub trusted_ips: Vec<IpNet>,
     /// Trust every client's `X-Forwarded-*` headers.
     pub insecure: bool,
+    /// `connection`: headers a request's `Connection` header names that
+    /// rules and middlewares still see (as written; any case matches); they are removed only
+    /// when the request is sent upstream, as every `Connection`-named one.
+    pub connection: Vec<String>,
+    /// `notAppendXForwardedFor`: the client's address is not appended to
+    /// `X-Forwarded-For` (a trusted client's list goes on as sent, an
+    /// untrusted client's request gets none).
+    pub not_append_x_forwarded_for: bool,
+}
+
+/// `entryPoints.<name>.http.underscoreHeadersStrategy` (Traefik 3.7):
+/// request headers whose name has an `_` are kept (the default), deleted
+/// before anything reads the request, or make the request a 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnderscoreHeaders {
+    /// `keep`: forwarded as they are.
+    #[default]
+    Keep,
+    /// `delete`: removed before routing.
+    Delete,
+    /// `reject`: the request is answered 400 `Bad Request`.
+    Reject,
 }
 
 // === file schema ===
@@ -236,6 +277,12 @@ struct EntryPointHttpFile {
     tls: Option<Switch<EntryPointTlsFile>>,
     redirections: RedirectionsFile,
     middlewares: Option<At<Vec<At<String>>>>,
+    #[serde(rename = "underscoreHeadersStrategy")]
+    underscore_headers_strategy: Option<At<String>>,
+    #[serde(rename = "encodeQuerySemicolons")]
+    encode_query_semicolons: Option<bool>,
+    #[serde(rename = "maxHeaderBytes")]
+    max_header_bytes: Option<At<i64>>,
 }
 
 /// `http.tls` as written.
@@ -283,13 +330,7 @@ impl Schema for EntryPointHttpFile {
             "encodedCharacters",
             Support::Error("ignoring it would change which encoded paths are refused"),
         ),
-        (
-            "underscoreHeadersStrategy",
-            Support::Error("ignoring it would pass headers with underscores as they are"),
-        ),
-        ("encodeQuerySemicolons", Support::Warn("")),
         ("sanitizePath", Support::Warn("")),
-        ("maxHeaderBytes", Support::Warn("")),
     ];
 }
 
@@ -337,6 +378,9 @@ struct ForwardedFile {
     #[serde(rename = "trustedIPs")]
     trusted_ips: Option<At<Vec<At<String>>>>,
     insecure: Option<bool>,
+    connection: Option<At<Vec<At<String>>>>,
+    #[serde(rename = "notAppendXForwardedFor")]
+    not_append_x_forwarded_for: Option<bool>,
 }
 
 /// `proxyProtocol` as written.
@@ -348,21 +392,10 @@ struct ProxyProtocolFile {
     insecure: Option<bool>,
 }
 
-impl Schema for ForwardedFile {
-    const KEYS: Spec = &[
-        ("connection", Support::Warn("")),
-        (
-            "notAppendXForwardedFor",
-            Support::Error("X-Forwarded-For would still get the client's address"),
-        ),
-    ];
-}
-
 pub(super) const SCHEMAS: &[Register] = &[
     schema::<EntryPointFile>,
     schema::<EntryPointHttpFile>,
     schema::<EntryPointTlsFile>,
-    schema::<ForwardedFile>,
 ];
 
 // === checks ===
@@ -448,6 +481,16 @@ pub(super) fn check(
     let fh = file.forwarded_headers;
     ep.forwarded_headers.insecure = fh.insecure.unwrap_or(false);
     ep.forwarded_headers.trusted_ips = trusted_ips(ctx, fh.trusted_ips);
+    ep.forwarded_headers.not_append_x_forwarded_for =
+        fh.not_append_x_forwarded_for.unwrap_or(false);
+    if let Some(list) = fh.connection {
+        ep.forwarded_headers.connection = list
+            .strings()
+            .into_iter()
+            .map(|(h, _)| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+    }
     if let Some(pp) = file.proxy_protocol.filter(|p| p.ok) {
         let pp = pp.value;
         ep.proxy_protocol = Some(ProxyProtocolConfig {
@@ -456,6 +499,40 @@ pub(super) fn check(
         });
     }
     let http = file.http;
+    ep.encode_query_semicolons = http.encode_query_semicolons.unwrap_or(false);
+    if let Some(m) = http.max_header_bytes.filter(|m| m.ok) {
+        // Go's server reads 0 (and below) as its default.
+        match usize::try_from(m.value) {
+            Ok(0) | Err(_) if m.value <= 0 => {}
+            Ok(n) if n <= MAX_HEADER_BYTES_LIMIT => ep.max_header_bytes = n,
+            _ => ctx.error(
+                &m.path,
+                m.pos,
+                format!(
+                    "must be at most {MAX_HEADER_BYTES_LIMIT} (1 GiB), got {}",
+                    m.value
+                ),
+            ),
+        }
+    }
+    if let Some(s) = http.underscore_headers_strategy.filter(|s| s.ok) {
+        // Traefik's default is `keep`; an empty value is that default.
+        match s.value.as_str() {
+            "" | "keep" => {}
+            "delete" => ep.underscore_headers = UnderscoreHeaders::Delete,
+            "reject" => ep.underscore_headers = UnderscoreHeaders::Reject,
+            other => {
+                ctx.error(
+                    &s.path,
+                    s.pos,
+                    format!(
+                        "invalid underscoreHeadersStrategy value {other:?} (keep, delete or reject)"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
     if let Some(list) = http.middlewares {
         let list_path = list.path.clone();
         for (i, (mw, mw_pos)) in list.strings().into_iter().enumerate() {

@@ -27,9 +27,9 @@ use super::read_file;
 
 pub use api::ApiConfig;
 pub use entry_points::{
-    EntryPointConfig, EntryPointMiddleware, EntryPointTls, EntryPointTransport,
-    ForwardedHeadersConfig, Http2Config, LifeCycle, ProxyProtocolConfig, Redirection,
-    RespondingTimeouts,
+    DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, EntryPointMiddleware, EntryPointTls,
+    EntryPointTransport, ForwardedHeadersConfig, Http2Config, LifeCycle, ProxyProtocolConfig,
+    Redirection, RespondingTimeouts, UnderscoreHeaders,
 };
 pub use observability::{
     AccessLogConfig, LogConfig, LogFormat, LogLevel, MetricsConfig, PingConfig, PrometheusConfig,

@@ -279,8 +279,12 @@ entrypoint: {}
     );
     assert!(c.providers.file.as_ref().unwrap().watch);
     let w = warns(&w);
+    // encodeQuerySemicolons is built: no warning.
+    assert!(
+        !w.iter().any(|l| l.contains("encodeQuerySemicolons")),
+        "{w:?}"
+    );
     for key in [
-        "entryPoints.sec.http.encodeQuerySemicolons",
         "entryPoints.sec.http3",
         "providers.docker: not supported yet; ignored (only the file, http, redis and etcd providers are supported)",
         "tracing",
@@ -510,4 +514,65 @@ fn http_redis_and_etcd_providers_with_traefik_defaults() {
         "providers:\n  http:\n    endpoint: http://x\n    pollInterval: 0s\n",
     ));
     assert_has(&e, "poll interval must be greater than 0");
+}
+
+#[test]
+fn entry_point_header_options_as_traefik_reads_them() {
+    let (c, w) = static_yaml(
+        r#"
+entryPoints:
+  a:
+    address: ":81"
+    http:
+      underscoreHeadersStrategy: delete
+      encodeQuerySemicolons: true
+      maxHeaderBytes: 8192
+    forwardedHeaders:
+      connection: ["X-Keep", " x-other "]
+      notAppendXForwardedFor: true
+  b:
+    address: ":82"
+    http:
+      underscoreHeadersStrategy: reject
+  c:
+    address: ":83"
+    http:
+      underscoreHeadersStrategy: keep
+"#,
+    )
+    .unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let ep = |n: &str| c.entry_points.iter().find(|e| e.name == n).unwrap();
+    assert_eq!(ep("a").underscore_headers, UnderscoreHeaders::Delete);
+    assert_eq!(ep("b").underscore_headers, UnderscoreHeaders::Reject);
+    assert_eq!(ep("c").underscore_headers, UnderscoreHeaders::Keep);
+    assert_eq!(ep("a").forwarded_headers.connection, ["X-Keep", "x-other"]);
+    assert!(ep("a").forwarded_headers.not_append_x_forwarded_for);
+    assert!(!ep("b").forwarded_headers.not_append_x_forwarded_for);
+    assert!(ep("a").encode_query_semicolons && !ep("b").encode_query_semicolons);
+    assert_eq!(ep("a").max_header_bytes, 8192);
+    assert_eq!(ep("b").max_header_bytes, 1 << 20, "Go's default");
+    let e = errs(static_yaml(
+        "entryPoints:\n  a:\n    address: \":81\"\n    http:\n      maxHeaderBytes: 4294967296\n",
+    ));
+    assert_has(
+        &e,
+        "entryPoints.a.http.maxHeaderBytes: must be at most 1073741824 (1 GiB), got 4294967296",
+    );
+    let (c, _) = static_yaml(
+        "entryPoints:\n  a:\n    address: \":81\"\n    http:\n      maxHeaderBytes: -1\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.entry_points[0].max_header_bytes,
+        1 << 20,
+        "0 and below: the default"
+    );
+    let e = errs(static_yaml(
+        "entryPoints:\n  a:\n    address: \":81\"\n    http:\n      underscoreHeadersStrategy: drop\n",
+    ));
+    assert_has(
+        &e,
+        "traefik.yml:5:34: entryPoints.a.http.underscoreHeadersStrategy: invalid underscoreHeadersStrategy value \"drop\" (keep, delete or reject)",
+    );
 }

@@ -2,7 +2,7 @@
 
 use bumpalo::Bump;
 
-use crate::routing::{PathError, host_without_port, normalize_path};
+use crate::routing::{PathError, host_without_port, normalize_path, routing_path};
 
 fn norm(raw: &str) -> Result<String, PathError> {
     let arena = Bump::new();
@@ -117,4 +117,26 @@ fn host_port_stripping() {
     for (raw, want) in cases {
         assert_eq!(host_without_port(raw), want, "{raw:?}");
     }
+}
+
+#[test]
+fn a_child_routers_path_is_decoded_as_the_muxer_does() {
+    let arena = Bump::new();
+    let route = |p: &str| routing_path(p, &arena).map(str::to_owned);
+    for (escaped, want) in [
+        ("/plain", "/plain"),
+        ("/a%20b", "/a b"),
+        ("/%41%62", "/Ab"),
+        // Reserved characters stay encoded when written in upper case (the
+        // keys of Go's table); Go decodes a lower-case one.
+        ("/a%2Fb%3F", "/a%2Fb%3F"),
+        ("/a%2fb", "/a/b"),
+        ("/%25%41", "/%25A"),
+        ("/%C3%A9", "/é"),
+        ("/%FF", "/%FF"),
+    ] {
+        assert_eq!(route(escaped).as_deref(), Ok(want), "{escaped}");
+    }
+    assert_eq!(route("/a%4"), Err(PathError::InvalidPercentEncoding));
+    assert_eq!(route("/a%zz/b"), Err(PathError::InvalidPercentEncoding));
 }

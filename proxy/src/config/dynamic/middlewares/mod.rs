@@ -15,6 +15,7 @@ mod auth;
 mod buffering;
 mod circuit_breaker;
 mod compress;
+mod content_type;
 mod errors;
 mod forward_auth;
 mod headers;
@@ -40,6 +41,7 @@ pub use auth::{BasicAuth, DigestAuth};
 pub use buffering::{Buffering, RetryCondition};
 pub use circuit_breaker::{CircuitBreaker, CmpOp, Condition, Metric, Threshold};
 pub use compress::{Compress, Encoding, MediaType, parse as parse_media_type};
+pub use content_type::ContentType;
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub(in crate::config) use forward_auth::{ClientTlsFile, client_tls};
@@ -98,6 +100,8 @@ pub enum MiddlewareConfig {
     PassTlsClientCert(PassTlsClientCert),
     /// `compress` (boxed: large).
     Compress(Box<Compress>),
+    /// `contentType`.
+    ContentType(ContentType),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -158,6 +162,7 @@ pub(super) enum MiddlewareFile {
     #[serde(rename = "passTLSClientCert")]
     PassTlsClientCert(tls_cert::PassTlsClientCertFile),
     Compress(compress::CompressFile),
+    ContentType(content_type::ContentTypeFile),
     Chain(ChainFile),
 }
 
@@ -171,11 +176,7 @@ pub(super) struct ChainFile {
 const NOT_YET: Support = Support::Error("");
 
 /// Traefik v3's HTTP middleware types not built yet.
-const NOT_BUILT: Spec = &[
-    ("contentType", NOT_YET),
-    ("grpcWeb", NOT_YET),
-    ("plugin", NOT_YET),
-];
+const NOT_BUILT: Spec = &[("grpcWeb", NOT_YET), ("plugin", NOT_YET)];
 
 impl Schema for MiddlewareFile {
     const KEYS: Spec = NOT_BUILT;
@@ -246,6 +247,7 @@ pub(super) fn check(
         }),
         MiddlewareFile::PassTlsClientCert(f) => f.check(ctx, path, pos),
         MiddlewareFile::Compress(f) => f.check(ctx, path, pos),
+        MiddlewareFile::ContentType(f) => f.check(ctx),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
