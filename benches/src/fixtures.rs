@@ -297,9 +297,9 @@ pub fn process_head(headers: &mut HeaderMap, v: &ForwardingValues) {
             server_name: &v.server_name,
         },
     );
-    fwd::remove_connection_headers(headers, false);
+    fwd::remove_connection_headers(headers, false, &[]);
     fwd::remove_hop_by_hop(headers, false, false);
-    fwd::append_forwarded_for(headers, &v.client_ip, false);
+    fwd::append_forwarded_for(headers, &v.client_ip, fwd::ForwardedFor::Replace);
 }
 
 /// A round-robin balancer over three servers, weighted 1:2:3 when
