@@ -10,7 +10,8 @@
 //! `forwardedHeaders.trustedIPs`). Also compared: the entrypoint options
 //! for request headers (`underscoreHeadersStrategy`,
 //! `forwardedHeaders.connection` / `notAppendXForwardedFor`,
-//! `encodeQuerySemicolons`) by what the backend receives, and
+//! `encodeQuerySemicolons`, `encodedCharacters`) by what the backend
+//! receives, and
 //! `maxHeaderBytes` over HTTP/1.1 and HTTP/2. Without Traefik each test
 //! prints a SKIP line and passes.
 
@@ -359,6 +360,32 @@ const EP_CASES: &[EpCase] = &[
         path: "/semi?a=1;b=2",
         headers: &[],
     },
+    // http.encodedCharacters: the refused escapes are 400 on that
+    // entrypoint only (every router there gets it through its model).
+    EpCase {
+        ep: "enc",
+        source: 1,
+        path: "/a%2Fb",
+        headers: &[],
+    },
+    EpCase {
+        ep: "web",
+        source: 1,
+        path: "/a%2Fb",
+        headers: &[],
+    },
+    EpCase {
+        ep: "enc",
+        source: 1,
+        path: "/a%23b",
+        headers: &[],
+    },
+    EpCase {
+        ep: "enc",
+        source: 1,
+        path: "/a%3Bb",
+        headers: &[],
+    },
     // Forwarding headers spelt with `_` are forwarding headers: dropped
     // from an untrusted client, kept from a trusted one.
     EpCase {
@@ -443,7 +470,9 @@ async fn entrypoint_header_options_act_as_in_traefik() {
                trustedIPs: [\"127.0.0.2\"]\n      connection: [\"X-Keep\"]\n      \
                notAppendXForwardedFor: true\n";
     let rej = "    http:\n      underscoreHeadersStrategy: reject\n";
-    let eps = [("web", trusted), ("del", del), ("rej", rej)];
+    let enc = "    http:\n      encodedCharacters:\n        allowEncodedSlash: false\n        \
+               allowEncodedHash: false\n";
+    let eps = [("web", trusted), ("del", del), ("rej", rej), ("enc", enc)];
 
     let dir = TempDir::new("traefik-ep-headers");
     let dyn_path = dir.write("dynamic.yml", &dynamic);

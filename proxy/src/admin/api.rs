@@ -532,6 +532,24 @@ fn entrypoints(admin: &Admin) -> Vec<Value> {
             if ep.encode_query_semicolons {
                 http["encodeQuerySemicolons"] = json!(true);
             }
+            if let Some(denied) = &ep.encoded_characters {
+                // Go's `omitempty`: only the allowed ones are shown.
+                let mut e = serde_json::Map::new();
+                for (key, b) in [
+                    ("allowEncodedSlash", b'/'),
+                    ("allowEncodedBackSlash", b'\\'),
+                    ("allowEncodedNullCharacter", 0),
+                    ("allowEncodedSemicolon", b';'),
+                    ("allowEncodedPercent", b'%'),
+                    ("allowEncodedQuestionMark", b'?'),
+                    ("allowEncodedHash", b'#'),
+                ] {
+                    if !denied.contains(&b) {
+                        e.insert(key.to_owned(), json!(true));
+                    }
+                }
+                http["encodedCharacters"] = Value::Object(e);
+            }
             match ep.underscore_headers {
                 UnderscoreHeaders::Keep => {}
                 UnderscoreHeaders::Delete => http["underscoreHeadersStrategy"] = json!("delete"),

@@ -205,7 +205,8 @@ pub fn compile(
         let chain = if r.disabled {
             Chain::compile(&[], &dynamic.middlewares, build)
         } else {
-            Chain::compile(&r.middlewares, &dynamic.middlewares, build)
+            let denied = r.denied_encoded.as_deref().unwrap_or_default();
+            Chain::compile_guarded(denied, &r.middlewares, &dynamic.middlewares, build)
         };
         routers.push(RouterInfo::new(
             Arc::from(crate::config::qualified(name).into_owned()),

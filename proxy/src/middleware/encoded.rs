@@ -19,9 +19,13 @@ pub struct EncodedCharacters {
 
 impl EncodedCharacters {
     pub(super) fn new(c: &Config) -> Self {
-        Self {
-            denied: c.denied.clone(),
-        }
+        Self::denying(c.denied.clone())
+    }
+
+    /// One refusing the bytes `denied` (an entrypoint's
+    /// `http.encodedCharacters`).
+    pub(super) fn denying(denied: Vec<u8>) -> Self {
+        Self { denied }
     }
 
     pub(super) fn apply(&self, req: Request<RequestBody>) -> Step {

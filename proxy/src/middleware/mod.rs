@@ -440,7 +440,25 @@ impl Chain<Middleware> {
         defined: &BTreeMap<String, MiddlewareConfig>,
         build: Build<'_>,
     ) -> Self {
+        Self::compile_guarded(&[], names, defined, build)
+    }
+
+    /// [`Chain::compile`], after a check refusing the percent-encoded
+    /// bytes `denied` in the path (a router's entrypoint
+    /// `http.encodedCharacters`, run before its middlewares as Traefik
+    /// runs it). Nothing is added when `denied` is empty.
+    pub fn compile_guarded(
+        denied: &[u8],
+        names: &[String],
+        defined: &BTreeMap<String, MiddlewareConfig>,
+        build: Build<'_>,
+    ) -> Self {
         let mut members = Vec::new();
+        if !denied.is_empty() {
+            members.push(Middleware::EncodedCharacters(
+                encoded::EncodedCharacters::denying(denied.to_vec()),
+            ));
+        }
         flatten(names, defined, build, &mut members, 0);
         Self::new(members)
     }

@@ -22,7 +22,9 @@ use crate::config::{ConfigError, EntryPointConfig, StaticConfig};
 
 /// Applies the models of `static_cfg`'s entrypoints to `loaded`'s routers.
 pub fn apply_entry_point_models(loaded: &mut Loaded, static_cfg: &StaticConfig) {
-    let has_model = |e: &&EntryPointConfig| !e.http_middlewares.is_empty() || e.http_tls.is_some();
+    let has_model = |e: &&EntryPointConfig| {
+        !e.http_middlewares.is_empty() || e.http_tls.is_some() || e.encoded_characters.is_some()
+    };
     let modelled = |name: &str| {
         static_cfg
             .entry_points
@@ -86,6 +88,9 @@ pub fn apply_entry_point_models(loaded: &mut Loaded, static_cfg: &StaticConfig) 
                 cp.tls = ep.http_tls.as_ref().map(|t| RouterTls {
                     options: t.options.clone(),
                 });
+            }
+            if ep.encoded_characters.is_some() {
+                cp.denied_encoded.clone_from(&ep.encoded_characters);
             }
             cp.middlewares = ep
                 .http_middlewares

@@ -93,6 +93,10 @@ pub struct RouterConfig {
     /// references, in [`DynamicConfig::disabled`](super::DynamicConfig::disabled)):
     /// it keeps its place and answers 503.
     pub disabled: bool,
+    /// The percent-encoded bytes refused (400) in its requests' paths
+    /// before its middlewares: its entrypoint's `http.encodedCharacters`
+    /// (Traefik's model, `DeniedEncodedPathCharacters`), root routers only.
+    pub denied_encoded: Option<Vec<u8>>,
 }
 
 /// `http.routers.<name>` as written.
@@ -272,6 +276,7 @@ pub(super) fn check(
             children: Vec::new(),
             origin,
             disabled: false,
+            denied_encoded: None,
         },
         service,
         entry_points: refs(file.entry_points),

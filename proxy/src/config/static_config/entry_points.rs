@@ -53,6 +53,11 @@ pub struct EntryPointConfig {
     /// (false, Traefik's default: it becomes `&`, Go's
     /// `AllowQuerySemicolons`).
     pub encode_query_semicolons: bool,
+    /// `http.encodedCharacters`: the percent-encoded bytes its routers
+    /// refuse in a path (400), of `/`, `\`, NUL, `;`, `%`, `?`, `#`; every
+    /// one allowed unless set to false. `Some` (even empty) makes a model:
+    /// routers on several entrypoints are split, as Traefik splits them.
+    pub encoded_characters: Option<Vec<u8>>,
     /// `http.maxHeaderBytes`: the largest request head accepted, in bytes
     /// (Go's `MaxHeaderBytes`, 1 MiB by default); larger is 431.
     pub max_header_bytes: usize,
@@ -78,6 +83,7 @@ impl EntryPointConfig {
             underscore_headers: UnderscoreHeaders::Keep,
             encode_query_semicolons: false,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            encoded_characters: None,
             origin: Origin {
                 file: file.to_path_buf(),
                 line: 0,
@@ -283,6 +289,40 @@ struct EntryPointHttpFile {
     encode_query_semicolons: Option<bool>,
     #[serde(rename = "maxHeaderBytes")]
     max_header_bytes: Option<At<i64>>,
+    #[serde(rename = "encodedCharacters")]
+    encoded_characters: Option<EncodedCharactersFile>,
+}
+
+/// `http.encodedCharacters` as written: each byte allowed unless false.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct EncodedCharactersFile {
+    allow_encoded_slash: Option<bool>,
+    allow_encoded_back_slash: Option<bool>,
+    allow_encoded_null_character: Option<bool>,
+    allow_encoded_semicolon: Option<bool>,
+    allow_encoded_percent: Option<bool>,
+    allow_encoded_question_mark: Option<bool>,
+    allow_encoded_hash: Option<bool>,
+}
+
+impl EncodedCharactersFile {
+    /// The bytes refused.
+    fn denied(&self) -> Vec<u8> {
+        [
+            (self.allow_encoded_slash, b'/'),
+            (self.allow_encoded_back_slash, b'\\'),
+            (self.allow_encoded_null_character, 0),
+            (self.allow_encoded_semicolon, b';'),
+            (self.allow_encoded_percent, b'%'),
+            (self.allow_encoded_question_mark, b'?'),
+            (self.allow_encoded_hash, b'#'),
+        ]
+        .into_iter()
+        .filter(|(allowed, _)| *allowed == Some(false))
+        .map(|(_, byte)| byte)
+        .collect()
+    }
 }
 
 /// `http.tls` as written.
@@ -325,13 +365,7 @@ struct RedirectFile {
 }
 
 impl Schema for EntryPointHttpFile {
-    const KEYS: Spec = &[
-        (
-            "encodedCharacters",
-            Support::Error("ignoring it would change which encoded paths are refused"),
-        ),
-        ("sanitizePath", Support::Warn("")),
-    ];
+    const KEYS: Spec = &[("sanitizePath", Support::Warn(""))];
 }
 
 /// `http2` as written.
@@ -500,6 +534,10 @@ pub(super) fn check(
     }
     let http = file.http;
     ep.encode_query_semicolons = http.encode_query_semicolons.unwrap_or(false);
+    ep.encoded_characters = http
+        .encoded_characters
+        .as_ref()
+        .map(EncodedCharactersFile::denied);
     if let Some(m) = http.max_header_bytes.filter(|m| m.ok) {
         // Go's server reads 0 (and below) as its default.
         match usize::try_from(m.value) {

@@ -534,6 +534,9 @@ entryPoints:
     address: ":82"
     http:
       underscoreHeadersStrategy: reject
+      encodedCharacters:
+        allowEncodedSlash: false
+        allowEncodedHash: true
   c:
     address: ":83"
     http:
@@ -551,6 +554,8 @@ entryPoints:
     assert!(!ep("b").forwarded_headers.not_append_x_forwarded_for);
     assert!(ep("a").encode_query_semicolons && !ep("b").encode_query_semicolons);
     assert_eq!(ep("a").max_header_bytes, 8192);
+    assert_eq!(ep("b").encoded_characters.as_deref(), Some(&b"/"[..]));
+    assert_eq!(ep("a").encoded_characters, None);
     assert_eq!(ep("b").max_header_bytes, 1 << 20, "Go's default");
     let e = errs(static_yaml(
         "entryPoints:\n  a:\n    address: \":81\"\n    http:\n      maxHeaderBytes: 4294967296\n",
