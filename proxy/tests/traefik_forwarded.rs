@@ -271,6 +271,64 @@ async fn forwarding_headers_are_set_before_routing_as_in_traefik() {
     );
 }
 
+/// Traefik and the proxy on the same dynamic configuration, each with the
+/// entrypoints `eps` (name, its extra static YAML; the first is where
+/// readiness is checked: a router for [`READY_HOST`] to backend `main`).
+struct Both {
+    /// Kept running until dropped.
+    _traefik: Traefik,
+    theirs: Vec<(String, SocketAddr)>,
+    proxy: TestProxy,
+    _dir: TempDir,
+}
+
+impl Both {
+    async fn start(bin: &std::path::Path, tag: &str, dynamic: &str, eps: &[(&str, &str)]) -> Both {
+        let dir = TempDir::new(tag);
+        let dyn_path = dir.write("dynamic.yml", dynamic);
+        let theirs: Vec<(String, SocketAddr, String)> = eps
+            .iter()
+            .map(|(n, extra)| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                ((*n).to_owned(), addr, (*extra).to_owned())
+            })
+            .collect();
+        let traefik = Traefik::start(
+            bin,
+            &dir,
+            &support::traefik::static_yaml(&theirs, &dyn_path, None),
+        );
+        let mut ours = String::from("entryPoints:\n");
+        for (n, extra) in eps {
+            let _ = write!(ours, "  {n}:\n    address: \"127.0.0.1:0\"\n{extra}");
+        }
+        ours += "providers:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n";
+        let proxy = start_proxy_static(dynamic, &ours, 1);
+        let first = proxy.addr(eps[0].0);
+        for (addr, what) in [(theirs[0].1, "traefik"), (first, "proxy")] {
+            wait_ready(
+                addr,
+                READY_HOST,
+                "main",
+                what,
+                Duration::from_secs(20),
+                || traefik.log_text(),
+            )
+            .await;
+        }
+        Both {
+            _traefik: traefik,
+            theirs: theirs.into_iter().map(|(n, a, _)| (n, a)).collect(),
+            proxy,
+            _dir: dir,
+        }
+    }
+
+    fn traefik_addr(&self, ep: &str) -> SocketAddr {
+        self.theirs.iter().find(|t| t.0 == ep).unwrap().1
+    }
+}
+
 /// One request of the entrypoint-options comparison: sent from
 /// `127.0.0.<source>` to entrypoint `ep`, with `headers`.
 struct EpCase {
@@ -474,37 +532,8 @@ async fn entrypoint_header_options_act_as_in_traefik() {
                allowEncodedHash: false\n";
     let eps = [("web", trusted), ("del", del), ("rej", rej), ("enc", enc)];
 
-    let dir = TempDir::new("traefik-ep-headers");
-    let dyn_path = dir.write("dynamic.yml", &dynamic);
-    let theirs: Vec<(String, SocketAddr, String)> = eps
-        .iter()
-        .map(|(n, extra)| {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            ((*n).to_owned(), addr, (*extra).to_owned())
-        })
-        .collect();
-    let traefik = Traefik::start(
-        &bin,
-        &dir,
-        &support::traefik::static_yaml(&theirs, &dyn_path, None),
-    );
-    let mut ours = String::from("entryPoints:\n");
-    for (n, extra) in eps {
-        let _ = write!(ours, "  {n}:\n    address: \"127.0.0.1:0\"\n{extra}");
-    }
-    ours += "providers:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n";
-    let proxy = start_proxy_static(&dynamic, &ours, 1);
-    for (addr, what) in [(theirs[0].1, "traefik"), (proxy.web, "proxy")] {
-        wait_ready(
-            addr,
-            READY_HOST,
-            "main",
-            what,
-            Duration::from_secs(20),
-            || traefik.log_text(),
-        )
-        .await;
-    }
+    let both = Both::start(&bin, "traefik-ep-headers", &dynamic, &eps).await;
+    let (traefik_at, proxy) = (|ep: &str| both.traefik_addr(ep), &both.proxy);
 
     let mut wrong = Vec::new();
     let mut compared = 0;
@@ -515,8 +544,11 @@ async fn entrypoint_header_options_act_as_in_traefik() {
             let _ = write!(req, "{k}: {v}\r\n");
         }
         req += "Connection: close\r\n\r\n";
-        let t_addr = theirs.iter().find(|t| t.0 == c.ep).unwrap().1;
-        let t = observed(&exchange(t_addr, source, req.as_bytes()).await.unwrap());
+        let t = observed(
+            &exchange(traefik_at(c.ep), source, req.as_bytes())
+                .await
+                .unwrap(),
+        );
         let p = observed(
             &exchange(proxy.addr(c.ep), source, req.as_bytes())
                 .await
@@ -592,37 +624,7 @@ async fn max_header_bytes_limits_request_heads_as_in_traefik() {
         ("web", ""),
         ("small", "    http:\n      maxHeaderBytes: 8192\n"),
     ];
-    let dir = TempDir::new("traefik-max-header");
-    let dyn_path = dir.write("dynamic.yml", &dynamic);
-    let theirs: Vec<(String, SocketAddr, String)> = eps
-        .iter()
-        .map(|(n, extra)| {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            ((*n).to_owned(), addr, (*extra).to_owned())
-        })
-        .collect();
-    let traefik = Traefik::start(
-        &bin,
-        &dir,
-        &support::traefik::static_yaml(&theirs, &dyn_path, None),
-    );
-    let mut ours = String::from("entryPoints:\n");
-    for (n, extra) in eps {
-        let _ = write!(ours, "  {n}:\n    address: \"127.0.0.1:0\"\n{extra}");
-    }
-    ours += "providers:\n  file:\n    filename: \"{DIR}/dynamic.yml\"\n";
-    let proxy = start_proxy_static(&dynamic, &ours, 1);
-    for (addr, what) in [(theirs[0].1, "traefik"), (proxy.web, "proxy")] {
-        wait_ready(
-            addr,
-            READY_HOST,
-            "main",
-            what,
-            Duration::from_secs(20),
-            || traefik.log_text(),
-        )
-        .await;
-    }
+    let both = Both::start(&bin, "traefik-max-header", &dynamic, &eps).await;
     // (entrypoint, header size, over HTTP/2). The test backend takes
     // heads up to about 400 KiB: larger ones are refused by it, not by
     // the entrypoint. HTTP/1's limit is Go's plus up to one read (hyper's
@@ -640,9 +642,8 @@ async fn max_header_bytes_limits_request_heads_as_in_traefik() {
     ];
     let mut wrong = Vec::new();
     for (ep, size, h2) in cases {
-        let t_addr = theirs.iter().find(|t| t.0 == ep).unwrap().1;
-        let t = with_header_of(t_addr, size, h2).await;
-        let p = with_header_of(proxy.addr(ep), size, h2).await;
+        let t = with_header_of(both.traefik_addr(ep), size, h2).await;
+        let p = with_header_of(both.proxy.addr(ep), size, h2).await;
         eprintln!("{ep} header of {size} bytes, h2 {h2}: traefik {t}, proxy {p}");
         if t != p {
             wrong.push(format!(

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::json::{Query, go_duration, unescape};
 use super::view::{self, Runtime, provider};
 use super::{Admin, certificates, dashboard, explain};
-use crate::config::UnderscoreHeaders;
+use crate::config::{EncodedCharacters, UnderscoreHeaders};
 use crate::control::ReloadResult;
 use crate::observe::DecisionStats;
 use crate::observe::access_log::rfc3339_nano as rfc3339;
@@ -535,15 +535,7 @@ fn entrypoints(admin: &Admin) -> Vec<Value> {
             if let Some(denied) = &ep.encoded_characters {
                 // Go's `omitempty`: only the allowed ones are shown.
                 let mut e = serde_json::Map::new();
-                for (key, b) in [
-                    ("allowEncodedSlash", b'/'),
-                    ("allowEncodedBackSlash", b'\\'),
-                    ("allowEncodedNullCharacter", 0),
-                    ("allowEncodedSemicolon", b';'),
-                    ("allowEncodedPercent", b'%'),
-                    ("allowEncodedQuestionMark", b'?'),
-                    ("allowEncodedHash", b'#'),
-                ] {
+                for (key, b) in EncodedCharacters::KEYS {
                     if !denied.contains(&b) {
                         e.insert(key.to_owned(), json!(true));
                     }

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{IpStrategy, MiddlewareConfig, SourceCriterion};
+use crate::config::{EncodedCharacters, IpStrategy, MiddlewareConfig, SourceCriterion};
 
 use super::super::json::go_duration;
 
@@ -83,19 +83,11 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
         }
         MiddlewareConfig::PassTlsClientCert(p) => ("passTLSClientCert", json!(p)),
         MiddlewareConfig::EncodedCharacters(e) => {
-            let allowed = |b: u8| !e.denied.contains(&b);
-            (
-                "encodedCharacters",
-                json!({
-                    "allowEncodedSlash": allowed(b'/'),
-                    "allowEncodedBackSlash": allowed(b'\\'),
-                    "allowEncodedNullCharacter": allowed(0),
-                    "allowEncodedSemicolon": allowed(b';'),
-                    "allowEncodedPercent": allowed(b'%'),
-                    "allowEncodedQuestionMark": allowed(b'?'),
-                    "allowEncodedHash": allowed(b'#'),
-                }),
-            )
+            let allowed: Map<String, Value> = EncodedCharacters::KEYS
+                .iter()
+                .map(|(key, b)| ((*key).to_owned(), json!(!e.denied.contains(b))))
+                .collect();
+            ("encodedCharacters", Value::Object(allowed))
         }
         MiddlewareConfig::StripPrefix(s) => {
             let mut b = json!({"prefixes": s.prefixes});

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::EncodedCharacters;
 use crate::ipnet::IpNet;
 
 use super::super::address::parse_entrypoint_address;
@@ -309,19 +310,16 @@ struct EncodedCharactersFile {
 impl EncodedCharactersFile {
     /// The bytes refused.
     fn denied(&self) -> Vec<u8> {
-        [
-            (self.allow_encoded_slash, b'/'),
-            (self.allow_encoded_back_slash, b'\\'),
-            (self.allow_encoded_null_character, 0),
-            (self.allow_encoded_semicolon, b';'),
-            (self.allow_encoded_percent, b'%'),
-            (self.allow_encoded_question_mark, b'?'),
-            (self.allow_encoded_hash, b'#'),
-        ]
-        .into_iter()
-        .filter(|(allowed, _)| *allowed == Some(false))
-        .map(|(_, byte)| byte)
-        .collect()
+        let allowed = |a: Option<bool>| a.unwrap_or(true);
+        EncodedCharacters::denying([
+            allowed(self.allow_encoded_slash),
+            allowed(self.allow_encoded_back_slash),
+            allowed(self.allow_encoded_null_character),
+            allowed(self.allow_encoded_semicolon),
+            allowed(self.allow_encoded_percent),
+            allowed(self.allow_encoded_question_mark),
+            allowed(self.allow_encoded_hash),
+        ])
     }
 }
 

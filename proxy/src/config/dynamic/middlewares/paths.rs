@@ -97,6 +97,31 @@ pub struct EncodedCharacters {
     pub denied: Vec<u8>,
 }
 
+impl EncodedCharacters {
+    /// Each option's key and the byte it allows, in Traefik's order (the
+    /// middleware's and the entrypoint's `http.encodedCharacters`).
+    pub const KEYS: [(&'static str, u8); 7] = [
+        ("allowEncodedSlash", b'/'),
+        ("allowEncodedBackSlash", b'\\'),
+        ("allowEncodedNullCharacter", 0),
+        ("allowEncodedSemicolon", b';'),
+        ("allowEncodedPercent", b'%'),
+        ("allowEncodedQuestionMark", b'?'),
+        ("allowEncodedHash", b'#'),
+    ];
+
+    /// The bytes refused when `allowed[i]` says whether the byte of
+    /// [`Self::KEYS`]`[i]` is allowed.
+    pub fn denying(allowed: [bool; 7]) -> Vec<u8> {
+        Self::KEYS
+            .iter()
+            .zip(allowed)
+            .filter(|(_, allowed)| !allowed)
+            .map(|((_, byte), _)| *byte)
+            .collect()
+    }
+}
+
 // === file schemas ===
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,19 +289,15 @@ pub(in super::super) struct EncodedCharactersFile {
 
 impl EncodedCharactersFile {
     pub(super) fn check(self) -> Option<MiddlewareConfig> {
-        let denied = [
-            (self.allow_encoded_slash, b'/'),
-            (self.allow_encoded_back_slash, b'\\'),
-            (self.allow_encoded_null_character, 0),
-            (self.allow_encoded_semicolon, b';'),
-            (self.allow_encoded_percent, b'%'),
-            (self.allow_encoded_question_mark, b'?'),
-            (self.allow_encoded_hash, b'#'),
-        ]
-        .into_iter()
-        .filter(|(allowed, _)| !allowed)
-        .map(|(_, byte)| byte)
-        .collect();
+        let denied = EncodedCharacters::denying([
+            self.allow_encoded_slash,
+            self.allow_encoded_back_slash,
+            self.allow_encoded_null_character,
+            self.allow_encoded_semicolon,
+            self.allow_encoded_percent,
+            self.allow_encoded_question_mark,
+            self.allow_encoded_hash,
+        ]);
         Some(MiddlewareConfig::EncodedCharacters(EncodedCharacters {
             denied,
         }))
