@@ -9,7 +9,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::providers::{EtcdServer, ProxyProcess, backend_of, route_pairs, wait_until};
+use support::providers::{
+    EtcdServer, ProxyProcess, backend_of, lost_across_outage, route_pairs, wait_until,
+};
 use support::*;
 
 fn static_cfg(dir: &TempDir, etcd: &EtcdServer) -> std::path::PathBuf {
@@ -80,24 +82,16 @@ fn etcd_down_and_back_loses_no_request_and_bad_values_are_refused() {
     put_all(&etcd, &route_pairs("traefik", "p", a.addr));
     let dir = TempDir::new("etcd-provider");
     let p = ProxyProcess::start(&static_cfg(&dir, &etcd));
-    assert!(wait_until(Duration::from_secs(10), || backend_of(
-        p.web, "/p"
-    )
-    .as_deref()
-        == Some("a")));
-    let mut failed = 0;
-    for i in 0..200 {
-        if i == 40 {
-            etcd.stop();
-        }
-        if i == 120 {
-            etcd.restart();
-        }
-        if backend_of(p.web, "/p").as_deref() != Some("a") {
-            failed += 1;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let failed = {
+        let store = std::cell::RefCell::new(&mut etcd);
+        lost_across_outage(
+            p.web,
+            200,
+            (40, 120),
+            || store.borrow_mut().stop(),
+            || store.borrow_mut().restart(),
+        )
+    };
     assert_eq!(failed, 0, "requests lost while the store was down");
     assert!(
         p.logged("cannot reach the provider"),

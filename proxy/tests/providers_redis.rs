@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::providers::{ProxyProcess, backend_of, route_pairs, wait_until};
+use support::providers::{ProxyProcess, backend_of, lost_across_outage, route_pairs, wait_until};
 use support::redis::RedisServer;
 use support::*;
 
@@ -85,24 +85,16 @@ fn redis_down_and_back_loses_no_request() {
     set_all(&redis, &route_pairs("traefik", "p", a.addr));
     let dir = TempDir::new("redis-provider");
     let p = ProxyProcess::start(&static_cfg(&dir, &redis));
-    assert!(wait_until(Duration::from_secs(10), || backend_of(
-        p.web, "/p"
-    )
-    .as_deref()
-        == Some("a")));
-    let mut failed = 0;
-    for i in 0..300 {
-        if i == 50 {
-            redis.stop();
-        }
-        if i == 200 {
-            redis.restart();
-        }
-        if backend_of(p.web, "/p").as_deref() != Some("a") {
-            failed += 1;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let failed = {
+        let store = std::cell::RefCell::new(&mut redis);
+        lost_across_outage(
+            p.web,
+            300,
+            (50, 200),
+            || store.borrow_mut().stop(),
+            || store.borrow_mut().restart(),
+        )
+    };
     assert_eq!(failed, 0, "requests lost while the store was down");
     assert!(
         p.logged("cannot reach the provider"),

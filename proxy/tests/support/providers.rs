@@ -398,6 +398,39 @@ impl Drop for ProxyProcess {
 
 /// The backend a blocking GET of `path` on `addr` reaches (`None`: not
 /// routed, or no answer).
+/// Sends `n` requests for `/p` to `web`, 5 ms apart, with the store taken
+/// down (`down`) before request `down_at` and brought back (`up`) before
+/// `up_at`, after waiting (10 s at most) for `/p` to reach backend `a`;
+/// the number that did not reach `a` (0 when the last good configuration
+/// kept serving through the outage).
+pub fn lost_across_outage(
+    web: SocketAddr,
+    n: usize,
+    (down_at, up_at): (usize, usize),
+    mut down: impl FnMut(),
+    mut up: impl FnMut(),
+) -> usize {
+    let at_a = || backend_of(web, "/p").as_deref() == Some("a");
+    assert!(
+        wait_until(Duration::from_secs(10), at_a),
+        "/p never reached a"
+    );
+    let mut failed = 0;
+    for i in 0..n {
+        if i == down_at {
+            down();
+        }
+        if i == up_at {
+            up();
+        }
+        if !at_a() {
+            failed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    failed
+}
+
 pub fn backend_of(addr: SocketAddr, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = TcpStream::connect(addr).ok()?;
