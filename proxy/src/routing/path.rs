@@ -121,8 +121,9 @@ pub fn normalize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, Path
     if is_routing_normal(sanitized.as_bytes()) {
         return Ok(sanitized);
     }
-    // Step 3: `withRoutingPath`: decode everything but reserved characters.
-    let routed = routing_decode(sanitized.as_bytes(), arena);
+    // Step 3: `withRoutingPath`: decode everything but reserved characters
+    // (the sanitised path's escapes are valid and in upper case).
+    let routed = routing_path(sanitized, arena)?;
     if routed == raw {
         return Ok(raw);
     }
@@ -320,44 +321,6 @@ fn go_clean_rooted<'a>(p: &[u8], arena: &'a Bump) -> &'a [u8] {
         }
     }
     out.into_bump_slice()
-}
-
-/// Traefik's `withRoutingPath`: decode percent-encodings except reserved
-/// characters. Decoded bytes that do not form UTF-8 stay encoded.
-///
-/// `p` holds only valid escapes (checked by the caller) and UTF-8 text.
-fn routing_decode<'a>(p: &[u8], arena: &'a Bump) -> &'a str {
-    let mut out = BumpString::with_capacity_in(p.len(), arena);
-    let mut run = BumpVec::new_in(arena);
-    let mut i = 0;
-    while i < p.len() {
-        if p[i] != b'%' {
-            let start = i;
-            while i < p.len() && p[i] != b'%' {
-                i += 1;
-            }
-            push_utf8_or_escaped(&mut out, &p[start..i]);
-            continue;
-        }
-        run.clear();
-        while i + 2 < p.len() && p[i] == b'%' {
-            let v = hex_val(p[i + 1]).unwrap_or(0) * 16 + hex_val(p[i + 2]).unwrap_or(0);
-            if is_reserved(v) {
-                break;
-            }
-            run.push(v);
-            i += 3;
-        }
-        if run.is_empty() {
-            // A reserved escape (already upper case): copy it as is.
-            let end = (i + 3).min(p.len());
-            push_utf8_or_escaped(&mut out, &p[i..end]);
-            i = end;
-        } else {
-            push_utf8_or_escaped(&mut out, &run);
-        }
-    }
-    out.into_bump_str()
 }
 
 /// The muxer's `withRoutingPath` alone, on a path as a request carries it
