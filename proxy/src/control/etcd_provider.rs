@@ -20,11 +20,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::http_client::HttpClient;
-use super::provider::{Backoff, Sink, Stop};
+use super::provider::{Backoff, GATHER, Sink, Stop};
 use crate::config::{EtcdProviderConfig, ProviderSource};
 
-/// How long watch events are gathered before the keys are read.
-const GATHER: Duration = Duration::from_millis(30);
 /// The deadline of one request other than the watch.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer read whole.

@@ -35,16 +35,21 @@ pub fn load(static_cfg: &StaticConfig) -> Loaded {
             ..Loaded::default()
         };
     };
-    let entry_points: Vec<String> = static_cfg
-        .entry_points
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
-    let mut loaded =
-        config::load_dynamic_isolated(file, &entry_points, static_cfg.default_rule_syntax);
-    config::disable_missing_internal(&mut loaded, &static_cfg.internal_services());
-    config::apply_entry_point_models(&mut loaded, static_cfg);
+    let mut loaded = config::load_dynamic_isolated(
+        file,
+        &static_cfg.entry_point_names(),
+        static_cfg.default_rule_syntax,
+    );
+    finish_load(&mut loaded, static_cfg);
     loaded
+}
+
+/// The steps of a load that need the static configuration: references to
+/// `@internal` services the static configuration does not enable disable
+/// their holders, and the entrypoints' models apply.
+pub(super) fn finish_load(loaded: &mut Loaded, static_cfg: &StaticConfig) {
+    config::disable_missing_internal(loaded, &static_cfg.internal_services());
+    config::apply_entry_point_models(loaded, static_cfg);
 }
 
 /// The certificate files a configuration reads (absolute paths), shared

@@ -21,7 +21,9 @@ use crate::config::UpstreamTlsConfig;
 /// A client for `http://` and `https://` URLs.
 #[derive(Clone)]
 pub(super) struct HttpClient {
-    tls: Option<(TlsConnector, UpstreamTlsConfig)>,
+    /// For `https` URLs, and the settings its server names come from.
+    tls: TlsConnector,
+    settings: UpstreamTlsConfig,
 }
 
 /// A response read whole.
@@ -34,11 +36,12 @@ pub(super) struct Response {
 impl HttpClient {
     /// A client; `tls` configures `https` (the system's roots when `None`).
     pub(super) fn new(tls: Option<&UpstreamTlsConfig>) -> Result<Self, String> {
-        let t = tls.cloned().unwrap_or_default();
-        let config = crate::tls::client::client_config(&t, true)
+        let settings = tls.cloned().unwrap_or_default();
+        let config = crate::tls::client::client_config(&settings, true)
             .map_err(|e| format!("tls: {}", e.message))?;
         Ok(HttpClient {
-            tls: Some((TlsConnector::from(Arc::new(config)), t)),
+            tls: TlsConnector::from(Arc::new(config)),
+            settings,
         })
     }
 
@@ -90,9 +93,9 @@ impl HttpClient {
             .body(Full::new(body))
             .map_err(|e| format!("request: {e}"))?;
         let resp = if https {
-            let (connector, t) = self.tls.as_ref().ok_or("no TLS client")?;
-            let name: ServerName<'static> = crate::tls::client::server_name(t, host)?;
-            let stream = connector
+            let name: ServerName<'static> = crate::tls::client::server_name(&self.settings, host)?;
+            let stream = self
+                .tls
                 .connect(name, stream)
                 .await
                 .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;

@@ -142,11 +142,7 @@ fn load_all(
     providers: &provider::Providers,
     file_good: &Mutex<Option<config::FileTexts>>,
 ) -> Loaded {
-    let entry_points: Vec<String> = static_cfg
-        .entry_points
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let entry_points = static_cfg.entry_point_names();
     let syntax = static_cfg.default_rule_syntax;
     let files = config::read_file_provider(static_cfg.providers.file.as_ref());
     let others = providers.configs();
@@ -164,8 +160,7 @@ fn load_all(
         observe::record_config_rejected();
         loaded = config::load_providers(good.as_ref(), &others, &entry_points, syntax);
     }
-    config::disable_missing_internal(&mut loaded, &static_cfg.internal_services());
-    config::apply_entry_point_models(&mut loaded, static_cfg);
+    file::finish_load(&mut loaded, static_cfg);
     loaded
 }
 

@@ -30,6 +30,11 @@ use super::{Cause, Trigger};
 use crate::config::{ProviderConfig, ProviderSource, StaticConfig, check_source};
 use crate::routing::RuleSyntax;
 
+/// How long a store's change notifications are gathered before it is read
+/// again (Redis keyspace events, etcd watch events): a multi-key update
+/// passes through partial states.
+pub(super) const GATHER: Duration = Duration::from_millis(30);
+
 /// The last good configuration of each provider other than `file`.
 #[derive(Debug, Default)]
 pub(super) struct Providers {

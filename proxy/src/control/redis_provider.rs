@@ -19,11 +19,9 @@ use futures_core::Stream;
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
 
-use super::provider::{Backoff, Sink, Stop};
+use super::provider::{Backoff, GATHER, Sink, Stop};
 use crate::config::{ProviderSource, RedisProviderConfig};
 
-/// How long notifications are gathered before the store is read.
-const GATHER: Duration = Duration::from_millis(30);
 /// How often the store is read when notifications cannot be enabled.
 const POLL: Duration = Duration::from_millis(500);
 

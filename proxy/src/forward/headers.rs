@@ -133,20 +133,20 @@ fn remove_connection_named(
     kept
 }
 
-/// Go's canonical spelling of a header name (`x-foo` → `X-Foo`).
-fn canonical_name(name: &str) -> String {
+/// Go's `CanonicalHeaderKey`: each dash-separated word capitalised
+/// (`x-foo` → `X-Foo`).
+pub(crate) fn canonical_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
     let mut up = true;
-    name.chars()
-        .map(|c| {
-            let c = if up {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-            up = c == '-';
-            c
-        })
-        .collect()
+    for ch in name.chars() {
+        out.push(if up {
+            ch.to_ascii_uppercase()
+        } else {
+            ch.to_ascii_lowercase()
+        });
+        up = ch == '-';
+    }
+    out
 }
 
 /// Removes what the request's `Connection` header names, and `Connection`

@@ -61,9 +61,7 @@ pub(super) async fn serve(
         outcome,
         children,
     };
-    if router.chain.is_empty() {
-        return below.call(req).await;
-    }
+    // An empty chain calls `below` straight away (`Chain::run`).
     let cx = Exchange {
         conn: ctx,
         snapshot: snap,
@@ -126,10 +124,6 @@ impl Inner for Children<'_> {
             head: self.head,
             outcome: &mut *self.outcome,
         };
-        if router.chain.is_empty() {
-            call.call(req).await
-        } else {
-            router.chain.run(req, &cx, &mut call).await
-        }
+        router.chain.run(req, &cx, &mut call).await
     }
 }

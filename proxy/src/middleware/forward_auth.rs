@@ -34,6 +34,7 @@ use super::path::host_of;
 use super::{Frame, Inbound};
 use crate::config::ForwardAuth as Config;
 use crate::forward::ProxyBody;
+use crate::forward::headers::canonical_name;
 use crate::listener::ConnCtx;
 use crate::tls::UpstreamClients;
 use crate::upstream::{
@@ -363,7 +364,7 @@ fn copy_auth_headers(c: &Config, auth: &HeaderMap, req: &mut HeaderMap) {
         }
     }
     if let Some(re) = &c.auth_response_headers_regex {
-        let matches = |n: &HeaderName| re.0.is_match_str(&canonical(n.as_str()));
+        let matches = |n: &HeaderName| re.0.is_match_str(&canonical_name(n.as_str()));
         let drop: Vec<HeaderName> = req.keys().filter(|n| matches(n)).cloned().collect();
         for n in drop {
             req.remove(n);
@@ -374,21 +375,6 @@ fn copy_auth_headers(c: &Config, auth: &HeaderMap, req: &mut HeaderMap) {
             }
         }
     }
-}
-
-/// Go's `CanonicalHeaderKey`: each dash-separated word capitalised.
-fn canonical(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut up = true;
-    for ch in name.chars() {
-        out.push(if up {
-            ch.to_ascii_uppercase()
-        } else {
-            ch.to_ascii_lowercase()
-        });
-        up = ch == '-';
-    }
-    out
 }
 
 /// The name of the cookie a `Set-Cookie` value sets.
@@ -498,7 +484,7 @@ mod tests {
 
     #[test]
     fn header_names_are_canonical_as_go_writes_them() {
-        assert_eq!(canonical("x-auth-user"), "X-Auth-User");
-        assert_eq!(canonical("www-authenticate"), "Www-Authenticate");
+        assert_eq!(canonical_name("x-auth-user"), "X-Auth-User");
+        assert_eq!(canonical_name("www-authenticate"), "Www-Authenticate");
     }
 }

@@ -227,8 +227,9 @@ pub struct ForwardedHeadersConfig {
     /// Trust every client's `X-Forwarded-*` headers.
     pub insecure: bool,
     /// `connection`: headers a request's `Connection` header names that
-    /// rules and middlewares still see (as written; any case matches); they are removed only
-    /// when the request is sent upstream, as every `Connection`-named one.
+    /// rules and middlewares still see (as written; any case matches);
+    /// they are removed only when the request is sent upstream, as every
+    /// `Connection`-named one.
     pub connection: Vec<String>,
     /// `notAppendXForwardedFor`: the client's address is not appended to
     /// `X-Forwarded-For` (a trusted client's list goes on as sent, an
@@ -539,7 +540,7 @@ pub(super) fn check(
     if let Some(m) = http.max_header_bytes.filter(|m| m.ok) {
         // Go's server reads 0 (and below) as its default.
         match usize::try_from(m.value) {
-            Ok(0) | Err(_) if m.value <= 0 => {}
+            _ if m.value <= 0 => {}
             Ok(n) if n <= MAX_HEADER_BYTES_LIMIT => ep.max_header_bytes = n,
             _ => ctx.error(
                 &m.path,
