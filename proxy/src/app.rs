@@ -171,6 +171,7 @@ pub fn start(
                 connection: ep.forwarded_headers.connection.clone().into(),
                 not_append_x_forwarded_for: ep.forwarded_headers.not_append_x_forwarded_for,
                 encode_query_semicolons: ep.encode_query_semicolons,
+                sanitize_path: ep.sanitize_path,
                 max_header_bytes: ep.max_header_bytes,
             },
         });

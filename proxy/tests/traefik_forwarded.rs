@@ -10,7 +10,7 @@
 //! `forwardedHeaders.trustedIPs`). Also compared: the entrypoint options
 //! for request headers (`underscoreHeadersStrategy`,
 //! `forwardedHeaders.connection` / `notAppendXForwardedFor`,
-//! `encodeQuerySemicolons`, `encodedCharacters`) by what the backend
+//! `encodeQuerySemicolons`, `encodedCharacters`, `sanitizePath`) by what the backend
 //! receives, and
 //! `maxHeaderBytes` over HTTP/1.1 and HTTP/2. Without Traefik each test
 //! prints a SKIP line and passes.
@@ -458,6 +458,38 @@ const EP_CASES: &[EpCase] = &[
         path: "/",
         headers: &[("X_Forwarded_For", "6.6.6.6"), ("X_Real_Ip", "6.6.6.6")],
     },
+    // http.sanitizePath: false keeps dot segments and repeated slashes, for
+    // the rule and the upstream; escapes are still normalised.
+    EpCase {
+        ep: "raw",
+        source: 1,
+        path: "/x/../keep",
+        headers: &[("X-Keep", "1")],
+    },
+    EpCase {
+        ep: "web",
+        source: 1,
+        path: "/x/../keep",
+        headers: &[("X-Keep", "1")],
+    },
+    EpCase {
+        ep: "raw",
+        source: 1,
+        path: "//keep",
+        headers: &[("X-Keep", "1")],
+    },
+    EpCase {
+        ep: "raw",
+        source: 1,
+        path: "/a/./b/%2e%2e/%63//d/",
+        headers: &[],
+    },
+    EpCase {
+        ep: "web",
+        source: 1,
+        path: "/a/./b/%2e%2e/%63//d/",
+        headers: &[],
+    },
 ];
 
 /// What a client and the backend saw of one exchange: the status, the
@@ -493,7 +525,8 @@ fn observed(raw: &[u8]) -> String {
         })
         .collect();
     format!(
-        "{status} {backend} query {:?} {}",
+        "{status} {backend} path {:?} query {:?} {}",
+        json["path"].as_str(),
         json["query"].as_str(),
         seen.join(" ")
     )
@@ -530,7 +563,14 @@ async fn entrypoint_header_options_act_as_in_traefik() {
     let rej = "    http:\n      underscoreHeadersStrategy: reject\n";
     let enc = "    http:\n      encodedCharacters:\n        allowEncodedSlash: false\n        \
                allowEncodedHash: false\n";
-    let eps = [("web", trusted), ("del", del), ("rej", rej), ("enc", enc)];
+    let raw = "    http:\n      sanitizePath: false\n";
+    let eps = [
+        ("web", trusted),
+        ("del", del),
+        ("rej", rej),
+        ("enc", enc),
+        ("raw", raw),
+    ];
 
     let both = Both::start(&bin, "traefik-ep-headers", &dynamic, &eps).await;
     let (traefik_at, proxy) = (|ep: &str| both.traefik_addr(ep), &both.proxy);

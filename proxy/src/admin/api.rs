@@ -528,7 +528,8 @@ fn entrypoints(admin: &Admin) -> Vec<Value> {
             if fh.not_append_x_forwarded_for {
                 forwarded["notAppendXForwardedFor"] = json!(true);
             }
-            let mut http = json!({"sanitizePath": true, "maxHeaderBytes": ep.max_header_bytes});
+            let mut http =
+                json!({"sanitizePath": ep.sanitize_path, "maxHeaderBytes": ep.max_header_bytes});
             if ep.encode_query_semicolons {
                 http["encodeQuerySemicolons"] = json!(true);
             }

@@ -20,7 +20,9 @@ use crate::ProxyRequest;
 use crate::ipnet::canonical_ip;
 use crate::listener::ConnCtx;
 use crate::observe::{DecisionStats, DecisionTimer};
-use crate::routing::{Router, host_without_port, normalize_path, routing_path, sanitize_path};
+use crate::routing::{
+    Router, host_without_port, normalize_path_as, routing_path, sanitize_path_as,
+};
 use crate::snapshot::{EntryPointRoutes, RouteTarget};
 
 thread_local! {
@@ -49,10 +51,11 @@ pub(super) fn route<B>(
     let decision = ARENA.with(|arena| {
         let mut arena = arena.borrow_mut();
         let raw = req.uri().path();
-        let d = match normalize_path(raw, &arena) {
+        let clean = ctx.entrypoint.headers.sanitize_path;
+        let d = match normalize_path_as(raw, &arena, clean) {
             Ok(path) => {
                 if !std::ptr::eq(path, raw)
-                    && let Ok(s) = sanitize_path(raw, &arena)
+                    && let Ok(s) = sanitize_path_as(raw, &arena, clean)
                     && s != raw
                 {
                     sanitized = Some(s.to_owned());

@@ -70,6 +70,8 @@ pub struct EntryPointHeaders {
     pub not_append_x_forwarded_for: bool,
     /// `http.encodeQuerySemicolons`.
     pub encode_query_semicolons: bool,
+    /// `http.sanitizePath`.
+    pub sanitize_path: bool,
     /// `http.maxHeaderBytes`: the largest request head (431 above).
     pub max_header_bytes: usize,
 }
@@ -81,6 +83,7 @@ impl Default for EntryPointHeaders {
             connection: Box::default(),
             not_append_x_forwarded_for: false,
             encode_query_semicolons: false,
+            sanitize_path: true,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
     }

@@ -28,7 +28,10 @@ mod tests;
 use crate::request::ProxyRequest;
 
 pub use parser::{RuleError, parse_rule, parse_rule_with};
-pub use path::{PathError, host_without_port, normalize_path, routing_path, sanitize_path};
+pub use path::{
+    PathError, host_without_port, normalize_path, normalize_path_as, routing_path, sanitize_path,
+    sanitize_path_as,
+};
 pub use router::{LinearRouter, RouteEntry, Router};
 pub use syntax::RuleSyntax;
 

@@ -114,10 +114,21 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// A decoded byte sequence that is not valid UTF-8 stays percent-encoded
 /// (Go would route on the raw bytes; a `&str` cannot hold them).
 pub fn normalize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, PathError> {
+    normalize_path_as(raw, arena, true)
+}
+
+/// [`normalize_path`] on an entrypoint whose `http.sanitizePath` is
+/// `clean`: when false, dot segments and repeated slashes stay (Traefik
+/// then only normalises escapes before routing).
+pub fn normalize_path_as<'a>(
+    raw: &'a str,
+    arena: &'a Bump,
+    clean: bool,
+) -> Result<&'a str, PathError> {
     if is_routing_normal(raw.as_bytes()) {
         return Ok(raw);
     }
-    let sanitized = sanitize_path(raw, arena)?;
+    let sanitized = sanitize_path_as(raw, arena, clean)?;
     if is_routing_normal(sanitized.as_bytes()) {
         return Ok(sanitized);
     }
@@ -136,6 +147,17 @@ pub fn normalize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, Path
 /// two of [`normalize_path`]'s steps, without the routing-only decoding.
 /// Returns `raw` itself, without allocating, when nothing changes.
 pub fn sanitize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, PathError> {
+    sanitize_path_as(raw, arena, true)
+}
+
+/// [`sanitize_path`] on an entrypoint whose `http.sanitizePath` is `clean`:
+/// when false, only the escapes are normalised (Traefik's
+/// `normalizePath`), and `/a/../b` or `//b` go upstream as sent.
+pub fn sanitize_path_as<'a>(
+    raw: &'a str,
+    arena: &'a Bump,
+    clean: bool,
+) -> Result<&'a str, PathError> {
     if is_routing_normal(raw.as_bytes()) {
         return Ok(raw);
     }
@@ -196,7 +218,11 @@ pub fn sanitize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, PathE
     }
 
     // Step 2: `URL.JoinPath()` = `path.Clean`, keeping a trailing slash.
-    let cleaned = join_path_clean(&escaped, arena);
+    let cleaned = if clean {
+        join_path_clean(&escaped, arena)
+    } else {
+        escaped.into_bump_slice()
+    };
     if cleaned == raw.as_bytes() {
         return Ok(raw);
     }

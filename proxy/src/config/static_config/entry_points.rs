@@ -54,6 +54,9 @@ pub struct EntryPointConfig {
     /// (false, Traefik's default: it becomes `&`, Go's
     /// `AllowQuerySemicolons`).
     pub encode_query_semicolons: bool,
+    /// `http.sanitizePath` (default true): dot segments and repeated
+    /// slashes are removed from the path before routing and forwarding.
+    pub sanitize_path: bool,
     /// `http.encodedCharacters`: the percent-encoded bytes its routers
     /// refuse in a path (400), of `/`, `\`, NUL, `;`, `%`, `?`, `#`; every
     /// one allowed unless set to false. `Some` (even empty) makes a model:
@@ -83,6 +86,7 @@ impl EntryPointConfig {
             proxy_protocol: None,
             underscore_headers: UnderscoreHeaders::Keep,
             encode_query_semicolons: false,
+            sanitize_path: true,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             encoded_characters: None,
             origin: Origin {
@@ -289,6 +293,8 @@ struct EntryPointHttpFile {
     underscore_headers_strategy: Option<At<String>>,
     #[serde(rename = "encodeQuerySemicolons")]
     encode_query_semicolons: Option<bool>,
+    #[serde(rename = "sanitizePath")]
+    sanitize_path: Option<bool>,
     #[serde(rename = "maxHeaderBytes")]
     max_header_bytes: Option<At<i64>>,
     #[serde(rename = "encodedCharacters")]
@@ -364,7 +370,7 @@ struct RedirectFile {
 }
 
 impl Schema for EntryPointHttpFile {
-    const KEYS: Spec = &[("sanitizePath", Support::Warn(""))];
+    const KEYS: Spec = &[];
 }
 
 /// `http2` as written.
@@ -533,6 +539,7 @@ pub(super) fn check(
     }
     let http = file.http;
     ep.encode_query_semicolons = http.encode_query_semicolons.unwrap_or(false);
+    ep.sanitize_path = http.sanitize_path.unwrap_or(true);
     ep.encoded_characters = http
         .encoded_characters
         .as_ref()
