@@ -710,3 +710,77 @@ async fn a_connection_polling_ping_is_busy_not_slow() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A backend speaking HTTP/1.0 (a simple or legacy server): the client
+/// still gets an HTTP/1.1 answer on a connection that stays open, as from
+/// Traefik (Go's server writes its own status line), and a body the
+/// backend ends by closing becomes a chunked one instead of closing the
+/// client's connection too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http10_backend_answers_over_http11_keep_alive() {
+    use std::io::{Read, Write};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(8) {
+            let Ok(mut s) = s else { break };
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                head.push(b[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let answer: &[u8] = if head.starts_with("GET /sized") {
+                b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nsized"
+            } else {
+                b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close"
+            };
+            let _ = s.write_all(answer);
+        }
+    });
+    let dynamic = format!(
+        "http:\n  routers:\n    old:\n      rule: \"PathPrefix(`/`)\"\n      service: old\n  services:\n    old:\n      loadBalancer:\n        servers: [{{url: \"http://{addr}\"}}]\n"
+    );
+    let p = start_proxy(&dynamic);
+    let mut s = TcpStream::connect(p.web).await.unwrap();
+    for (path, body) in [
+        ("/sized", "sized"),
+        ("/close", "until-close"),
+        ("/sized", "sized"),
+    ] {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let complete = |got: &[u8]| {
+            let t = String::from_utf8_lossy(got);
+            t.contains("\r\n\r\n") && (t.ends_with(body) || t.ends_with("0\r\n\r\n"))
+        };
+        while !complete(&got) {
+            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                .await
+                .expect("an answer within 5 s")
+                .unwrap();
+            assert!(
+                n > 0,
+                "the proxy closed the connection after {path}: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {text}");
+        assert!(text.contains(body), "{path}: {text}");
+        assert_eq!(raw_header(&text, "connection"), None, "{path}: {text}");
+        if path == "/close" {
+            assert_eq!(
+                raw_header(&text, "transfer-encoding"),
+                Some("chunked"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -180,7 +180,7 @@ async fn journey(
         };
         router.chain.run(req, &cx, &mut call).await
     };
-    let resp = match served {
+    let mut resp = match served {
         Ok(resp) => resp,
         Err(e) => {
             let mut resp = Answer::from(&e).response();
@@ -193,6 +193,13 @@ async fn journey(
             resp
         }
     };
+    // The answer is the proxy's own HTTP/1.1 message, whatever version the
+    // backend spoke, as Go's server writes it for Traefik: an HTTP/1.0
+    // backend's answer would otherwise go out as `HTTP/1.0` without
+    // keep-alive, and a body it ends by closing would close the client's
+    // connection instead of being chunked. (hyper still answers an
+    // HTTP/1.0 client in HTTP/1.0.)
+    *resp.version_mut() = http::Version::HTTP_11;
     outcome.snap = Some(snap);
     resp
 }
