@@ -697,3 +697,76 @@ async fn max_header_bytes_limits_request_heads_as_in_traefik() {
         wrong.join("\n")
     );
 }
+
+/// Requests framed or addressed unusually, answered as Go's server answers
+/// them for Traefik: `OPTIONS *` by the server itself; a transfer coding
+/// other than one `chunked` refused with 501 (never handed on as a plain
+/// body); a path with bytes Go escapes forwarded escaped. Left different:
+/// hyper refuses (400) a `Transfer-Encoding` on an HTTP/1.0 request, which
+/// Go ignores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusual_request_framing_is_answered_as_in_traefik() {
+    let Some(bin) = find_traefik() else {
+        eprintln!(
+            "{}",
+            skip_message("unusual_request_framing_is_answered_as_in_traefik")
+        );
+        return;
+    };
+    let main = backend("main");
+    let dynamic = format!(
+        "http:\n  routers:\n\
+         \x20   ready:\n      rule: \"Host(`{READY_HOST}`)\"\n      service: main\n\
+         \x20   main:\n      rule: \"PathPrefix(`/`)\"\n      priority: 1\n      service: main\n\
+         \x20 services:\n\
+         \x20   main:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
+        main.addr
+    );
+    let both = Both::start(&bin, "traefik-framing", &dynamic, &[("web", "")]).await;
+    let cases: [(&str, &[u8]); 8] = [
+        ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+        ("OPTIONS /", b"OPTIONS / HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+        (
+            "gzip, chunked",
+            b"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "two Transfer-Encoding headers",
+            b"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "Chunked",
+            b"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ),
+        ("raw UTF-8 path", "GET /é HTTP/1.1\r\nHost: a.test\r\n\r\n".as_bytes()),
+        ("path with {}", b"GET /a{b}|c HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+        ("escaped UTF-8 path", b"GET /%c3%a9 HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+    ];
+    let mut wrong = Vec::new();
+    for (what, req) in cases {
+        let mut req = req.to_vec();
+        // One request per connection: the answer is read to the close.
+        let at = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        req.splice(at + 2..at + 2, b"Connection: close\r\n".iter().copied());
+        let source = Ipv4Addr::LOCALHOST;
+        let t = observed(
+            &exchange(both.traefik_addr("web"), source, &req)
+                .await
+                .unwrap(),
+        );
+        let p = observed(
+            &exchange(both.proxy.addr("web"), source, &req)
+                .await
+                .unwrap(),
+        );
+        eprintln!("{what}: traefik {t}");
+        if t != p {
+            wrong.push(format!("- {what}\n    traefik {t}\n    proxy   {p}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "request framing differs from Traefik:\n{}",
+        wrong.join("\n")
+    );
+}

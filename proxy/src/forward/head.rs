@@ -13,7 +13,7 @@
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
-use http::{HeaderMap, Request, Version};
+use http::{HeaderMap, Method, Request, Version};
 
 use super::headers::{self, Forwarding};
 use super::respond::Answer;
@@ -42,6 +42,12 @@ impl Head {
 
 /// Checks the head of `req` and prepares its headers for routing.
 pub(super) fn check<B>(ctx: &ConnCtx, req: &mut Request<B>) -> Result<Head, Answer> {
+    if req.method() == Method::OPTIONS && req.uri() == "*" {
+        return Err(Answer::GlobalOptions);
+    }
+    if req.version() == Version::HTTP_11 {
+        transfer_coding(req.headers())?;
+    }
     let host = request_host(req)?;
     let eh = &ctx.entrypoint.headers;
     if eh.underscores != UnderscoreHeaders::Keep {
@@ -67,6 +73,22 @@ pub(super) fn check<B>(ctx: &ConnCtx, req: &mut Request<B>) -> Result<Head, Answ
     );
     headers::remove_connection_headers(h, upgrade, &eh.connection);
     Ok(Head { host, upgrade })
+}
+
+/// Refuses, as Go's server does (501), a request body in a transfer coding
+/// other than `chunked` alone (`gzip, chunked`, `identity`, two headers):
+/// hyper would undo the chunking only and hand the backend the coded bytes
+/// as a plain body. HTTP/1.0 requests' `Transfer-Encoding` is ignored, in
+/// Go and in hyper.
+fn transfer_coding(h: &HeaderMap) -> Result<(), Answer> {
+    let mut all = h.get_all(header::TRANSFER_ENCODING).iter();
+    let Some(te) = all.next() else {
+        return Ok(());
+    };
+    if all.next().is_some() || !te.as_bytes().eq_ignore_ascii_case(b"chunked") {
+        return Err(Answer::UnsupportedTransferEncoding);
+    }
+    Ok(())
 }
 
 /// Rewrites the `;` of the query as Traefik's entrypoint does before

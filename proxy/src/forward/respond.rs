@@ -36,6 +36,14 @@ pub enum Answer {
     /// A header name with an `_`, under `underscoreHeadersStrategy:
     /// reject` (400, Go's `http.Error` body).
     UnderscoreHeader,
+    /// `OPTIONS *`: answered by the server itself, 200 with an empty body,
+    /// as Go's server answers it before any handler (Traefik routes
+    /// nothing for it).
+    GlobalOptions,
+    /// A `Transfer-Encoding` other than one `chunked` (501 and the
+    /// connection closed, Go's answer: a body whose coding the proxy cannot
+    /// undo must not reach the backend as if plain).
+    UnsupportedTransferEncoding,
     /// The exchange failed: the status and body follow the error.
     Failed(StatusCode),
 }
@@ -60,6 +68,8 @@ impl Answer {
             Answer::NotFound => StatusCode::NOT_FOUND,
             Answer::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Answer::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Answer::GlobalOptions => StatusCode::OK,
+            Answer::UnsupportedTransferEncoding => StatusCode::NOT_IMPLEMENTED,
             Answer::Failed(status) => status,
         }
     }
@@ -74,6 +84,8 @@ impl Answer {
             Answer::NotFound => "404 page not found\n",
             Answer::Misdirected => "Misdirected Request\n",
             Answer::HeadersTooLarge => "431 Request Header Fields Too Large",
+            Answer::GlobalOptions => "",
+            Answer::UnsupportedTransferEncoding => "Unsupported transfer encoding",
             // Traefik's proxy error handler: the status text, no newline.
             Answer::Failed(StatusCode::GATEWAY_TIMEOUT) => "Gateway Timeout",
             Answer::Failed(StatusCode::SERVICE_UNAVAILABLE) => "Service Unavailable",
@@ -88,6 +100,13 @@ impl Answer {
     pub fn response(self) -> Response<ProxyBody> {
         let mut r = Response::new(ProxyBody::full(Bytes::from_static(self.body().as_bytes())));
         *r.status_mut() = self.status();
+        if self == Answer::GlobalOptions {
+            return r;
+        }
+        if self == Answer::UnsupportedTransferEncoding {
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -124,6 +143,7 @@ mod tests {
             (Answer::NotFound, 404),
             (Answer::Misdirected, 421),
             (Answer::HeadersTooLarge, 431),
+            (Answer::UnsupportedTransferEncoding, 501),
             (Answer::failed(&ProxyError::NoServer), 503),
         ];
         for (answer, status) in cases {

@@ -20,9 +20,7 @@ use crate::ProxyRequest;
 use crate::ipnet::canonical_ip;
 use crate::listener::ConnCtx;
 use crate::observe::{DecisionStats, DecisionTimer};
-use crate::routing::{
-    Router, host_without_port, normalize_path_as, routing_path, sanitize_path_as,
-};
+use crate::routing::{Router, forward_and_routing_paths, host_without_port, routing_path};
 use crate::snapshot::{EntryPointRoutes, RouteTarget};
 
 thread_local! {
@@ -52,13 +50,10 @@ pub(super) fn route<B>(
         let mut arena = arena.borrow_mut();
         let raw = req.uri().path();
         let clean = ctx.entrypoint.headers.sanitize_path;
-        let d = match normalize_path_as(raw, &arena, clean) {
-            Ok(path) => {
-                if !std::ptr::eq(path, raw)
-                    && let Ok(s) = sanitize_path_as(raw, &arena, clean)
-                    && s != raw
-                {
-                    sanitized = Some(s.to_owned());
+        let d = match forward_and_routing_paths(raw, &arena, clean) {
+            Ok((forward, path)) => {
+                if !std::ptr::eq(forward, raw) && forward != raw {
+                    sanitized = Some(forward.to_owned());
                 }
                 let view = ProxyRequest {
                     method: req.method(),

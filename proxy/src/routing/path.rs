@@ -125,20 +125,32 @@ pub fn normalize_path_as<'a>(
     arena: &'a Bump,
     clean: bool,
 ) -> Result<&'a str, PathError> {
+    forward_and_routing_paths(raw, arena, clean).map(|(_, routed)| routed)
+}
+
+/// Both paths of a request on an entrypoint whose `http.sanitizePath` is
+/// `clean`: the one forwarded upstream ([`sanitize_path_as`]) and the one
+/// rules match ([`normalize_path_as`]). Each is `raw` itself, without
+/// allocating, when it equals it.
+pub fn forward_and_routing_paths<'a>(
+    raw: &'a str,
+    arena: &'a Bump,
+    clean: bool,
+) -> Result<(&'a str, &'a str), PathError> {
     if is_routing_normal(raw.as_bytes()) {
-        return Ok(raw);
+        return Ok((raw, raw));
     }
     let sanitized = sanitize_path_as(raw, arena, clean)?;
     if is_routing_normal(sanitized.as_bytes()) {
-        return Ok(sanitized);
+        return Ok((sanitized, sanitized));
     }
     // Step 3: `withRoutingPath`: decode everything but reserved characters
     // (the sanitised path's escapes are valid and in upper case).
     let routed = routing_path(sanitized, arena)?;
     if routed == raw {
-        return Ok(raw);
+        return Ok((sanitized, raw));
     }
-    Ok(routed)
+    Ok((sanitized, routed))
 }
 
 /// Returns the path Traefik 3.7 forwards upstream: escapes normalised
