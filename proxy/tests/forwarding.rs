@@ -711,6 +711,34 @@ async fn a_connection_polling_ping_is_busy_not_slow() {
     }
 }
 
+/// A backend writing `answer(request head)` as raw bytes on each
+/// connection, then closing it: for answers no server library would send.
+/// Serves at most `conns` connections.
+fn raw_backend(conns: usize, answer: fn(&str) -> &'static [u8]) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(conns) {
+            let Ok(mut s) = s else { break };
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                head.push(b[0]);
+            }
+            let _ = s.write_all(answer(&String::from_utf8_lossy(&head)));
+        }
+    });
+    addr
+}
+
+/// A router for every path to the server at `addr`.
+fn all_to(addr: std::net::SocketAddr) -> String {
+    format!(
+        "http:\n  routers:\n    all:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{{url: \"http://{addr}\"}}]\n"
+    )
+}
+
 /// A backend speaking HTTP/1.0 (a simple or legacy server): the client
 /// still gets an HTTP/1.1 answer on a connection that stays open, as from
 /// Traefik (Go's server writes its own status line), and a body the
@@ -718,32 +746,16 @@ async fn a_connection_polling_ping_is_busy_not_slow() {
 /// client's connection too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http10_backend_answers_over_http11_keep_alive() {
-    use std::io::{Read, Write};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(8) {
-            let Ok(mut s) = s else { break };
-            let mut head = Vec::new();
-            let mut b = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
-                head.push(b[0]);
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let answer: &[u8] = if head.starts_with("GET /sized") {
-                b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nsized"
-            } else {
-                b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close"
-            };
-            let _ = s.write_all(answer);
+    let addr = raw_backend(8, |head| {
+        if head.starts_with("GET /sized") {
+            b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nsized"
+        } else {
+            b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close"
         }
     });
-    let dynamic = format!(
-        "http:\n  routers:\n    old:\n      rule: \"PathPrefix(`/`)\"\n      service: old\n  services:\n    old:\n      loadBalancer:\n        servers: [{{url: \"http://{addr}\"}}]\n"
-    );
-    let p = start_proxy(&dynamic);
+    let p = start_proxy(&all_to(addr));
     let mut s = TcpStream::connect(p.web).await.unwrap();
     for (path, body) in [
         ("/sized", "sized"),
@@ -783,4 +795,52 @@ async fn an_http10_backend_answers_over_http11_keep_alive() {
             );
         }
     }
+}
+
+/// Answers framed in ways that cannot be passed on as they are, handled as
+/// Go's transport and reverse proxy handle them for Traefik 3.7 (each
+/// checked by hand against it): the chunked framing wins over a
+/// `Content-Length`; a `gzip, chunked` body and a `101` to a request that
+/// asked for no upgrade are refused (502 here, Traefik's 500: a broken
+/// backend is a 502 as for the other upstream failures); a folded header
+/// line is read as one value; the reason phrase is the canonical one; an
+/// announced trailer reaches a client that accepts trailers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_upstream_framing_is_fixed_or_refused() {
+    let addr = raw_backend(16, |head| {
+        let path = head.split(' ').nth(1).unwrap_or("");
+        match path {
+            "/te-and-length" => b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "/gzip-te" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "/unasked-101" => b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            "/folded" => b"HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 2\r\n\r\nok",
+            "/reason" => b"HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\nok",
+            "/trailer" => b"HTTP/1.1 200 OK\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n",
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        }
+    });
+    let p = start_proxy(&all_to(addr));
+    let ask = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").into_bytes()
+    };
+    let t = raw(p.web, &ask("/te-and-length", "")).await;
+    assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t}");
+    assert_eq!(raw_header(&t, "content-length"), None, "{t}");
+    assert!(t.ends_with("2\r\nok\r\n0\r\n\r\n"), "{t}");
+    for path in ["/gzip-te", "/unasked-101"] {
+        let t = raw(p.web, &ask(path, "")).await;
+        assert_eq!(raw_status(&t), 502, "{path}: {t}");
+    }
+    let t = raw(p.web, &ask("/folded", "")).await;
+    assert_eq!(raw_status(&t), 200, "{t}");
+    let folded = raw_header(&t, "x-a").unwrap_or_default();
+    assert!(
+        folded.starts_with('b') && folded.ends_with('c') && !folded.contains(['\r', '\n']),
+        "{t}"
+    );
+    let t = raw(p.web, &ask("/reason", "")).await;
+    assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t}");
+    let t = raw(p.web, &ask("/trailer", "TE: trailers\r\n")).await;
+    assert_eq!(raw_header(&t, "trailer"), Some("X-T"), "{t}");
+    assert!(t.ends_with("0\r\nx-t: 1\r\n\r\n"), "{t}");
 }

@@ -187,6 +187,12 @@ impl ServiceCall<'_> {
             Ok(mut resp) => {
                 self.outcome.origin_status = Some(resp.status().as_u16());
                 let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                let trailer = response_framing(&mut resp, switching, self.head.upgrade).map_err(
+                    |reason| ProxyError::BadResponse {
+                        addr: target.url.to_string(),
+                        reason,
+                    },
+                )?;
                 if switching && let Some(down) = downstream_upgrade {
                     let up = hyper::upgrade::on(&mut resp);
                     // The tunnel keeps a drain waiting, as an open
@@ -198,6 +204,9 @@ impl ServiceCall<'_> {
                     });
                 }
                 headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
+                if let Some(t) = trailer {
+                    resp.headers_mut().insert(header::TRAILER, t);
+                }
                 for c in set_cookies {
                     resp.headers_mut().append(header::SET_COOKIE, c.clone());
                 }
@@ -339,6 +348,42 @@ pub(super) fn rewrite_target(
         *req.version_mut() = Version::HTTP_11;
     }
     Ok(())
+}
+
+/// Checks how the upstream framed its answer before it is passed on, as
+/// Go's transport and reverse proxy do for Traefik, and returns the
+/// `Trailer` header to announce again once the hop-by-hop headers are gone
+/// (hyper's server sends only announced trailer fields, and only to a
+/// client that sent `TE: trailers`):
+/// - a `Transfer-Encoding` other than one `chunked` is refused: hyper
+///   undoes the chunking only, and the coded bytes would reach the client
+///   as a plain body;
+/// - with `Transfer-Encoding`, a `Content-Length` is dropped (RFC 9112
+///   §6.3: the chunked framing wins, and the client must not wait for the
+///   length);
+/// - `101 Switching Protocols` to a request that asked for no upgrade is
+///   refused;
+/// - hyper's copy of the upstream's reason phrase is dropped: the client
+///   gets the canonical one, as Go writes it.
+fn response_framing(
+    resp: &mut Response<impl Sized>,
+    switching: bool,
+    upgrade_asked: bool,
+) -> Result<Option<HeaderValue>, &'static str> {
+    if switching && !upgrade_asked {
+        return Err("101 Switching Protocols to a request without an upgrade");
+    }
+    resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
+    let h = resp.headers_mut();
+    let mut te = h.get_all(header::TRANSFER_ENCODING).iter();
+    let Some(coding) = te.next() else {
+        return Ok(None);
+    };
+    if te.next().is_some() || !coding.as_bytes().eq_ignore_ascii_case(b"chunked") {
+        return Err("unsupported transfer encoding in the response");
+    }
+    h.remove(header::CONTENT_LENGTH);
+    Ok(h.get(header::TRAILER).cloned())
 }
 
 /// Copies bytes both ways between an upgraded downstream and upstream

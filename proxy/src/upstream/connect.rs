@@ -127,7 +127,11 @@ async fn h1_handshake<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // Go's transport reads a folded header line (obs-fold) as one value;
+    // hyper would fail the whole response (502). It turns the fold into
+    // spaces, so nothing folded reaches the client.
     let (tx, conn) = http1::Builder::new()
+        .allow_obsolete_multiline_headers_in_responses(true)
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| target.handshake_failed(e))?;

@@ -78,6 +78,16 @@ pub enum ProxyError {
         /// connection before it failed.
         request_sent: bool,
     },
+    /// The upstream answered with something that cannot be passed on: a
+    /// body in a transfer coding other than `chunked`, or `101 Switching
+    /// Protocols` to a request that asked for no upgrade (502).
+    #[error("upstream {addr}: {reason}")]
+    BadResponse {
+        /// The upstream address.
+        addr: String,
+        /// What is wrong with the response.
+        reason: &'static str,
+    },
     /// The client's request body could not be read while it was being
     /// sent: malformed (a bad chunk) or not within `readTimeout`. The
     /// client's error, not the upstream's.
@@ -115,7 +125,8 @@ impl ProxyError {
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::Handshake { .. }
             | ProxyError::ResponseHeaderTimeout { .. }
-            | ProxyError::Upstream { .. } => ErrorSource::Upstream,
+            | ProxyError::Upstream { .. }
+            | ProxyError::BadResponse { .. } => ErrorSource::Upstream,
         }
     }
 
@@ -130,7 +141,9 @@ impl ProxyError {
             | ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::Handshake { .. } => false,
-            ProxyError::ResponseHeaderTimeout { .. } | ProxyError::ClientBody { .. } => true,
+            ProxyError::ResponseHeaderTimeout { .. }
+            | ProxyError::ClientBody { .. }
+            | ProxyError::BadResponse { .. } => true,
             ProxyError::Upstream { request_sent, .. } => *request_sent,
         }
     }
@@ -169,7 +182,8 @@ impl ProxyError {
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Connect { .. }
             | ProxyError::Handshake { .. }
-            | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            | ProxyError::Upstream { .. }
+            | ProxyError::BadResponse { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 }
