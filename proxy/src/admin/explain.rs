@@ -29,7 +29,7 @@ use crate::ProxyRequest;
 use crate::config::StaticConfig;
 use crate::forward::headers::{Forwarding, set_forwarded_headers};
 use crate::ipnet::{IpSet, canonical_ip};
-use crate::routing::{RuleSyntax, host_without_port, normalize_path_as, parse_rule_with};
+use crate::routing::{RuleSyntax, forward_and_routing_paths, host_without_port, parse_rule_with};
 use crate::snapshot::Snapshot;
 
 /// What to explain: a request as a client would send it.
@@ -204,7 +204,7 @@ pub fn explain(static_cfg: &StaticConfig, snap: &Snapshot, q: &Question) -> Resu
 
     let arena = Bump::new();
     let raw_path = uri.path();
-    let path = normalize_path_as(raw_path, &arena, ep.sanitize_path)
+    let (_, path) = forward_and_routing_paths(raw_path, &arena, ep.sanitize_path)
         .map_err(|e| format!("path {raw_path:?} cannot be routed (the proxy answers 400): {e}"))?;
     let view = ProxyRequest {
         method: &method,

@@ -29,8 +29,7 @@ use crate::request::ProxyRequest;
 
 pub use parser::{RuleError, parse_rule, parse_rule_with};
 pub use path::{
-    PathError, forward_and_routing_paths, host_without_port, normalize_path, normalize_path_as,
-    routing_path, sanitize_path, sanitize_path_as,
+    PathError, forward_and_routing_paths, host_without_port, normalize_path, routing_path,
 };
 pub use router::{LinearRouter, RouteEntry, Router};
 pub use syntax::RuleSyntax;

@@ -114,24 +114,14 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// A decoded byte sequence that is not valid UTF-8 stays percent-encoded
 /// (Go would route on the raw bytes; a `&str` cannot hold them).
 pub fn normalize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, PathError> {
-    normalize_path_as(raw, arena, true)
-}
-
-/// [`normalize_path`] on an entrypoint whose `http.sanitizePath` is
-/// `clean`: when false, dot segments and repeated slashes stay (Traefik
-/// then only normalises escapes before routing).
-pub fn normalize_path_as<'a>(
-    raw: &'a str,
-    arena: &'a Bump,
-    clean: bool,
-) -> Result<&'a str, PathError> {
-    forward_and_routing_paths(raw, arena, clean).map(|(_, routed)| routed)
+    forward_and_routing_paths(raw, arena, true).map(|(_, routed)| routed)
 }
 
 /// Both paths of a request on an entrypoint whose `http.sanitizePath` is
-/// `clean`: the one forwarded upstream ([`sanitize_path_as`]) and the one
-/// rules match ([`normalize_path_as`]). Each is `raw` itself, without
-/// allocating, when it equals it.
+/// `clean`: the one forwarded upstream ([`sanitize_path`]) and the one
+/// rules match ([`normalize_path`]; when `clean` is false, dot segments
+/// and repeated slashes stay in both, as Traefik then only normalises
+/// escapes). Each is `raw` itself, without allocating, when it equals it.
 pub fn forward_and_routing_paths<'a>(
     raw: &'a str,
     arena: &'a Bump,
@@ -140,7 +130,7 @@ pub fn forward_and_routing_paths<'a>(
     if is_routing_normal(raw.as_bytes()) {
         return Ok((raw, raw));
     }
-    let sanitized = sanitize_path_as(raw, arena, clean)?;
+    let sanitized = sanitize_path(raw, arena, clean)?;
     if is_routing_normal(sanitized.as_bytes()) {
         return Ok((sanitized, sanitized));
     }
@@ -154,22 +144,12 @@ pub fn forward_and_routing_paths<'a>(
 }
 
 /// Returns the path Traefik 3.7 forwards upstream: escapes normalised
-/// (upper case, unreserved ones decoded) and `sanitizePath` applied (dot
-/// segments and repeated slashes removed, a trailing slash kept). The first
-/// two of [`normalize_path`]'s steps, without the routing-only decoding.
-/// Returns `raw` itself, without allocating, when nothing changes.
-pub fn sanitize_path<'a>(raw: &'a str, arena: &'a Bump) -> Result<&'a str, PathError> {
-    sanitize_path_as(raw, arena, true)
-}
-
-/// [`sanitize_path`] on an entrypoint whose `http.sanitizePath` is `clean`:
-/// when false, only the escapes are normalised (Traefik's
-/// `normalizePath`), and `/a/../b` or `//b` go upstream as sent.
-pub fn sanitize_path_as<'a>(
-    raw: &'a str,
-    arena: &'a Bump,
-    clean: bool,
-) -> Result<&'a str, PathError> {
+/// (upper case, unreserved ones decoded) and, when `clean` (the
+/// entrypoint's `sanitizePath`), dot segments and repeated slashes removed
+/// (a trailing slash kept). The first two of [`normalize_path`]'s steps,
+/// without the routing-only decoding. Returns `raw` itself, without
+/// allocating, when nothing changes.
+fn sanitize_path<'a>(raw: &'a str, arena: &'a Bump, clean: bool) -> Result<&'a str, PathError> {
     if is_routing_normal(raw.as_bytes()) {
         return Ok(raw);
     }
