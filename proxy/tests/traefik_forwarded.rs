@@ -699,7 +699,8 @@ async fn max_header_bytes_limits_request_heads_as_in_traefik() {
 }
 
 /// Requests framed or addressed unusually, answered as Go's server answers
-/// them for Traefik: `OPTIONS *` by the server itself; a transfer coding
+/// them for Traefik: `OPTIONS *` by the server itself; no router as
+/// `http.NotFound` does (with `nosniff`); a transfer coding
 /// other than one `chunked` refused with 501 (never handed on as a plain
 /// body); a path with bytes Go escapes forwarded escaped. Left different:
 /// hyper refuses (400) a `Transfer-Encoding` on an HTTP/1.0 request, which
@@ -717,14 +718,15 @@ async fn unusual_request_framing_is_answered_as_in_traefik() {
     let dynamic = format!(
         "http:\n  routers:\n\
          \x20   ready:\n      rule: \"Host(`{READY_HOST}`)\"\n      service: main\n\
-         \x20   main:\n      rule: \"PathPrefix(`/`)\"\n      priority: 1\n      service: main\n\
+         \x20   main:\n      rule: \"PathPrefix(`/`) && !PathPrefix(`/none`)\"\n      priority: 1\n      service: main\n\
          \x20 services:\n\
          \x20   main:\n      loadBalancer:\n        servers:\n          - url: \"http://{}\"\n",
         main.addr
     );
     let both = Both::start(&bin, "traefik-framing", &dynamic, &[("web", "")]).await;
-    let cases: [(&str, &[u8]); 8] = [
+    let cases: [(&str, &[u8]); 9] = [
         ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+        ("no router", b"GET /none HTTP/1.1\r\nHost: a.test\r\n\r\n"),
         ("OPTIONS /", b"OPTIONS / HTTP/1.1\r\nHost: a.test\r\n\r\n"),
         (
             "gzip, chunked",

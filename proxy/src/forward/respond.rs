@@ -111,8 +111,15 @@ impl Answer {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        if self == Answer::UnderscoreHeader {
-            // Go's `http.Error` adds it.
+        if matches!(
+            self,
+            Answer::UnderscoreHeader
+                | Answer::NotFound
+                | Answer::Misdirected
+                | Answer::Failed(StatusCode::PAYLOAD_TOO_LARGE)
+        ) {
+            // Go's `http.Error` adds it: Traefik answers these through it
+            // (`http.NotFound`, the SNI check, failover's body limit).
             r.headers_mut().insert(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
