@@ -90,7 +90,11 @@ impl RedisServer {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
-                if TcpStream::connect(self.addr()).is_ok() {
+                // A TCP connect alone passes for another process holding
+                // the port, or for a server that accepts before it serves
+                // (CI saw the first AUTH reset): ready means this child is
+                // alive and answered a PING.
+                if ping(self.addr()) && matches!(child.try_wait(), Ok(None)) {
                     self.child = Some(child);
                     return;
                 }
@@ -154,6 +158,28 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether a Redis answers a PING at `addr`: `+PONG`, or `-NOAUTH` from
+/// a server started with a password (it serves, it wants AUTH first).
+pub fn ping(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(&resp(&["PING"])).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    let mut n = 0;
+    // Until one whole line: the reply may come in more than one read.
+    while !buf[..n].contains(&b'\n') && n < buf.len() {
+        match s.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(k) => n += k,
+        }
+    }
+    buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH")
 }
 
 /// `args` as a RESP array of bulk strings.
