@@ -185,17 +185,121 @@ fn several_endpoints_without_sentinel_are_an_error() {
         e.contains("providers.redis.endpoints[1]") && e.contains("sentinel"),
         "{e}"
     );
-    let text = "providers:\n  redis:\n    sentinel:\n      masterName: m\n";
-    let e = proxy::config::parse_static(
-        text,
+    // Sentinel: a master name and the sentinels' endpoints are needed.
+    for (text, want) in [
+        (
+            "providers:\n  redis:\n    sentinel:\n      masterName: m\n",
+            "sentinel needs endpoints",
+        ),
+        (
+            "providers:\n  redis:\n    endpoints: [\"a:26379\"]\n    sentinel:\n      password: x\n",
+            "sentinel.masterName is required",
+        ),
+    ] {
+        let e = proxy::config::parse_static(
+            text,
+            proxy::config::Format::Yaml,
+            std::path::Path::new("static.yml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(want) && e.contains("static.yml"), "{e}");
+    }
+    let ok = "providers:\n  redis:\n    endpoints: [\"a:26379\", \"b:26379\"]\n    sentinel:\n      masterName: m\n";
+    proxy::config::parse_static(
+        ok,
         proxy::config::Format::Yaml,
         std::path::Path::new("static.yml"),
     )
-    .unwrap_err()
-    .to_string();
+    .expect("several endpoints with sentinel");
+}
+
+/// Routes are read from the master the sentinels name (the first
+/// endpoint is dead: the next sentinel is asked), and after the master
+/// is killed and the sentinel promotes its replica, the proxy follows:
+/// the last good routes keep serving meanwhile, and a change written to
+/// the new master is served. The sentinel's password is used, never logged.
+#[test]
+fn sentinel_master_is_followed_across_a_failover() {
+    let test = "sentinel_master_is_followed_across_a_failover";
+    let Some(mut master) = RedisServer::start(test) else {
+        return;
+    };
+    let master_port = master.addr().port().to_string();
+    let replica =
+        RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &master_port]).unwrap();
+    let spw = "sentinel-pw-never-logged";
+    let sentinel = RedisServer::start_sentinel(test, "m", &master, Some(spw)).unwrap();
+    let (a, b) = (backend("a"), backend("b"));
+    set_all(&master, &route_pairs("traefik", "p", a.addr));
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let dir = TempDir::new("redis-sentinel");
+    let text = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  redis:\n    endpoints: [\"{dead_addr}\", \"{}\"]\n    sentinel:\n      masterName: m\n      password: {spw}\n",
+        sentinel.endpoint()
+    );
+    let p = ProxyProcess::start(&dir.write("static.yml", &text));
     assert!(
-        e.contains("sentinel") && e.contains("not supported yet"),
-        "{e}"
+        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+            .as_deref()
+            == Some("a")),
+        "routes from the sentinel's master"
+    );
+    // The replica holds the routes and the sentinel knows it.
+    assert!(wait_until(Duration::from_secs(20), || {
+        replica
+            .command(&["GET", "traefik/http/routers/p/rule"])
+            .starts_with('$')
+            && !replica
+                .command(&["GET", "traefik/http/routers/p/rule"])
+                .starts_with("$-1")
+            && sentinel
+                .command_as(Some(spw), &["INFO", "sentinel"])
+                .contains("slaves=1")
+    }));
+    master.stop();
+    let killed = Instant::now();
+    assert_eq!(
+        backend_of(p.web, "/p").as_deref(),
+        Some("a"),
+        "the last good routes serve while the master is down"
+    );
+    let replica_port = replica.addr().port().to_string();
+    assert!(
+        wait_until(Duration::from_secs(30), || sentinel
+            .command_as(Some(spw), &["SENTINEL", "get-master-addr-by-name", "m"])
+            .contains(&replica_port)),
+        "the sentinel promotes the replica"
+    );
+    let promoted = killed.elapsed();
+    assert_eq!(backend_of(p.web, "/p").as_deref(), Some("a"));
+    let r = replica.command(&[
+        "SET",
+        "traefik/http/services/svc-p/loadbalancer/servers/0/url",
+        &format!("http://{}", b.addr),
+    ]);
+    assert!(
+        r.starts_with("+OK"),
+        "the promoted replica takes writes: {r}"
+    );
+    let written = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+            .as_deref()
+            == Some("b")),
+        "the proxy follows the new master"
+    );
+    eprintln!(
+        "sentinel promoted after {promoted:?}; change on the new master served after {:?}",
+        written.elapsed()
+    );
+    let log = p.log.load();
+    assert!(
+        !log.iter().any(|l| l.contains(spw)),
+        "the sentinel password in the log:\n{}",
+        log.join("\n")
     );
 }
 

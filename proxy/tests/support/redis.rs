@@ -19,6 +19,8 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     args: Vec<String>,
+    /// A configuration file given first (a sentinel's: it rewrites it).
+    conf: Option<PathBuf>,
 }
 
 /// The `redis-server` binary: `$REDIS_SERVER`, else on `$PATH`.
@@ -66,6 +68,42 @@ impl RedisServer {
             port: free_port(),
             dir: TempDir::new("redis"),
             args: extra.iter().map(|s| s.to_string()).collect(),
+            conf: None,
+        };
+        server.spawn();
+        Some(server)
+    }
+
+    /// A Redis Sentinel (`redis-server <conf> --sentinel`) monitoring
+    /// `master` as `name` with a quorum of 1, quick to fail over (down
+    /// after 500 ms); `password`, when given, is the sentinel's own.
+    pub fn start_sentinel(
+        test: &str,
+        name: &str,
+        master: &RedisServer,
+        password: Option<&str>,
+    ) -> Option<RedisServer> {
+        if find_redis_server().is_none() {
+            eprintln!("{}", skip_message(test));
+            return None;
+        }
+        let dir = TempDir::new("sentinel");
+        let mut text = format!(
+            "sentinel monitor {name} 127.0.0.1 {port} 1\n\
+             sentinel down-after-milliseconds {name} 500\n\
+             sentinel failover-timeout {name} 3000\n",
+            port = master.port
+        );
+        if let Some(p) = password {
+            text.push_str(&format!("requirepass {p}\n"));
+        }
+        let conf = dir.write("sentinel.conf", &text);
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+            args: vec!["--sentinel".into()],
+            conf: Some(conf),
         };
         server.spawn();
         Some(server)
@@ -76,6 +114,7 @@ impl RedisServer {
         // A port taken between free_port and the bind: try another.
         for _ in 0..5 {
             let mut child = Command::new(&bin)
+                .args(self.conf.iter())
                 .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
                 .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
                 .args(["--dir", self.dir.path().to_str().unwrap()])
