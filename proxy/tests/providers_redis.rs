@@ -4,7 +4,8 @@
 //! 1 s on each of three proxy processes on the same store; the store
 //! stopped and restarted mid-run loses no request on existing routes; a
 //! bad value is refused whole with its key named; `CONFIG` refused falls
-//! back to polling.
+//! back to polling; Sentinel: the master is found, and followed across a
+//! failover (killed, or SENTINEL FAILOVER of a live master).
 
 mod support;
 
@@ -346,6 +347,78 @@ fn credentials_are_used_and_never_logged() {
         );
     }
     let outages = q
+        .log
+        .load()
+        .iter()
+        .filter(|l| l.contains("cannot reach the provider"))
+        .count();
+    assert_eq!(outages, 1, "logged once per state change");
+}
+
+/// `SENTINEL FAILOVER` with both servers alive: the old master becomes a
+/// replica (the sentinel closes its clients), and the proxy moves to the
+/// promoted one; a wrong sentinel password is refused and logged once.
+#[test]
+fn sentinel_failover_of_a_live_master_is_followed() {
+    let test = "sentinel_failover_of_a_live_master_is_followed";
+    let Some(master) = RedisServer::start(test) else {
+        return;
+    };
+    let master_port = master.addr().port().to_string();
+    let replica =
+        RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &master_port]).unwrap();
+    let spw = "sentinel-pw";
+    let sentinel = RedisServer::start_sentinel(test, "m", &master, Some(spw)).unwrap();
+    let (a, b) = (backend("a"), backend("b"));
+    set_all(&master, &route_pairs("traefik", "p", a.addr));
+    let dir = TempDir::new("redis-sentinel");
+    let cfg = |pw: &str| {
+        format!(
+            "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  redis:\n    endpoints: [\"{}\"]\n    sentinel:\n      masterName: m\n      password: {pw}\n",
+            sentinel.endpoint()
+        )
+    };
+    let p = ProxyProcess::start(&dir.write("good.yml", &cfg(spw)));
+    let wrong = ProxyProcess::start(&dir.write("wrong.yml", &cfg("wrong-sentinel-pw")));
+    assert!(wait_until(Duration::from_secs(10), || backend_of(
+        p.web, "/p"
+    )
+    .as_deref()
+        == Some("a")));
+    assert!(wait_until(Duration::from_secs(10), || wrong
+        .logged("cannot reach the provider")));
+    assert_eq!(
+        backend_of(wrong.web, "/p"),
+        None,
+        "a wrong password gets nothing"
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        replica
+            .command(&["INFO", "replication"])
+            .contains("master_link_status:up")
+            && sentinel
+                .command_as(Some(spw), &["INFO", "sentinel"])
+                .contains("slaves=1")
+    }));
+    let r = sentinel.command_as(Some(spw), &["SENTINEL", "FAILOVER", "m"]);
+    assert!(r.starts_with("+OK"), "{r}");
+    assert!(wait_until(Duration::from_secs(20), || replica
+        .command(&["ROLE"])
+        .contains("master")
+        && master.command(&["ROLE"]).contains("slave")));
+    let r = replica.command(&[
+        "SET",
+        "traefik/http/services/svc-p/loadbalancer/servers/0/url",
+        &format!("http://{}", b.addr),
+    ]);
+    assert!(r.starts_with("+OK"), "{r}");
+    assert!(
+        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+            .as_deref()
+            == Some("b")),
+        "the proxy follows the promoted replica"
+    );
+    let outages = wrong
         .log
         .load()
         .iter()
