@@ -196,6 +196,10 @@ fn several_endpoints_without_sentinel_are_an_error() {
             "providers:\n  redis:\n    endpoints: [\"a:26379\"]\n    sentinel:\n      password: x\n",
             "sentinel.masterName is required",
         ),
+        (
+            "providers:\n  redis:\n    endpoints: [\"a:26379\"]\n    sentinel:\n      masterName: m\n      latencyStrategy: true\n      replicaStrategy: true\n",
+            "mutually exclusive",
+        ),
     ] {
         let e = proxy::config::parse_static(
             text,

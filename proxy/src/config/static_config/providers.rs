@@ -333,6 +333,26 @@ fn redis(ctx: &mut Ctx, r: At<RedisProviderFile>) -> Option<RedisProviderConfig>
             ctx.error(&s.path, s.key_pos, "sentinel.masterName is required");
             return None;
         }
+        Some(s)
+            if [
+                s.value.latency_strategy,
+                s.value.random_strategy,
+                s.value.replica_strategy,
+            ]
+            .iter()
+            .filter(|on| **on)
+            .count()
+                > 1 =>
+        {
+            // Traefik's Init refuses them together too.
+            ctx.error(
+                &s.path,
+                s.key_pos,
+                "latencyStrategy, randomStrategy and replicaStrategy are mutually exclusive: use \
+                 only one",
+            );
+            return None;
+        }
         Some(s) if f.endpoints.is_empty() => {
             ctx.error(
                 &s.path,
