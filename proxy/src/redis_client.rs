@@ -35,6 +35,9 @@ pub struct Settings {
     /// `host:port` (`endpoints`, one: several mean a Redis Cluster, which
     /// `config::redis` refuses as not supported yet).
     pub endpoint: String,
+    /// `sentinel`: `endpoints` are sentinels, asked for this master's
+    /// address before each connection.
+    pub sentinel: Option<Sentinel>,
     /// `username` (ACL user; empty: none).
     pub username: String,
     /// `password` (empty: none).
@@ -55,6 +58,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
+            sentinel: None,
             username: String::new(),
             password: String::new(),
             db: 0,
@@ -72,6 +76,7 @@ impl fmt::Debug for Settings {
         let set = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
         f.debug_struct("Settings")
             .field("endpoint", &self.endpoint)
+            .field("sentinel", &self.sentinel)
             .field("username", &set(&self.username))
             .field("password", &set(&self.password))
             .field("db", &self.db)
@@ -80,6 +85,82 @@ impl fmt::Debug for Settings {
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
             .finish()
+    }
+}
+
+/// Redis Sentinel (Traefik's `sentinel`): where to ask for the master.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sentinel {
+    /// `masterName`: the master the sentinels monitor.
+    pub master_name: String,
+    /// `endpoints`: the sentinels, tried in turn.
+    pub endpoints: Vec<String>,
+    /// `sentinel.username` (the sentinels' ACL user; empty: none).
+    pub username: String,
+    /// `sentinel.password` (empty: none).
+    pub password: String,
+}
+
+impl fmt::Debug for Sentinel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sentinel")
+            .field("master_name", &self.master_name)
+            .field("endpoints", &self.endpoints)
+            .field("password", &!self.password.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sentinel {
+    /// The master's `host:port`, from the first sentinel (in `endpoints`
+    /// order) that knows it; the error names each sentinel's failure.
+    pub async fn master(&self, dial_timeout: Duration) -> Result<String, String> {
+        let mut failures = Vec::new();
+        for endpoint in &self.endpoints {
+            match self.ask(endpoint, dial_timeout).await {
+                Ok(addr) => return Ok(addr),
+                Err(e) => failures.push(format!("sentinel {endpoint}: {e}")),
+            }
+        }
+        Err(format!(
+            "no sentinel gave master {:?} ({})",
+            self.master_name,
+            failures.join("; ")
+        ))
+    }
+
+    async fn ask(&self, endpoint: &str, dial_timeout: Duration) -> Result<String, String> {
+        let (host, port) = split_endpoint(endpoint)?;
+        let mut redis = redis::RedisConnectionInfo::default();
+        if !self.username.is_empty() {
+            redis = redis.set_username(self.username.clone());
+        }
+        if !self.password.is_empty() {
+            redis = redis.set_password(self.password.clone());
+        }
+        let info = ConnectionAddr::Tcp(host, port)
+            .into_connection_info()
+            .map_err(|e| e.to_string())?
+            .set_redis_settings(redis);
+        let client = redis::Client::open(info).map_err(|e| e.to_string())?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(dial_timeout))
+            .set_response_timeout(Some(dial_timeout));
+        let mut con = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let reply: Option<(String, u16)> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&self.master_name)
+            .query_async(&mut con)
+            .await
+            .map_err(|e| e.to_string())?;
+        match reply {
+            Some((host, port)) if host.contains(':') => Ok(format!("[{host}]:{port}")),
+            Some((host, port)) => Ok(format!("{host}:{port}")),
+            None => Err(format!("does not know master {:?}", self.master_name)),
+        }
     }
 }
 
@@ -109,7 +190,13 @@ impl Settings {
     /// The `redis` client of these settings (no connection is made);
     /// an error names what is wrong (a bad endpoint, unusable PEM).
     pub(crate) fn redis_client(&self) -> Result<redis::Client, String> {
-        let (host, port) = split_endpoint(&self.endpoint)?;
+        self.redis_client_at(&self.endpoint)
+    }
+
+    /// [`Settings::redis_client`] for a server at `endpoint` (the master
+    /// a sentinel named).
+    pub(crate) fn redis_client_at(&self, endpoint: &str) -> Result<redis::Client, String> {
+        let (host, port) = split_endpoint(endpoint)?;
         let addr = match &self.tls {
             None => ConnectionAddr::Tcp(host, port),
             Some(t) => ConnectionAddr::TcpTls {
@@ -149,6 +236,11 @@ impl Settings {
     /// Checks that a client can be made of these settings (the endpoint
     /// parses, the PEM is usable): what `config::redis` reports at the key.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(s) = &self.sentinel {
+            for e in &s.endpoints {
+                split_endpoint(e).map_err(|e| format!("sentinel: {e}"))?;
+            }
+        }
         self.redis_client().map(drop)
     }
 }

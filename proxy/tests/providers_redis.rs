@@ -4,7 +4,8 @@
 //! 1 s on each of three proxy processes on the same store; the store
 //! stopped and restarted mid-run loses no request on existing routes; a
 //! bad value is refused whole with its key named; `CONFIG` refused falls
-//! back to polling.
+//! back to polling; Sentinel: the master is found, and followed across a
+//! failover (killed, or SENTINEL FAILOVER of a live master).
 
 mod support;
 
@@ -185,17 +186,125 @@ fn several_endpoints_without_sentinel_are_an_error() {
         e.contains("providers.redis.endpoints[1]") && e.contains("sentinel"),
         "{e}"
     );
-    let text = "providers:\n  redis:\n    sentinel:\n      masterName: m\n";
-    let e = proxy::config::parse_static(
-        text,
+    // Sentinel: a master name and the sentinels' endpoints are needed.
+    for (text, want) in [
+        (
+            "providers:\n  redis:\n    sentinel:\n      masterName: m\n",
+            "sentinel needs endpoints",
+        ),
+        (
+            "providers:\n  redis:\n    endpoints: [\"a:26379\"]\n    sentinel:\n      password: x\n",
+            "sentinel.masterName is required",
+        ),
+        (
+            "providers:\n  redis:\n    endpoints: [\"a:26379\"]\n    sentinel:\n      masterName: m\n      latencyStrategy: true\n      replicaStrategy: true\n",
+            "mutually exclusive",
+        ),
+    ] {
+        let e = proxy::config::parse_static(
+            text,
+            proxy::config::Format::Yaml,
+            std::path::Path::new("static.yml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(want) && e.contains("static.yml"), "{e}");
+    }
+    let ok = "providers:\n  redis:\n    endpoints: [\"a:26379\", \"b:26379\"]\n    sentinel:\n      masterName: m\n";
+    proxy::config::parse_static(
+        ok,
         proxy::config::Format::Yaml,
         std::path::Path::new("static.yml"),
     )
-    .unwrap_err()
-    .to_string();
+    .expect("several endpoints with sentinel");
+}
+
+/// Routes are read from the master the sentinels name (the first
+/// endpoint is dead: the next sentinel is asked), and after the master
+/// is killed and the sentinel promotes its replica, the proxy follows:
+/// the last good routes keep serving meanwhile, and a change written to
+/// the new master is served. The sentinel's password is used, never logged.
+#[test]
+fn sentinel_master_is_followed_across_a_failover() {
+    let test = "sentinel_master_is_followed_across_a_failover";
+    let Some(mut master) = RedisServer::start(test) else {
+        return;
+    };
+    let master_port = master.addr().port().to_string();
+    let replica =
+        RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &master_port]).unwrap();
+    let spw = "sentinel-pw-never-logged";
+    let sentinel = RedisServer::start_sentinel(test, "m", &master, Some(spw)).unwrap();
+    let (a, b) = (backend("a"), backend("b"));
+    set_all(&master, &route_pairs("traefik", "p", a.addr));
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let dir = TempDir::new("redis-sentinel");
+    let text = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  redis:\n    endpoints: [\"{dead_addr}\", \"{}\"]\n    sentinel:\n      masterName: m\n      password: {spw}\n",
+        sentinel.endpoint()
+    );
+    let p = ProxyProcess::start(&dir.write("static.yml", &text));
     assert!(
-        e.contains("sentinel") && e.contains("not supported yet"),
-        "{e}"
+        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+            .as_deref()
+            == Some("a")),
+        "routes from the sentinel's master"
+    );
+    // The replica holds the routes and the sentinel knows it.
+    assert!(wait_until(Duration::from_secs(20), || {
+        replica
+            .command(&["GET", "traefik/http/routers/p/rule"])
+            .starts_with('$')
+            && !replica
+                .command(&["GET", "traefik/http/routers/p/rule"])
+                .starts_with("$-1")
+            && sentinel
+                .command_as(Some(spw), &["INFO", "sentinel"])
+                .contains("slaves=1")
+    }));
+    master.stop();
+    let killed = Instant::now();
+    assert_eq!(
+        backend_of(p.web, "/p").as_deref(),
+        Some("a"),
+        "the last good routes serve while the master is down"
+    );
+    let replica_port = replica.addr().port().to_string();
+    assert!(
+        wait_until(Duration::from_secs(30), || sentinel
+            .command_as(Some(spw), &["SENTINEL", "get-master-addr-by-name", "m"])
+            .contains(&replica_port)),
+        "the sentinel promotes the replica"
+    );
+    let promoted = killed.elapsed();
+    assert_eq!(backend_of(p.web, "/p").as_deref(), Some("a"));
+    let r = replica.command(&[
+        "SET",
+        "traefik/http/services/svc-p/loadbalancer/servers/0/url",
+        &format!("http://{}", b.addr),
+    ]);
+    assert!(
+        r.starts_with("+OK"),
+        "the promoted replica takes writes: {r}"
+    );
+    let written = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+            .as_deref()
+            == Some("b")),
+        "the proxy follows the new master"
+    );
+    eprintln!(
+        "sentinel promoted after {promoted:?}; change on the new master served after {:?}",
+        written.elapsed()
+    );
+    let log = p.log.load();
+    assert!(
+        !log.iter().any(|l| l.contains(spw)),
+        "the sentinel password in the log:\n{}",
+        log.join("\n")
     );
 }
 
@@ -242,6 +351,78 @@ fn credentials_are_used_and_never_logged() {
         );
     }
     let outages = q
+        .log
+        .load()
+        .iter()
+        .filter(|l| l.contains("cannot reach the provider"))
+        .count();
+    assert_eq!(outages, 1, "logged once per state change");
+}
+
+/// `SENTINEL FAILOVER` with both servers alive: the old master becomes a
+/// replica (the sentinel closes its clients), and the proxy moves to the
+/// promoted one; a wrong sentinel password is refused and logged once.
+#[test]
+fn sentinel_failover_of_a_live_master_is_followed() {
+    let test = "sentinel_failover_of_a_live_master_is_followed";
+    let Some(master) = RedisServer::start(test) else {
+        return;
+    };
+    let master_port = master.addr().port().to_string();
+    let replica =
+        RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &master_port]).unwrap();
+    let spw = "sentinel-pw";
+    let sentinel = RedisServer::start_sentinel(test, "m", &master, Some(spw)).unwrap();
+    let (a, b) = (backend("a"), backend("b"));
+    set_all(&master, &route_pairs("traefik", "p", a.addr));
+    let dir = TempDir::new("redis-sentinel");
+    let cfg = |pw: &str| {
+        format!(
+            "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  redis:\n    endpoints: [\"{}\"]\n    sentinel:\n      masterName: m\n      password: {pw}\n",
+            sentinel.endpoint()
+        )
+    };
+    let p = ProxyProcess::start(&dir.write("good.yml", &cfg(spw)));
+    let wrong = ProxyProcess::start(&dir.write("wrong.yml", &cfg("wrong-sentinel-pw")));
+    assert!(wait_until(Duration::from_secs(10), || backend_of(
+        p.web, "/p"
+    )
+    .as_deref()
+        == Some("a")));
+    assert!(wait_until(Duration::from_secs(10), || wrong
+        .logged("cannot reach the provider")));
+    assert_eq!(
+        backend_of(wrong.web, "/p"),
+        None,
+        "a wrong password gets nothing"
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        replica
+            .command(&["INFO", "replication"])
+            .contains("master_link_status:up")
+            && sentinel
+                .command_as(Some(spw), &["INFO", "sentinel"])
+                .contains("slaves=1")
+    }));
+    let r = sentinel.command_as(Some(spw), &["SENTINEL", "FAILOVER", "m"]);
+    assert!(r.starts_with("+OK"), "{r}");
+    assert!(wait_until(Duration::from_secs(20), || replica
+        .command(&["ROLE"])
+        .contains("master")
+        && master.command(&["ROLE"]).contains("slave")));
+    let r = replica.command(&[
+        "SET",
+        "traefik/http/services/svc-p/loadbalancer/servers/0/url",
+        &format!("http://{}", b.addr),
+    ]);
+    assert!(r.starts_with("+OK"), "{r}");
+    assert!(
+        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+            .as_deref()
+            == Some("b")),
+        "the proxy follows the promoted replica"
+    );
+    let outages = wrong
         .log
         .load()
         .iter()

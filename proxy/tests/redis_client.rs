@@ -128,3 +128,36 @@ fn a_client_is_made_without_connecting() {
     });
     assert!(client.is_ok());
 }
+
+/// The fixture's readiness probe (support::redis::ping) passes only a
+/// Redis that answers: a port held by something else that accepts and
+/// hangs up, or accepts and says nothing, is not ready. (CI once saw the
+/// first AUTH reset when the probe was a bare TCP connect.)
+#[test]
+fn readiness_probe_wants_a_redis_answer() {
+    use std::io::Write;
+    use std::net::TcpListener;
+    let closer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closer_addr = closer.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in closer.incoming() {
+            drop(s);
+        }
+    });
+    assert!(!support::redis::ping(closer_addr), "accept + close");
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_addr = other.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in other.incoming().flatten() {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    assert!(!support::redis::ping(other_addr), "not a Redis");
+    let Some(server) = RedisServer::start_with(
+        "readiness_probe_wants_a_redis_answer",
+        &["--requirepass", "p"],
+    ) else {
+        return;
+    };
+    assert!(support::redis::ping(server.addr()), "-NOAUTH is ready");
+}

@@ -127,6 +127,7 @@ impl RedisFile {
         };
         let settings = Settings {
             endpoint,
+            sentinel: None,
             username: self.username,
             password: self.password,
             db,

@@ -5,7 +5,9 @@
 //! __keyspace@<db>__:<rootKey>/*`. Where `CONFIG` is refused (a managed
 //! Redis), the store is polled every [`POLL`] instead, with a warning.
 //! Events are gathered for [`GATHER`] before the store is read again: a
-//! multi-key update passes through partial states.
+//! multi-key update passes through partial states. With `sentinel`, the
+//! master is asked of the sentinels before each connection (so a failover,
+//! which closes the old master's connections, is followed on reconnect).
 //!
 //! The store unreachable (at start or later): the last good configuration
 //! stays, the connection is retried with backoff, logged once per state
@@ -58,10 +60,36 @@ async fn session(
     let timeouts = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(cfg.settings.dial_timeout))
         .set_response_timeout(cfg.settings.read_timeout);
+    // With Sentinel, the master is asked for before every connection: a
+    // failover closes the old master's connections (the sentinels kill
+    // its clients when they reconfigure it), so the next session follows.
+    let at_master;
+    let client = match &cfg.settings.sentinel {
+        None => client,
+        Some(s) => {
+            let master = s.master(cfg.settings.dial_timeout).await?;
+            at_master = cfg.settings.redis_client_at(&master)?;
+            &at_master
+        }
+    };
     let mut con = client
         .get_multiplexed_async_connection_with_config(&timeouts)
         .await
         .map_err(|e| e.to_string())?;
+    if cfg.settings.sentinel.is_some() {
+        // A sentinel may still name a master it is demoting: serve only
+        // from one that says it is the master (re-asked after a backoff).
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query_async(&mut con)
+            .await
+            .map_err(|e| e.to_string())?;
+        let is_master = matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master");
+        if !is_master {
+            return Err(
+                "the server the sentinels named is not a master (failover under way)".to_owned(),
+            );
+        }
+    }
     let notify: redis::RedisResult<()> = redis::cmd("CONFIG")
         .arg("SET")
         .arg("notify-keyspace-events")

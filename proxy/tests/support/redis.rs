@@ -19,6 +19,8 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     args: Vec<String>,
+    /// A configuration file given first (a sentinel's: it rewrites it).
+    conf: Option<PathBuf>,
 }
 
 /// The `redis-server` binary: `$REDIS_SERVER`, else on `$PATH`.
@@ -66,6 +68,42 @@ impl RedisServer {
             port: free_port(),
             dir: TempDir::new("redis"),
             args: extra.iter().map(|s| s.to_string()).collect(),
+            conf: None,
+        };
+        server.spawn();
+        Some(server)
+    }
+
+    /// A Redis Sentinel (`redis-server <conf> --sentinel`) monitoring
+    /// `master` as `name` with a quorum of 1, quick to fail over (down
+    /// after 500 ms); `password`, when given, is the sentinel's own.
+    pub fn start_sentinel(
+        test: &str,
+        name: &str,
+        master: &RedisServer,
+        password: Option<&str>,
+    ) -> Option<RedisServer> {
+        if find_redis_server().is_none() {
+            eprintln!("{}", skip_message(test));
+            return None;
+        }
+        let dir = TempDir::new("sentinel");
+        let mut text = format!(
+            "sentinel monitor {name} 127.0.0.1 {port} 1\n\
+             sentinel down-after-milliseconds {name} 500\n\
+             sentinel failover-timeout {name} 3000\n",
+            port = master.port
+        );
+        if let Some(p) = password {
+            text.push_str(&format!("requirepass {p}\n"));
+        }
+        let conf = dir.write("sentinel.conf", &text);
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+            args: vec!["--sentinel".into()],
+            conf: Some(conf),
         };
         server.spawn();
         Some(server)
@@ -76,6 +114,7 @@ impl RedisServer {
         // A port taken between free_port and the bind: try another.
         for _ in 0..5 {
             let mut child = Command::new(&bin)
+                .args(self.conf.iter())
                 .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
                 .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
                 .args(["--dir", self.dir.path().to_str().unwrap()])
@@ -90,7 +129,11 @@ impl RedisServer {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
-                if TcpStream::connect(self.addr()).is_ok() {
+                // A TCP connect alone passes for another process holding
+                // the port, or for a server that accepts before it serves
+                // (CI saw the first AUTH reset): ready means this child is
+                // alive and answered a PING.
+                if ping(self.addr()) && matches!(child.try_wait(), Ok(None)) {
                     self.child = Some(child);
                     return;
                 }
@@ -154,6 +197,28 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether a Redis answers a PING at `addr`: `+PONG`, or `-NOAUTH` from
+/// a server started with a password (it serves, it wants AUTH first).
+pub fn ping(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(&resp(&["PING"])).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    let mut n = 0;
+    // Until one whole line: the reply may come in more than one read.
+    while !buf[..n].contains(&b'\n') && n < buf.len() {
+        match s.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(k) => n += k,
+        }
+    }
+    buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH")
 }
 
 /// `args` as a RESP array of bulk strings.

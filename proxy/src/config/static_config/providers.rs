@@ -186,13 +186,26 @@ struct RedisProviderFile {
     username: String,
     password: String,
     db: Option<At<i64>>,
+    sentinel: Option<At<SentinelFile>>,
 }
 
 impl Schema for RedisProviderFile {
-    const KEYS: Spec = &[(
-        "sentinel",
-        Support::Error("Redis Sentinel is not supported yet"),
-    )];
+    const KEYS: Spec = &[];
+}
+
+/// `providers.redis.sentinel` as written (Traefik 3.7's `Sentinel`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct SentinelFile {
+    master_name: String,
+    username: String,
+    password: String,
+    // Traefik's client may send read-only commands to a replica chosen by
+    // these; the provider reads from the master, which is never staler.
+    latency_strategy: bool,
+    random_strategy: bool,
+    replica_strategy: bool,
+    use_disconnected_replicas: bool,
 }
 
 /// `providers.etcd` as written.
@@ -314,8 +327,54 @@ fn http(ctx: &mut Ctx, h: At<HttpProviderFile>) -> Option<HttpProviderConfig> {
 
 fn redis(ctx: &mut Ctx, r: At<RedisProviderFile>) -> Option<RedisProviderConfig> {
     let f = r.value;
+    let sentinel = match f.sentinel {
+        None => None,
+        Some(s) if s.value.master_name.trim().is_empty() => {
+            ctx.error(&s.path, s.key_pos, "sentinel.masterName is required");
+            return None;
+        }
+        Some(s)
+            if [
+                s.value.latency_strategy,
+                s.value.random_strategy,
+                s.value.replica_strategy,
+            ]
+            .iter()
+            .filter(|on| **on)
+            .count()
+                > 1 =>
+        {
+            // Traefik's Init refuses them together too.
+            ctx.error(
+                &s.path,
+                s.key_pos,
+                "latencyStrategy, randomStrategy and replicaStrategy are mutually exclusive: use \
+                 only one",
+            );
+            return None;
+        }
+        Some(s) if f.endpoints.is_empty() => {
+            ctx.error(
+                &s.path,
+                s.key_pos,
+                "sentinel needs endpoints: the sentinels' host:port",
+            );
+            return None;
+        }
+        Some(s) => Some(redis_client::Sentinel {
+            master_name: s.value.master_name.trim().to_owned(),
+            endpoints: f
+                .endpoints
+                .iter()
+                .map(|e| e.value.trim().to_owned())
+                .collect(),
+            username: s.value.username,
+            password: s.value.password,
+        }),
+    };
     let endpoint = match f.endpoints.as_slice() {
         [] => "127.0.0.1:6379".to_owned(),
+        [one, ..] if sentinel.is_some() => one.value.trim().to_owned(),
         [one] => one.value.trim().to_owned(),
         // Traefik's Redis store: several endpoints need Sentinel.
         [_, second, ..] => {
@@ -365,6 +424,7 @@ fn redis(ctx: &mut Ctx, r: At<RedisProviderFile>) -> Option<RedisProviderConfig>
     };
     let settings = Settings {
         endpoint,
+        sentinel,
         username: f.username,
         password: f.password,
         db,
