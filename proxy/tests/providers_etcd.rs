@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::providers::{
-    EtcdServer, ProxyProcess, backend_of, lost_across_outage, route_pairs, wait_until,
+    EtcdServer, ProxyProcess, StoreTls, backend_of, lost_across_outage, route_pairs, wait_until,
 };
 use support::*;
 
@@ -155,4 +155,29 @@ fn etcd_credentials_are_used_and_never_logged() {
             log.join("\n")
         );
     }
+}
+
+/// `tls` against an etcd serving clients over TLS on a second listener
+/// (the plain one is the test's own, to write the keys): with the CA that
+/// signed its certificate the routes are served; with another CA the
+/// store is unreachable, logged once.
+#[test]
+fn tls_to_etcd_is_verified_against_the_given_ca() {
+    let certs = TempDir::new("etcd-tls-certs");
+    let tls = StoreTls::new(&certs);
+    let Some(etcd) = EtcdServer::start_tls(
+        "tls_to_etcd_is_verified_against_the_given_ca",
+        Some((tls.cert.clone(), tls.key.clone())),
+    ) else {
+        return;
+    };
+    let a = backend("a");
+    put_all(&etcd, &route_pairs("traefik", "p", a.addr));
+    let endpoint = etcd.tls_endpoint();
+    tls.check(&TempDir::new("etcd-tls"), |ca| {
+        format!(
+            "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  etcd:\n    endpoints: [\"{endpoint}\"]\n    tls:\n      ca: \"{}\"\n",
+            ca.display()
+        )
+    });
 }

@@ -11,7 +11,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::providers::{ProxyProcess, backend_of, lost_across_outage, route_pairs, wait_until};
+use support::providers::{
+    ProxyProcess, StoreTls, backend_of, lost_across_outage, route_pairs, wait_until,
+};
 use support::redis::RedisServer;
 use support::*;
 
@@ -437,18 +439,8 @@ fn sentinel_failover_of_a_live_master_is_followed() {
 /// handshake fails and the store is unreachable, logged once.
 #[test]
 fn tls_to_redis_is_verified_against_the_given_ca() {
-    let ca = support::tls::Ca::new("redis test ca");
-    let leaf = ca.server(&["127.0.0.1"], support::tls::Alg::EcdsaP256);
-    let other = support::tls::Ca::new("another ca");
     let certs = TempDir::new("redis-tls-certs");
-    let (cert, key) = (
-        certs.write("server.pem", &leaf.cert_pem),
-        certs.write("server.key", &leaf.key_pem),
-    );
-    let (ca_file, other_file) = (
-        certs.write("ca.pem", &ca.pem),
-        certs.write("other.pem", &other.pem),
-    );
+    let tls = StoreTls::new(&certs);
     let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -460,11 +452,11 @@ fn tls_to_redis_is_verified_against_the_given_ca() {
         "--tls-port".to_owned(),
         tls_port.clone(),
         "--tls-cert-file".to_owned(),
-        path(&cert),
+        path(&tls.cert),
         "--tls-key-file".to_owned(),
-        path(&key),
+        path(&tls.key),
         "--tls-ca-cert-file".to_owned(),
-        path(&ca_file),
+        path(&tls.ca),
         "--tls-auth-clients".to_owned(),
         "no".to_owned(),
     ];
@@ -476,31 +468,10 @@ fn tls_to_redis_is_verified_against_the_given_ca() {
     };
     let a = backend("a");
     set_all(&redis, &route_pairs("traefik", "p", a.addr));
-    let dir = TempDir::new("redis-tls");
-    let cfg = |ca: &std::path::Path| {
+    tls.check(&TempDir::new("redis-tls"), |ca| {
         format!(
             "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  redis:\n    endpoints: [\"127.0.0.1:{tls_port}\"]\n    tls:\n      ca: \"{}\"\n",
             ca.display()
         )
-    };
-    let good = ProxyProcess::start(&dir.write("good.yml", &cfg(&ca_file)));
-    assert!(
-        wait_until(Duration::from_secs(10), || backend_of(good.web, "/p")
-            .as_deref()
-            == Some("a")),
-        "no route over TLS:\n{}",
-        good.log.load().join("\n")
-    );
-    let wrong = ProxyProcess::start(&dir.write("wrong.yml", &cfg(&other_file)));
-    assert!(wait_until(Duration::from_secs(10), || wrong
-        .logged("cannot reach the provider")));
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(backend_of(wrong.web, "/p"), None);
-    let outages = wrong
-        .log
-        .load()
-        .iter()
-        .filter(|l| l.contains("cannot reach the provider"))
-        .count();
-    assert_eq!(outages, 1, "logged once per state change");
+    });
 }

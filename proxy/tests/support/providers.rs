@@ -180,11 +180,20 @@ pub struct EtcdServer {
     pub port: u16,
     peer_port: u16,
     dir: TempDir,
+    /// A second, TLS-only client listener: its port, certificate and key.
+    tls: Option<(u16, PathBuf, PathBuf)>,
 }
 
 impl EtcdServer {
     /// `None` (after printing a SKIP line) when `etcd` is not installed.
     pub fn start(test: &str) -> Option<EtcdServer> {
+        Self::start_tls(test, None)
+    }
+
+    /// [`EtcdServer::start`] also serving clients over TLS only, with the
+    /// server certificate and key `tls`, on [`EtcdServer::tls_endpoint`]
+    /// (the plain listener stays the test's own, to write keys).
+    pub fn start_tls(test: &str, tls: Option<(PathBuf, PathBuf)>) -> Option<EtcdServer> {
         if find_etcd().is_none() {
             eprintln!(
                 "SKIP {test}: no etcd (apt-get install etcd-server, as .ci/run does, or set ETCD)"
@@ -196,15 +205,21 @@ impl EtcdServer {
             port: free_port(),
             peer_port: free_port(),
             dir: TempDir::new("etcd"),
+            tls: tls.map(|(cert, key)| (free_port(), cert, key)),
         };
         s.spawn();
         Some(s)
     }
 
     fn spawn(&mut self) {
-        let client = format!("http://127.0.0.1:{}", self.port);
+        let mut client = format!("http://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(find_etcd().unwrap());
+        if let Some((port, cert, key)) = &self.tls {
+            client = format!("{client},https://127.0.0.1:{port}");
+            cmd.arg("--cert-file").arg(cert).arg("--key-file").arg(key);
+        }
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new(find_etcd().unwrap())
+        let child = cmd
             .args(["--name", "test", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args([
@@ -237,6 +252,14 @@ impl EtcdServer {
     /// `127.0.0.1:<port>`, as an `endpoints` entry.
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:<tls port>`, where it serves clients over TLS only.
+    pub fn tls_endpoint(&self) -> String {
+        format!(
+            "127.0.0.1:{}",
+            self.tls.as_ref().expect("started with TLS").0
+        )
     }
 
     /// Kills it (etcd down); [`EtcdServer::restart`] brings it back with
@@ -467,4 +490,57 @@ pub fn route_pairs(root: &str, name: &str, backend: SocketAddr) -> Vec<(String, 
             format!("http://{backend}"),
         ),
     ]
+}
+
+// === TLS to a store ===
+
+/// The files of a store's TLS test, in `dir`: a server certificate for
+/// 127.0.0.1 and its key, the CA that signed it, and a CA that did not.
+pub struct StoreTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+}
+
+impl StoreTls {
+    pub fn new(dir: &TempDir) -> StoreTls {
+        let ca = super::tls::Ca::new("store test ca");
+        let leaf = ca.server(&["127.0.0.1"], super::tls::Alg::EcdsaP256);
+        let other = super::tls::Ca::new("another ca");
+        StoreTls {
+            cert: dir.write("server.pem", &leaf.cert_pem),
+            key: dir.write("server.key", &leaf.key_pem),
+            ca: dir.write("ca.pem", &ca.pem),
+            other_ca: dir.write("other.pem", &other.pem),
+        }
+    }
+
+    /// Two proxies on the store whose `route` for `/p` goes to backend
+    /// `a`, one given (through `static_cfg`, from a CA file to the static
+    /// configuration) the CA that signed the store's certificate and one
+    /// another CA: the first serves the route; the second cannot reach the
+    /// store, logs it once and serves nothing.
+    pub fn check(&self, dir: &TempDir, static_cfg: impl Fn(&std::path::Path) -> String) {
+        let good = ProxyProcess::start(&dir.write("good.yml", &static_cfg(&self.ca)));
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                backend_of(good.web, "/p").as_deref() == Some("a")
+            }),
+            "no route over TLS:\n{}",
+            good.log.load().join("\n")
+        );
+        let wrong = ProxyProcess::start(&dir.write("wrong.yml", &static_cfg(&self.other_ca)));
+        assert!(wait_until(Duration::from_secs(10), || wrong
+            .logged("cannot reach the provider")));
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(backend_of(wrong.web, "/p"), None);
+        let outages = wrong
+            .log
+            .load()
+            .iter()
+            .filter(|l| l.contains("cannot reach the provider"))
+            .count();
+        assert_eq!(outages, 1, "logged once per state change");
+    }
 }
