@@ -406,8 +406,16 @@ fn sentinel_failover_of_a_live_master_is_followed() {
                 .command_as(Some(spw), &["INFO", "sentinel"])
                 .contains("slaves=1")
     }));
-    let r = sentinel.command_as(Some(spw), &["SENTINEL", "FAILOVER", "m"]);
-    assert!(r.starts_with("+OK"), "{r}");
+    // The sentinel refuses (-NOGOODSLAVE) until it has its own fresh INFO
+    // from the replica, which it asks for every few seconds.
+    let mut r = String::new();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            r = sentinel.command_as(Some(spw), &["SENTINEL", "FAILOVER", "m"]);
+            r.starts_with("+OK")
+        }),
+        "SENTINEL FAILOVER: {r}"
+    );
     assert!(wait_until(Duration::from_secs(20), || replica
         .command(&["ROLE"])
         .contains("master")
@@ -419,7 +427,7 @@ fn sentinel_failover_of_a_live_master_is_followed() {
     ]);
     assert!(r.starts_with("+OK"), "{r}");
     assert!(
-        wait_until(Duration::from_secs(10), || backend_of(p.web, "/p")
+        wait_until(Duration::from_secs(20), || backend_of(p.web, "/p")
             .as_deref()
             == Some("b")),
         "the proxy follows the promoted replica"
