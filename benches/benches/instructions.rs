@@ -353,7 +353,7 @@ fn proxied_requests_h2c(n: usize) {
     e2e.stop();
 }
 
-const _: () = assert!(E2E_K % H2C_STREAMS == 0 && E2E_N % H2C_STREAMS == 0);
+const _: () = assert!(E2E_K.is_multiple_of(H2C_STREAMS) && E2E_N.is_multiple_of(H2C_STREAMS));
 
 library_benchmark_group!(
     name = e2e,
