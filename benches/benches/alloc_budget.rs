@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use benches::e2e::{E2e, Route};
+use benches::e2e::{E2e, H2C_STREAMS, Route};
 use benches::fixtures::{
     Case, ForwardingValues, PICK_CLIENT_IP, Tree, balancer, process_head, request_head,
     route_input, service_tree, strategy_balancer,
@@ -249,6 +249,38 @@ fn main() {
         put(&format!("{name}_allocs_per_request"), a);
         put(&format!("{name}_bytes_per_request"), b);
     }
+
+    // The request shapes real clients send: a browser's headers with
+    // `Connection: keep-alive`, metrics on, the access log on (its writer
+    // thread counted: it runs because of the request).
+    for (route, name) in [
+        (Route::Browser, "e2e_browser"),
+        (Route::Metrics, "e2e_metrics"),
+        (Route::AccessLog, "e2e_access_log"),
+    ] {
+        let mut c = E2e::start_with(route);
+        for _ in 0..200 {
+            c.request();
+        }
+        let (a, b) = per_call(MEASURED, || c.request());
+        c.stop();
+        put(&format!("{name}_allocs_per_request"), a);
+        put(&format!("{name}_bytes_per_request"), b);
+    }
+
+    // h2c, one connection, H2C_STREAMS concurrent streams per call; the
+    // client (h2 and its runtime on this thread) is not counted.
+    let mut h2c = E2e::start_with(Route::H2c);
+    for _ in 0..20 {
+        h2c.request();
+    }
+    UNCOUNTED.with(|u| u.set(true));
+    let batches = MEASURED / H2C_STREAMS as u64;
+    let (a, b) = per_call(batches, || h2c.request());
+    UNCOUNTED.with(|u| u.set(false));
+    h2c.stop();
+    put("e2e_h2c_allocs_per_request", a / H2C_STREAMS as f64);
+    put("e2e_h2c_bytes_per_request", b / H2C_STREAMS as f64);
 
     TRACING.store(true, Ordering::SeqCst);
     for _ in 0..TRACED {

@@ -22,7 +22,7 @@
 
 use std::hint::black_box;
 
-use benches::e2e::{E2e, Route};
+use benches::e2e::{E2e, H2C_STREAMS, Route};
 use benches::fixtures::{
     COMPLEX_RULE, Case, ForwardingValues, PICK_CLIENT_IP, RouteInput, SIMPLE_RULE, SyntaxCase,
     Tree, balancer, process_head, request_head, route_input, service_tree, strategy_balancer,
@@ -302,6 +302,59 @@ fn proxied_requests_compress_64k(n: usize) {
     e2e.stop();
 }
 
+// A browser's request (`Connection: keep-alive`, a dozen headers) to a
+// backend answering `Connection: keep-alive` as nginx does.
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_browser(n: usize) {
+    let mut e2e = E2e::start_with(Route::Browser);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+// The plain requests with Prometheus metrics on.
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_metrics(n: usize) {
+    let mut e2e = E2e::start_with(Route::Metrics);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+// The plain requests with the access log on, to a file (its writer
+// thread is counted in "all threads", not in the worker's count).
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_access_log(n: usize) {
+    let mut e2e = E2e::start_with(Route::AccessLog);
+    for _ in 0..n {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+// h2c: one connection, `H2C_STREAMS` concurrent streams per batch; `n`
+// requests in all (E2E_K and E2E_N are multiples of H2C_STREAMS).
+#[library_benchmark(config = whole_process())]
+#[bench::requests_10(E2E_K)]
+#[bench::requests_210(E2E_K + E2E_N)]
+fn proxied_requests_h2c(n: usize) {
+    let mut e2e = E2e::start_with(Route::H2c);
+    for _ in 0..n / H2C_STREAMS {
+        e2e.request();
+    }
+    e2e.stop();
+}
+
+const _: () = assert!(E2E_K.is_multiple_of(H2C_STREAMS) && E2E_N.is_multiple_of(H2C_STREAMS));
+
 library_benchmark_group!(
     name = e2e,
     benchmarks = [
@@ -312,7 +365,11 @@ library_benchmark_group!(
         proxied_requests_ratelimit,
         proxied_requests_weighted,
         proxied_requests_compress_small,
-        proxied_requests_compress_64k
+        proxied_requests_compress_64k,
+        proxied_requests_browser,
+        proxied_requests_metrics,
+        proxied_requests_access_log,
+        proxied_requests_h2c
     ]
 );
 

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use proxy::app::Running;
 use proxy::config::{Format, parse_static};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -42,6 +43,15 @@ pub const REQUEST_AUTH: &[u8] =
 /// [`Route::CompressLarge`]).
 pub const REQUEST_GZIP: &[u8] =
     b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\nAccept-Encoding: gzip, br\r\n\r\n";
+
+/// What a browser sends: `Connection: keep-alive` (the slow path of
+/// hop-by-hop removal) and the headers every page load carries
+/// ([`Route::Browser`]).
+pub const REQUEST_BROWSER: &[u8] = b"GET /api/items?id=7 HTTP/1.1\r\nHost: bench.example.com\r\nConnection: keep-alive\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9,fr;q=0.8\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nReferer: https://bench.example.com/app/index.html\r\nCookie: session=3f2a9c0d7e1b4a6f8c5d2e9b0a7f6c3d; theme=dark; _ga=GA1.2.1234567890.1700000000\r\nSec-Fetch-Dest: empty\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Site: same-origin\r\nCache-Control: no-cache\r\n\r\n";
+
+/// Streams the h2c client opens at once on its one connection
+/// ([`Route::H2c`]); [`E2e::request`] sends that many requests there.
+pub const H2C_STREAMS: usize = 10;
 
 /// How the client reaches the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +82,20 @@ pub enum Route {
     /// [`Route::CompressSmall`] with a 64 KiB text answer: gzip-compressed
     /// as it streams (chunked to the client).
     CompressLarge,
+    /// [`Route::Plain`] with [`REQUEST_BROWSER`]'s headers, and a backend
+    /// answering `Connection: keep-alive` as nginx does: both directions
+    /// take the hop-by-hop removal's slow path.
+    Browser,
+    /// [`Route::Plain`] with Prometheus metrics on (defaults: entrypoint
+    /// and service labels; the `/metrics` entrypoint of their own).
+    Metrics,
+    /// [`Route::Plain`] with the access log on, to a file (`common`
+    /// format), as users configure it.
+    AccessLog,
+    /// The client speaks h2c (prior knowledge) over one connection,
+    /// [`H2C_STREAMS`] concurrent streams per [`E2e::request`]; the
+    /// backend stays HTTP/1.1.
+    H2c,
 }
 
 /// The middleware of the compress routes.
@@ -111,6 +135,11 @@ fn large_response() -> &'static [u8] {
 const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n";
 
+/// [`RESPONSE`] as nginx sends it to a keep-alive upstream request
+/// ([`Route::Browser`]).
+const RESPONSE_KEEP_ALIVE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n";
+
 /// The SNI and `Host` of the requests (the router's host).
 const HOST: &str = "bench.example.com";
 
@@ -119,6 +148,70 @@ const HOST: &str = "bench.example.com";
 enum Client {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    H2c(H2cClient),
+}
+
+/// An h2c client on a current-thread runtime of the calling thread: its
+/// connection task runs only inside [`H2cClient::batch`], on this thread.
+#[derive(Debug)]
+struct H2cClient {
+    rt: tokio::runtime::Runtime,
+    send: h2::client::SendRequest<Bytes>,
+}
+
+impl H2cClient {
+    fn connect(addr: SocketAddr) -> H2cClient {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("h2c client runtime");
+        let send = rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("connect to the proxy");
+            tcp.set_nodelay(true).expect("TCP_NODELAY");
+            let (send, conn) = h2::client::handshake(tcp).await.expect("h2c handshake");
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            send
+        });
+        H2cClient { rt, send }
+    }
+
+    /// [`H2C_STREAMS`] GETs sent at once, then every answer read whole;
+    /// panics unless each is a 200 with the backend's body.
+    fn batch(&mut self) {
+        let send = self.send.clone();
+        self.rt.block_on(async move {
+            let mut send = send.ready().await.expect("h2c connection ready");
+            let mut answers = Vec::with_capacity(H2C_STREAMS);
+            for _ in 0..H2C_STREAMS {
+                let req =
+                    http::Request::get(concat!("http://bench.example.com", "/api/items?id=7"))
+                        .header("user-agent", "bench/1.0")
+                        .header("accept", "*/*")
+                        .body(())
+                        .expect("h2c request");
+                let (answer, _) = send.send_request(req, true).expect("h2c send");
+                answers.push(answer);
+                send = send.ready().await.expect("h2c stream slot");
+            }
+            for answer in answers {
+                let answer = answer.await.expect("h2c answer");
+                assert_eq!(answer.status(), 200, "h2c answer status");
+                let mut body = answer.into_body();
+                let mut len = 0;
+                while let Some(chunk) = body.data().await {
+                    let chunk = chunk.expect("h2c body");
+                    assert_eq!(&chunk[..], &b"hello world\n"[len..len + chunk.len()]);
+                    len += chunk.len();
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                }
+                assert_eq!(len, 12, "h2c body length");
+            }
+        });
+    }
 }
 
 impl Client {
@@ -129,6 +222,7 @@ impl Client {
                 s.write_all(buf)?;
                 s.flush()
             }
+            Client::H2c(_) => unreachable!("h2c requests go through H2cClient::batch"),
         }
     }
 
@@ -136,6 +230,7 @@ impl Client {
         match self {
             Client::Plain(s) => s.read(buf),
             Client::Tls(s) => s.read(buf),
+            Client::H2c(_) => unreachable!("h2c requests go through H2cClient::batch"),
         }
     }
 }
@@ -167,17 +262,24 @@ impl E2e {
 
     /// Starts the fixture `route` describes.
     pub fn start_with(route: Route) -> E2e {
-        let backend = spawn_backend(if route == Route::CompressLarge {
-            large_response()
-        } else {
-            RESPONSE
+        let backend = spawn_backend(match route {
+            Route::CompressLarge => large_response(),
+            Route::Browser => RESPONSE_KEEP_ALIVE,
+            _ => RESPONSE,
         });
         let tls = route == Route::Tls;
         let (middlewares, request) = match route {
             Route::Chain => (CHAIN, REQUEST_AUTH),
             Route::RateLimit => (RATE_LIMIT, REQUEST),
             Route::CompressSmall | Route::CompressLarge => (COMPRESS, REQUEST_GZIP),
-            Route::Plain | Route::Tls | Route::Api | Route::Weighted => ("", REQUEST),
+            Route::Browser => ("", REQUEST_BROWSER),
+            Route::Plain
+            | Route::Tls
+            | Route::Api
+            | Route::Weighted
+            | Route::Metrics
+            | Route::AccessLog
+            | Route::H2c => ("", REQUEST),
         };
         let lb = |name: &str| {
             format!(
@@ -217,14 +319,23 @@ impl E2e {
             root = Some(ck.cert.der().clone());
         }
         std::fs::write(dir.join("dynamic.yml"), dynamic).expect("write dynamic config");
-        // Route::Api: the API and dashboard on an entrypoint of their own.
-        let (api_entry, api) = if route == Route::Api {
-            (
-                "  traefik:\n    address: \"127.0.0.1:0\"\n",
-                "api:\n  insecure: true\n  dashboard: true\n",
-            )
-        } else {
-            ("", "")
+        // Route::Api: the API and dashboard on an entrypoint of their own;
+        // Route::Metrics: /metrics there.
+        let traefik_entry = "  traefik:\n    address: \"127.0.0.1:0\"\n";
+        let (api_entry, api) = match route {
+            Route::Api => (
+                traefik_entry,
+                "api:\n  insecure: true\n  dashboard: true\n".to_owned(),
+            ),
+            Route::Metrics => (traefik_entry, "metrics:\n  prometheus: {}\n".to_owned()),
+            Route::AccessLog => (
+                "",
+                format!(
+                    "accessLog:\n  filePath: \"{}\"\n",
+                    dir.join("access.log").display()
+                ),
+            ),
+            _ => ("", String::new()),
         };
         let static_text = format!(
             "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n{api_entry}providers:\n  file:\n    filename: \"{}\"\n    watch: false\n{api}",
@@ -237,6 +348,7 @@ impl E2e {
         let running = proxy::app::start(static_cfg, None, 1).expect("proxy starts");
         let addr = running.addr("web").expect("entrypoint web is bound");
         let client = match root {
+            None if route == Route::H2c => Client::H2c(H2cClient::connect(addr)),
             None => Client::Plain(connect(addr)),
             Some(root) => Client::Tls(Box::new(connect_tls(addr, root))),
         };
@@ -258,9 +370,14 @@ impl E2e {
     }
 
     /// Sends one request and reads the whole response; panics unless it is
-    /// a 200 with the backend's body.
+    /// a 200 with the backend's body. Over h2c ([`Route::H2c`]):
+    /// [`H2C_STREAMS`] concurrent requests.
     pub fn request(&mut self) {
         let client = self.client.as_mut().expect("client connected");
+        if let Client::H2c(h2c) = client {
+            h2c.batch();
+            return;
+        }
         client.write_all(self.request).expect("send request");
         let mut filled = 0;
         loop {
@@ -467,6 +584,52 @@ mod tests {
             let mut e = E2e::start_with(route);
             for _ in 0..20 {
                 e.request();
+            }
+            e.stop();
+        }
+    }
+
+    #[test]
+    fn browser_metrics_access_log_and_h2c_requests_go_through_the_proxy() {
+        for route in [Route::Browser, Route::Metrics, Route::AccessLog, Route::H2c] {
+            let mut e = E2e::start_with(route);
+            for _ in 0..20 {
+                e.request();
+            }
+            if route == Route::AccessLog {
+                // The background writer flushes as lines come: wait for them.
+                let log = e.dir.join("access.log");
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    let lines = std::fs::read_to_string(&log)
+                        .map(|s| s.matches("\"GET /api/items?id=7 HTTP/1.1\" 200").count())
+                        .unwrap_or(0);
+                    if lines == 20 {
+                        break;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{lines} access log lines of 20"
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if route == Route::Metrics {
+                let m = e
+                    .proxy
+                    .as_ref()
+                    .unwrap()
+                    .addr("traefik")
+                    .expect("metrics entrypoint");
+                let mut c = connect(m);
+                c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut answer = String::new();
+                c.read_to_string(&mut answer).unwrap();
+                assert!(
+                    answer.contains("proxy_entrypoint_requests_total{"),
+                    "{answer}"
+                );
             }
             e.stop();
         }

@@ -41,7 +41,7 @@ struct E2eRuns {
     per_request: &'static str,
 }
 
-const E2E_RUNS: [E2eRuns; 8] = [
+const E2E_RUNS: [E2eRuns; 12] = [
     E2eRuns {
         function: "e2e::proxied_requests",
         per_request: "e2e::proxied_request",
@@ -80,6 +80,25 @@ const E2E_RUNS: [E2eRuns; 8] = [
     E2eRuns {
         function: "e2e::proxied_requests_compress_64k",
         per_request: "e2e::compress_64k_request",
+    },
+    // The shapes real clients send: a browser's headers with `Connection:
+    // keep-alive` (and a backend answering it), Prometheus metrics on, the
+    // access log on (to a file), h2c with concurrent streams (per stream).
+    E2eRuns {
+        function: "e2e::proxied_requests_browser",
+        per_request: "e2e::browser_request",
+    },
+    E2eRuns {
+        function: "e2e::proxied_requests_metrics",
+        per_request: "e2e::metrics_request",
+    },
+    E2eRuns {
+        function: "e2e::proxied_requests_access_log",
+        per_request: "e2e::access_log_request",
+    },
+    E2eRuns {
+        function: "e2e::proxied_requests_h2c",
+        per_request: "e2e::h2c_request",
     },
 ];
 /// The ids of the short and the long run, and their request counts.
