@@ -117,13 +117,7 @@ fn redis_down_and_back_loses_no_request() {
     )
     .as_deref()
         == Some("b")));
-    let outages = p
-        .log
-        .load()
-        .iter()
-        .filter(|l| l.contains("cannot reach the provider"))
-        .count();
-    assert_eq!(outages, 1, "logged once per state change");
+    p.assert_unreachable_logged_once();
 }
 
 #[test]
@@ -352,13 +346,7 @@ fn credentials_are_used_and_never_logged() {
             log.join("\n")
         );
     }
-    let outages = q
-        .log
-        .load()
-        .iter()
-        .filter(|l| l.contains("cannot reach the provider"))
-        .count();
-    assert_eq!(outages, 1, "logged once per state change");
+    q.assert_unreachable_logged_once();
 }
 
 /// `SENTINEL FAILOVER` with both servers alive: the old master becomes a
@@ -432,13 +420,7 @@ fn sentinel_failover_of_a_live_master_is_followed() {
             == Some("b")),
         "the proxy follows the promoted replica"
     );
-    let outages = wrong
-        .log
-        .load()
-        .iter()
-        .filter(|l| l.contains("cannot reach the provider"))
-        .count();
-    assert_eq!(outages, 1, "logged once per state change");
+    wrong.assert_unreachable_logged_once();
 }
 
 /// `tls` against a Redis serving TLS only (its `--tls-port`; the plain

@@ -410,6 +410,18 @@ impl ProxyProcess {
     pub fn logged(&self, text: &str) -> bool {
         self.log.load().iter().any(|l| l.contains(text))
     }
+
+    /// Asserts that the store was reported unreachable exactly once (the
+    /// provider logs once per state change, not once per retry).
+    pub fn assert_unreachable_logged_once(&self) {
+        let outages = self
+            .log
+            .load()
+            .iter()
+            .filter(|l| l.contains("cannot reach the provider"))
+            .count();
+        assert_eq!(outages, 1, "logged once per state change");
+    }
 }
 
 impl Drop for ProxyProcess {
@@ -535,12 +547,6 @@ impl StoreTls {
             .logged("cannot reach the provider")));
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(backend_of(wrong.web, "/p"), None);
-        let outages = wrong
-            .log
-            .load()
-            .iter()
-            .filter(|l| l.contains("cannot reach the provider"))
-            .count();
-        assert_eq!(outages, 1, "logged once per state change");
+        wrong.assert_unreachable_logged_once();
     }
 }
