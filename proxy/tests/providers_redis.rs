@@ -215,6 +215,17 @@ fn several_endpoints_without_sentinel_are_an_error() {
     .expect("several endpoints with sentinel");
 }
 
+/// A master, its replica and a sentinel (password `spw`) monitoring the
+/// master as `m`; `None` (after a SKIP line) without `redis-server`.
+fn sentinel_setup(test: &str, spw: &str) -> Option<(RedisServer, RedisServer, RedisServer)> {
+    let master = RedisServer::start(test)?;
+    let master_port = master.addr().port().to_string();
+    let replica =
+        RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &master_port]).unwrap();
+    let sentinel = RedisServer::start_sentinel(test, "m", &master, Some(spw)).unwrap();
+    Some((master, replica, sentinel))
+}
+
 /// Routes are read from the master the sentinels name (the first
 /// endpoint is dead: the next sentinel is asked), and after the master
 /// is killed and the sentinel promotes its replica, the proxy follows:
@@ -222,15 +233,12 @@ fn several_endpoints_without_sentinel_are_an_error() {
 /// the new master is served. The sentinel's password is used, never logged.
 #[test]
 fn sentinel_master_is_followed_across_a_failover() {
-    let test = "sentinel_master_is_followed_across_a_failover";
-    let Some(mut master) = RedisServer::start(test) else {
+    let spw = "sentinel-pw-never-logged";
+    let Some((mut master, replica, sentinel)) =
+        sentinel_setup("sentinel_master_is_followed_across_a_failover", spw)
+    else {
         return;
     };
-    let master_port = master.addr().port().to_string();
-    let replica =
-        RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &master_port]).unwrap();
-    let spw = "sentinel-pw-never-logged";
-    let sentinel = RedisServer::start_sentinel(test, "m", &master, Some(spw)).unwrap();
     let (a, b) = (backend("a"), backend("b"));
     set_all(&master, &route_pairs("traefik", "p", a.addr));
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -354,15 +362,12 @@ fn credentials_are_used_and_never_logged() {
 /// promoted one; a wrong sentinel password is refused and logged once.
 #[test]
 fn sentinel_failover_of_a_live_master_is_followed() {
-    let test = "sentinel_failover_of_a_live_master_is_followed";
-    let Some(master) = RedisServer::start(test) else {
+    let spw = "sentinel-pw";
+    let Some((master, replica, sentinel)) =
+        sentinel_setup("sentinel_failover_of_a_live_master_is_followed", spw)
+    else {
         return;
     };
-    let master_port = master.addr().port().to_string();
-    let replica =
-        RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &master_port]).unwrap();
-    let spw = "sentinel-pw";
-    let sentinel = RedisServer::start_sentinel(test, "m", &master, Some(spw)).unwrap();
     let (a, b) = (backend("a"), backend("b"));
     set_all(&master, &route_pairs("traefik", "p", a.addr));
     let dir = TempDir::new("redis-sentinel");
