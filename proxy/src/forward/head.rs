@@ -45,8 +45,11 @@ pub(super) fn check<B>(ctx: &ConnCtx, req: &mut Request<B>) -> Result<Head, Answ
     if req.method() == Method::OPTIONS && req.uri() == "*" {
         return Err(Answer::GlobalOptions);
     }
-    if req.version() == Version::HTTP_11 {
-        transfer_coding(req.headers())?;
+    // A body in another coding than `chunked` alone is 501, as from Go's
+    // server; an HTTP/1.0 request's `Transfer-Encoding` is ignored, in Go
+    // and in hyper.
+    if req.version() == Version::HTTP_11 && headers::chunked_only(req.headers()).is_err() {
+        return Err(Answer::UnsupportedTransferEncoding);
     }
     let host = request_host(req)?;
     let eh = &ctx.entrypoint.headers;
@@ -73,22 +76,6 @@ pub(super) fn check<B>(ctx: &ConnCtx, req: &mut Request<B>) -> Result<Head, Answ
     );
     headers::remove_connection_headers(h, upgrade, &eh.connection);
     Ok(Head { host, upgrade })
-}
-
-/// Refuses, as Go's server does (501), a request body in a transfer coding
-/// other than `chunked` alone (`gzip, chunked`, `identity`, two headers):
-/// hyper would undo the chunking only and hand the backend the coded bytes
-/// as a plain body. HTTP/1.0 requests' `Transfer-Encoding` is ignored, in
-/// Go and in hyper.
-fn transfer_coding(h: &HeaderMap) -> Result<(), Answer> {
-    let mut all = h.get_all(header::TRANSFER_ENCODING).iter();
-    let Some(te) = all.next() else {
-        return Ok(());
-    };
-    if all.next().is_some() || !te.as_bytes().eq_ignore_ascii_case(b"chunked") {
-        return Err(Answer::UnsupportedTransferEncoding);
-    }
-    Ok(())
 }
 
 /// Rewrites the `;` of the query as Traefik's entrypoint does before

@@ -220,6 +220,22 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool, keep_te_tr
     }
 }
 
+/// Whether a message's body is chunked, and in nothing else: `Ok(false)`
+/// without `Transfer-Encoding`, `Ok(true)` for exactly one `chunked`,
+/// `Err(())` for any other coding or several headers, which Go refuses on
+/// both sides (hyper would undo the chunking only and pass the coded bytes
+/// on as a plain body).
+pub(super) fn chunked_only(h: &HeaderMap) -> Result<bool, ()> {
+    let mut all = h.get_all(header::TRANSFER_ENCODING).iter();
+    let Some(coding) = all.next() else {
+        return Ok(false);
+    };
+    if all.next().is_some() || !coding.as_bytes().eq_ignore_ascii_case(b"chunked") {
+        return Err(());
+    }
+    Ok(true)
+}
+
 /// Removes every forwarding header (`X-Forwarded-*`, `X-Real-Ip`): what
 /// Traefik does for clients outside `forwardedHeaders.trustedIPs`.
 pub fn remove_forwarding_headers(headers: &mut HeaderMap) {

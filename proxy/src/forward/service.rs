@@ -375,12 +375,10 @@ fn response_framing(
     }
     resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
     let h = resp.headers_mut();
-    let mut te = h.get_all(header::TRANSFER_ENCODING).iter();
-    let Some(coding) = te.next() else {
-        return Ok(None);
-    };
-    if te.next().is_some() || !coding.as_bytes().eq_ignore_ascii_case(b"chunked") {
-        return Err("unsupported transfer encoding in the response");
+    match headers::chunked_only(h) {
+        Ok(false) => return Ok(None),
+        Ok(true) => {}
+        Err(()) => return Err("unsupported transfer encoding in the response"),
     }
     h.remove(header::CONTENT_LENGTH);
     Ok(h.get(header::TRAILER).cloned())
