@@ -282,12 +282,35 @@ fn main() {
     put("e2e_h2c_allocs_per_request", a / H2C_STREAMS as f64);
     put("e2e_h2c_bytes_per_request", b / H2C_STREAMS as f64);
 
+    // Attribution traces the plain request, or the shape
+    // `ALLOC_BUDGET_TRACE_ROUTE` names (browser, metrics, access-log, chain).
+    let traced_route = std::env::var("ALLOC_BUDGET_TRACE_ROUTE").ok();
+    let mut traced = match traced_route.as_deref() {
+        None | Some("plain") => e2e,
+        Some(name) => {
+            e2e.stop();
+            let route = match name {
+                "browser" => Route::Browser,
+                "metrics" => Route::Metrics,
+                "access-log" => Route::AccessLog,
+                "chain" => Route::Chain,
+                other => panic!(
+                    "ALLOC_BUDGET_TRACE_ROUTE={other:?}: plain, browser, metrics, access-log or chain"
+                ),
+            };
+            let mut c = E2e::start_with(route);
+            for _ in 0..200 {
+                c.request();
+            }
+            c
+        }
+    };
     TRACING.store(true, Ordering::SeqCst);
     for _ in 0..TRACED {
-        e2e.request();
+        traced.request();
     }
     TRACING.store(false, Ordering::SeqCst);
-    e2e.stop();
+    traced.stop();
 
     // The same over TLS; this thread (the client) is not counted.
     let mut tls = E2e::start_tls();
