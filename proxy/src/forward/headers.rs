@@ -28,8 +28,9 @@ pub(crate) const X_HEADERS: [&str; 11] = [
 ];
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, and the legacy ones Go's reverse
-/// proxy removes).
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// proxy removes), in the order of their bits in [`hop_bit`].
+const HOP_BY_HOP_COUNT: usize = 9;
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("proxy-connection"),
     HeaderName::from_static("keep-alive"),
@@ -48,19 +49,91 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 static X_FORWARDED_SERVER: HeaderName = HeaderName::from_static("x-forwarded-server");
 
-const fn is_hop_by_hop_name(name: &str) -> bool {
-    matches!(
-        name.as_bytes(),
-        b"connection"
-            | b"proxy-connection"
-            | b"keep-alive"
-            | b"proxy-authenticate"
-            | b"proxy-authorization"
-            | b"te"
-            | b"trailer"
-            | b"transfer-encoding"
-            | b"upgrade"
-    )
+/// The bit of a hop-by-hop name in [`HOP_BY_HOP`]'s order, and of `close`
+/// (named by `Connection: close`, a header almost nobody sends), 0 for any
+/// other name. `name` is lower case: a `HeaderName`'s, or a token lowered.
+const fn hop_bit(name: &[u8]) -> u16 {
+    match name {
+        b"connection" => CONNECTION_BIT,
+        b"proxy-connection" => 1 << 1,
+        b"keep-alive" => 1 << 2,
+        b"proxy-authenticate" => 1 << 3,
+        b"proxy-authorization" => 1 << 4,
+        b"te" => TE_BIT,
+        b"trailer" => 1 << 6,
+        b"transfer-encoding" => 1 << 7,
+        b"upgrade" => UPGRADE_BIT,
+        b"close" => CLOSE_BIT,
+        _ => 0,
+    }
+}
+
+const CONNECTION_BIT: u16 = 1;
+const TE_BIT: u16 = 1 << 5;
+const UPGRADE_BIT: u16 = 1 << 8;
+const CLOSE_BIT: u16 = 1 << 9;
+/// The hop-by-hop names' bits, `close` excluded.
+const HOP_MASK: u16 = (1 << HOP_BY_HOP_COUNT) - 1;
+static CLOSE: HeaderName = HeaderName::from_static("close");
+
+/// Which hop-by-hop names (and `close`) `headers` holds, from one pass
+/// over its names: nothing hashed, and the removals that follow are of
+/// names that are there.
+fn hop_names(headers: &HeaderMap) -> u16 {
+    headers
+        .keys()
+        .fold(0, |m, name| m | hop_bit(name.as_str().as_bytes()))
+}
+
+/// The bit of a `Connection` token that names a hop-by-hop header or
+/// `close`, in any case (a token longer than every such name has none).
+fn token_bit(token: &str) -> u16 {
+    let mut buf = [0u8; 19];
+    let Some(lower) = buf.get_mut(..token.len()) else {
+        return 0;
+    };
+    for (l, b) in lower.iter_mut().zip(token.bytes()) {
+        *l = b.to_ascii_lowercase();
+    }
+    hop_bit(lower)
+}
+
+/// The headers the `Connection` values name, as [`hop_bit`]s, when every
+/// token names a hop-by-hop header, `close` or (with `keep_forwarding`) a
+/// forwarding header; `None` when another token (or one in `keep`) needs
+/// [`remove_connection_named`]. Reads the values in place.
+fn connection_named_bits(
+    headers: &HeaderMap,
+    keep_forwarding: bool,
+    keep: &[String],
+) -> Option<u16> {
+    let mut bits = 0;
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for token in value.split(',').map(str::trim) {
+            let bit = token_bit(token);
+            if bit != 0 && !keep.iter().any(|k| token.eq_ignore_ascii_case(k)) {
+                bits |= bit;
+            } else if !(token.is_empty() || (keep_forwarding && managed_x_header(token))) {
+                return None;
+            }
+        }
+    }
+    Some(bits)
+}
+
+/// Removes the headers of `bits` ([`hop_bit`]'s).
+fn remove_bits(headers: &mut HeaderMap, bits: u16) {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if bits & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    if bits & CLOSE_BIT != 0 {
+        headers.remove(&CLOSE);
+    }
 }
 
 fn is_x_header(name: &str) -> bool {
@@ -166,8 +239,19 @@ pub fn remove_connection_headers(headers: &mut HeaderMap, upgrade: bool, keep: &
     } else {
         None
     };
-    let kept = remove_connection_named(headers, true, keep);
-    headers.remove(header::CONNECTION);
+    // Most clients send `Connection: keep-alive` (or `close`): whether the
+    // header it names is there is known from one pass over the names.
+    let kept = match connection_named_bits(headers, true, keep) {
+        Some(bits) => {
+            remove_bits(headers, (bits & hop_names(headers)) | CONNECTION_BIT);
+            Vec::new()
+        }
+        None => {
+            let kept = remove_connection_named(headers, true, keep);
+            headers.remove(header::CONNECTION);
+            kept
+        }
+    };
     if !kept.is_empty() {
         let mut names = kept.join(",");
         if up.is_some() {
@@ -189,28 +273,29 @@ pub fn remove_connection_headers(headers: &mut HeaderMap, upgrade: bool, keep: &
 /// 101 response of an upgrade), and `TE: trailers` when the client sent it
 /// (gRPC needs it end to end).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool, keep_te_trailers: bool) {
-    // One pass to learn whether anything needs removing: most requests carry
-    // none of these (HTTP/2 forbids them), at most `Connection: keep-alive`.
-    let mut any = false;
-    for name in headers.keys() {
-        if is_hop_by_hop_name(name.as_str()) {
-            any = true;
-            break;
-        }
-    }
-    if !any {
+    // One pass to learn what is there: most requests carry none of these
+    // (HTTP/2 forbids them), at most `Connection: keep-alive`; most answers
+    // `Connection: keep-alive` (nginx's) or nothing.
+    let present = hop_names(headers);
+    if present & HOP_MASK == 0 {
         return;
     }
-    let upgrade = if keep_upgrade {
+    let upgrade = if keep_upgrade && present & UPGRADE_BIT != 0 {
         headers.get(header::UPGRADE).cloned()
     } else {
         None
     };
-    let te_trailers = keep_te_trailers && has_token(headers.get_all(header::TE), "trailers");
-    remove_connection_named(headers, false, &[]);
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    let te_trailers = keep_te_trailers
+        && present & TE_BIT != 0
+        && has_token(headers.get_all(header::TE), "trailers");
+    let mut remove = present & HOP_MASK;
+    if present & CONNECTION_BIT != 0 {
+        match connection_named_bits(headers, false, &[]) {
+            Some(bits) => remove |= bits & present,
+            None => drop(remove_connection_named(headers, false, &[])),
+        }
     }
+    remove_bits(headers, remove);
     if let Some(up) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, up);
@@ -286,13 +371,23 @@ pub struct Forwarding<'a> {
 /// ([`append_forwarded_for`]), as in Traefik, so rules and middlewares see
 /// what the client's proxies sent.
 pub fn set_forwarded_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
-    if !f.trusted {
+    // One pass over the names: with no forwarding header there (most
+    // requests), or none left once an untrusted client's are removed, each
+    // one is set without a hashed lookup first.
+    let sent = headers.keys().any(|n| is_x_header(n.as_str()));
+    if sent && !f.trusted {
         remove_forwarding_headers(headers);
     }
-    if !headers.contains_key(&X_REAL_IP) {
+    let absent = !sent || !f.trusted;
+    if absent || !headers.contains_key(&X_REAL_IP) {
         headers.insert(X_REAL_IP.clone(), f.client_ip.clone());
     }
-    let proto = match headers.get(&X_FORWARDED_PROTO) {
+    let sent_proto = if absent {
+        None
+    } else {
+        headers.get(&X_FORWARDED_PROTO)
+    };
+    let proto = match sent_proto {
         Some(p) => p.clone(),
         None => {
             let p = HeaderValue::from_static(match (f.websocket, f.tls) {
@@ -305,7 +400,7 @@ pub fn set_forwarded_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
             p
         }
     };
-    if !headers.contains_key(&X_FORWARDED_PORT) {
+    if absent || !headers.contains_key(&X_FORWARDED_PORT) {
         let port = match f.host_port {
             Some(p) => p.clone(),
             None if f.tls || proto == "https" || proto == "wss" => HeaderValue::from_static("443"),
@@ -315,7 +410,7 @@ pub fn set_forwarded_headers(headers: &mut HeaderMap, f: &Forwarding<'_>) {
     }
     if let Some(host) = f.host
         && !host.is_empty()
-        && !headers.contains_key(&X_FORWARDED_HOST)
+        && (absent || !headers.contains_key(&X_FORWARDED_HOST))
     {
         headers.insert(X_FORWARDED_HOST.clone(), host.clone());
     }
