@@ -164,17 +164,6 @@ async fn answers(addr: SocketAddr, n: usize) -> Vec<String> {
     out
 }
 
-async fn eventually(secs: u64, mut cond: impl AsyncFnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < end {
-        if cond().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 fn lb(urls: &[String], check: &str, transport: &str) -> String {
     let mut s = String::from(
         "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n",
