@@ -483,3 +483,71 @@ async fn post(addr: std::net::SocketAddr, host: &str, path: &str, body: &'static
         .unwrap();
     c.send(req).await.unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_through_layered_failover_and_mirroring_goes_to_the_main_only() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let main = backend("main");
+    let copy = backend("copy");
+    let spare = backend("spare");
+    let p = start_proxy(&format!(
+        r#"http:
+  routers:
+    r:
+      rule: "PathPrefix(`/`)"
+      service: f
+  services:
+    f:
+      failover:
+        service: m
+        fallback: spare
+        errors:
+          status: ["500-599"]
+    m:
+      mirroring:
+        service: main
+        mirrors:
+          - name: copy
+            percent: 100
+    main:
+      middlewares: [mark]
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
+    copy:
+      middlewares: [mark]
+      loadBalancer:
+        servers:
+          - url: "http://{copy}"
+    spare:
+      middlewares: [mark]
+      loadBalancer:
+        servers:
+          - url: "http://{spare}"
+  middlewares:
+    mark:
+      headers:
+        customRequestHeaders:
+          X-Mark: "yes"
+"#,
+        main = main.addr,
+        copy = copy.addr,
+        spare = spare.addr,
+    ));
+    let mut s = upgraded(p.web).await;
+    s.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut echo))
+        .await
+        .expect("the tunnel echoes")
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+    assert_eq!(last_had(&main, "x-mark"), Some(true));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        copy.stats.requests.load(Ordering::Relaxed),
+        0,
+        "not mirrored"
+    );
+    assert_eq!(spare.stats.requests.load(Ordering::Relaxed), 0);
+}

@@ -27,9 +27,15 @@
 //! the call: the resolution stops before it, its chain runs, and the
 //! resolution goes on from it inside the chain (`Below`), so the
 //! middlewares of the services a request passes run outermost first,
-//! after the router's, as Traefik nests its service handlers. Requests
-//! through services without middlewares pay one branch per service
-//! passed.
+//! after the router's, as Traefik nests its service handlers. A
+//! `mirroring` or a `failover` with `errors` with such services below it
+//! (`layered`, marked when the configuration is compiled) is served at
+//! its place (`composite`): the mirroring's copies are taken there, each
+//! served by its mirror service on a task of its own (which owns the
+//! connection's `Rc`), before the main service's middlewares run; the
+//! failover runs its main service through its middlewares and its
+//! fallback through its own, outside the main's. Requests through
+//! services without middlewares pay one branch per service passed.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -169,6 +175,8 @@ impl ServiceCall<'_> {
                 };
                 self.enter(m.main, req, walk).await
             }
+            // An upgrade is not sent twice: it goes to the main service only.
+            ServiceKind::Failover(f) if self.head.upgrade => self.enter(f.main, req, walk).await,
             ServiceKind::Failover(f) => failover::serve_at(self, f, req, walk).await,
             _ => unreachable!("resolve stops at a layered mirroring or failover"),
         }
