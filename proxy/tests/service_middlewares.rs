@@ -219,7 +219,20 @@ async fn a_mirror_runs_its_own_middlewares_and_the_main_its_own() {
     r:
       rule: "Host(`m.test`)"
       service: m
+    bare:
+      rule: "Host(`bare.test`)"
+      service: bm
   services:
+    bm:
+      mirroring:
+        service: bare
+        mirrors:
+          - name: copy
+            percent: 100
+    bare:
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
     m:
       mirroring:
         service: main
@@ -289,6 +302,15 @@ async fn a_mirror_runs_its_own_middlewares_and_the_main_its_own() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(refused.stats.requests.load(Ordering::Relaxed), 0);
     assert_eq!(main.stats.requests.load(Ordering::Relaxed), 1);
+
+    // A main service without middlewares: the copy still runs the
+    // mirror's.
+    let r = get(p.web, "bare.test", "/z").await;
+    assert_eq!(r.backend(), Some("main"));
+    assert!(r.json()["headers"].get("x-copy").is_none(), "{}", r.text());
+    assert!(eventually(5, async || copy.stats.requests.load(Ordering::Relaxed) == 2).await);
+    assert_eq!(copy.stats.last().unwrap().0, "/c/z");
+    assert_eq!(last_had(&copy, "x-copy"), Some(true));
 }
 
 /// A failover with `errors` whose main service `main` (backend `main`)

@@ -66,6 +66,12 @@ impl Side {
     nested:
       rule: "Host(`n.test`)"
       service: nf
+    bare-mirror:
+      rule: "Host(`bm.test`)"
+      service: bm
+    bare-failover:
+      rule: "Host(`bf.test`)"
+      service: bf
   services:
     ready:
       loadBalancer:
@@ -104,6 +110,22 @@ impl Side {
         mirrors:
           - name: copy
             percent: 100
+    bm:
+      mirroring:
+        service: bare
+        mirrors:
+          - name: copy
+            percent: 100
+    bf:
+      failover:
+        service: bare
+        fallback: spare
+        errors:
+          status: ["404"]
+    bare:
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
     main:
       middlewares: [main-mark]
       loadBalancer:
@@ -230,6 +252,11 @@ async fn observe(web: SocketAddr, side: &Side) -> Vec<String> {
     out.push(last_seen(&side.main, 4).await);
     out.push(last_seen(&side.copy, 2).await);
     out.push(last_seen(&side.spare, 3).await);
+    // Only the mirror, or only the fallback, has middlewares.
+    out.push(digest(&ask(web, "bm.test", "GET", "/z").await));
+    out.push(last_seen(&side.copy, 3).await);
+    out.push(digest(&ask(web, "bf.test", "GET", "/status/404").await));
+    out.push(last_seen(&side.spare, 4).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     out.push(format!(
         "requests: main {} refused {}",
