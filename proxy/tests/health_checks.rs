@@ -13,7 +13,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -162,17 +161,6 @@ async fn answers(addr: SocketAddr, n: usize) -> Vec<String> {
         out.push(r.backend().unwrap_or("-").to_owned());
     }
     out
-}
-
-async fn eventually(secs: u64, mut cond: impl AsyncFnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < end {
-        if cond().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 fn lb(urls: &[String], check: &str, transport: &str) -> String {

@@ -203,56 +203,373 @@ async fn an_unknown_service_middleware_disables_it_and_its_routers_keep_their_pl
     assert!(errors.contains("http.services.s.middlewares"), "{errors}");
 }
 
-#[test]
-fn middlewares_under_a_mirroring_or_a_failover_with_errors_are_not_supported_yet() {
-    let text = r#"http:
+/// Whether `b`'s last request carried header `name`.
+fn last_had(b: &Backend, name: &str) -> Option<bool> {
+    b.stats.last().map(|l| l.1.contains_key(name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_runs_its_own_middlewares_and_the_main_its_own() {
+    let main = backend("main");
+    let copy = backend("copy");
+    let refused = backend("refused");
+    let p = start_proxy(&format!(
+        r#"http:
   routers:
     r:
       rule: "Host(`m.test`)"
       service: m
+    bare:
+      rule: "Host(`bare.test`)"
+      service: bm
   services:
+    bm:
+      mirroring:
+        service: bare
+        mirrors:
+          - name: copy
+            percent: 100
+    bare:
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
     m:
       mirroring:
         service: main
         mirrors:
           - name: copy
-            percent: 50
+            percent: 100
+          - name: refused
+            percent: 100
+    main:
+      middlewares: [main-mark]
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
+    copy:
+      middlewares: [copy-mark, copy-prefix]
+      loadBalancer:
+        servers:
+          - url: "http://{copy}"
+    refused:
+      middlewares: [nobody]
+      loadBalancer:
+        servers:
+          - url: "http://{refused}"
+  middlewares:
+    main-mark:
+      headers:
+        customRequestHeaders:
+          X-Main: "yes"
+    copy-mark:
+      headers:
+        customRequestHeaders:
+          X-Copy: "yes"
+    copy-prefix:
+      addPrefix:
+        prefix: /c
+    nobody:
+      ipAllowList:
+        sourceRange: ["10.9.9.9/32"]
+"#,
+        main = main.addr,
+        copy = copy.addr,
+        refused = refused.addr,
+    ));
+    let r = get(p.web, "m.test", "/x").await;
+    assert_eq!(
+        r.status,
+        200,
+        "a refused copy is not the answer: {}",
+        r.text()
+    );
+    assert_eq!(r.backend(), Some("main"));
+    assert_eq!(r.json()["headers"]["x-main"], "yes");
+    assert!(r.json()["headers"].get("x-copy").is_none(), "{}", r.text());
+    assert!(
+        eventually(5, async || copy.stats.requests.load(Ordering::Relaxed) == 1).await,
+        "the copy arrives"
+    );
+    let seen = copy.stats.last().unwrap();
+    assert_eq!(seen.0, "/c/x", "the copy went through copy's chain");
+    assert_eq!(last_had(&copy, "x-copy"), Some(true));
+    assert_eq!(
+        last_had(&copy, "x-main"),
+        Some(false),
+        "the copy is taken before main's middlewares"
+    );
+    // The ipAllowList of `refused` answered its copy (403) by itself.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(refused.stats.requests.load(Ordering::Relaxed), 0);
+    assert_eq!(main.stats.requests.load(Ordering::Relaxed), 1);
+
+    // A main service without middlewares: the copy still runs the
+    // mirror's.
+    let r = get(p.web, "bare.test", "/z").await;
+    assert_eq!(r.backend(), Some("main"));
+    assert!(r.json()["headers"].get("x-copy").is_none(), "{}", r.text());
+    assert!(eventually(5, async || copy.stats.requests.load(Ordering::Relaxed) == 2).await);
+    assert_eq!(copy.stats.last().unwrap().0, "/c/z");
+    assert_eq!(last_had(&copy, "x-copy"), Some(true));
+}
+
+/// A failover with `errors` whose main service `main` (backend `main`)
+/// and fallback `spare` (backend `spare`) have middlewares; `locked`
+/// answers by itself (403, in the errors too).
+fn failover_config(main: &Backend, spare: &Backend) -> String {
+    format!(
+        r#"http:
+  routers:
+    r:
+      rule: "Host(`f.test`)"
+      service: f
+    l:
+      rule: "Host(`l.test`)"
+      service: fl
+  services:
     f:
       failover:
         service: main
         fallback: spare
         errors:
           status: ["500-599"]
+    fl:
+      failover:
+        service: locked
+        fallback: spare
+        errors:
+          status: ["403"]
     main:
-      loadBalancer:
-        healthCheck:
-          path: /health
-        servers:
-          - url: "http://127.0.0.1:1"
-    copy:
-      middlewares: [h]
+      middlewares: [main-mark]
       loadBalancer:
         servers:
-          - url: "http://127.0.0.1:1"
+          - url: "http://{main}"
+    locked:
+      middlewares: [nobody]
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
     spare:
-      middlewares: [h]
+      middlewares: [spare-mark, spare-path]
       loadBalancer:
         servers:
-          - url: "http://127.0.0.1:1"
+          - url: "http://{spare}"
   middlewares:
-    h:
+    main-mark:
       headers:
         customRequestHeaders:
-          X-A: b
-"#;
-    let errors = dynamic_errors(text);
-    assert!(
-        errors.contains("service \"copy\" has middlewares, which are not supported yet under a mirroring (service \"m\")"),
-        "{errors}"
+          X-Main: "yes"
+        customResponseHeaders:
+          X-Main-Answer: "yes"
+    spare-mark:
+      headers:
+        customRequestHeaders:
+          X-Spare: "yes"
+    spare-path:
+      replacePath:
+        path: /spare
+    nobody:
+      ipAllowList:
+        sourceRange: ["10.9.9.9/32"]
+"#,
+        main = main.addr,
+        spare = spare.addr,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_with_errors_runs_the_main_and_the_fallback_through_their_own() {
+    let main = backend("main");
+    let spare = backend("spare");
+    let p = start_proxy(&failover_config(&main, &spare));
+
+    // The main service answers through its middlewares.
+    let r = get(p.web, "f.test", "/x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.backend(), Some("main"));
+    assert_eq!(r.json()["headers"]["x-main"], "yes");
+    assert_eq!(r.headers["x-main-answer"], "yes");
+
+    // Its 500 goes to the fallback, which runs its own middlewares and
+    // none of the main service's, on the way in or out.
+    let r = post(p.web, "f.test", "/status/500", "payload").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.backend(), Some("spare"));
+    assert_eq!(path_seen(&r), "/spare");
+    assert_eq!(r.json()["headers"]["x-spare"], "yes");
+    assert!(r.json()["headers"].get("x-main").is_none(), "{}", r.text());
+    assert!(!r.headers.contains_key("x-main-answer"), "{:?}", r.headers);
+    assert_eq!(r.json()["headers"]["content-length"], "7", "the body again");
+
+    // The status the main service's middlewares answer decides: its
+    // ipAllowList's 403 sends the request to the fallback, and the
+    // main backend never sees it.
+    let before = main.stats.requests.load(Ordering::Relaxed);
+    let r = get(p.web, "l.test", "/y").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.backend(), Some("spare"));
+    assert_eq!(main.stats.requests.load(Ordering::Relaxed), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirroring_under_a_failover_with_errors_keeps_each_services_middlewares() {
+    let main = backend("main");
+    let copy = backend("copy");
+    let spare = backend("spare");
+    let p = start_proxy(&format!(
+        r#"http:
+  routers:
+    r:
+      rule: "Host(`n.test`)"
+      service: f
+  services:
+    f:
+      middlewares: [outer]
+      failover:
+        service: m
+        fallback: spare
+        errors:
+          status: ["500-599"]
+    m:
+      mirroring:
+        service: main
+        mirrors:
+          - name: copy
+            percent: 100
+    main:
+      middlewares: [main-mark]
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
+    copy:
+      middlewares: [copy-mark]
+      loadBalancer:
+        servers:
+          - url: "http://{copy}"
+    spare:
+      middlewares: [spare-mark]
+      loadBalancer:
+        servers:
+          - url: "http://{spare}"
+  middlewares:
+    outer:
+      headers:
+        customRequestHeaders:
+          X-Outer: "yes"
+    main-mark:
+      headers:
+        customRequestHeaders:
+          X-Main: "yes"
+    copy-mark:
+      headers:
+        customRequestHeaders:
+          X-Copy: "yes"
+    spare-mark:
+      headers:
+        customRequestHeaders:
+          X-Spare: "yes"
+"#,
+        main = main.addr,
+        copy = copy.addr,
+        spare = spare.addr,
+    ));
+    let r = get(p.web, "n.test", "/status/502").await;
+    assert_eq!(r.status, 502, "spare answers the same path: {}", r.text());
+    assert_eq!(r.backend(), Some("spare"));
+    assert_eq!(main.stats.requests.load(Ordering::Relaxed), 1);
+    let spare_seen = spare.stats.last().unwrap();
+    assert_eq!(
+        spare_seen.1["x-outer"], "yes",
+        "the failover's own wrap both"
     );
-    assert!(
-        errors.contains("service \"spare\" has middlewares, which are not supported yet under a failover with errors (service \"f\")"),
-        "{errors}"
+    assert_eq!(spare_seen.1["x-spare"], "yes");
+    assert!(!spare_seen.1.contains_key("x-main"));
+    let main_seen = main.stats.last().unwrap();
+    assert_eq!(main_seen.1["x-outer"], "yes");
+    assert_eq!(main_seen.1["x-main"], "yes");
+    assert!(!main_seen.1.contains_key("x-spare"));
+    assert!(eventually(5, async || copy.stats.requests.load(Ordering::Relaxed) == 1).await);
+    let copy_seen = copy.stats.last().unwrap();
+    assert_eq!(copy_seen.0, "/status/502");
+    assert_eq!(copy_seen.1["x-outer"], "yes");
+    assert_eq!(copy_seen.1["x-copy"], "yes");
+    assert!(!copy_seen.1.contains_key("x-main"));
+    assert!(!copy_seen.1.contains_key("x-spare"));
+}
+
+async fn post(addr: std::net::SocketAddr, host: &str, path: &str, body: &'static str) -> Reply {
+    let mut c = H1::connect(addr).await;
+    let req = http::Request::post(path)
+        .header("host", host)
+        .body(support::body(body))
+        .unwrap();
+    c.send(req).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_through_layered_failover_and_mirroring_goes_to_the_main_only() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let main = backend("main");
+    let copy = backend("copy");
+    let spare = backend("spare");
+    let p = start_proxy(&format!(
+        r#"http:
+  routers:
+    r:
+      rule: "PathPrefix(`/`)"
+      service: f
+  services:
+    f:
+      failover:
+        service: m
+        fallback: spare
+        errors:
+          status: ["500-599"]
+    m:
+      mirroring:
+        service: main
+        mirrors:
+          - name: copy
+            percent: 100
+    main:
+      middlewares: [mark]
+      loadBalancer:
+        servers:
+          - url: "http://{main}"
+    copy:
+      middlewares: [mark]
+      loadBalancer:
+        servers:
+          - url: "http://{copy}"
+    spare:
+      middlewares: [mark]
+      loadBalancer:
+        servers:
+          - url: "http://{spare}"
+  middlewares:
+    mark:
+      headers:
+        customRequestHeaders:
+          X-Mark: "yes"
+"#,
+        main = main.addr,
+        copy = copy.addr,
+        spare = spare.addr,
+    ));
+    let mut s = upgraded(p.web).await;
+    s.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut echo))
+        .await
+        .expect("the tunnel echoes")
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+    assert_eq!(last_had(&main, "x-mark"), Some(true));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        copy.stats.requests.load(Ordering::Relaxed),
+        0,
+        "not mirrored"
     );
-    assert_eq!(errors.lines().count(), 2, "{errors}");
+    assert_eq!(spare.stats.requests.load(Ordering::Relaxed), 0);
 }

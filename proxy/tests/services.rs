@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use http::Request;
 use services::backend::KnobBackend;
-use support::{H1, TestProxy, empty, start_proxy_with};
+use support::{H1, TestProxy, empty, eventually, start_proxy_with};
 use tokio::net::TcpSocket;
 
 fn lb_yaml(strategy: &str, servers: &[(&KnobBackend, u32)], extra: &str) -> String {
@@ -189,18 +189,6 @@ where
 // === active health checks ===
 
 const FAST_CHECKS: &str = "        healthCheck:\n          path: /health\n          interval: 100ms\n          timeout: 500ms\n";
-
-/// Polls until `cond` holds (checked every 50 ms, at most `secs`).
-async fn eventually(secs: u64, mut cond: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if cond().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
 
 fn set(b: &KnobBackend, health: u16) {
     b.knobs

@@ -131,6 +131,7 @@ pub fn compile(
                     FailoverOnErrors {
                         ranges: e.ranges.clone(),
                         max_body: e.max_request_body_bytes,
+                        layered: false,
                     }
                 }),
             }),
@@ -163,6 +164,7 @@ pub fn compile(
             chain,
         });
     }
+    mark_layered(&mut services);
     // The internal services routers name (`api@internal`), each once.
     for r in dynamic.routers.values().filter(|r| !r.disabled) {
         if let Some(kind) = Internal::from_service(&r.service)
@@ -433,6 +435,65 @@ fn load_balancer(
 
 /// The children of a weighted or highestRandomWeight service; they exist
 /// (the validator disables a service naming one that does not).
+/// Marks the mirrorings whose main service, and the failovers with
+/// `errors` whose main service or fallback, has middlewares of its own or
+/// a service with them below it: those are served at their place, so that
+/// each service's middlewares wrap only what is below it.
+fn mark_layered(services: &mut [Service]) {
+    // Whether a request's resolution from service `at` meets middlewares
+    // (its own or a service's below it); cycles are refused by the
+    // configuration check, `seen` guards anyway.
+    fn below(services: &[Service], at: u32, memo: &mut [Option<bool>], seen: &mut [bool]) -> bool {
+        let i = at as usize;
+        if let Some(known) = memo[i] {
+            return known;
+        }
+        if std::mem::replace(&mut seen[i], true) {
+            return false;
+        }
+        let s = &services[i];
+        let mut layered = !s.chain.is_empty();
+        let mut child = |c: u32| layered |= below(services, c, memo, seen);
+        match &s.kind {
+            ServiceKind::Weighted(c) | ServiceKind::HighestRandomWeight(c) => {
+                c.members.iter().for_each(|m| child(m.service));
+            }
+            ServiceKind::Failover(f) => {
+                child(f.main);
+                child(f.fallback);
+            }
+            // The copies are sent apart, each through its mirror's own.
+            ServiceKind::Mirroring(m) => child(m.main),
+            ServiceKind::LoadBalancer(_) | ServiceKind::Internal(_) => {}
+        }
+        memo[i] = Some(layered);
+        layered
+    }
+    let mut memo = vec![None; services.len()];
+    let mut seen = vec![false; services.len()];
+    let mut marks = Vec::new();
+    for (i, s) in services.iter().enumerate() {
+        let mut layered = |at| below(services, at, &mut memo, &mut seen);
+        let mark = match &s.kind {
+            ServiceKind::Mirroring(m) => layered(m.main),
+            ServiceKind::Failover(f) if f.errors.is_some() => layered(f.main) | layered(f.fallback),
+            _ => false,
+        };
+        if mark {
+            marks.push(i);
+        }
+    }
+    for i in marks {
+        match &mut services[i].kind {
+            ServiceKind::Mirroring(m) => m.layered = true,
+            ServiceKind::Failover(Failover {
+                errors: Some(e), ..
+            }) => e.layered = true,
+            _ => {}
+        }
+    }
+}
+
 fn children(w: &WeightedConfig, index: &HashMap<&str, u32>, sticky: Option<Sticky>) -> Children {
     let weights: Vec<u32> = w.services.iter().map(|c| c.weight).collect();
     Children {

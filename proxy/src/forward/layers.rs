@@ -12,6 +12,7 @@
 //! answered, the access log every router passed (`parent@file ->
 //! child@file`, as Traefik concatenates them).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
@@ -72,7 +73,7 @@ pub(super) async fn serve(
 /// The call a parent's chain wraps: route among its children, then the
 /// child's chain around its service (or its own children).
 struct Children<'a> {
-    ctx: &'a ConnCtx,
+    ctx: &'a Rc<ConnCtx>,
     snap: &'a SnapshotRef,
     head: &'a Head,
     outcome: &'a mut Outcome,

@@ -9,16 +9,21 @@
 //! larger than `maxBodySize` (known from `Content-Length`, or found while
 //! reading) is not mirrored and reaches the main service unchanged. Without
 //! `mirrorBody` the copies carry no body. Each copy is sent by a task of
-//! its own on this worker, resolved through the mirror service like any
-//! request (a mirror that is itself a mirroring is not mirrored again),
-//! its answer read and dropped, and abandoned after [`MIRROR_LIMIT`].
-//! Upgrade requests are not mirrored.
+//! its own on this worker, served by the mirror service as a request is
+//! (its middlewares, and those of the services below it, run on the copy
+//! alone; a mirroring there copies again, a failover fails over), its
+//! answer read and dropped, and abandoned after [`MIRROR_LIMIT`]. The
+//! copies are taken where the mirroring stands: its main service's
+//! middlewares change the main request only. Upgrade requests are not
+//! mirrored.
 //!
 //! Runs on the request path only for requests that passed a mirroring:
 //! it allocates (the body, the copies' heads), takes no lock.
 
+use std::fmt::Display;
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,29 +31,28 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Request};
 use hyper::body::Body;
 
-use super::headers::{self, ForwardedFor};
-use super::service::{rewrite_target, send_to};
+use super::head::Head;
+use super::record::Outcome;
+use super::service::ServiceCall;
 use crate::listener::ConnCtx;
 use crate::snapshot::SnapshotRef;
-use crate::upstream::{
-    BodyError, MessageBody, ProxyError, RequestBody, ServiceKind, UpstreamTarget, Walk, resolve,
-};
+use crate::upstream::{BodyError, MessageBody, ProxyError, RequestBody, ServiceKind, Walk};
 
 /// A copy's exchange (answer and body) is abandoned after this: Traefik
 /// waits forever, which would keep old configurations alive.
 const MIRROR_LIMIT: Duration = Duration::from_secs(60);
 
-/// Sends the copies of `req` for the mirrorings at `mirrorings` (indexes
-/// into the snapshot's services); returns the request for the main
-/// service (its body read whole when a copy carries it). `main` names the
-/// server in a client body error.
+/// Sends the copies of `req`, a request of `call`, for the mirrorings at
+/// `mirrorings` (indexes into the snapshot's services); returns the
+/// request for the main service (its body read whole when a copy carries
+/// it). `main` names where it goes in a client body error.
 pub(super) async fn copy(
-    ctx: &ConnCtx,
-    snap: &SnapshotRef,
+    call: &ServiceCall<'_>,
     mirrorings: &[u32],
     mut req: Request<RequestBody>,
-    main: &UpstreamTarget,
+    main: &impl Display,
 ) -> Result<Request<RequestBody>, ProxyError> {
+    let snap = call.snap;
     let mut picked = Vec::new();
     for &at in mirrorings {
         let ServiceKind::Mirroring(m) = &snap.services[at as usize].kind else {
@@ -83,14 +87,14 @@ pub(super) async fn copy(
         };
         for &mirror in &picked {
             let copy = copy_of(&req, body.clone());
-            let (snap, ip, xff) = (
+            let (ctx, snap, host) = (
+                Rc::clone(call.ctx),
                 SnapshotRef::clone(snap),
-                ctx.client_ip().clone(),
-                ctx.forwarded_for(),
+                call.head.host.clone(),
             );
             tokio::task::spawn_local(async move {
                 let sent =
-                    tokio::time::timeout(MIRROR_LIMIT, send_copy(&snap, mirror, copy, &ip, xff))
+                    tokio::time::timeout(MIRROR_LIMIT, send_copy(&ctx, &snap, host, mirror, copy))
                         .await;
                 match sent {
                     Ok(Ok(())) => {}
@@ -109,10 +113,10 @@ pub(super) async fn copy(
 pub(super) async fn read_whole(
     body: RequestBody,
     limit: Option<u64>,
-    main: &UpstreamTarget,
+    main: &impl Display,
 ) -> Result<RequestBody, ProxyError> {
     body.held(limit).await.map_err(|e| ProxyError::ClientBody {
-        addr: main.authority.to_string(),
+        addr: main.to_string(),
         reason: e.to_string(),
         timed_out: matches!(e, BodyError::ReadTimeout(_)),
     })
@@ -138,32 +142,35 @@ pub(super) fn copy_of(req: &Request<RequestBody>, body: Option<Bytes>) -> Reques
     copy
 }
 
-/// Sends one copy through service `at`, reading and dropping the answer.
+/// Serves one copy by service `at` as a request of connection `ctx` for
+/// `host` is served (its middlewares, its resolution), reading and
+/// dropping the answer; nothing is recorded.
 async fn send_copy(
+    ctx: &Rc<ConnCtx>,
     snap: &SnapshotRef,
+    host: Option<HeaderValue>,
     at: u32,
-    mut req: Request<RequestBody>,
-    client_ip: &HeaderValue,
-    xff: ForwardedFor,
+    req: Request<RequestBody>,
 ) -> Result<(), ProxyError> {
-    let services = &snap.services;
-    let mut walk = Walk::default();
-    let to = resolve(services, at, client_ip.as_bytes(), req.headers(), &mut walk)
-        .ok_or(ProxyError::NoServer)?;
-    let ServiceKind::LoadBalancer(lb) = &services[to.service as usize].kind else {
-        return Err(ProxyError::NoServer);
+    let head = Head {
+        host,
+        upgrade: false,
     };
-    let host = req.headers().get(header::HOST).cloned();
-    let h = req.headers_mut();
-    headers::remove_hop_by_hop(h, false, true);
-    headers::append_forwarded_for(h, client_ip, xff);
-    rewrite_target(
-        &mut req,
-        &lb.servers[to.server],
-        lb.pass_host_header,
-        host.as_ref(),
-    )?;
-    let mut body = send_to(lb, to.server, req).await?.into_body();
+    let mut outcome = Outcome::default();
+    let mut call = ServiceCall {
+        ctx,
+        snap,
+        root: at,
+        head: &head,
+        outcome: &mut outcome,
+    };
+    let walk = Walk {
+        layers: true,
+        ..Walk::default()
+    };
+    // Boxed: a copy's call is a request's service call, which may copy
+    // again.
+    let mut body = Box::pin(call.enter(at, req, walk)).await?.into_body();
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         if frame.is_err() {
             break;

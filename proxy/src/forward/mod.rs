@@ -31,6 +31,7 @@ pub mod respond;
 mod route;
 mod service;
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -82,7 +83,11 @@ pub struct Shared {
 /// connection ([`ConnCtx::record_at_end`]) to be finished when the
 /// response body has been sent, so that durations run to the last byte and
 /// streamed bytes are counted.
-pub async fn handle(ctx: &ConnCtx, req: Request<Incoming>, request: u64) -> Response<ProxyBody> {
+pub async fn handle(
+    ctx: &Rc<ConnCtx>,
+    req: Request<Incoming>,
+    request: u64,
+) -> Response<ProxyBody> {
     let started = Instant::now();
     let shared = &ctx.shared;
     let mut outcome = Outcome::default();
@@ -99,7 +104,7 @@ pub async fn handle(ctx: &ConnCtx, req: Request<Incoming>, request: u64) -> Resp
 
 /// Phases 1 to 4, filling `outcome` in as they go.
 async fn journey(
-    ctx: &ConnCtx,
+    ctx: &Rc<ConnCtx>,
     mut req: Request<Incoming>,
     started: Instant,
     outcome: &mut Outcome,

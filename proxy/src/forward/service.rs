@@ -27,10 +27,17 @@
 //! the call: the resolution stops before it, its chain runs, and the
 //! resolution goes on from it inside the chain (`Below`), so the
 //! middlewares of the services a request passes run outermost first,
-//! after the router's, as Traefik nests its service handlers. Requests
-//! through services without middlewares pay one branch per service
-//! passed.
+//! after the router's, as Traefik nests its service handlers. A
+//! `mirroring` or a `failover` with `errors` with such services below it
+//! (`layered`, marked when the configuration is compiled) is served at
+//! its place (`composite`): the mirroring's copies are taken there, each
+//! served by its mirror service on a task of its own (which owns the
+//! connection's `Rc`), before the main service's middlewares run; the
+//! failover runs its main service through its middlewares and its
+//! fallback through its own, outside the main's. Requests through
+//! services without middlewares pay one branch per service passed.
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,7 +62,8 @@ use crate::upstream::{
 
 /// The service call of one request.
 pub(super) struct ServiceCall<'a> {
-    pub(super) ctx: &'a ConnCtx,
+    /// The connection (owned by a mirror's copy, which outlives the call).
+    pub(super) ctx: &'a Rc<ConnCtx>,
     /// The snapshot the request started with (mirrors keep it alive).
     pub(super) snap: &'a SnapshotRef,
     /// The router's service (index into the snapshot's services).
@@ -94,9 +102,9 @@ struct Below<'c, 'a> {
 
 impl Inner for Below<'_, '_> {
     async fn call(&mut self, req: Request<RequestBody>) -> Served {
-        // Nothing but cookies can be above: mirrorings and failovers with
-        // errors have no service with middlewares under them (refused by
-        // the configuration).
+        // Nothing but cookies can be above: a mirroring or a failover with
+        // errors above a service with middlewares is served at its place
+        // (`composite`), never left in the walk.
         let walk = Walk {
             set_cookies: self.above.set_cookies.clone(),
             layers: true,
@@ -121,7 +129,12 @@ impl ServiceCall<'_> {
             &mut walk,
         ) else {
             return match walk.layer.take() {
-                Some(layer) => self.through(layer, req, walk).await,
+                // A child's middlewares (resolve checks them first).
+                Some(at) if at != from && !services[at as usize].chain.is_empty() => {
+                    self.through(at, req, walk).await
+                }
+                // Boxed: the call recurses through the composite's children.
+                Some(at) => Box::pin(self.composite(at, req, walk)).await,
                 None => Err(ProxyError::NoServer),
             };
         };
@@ -131,6 +144,42 @@ impl ServiceCall<'_> {
         }
         self.forward(req, to, &walk.set_cookies, &walk.mirrorings)
             .await
+    }
+
+    /// Serves `req` from service `at`, its own middlewares first, with
+    /// what `walk` collected above it.
+    pub(super) async fn enter(&mut self, at: u32, req: Request<RequestBody>, walk: Walk) -> Served {
+        if self.snap.services[at as usize].chain.is_empty() {
+            self.serve_from(at, req, walk).await
+        } else {
+            self.through(at, req, walk).await
+        }
+    }
+
+    /// Serves `req` at the mirroring or failover with errors `at`, which
+    /// has services with middlewares below it: a mirroring's copies are
+    /// taken before its main service's middlewares change the request,
+    /// and a failover's fallback runs outside its main service's.
+    async fn composite(&mut self, at: u32, req: Request<RequestBody>, walk: Walk) -> Served {
+        // What a resolution pushes before it stops is its own: nothing
+        // but cookies reach a layered composite.
+        debug_assert!(walk.mirrorings.is_empty() && walk.failovers.is_empty());
+        let snap = self.snap;
+        let service = &snap.services[at as usize];
+        match &service.kind {
+            ServiceKind::Mirroring(m) => {
+                let req = if self.head.upgrade {
+                    req
+                } else {
+                    mirror::copy(self, &[at], req, &service.name).await?
+                };
+                self.enter(m.main, req, walk).await
+            }
+            // An upgrade is not sent twice: it goes to the main service only.
+            ServiceKind::Failover(f) if self.head.upgrade => self.enter(f.main, req, walk).await,
+            ServiceKind::Failover(f) => failover::serve_at(self, f, req, walk).await,
+            _ => unreachable!("resolve stops at a layered mirroring or failover"),
+        }
     }
 
     /// Runs service `at`'s middlewares around the rest of the call.
@@ -170,7 +219,7 @@ impl ServiceCall<'_> {
         let picked = to.server;
         let target = &lb.servers[picked];
         if !mirrorings.is_empty() && !self.head.upgrade {
-            req = mirror::copy(self.ctx, self.snap, mirrorings, req, target).await?;
+            req = mirror::copy(self, mirrorings, req, &target.authority).await?;
         }
         self.outcome.server = Some(Arc::clone(&target.url));
         let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));

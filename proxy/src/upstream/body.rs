@@ -166,18 +166,23 @@ impl RequestBody {
     /// The body read whole (`Full`), or, past `limit` bytes, what was
     /// read followed by the rest (`Prefixed`); a body held already is
     /// returned as it is, but one `buffering` spilled to a file is read
-    /// into memory when within `limit` (for a failover, a mirror or
-    /// `forwardAuth`, which keep bytes). Trailers are not kept: a held
-    /// body is its data.
+    /// into memory when within `limit`, and one read in part under a
+    /// smaller limit (a mirroring's `maxBodySize` above) is read on (for a
+    /// failover, a mirror or `forwardAuth`, which keep bytes). Trailers
+    /// are not kept: a held body is its data.
     pub async fn held(self, limit: Option<u64>) -> Result<RequestBody, BodyError> {
-        let mut stream = match self {
-            MessageBody::Stream(s) => s,
+        let (mut stream, mut buf) = match self {
+            MessageBody::Stream(s) => (s, BytesMut::new()),
             MessageBody::Spilled(s) if limit.is_none_or(|l| s.remaining() <= l) => {
                 return Ok(MessageBody::full(s.read_all().await));
             }
+            MessageBody::Prefixed(Some(read), s)
+                if limit.is_none_or(|l| read.len() as u64 <= l) =>
+            {
+                (s, BytesMut::from(read))
+            }
             other => return Ok(other),
         };
-        let mut buf = BytesMut::new();
         loop {
             match poll_fn(|cx| Pin::new(&mut stream).poll_frame(cx)).await {
                 None => return Ok(MessageBody::full(buf.freeze())),

@@ -18,6 +18,9 @@
 //! A `failover` with `errors` whose main service is up is noted in the
 //! walk too: when the main service answers a status in its `errors`, the
 //! service phase resolves again from its fallback ([`resolve_fallback`]).
+//! A mirroring or a failover with `errors` with services with middlewares
+//! below it (`layered`, known at compile time) is not noted: the walk of
+//! a request stops there, and the service phase serves it at its place.
 //!
 //! Runs per request: no lock, no allocation, except the `Set-Cookie`
 //! headers a sticky cookie adds, the mirrorings and failovers passed
@@ -80,6 +83,11 @@ pub struct Mirroring {
     pub max_body: Option<u64>,
     /// `healthCheck`: its health is its main service's.
     pub health_check: bool,
+    /// Its main service, or one below it, has middlewares of its own: the
+    /// copies are taken here, before them, so a request's resolution
+    /// stops at it (`Walk::layers`) for the service phase to serve it at
+    /// its place. Set when the configuration is compiled.
+    pub layered: bool,
     /// Requests seen.
     total: AtomicU64,
 }
@@ -116,6 +124,7 @@ impl Mirroring {
             mirror_body,
             max_body,
             health_check,
+            layered: false,
             total: AtomicU64::new(0),
         }
     }
@@ -145,12 +154,15 @@ pub struct Walk {
     /// service, outermost first: where an answer in their `errors` goes
     /// instead ([`resolve_fallback`]).
     pub failovers: Vec<FailoverPoint>,
-    /// Stop at a child service that has middlewares of its own (the
-    /// request phase sets it; a resolution for another purpose, a mirror
-    /// or an error page, goes through them).
+    /// Stop at a child service that has middlewares of its own, and at a
+    /// `mirroring` or a `failover` with `errors` above one (the service
+    /// phase sets it, for a request or a mirror's copy; a resolution for
+    /// another purpose, an error page, goes through them).
     pub layers: bool,
-    /// Where it stopped: the child whose middlewares run next; the
-    /// resolution goes on from there ([`resolve`] with it as root).
+    /// Where it stopped: the child whose middlewares run next (the
+    /// resolution goes on from there, [`resolve`] with it as root), or
+    /// the layered mirroring or failover to serve at its place (the root
+    /// itself, when that is one).
     pub layer: Option<u32>,
 }
 
@@ -231,6 +243,11 @@ pub struct FailoverOnErrors {
     /// The request body kept to be sent again; a larger one is answered
     /// 413 (`None`: no limit).
     pub max_body: Option<u64>,
+    /// Its main service or its fallback, or one below them, has
+    /// middlewares of its own: the fallback must run outside the main
+    /// service's, so a request's resolution stops at it (`Walk::layers`)
+    /// for the service phase to serve it at its place.
+    pub layered: bool,
 }
 
 /// Where a request went: the load balancer's index and its server's.
@@ -247,7 +264,9 @@ pub struct Resolved {
 /// peer's address as text (hrw), `headers` the request's (sticky
 /// cookies); the `Set-Cookie` headers to add to the response and the
 /// mirrorings passed are pushed to `walk`. With `walk.layers` it stops
-/// before a child service with middlewares (`None`, `walk.layer` set).
+/// before a child service with middlewares, and at a layered mirroring or
+/// failover with errors whose main service is up (`None`, `walk.layer`
+/// set).
 #[inline]
 pub fn resolve(
     services: &[Service],
@@ -300,12 +319,20 @@ pub fn resolve(
                 at = c.members[i].service;
             }
             ServiceKind::Mirroring(m) => {
+                if m.layered && walk.layers {
+                    walk.layer = Some(at);
+                    return None;
+                }
                 walk.mirrorings.push(at);
                 at = m.main;
             }
             ServiceKind::Failover(f) => {
                 at = if is_up(services, f.main) {
-                    if f.errors.is_some() {
+                    if let Some(e) = &f.errors {
+                        if e.layered && walk.layers {
+                            walk.layer = Some(at);
+                            return None;
+                        }
                         walk.failovers.push(FailoverPoint {
                             at,
                             cookies: walk.set_cookies.len(),

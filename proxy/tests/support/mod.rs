@@ -86,6 +86,16 @@ pub struct BackendStats {
     pub requests: AtomicU64,
     pub cancelled: AtomicU64,
     pub connections: AtomicU64,
+    /// The path and headers of the last request (for a request whose
+    /// answer the test never sees, a mirror's copy).
+    pub last: arc_swap::ArcSwapOption<(String, HeaderMap)>,
+}
+
+impl BackendStats {
+    /// The path and headers of the last request, if any came.
+    pub fn last(&self) -> Option<Arc<(String, HeaderMap)>> {
+        self.last.load_full()
+    }
 }
 
 /// A real HTTP server on 127.0.0.1 answering with its name. Paths:
@@ -190,6 +200,10 @@ async fn backend_answer(
     st: &Arc<BackendStats>,
     mut req: Request<Incoming>,
 ) -> Response<TestBody> {
+    st.last.store(Some(Arc::new((
+        req.uri().path().to_owned(),
+        req.headers().clone(),
+    ))));
     st.requests.fetch_add(1, Ordering::Relaxed);
     let mut path = req.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/drain/") {
@@ -851,6 +865,18 @@ pub fn try_start_proxy(dynamic: &str) -> Result<proxy::app::Running, String> {
 
 /// The errors `proxy check` reports for the dynamic YAML `text` (entrypoint
 /// `web`, v3 rules), one per line; panics when there are none.
+/// Polls until `cond` holds (checked every 50 ms, at most `secs`).
+pub async fn eventually(secs: u64, mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 pub fn dynamic_errors(text: &str) -> String {
     proxy::config::parse_dynamic(
         text,

@@ -443,9 +443,10 @@ pub(super) fn reject_cycles(
 
 /// Refuses, as Traefik does, a parent whose health depends on a child
 /// that tracks none: every child of a `weighted` or `highestRandomWeight`
-/// service with `healthCheck`, the main service of a `failover`, and its
-/// fallback when the failover has `healthCheck` itself, must have a
-/// `healthCheck` of its own. The error is at the child's reference.
+/// service with `healthCheck`, the main service of a `failover` (unless it
+/// has `errors.status`), and its fallback when the failover has
+/// `healthCheck` itself, must have a `healthCheck` of its own. The error
+/// is at the child's reference.
 pub(super) fn check_tracking(
     services: &BTreeMap<String, ServiceConfig>,
     tracking: &[ChildRefs],
@@ -473,7 +474,13 @@ pub(super) fn check_tracking(
                 ("mirroring.healthCheck", vec![(0, m.service.as_str())])
             }
             Some(ServiceConfig::Failover(f)) => {
-                let mut needs = vec![(0, f.service.as_str())];
+                // With `errors.status`, Traefik takes a main service that
+                // tracks no health as always up.
+                let with_errors = f.errors.as_ref().is_some_and(|e| !e.status.is_empty());
+                let mut needs = Vec::new();
+                if !with_errors {
+                    needs.push((0, f.service.as_str()));
+                }
                 if f.health_check {
                     needs.push((1, f.fallback.as_str()));
                 }
@@ -492,62 +499,6 @@ pub(super) fn check_tracking(
                     refs[i].pos,
                     format!(
                         "service {child:?} has no healthCheck, which {kind} of {name:?} needs to follow its health"
-                    ),
-                ));
-            }
-        }
-    }
-}
-
-/// Refuses, as not supported yet, a service with `middlewares` under a
-/// `mirroring` (its copies would skip them, or see the main service's
-/// changes) or under a `failover` with `errors` (the fallback would be
-/// tried inside the main service's middlewares): the error is the
-/// composite's, at the child it names, so the service itself stays usable
-/// elsewhere. A composite's own middlewares are fine: they wrap it whole.
-pub(super) fn reject_layers_below(
-    services: &BTreeMap<String, ServiceConfig>,
-    service_middlewares: &BTreeMap<String, Vec<String>>,
-    tracking: &[ChildRefs],
-    errors: &mut Vec<ConfigError>,
-) {
-    if service_middlewares.is_empty() {
-        return;
-    }
-    let layered_under = |root: &str| {
-        let mut stack = vec![root];
-        let mut seen = BTreeSet::new();
-        while let Some(s) = stack.pop() {
-            if !seen.insert(s) {
-                continue;
-            }
-            if service_middlewares.contains_key(s) {
-                return Some(s.to_owned());
-            }
-            if let Some(c) = services.get(s) {
-                stack.extend(c.children());
-            }
-        }
-        None
-    };
-    for (name, file, refs) in tracking {
-        let Some(composite) = services.get(name) else {
-            continue;
-        };
-        let kind = match composite {
-            ServiceConfig::Mirroring(_) => "mirroring",
-            ServiceConfig::Failover(f) if f.errors.is_some() => "failover with errors",
-            _ => continue,
-        };
-        for (child, r) in composite.children().into_iter().zip(refs) {
-            if let Some(layered) = layered_under(child) {
-                errors.push(err_at(
-                    file,
-                    &r.path,
-                    r.pos,
-                    format!(
-                        "service {layered:?} has middlewares, which are not supported yet under a \
-                         {kind} (service {name:?})"
                     ),
                 ));
             }

@@ -288,12 +288,6 @@ pub(super) fn finish(
     }
     composite::reject_cycles(&service_children, &child_refs, &mut errors);
     composite::check_tracking(&config.services, &tracking, &mut errors);
-    composite::reject_layers_below(
-        &config.services,
-        &config.service_middlewares,
-        &tracking,
-        &mut errors,
-    );
     let mut placed: BTreeMap<String, bool> = BTreeMap::new();
     let mut tree: BTreeMap<String, layers::Links> = BTreeMap::new();
     for (name, draft) in routers {
