@@ -17,12 +17,11 @@ use http::HeaderValue;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use rustls_pki_types::CertificateDer;
-use tokio::sync::watch;
 
 use super::served::ServedBody;
 use super::stream::{Accepted, ActivityStream, ClientCerts};
 use super::watchdog::Watchdog;
-use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Shutdown, Tracker};
+use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Tracker};
 use crate::forward::headers::ForwardedFor;
 use crate::forward::{Finish, Shared};
 use crate::ipnet::canonical_ip;
@@ -302,7 +301,6 @@ pub(super) async fn serve_conn(
     shared: Arc<Shared>,
     ep: Rc<EpState>,
     server: Rc<auto::Builder<LocalExec>>,
-    mut shutdown: watch::Receiver<Shutdown>,
     guard: ConnGuard,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -380,6 +378,7 @@ pub(super) async fn serve_conn(
 
     let mut watchdog = Watchdog::new(&ep.timeouts);
     let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
+    let mut draining = std::pin::pin!(guard.0.draining());
     let mut closing = false;
     let mut expired = false;
     let write_limited = ep.timeouts.write.is_some();
@@ -392,11 +391,9 @@ pub(super) async fn serve_conn(
                 }
                 break;
             }
-            _ = shutdown.changed(), if !closing => {
-                if *shutdown.borrow() != Shutdown::Running {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
+            () = &mut draining, if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
             }
             _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired || write_limited) => {
                 if write_limited && ctx.write_overdue(Instant::now()) {

@@ -20,9 +20,12 @@ pub mod stream;
 mod tls;
 mod watchdog;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hyper_util::server::conn::auto;
@@ -141,11 +144,93 @@ pub enum Shutdown {
 }
 
 /// Counts a worker's open connections and wakes the drain when the last
-/// one closes.
+/// one closes; tells them when the worker drains.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
     open: Cell<usize>,
     idle: Notify,
+    /// Set once when the worker drains.
+    draining: Cell<bool>,
+    /// The tasks waiting for `draining`, a slot each ([`Draining`]).
+    waiting: RefCell<Vec<Option<Waker>>>,
+    /// Free slots of `waiting`.
+    free: RefCell<Vec<usize>>,
+}
+
+impl Tracker {
+    /// Tells every connection of the worker that it drains.
+    fn drain(&self) {
+        self.draining.set(true);
+        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        for w in waiting.into_iter().flatten() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once the worker drains. The worker's own signal: a
+    /// connection polls it on every wake of its task, and the
+    /// process-wide `watch` it replaces took a mutex shared by all workers
+    /// each time (tokio's `Notified`).
+    pub(crate) fn draining(self: &Rc<Self>) -> Draining {
+        Draining {
+            tracker: Rc::clone(self),
+            slot: None,
+        }
+    }
+}
+
+/// [`Tracker::draining`]'s future.
+#[derive(Debug)]
+pub(crate) struct Draining {
+    tracker: Rc<Tracker>,
+    slot: Option<usize>,
+}
+
+impl Future for Draining {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let t = Rc::clone(&self.tracker);
+        if t.draining.get() {
+            self.slot = None;
+            return Poll::Ready(());
+        }
+        let mut waiting = t.waiting.borrow_mut();
+        match self.slot {
+            Some(i) => {
+                let w = &mut waiting[i];
+                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+            }
+            None => {
+                let waker = Some(cx.waker().clone());
+                let i = match t.free.borrow_mut().pop() {
+                    Some(i) => {
+                        waiting[i] = waker;
+                        i
+                    }
+                    None => {
+                        waiting.push(waker);
+                        waiting.len() - 1
+                    }
+                };
+                self.slot = Some(i);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot
+            && !self.tracker.draining.get()
+        {
+            self.tracker.waiting.borrow_mut()[i] = None;
+            self.tracker.free.borrow_mut().push(i);
+        }
+    }
 }
 
 /// Keeps its worker's drain waiting (up to the grace period) while it
@@ -204,7 +289,6 @@ pub async fn run_worker(
             ep,
             server,
             Rc::clone(&tracker),
-            shutdown.clone(),
         )));
     }
 
@@ -216,6 +300,7 @@ pub async fn run_worker(
             break Duration::ZERO;
         }
     };
+    tracker.drain();
     for a in accepts {
         let _ = a.await;
     }
@@ -306,16 +391,14 @@ async fn accept_loop(
     ep: Rc<EpState>,
     server: Rc<auto::Builder<LocalExec>>,
     tracker: Rc<Tracker>,
-    mut shutdown: watch::Receiver<Shutdown>,
 ) {
     let mut last_warn: Option<std::time::Instant> = None;
+    let mut draining = std::pin::pin!(tracker.draining());
     loop {
-        if *shutdown.borrow_and_update() != Shutdown::Running {
-            break;
-        }
         let accepted = tokio::select! {
+            biased;
+            () = &mut draining => break,
             r = listener.accept() => r,
-            _ = shutdown.changed() => continue,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -325,7 +408,6 @@ async fn accept_loop(
                     Arc::clone(&shared),
                     Rc::clone(&ep),
                     Rc::clone(&server),
-                    shutdown.clone(),
                     ConnGuard::new(&tracker),
                 ));
             }
@@ -342,5 +424,54 @@ async fn accept_loop(
                 tracing::debug!(entrypoint = %ep.info.name, error = %e, "accept failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every waiting connection wakes when its worker drains; one that
+    /// went away before frees its slot for the next, and one that starts
+    /// waiting after the drain is ready at once.
+    #[test]
+    fn a_drain_wakes_every_waiting_connection() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let tracker = Rc::new(Tracker::default());
+            let woken = Rc::new(Cell::new(0));
+            let tasks: Vec<_> = (0..3)
+                .map(|_| {
+                    let (t, w) = (Rc::clone(&tracker), Rc::clone(&woken));
+                    tokio::task::spawn_local(async move {
+                        t.draining().await;
+                        w.set(w.get() + 1);
+                    })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            {
+                // Polled once, then dropped: its slot is freed.
+                let mut gone = std::pin::pin!(tracker.draining());
+                let waker = std::task::Waker::noop();
+                assert!(
+                    gone.as_mut()
+                        .poll(&mut Context::from_waker(waker))
+                        .is_pending()
+                );
+            }
+            assert_eq!(tracker.waiting.borrow().len(), 4);
+            assert_eq!(*tracker.free.borrow(), [3]);
+            assert_eq!(woken.get(), 0, "nothing drains yet");
+            tracker.drain();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            assert_eq!(woken.get(), 3);
+            tracker.draining().await;
+        });
     }
 }
