@@ -534,6 +534,34 @@ mod tests {
         assert!(h.contains_key("accept"));
     }
 
+    /// `Connection: close` names a header too (rarely sent); a token in
+    /// any case, and a mix of hop-by-hop names with another name, are
+    /// read as before the one-pass lookup.
+    #[test]
+    fn connection_tokens_in_any_case_and_mixed_with_other_names() {
+        let mut h = map(&[
+            ("connection", "Keep-Alive, CLOSE"),
+            ("keep-alive", "timeout=5"),
+            ("close", "1"),
+            ("accept", "*/*"),
+        ]);
+        remove_connection_headers(&mut h, false, &[]);
+        assert_eq!(h.len(), 1, "{h:?}");
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Secret"),
+            ("connection", "Close"),
+            ("close", "1"),
+            ("x-secret", "1"),
+            ("proxy-connection", "keep-alive"),
+            ("accept", "*/*"),
+        ]);
+        remove_hop_by_hop(&mut h, false, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        let mut h = map(&[("connection", "keep-alive"), ("close", "1")]);
+        remove_hop_by_hop(&mut h, false, false);
+        assert_eq!(h["close"], "1", "not named by Connection: stays");
+    }
+
     #[test]
     fn keeps_upgrade_and_te_trailers() {
         let mut h = map(&[
