@@ -337,11 +337,11 @@ http:
 
 #[test]
 fn middlewares_are_not_supported_yet() {
-    let text = "http:\n  middlewares:\n    squeeze:\n      grpcWeb:\n        allowOrigins: [\"*\"]\n    odd:\n      basicAuht: {}\n    none: {}\n";
+    let text = "http:\n  middlewares:\n    squeeze:\n      plugin:\n        demo: {}\n    odd:\n      basicAuht: {}\n    none: {}\n";
     let e = errs(dyn_yaml(text));
     assert_has(
         &e,
-        "dynamic.yml:4:7: http.middlewares.squeeze.grpcWeb: middleware type \"grpcWeb\" is not supported yet",
+        "dynamic.yml:4:7: http.middlewares.squeeze.plugin: middleware type \"plugin\" is not supported yet",
     );
     assert_has(
         &e,
