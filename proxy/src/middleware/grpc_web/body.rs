@@ -7,7 +7,8 @@
 //!   each data frame as it is (binary) or base64-encoded on its own,
 //!   padded (`-text`: the proxy flushes at each write, and each flush
 //!   closes the wrapper's encoder), the trailers turned into the last
-//!   message, the gRPC-Web trailer frame ([`trailer_frame`]).
+//!   message, the gRPC-Web trailer frame ([`trailer_frame`]; written
+//!   empty when the body ends without trailers, as v0.16 does).
 //!
 //! Per frame, no lock: a text frame is one allocation (its decoded or
 //! encoded copy); a binary one passes as it is.
@@ -221,8 +222,11 @@ where
             let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => frame,
                 Poll::Ready(None) => {
+                    // No trailers: the wrapper still writes its (empty)
+                    // trailer frame.
                     this.done = true;
-                    return Poll::Ready(None);
+                    let block = trailer_frame(&HeaderMap::new(), &this.head);
+                    return Poll::Ready(Some(Ok(Frame::data(this.out(block)))));
                 }
                 other => return other,
             };
@@ -230,14 +234,12 @@ where
                 Ok(data) if data.is_empty() => {}
                 Ok(data) => return Poll::Ready(Some(Ok(Frame::data(this.out(data))))),
                 Err(frame) => {
-                    // The trailers end the stream: they are its last message.
-                    this.done = true;
                     let Ok(trailers) = frame.into_trailers() else {
                         continue;
                     };
-                    let Some(block) = trailer_frame(&trailers, &this.head) else {
-                        return Poll::Ready(None);
-                    };
+                    // The trailers end the stream: they are its last message.
+                    this.done = true;
+                    let block = trailer_frame(&trailers, &this.head);
                     return Poll::Ready(Some(Ok(Frame::data(this.out(block)))));
                 }
             }
@@ -258,15 +260,13 @@ where
 /// and sorted (Go's `Header.Write`), values with line breaks made spaces
 /// and trimmed. A trailer whose name the head has (`head`, its
 /// `Access-Control-Expose-Headers`) is left out, as the wrapper skips the
-/// keys it flushed; `None` when nothing is left.
-pub(super) fn trailer_frame(trailers: &HeaderMap, head: &HeaderValue) -> Option<Bytes> {
+/// keys it flushed. With none left, the frame is still written (empty), as
+/// the wrapper (v0.16) writes it.
+pub(super) fn trailer_frame(trailers: &HeaderMap, head: &HeaderValue) -> Bytes {
     let mut names: Vec<&HeaderName> = trailers
         .keys()
         .filter(|n| !in_head(n, head.as_bytes()))
         .collect();
-    if names.is_empty() {
-        return None;
-    }
     names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
     let mut out = BytesMut::with_capacity(64);
     out.put_slice(&[TRAILER_FLAG, 0, 0, 0, 0]);
@@ -284,7 +284,7 @@ pub(super) fn trailer_frame(trailers: &HeaderMap, head: &HeaderValue) -> Option<
     }
     let len = u32::try_from(out.len() - 5).unwrap_or(u32::MAX);
     out[1..5].copy_from_slice(&len.to_be_bytes());
-    Some(out.freeze())
+    out.freeze()
 }
 
 /// Whether the response head has header `name`: it is the exposed list
@@ -342,7 +342,7 @@ mod tests {
         t.append("x-b", HeaderValue::from_static("2"));
         t.insert("content-type", HeaderValue::from_static("x"));
         let head = HeaderValue::from_static("Content-Type, Vary, grpc-status, grpc-message");
-        let f = trailer_frame(&t, &head).unwrap();
+        let f = trailer_frame(&t, &head);
         let text = b"grpc-message: all good\r\ngrpc-status: 0\r\nx-b: 1\r\nx-b: 2\r\n";
         assert_eq!(f[0], 0x80);
         assert_eq!(&f[1..5], &(text.len() as u32).to_be_bytes());
@@ -350,7 +350,10 @@ mod tests {
 
         let mut only_head = HeaderMap::new();
         only_head.insert("vary", HeaderValue::from_static("x"));
-        assert!(trailer_frame(&only_head, &head).is_none());
-        assert!(trailer_frame(&HeaderMap::new(), &head).is_none());
+        assert_eq!(&trailer_frame(&only_head, &head)[..], [0x80, 0, 0, 0, 0]);
+        assert_eq!(
+            &trailer_frame(&HeaderMap::new(), &head)[..],
+            [0x80, 0, 0, 0, 0]
+        );
     }
 }
