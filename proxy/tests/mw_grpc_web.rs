@@ -454,6 +454,9 @@ async fn seen(addr: SocketAddr, req: Request<TestBody>) -> Seen {
     }
 }
 
+/// Builds one request of a compared exchange (sent to each proxy).
+type MakeRequest = fn() -> Request<TestBody>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_answers_as_traefik() {
     let Some(bin) = find_traefik() else {
@@ -486,7 +489,7 @@ async fn grpc_web_answers_as_traefik() {
         )
         .await;
     }
-    let cases: Vec<(&str, fn() -> Request<TestBody>)> = vec![
+    let cases: Vec<(&str, MakeRequest)> = vec![
         ("unary binary", || {
             grpc_web("Unary", false, b"hello", Some(ORIGIN))
         }),
