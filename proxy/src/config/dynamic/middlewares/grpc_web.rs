@@ -6,7 +6,8 @@
 
 use serde::Deserialize;
 
-use super::super::super::decode::At;
+use super::super::super::decode::{At, Ctx};
+use super::super::super::node::Pos;
 use super::MiddlewareConfig;
 
 /// A validated `grpcWeb`.
@@ -25,11 +26,18 @@ pub(in super::super) struct GrpcWebFile {
 }
 
 impl GrpcWebFile {
-    pub(super) fn check(self) -> Option<MiddlewareConfig> {
-        let allow_origins = self
-            .allow_origins
-            .map(At::strings)
-            .unwrap_or_default()
+    pub(super) fn check(self, ctx: &mut Ctx, path: &str, pos: Pos) -> Option<MiddlewareConfig> {
+        let Some(list) = self.allow_origins else {
+            ctx.error(
+                path,
+                pos,
+                "grpcWeb sets nothing: write allowOrigins (Traefik refuses an empty grpcWeb, \
+                 \"cannot be a standalone element\")",
+            );
+            return None;
+        };
+        let allow_origins = list
+            .strings()
             .into_iter()
             .map(|(origin, _)| origin)
             .collect();

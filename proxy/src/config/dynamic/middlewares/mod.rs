@@ -253,7 +253,7 @@ pub(super) fn check(
         MiddlewareFile::PassTlsClientCert(f) => f.check(ctx, path, pos),
         MiddlewareFile::Compress(f) => f.check(ctx, path, pos),
         MiddlewareFile::ContentType(f) => f.check(ctx),
-        MiddlewareFile::GrpcWeb(f) => f.check(),
+        MiddlewareFile::GrpcWeb(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
