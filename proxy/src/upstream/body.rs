@@ -5,7 +5,9 @@
 //! 502), or one kept so it can be sent again (a retry, a mirror, a
 //! buffered request), or the part of a stream read to check a size limit
 //! followed by the rest, or one `buffering` read whole with its end in a
-//! temporary file.
+//! temporary file, or one `compress` or `grpcWeb` rewrites as it streams
+//! (a `grpcWeb` text request decoded from base64 fails as its source's
+//! error: [`BodySource`]).
 //!
 //! [`ClientBody`] is the client's request body as it streams in: bounded
 //! by the entrypoint's `readTimeout` (counted from the request head, as
