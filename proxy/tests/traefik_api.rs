@@ -136,6 +136,9 @@ const DYNAMIC: &str = r#"http:
     chained:
       chain:
         middlewares: [prefix]
+    web:
+      grpcWeb:
+        allowOrigins: ["*", "https://a.test"]
     scheme:
       redirectScheme:
         scheme: https

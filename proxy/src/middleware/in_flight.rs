@@ -137,6 +137,8 @@ pub(super) fn carry(body: &mut ProxyBody, hold: Hold) {
     match body {
         MessageBody::Stream(b) | MessageBody::Prefixed(_, b) => b.hold(hold),
         MessageBody::Encoded(c) => carry(c.inner_mut(), hold),
-        MessageBody::Full(_) | MessageBody::Spilled(_) => drop(hold),
+        MessageBody::GrpcWebResponse(g) => carry(g.inner_mut(), hold),
+        // A request body is never a response's.
+        MessageBody::Full(_) | MessageBody::Spilled(_) | MessageBody::GrpcRequest(_) => drop(hold),
     }
 }

@@ -49,7 +49,9 @@
 //! `forward::fetch`), `passTLSClientCert` (`tls_cert`, from the
 //! connection's client certificates), `compress` (`compress`: the response
 //! body compressed as it streams, `upstream::MessageBody::Encoded`),
-//! `contentType` (`content_type`: Go's content-type sniffing).
+//! `contentType` (`content_type`: Go's content-type sniffing), `grpcWeb`
+//! (`grpc_web`: gRPC-Web to gRPC and back, its bodies rewritten as they
+//! stream, `upstream::MessageBody::GrpcRequest` and `GrpcWebResponse`).
 
 mod basic_auth;
 mod buffering;
@@ -60,6 +62,7 @@ mod digest_auth;
 mod encoded;
 mod errors;
 mod forward_auth;
+mod grpc_web;
 mod headers;
 mod in_flight;
 mod ip_allow;
@@ -77,6 +80,7 @@ use http::{Request, Response};
 pub use buffering::Spilled;
 pub use compress::Compressed;
 pub use forward_auth::Build;
+pub use grpc_web::{GrpcRequest, GrpcWebResponse};
 pub use in_flight::Hold;
 
 use crate::config::MiddlewareConfig;
@@ -201,6 +205,8 @@ pub enum Middleware {
     Compress(Box<compress::Compress>),
     /// `contentType`.
     ContentType(content_type::ContentType),
+    /// `grpcWeb`.
+    GrpcWeb(grpc_web::GrpcWeb),
 }
 
 /// The per-request state of a [`Middleware`] between its way in and its
@@ -226,6 +232,8 @@ pub enum Frame {
     Errors(Box<errors::Asked>),
     /// `compress`: the encoding chosen for the request.
     Compress(compress::Chosen),
+    /// `grpcWeb`: the format the client asked for, the origin allowed.
+    GrpcWeb(grpc_web::Reply),
 }
 
 impl Middleware {
@@ -289,6 +297,7 @@ impl Middleware {
             // `autoDetect: false`: Traefik returns the next handler.
             MiddlewareConfig::ContentType(c) if !c.enabled() => return None,
             MiddlewareConfig::ContentType(_) => Middleware::ContentType(content_type::ContentType),
+            MiddlewareConfig::GrpcWeb(c) => Middleware::GrpcWeb(grpc_web::GrpcWeb::new(c)),
             MiddlewareConfig::Chain(_) => return None,
         })
     }
@@ -351,6 +360,7 @@ impl Member for Middleware {
             Middleware::PassTlsClientCert(m) => Inbound::Next(m.apply(req, cx.conn), Frame::Pass),
             Middleware::Compress(m) => m.inbound(req),
             Middleware::ContentType(_) => Inbound::Next(req, Frame::Pass),
+            Middleware::GrpcWeb(m) => m.inbound(req),
             // Boxed: its future (an exchange with the auth server) would
             // make every chain's future as large; the round trip dwarfs
             // the allocation.
@@ -388,6 +398,9 @@ impl Member for Middleware {
                 Outbound::Done(m.outbound(served, chosen))
             }
             (Middleware::ContentType(m), Frame::Pass) => Outbound::Done(m.outbound(served).await),
+            (Middleware::GrpcWeb(_), Frame::GrpcWeb(reply)) => {
+                Outbound::Done(grpc_web::GrpcWeb::outbound(served, reply))
+            }
             // Boxed: the page's fetch would make every chain's future as
             // large.
             (Middleware::Errors(m), Frame::Errors(asked)) => {

@@ -5,7 +5,9 @@
 //! 502), or one kept so it can be sent again (a retry, a mirror, a
 //! buffered request), or the part of a stream read to check a size limit
 //! followed by the rest, or one `buffering` read whole with its end in a
-//! temporary file.
+//! temporary file, or one `compress` or `grpcWeb` rewrites as it streams
+//! (a `grpcWeb` text request decoded from base64 fails as its source's
+//! error: [`BodySource`]).
 //!
 //! [`ClientBody`] is the client's request body as it streams in: bounded
 //! by the entrypoint's `readTimeout` (counted from the request head, as
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::middleware::{Compressed, Spilled};
+use crate::middleware::{Compressed, GrpcRequest, GrpcWebResponse, Spilled};
 
 /// A body streamed from `S`, or held whole.
 #[derive(Debug)]
@@ -43,6 +45,19 @@ pub enum MessageBody<S> {
     Encoded(Box<Compressed<MessageBody<S>>>),
     /// A body read whole by `buffering`, its end in a temporary file.
     Spilled(Box<Spilled>),
+    /// A gRPC-Web request body forwarded as gRPC (through `grpcWeb`).
+    GrpcRequest(Box<GrpcRequest<MessageBody<S>>>),
+    /// A gRPC answer on its way to a gRPC-Web client (through `grpcWeb`).
+    GrpcWebResponse(Box<GrpcWebResponse<MessageBody<S>>>),
+}
+
+/// What a [`MessageBody`] streams from: says how a body the proxy cannot
+/// decode ends.
+pub trait BodySource: Body {
+    /// The error a body that cannot be decoded ends with (a gRPC-Web text
+    /// request that is not base64); `None` where the proxy decodes
+    /// nothing (the body just ends).
+    fn undecodable(reason: &'static str) -> Option<Self::Error>;
 }
 
 /// A request body on its way to the upstream: the client's, streamed, or
@@ -58,6 +73,10 @@ pub enum BodyError {
     /// The body did not arrive within the entrypoint's `readTimeout`.
     #[error("request body not received within readTimeout ({0:?})")]
     ReadTimeout(Duration),
+    /// The body is not what its type says (a gRPC-Web text body that is
+    /// not base64).
+    #[error("malformed request body: {0}")]
+    Malformed(&'static str),
 }
 
 /// The client's request body, streamed, with its read deadline.
@@ -137,6 +156,18 @@ impl Body for ClientBody {
     }
 }
 
+impl BodySource for ClientBody {
+    fn undecodable(reason: &'static str) -> Option<BodyError> {
+        Some(BodyError::Malformed(reason))
+    }
+}
+
+impl<S: BodySource<Data = Bytes> + Unpin> BodySource for MessageBody<S> {
+    fn undecodable(reason: &'static str) -> Option<S::Error> {
+        S::undecodable(reason)
+    }
+}
+
 impl<S> MessageBody<S> {
     /// An empty body.
     pub fn empty() -> Self {
@@ -155,7 +186,11 @@ impl<S> MessageBody<S> {
     /// a stream, which can be read once only.
     pub fn replay(&self) -> Option<Self> {
         match self {
-            MessageBody::Stream(_) | MessageBody::Prefixed(..) | MessageBody::Encoded(_) => None,
+            MessageBody::Stream(_)
+            | MessageBody::Prefixed(..)
+            | MessageBody::Encoded(_)
+            | MessageBody::GrpcRequest(_)
+            | MessageBody::GrpcWebResponse(_) => None,
             MessageBody::Full(b) => Some(MessageBody::Full(b.clone())),
             MessageBody::Spilled(s) => Some(MessageBody::Spilled(Box::new(s.replay()))),
         }
@@ -202,7 +237,7 @@ impl RequestBody {
 
 impl<S> Body for MessageBody<S>
 where
-    S: Body<Data = Bytes> + Unpin,
+    S: BodySource<Data = Bytes> + Unpin,
 {
     type Data = Bytes;
     type Error = S::Error;
@@ -221,6 +256,8 @@ where
             },
             MessageBody::Encoded(c) => Pin::new(&mut **c).poll_frame(cx),
             MessageBody::Spilled(s) => s.poll_data(cx).map(|d| d.map(|b| Ok(Frame::data(b)))),
+            MessageBody::GrpcRequest(g) => Pin::new(&mut **g).poll_frame(cx),
+            MessageBody::GrpcWebResponse(g) => Pin::new(&mut **g).poll_frame(cx),
         }
     }
 
@@ -232,6 +269,8 @@ where
             MessageBody::Prefixed(head, rest) => head.is_none() && rest.is_end_stream(),
             MessageBody::Encoded(c) => c.is_end_stream(),
             MessageBody::Spilled(s) => s.is_end(),
+            MessageBody::GrpcRequest(g) => g.is_end_stream(),
+            MessageBody::GrpcWebResponse(g) => g.is_end_stream(),
         }
     }
 
@@ -252,6 +291,8 @@ where
             }
             MessageBody::Encoded(c) => c.size_hint(),
             MessageBody::Spilled(s) => SizeHint::with_exact(s.remaining()),
+            MessageBody::GrpcRequest(g) => g.size_hint(),
+            MessageBody::GrpcWebResponse(g) => g.size_hint(),
         }
     }
 }

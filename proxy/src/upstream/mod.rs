@@ -27,7 +27,7 @@ pub mod sticky;
 pub mod tls;
 
 pub use balancer::{Balancer, RoundRobin, Strategy};
-pub use body::{BodyError, ClientBody, MessageBody, RequestBody};
+pub use body::{BodyError, BodySource, ClientBody, MessageBody, RequestBody};
 pub use error::{ErrorSource, ProxyError};
 pub use health::HealthChecks;
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};

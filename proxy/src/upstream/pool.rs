@@ -399,6 +399,13 @@ impl PooledBody {
     }
 }
 
+/// An upstream's answer is never decoded: nothing to fail with.
+impl super::BodySource for PooledBody {
+    fn undecodable(_: &'static str) -> Option<hyper::Error> {
+        None
+    }
+}
+
 impl Body for PooledBody {
     type Data = Bytes;
     type Error = hyper::Error;

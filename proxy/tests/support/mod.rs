@@ -114,6 +114,8 @@ impl BackendStats {
 /// - `/drip/<chunks>/<ms>`: streams `chunks` chunks of 1 KiB, one every
 ///   `ms` (a slow download); `?sse` as `text/event-stream`, `?grpc` as
 ///   `application/grpc` ending with trailers `grpc-status: 0`.
+/// - `/test.Echo/<method>`: a gRPC server (best spoken over h2c), see
+///   [`grpc_answer`].
 pub struct Backend {
     pub addr: SocketAddr,
     pub name: String,
@@ -322,6 +324,10 @@ async fn backend_answer(
     if let Some(n) = path.strip_prefix("/content/") {
         return content(n.parse().unwrap_or(0), req.uri().query().unwrap_or(""));
     }
+    if let Some(method) = path.strip_prefix("/test.Echo/") {
+        let method = method.to_owned();
+        return grpc_answer(&method, req).await;
+    }
     if path == "/hang-body" {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(1);
         let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"first")))).await;
@@ -352,6 +358,85 @@ async fn backend_answer(
         .insert("connection", "keep-alive, x-hop".parse().unwrap());
     r.headers_mut()
         .insert("x-hop", "must-not-pass".parse().unwrap());
+    r
+}
+
+/// One gRPC message: flag 0, its length (4 bytes, big-endian), `payload`.
+pub fn grpc_message(payload: &[u8]) -> Vec<u8> {
+    let mut m = vec![0];
+    m.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    m.extend_from_slice(payload);
+    m
+}
+
+/// The test gRPC service `test.Echo`, its answers `application/grpc`
+/// (`+proto` when the request's type says so):
+/// - `Unary`: reads the whole request, answers one message, a JSON of what
+///   it saw (`version`, `headers`, `body` in hex), then trailers
+///   `grpc-status: 0`, `grpc-message: done`, `x-trailer-b: 2`,
+///   `x-trailer-a: 1`.
+/// - `Stream`: the messages `one`, `two`, `three`, each in its own data
+///   frame 300 ms apart, then trailers `grpc-status: 0`.
+/// - `Fail`: trailers only (`grpc-status: 5`, `grpc-message: not found`
+///   in the head, no body).
+async fn grpc_answer(method: &str, req: Request<Incoming>) -> Response<TestBody> {
+    let ct = match req.headers().get("content-type") {
+        Some(v) if v.as_bytes().ends_with(b"+proto") => "application/grpc+proto",
+        _ => "application/grpc",
+    };
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let version = format!("{:?}", req.version());
+    let mut received = Vec::new();
+    let mut body = req.into_body();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(d) = frame.data_ref() {
+            received.extend_from_slice(d);
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(4);
+    let mut r = Response::new(StreamBody::new(ReceiverStream(rx)).boxed());
+    r.headers_mut().insert("content-type", ct.parse().unwrap());
+    match method {
+        "Unary" => {
+            let hex: String = received.iter().map(|b| format!("{b:02x}")).collect();
+            let seen = serde_json::json!({"version": version, "headers": headers, "body": hex});
+            let mut t = HeaderMap::new();
+            t.insert("grpc-status", "0".parse().unwrap());
+            t.insert("grpc-message", "done".parse().unwrap());
+            t.insert("x-trailer-b", "2".parse().unwrap());
+            t.insert("x-trailer-a", "1".parse().unwrap());
+            let msg = Bytes::from(grpc_message(seen.to_string().as_bytes()));
+            let _ = tx.send(Ok(Frame::data(msg))).await;
+            let _ = tx.send(Ok(Frame::trailers(t))).await;
+        }
+        "Stream" => {
+            tokio::spawn(async move {
+                for (i, m) in ["one", "two", "three"].into_iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    let msg = Bytes::from(grpc_message(m.as_bytes()));
+                    if tx.send(Ok(Frame::data(msg))).await.is_err() {
+                        return;
+                    }
+                }
+                let mut t = HeaderMap::new();
+                t.insert("grpc-status", "0".parse().unwrap());
+                let _ = tx.send(Ok(Frame::trailers(t))).await;
+            });
+        }
+        _ => {
+            r.headers_mut().insert("grpc-status", "5".parse().unwrap());
+            r.headers_mut()
+                .insert("grpc-message", "not found".parse().unwrap());
+            drop(tx);
+            *r.body_mut() = full(Bytes::new());
+        }
+    }
     r
 }
 

@@ -286,6 +286,13 @@ pub(super) fn middleware(m: &MiddlewareConfig) -> Value {
             }
             ("contentType", b)
         }
+        MiddlewareConfig::GrpcWeb(g) => {
+            let mut b = json!({});
+            if !g.allow_origins.is_empty() {
+                b["allowOrigins"] = json!(g.allow_origins);
+            }
+            ("grpcWeb", b)
+        }
         MiddlewareConfig::Chain(names) => {
             let names: Vec<String> = names
                 .iter()

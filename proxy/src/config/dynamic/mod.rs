@@ -52,7 +52,7 @@ pub use kv::load_kv_isolated;
 pub use middlewares::{
     AddPrefix, BasicAuth, Buffering, CertInfo, CircuitBreaker, CmpOp, Compress, Condition,
     ContentType, Cors, DigestAuth, DnFields, EncodedCharacters, Encoding, ErrorPage, ForwardAuth,
-    Headers, InFlightReq, IpAllowList, IpStrategy, MediaType, Metric, MiddlewareConfig,
+    GrpcWeb, Headers, InFlightReq, IpAllowList, IpStrategy, MediaType, Metric, MiddlewareConfig,
     PassTlsClientCert, Pattern, RateLimit, RedirectRegex, RedirectScheme, ReplacePath,
     ReplacePathRegex, Retry, RetryCondition, Secure, SourceCriterion, StripPrefix,
     StripPrefixRegex, Threshold, parse_media_type,

@@ -336,12 +336,30 @@ http:
 }
 
 #[test]
+fn grpc_web_needs_its_origins() {
+    let text = "http:\n  middlewares:\n    web:\n      grpcWeb:\n        allowOrigins: [\"*\", \"https://a.test\"]\n    none:\n      grpcWeb: {}\n    closed:\n      grpcWeb:\n        allowOrigins: []\n";
+    let e = errs(dyn_yaml(text));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_has(
+        &e,
+        "dynamic.yml:6:5: http.middlewares.none: grpcWeb sets nothing: write allowOrigins",
+    );
+    let (c, _) = dyn_yaml(&text.replace("    none:\n      grpcWeb: {}\n", "")).expect("loads");
+    let origins = |name: &str| match &c.middlewares[name] {
+        MiddlewareConfig::GrpcWeb(g) => g.allow_origins.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(origins("web"), ["*", "https://a.test"]);
+    assert!(origins("closed").is_empty());
+}
+
+#[test]
 fn middlewares_are_not_supported_yet() {
-    let text = "http:\n  middlewares:\n    squeeze:\n      grpcWeb:\n        allowOrigins: [\"*\"]\n    odd:\n      basicAuht: {}\n    none: {}\n";
+    let text = "http:\n  middlewares:\n    squeeze:\n      plugin:\n        demo: {}\n    odd:\n      basicAuht: {}\n    none: {}\n";
     let e = errs(dyn_yaml(text));
     assert_has(
         &e,
-        "dynamic.yml:4:7: http.middlewares.squeeze.grpcWeb: middleware type \"grpcWeb\" is not supported yet",
+        "dynamic.yml:4:7: http.middlewares.squeeze.plugin: middleware type \"plugin\" is not supported yet",
     );
     assert_has(
         &e,

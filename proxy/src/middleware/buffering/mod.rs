@@ -75,7 +75,7 @@ impl Buffering {
                 tracing::debug!(error = %e, "buffering: reading the request body");
                 let status = match e {
                     BodyError::ReadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-                    BodyError::Client(_) => StatusCode::BAD_REQUEST,
+                    BodyError::Client(_) | BodyError::Malformed(_) => StatusCode::BAD_REQUEST,
                 };
                 return Inbound::Answer(text_answer(status));
             }

@@ -18,6 +18,7 @@ mod compress;
 mod content_type;
 mod errors;
 mod forward_auth;
+mod grpc_web;
 mod headers;
 mod ip_allow;
 mod paths;
@@ -45,6 +46,7 @@ pub use content_type::ContentType;
 pub use errors::ErrorPage;
 pub use forward_auth::ForwardAuth;
 pub(in crate::config) use forward_auth::{ClientTlsFile, client_tls};
+pub use grpc_web::GrpcWeb;
 pub use headers::{Cors, Headers, Secure};
 pub use ip_allow::{IpAllowList, IpStrategy};
 pub use paths::{
@@ -102,6 +104,8 @@ pub enum MiddlewareConfig {
     Compress(Box<Compress>),
     /// `contentType`.
     ContentType(ContentType),
+    /// `grpcWeb`.
+    GrpcWeb(GrpcWeb),
     /// `chain`: the listed middlewares, in order (names resolved, `@file`
     /// removed; each exists in
     /// [`DynamicConfig::middlewares`](super::DynamicConfig::middlewares)).
@@ -163,6 +167,7 @@ pub(super) enum MiddlewareFile {
     PassTlsClientCert(tls_cert::PassTlsClientCertFile),
     Compress(compress::CompressFile),
     ContentType(content_type::ContentTypeFile),
+    GrpcWeb(grpc_web::GrpcWebFile),
     Chain(ChainFile),
 }
 
@@ -176,7 +181,7 @@ pub(super) struct ChainFile {
 const NOT_YET: Support = Support::Error("");
 
 /// Traefik v3's HTTP middleware types not built yet.
-const NOT_BUILT: Spec = &[("grpcWeb", NOT_YET), ("plugin", NOT_YET)];
+const NOT_BUILT: Spec = &[("plugin", NOT_YET)];
 
 impl Schema for MiddlewareFile {
     const KEYS: Spec = NOT_BUILT;
@@ -248,6 +253,7 @@ pub(super) fn check(
         MiddlewareFile::PassTlsClientCert(f) => f.check(ctx, path, pos),
         MiddlewareFile::Compress(f) => f.check(ctx, path, pos),
         MiddlewareFile::ContentType(f) => f.check(ctx),
+        MiddlewareFile::GrpcWeb(f) => f.check(ctx, path, pos),
         MiddlewareFile::Chain(f) => {
             let Some(list) = f.middlewares.filter(|l| l.ok) else {
                 ctx.error(path, pos, "chain lists no middlewares");
