@@ -534,6 +534,18 @@ mod tests {
         assert!(h.contains_key("accept"));
     }
 
+    /// `hop_bit` gives each name of `HOP_BY_HOP` the bit `remove_bits`
+    /// removes it by: the two lists must keep one order.
+    #[test]
+    fn each_hop_by_hop_name_has_its_own_bit() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_bit(name.as_str().as_bytes()), 1 << i, "{name}");
+            assert_eq!(token_bit(&name.as_str().to_ascii_uppercase()), 1 << i);
+        }
+        assert_eq!(hop_bit(b"close"), CLOSE_BIT);
+        assert_eq!(CLOSE_BIT & HOP_MASK, 0);
+    }
+
     /// `Connection: close` names a header too (rarely sent); a token in
     /// any case, and a mix of hop-by-hop names with another name, are
     /// read as before the one-pass lookup.

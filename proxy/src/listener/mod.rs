@@ -189,14 +189,15 @@ pub(crate) struct Draining {
 impl Future for Draining {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let t = Rc::clone(&self.tracker);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let t = &this.tracker;
         if t.draining.get() {
-            self.slot = None;
+            this.slot = None;
             return Poll::Ready(());
         }
         let mut waiting = t.waiting.borrow_mut();
-        match self.slot {
+        match this.slot {
             Some(i) => {
                 let w = &mut waiting[i];
                 if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -215,7 +216,7 @@ impl Future for Draining {
                         waiting.len() - 1
                     }
                 };
-                self.slot = Some(i);
+                this.slot = Some(i);
             }
         }
         Poll::Pending
