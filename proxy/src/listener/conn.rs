@@ -14,18 +14,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto;
 use rustls_pki_types::CertificateDer;
 
 use super::served::ServedBody;
+use super::serving::{self, Builders, Serving};
 use super::stream::{Accepted, ActivityStream, ClientCerts};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Tracker};
 use crate::forward::headers::ForwardedFor;
 use crate::forward::{Finish, Shared};
 use crate::ipnet::canonical_ip;
-use crate::rt::LocalExec;
 
 /// Per-connection context, shared by the requests of one connection.
 #[derive(Debug)]
@@ -184,7 +182,12 @@ impl ConnCtx {
             .ok()
             .and_then(|h| authority_port(h))
             .and_then(|p| HeaderValue::from_str(p).ok());
-        *cache = Some((host.clone(), port.clone()));
+        // A copy, not a clone: the request's value is a slice of hyper's
+        // read buffer, and holding it would keep that 8 KiB buffer for the
+        // connection's life (and make hyper allocate a new one for every
+        // request).
+        let owned = HeaderValue::from_bytes(host.as_bytes()).unwrap_or_else(|_| host.clone());
+        *cache = Some((owned, port.clone()));
         port
     }
 
@@ -300,7 +303,7 @@ pub(super) async fn serve_conn(
     peer: SocketAddr,
     shared: Arc<Shared>,
     ep: Rc<EpState>,
-    server: Rc<auto::Builder<LocalExec>>,
+    server: Rc<Builders>,
     guard: ConnGuard,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -357,8 +360,13 @@ pub(super) async fn serve_conn(
             // keepAliveMaxRequests counts them).
             let in_flight = ctx.begin_request();
             let mut resp = match ep.admin.hit(&req) {
-                Some(hit) => ep.admin.serve(hit, &req).await,
-                None => crate::forward::handle(&ctx, req, in_flight.id()).await,
+                // Both boxed: hyper keeps a request's future in a box it
+                // holds for the connection's life, sized for the largest;
+                // the forwarding future (14.2 KiB: its rarer paths' states)
+                // would be held by every idle connection, and copied into
+                // that box once per request.
+                Some(hit) => Box::pin(ep.admin.serve(hit, &req)).await,
+                None => Box::pin(crate::forward::handle(&ctx, req, in_flight.id())).await,
             };
             if ep.keep_alive.limit_reached(&ctx) {
                 // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this
@@ -373,12 +381,40 @@ pub(super) async fn serve_conn(
     });
     let reads = Arc::new(AtomicU64::new(0));
     let io = ActivityStream::new(stream, Arc::clone(&reads));
-    let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let mut draining = std::pin::pin!(guard.0.draining());
+    // The first bytes tell HTTP/2 prior knowledge from HTTP/1; they come
+    // within the read timeout, as the first request's head must, and
+    // within the idle timeout, as the watchdog bounds a silent connection.
+    let detect = serving::detect(io);
+    let silent_for = match (ep.timeouts.read, ep.timeouts.idle) {
+        (Some(r), Some(i)) => Some(r.min(i)),
+        (r, i) => r.or(i),
+    };
+    let detected = tokio::select! {
+        biased;
+        () = &mut draining => return,
+        d = async {
+            match silent_for {
+                Some(t) => tokio::time::timeout(t, detect)
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+                None => detect.await,
+            }
+        } => d,
+    };
+    let (io, h2) = match detected {
+        Ok(Some(d)) => d,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(peer = %peer, error = %e, "no request came");
+            return;
+        }
+    };
+    let conn = Serving::new(&server, io, h2, service);
     tokio::pin!(conn);
 
     let mut watchdog = Watchdog::new(&ep.timeouts);
     let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
-    let mut draining = std::pin::pin!(guard.0.draining());
     let mut closing = false;
     let mut expired = false;
     let write_limited = ep.timeouts.write.is_some();

@@ -16,6 +16,7 @@ pub mod conn;
 pub mod proxy_protocol;
 mod request_line;
 pub mod served;
+pub mod serving;
 pub mod stream;
 mod tls;
 mod watchdog;
@@ -28,7 +29,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -36,6 +36,7 @@ pub use conn::ConnCtx;
 pub use proxy_protocol::ProxyProtocol;
 pub use stream::{Accepted, ClientCerts, ClientStream, Handshake};
 
+use self::serving::Builders;
 use crate::admin::AdminRoutes;
 use crate::config::{DEFAULT_MAX_HEADER_BYTES, Http2Config, UnderscoreHeaders};
 use crate::forward::Shared;
@@ -364,18 +365,19 @@ const H2_SEND_BUFFER_PER_STREAM: usize = 64 * 1024;
 /// limit plus ten fields' overhead as its `SETTINGS_MAX_HEADER_LIST_SIZE`
 /// (hyper's own default, 16 KiB, would refuse the large cookies Traefik
 /// accepts).
-fn make_builder(h2: &Http2Config, max_header_bytes: usize) -> auto::Builder<LocalExec> {
-    let mut b = auto::Builder::new(LocalExec);
+fn make_builder(h2: &Http2Config, max_header_bytes: usize) -> Builders {
+    let mut b = Builders {
+        h1: hyper::server::conn::http1::Builder::new(),
+        h2: hyper::server::conn::http2::Builder::new(LocalExec),
+    };
     // Timeouts are the connection watchdog's job: hyper's header timer
     // would arm a boxed sleep for every request.
-    b.http1()
-        .keep_alive(true)
+    b.h1.keep_alive(true)
         .header_read_timeout(None)
         .max_buf_size((max_header_bytes + 4096).max(8192));
     // The HPACK table sizes are the h2 crate's 4096 bytes (Go's default);
     // hyper's server has no knob for them (the config warns when set).
-    b.http2()
-        .max_concurrent_streams(h2.max_concurrent_streams)
+    b.h2.max_concurrent_streams(h2.max_concurrent_streams)
         .max_send_buf_size(H2_SEND_BUFFER_PER_STREAM)
         .max_header_list_size(u32::try_from(max_header_bytes + 320).unwrap_or(u32::MAX));
     b
@@ -390,7 +392,7 @@ async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     ep: Rc<EpState>,
-    server: Rc<auto::Builder<LocalExec>>,
+    server: Rc<Builders>,
     tracker: Rc<Tracker>,
 ) {
     let mut last_warn: Option<std::time::Instant> = None;
