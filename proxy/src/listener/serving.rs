@@ -137,6 +137,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 type Io<S> = TokioIo<Prefixed<S>>;
 
 /// A connection being served, in the protocol its first bytes chose.
+// HTTP/1.1 inline on purpose: it is the common case, and boxing it would
+// cost every connection an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Serving<S, Svc>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
