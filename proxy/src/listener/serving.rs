@@ -106,38 +106,48 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 
 type Io<S> = TokioIo<Prefixed<S>>;
 
-/// A connection being served, in the protocol its first bytes chose.
+/// A connection being served, in the protocol its first bytes chose, with
+/// a service of its own for each (`A` for HTTP/1.1, `B` for HTTP/2).
 // HTTP/1.1 inline on purpose: it is the common case, and boxing it would
 // cost every connection an allocation.
 #[allow(clippy::large_enum_variant)]
-pub enum Serving<S, Svc>
+pub enum Serving<S, A, B>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    Svc: HttpService<Incoming>,
+    A: HttpService<Incoming>,
+    B: HttpService<Incoming>,
 {
     /// HTTP/1.1, upgrades (WebSocket) allowed.
-    H1(http1::UpgradeableConnection<Io<S>, Svc>),
+    H1(http1::UpgradeableConnection<Io<S>, A>),
     /// HTTP/2 (boxed: its state is large, and an idle HTTP/1 connection
     /// should not hold room for it).
-    H2(Box<http2::Connection<Io<S>, Svc, LocalExec>>),
+    H2(Box<http2::Connection<Io<S>, B, LocalExec>>),
 }
 
-impl<S, Svc, B> Serving<S, Svc>
+impl<S, A, B, Body> Serving<S, A, B>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    Svc: HttpService<Incoming, ResBody = B>,
-    Svc::Future: 'static,
-    B: hyper::body::Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    A: HttpService<Incoming, ResBody = Body>,
+    B: HttpService<Incoming, ResBody = Body>,
+    B::Future: 'static,
+    Body: hyper::body::Body + 'static,
+    Body::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    /// Serves `io`, whose first bytes `detect` read.
-    pub fn new(builders: &Builders, io: Prefixed<S>, h2: bool, service: Svc) -> Self {
-        let io = TokioIo::new(io);
-        if h2 {
-            Serving::H2(Box::new(builders.h2.serve_connection(io, service)))
-        } else {
-            Serving::H1(builders.h1.serve_connection(io, service).with_upgrades())
-        }
+    /// Serves `io` as HTTP/1.1.
+    pub fn h1(builders: &Builders, io: Prefixed<S>, service: A) -> Self {
+        Serving::H1(
+            builders
+                .h1
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades(),
+        )
+    }
+
+    /// Serves `io` as HTTP/2.
+    pub fn h2(builders: &Builders, io: Prefixed<S>, service: B) -> Self {
+        Serving::H2(Box::new(
+            builders.h2.serve_connection(TokioIo::new(io), service),
+        ))
     }
 
     /// Stops taking new requests: the ones in flight finish, then the
@@ -150,13 +160,14 @@ where
     }
 }
 
-impl<S, Svc, B> Future for Serving<S, Svc>
+impl<S, A, B, Body> Future for Serving<S, A, B>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    Svc: HttpService<Incoming, ResBody = B>,
-    Svc::Future: 'static,
-    B: hyper::body::Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    A: HttpService<Incoming, ResBody = Body>,
+    B: HttpService<Incoming, ResBody = Body>,
+    B::Future: 'static,
+    Body: hyper::body::Body + 'static,
+    Body::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Output = Result<(), hyper::Error>;
 
