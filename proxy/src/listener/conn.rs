@@ -321,12 +321,7 @@ pub(super) async fn serve_conn(
             .await?;
         Ok::<_, std::io::Error>((peer, accepted))
     };
-    let accepted = match ep.timeouts.read {
-        Some(t) => tokio::time::timeout(t, handshake)
-            .await
-            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-        None => handshake.await,
-    };
+    let accepted = within(ep.timeouts.read, handshake).await;
     let (
         peer,
         Accepted {
@@ -355,7 +350,6 @@ pub(super) async fn serve_conn(
     // The first bytes tell HTTP/2 prior knowledge from HTTP/1; they come
     // within the read timeout, as the first request's head must, and
     // within the idle timeout, as the watchdog bounds a silent connection.
-    let detect = serving::detect(io);
     let silent_for = match (ep.timeouts.read, ep.timeouts.idle) {
         (Some(r), Some(i)) => Some(r.min(i)),
         (r, i) => r.or(i),
@@ -363,14 +357,7 @@ pub(super) async fn serve_conn(
     let detected = tokio::select! {
         biased;
         () = &mut draining => return,
-        d = async {
-            match silent_for {
-                Some(t) => tokio::time::timeout(t, detect)
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-                None => detect.await,
-            }
-        } => d,
+        d = within(silent_for, serving::detect(io)) => d,
     };
     let (io, h2) = match detected {
         Ok(Some(d)) => d,
@@ -448,6 +435,19 @@ pub(super) async fn serve_conn(
                 }
             }
         }
+    }
+}
+
+/// `fut`, bounded by `limit` (`None`: unbounded): past it, `TimedOut`.
+async fn within<T>(
+    limit: Option<Duration>,
+    fut: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    match limit {
+        Some(t) => tokio::time::timeout(t, fut)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        None => fut.await,
     }
 }
 
