@@ -73,20 +73,23 @@ pub(super) struct ServiceCall<'a> {
 }
 
 impl Inner for ServiceCall<'_> {
-    async fn call(&mut self, req: Request<RequestBody>) -> Served {
-        let snap = self.snap;
-        let root = &snap.services[self.root as usize];
-        if let ServiceKind::Internal(internal) = &root.kind {
-            return Ok(crate::admin::serve_internal(self.ctx, *internal, &req).await);
+    #[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+    fn call(&mut self, req: Request<RequestBody>) -> impl Future<Output = Served> {
+        async move {
+            let snap = self.snap;
+            let root = &snap.services[self.root as usize];
+            if let ServiceKind::Internal(internal) = &root.kind {
+                return Ok(crate::admin::serve_internal(self.ctx, *internal, &req).await);
+            }
+            let walk = Walk {
+                layers: true,
+                ..Walk::default()
+            };
+            if !root.chain.is_empty() {
+                return self.through(self.root, req, walk).await;
+            }
+            self.serve_from(self.root, req, walk).await
         }
-        let walk = Walk {
-            layers: true,
-            ..Walk::default()
-        };
-        if !root.chain.is_empty() {
-            return self.through(self.root, req, walk).await;
-        }
-        self.serve_from(self.root, req, walk).await
     }
 }
 
@@ -119,31 +122,41 @@ impl ServiceCall<'_> {
     /// Resolves from service `from` (its own middlewares have run) with
     /// what `walk` collected above it, and sends; a service with
     /// middlewares on the way runs them around the rest ([`Self::through`]).
-    async fn serve_from(&mut self, from: u32, req: Request<RequestBody>, mut walk: Walk) -> Served {
-        let services = &self.snap.services;
-        let Some(to) = resolve(
-            services,
-            from,
-            self.ctx.client_ip().as_bytes(),
-            req.headers(),
-            &mut walk,
-        ) else {
-            return match walk.layer.take() {
-                // A child's middlewares (resolve checks them first).
-                Some(at) if at != from && !services[at as usize].chain.is_empty() => {
-                    self.through(at, req, walk).await
-                }
-                // Boxed: the call recurses through the composite's children.
-                Some(at) => Box::pin(self.composite(at, req, walk)).await,
-                None => Err(ProxyError::NoServer),
+    #[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+    fn serve_from(
+        &mut self,
+        from: u32,
+        req: Request<RequestBody>,
+        mut walk: Walk,
+    ) -> impl Future<Output = Served> {
+        async move {
+            let services = &self.snap.services;
+            let Some(to) = resolve(
+                services,
+                from,
+                self.ctx.client_ip().as_bytes(),
+                req.headers(),
+                &mut walk,
+            ) else {
+                return match walk.layer.take() {
+                    // A child's middlewares (resolve checks them first).
+                    Some(at) if at != from && !services[at as usize].chain.is_empty() => {
+                        self.through(at, req, walk).await
+                    }
+                    // Boxed: the call recurses through the composite's children.
+                    Some(at) => Box::pin(self.composite(at, req, walk)).await,
+                    None => Err(ProxyError::NoServer),
+                };
             };
-        };
-        // An upgrade is not sent twice: it goes to the main service only.
-        if !walk.failovers.is_empty() && !self.head.upgrade {
-            return failover::serve(self, req, to, walk).await;
+            // An upgrade is not sent twice: it goes to the main service only.
+            // Boxed: a failover is rare, and its states (the main attempt, the
+            // fallback) would otherwise size every request's future.
+            if !walk.failovers.is_empty() && !self.head.upgrade {
+                return Box::pin(failover::serve(self, req, to, walk)).await;
+            }
+            self.forward(req, to, &walk.set_cookies, &walk.mirrorings)
+                .await
         }
-        self.forward(req, to, &walk.set_cookies, &walk.mirrorings)
-            .await
     }
 
     /// Serves `req` from service `at`, its own middlewares first, with
@@ -204,66 +217,68 @@ impl ServiceCall<'_> {
 impl ServiceCall<'_> {
     /// Sends `req` to the server `to` names, after the copies for
     /// `mirrorings`; the answer carries `set_cookies`.
-    pub(super) async fn forward(
+    #[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+    pub(super) fn forward(
         &mut self,
         mut req: Request<RequestBody>,
         to: Resolved,
         set_cookies: &[HeaderValue],
         mirrorings: &[u32],
-    ) -> Served {
-        let services = &self.snap.services;
-        self.outcome.service = Some(to.service);
-        let ServiceKind::LoadBalancer(lb) = &services[to.service as usize].kind else {
-            unreachable!("resolve ends at a load balancer");
-        };
-        let picked = to.server;
-        let target = &lb.servers[picked];
-        if !mirrorings.is_empty() && !self.head.upgrade {
-            req = mirror::copy(self, mirrorings, req, &target.authority).await?;
-        }
-        self.outcome.server = Some(Arc::clone(&target.url));
-        let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
-        let h = req.headers_mut();
-        headers::remove_hop_by_hop(h, self.head.upgrade, true);
-        headers::append_forwarded_for(h, self.ctx.client_ip(), self.ctx.forwarded_for());
-        rewrite_target(
-            &mut req,
-            target,
-            lb.pass_host_header,
-            self.head.host.as_ref(),
-        )?;
-        match send_to(lb, picked, req).await {
-            Ok(mut resp) => {
-                self.outcome.origin_status = Some(resp.status().as_u16());
-                let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-                let trailer = response_framing(&mut resp, switching, self.head.upgrade).map_err(
-                    |reason| ProxyError::BadResponse {
-                        addr: target.url.to_string(),
-                        reason,
-                    },
-                )?;
-                if switching && let Some(down) = downstream_upgrade {
-                    let up = hyper::upgrade::on(&mut resp);
-                    // The tunnel keeps a drain waiting, as an open
-                    // connection does: SIGTERM gives it graceTimeOut.
-                    let open = self.ctx.hold_open();
-                    tokio::task::spawn_local(async move {
-                        tunnel(down, up).await;
-                        drop(open);
-                    });
-                }
-                headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
-                if let Some(t) = trailer {
-                    resp.headers_mut().insert(header::TRAILER, t);
-                }
-                for c in set_cookies {
-                    resp.headers_mut().append(header::SET_COOKIE, c.clone());
-                }
-                Ok(resp.map(ProxyBody::Stream))
+    ) -> impl Future<Output = Served> {
+        async move {
+            let services = &self.snap.services;
+            self.outcome.service = Some(to.service);
+            let ServiceKind::LoadBalancer(lb) = &services[to.service as usize].kind else {
+                unreachable!("resolve ends at a load balancer");
+            };
+            let picked = to.server;
+            let target = &lb.servers[picked];
+            if !mirrorings.is_empty() && !self.head.upgrade {
+                req = mirror::copy(self, mirrorings, req, &target.authority).await?;
             }
-            Err(e) => {
-                tracing::debug!(error = %e, url = %target.url, "upstream request failed");
-                Err(e)
+            self.outcome.server = Some(Arc::clone(&target.url));
+            let downstream_upgrade = self.head.upgrade.then(|| hyper::upgrade::on(&mut req));
+            let h = req.headers_mut();
+            headers::remove_hop_by_hop(h, self.head.upgrade, true);
+            headers::append_forwarded_for(h, self.ctx.client_ip(), self.ctx.forwarded_for());
+            rewrite_target(
+                &mut req,
+                target,
+                lb.pass_host_header,
+                self.head.host.as_ref(),
+            )?;
+            match send_to(lb, picked, req).await {
+                Ok(mut resp) => {
+                    self.outcome.origin_status = Some(resp.status().as_u16());
+                    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                    let trailer = response_framing(&mut resp, switching, self.head.upgrade)
+                        .map_err(|reason| ProxyError::BadResponse {
+                            addr: target.url.to_string(),
+                            reason,
+                        })?;
+                    if switching && let Some(down) = downstream_upgrade {
+                        let up = hyper::upgrade::on(&mut resp);
+                        // The tunnel keeps a drain waiting, as an open
+                        // connection does: SIGTERM gives it graceTimeOut.
+                        let open = self.ctx.hold_open();
+                        tokio::task::spawn_local(async move {
+                            tunnel(down, up).await;
+                            drop(open);
+                        });
+                    }
+                    headers::remove_hop_by_hop(resp.headers_mut(), switching, false);
+                    if let Some(t) = trailer {
+                        resp.headers_mut().insert(header::TRAILER, t);
+                    }
+                    for c in set_cookies {
+                        resp.headers_mut().append(header::SET_COOKIE, c.clone());
+                    }
+                    Ok(resp.map(ProxyBody::Stream))
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, url = %target.url, "upstream request failed");
+                    Err(e)
+                }
             }
         }
     }
@@ -303,34 +318,37 @@ pub(crate) async fn fetch(
 /// Sends `req` (pointed at it already) to server `picked` of `lb`, keeping
 /// what the strategy and the passive health check need: the in-flight
 /// count and time to first byte (p2c, leasttime), the answer's verdict.
-pub(super) async fn send_to(
+#[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+pub(super) fn send_to(
     lb: &LoadBalancer,
     picked: usize,
     req: Request<RequestBody>,
-) -> Result<Response<PooledBody>, ProxyError> {
-    let target = &lb.servers[picked];
-    let sent = if lb.balancer.strategy().counts_inflight() {
-        let state = lb.balancer.state(picked);
-        let _inflight = state.start();
-        let started = Instant::now();
-        let sent = send_upstream(target, req).await;
-        if sent.is_ok() {
-            state.record_ttfb(started.elapsed());
+) -> impl Future<Output = Result<Response<PooledBody>, ProxyError>> {
+    async move {
+        let target = &lb.servers[picked];
+        let sent = if lb.balancer.strategy().counts_inflight() {
+            let state = lb.balancer.state(picked);
+            let _inflight = state.start();
+            let started = Instant::now();
+            let sent = send_upstream(target, req).await;
+            if sent.is_ok() {
+                state.record_ttfb(started.elapsed());
+            }
+            sent
+        } else {
+            send_upstream(target, req).await
+        };
+        if let Some(passive) = &lb.passive {
+            match &sent {
+                Ok(resp) if resp.status().as_u16() < 500 => passive.success(picked),
+                // A client's broken body or unforwardable target is not the
+                // server's failure.
+                Err(e) if e.source_side() == ErrorSource::Client => {}
+                _ => passive.failure(picked, &target.url, lb.balancer.state_arc(picked)),
+            }
         }
         sent
-    } else {
-        send_upstream(target, req).await
-    };
-    if let Some(passive) = &lb.passive {
-        match &sent {
-            Ok(resp) if resp.status().as_u16() < 500 => passive.success(picked),
-            // A client's broken body or unforwardable target is not the
-            // server's failure.
-            Err(e) if e.source_side() == ErrorSource::Client => {}
-            _ => passive.failure(picked, &target.url, lb.balancer.state_arc(picked)),
-        }
     }
-    sent
 }
 
 /// Points the request at `target`: origin-form URI for HTTP/1 upstreams

@@ -453,29 +453,32 @@ async fn within<T>(
 
 /// Serves one request of a connection: the internal endpoints, else the
 /// forwarding.
-async fn serve_request(
+#[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+fn serve_request(
     ctx: Rc<ConnCtx>,
     ep: Rc<EpState>,
     req: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<ServedBody>, std::convert::Infallible> {
-    // Every request counts, internal ones too: a connection that only
-    // polls /ping is busy, not slow (and Traefik's keepAliveMaxRequests
-    // counts them).
-    let in_flight = ctx.begin_request();
-    let mut resp = match ep.admin.hit(&req) {
-        // Boxed: rare, and kept out of the forwarding request's future.
-        Some(hit) => Box::pin(ep.admin.serve(hit, &req)).await,
-        None => crate::forward::handle(&ctx, req, in_flight.id()).await,
-    };
-    if ep.keep_alive.limit_reached(&ctx) {
-        // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this response
-        // closes the HTTP/1.1 connection.
-        resp.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
+) -> impl Future<Output = Result<http::Response<ServedBody>, std::convert::Infallible>> {
+    async move {
+        // Every request counts, internal ones too: a connection that only
+        // polls /ping is busy, not slow (and Traefik's keepAliveMaxRequests
+        // counts them).
+        let in_flight = ctx.begin_request();
+        let mut resp = match ep.admin.hit(&req) {
+            // Boxed: rare, and kept out of the forwarding request's future.
+            Some(hit) => Box::pin(ep.admin.serve(hit, &req)).await,
+            None => crate::forward::handle(&ctx, req, in_flight.id()).await,
+        };
+        if ep.keep_alive.limit_reached(&ctx) {
+            // Traefik's keepAliveMaxRequests / keepAliveMaxTime: this response
+            // closes the HTTP/1.1 connection.
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        Ok(resp.map(|b| ServedBody::new(b, in_flight)))
     }
-    Ok(resp.map(|b| ServedBody::new(b, in_flight)))
 }
 
 #[cfg(test)]

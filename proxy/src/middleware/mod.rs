@@ -501,45 +501,48 @@ fn flatten(
 impl<M: Member> Chain<M> {
     /// Runs `req` through the chain around `inner`: each member's way in
     /// in order, the inner call, each way out in reverse order.
-    pub async fn run<S: Inner>(
+    #[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+    pub fn run<S: Inner>(
         &self,
         req: Request<RequestBody>,
         cx: &Exchange<'_>,
         inner: &mut S,
-    ) -> Served {
-        if self.members.is_empty() {
-            return inner.call(req).await;
-        }
-        // frames[i] is member i's; its length is how many members the
-        // request is inside of.
-        let mut frames: Vec<M::Frame> = Vec::with_capacity(self.members.len());
-        let mut req = req;
-        loop {
-            // The way in, from the first member not entered yet.
-            let mut served = loop {
-                let Some(member) = self.members.get(frames.len()) else {
-                    break inner.call(req).await;
-                };
-                match member.inbound(req, cx).await {
-                    Inbound::Next(next, frame) => {
-                        frames.push(frame);
-                        req = next;
-                    }
-                    Inbound::Answer(resp) => break Ok(resp),
-                }
-            };
-            // The way out, innermost first.
+    ) -> impl Future<Output = Served> {
+        async move {
+            if self.members.is_empty() {
+                return inner.call(req).await;
+            }
+            // frames[i] is member i's; its length is how many members the
+            // request is inside of.
+            let mut frames: Vec<M::Frame> = Vec::with_capacity(self.members.len());
+            let mut req = req;
             loop {
-                let Some(frame) = frames.pop() else {
-                    return served;
+                // The way in, from the first member not entered yet.
+                let mut served = loop {
+                    let Some(member) = self.members.get(frames.len()) else {
+                        break inner.call(req).await;
+                    };
+                    match member.inbound(req, cx).await {
+                        Inbound::Next(next, frame) => {
+                            frames.push(frame);
+                            req = next;
+                        }
+                        Inbound::Answer(resp) => break Ok(resp),
+                    }
                 };
-                let member = &self.members[frames.len()];
-                match member.outbound(served, frame, cx).await {
-                    Outbound::Done(s) => served = s,
-                    Outbound::Again(again, frame) => {
-                        frames.push(frame);
-                        req = again;
-                        break;
+                // The way out, innermost first.
+                loop {
+                    let Some(frame) = frames.pop() else {
+                        return served;
+                    };
+                    let member = &self.members[frames.len()];
+                    match member.outbound(served, frame, cx).await {
+                        Outbound::Done(s) => served = s,
+                        Outbound::Again(again, frame) => {
+                            frames.push(frame);
+                            req = again;
+                            break;
+                        }
                     }
                 }
             }

@@ -4,6 +4,7 @@
 //! connections are made in `h2.rs`. Nothing here keeps connections: the
 //! worker's pools (`pool.rs`) do.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use hyper::client::conn::http1;
@@ -108,7 +109,16 @@ pub(super) enum Fresh {
     H2(hyper::client::conn::http2::SendRequest<RequestBody>),
 }
 
-pub(super) async fn connect_new(target: &UpstreamTarget) -> Result<Fresh, ProxyError> {
+/// Boxed: a new connection is rare next to the requests sent on one, and
+/// its states (the dial, the TLS and HTTP/2 handshakes, 6.5 KiB) would
+/// otherwise be part of every request's future, copied with it.
+pub(super) fn connect_new(
+    target: &UpstreamTarget,
+) -> Pin<Box<impl Future<Output = Result<Fresh, ProxyError>> + Send + '_>> {
+    Box::pin(connect_fresh(target))
+}
+
+async fn connect_fresh(target: &UpstreamTarget) -> Result<Fresh, ProxyError> {
     let stream = dial(target).await?;
     let Some(tls) = &target.tls else {
         return Ok(Fresh::H1(h1_handshake(target, stream).await?));
@@ -139,21 +149,60 @@ where
     Ok(tx)
 }
 
-pub(super) async fn with_header_timeout<F, T>(
-    target: &UpstreamTarget,
-    fut: F,
-) -> Result<T, ProxyError>
+/// `fut` (the request sent and its response head read), bounded by the
+/// target's `responseHeaderTimeout` when it has one.
+pub(super) fn with_header_timeout<F, T>(target: &UpstreamTarget, fut: F) -> HeaderTimeout<'_, F>
 where
     F: Future<Output = Result<T, ProxyError>>,
 {
     match target.transport.response_header_timeout {
-        None => fut.await,
-        Some(timeout) => match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(ProxyError::ResponseHeaderTimeout {
-                addr: target.authority.to_string(),
-                timeout,
-            }),
+        None => HeaderTimeout::Unlimited { fut },
+        Some(limit) => HeaderTimeout::Limited {
+            fut: tokio::time::timeout(limit, fut),
+            target,
+            limit,
         },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `fut`, failed with `ResponseHeaderTimeout` after the target's
+    /// `responseHeaderTimeout`. Not an `async fn`: one would keep its
+    /// argument next to the `Timeout` made of it, the request future
+    /// twice in every request's state.
+    #[project = HeaderTimeoutProj]
+    pub(super) enum HeaderTimeout<'a, F> {
+        Unlimited { #[pin] fut: F },
+        Limited {
+            #[pin]
+            fut: tokio::time::Timeout<F>,
+            target: &'a UpstreamTarget,
+            limit: Duration,
+        },
+    }
+}
+
+impl<F, T> Future for HeaderTimeout<'_, F>
+where
+    F: Future<Output = Result<T, ProxyError>>,
+{
+    type Output = Result<T, ProxyError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            HeaderTimeoutProj::Unlimited { fut } => fut.poll(cx),
+            HeaderTimeoutProj::Limited { fut, target, limit } => {
+                match std::task::ready!(fut.poll(cx)) {
+                    Ok(r) => std::task::Poll::Ready(r),
+                    Err(_) => std::task::Poll::Ready(Err(ProxyError::ResponseHeaderTimeout {
+                        addr: target.authority.to_string(),
+                        timeout: *limit,
+                    })),
+                }
+            }
+        }
     }
 }

@@ -60,14 +60,16 @@ enum H2Sent {
 /// on a new connection, as Go's transport does: always when nothing was
 /// sent, and after the stream was refused when the request may go twice
 /// (`retry.rs`, the copy taken before sending).
-async fn send_h2(
+#[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+fn send_h2(
     target: &UpstreamTarget,
     mut tx: http2::SendRequest<RequestBody>,
     req: Request<RequestBody>,
     last: bool,
-) -> Result<H2Sent, ProxyError> {
-    let mut copy = if last { None } else { retry::resend_copy(&req) };
-    let sent = with_header_timeout(target, async {
+) -> impl Future<Output = Result<H2Sent, ProxyError>> {
+    async move {
+        let mut copy = if last { None } else { retry::resend_copy(&req) };
+        let sent = with_header_timeout(target, async {
         if let Err(e) = tx.ready().await {
             return if last {
                 Err(target.failed(e, false))
@@ -87,23 +89,37 @@ async fn send_h2(
         }
     })
     .await?;
-    Ok(match sent {
-        Ok(resp) => H2Sent::Answered(resp.map(PooledBody::multiplexed)),
-        Err(again) => H2Sent::Refused(again),
-    })
+        Ok(match sent {
+            Ok(resp) => H2Sent::Answered(resp.map(PooledBody::multiplexed)),
+            Err(again) => H2Sent::Refused(again),
+        })
+    }
 }
 
 /// Sends `req` on `tx`, and a refused request once more on a new HTTP/2
 /// connection to `target` (which replaces `tx` in the worker's pool).
-pub(super) async fn send_h2_twice(
+#[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
+pub(super) fn send_h2_twice(
     target: &UpstreamTarget,
     tx: http2::SendRequest<RequestBody>,
     req: Request<RequestBody>,
+) -> impl Future<Output = Result<Response<PooledBody>, ProxyError>> {
+    async move {
+        match send_h2(target, tx, req, false).await? {
+            H2Sent::Answered(resp) => Ok(resp),
+            // Boxed: the second attempt is rare, and its states would
+            // otherwise size every request's future.
+            H2Sent::Refused(again) => Box::pin(send_again(target, again)).await,
+        }
+    }
+}
+
+/// Sends the refused request `again` on a new HTTP/2 connection to
+/// `target`, which replaces the refused one in the worker's pool.
+async fn send_again(
+    target: &UpstreamTarget,
+    again: Request<RequestBody>,
 ) -> Result<Response<PooledBody>, ProxyError> {
-    let again = match send_h2(target, tx, req, false).await? {
-        H2Sent::Answered(resp) => return Ok(resp),
-        H2Sent::Refused(again) => again,
-    };
     forget_h2(target);
     let tx = if target.tls.is_some() {
         match connect_new(target).await? {
