@@ -439,16 +439,11 @@ pub(super) async fn serve_conn(
 }
 
 /// `fut`, bounded by `limit` (`None`: unbounded): past it, `TimedOut`.
-async fn within<T>(
+fn within<T>(
     limit: Option<Duration>,
     fut: impl Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    match limit {
-        Some(t) => tokio::time::timeout(t, fut)
-            .await
-            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-        None => fut.await,
-    }
+) -> impl Future<Output = std::io::Result<T>> {
+    crate::rt::bounded(limit, fut, || std::io::ErrorKind::TimedOut.into())
 }
 
 /// Serves one request of a connection: the internal endpoints, else the

@@ -72,7 +72,9 @@ impl Handshake {
                         client_certs: None,
                     });
                 }
-                let done = tls::accept(tcp, snapshot, ep).await?;
+                // Boxed: the handshake's states (2.8 KiB) would otherwise
+                // be part of every connection's task, plain ones too.
+                let done = Box::pin(tls::accept(tcp, snapshot, ep)).await?;
                 Ok(Accepted {
                     stream: ClientStream::Tls(Box::new(done.stream)),
                     tls_options: Some(done.options),

@@ -151,58 +151,16 @@ where
 
 /// `fut` (the request sent and its response head read), bounded by the
 /// target's `responseHeaderTimeout` when it has one.
-pub(super) fn with_header_timeout<F, T>(target: &UpstreamTarget, fut: F) -> HeaderTimeout<'_, F>
+pub(super) fn with_header_timeout<F, T>(
+    target: &UpstreamTarget,
+    fut: F,
+) -> impl Future<Output = Result<T, ProxyError>>
 where
     F: Future<Output = Result<T, ProxyError>>,
 {
-    match target.transport.response_header_timeout {
-        None => HeaderTimeout::Unlimited { fut },
-        Some(limit) => HeaderTimeout::Limited {
-            fut: tokio::time::timeout(limit, fut),
-            target,
-            limit,
-        },
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// `fut`, failed with `ResponseHeaderTimeout` after the target's
-    /// `responseHeaderTimeout`. Not an `async fn`: one would keep its
-    /// argument next to the `Timeout` made of it, the request future
-    /// twice in every request's state.
-    #[project = HeaderTimeoutProj]
-    pub(super) enum HeaderTimeout<'a, F> {
-        Unlimited { #[pin] fut: F },
-        Limited {
-            #[pin]
-            fut: tokio::time::Timeout<F>,
-            target: &'a UpstreamTarget,
-            limit: Duration,
-        },
-    }
-}
-
-impl<F, T> Future for HeaderTimeout<'_, F>
-where
-    F: Future<Output = Result<T, ProxyError>>,
-{
-    type Output = Result<T, ProxyError>;
-
-    fn poll(
-        self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        match self.project() {
-            HeaderTimeoutProj::Unlimited { fut } => fut.poll(cx),
-            HeaderTimeoutProj::Limited { fut, target, limit } => {
-                match std::task::ready!(fut.poll(cx)) {
-                    Ok(r) => std::task::Poll::Ready(r),
-                    Err(_) => std::task::Poll::Ready(Err(ProxyError::ResponseHeaderTimeout {
-                        addr: target.authority.to_string(),
-                        timeout: *limit,
-                    })),
-                }
-            }
-        }
-    }
+    let limit = target.transport.response_header_timeout;
+    crate::rt::bounded(limit, fut, move || ProxyError::ResponseHeaderTimeout {
+        addr: target.authority.to_string(),
+        timeout: limit.unwrap_or_default(),
+    })
 }
