@@ -116,3 +116,59 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::bounded;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_future_past_its_limit_fails_with_the_timeout_error() {
+        let never = std::future::pending::<Result<(), &str>>();
+        let got = bounded(Some(Duration::from_secs(5)), never, || "timed out").await;
+        assert_eq!(got, Err("timed out"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_future_within_its_limit_gives_its_own_result() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            Err::<u8, _>("its own error")
+        };
+        let got = bounded(Some(Duration::from_secs(5)), slow, || "timed out").await;
+        assert_eq!(got, Err("its own error"));
+        let quick = async { Ok::<_, &str>(7) };
+        assert_eq!(
+            bounded(Some(Duration::from_secs(5)), quick, || "timed out").await,
+            Ok(7)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_limit_a_future_is_never_cut() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, &str>("done")
+        };
+        assert_eq!(bounded(None, slow, || "timed out").await, Ok("done"));
+    }
+
+    #[tokio::test]
+    async fn the_bounded_future_holds_its_inner_future_once() {
+        // The reason `bounded` is no `async fn`: its size is the inner
+        // future's under a `Timeout`, not that plus the future again.
+        let inner = async {
+            let buf = [0u8; 1024];
+            std::future::ready(()).await;
+            Ok::<_, ()>(buf[0])
+        };
+        let inner_size = std::mem::size_of_val(&inner);
+        let fut = bounded(Some(Duration::from_secs(1)), inner, || ());
+        assert!(
+            std::mem::size_of_val(&fut) < 2 * inner_size,
+            "bounded is {} bytes for a {inner_size}-byte future",
+            std::mem::size_of_val(&fut)
+        );
+    }
+}
