@@ -57,7 +57,7 @@ where
     }
 }
 
-/// `fut`, failed with `on_timeout()` when it has not finished within
+/// `fut`, failed with `on_timeout(limit)` when it has not finished within
 /// `limit` (never, with `None`).
 ///
 /// Not an `async fn`: one keeps its argument next to the `Timeout` made of
@@ -66,12 +66,13 @@ where
 pub(crate) fn bounded<F, T, E, M>(limit: Option<Duration>, fut: F, on_timeout: M) -> Bounded<F, M>
 where
     F: Future<Output = Result<T, E>>,
-    M: FnOnce() -> E,
+    M: FnOnce(Duration) -> E,
 {
     match limit {
         None => Bounded::Unlimited { fut },
         Some(limit) => Bounded::Limited {
             fut: tokio::time::timeout(limit, fut),
+            limit,
             on_timeout: Some(on_timeout),
         },
     }
@@ -90,6 +91,7 @@ pin_project_lite::pin_project! {
         Limited {
             #[pin]
             fut: tokio::time::Timeout<F>,
+            limit: Duration,
             // The error when the deadline passed (taken then).
             on_timeout: Option<M>,
         },
@@ -99,19 +101,26 @@ pin_project_lite::pin_project! {
 impl<F, T, E, M> Future for Bounded<F, M>
 where
     F: Future<Output = Result<T, E>>,
-    M: FnOnce() -> E,
+    M: FnOnce(Duration) -> E,
 {
     type Output = Result<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             BoundedProj::Unlimited { fut } => fut.poll(cx),
-            BoundedProj::Limited { fut, on_timeout } => Poll::Ready(match ready!(fut.poll(cx)) {
+            BoundedProj::Limited {
+                fut,
+                limit,
+                on_timeout,
+            } => Poll::Ready(match ready!(fut.poll(cx)) {
                 Ok(r) => r,
-                Err(_) => Err(on_timeout
-                    .take()
-                    .expect("a Bounded is not polled after it finished")(
-                )),
+                Err(_) => {
+                    let on_timeout = on_timeout.take();
+                    Err(on_timeout
+                        .expect("a Bounded is not polled after it finished")(
+                        *limit
+                    ))
+                }
             }),
         }
     }
@@ -124,10 +133,13 @@ mod tests {
     use super::bounded;
 
     #[tokio::test(start_paused = true)]
-    async fn a_future_past_its_limit_fails_with_the_timeout_error() {
-        let never = std::future::pending::<Result<(), &str>>();
-        let got = bounded(Some(Duration::from_secs(5)), never, || "timed out").await;
-        assert_eq!(got, Err("timed out"));
+    async fn a_future_past_its_limit_fails_with_the_timeout_error_made_of_the_limit() {
+        let never = std::future::pending::<Result<(), String>>();
+        let got = bounded(Some(Duration::from_secs(5)), never, |limit| {
+            format!("timed out after {limit:?}")
+        })
+        .await;
+        assert_eq!(got, Err("timed out after 5s".to_owned()));
     }
 
     #[tokio::test(start_paused = true)]
@@ -136,11 +148,11 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(4)).await;
             Err::<u8, _>("its own error")
         };
-        let got = bounded(Some(Duration::from_secs(5)), slow, || "timed out").await;
+        let got = bounded(Some(Duration::from_secs(5)), slow, |_| "timed out").await;
         assert_eq!(got, Err("its own error"));
         let quick = async { Ok::<_, &str>(7) };
         assert_eq!(
-            bounded(Some(Duration::from_secs(5)), quick, || "timed out").await,
+            bounded(Some(Duration::from_secs(5)), quick, |_| "timed out").await,
             Ok(7)
         );
     }
@@ -151,7 +163,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok::<_, &str>("done")
         };
-        assert_eq!(bounded(None, slow, || "timed out").await, Ok("done"));
+        assert_eq!(bounded(None, slow, |_| "timed out").await, Ok("done"));
     }
 
     #[tokio::test]
@@ -164,7 +176,7 @@ mod tests {
             Ok::<_, ()>(buf[0])
         };
         let inner_size = std::mem::size_of_val(&inner);
-        let fut = bounded(Some(Duration::from_secs(1)), inner, || ());
+        let fut = bounded(Some(Duration::from_secs(1)), inner, |_| ());
         assert!(
             std::mem::size_of_val(&fut) < 2 * inner_size,
             "bounded is {} bytes for a {inner_size}-byte future",

@@ -443,7 +443,7 @@ fn within<T>(
     limit: Option<Duration>,
     fut: impl Future<Output = std::io::Result<T>>,
 ) -> impl Future<Output = std::io::Result<T>> {
-    crate::rt::bounded(limit, fut, || std::io::ErrorKind::TimedOut.into())
+    crate::rt::bounded(limit, fut, |_| std::io::ErrorKind::TimedOut.into())
 }
 
 /// Serves one request of a connection: the internal endpoints, else the

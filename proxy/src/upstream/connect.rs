@@ -159,8 +159,8 @@ where
     F: Future<Output = Result<T, ProxyError>>,
 {
     let limit = target.transport.response_header_timeout;
-    crate::rt::bounded(limit, fut, move || ProxyError::ResponseHeaderTimeout {
+    crate::rt::bounded(limit, fut, |timeout| ProxyError::ResponseHeaderTimeout {
         addr: target.authority.to_string(),
-        timeout: limit.unwrap_or_default(),
+        timeout,
     })
 }

@@ -70,25 +70,25 @@ fn send_h2(
     async move {
         let mut copy = if last { None } else { retry::resend_copy(&req) };
         let sent = with_header_timeout(target, async {
-        if let Err(e) = tx.ready().await {
-            return if last {
-                Err(target.failed(e, false))
-            } else {
-                Ok(Err(req))
-            };
-        }
-        match tx.send_request(req).await {
-            Ok(resp) => Ok(Ok(resp)),
-            Err(e) => match copy.take() {
-                Some(again) if retry::refused_stream(&e) => {
-                    tracing::debug!(error = %e, url = %target.url, "HTTP/2 stream refused by the server; sending again on a new connection");
-                    Ok(Err(again.into_request()))
-                }
-                _ => Err(target.failed(e, true)),
-            },
-        }
-    })
-    .await?;
+            if let Err(e) = tx.ready().await {
+                return if last {
+                    Err(target.failed(e, false))
+                } else {
+                    Ok(Err(req))
+                };
+            }
+            match tx.send_request(req).await {
+                Ok(resp) => Ok(Ok(resp)),
+                Err(e) => match copy.take() {
+                    Some(again) if retry::refused_stream(&e) => {
+                        tracing::debug!(error = %e, url = %target.url, "HTTP/2 stream refused by the server; sending again on a new connection");
+                        Ok(Err(again.into_request()))
+                    }
+                    _ => Err(target.failed(e, true)),
+                },
+            }
+        })
+        .await?;
         Ok(match sent {
             Ok(resp) => H2Sent::Answered(resp.map(PooledBody::multiplexed)),
             Err(again) => H2Sent::Refused(again),

@@ -302,26 +302,26 @@ pub fn send_upstream(
                 None
             };
             let sent = with_header_timeout(target, async {
-            match tx.try_send_request(req).await {
-                Ok(resp) => Ok(Ok(resp)),
-                Err(mut e) => match e.take_message() {
-                    // The request came back: none of it was written.
-                    Some(back) if reused => Ok(Err(back)),
-                    back => {
-                        let written = back.is_none();
-                        let source = e.into_error();
-                        match copy.take() {
-                            Some(again) if written && retry::closed_before_response(&source) => {
-                                tracing::debug!(error = %source, url = %target.url, "reused upstream connection closed before answering; sending again on a new one");
-                                Ok(Err(again.into_request()))
+                match tx.try_send_request(req).await {
+                    Ok(resp) => Ok(Ok(resp)),
+                    Err(mut e) => match e.take_message() {
+                        // The request came back: none of it was written.
+                        Some(back) if reused => Ok(Err(back)),
+                        back => {
+                            let written = back.is_none();
+                            let source = e.into_error();
+                            match copy.take() {
+                                Some(again) if written && retry::closed_before_response(&source) => {
+                                    tracing::debug!(error = %source, url = %target.url, "reused upstream connection closed before answering; sending again on a new one");
+                                    Ok(Err(again.into_request()))
+                                }
+                                _ => Err(target.failed(source, written)),
                             }
-                            _ => Err(target.failed(source, written)),
                         }
-                    }
-                },
-            }
-        })
-        .await?;
+                    },
+                }
+            })
+            .await?;
             match sent {
                 Ok(resp) => {
                     drop(copy);
