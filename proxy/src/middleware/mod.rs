@@ -504,7 +504,7 @@ impl<M: Member> Chain<M> {
     #[allow(clippy::manual_async_fn)] // an `async fn` holds its arguments twice; see `forward::handle`
     pub fn run<S: Inner>(
         &self,
-        req: Request<RequestBody>,
+        mut req: Request<RequestBody>,
         cx: &Exchange<'_>,
         inner: &mut S,
     ) -> impl Future<Output = Served> {
@@ -515,7 +515,6 @@ impl<M: Member> Chain<M> {
             // frames[i] is member i's; its length is how many members the
             // request is inside of.
             let mut frames: Vec<M::Frame> = Vec::with_capacity(self.members.len());
-            let mut req = req;
             loop {
                 // The way in, from the first member not entered yet.
                 let mut served = loop {
