@@ -10,15 +10,15 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use rustls_pki_types::CertificateDer;
+use tokio::io::AsyncWriteExt;
 
 use super::served::ServedBody;
 use super::serving::{self, Builders, Serving};
-use super::stream::{Accepted, ActivityStream, ClientCerts};
+use super::stream::{Accepted, Activity, ActivityStream, ClientCerts, ClientStream};
 use super::watchdog::Watchdog;
 use super::{ConnGuard, ConnTimeouts, EntryPointInfo, EpState, Tracker};
 use crate::forward::headers::ForwardedFor;
@@ -53,6 +53,10 @@ pub struct ConnCtx {
     requests: Cell<u64>,
     /// Requests in flight on this connection.
     in_flight: Cell<u32>,
+    /// Whether the last request came with a body: hyper may still be
+    /// reading (or be about to discard) it after its response, so the
+    /// connection is not parked (`serve_conn`).
+    body_sent: Cell<bool>,
     /// When the connection was accepted.
     opened: Instant,
     /// The entrypoint's timeouts.
@@ -93,6 +97,7 @@ impl ConnCtx {
             host_port: RefCell::new(None),
             requests: Cell::new(0),
             in_flight: Cell::new(0),
+            body_sent: Cell::new(false),
             opened: Instant::now(),
             timeouts: ConnTimeouts::default(),
             write_deadlines: RefCell::new(Vec::new()),
@@ -191,15 +196,17 @@ impl ConnCtx {
         port
     }
 
-    /// Counts a request that starts on this connection; it is in flight
-    /// until the returned guard drops: with its response body's last frame
-    /// ([`super::served::ServedBody`]), or when hyper drops the request or
-    /// the body (client gone, HTTP/2 stream reset).
+    /// Counts a request that starts on this connection (`with_body`: it
+    /// came with a body); it is in flight until the returned guard drops:
+    /// with its response body's last frame ([`super::served::ServedBody`]),
+    /// or when hyper drops the request or the body (client gone, HTTP/2
+    /// stream reset).
     #[inline]
-    pub fn begin_request(self: &Rc<Self>) -> InFlight {
+    pub fn begin_request(self: &Rc<Self>, with_body: bool) -> InFlight {
         let n = self.requests.get() + 1;
         self.requests.set(n);
         self.in_flight.set(self.in_flight.get() + 1);
+        self.body_sent.set(with_body);
         if let Some(w) = self.timeouts.write {
             self.write_deadlines
                 .borrow_mut()
@@ -344,8 +351,8 @@ pub(super) async fn serve_conn(
         .with_client_certs(client_certs);
     ctx.tracker = Some(Rc::clone(&guard.0));
     let ctx = Rc::new(ctx);
-    let reads = Arc::new(AtomicU64::new(0));
-    let io = ActivityStream::new(stream, Arc::clone(&reads));
+    let activity = Arc::new(Activity::default());
+    let io = ActivityStream::new(stream, Arc::clone(&activity));
     let mut draining = std::pin::pin!(guard.0.draining());
     // The first bytes tell HTTP/2 prior knowledge from HTTP/1; they come
     // within the read timeout, as the first request's head must, and
@@ -391,27 +398,69 @@ pub(super) async fn serve_conn(
             }),
         )
     };
-    tokio::pin!(conn);
+    // Unpinned: a parked connection gives hyper's connection up by value.
+    let mut conn = Some(conn);
+    let mut parked = None;
 
     let mut watchdog = Watchdog::new(&ep.timeouts);
     let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
     let mut closing = false;
     let mut expired = false;
+    // hyper was stopped to park the connection: its end parks it.
+    let mut parking = false;
+    // Reads and requests at the previous check: unchanged, with nothing in
+    // flight, the connection is idle and is parked.
+    let mut seen = (u64::MAX, u64::MAX);
+    // Requests before hyper's current start: it starts busy, and is idle
+    // only once it has served one.
+    let mut served_before = 0;
     let write_limited = ep.timeouts.write.is_some();
     loop {
+        let Some(serving) = conn.as_mut() else {
+            let (io, service) = parked.take().expect("a connection not served is parked");
+            match wait_parked(&io, draining.as_mut(), watchdog.as_mut(), &activity, &ctx).await {
+                Unparked::Readable => {
+                    tracing::debug!(peer = %peer, "parked connection readable: served again");
+                    conn = Some(Serving::h1(&server, io, service));
+                    seen = (activity.reads(), ctx.requests.get());
+                    served_before = seen.1;
+                    continue;
+                }
+                Unparked::Close => {
+                    close_parked(io).await;
+                    return;
+                }
+            }
+        };
+        let may_park = !closing && !parking && serving.parkable();
+        let period = if may_park { tick.min(PARK_CHECK) } else { tick };
         tokio::select! {
             biased;
-            r = conn.as_mut() => {
+            r = &mut *serving => {
                 if let Err(e) = r {
                     tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                    break;
                 }
-                break;
+                if !parking {
+                    break;
+                }
+                activity.keep_open(false);
+                let Some((io, service)) = conn.take().and_then(Serving::into_parked) else {
+                    break;
+                };
+                if closing {
+                    close_parked(io).await;
+                    break;
+                }
+                parking = false;
+                tracing::debug!(peer = %peer, "idle connection parked");
+                parked = Some((io, service));
             }
             () = &mut draining, if !closing => {
                 closing = true;
-                conn.as_mut().graceful_shutdown();
+                Pin::new(serving).graceful_shutdown();
             }
-            _ = tokio::time::sleep(tick), if watchdog.is_some() && (!closing || expired || write_limited) => {
+            _ = tokio::time::sleep(period), if may_park || (watchdog.is_some() && (!closing || expired || write_limited)) => {
                 if write_limited && ctx.write_overdue(Instant::now()) {
                     // writeTimeout: Go's write deadline fails every later
                     // write, and the connection with it.
@@ -427,15 +476,98 @@ pub(super) async fn serve_conn(
                     }
                     continue;
                 }
-                let w = watchdog.as_mut().expect("guarded by the branch condition");
-                if w.expired(reads.load(Ordering::Relaxed), ctx.requests.get(), ctx.in_flight.get()) {
+                let now = (activity.reads(), ctx.requests.get());
+                let in_flight = ctx.in_flight.get();
+                if let Some(w) = watchdog.as_mut()
+                    && w.expired_after(period, now.0, now.1, in_flight)
+                {
                     closing = true;
                     expired = true;
-                    conn.as_mut().graceful_shutdown();
+                    Pin::new(serving).graceful_shutdown();
+                    continue;
+                }
+                if may_park
+                    && in_flight == 0
+                    && now == seen
+                    && parkable_between_requests(&ctx, &activity, served_before)
+                {
+                    // Idle for a whole check: hyper, told to stop while idle,
+                    // ends at once without closing the stream, and the
+                    // connection parks.
+                    parking = true;
+                    activity.keep_open(true);
+                    Pin::new(serving).graceful_shutdown();
+                }
+                seen = now;
+            }
+        }
+    }
+}
+
+/// How an idle HTTP/1.1 connection is checked for parking: one with no
+/// request in flight and nothing read since the previous check parks, so
+/// between one and two checks after it fell silent. nginx frees an idle
+/// connection's buffers at once; a check keeps parking off the request
+/// path and a connection that is reused at once out of it.
+const PARK_CHECK: Duration = Duration::from_millis(250);
+
+/// Whether hyper, idle for a check with nothing in flight, waits for the
+/// next request head (its keep-alive state idle), which stopping it ends
+/// at once with the stream intact. Not before it served a request
+/// (`served_before`: the requests before it started; hyper starts busy,
+/// and stopped then it would close after that request), not after a
+/// request with a body (hyper may still be reading it, or discard it and
+/// close), not while a response is still being written (with
+/// `Connection: close`, hyper's own close follows, which parking would
+/// keep from the client).
+fn parkable_between_requests(ctx: &ConnCtx, activity: &Activity, served_before: u64) -> bool {
+    ctx.requests.get() > served_before && !ctx.body_sent.get() && !activity.write_blocked()
+}
+
+/// How long a parked connection's close may take (a TLS `close_notify`
+/// and the FIN, into an empty send buffer).
+const PARKED_CLOSE: Duration = Duration::from_secs(1);
+
+/// How a parked connection's wait ended.
+enum Unparked {
+    /// Bytes (or the end, or an error) arrived: serve it again.
+    Readable,
+    /// The worker drains, or the watchdog closes it.
+    Close,
+}
+
+/// Waits, holding no buffer, until a parked connection has something to
+/// read, the worker drains, or the watchdog (which keeps its count across
+/// the park) closes it.
+async fn wait_parked(
+    io: &serving::Prefixed<ActivityStream<ClientStream>>,
+    mut draining: std::pin::Pin<&mut impl Future<Output = ()>>,
+    mut watchdog: Option<&mut Watchdog>,
+    activity: &Activity,
+    ctx: &ConnCtx,
+) -> Unparked {
+    let tcp = io.get_ref().get_ref().tcp();
+    let tick = watchdog.as_ref().map_or(Duration::MAX, |w| w.tick);
+    loop {
+        tokio::select! {
+            biased;
+            () = draining.as_mut() => return Unparked::Close,
+            // An error shows when hyper reads.
+            _ = tcp.readable() => return Unparked::Readable,
+            _ = tokio::time::sleep(tick), if watchdog.is_some() => {
+                let w = watchdog.as_mut().expect("guarded by the branch condition");
+                if w.expired_after(tick, activity.reads(), ctx.requests.get(), 0) {
+                    return Unparked::Close;
                 }
             }
         }
     }
+}
+
+/// Closes a parked connection as hyper closes an idle one: TLS
+/// `close_notify`, then the FIN.
+async fn close_parked(mut io: serving::Prefixed<ActivityStream<ClientStream>>) {
+    let _ = tokio::time::timeout(PARKED_CLOSE, io.shutdown()).await;
 }
 
 /// `fut`, bounded by `limit` (`None`: unbounded): past it, `TimedOut`.
@@ -458,7 +590,7 @@ fn serve_request(
         // Every request counts, internal ones too: a connection that only
         // polls /ping is busy, not slow (and Traefik's keepAliveMaxRequests
         // counts them).
-        let in_flight = ctx.begin_request();
+        let in_flight = ctx.begin_request(!hyper::body::Body::is_end_stream(req.body()));
         let mut resp = match ep.admin.hit(&req) {
             // Boxed: rare, and kept out of the forwarding request's future.
             Some(hit) => Box::pin(ep.admin.serve(hit, &req)).await,

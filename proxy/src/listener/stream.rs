@@ -1,7 +1,8 @@
 //! The byte streams a client connection is served over: [`ClientStream`]
 //! (plain TCP, or TLS), the [`Handshake`] an entrypoint turns an accepted
 //! socket into one with, and [`ActivityStream`], which lets the watchdog
-//! see bytes arrive (and hands the first read to `request_line.rs`).
+//! see bytes arrive (and hands the first read to `request_line.rs`) and
+//! keeps the stream open when hyper is stopped to park the connection.
 //!
 //! Runs per read and write: enums matched, no `dyn`, no allocation, no
 //! lock. The TLS handshake itself is in `tls.rs`.
@@ -9,7 +10,7 @@
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use rustls_pki_types::CertificateDer;
@@ -105,6 +106,16 @@ impl ClientStream {
             ClientStream::Tls(_) => true,
         }
     }
+
+    /// The TCP connection under it: a parked connection waits for it to
+    /// become readable.
+    #[inline]
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            ClientStream::Plain(s) => s,
+            ClientStream::Tls(s) => s.get_ref().0,
+        }
+    }
 }
 
 impl AsyncRead for ClientStream {
@@ -171,27 +182,71 @@ impl AsyncWrite for ClientStream {
     }
 }
 
+/// What a connection's stream shares with its task: the reads that
+/// brought bytes (the watchdog's activity), whether the last write or
+/// flush waited for the socket, and whether a shutdown of the stream
+/// should leave it open. Plain loads and stores: the stream is only
+/// touched by its worker, the atomics only make it `Send`.
+#[derive(Debug, Default)]
+pub struct Activity {
+    reads: AtomicU64,
+    write_blocked: AtomicBool,
+    keep_open: AtomicBool,
+}
+
+impl Activity {
+    /// Reads that brought bytes so far.
+    #[inline]
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last write or flush waited for the socket: hyper still
+    /// holds bytes to send (with a `close` response, its end follows).
+    #[inline]
+    pub fn write_blocked(&self) -> bool {
+        self.write_blocked.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn note_write(&self, pending: bool) {
+        self.write_blocked.store(pending, Ordering::Relaxed);
+    }
+
+    /// While set, shutting the stream down only flushes it: hyper is being
+    /// stopped to park the connection, not to close it (`conn.rs`).
+    #[inline]
+    pub fn keep_open(&self, on: bool) {
+        self.keep_open.store(on, Ordering::Relaxed);
+    }
+}
+
 /// A stream that notes whether bytes arrived since the watchdog last
 /// looked, so timeouts need no timer per request (hyper's header timer
-/// costs a boxed sleep per request). A plain load and store: the stream is
-/// only touched by its worker, the atomic only makes it `Send`.
+/// costs a boxed sleep per request).
 #[derive(Debug)]
 pub struct ActivityStream<S> {
     inner: S,
-    reads: Arc<AtomicU64>,
+    activity: Arc<Activity>,
     /// Until decided, the first request line, checked for an absolute-form
     /// target without a host (`request_line.rs`).
     first: FirstLine,
 }
 
 impl<S> ActivityStream<S> {
-    /// `inner`, counting its reads into `reads`.
-    pub fn new(inner: S, reads: Arc<AtomicU64>) -> Self {
+    /// `inner`, counting its reads into `activity`.
+    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
         Self {
             inner,
-            reads,
+            activity,
             first: FirstLine::Unseen,
         }
+    }
+
+    /// The wrapped stream.
+    #[inline]
+    pub fn get_ref(&self) -> &S {
+        &self.inner
     }
 }
 
@@ -214,12 +269,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for ActivityStream<S> {
             let this = &mut *self;
             return this
                 .first
-                .poll_read(Pin::new(&mut this.inner), &this.reads, cx, buf);
+                .poll_read(Pin::new(&mut this.inner), &this.activity.reads, cx, buf);
         }
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() != before {
-            note_read(&self.reads);
+            note_read(&self.activity.reads);
         }
         r
     }
@@ -272,5 +327,47 @@ macro_rules! write_through {
 pub(super) use write_through;
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for ActivityStream<S> {
-    write_through!(inner);
+    #[inline]
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity.note_write(r.is_pending());
+        r
+    }
+
+    #[inline]
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity.note_write(r.is_pending());
+        r
+    }
+
+    #[inline]
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    #[inline]
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.activity.note_write(r.is_pending());
+        r
+    }
+
+    #[inline]
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.activity.keep_open.load(Ordering::Relaxed) {
+            // Parking: what hyper wrote is flushed, the stream stays open
+            // (no FIN, no TLS close_notify).
+            return Pin::new(&mut self.inner).poll_flush(cx);
+        }
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -48,7 +48,21 @@ impl Watchdog {
     }
 
     /// One tick: whether the connection should be closed.
-    pub(super) fn expired(&mut self, reads: u64, requests: u64, in_flight: u32) -> bool {
+    #[cfg(test)]
+    fn expired(&mut self, reads: u64, requests: u64, in_flight: u32) -> bool {
+        self.expired_after(self.tick, reads, requests, in_flight)
+    }
+
+    /// A check `elapsed` after the previous one (a tick, or the shorter
+    /// period of a connection that may be parked): whether the connection
+    /// should be closed.
+    pub(super) fn expired_after(
+        &mut self,
+        elapsed: Duration,
+        reads: u64,
+        requests: u64,
+        in_flight: u32,
+    ) -> bool {
         let new_request = requests != self.last_requests;
         let new_bytes = reads != self.last_reads;
         self.last_requests = requests;
@@ -62,12 +76,12 @@ impl Watchdog {
         // it drags on) or HTTP/2 control frames. From the first of them the
         // read deadline runs, as Go's does; silence counts towards idle.
         if new_bytes || !self.partial_for.is_zero() {
-            self.partial_for += self.tick;
+            self.partial_for += elapsed;
         }
         if new_bytes {
             self.quiet_for = Duration::ZERO;
         } else {
-            self.quiet_for += self.tick;
+            self.quiet_for += elapsed;
         }
         self.read.is_some_and(|r| self.partial_for >= r)
             || self.idle.is_some_and(|i| self.quiet_for >= i)
