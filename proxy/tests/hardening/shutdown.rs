@@ -10,7 +10,7 @@ use crate::support::*;
 
 /// Starts draining `p` with `grace` on a thread of its own; joined by the
 /// returned handle, which yields how long the drain took.
-fn drain(p: &mut TestProxy, grace: Duration) -> std::thread::JoinHandle<Duration> {
+pub(crate) fn drain(p: &mut TestProxy, grace: Duration) -> std::thread::JoinHandle<Duration> {
     let running = p.running.take().expect("a running proxy");
     std::thread::spawn(move || {
         let started = Instant::now();

@@ -634,6 +634,13 @@ pub fn static_with_transport(transport: &str) -> String {
 /// test backend's echo tunnel), returning the stream after the `101`.
 pub async fn upgraded(addr: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
+    upgrade(&mut s).await;
+    s
+}
+
+/// Upgrades the open connection `s` at `/upgrade`, reading up to the end
+/// of the `101`'s head.
+pub async fn upgrade(s: &mut TcpStream) {
     s.write_all(
         b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
     )
@@ -647,7 +654,6 @@ pub async fn upgraded(addr: SocketAddr) -> TcpStream {
     }
     let head = String::from_utf8_lossy(&head);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    s
 }
 
 /// Starts an in-process proxy with `dynamic` (YAML) and the default static
