@@ -325,3 +325,33 @@ async fn a_tls_connection_parks_and_resumes() {
     get_ok(&mut s, "/tls/after").await;
     assert_eq!(logged(me, RESUMED), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_max_requests_counts_across_parks() {
+    events();
+    let b = backend("app");
+    let p = start_proxy_static(
+        &routes_yaml(&[("app", "PathPrefix(`/`)", &b)]),
+        &static_with_transport("      keepAliveMaxRequests: 3\n"),
+        1,
+    );
+    let mut s = TcpStream::connect(p.web).await.unwrap();
+    let me = s.local_addr().unwrap();
+    // Each request on a new hyper connection, after a park: the count is
+    // the connection's, not hyper's.
+    for n in 1..=2 {
+        get_ok(&mut s, &format!("/count/{n}")).await;
+        assert!(logged_times(me, PARKED, n).await);
+    }
+    s.write_all(b"GET /count/3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(
+        raw_header(&head, "connection"),
+        Some("close"),
+        "the third request closes the connection: {head}"
+    );
+    assert!(closed_within(&mut s, Duration::from_secs(5)).await);
+}
