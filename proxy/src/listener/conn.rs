@@ -428,7 +428,7 @@ pub(super) async fn serve_conn(
                 }
                 Unparked::Close => {
                     close_parked(io).await;
-                    return;
+                    break;
                 }
             }
         };
