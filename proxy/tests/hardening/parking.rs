@@ -61,6 +61,15 @@ impl Write for Sink {
     }
 }
 
+/// A plain connection to `addr`, and its address (what the proxy's
+/// events name as `peer`); the events' capture is on from here.
+async fn client(addr: SocketAddr) -> (TcpStream, SocketAddr) {
+    events();
+    let s = TcpStream::connect(addr).await.unwrap();
+    let me = s.local_addr().unwrap();
+    (s, me)
+}
+
 /// How many times `what` was logged for the client at `peer`.
 fn logged(peer: SocketAddr, what: &str) -> usize {
     let text = String::from_utf8_lossy(&events().lock().unwrap()).into_owned();
@@ -129,11 +138,9 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_parks_and_serves_each_next_request() {
-    events();
     let b = backend("app");
     let p = start_proxy(&routes_yaml(&[("app", "PathPrefix(`/`)", &b)]));
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     for round in 1..=3 {
         get_ok(&mut s, &format!("/round/{round}")).await;
         assert!(
@@ -147,11 +154,9 @@ async fn an_idle_keep_alive_connection_parks_and_serves_each_next_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_split_across_the_park_is_served_whole() {
-    events();
     let b = backend("app");
     let p = start_proxy(&routes_yaml(&[("app", "PathPrefix(`/`)", &b)]));
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     // Half the next head right after a response: hyper reads it and falls
     // idle, and the connection parks holding the half, which must be
     // replayed first.
@@ -194,11 +199,9 @@ async fn a_request_head_split_across_the_park_is_served_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_connection_upgrades_to_a_tunnel() {
-    events();
     let b = backend("ws");
     let p = start_proxy(&routes_yaml(&[("ws", "PathPrefix(`/`)", &b)]));
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     get_ok(&mut s, "/first").await;
     assert!(logged_times(me, PARKED, 1).await);
     upgrade(&mut s).await;
@@ -213,11 +216,9 @@ async fn a_parked_connection_upgrades_to_a_tunnel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_whose_last_request_had_a_body_is_not_parked() {
-    events();
     let b = backend("app");
     let p = start_proxy(&routes_yaml(&[("app", "PathPrefix(`/`)", &b)]));
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
         .await
         .unwrap();
@@ -233,11 +234,9 @@ async fn a_connection_whose_last_request_had_a_body_is_not_parked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sent_half_its_first_head_is_not_parked() {
-    events();
     let b = backend("app");
     let p = start_proxy(&routes_yaml(&[("app", "PathPrefix(`/`)", &b)]));
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     // Before its first request hyper is busy: stopped, it would close
     // the connection after that request.
     s.write_all(b"GET /first HTTP/1.1\r\nHo").await.unwrap();
@@ -254,15 +253,13 @@ async fn a_connection_that_sent_half_its_first_head_is_not_parked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_timeout_closes_a_parked_connection() {
-    events();
     let b = backend("app");
     let p = start_proxy_static(
         &routes_yaml(&[("app", "PathPrefix(`/`)", &b)]),
         &static_with_timeouts("        idleTimeout: 2s\n"),
         1,
     );
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     get_ok(&mut s, "/first").await;
     let served = Instant::now();
     assert!(logged_times(me, PARKED, 1).await);
@@ -280,11 +277,9 @@ async fn idle_timeout_closes_a_parked_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_closes_parked_connections_at_once() {
-    events();
     let b = backend("app");
     let mut p = start_proxy(&routes_yaml(&[("app", "PathPrefix(`/`)", &b)]));
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     get_ok(&mut s, "/first").await;
     assert!(logged_times(me, PARKED, 1).await);
     let drained = drain(&mut p, Duration::from_secs(20));
@@ -328,15 +323,13 @@ async fn a_tls_connection_parks_and_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_max_requests_counts_across_parks() {
-    events();
     let b = backend("app");
     let p = start_proxy_static(
         &routes_yaml(&[("app", "PathPrefix(`/`)", &b)]),
         &static_with_transport("      keepAliveMaxRequests: 3\n"),
         1,
     );
-    let mut s = TcpStream::connect(p.web).await.unwrap();
-    let me = s.local_addr().unwrap();
+    let (mut s, me) = client(p.web).await;
     // Each request on a new hyper connection, after a park: the count is
     // the connection's, not hyper's.
     for n in 1..=2 {
