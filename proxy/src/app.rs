@@ -317,6 +317,10 @@ fn worker_thread(
         let sweeper = tokio::task::spawn_local(crate::upstream::pool::sweep_loop());
         listener::run_worker(shared, listeners, shutdown).await;
         sweeper.abort();
+        // The pools are the thread's, not the runtime's: their idle
+        // connections close now, while the runtime they registered with
+        // is still there.
+        crate::upstream::pool::close_idle();
     });
 }
 

@@ -180,6 +180,14 @@ impl<S> MessageBody<S> {
         MessageBody::Full((!bytes.is_empty()).then_some(bytes))
     }
 
+    /// The bytes of a body held whole in memory and not sent yet.
+    pub fn held_bytes(&self) -> Option<&Bytes> {
+        match self {
+            MessageBody::Full(Some(b)) => Some(b),
+            _ => None,
+        }
+    }
+
     /// A copy to send again, when the body is held whole and not sent yet
     /// (a reference-count increment, not a copy of the bytes; a spilled
     /// body's file is shared and read again from its start); `None` for

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::{BodyError, RequestBody};
-use super::error::ProxyError;
+use super::error::{ProxyError, UpstreamFailure};
 use super::pool::UpstreamTarget;
 
 pub(super) async fn dial(target: &UpstreamTarget) -> Result<TcpStream, ProxyError> {
@@ -87,6 +87,12 @@ impl UpstreamTarget {
             }
             cause = c.source();
         }
+        self.broken(UpstreamFailure::Hyper(source), request_sent)
+    }
+
+    /// The exchange failed after the connection was made; `request_sent`
+    /// when some of the request may have been written to it.
+    pub(super) fn broken(&self, source: UpstreamFailure, request_sent: bool) -> ProxyError {
         ProxyError::Upstream {
             addr: self.authority.to_string(),
             source,
@@ -128,6 +134,16 @@ async fn connect_fresh(target: &UpstreamTarget) -> Result<Fresh, ProxyError> {
         return Ok(Fresh::H2(super::h2::handshake(target, stream).await?));
     }
     Ok(Fresh::H1(h1_handshake(target, stream).await?))
+}
+
+/// hyper's HTTP/1.1 client on `stream`, an idle connection of the direct
+/// path (`direct.rs`). Boxed, as [`connect_new`] is.
+pub(super) fn adopt(
+    target: &UpstreamTarget,
+    stream: TcpStream,
+) -> Pin<Box<impl Future<Output = Result<http1::SendRequest<RequestBody>, ProxyError>> + Send + '_>>
+{
+    Box::pin(h1_handshake(target, stream))
 }
 
 async fn h1_handshake<S>(

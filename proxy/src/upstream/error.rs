@@ -72,8 +72,8 @@ pub enum ProxyError {
     Upstream {
         /// The upstream address.
         addr: String,
-        /// The hyper error.
-        source: hyper::Error,
+        /// What went wrong.
+        source: UpstreamFailure,
         /// Whether any of the request may have been written to the
         /// connection before it failed.
         request_sent: bool,
@@ -111,6 +111,25 @@ pub enum ProxyError {
         /// The limit.
         limit: u64,
     },
+}
+
+/// Why an exchange with an upstream (or the body of its answer) failed
+/// after the connection was made: as hyper's client saw it, or as the
+/// direct path (`direct.rs`) did.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    /// hyper's client failed.
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+    /// The connection failed or closed too early.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The answer's head could not be parsed.
+    #[error("invalid HTTP response: {0}")]
+    Parse(httparse::Error),
+    /// The answer is not valid HTTP/1.1.
+    #[error("invalid HTTP response: {0}")]
+    Malformed(&'static str),
 }
 
 impl ProxyError {

@@ -14,6 +14,7 @@
 pub mod balancer;
 pub mod body;
 mod connect;
+mod direct;
 pub mod error;
 mod h2;
 pub mod health;
@@ -28,7 +29,7 @@ pub mod tls;
 
 pub use balancer::{Balancer, RoundRobin, Strategy};
 pub use body::{BodyError, BodySource, ClientBody, MessageBody, RequestBody};
-pub use error::{ErrorSource, ProxyError};
+pub use error::{ErrorSource, ProxyError, UpstreamFailure};
 pub use health::HealthChecks;
 pub use identity::{PoolKey, PoolKeys, ServerId, ServerIds};
 pub use passive::PassiveCheck;

@@ -26,8 +26,9 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::{http1, http2};
 
 use super::body::RequestBody;
-use super::connect::{Fresh, connect_new, with_header_timeout};
-use super::error::ProxyError;
+use super::connect::{Fresh, adopt, connect_new, with_header_timeout};
+use super::direct::{self, DirectBody, DirectConn, Home};
+use super::error::{ProxyError, UpstreamFailure};
 use super::h2::{h2_sender, send_h2_twice, tls_h2_request};
 use super::identity::{PoolKey, ServerId};
 use super::retry;
@@ -104,9 +105,17 @@ struct IdleConn {
     since: Instant,
 }
 
+struct IdleDirect {
+    conn: DirectConn,
+    since: Instant,
+}
+
 #[derive(Default)]
 struct HostPool {
     idle: Vec<IdleConn>,
+    /// Idle connections of the direct path (`direct.rs`), kept apart:
+    /// hyper's connections are driven by their own tasks, these by none.
+    direct: Vec<IdleDirect>,
     idle_timeout: Option<Duration>,
     h2: Option<http2::SendRequest<RequestBody>>,
 }
@@ -173,8 +182,46 @@ fn checkin_h1(
     });
 }
 
+/// An idle connection of the direct path to `key`, with how long it was
+/// idle; connections the server closed, or idle for longer than
+/// `idle_timeout`, are dropped on the way.
+pub(super) fn checkout_direct(
+    key: PoolKey,
+    idle_timeout: Option<Duration>,
+) -> Option<(DirectConn, Duration)> {
+    POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let host = p.host(key);
+        while let Some(c) = host.direct.pop() {
+            let idle_for = c.since.elapsed();
+            if idle_timeout.is_some_and(|t| idle_for > t) || c.conn.closed() {
+                continue;
+            }
+            return Some((c.conn, idle_for));
+        }
+        None
+    })
+}
+
+/// Keeps `conn`, whose last answer was read to its end, for the next
+/// request of the direct path to its server.
+pub(super) fn checkin_direct(home: Home, conn: DirectConn) {
+    POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let host = p.host(home.key);
+        host.idle_timeout = home.idle_timeout;
+        if host.direct.len() < home.max_idle {
+            host.direct.push(IdleDirect {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    });
+}
+
 /// Closes idle connections of this worker older than their server's idle
-/// timeout, and pooled HTTP/2 connections that have closed.
+/// timeout or closed by their server, and pooled HTTP/2 connections that
+/// have closed.
 pub fn sweep_idle() {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
@@ -182,11 +229,18 @@ pub fn sweep_idle() {
             let timeout = host.idle_timeout;
             host.idle
                 .retain(|c| !c.tx.is_closed() && timeout.is_none_or(|t| c.since.elapsed() <= t));
+            host.direct
+                .retain(|c| !c.conn.closed() && timeout.is_none_or(|t| c.since.elapsed() <= t));
             if host.h2.as_ref().is_some_and(|h| h.is_closed()) {
                 host.h2 = None;
             }
         }
     });
+}
+
+/// Closes every idle connection of this worker (its end).
+pub fn close_idle() {
+    POOLS.with(|p| p.borrow_mut().hosts.clear());
 }
 
 /// Runs [`sweep_idle`] every few seconds on the current worker, off the
@@ -201,10 +255,14 @@ pub async fn sweep_loop() {
     }
 }
 
-/// Number of idle HTTP/1 connections this worker holds for `key` (tests,
-/// introspection).
+/// Number of idle HTTP/1 connections this worker holds for `key`, hyper's
+/// and the direct path's (tests, introspection).
 pub fn idle_count(key: PoolKey) -> usize {
-    POOLS.with(|p| p.borrow_mut().host(key).idle.len())
+    POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let host = p.host(key);
+        host.idle.len() + host.direct.len()
+    })
 }
 
 /// The worker's live HTTP/2 connection to `target`, if any.
@@ -258,6 +316,9 @@ pub fn send_upstream(
             })
             .await;
         }
+        if direct::eligible(target, &req) {
+            return direct::send(target, req).await;
+        }
         if target.tls.is_some()
             && let Some(tx) = pooled_h2(target)
         {
@@ -274,7 +335,21 @@ pub fn send_upstream(
             let pooled = if fresh {
                 None
             } else {
-                checkout_h1(target.key, transport.idle_conn_timeout)
+                match checkout_h1(target.key, transport.idle_conn_timeout) {
+                    Some(pooled) => Some(pooled),
+                    // An idle connection of the direct path, taken over by
+                    // hyper: requests with a body share the connections
+                    // of those without.
+                    None if target.tls.is_none() => {
+                        match checkout_direct(target.key, transport.idle_conn_timeout) {
+                            Some((conn, idle_for)) => {
+                                Some((adopt(target, conn.into_stream()).await?, idle_for))
+                            }
+                            None => None,
+                        }
+                    }
+                    None => None,
+                }
             };
             let reused = pooled.is_some();
             let (mut tx, idle_for) = match pooled {
@@ -356,14 +431,20 @@ struct Checkin {
 
 /// An upstream response body that puts its HTTP/1 connection back into the
 /// worker's pool as soon as the body has been read to its end. Dropped
-/// before its end, the connection is closed instead (hyper cannot reuse a
-/// connection with unread response bytes).
+/// before its end, the connection is closed instead (a connection with
+/// unread response bytes cannot be reused).
 pub struct PooledBody {
-    inner: Incoming,
-    checkin: Option<Checkin>,
+    inner: Source,
     /// What the response holds until its last byte (an `inFlightReq`
     /// count), released at its end or when dropped.
     held: Option<Hold>,
+}
+
+/// Who reads the body: hyper's client (with the connection to return),
+/// or the request's own task on the direct path.
+enum Source {
+    Hyper(Incoming, Option<Checkin>),
+    Direct(DirectBody),
 }
 
 impl std::fmt::Debug for PooledBody {
@@ -378,13 +459,20 @@ impl PooledBody {
         Self::new(inner, None)
     }
 
+    /// A body of the direct path.
+    pub(super) fn direct(body: DirectBody) -> Self {
+        Self {
+            inner: Source::Direct(body),
+            held: None,
+        }
+    }
+
     fn new(inner: Incoming, checkin: Option<Checkin>) -> Self {
         let mut body = Self {
-            inner,
-            checkin,
+            inner: Source::Hyper(inner, checkin),
             held: None,
         };
-        if body.inner.is_end_stream() {
+        if body.is_end_stream() {
             body.release();
         }
         body
@@ -392,7 +480,9 @@ impl PooledBody {
 
     #[inline]
     fn release(&mut self) {
-        if let Some(c) = self.checkin.take() {
+        if let Source::Hyper(_, checkin) = &mut self.inner
+            && let Some(c) = checkin.take()
+        {
             checkin_h1(c.key, c.max_idle, c.idle_timeout, c.tx);
         }
         self.held = None;
@@ -401,7 +491,7 @@ impl PooledBody {
     /// Keeps `hold` until the body has been read to its end (or dropped);
     /// a body already at its end releases it at once.
     pub fn hold(&mut self, hold: Hold) {
-        if self.inner.is_end_stream() {
+        if self.is_end_stream() {
             return;
         }
         self.held = Some(hold.join(self.held.take()));
@@ -410,27 +500,37 @@ impl PooledBody {
 
 /// An upstream's answer is never decoded: nothing to fail with.
 impl super::BodySource for PooledBody {
-    fn undecodable(_: &'static str) -> Option<hyper::Error> {
+    fn undecodable(_: &'static str) -> Option<UpstreamFailure> {
         None
     }
 }
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = UpstreamFailure;
 
     #[inline]
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamFailure>>> {
         let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        let r = match &mut this.inner {
+            Source::Hyper(inner, _) => match Pin::new(inner).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(UpstreamFailure::Hyper(e)))),
+                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+            Source::Direct(body) => body.poll_frame(cx),
+        };
         match &r {
             Poll::Ready(None) => this.release(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
+            Poll::Ready(Some(Ok(_))) if this.is_end_stream() => this.release(),
             Poll::Ready(Some(Err(_))) => {
-                this.checkin = None;
+                if let Source::Hyper(_, checkin) = &mut this.inner {
+                    *checkin = None;
+                }
                 this.held = None;
             }
             _ => {}
@@ -440,12 +540,18 @@ impl Body for PooledBody {
 
     #[inline]
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Source::Hyper(inner, _) => inner.is_end_stream(),
+            Source::Direct(body) => body.is_end_stream(),
+        }
     }
 
     #[inline]
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Source::Hyper(inner, _) => inner.size_hint(),
+            Source::Direct(body) => body.size_hint(),
+        }
     }
 }
 
@@ -552,8 +658,9 @@ mod tests {
                 assert_eq!(idle_count(target.key), 1, "connection back in the pool");
             }
         });
-        // Dropping the runtime drops the connection's task: the backend
-        // sees the close and returns.
+        // Closing the pool's idle connection (as a worker does at its
+        // end): the backend sees the close and returns.
+        local.block_on(&rt, async { close_idle() });
         drop(local);
         drop(rt);
         let bodies = backend.join().unwrap();

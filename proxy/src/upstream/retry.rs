@@ -48,7 +48,7 @@ const MAX_SPARE: usize = 64;
 /// Go's `isReplayable`: a method that does no harm twice (or a request
 /// that carries an idempotency key), with no body or a body the proxy
 /// holds.
-fn replayable(req: &Request<RequestBody>) -> bool {
+pub(super) fn replayable(req: &Request<RequestBody>) -> bool {
     let idempotent = matches!(
         *req.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
