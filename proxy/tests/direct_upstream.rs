@@ -38,6 +38,10 @@ struct Seen {
 struct Answer {
     pieces: Vec<Vec<u8>>,
     read_body: bool,
+    /// After this answer the connection's next request is read and
+    /// dropped unanswered with the connection (a backend closing a
+    /// kept-alive connection on its idle clock).
+    drop_next: bool,
 }
 
 /// A backend that answers each request of each connection with
@@ -108,6 +112,16 @@ fn scripted(script: fn(&str, &str) -> Answer) -> (SocketAddr, Arc<Seen>) {
                     if !answer.read_body {
                         return;
                     }
+                    if answer.drop_next {
+                        if let Some(head) = read_until(&mut s, &mut buf, b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&head).into_owned();
+                            seen.requests
+                                .lock()
+                                .unwrap()
+                                .push(format!("dropped: {head}"));
+                        }
+                        return;
+                    }
                 }
             });
         }
@@ -150,6 +164,7 @@ fn answer(text: &[u8], size: usize) -> Answer {
     Answer {
         pieces: pieces(text, size),
         read_body: true,
+        drop_next: false,
     }
 }
 
@@ -179,10 +194,15 @@ fn script(method: &str, path: &str) -> Answer {
         ),
         (_, "/sized") => answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsized", 4),
         (_, "/echo") => answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 64),
+        (_, "/then-close") => Answer {
+            drop_next: true,
+            ..answer(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce", 64)
+        },
         // Answered before the body is read: the proxy stops sending it.
         (_, "/early") => Answer {
             pieces: vec![b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!".to_vec()],
             read_body: false,
+            drop_next: false,
         },
         (_, "/bad-length") => answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello", 64),
         (_, "/two-lengths") => answer(
@@ -193,6 +213,7 @@ fn script(method: &str, path: &str) -> Answer {
         (_, "/cut") => Answer {
             pieces: vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf".to_vec()],
             read_body: false,
+            drop_next: false,
         },
         _ => answer(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 64),
     }
@@ -329,6 +350,40 @@ async fn request_bodies_are_framed_as_hyper_frames_them() {
     );
     // The first two shared a connection; the early answer spent its
     // connection, so the last request needed another.
+    assert_eq!(seen.connections.load(Ordering::Relaxed), 2);
+}
+
+/// A reused connection the backend drops on the next request: the request
+/// goes again on a new connection, whole (its head's fields were lent to
+/// the answer that never came, and are back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dropped_on_a_reused_connection_goes_again_whole() {
+    let (addr, seen) = scripted(script);
+    let p = start_proxy(&one_service(addr));
+    let mut c = H1::connect(p.web).await;
+    assert_eq!(c.get("x", "/then-close").await.text(), "once");
+    // Idle for longer than 10 ms: a written request may go again.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let req = Request::get("/sized")
+        .header("host", "x")
+        .header("x-mine", "kept")
+        .body(empty())
+        .unwrap();
+    let r = c.send(req).await.unwrap();
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "sized"));
+    let requests = seen.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    assert!(
+        requests[1].starts_with("dropped: GET /sized"),
+        "{requests:#?}"
+    );
+    assert_eq!(
+        requests[1].trim_start_matches("dropped: "),
+        requests[2],
+        "the same request, twice"
+    );
+    assert!(requests[2].contains("x-mine: kept\r\n"), "{}", requests[2]);
+    assert!(requests[2].contains("host: x\r\n"), "{}", requests[2]);
     assert_eq!(seen.connections.load(Ordering::Relaxed), 2);
 }
 

@@ -278,6 +278,24 @@ async fn exchange(conn: &mut DirectConn, req: &mut Request<RequestBody>) -> Resu
     let framing = frame_request(req);
     conn.buf.clear();
     encode(req, &mut conn.buf);
+    // The request's header map, written out, holds the answer's fields
+    // (as hyper recycles its maps): no map is allocated per request. It
+    // goes back to the request when no answer came, for a retry.
+    let mut spare = std::mem::take(req.headers_mut());
+    let sent = send_and_read(conn, req, framing, &mut spare).await;
+    if sent.is_err() {
+        *req.headers_mut() = spare;
+    }
+    sent
+}
+
+/// [`exchange`] after the head was encoded into `conn.buf`.
+async fn send_and_read(
+    conn: &mut DirectConn,
+    req: &mut Request<RequestBody>,
+    framing: Send,
+    spare: &mut HeaderMap,
+) -> Result<Head, Failed> {
     // A body the proxy holds goes out with the head, in one write.
     let mut inline = false;
     if let Send::Length(n) = framing
@@ -310,12 +328,12 @@ async fn exchange(conn: &mut DirectConn, req: &mut Request<RequestBody>) -> Resu
     conn.buf.clear();
     let head_request = req.method() == Method::HEAD;
     if inline || matches!(framing, Send::Nothing) {
-        return read_head(&mut conn.io, &mut conn.buf, head_request).await;
+        return read_head(&mut conn.io, &mut conn.buf, head_request, spare).await;
     }
     let (mut rd, mut wr) = conn.io.split();
     let body = req.body_mut();
     let sending = send_body(&mut wr, body, framing);
-    let reading = read_head(&mut rd, &mut conn.buf, head_request);
+    let reading = read_head(&mut rd, &mut conn.buf, head_request, spare);
     let mut sending = std::pin::pin!(sending);
     let mut reading = std::pin::pin!(reading);
     let mut sent = false;
@@ -519,11 +537,12 @@ async fn read_head<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     head_request: bool,
+    spare: &mut HeaderMap,
 ) -> Result<Head, Failed> {
     let mut answered = false;
     loop {
         if !buf.is_empty() {
-            match parse(buf, head_request).map_err(Failed::Answer)? {
+            match parse(buf, head_request, spare).map_err(Failed::Answer)? {
                 Parsed::Head(head) => return Ok(head),
                 Parsed::Informational => continue,
                 Parsed::Partial => {}
@@ -587,8 +606,13 @@ enum Parsed {
     Partial,
 }
 
-/// Parses the answer's head at the start of `buf`, splitting it off.
-fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, UpstreamFailure> {
+/// Parses the answer's head at the start of `buf`, splitting it off; its
+/// fields go into `spare`'s allocation.
+fn parse(
+    buf: &mut BytesMut,
+    head_request: bool,
+    spare: &mut HeaderMap,
+) -> Result<Parsed, UpstreamFailure> {
     // (name start, name end, value start, value end) of each field.
     let mut fields = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let (len, status, version, count) = {
@@ -627,7 +651,9 @@ fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, UpstreamFailu
         return Ok(Parsed::Informational);
     }
     let raw = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    let mut headers = std::mem::take(spare);
+    headers.clear();
+    headers.reserve(count);
     let mut keep_alive = version == Version::HTTP_11;
     let mut saw_close = false;
     for &(n0, n1, v0, v1) in &fields[..count] {
