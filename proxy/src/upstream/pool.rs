@@ -8,6 +8,9 @@
 //!
 //! HTTP/1.1: idle connections are kept LIFO; a connection goes back to the
 //! pool when the response body has been read to its end ([`PooledBody`]).
+//! Requests to plain servers take the direct path (`direct.rs`), whose
+//! connections are bare sockets kept apart from hyper's; an upgrade takes
+//! one over for hyper's client.
 //! HTTP/2 (`h2c://`, or `https://` when the server's ALPN picks `h2`): one
 //! multiplexed connection per worker and server. TLS connections are
 //! pooled and reused like plain ones. New connections are made in
