@@ -486,14 +486,9 @@ async fn finish_chunked(
     wr: &mut WriteHalf<'_>,
     trailers: Option<&HeaderMap>,
 ) -> Result<(), Failed> {
-    let mut end = Vec::from(&b"0\r\n"[..]);
+    let mut end = BytesMut::from(&b"0\r\n"[..]);
     if let Some(trailers) = trailers {
-        for (name, value) in trailers {
-            end.extend_from_slice(name.as_str().as_bytes());
-            end.extend_from_slice(b": ");
-            end.extend_from_slice(value.as_bytes());
-            end.extend_from_slice(b"\r\n");
-        }
+        put_fields(trailers, &mut end);
     }
     end.extend_from_slice(b"\r\n");
     write_parts(wr, &[&end])
@@ -589,13 +584,19 @@ fn encode(req: &Request<RequestBody>, out: &mut BytesMut) {
     out.extend_from_slice(b" ");
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
+    put_fields(headers, out);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Each field of `fields` as a `name: value` line (names as the map holds
+/// them: lower case).
+fn put_fields(fields: &HeaderMap, out: &mut BytesMut) {
+    for (name, value) in fields {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 enum Parsed {
