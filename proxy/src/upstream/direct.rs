@@ -337,11 +337,23 @@ async fn send_and_read(
     let mut sending = std::pin::pin!(sending);
     let mut reading = std::pin::pin!(reading);
     let mut sent = false;
+    let mut sending_over = false;
+    // A write that failed because the server answered and closed (a
+    // backend that answers without reading the body): its answer may
+    // already be waiting, and is read before the failure counts, as Go's
+    // transport prefers a response to a body write error.
+    let mut write_failed = None;
     loop {
         tokio::select! {
             biased;
             head = &mut reading => {
-                let mut head = head?;
+                let mut head = match (head, write_failed) {
+                    (Ok(head), _) => head,
+                    (Err(_), Some(error)) => {
+                        return Err(Failed::Unanswered { error, written: true });
+                    }
+                    (Err(e), None) => return Err(e),
+                };
                 if !sent {
                     // Answered before the body was all sent: the rest
                     // is not sent, and the connection is spent.
@@ -349,10 +361,14 @@ async fn send_and_read(
                 }
                 return Ok(head);
             }
-            done = &mut sending, if !sent => match done {
-                Ok(()) => sent = true,
-                Err(e) => return Err(e),
-            },
+            done = &mut sending, if !sending_over => {
+                sending_over = true;
+                match done {
+                    Ok(()) => sent = true,
+                    Err(Failed::Unanswered { error, .. }) => write_failed = Some(error),
+                    Err(e) => return Err(e),
+                }
+            }
         }
     }
 }
