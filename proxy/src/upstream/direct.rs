@@ -23,7 +23,9 @@
 //! transport sends them for Traefik), a `GET` or `HEAD` of unknown size
 //! sends none. A held body of up to 16 KiB goes out in the head's write.
 //! The answer is awaited while the body is sent; an answer that comes
-//! first stops the body, and its connection is not reused. The answer is
+//! first stops the body, and its connection is not reused. A body write
+//! that fails (the server answered and closed) counts only when no answer
+//! can be read after it, as Go's transport prefers a response. The answer is
 //! read as hyper's client reads it
 //! (`proto/h1/role.rs`, to match its behaviour): `1xx`
 //! answers other than `101` are skipped; a `HEAD` answer, `1xx`, `204` and
