@@ -79,15 +79,21 @@ impl UpstreamTarget {
         let mut cause = std::error::Error::source(&source);
         while let Some(c) = cause {
             if let Some(b) = c.downcast_ref::<BodyError>() {
-                return ProxyError::ClientBody {
-                    addr: self.authority.to_string(),
-                    reason: b.to_string(),
-                    timed_out: matches!(b, BodyError::ReadTimeout(_)),
-                };
+                return self.client_body_failed(b);
             }
             cause = c.source();
         }
         self.broken(UpstreamFailure::Hyper(source), request_sent)
+    }
+
+    /// The client's request body failed while it was being sent (400, or
+    /// 408 when it came too late).
+    pub(super) fn client_body_failed(&self, b: &BodyError) -> ProxyError {
+        ProxyError::ClientBody {
+            addr: self.authority.to_string(),
+            reason: b.to_string(),
+            timed_out: matches!(b, BodyError::ReadTimeout(_)),
+        }
     }
 
     /// The exchange failed after the connection was made; `request_sent`

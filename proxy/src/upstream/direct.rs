@@ -72,6 +72,7 @@ use super::connect::{dial, with_header_timeout};
 use super::error::{ProxyError, UpstreamFailure};
 use super::pool::{PooledBody, UpstreamTarget, checkin_direct, checkout_direct};
 use super::retry;
+use crate::forward::headers::has_token;
 
 /// Header fields read per answer at most (hyper's default).
 const MAX_HEADERS: usize = 100;
@@ -81,8 +82,13 @@ const MAX_HEAD: usize = 8192 + 4096 * 100;
 const HEAD_READ: usize = 4096;
 /// Room made before each read of a streamed body, at most.
 const BODY_READ: usize = 64 * 1024;
-/// hyper's words for an answer cut short.
-const INCOMPLETE: &str = "connection closed before message completed";
+/// An answer cut short by the connection's close, in hyper's words.
+fn incomplete() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "connection closed before message completed",
+    )
+}
 
 /// Whether `req`, to `target`, takes the direct path: any request to a
 /// plain HTTP/1.1 server but an upgrade (whose connection hyper hands to
@@ -181,7 +187,9 @@ pub(super) async fn send(
             with_header_timeout(target, async { Ok(exchange(&mut conn, &mut req).await) }).await?;
         match answered {
             Ok(head) => return Ok(respond(conn, head, home)),
-            Err(Failed::Unanswered { error, written }) if reused && closed_kind(&error) => {
+            Err(Failed::Unanswered { error, written })
+                if reused && retry::connection_closed(&error) =>
+            {
                 if written {
                     if !may_resend {
                         return Err(target.broken(UpstreamFailure::Io(error), true));
@@ -197,13 +205,7 @@ pub(super) async fn send(
                 return Err(target.broken(UpstreamFailure::Io(error), written));
             }
             Err(Failed::Answer(failure)) => return Err(target.broken(failure, true)),
-            Err(Failed::Body(e)) => {
-                return Err(ProxyError::ClientBody {
-                    addr: target.authority.to_string(),
-                    reason: e.to_string(),
-                    timed_out: matches!(e, BodyError::ReadTimeout(_)),
-                });
-            }
+            Err(Failed::Body(e)) => return Err(target.client_body_failed(&e)),
         }
     }
 }
@@ -217,17 +219,6 @@ enum Failed {
     Answer(UpstreamFailure),
     /// The request body could not be read from its source (the client).
     Body(BodyError),
-}
-
-/// Go's "nothing read from server": the connection was closed or reset.
-fn closed_kind(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof
-    )
 }
 
 /// An answer's head as read, and how its body is framed.
@@ -308,25 +299,12 @@ async fn send_and_read(
         conn.buf.extend_from_slice(data);
         inline = true;
     }
-    let mut written = 0;
-    while written < conn.buf.len() {
-        let wrote = poll_fn(|cx| Pin::new(&mut conn.io).poll_write(cx, &conn.buf[written..])).await;
-        match wrote {
-            Ok(0) => {
-                return Err(Failed::Unanswered {
-                    error: io::ErrorKind::WriteZero.into(),
-                    written: written > 0,
-                });
-            }
-            Ok(n) => written += n,
-            Err(error) => {
-                return Err(Failed::Unanswered {
-                    error,
-                    written: written > 0,
-                });
-            }
-        }
-    }
+    write_parts(&mut conn.io, &[&conn.buf])
+        .await
+        .map_err(|(error, done)| Failed::Unanswered {
+            error,
+            written: done > 0,
+        })?;
     conn.buf.clear();
     let head_request = req.method() == Method::HEAD;
     if inline || matches!(framing, Send::Nothing) {
@@ -430,7 +408,8 @@ async fn send_body(
     body: &mut RequestBody,
     framing: Send,
 ) -> Result<(), Failed> {
-    let io = |error| Failed::Unanswered {
+    // The head went before: whatever fails now, the request was written.
+    let io = |(error, _)| Failed::Unanswered {
         error,
         written: true,
     };
@@ -470,7 +449,7 @@ async fn send_body(
                 if left.is_none()
                     && let Ok(trailers) = frame.into_trailers()
                 {
-                    return finish_chunked(wr, Some(&trailers)).await;
+                    return finish_chunked(wr, Some(&trailers)).await.map_err(io);
                 }
             }
         }
@@ -480,7 +459,7 @@ async fn send_body(
         Some(_) => Err(Failed::Body(BodyError::Malformed(
             "request body shorter than its Content-Length",
         ))),
-        None => finish_chunked(wr, None).await,
+        None => finish_chunked(wr, None).await.map_err(io),
     }
 }
 
@@ -503,23 +482,21 @@ fn chunk_size_line(n: usize, out: &mut [u8; 18]) -> &[u8] {
 async fn finish_chunked(
     wr: &mut WriteHalf<'_>,
     trailers: Option<&HeaderMap>,
-) -> Result<(), Failed> {
+) -> Result<(), (io::Error, usize)> {
     let mut end = BytesMut::from(&b"0\r\n"[..]);
     if let Some(trailers) = trailers {
         put_fields(trailers, &mut end);
     }
     end.extend_from_slice(b"\r\n");
-    write_parts(wr, &[&end])
-        .await
-        .map_err(|error| Failed::Unanswered {
-            error,
-            written: true,
-        })
+    write_parts(wr, &[&end]).await
 }
 
 /// Writes all of `parts`, in order, gathering them into as few writes as
-/// the socket takes.
-async fn write_parts(wr: &mut WriteHalf<'_>, parts: &[&[u8]]) -> io::Result<()> {
+/// the socket takes; a failure comes with how many bytes went before it.
+async fn write_parts<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    parts: &[&[u8]],
+) -> Result<(), (io::Error, usize)> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut done = 0;
     while done < total {
@@ -535,11 +512,11 @@ async fn write_parts(wr: &mut WriteHalf<'_>, parts: &[&[u8]]) -> io::Result<()> 
             skip = 0;
             k += 1;
         }
-        let n = poll_fn(|cx| Pin::new(&mut *wr).poll_write_vectored(cx, &slices[..k])).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+        match poll_fn(|cx| Pin::new(&mut *wr).poll_write_vectored(cx, &slices[..k])).await {
+            Ok(0) => return Err((io::ErrorKind::WriteZero.into(), done)),
+            Ok(n) => done += n,
+            Err(e) => return Err((e, done)),
         }
-        done += n;
     }
     Ok(())
 }
@@ -570,7 +547,7 @@ async fn read_head<R: AsyncRead + Unpin>(
         match rd.read_buf(buf).await {
             Ok(0) if !answered => {
                 return Err(Failed::Unanswered {
-                    error: io::Error::new(io::ErrorKind::UnexpectedEof, INCOMPLETE),
+                    error: incomplete(),
                     written: true,
                 });
             }
@@ -580,12 +557,7 @@ async fn read_head<R: AsyncRead + Unpin>(
                     written: true,
                 });
             }
-            Ok(0) => {
-                return Err(Failed::Answer(UpstreamFailure::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    INCOMPLETE,
-                ))));
-            }
+            Ok(0) => return Err(Failed::Answer(UpstreamFailure::Io(incomplete()))),
             Ok(_) => answered = true,
             Err(e) => return Err(Failed::Answer(UpstreamFailure::Io(e))),
         }
@@ -673,8 +645,6 @@ fn parse(
     let mut headers = std::mem::take(spare);
     headers.clear();
     headers.reserve(count);
-    let mut keep_alive = version == Version::HTTP_11;
-    let mut saw_close = false;
     for &(n0, n1, v0, v1) in &fields[..count] {
         let name = HeaderName::from_bytes(&raw[n0 as usize..n1 as usize])
             .map_err(|_| UpstreamFailure::Malformed("invalid header name"))?;
@@ -685,18 +655,13 @@ fn parse(
             HeaderValue::from_maybe_shared(raw.slice(v0 as usize..v1 as usize))
                 .map_err(|_| UpstreamFailure::Malformed("invalid header value"))?
         };
-        if name == header::CONNECTION {
-            // Once any `Connection` line asks to close, a later
-            // `keep-alive` does not undo it.
-            if saw_close || has_token(&value, b"close") {
-                saw_close = true;
-                keep_alive = false;
-            } else if !keep_alive {
-                keep_alive = has_token(&value, b"keep-alive");
-            }
-        }
         headers.append(name, value);
     }
+    // Any `Connection: close` closes; HTTP/1.0 keeps the connection only
+    // when asked to (`keep-alive`).
+    let connection = |token| has_token(headers.get_all(header::CONNECTION), token);
+    let mut keep_alive =
+        !connection("close") && (version == Version::HTTP_11 || connection("keep-alive"));
     let framing = if code == 101 {
         keep_alive = false;
         Framing::Length(0)
@@ -742,14 +707,6 @@ fn unfold(bytes: &[u8]) -> Result<HeaderValue, UpstreamFailure> {
         .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
         .collect();
     HeaderValue::from_bytes(&flat).map_err(|_| UpstreamFailure::Malformed("invalid header value"))
-}
-
-/// Whether the comma-separated `value` lists `token` (any case).
-fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
-    value
-        .as_bytes()
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Whether the last transfer coding named is `chunked`.
@@ -907,14 +864,8 @@ impl Streaming {
 
     /// Back to the pool after the body's end, when it may be reused.
     fn finish(self) {
-        let Streaming {
-            conn,
-            keep_alive,
-            home,
-            framing,
-        } = self;
-        if keep_alive && matches!(framing, Framing::Length(0)) && conn.buf.is_empty() {
-            checkin_direct(home, conn);
+        if self.keep_alive && self.ended() && self.conn.buf.is_empty() {
+            checkin_direct(self.home, self.conn);
         }
     }
 
@@ -926,10 +877,6 @@ impl Streaming {
         // `read_buf` keeps no state of its own between polls.
         let n = ready!(std::pin::pin!(read).poll(cx))?;
         Poll::Ready(Ok(n > 0))
-    }
-
-    fn cut() -> UpstreamFailure {
-        UpstreamFailure::Io(io::Error::new(io::ErrorKind::UnexpectedEof, INCOMPLETE))
     }
 
     fn poll_next(
@@ -949,7 +896,9 @@ impl Streaming {
                     let want = usize::try_from(left).unwrap_or(usize::MAX);
                     match ready!(self.poll_fill(cx, want)) {
                         Ok(true) => {}
-                        Ok(false) => return Poll::Ready(Some(Err(Self::cut()))),
+                        Ok(false) => {
+                            return Poll::Ready(Some(Err(UpstreamFailure::Io(incomplete()))));
+                        }
                         Err(e) => return Poll::Ready(Some(Err(UpstreamFailure::Io(e)))),
                     }
                 }
@@ -979,7 +928,9 @@ impl Streaming {
                     }
                     match ready!(self.poll_fill(cx, HEAD_READ)) {
                         Ok(true) => {}
-                        Ok(false) => return Poll::Ready(Some(Err(Self::cut()))),
+                        Ok(false) => {
+                            return Poll::Ready(Some(Err(UpstreamFailure::Io(incomplete()))));
+                        }
                         Err(e) => return Poll::Ready(Some(Err(UpstreamFailure::Io(e)))),
                     }
                 }
@@ -1032,7 +983,6 @@ impl Streaming {
             Chunk::Trailers => {
                 if buf.starts_with(b"\r\n") {
                     buf.advance(2);
-                    self.framing = Framing::Length(0);
                     return Ok(Some(Step::Next(Framing::Length(0))));
                 }
                 let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];

@@ -335,25 +335,22 @@ pub fn send_upstream(
         // twice.
         let mut fresh = false;
         loop {
-            let pooled = if fresh {
+            let mut pooled = if fresh {
                 None
             } else {
-                match checkout_h1(target.key, transport.idle_conn_timeout) {
-                    Some(pooled) => Some(pooled),
-                    // An idle connection of the direct path, taken over by
-                    // hyper: requests with a body share the connections
-                    // of those without.
-                    None if target.tls.is_none() => {
-                        match checkout_direct(target.key, transport.idle_conn_timeout) {
-                            Some((conn, idle_for)) => {
-                                Some((adopt(target, conn.into_stream()).await?, idle_for))
-                            }
-                            None => None,
-                        }
-                    }
-                    None => None,
-                }
+                checkout_h1(target.key, transport.idle_conn_timeout)
             };
+            // An idle connection of the direct path, taken over by hyper
+            // (an upgrade to a plain server): the two share the server's
+            // connections.
+            if pooled.is_none()
+                && !fresh
+                && target.tls.is_none()
+                && let Some((conn, idle_for)) =
+                    checkout_direct(target.key, transport.idle_conn_timeout)
+            {
+                pooled = Some((adopt(target, conn.into_stream()).await?, idle_for));
+            }
             let reused = pooled.is_some();
             let (mut tx, idle_for) = match pooled {
                 Some(pooled) => pooled,
@@ -519,12 +516,9 @@ impl Body for PooledBody {
     ) -> Poll<Option<Result<Frame<Bytes>, UpstreamFailure>>> {
         let this = &mut *self;
         let r = match &mut this.inner {
-            Source::Hyper(inner, _) => match Pin::new(inner).poll_frame(cx) {
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(UpstreamFailure::Hyper(e)))),
-                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
+            Source::Hyper(inner, _) => Pin::new(inner)
+                .poll_frame(cx)
+                .map_err(UpstreamFailure::Hyper),
             Source::Direct(body) => body.poll_frame(cx),
         };
         match &r {

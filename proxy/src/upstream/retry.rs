@@ -124,17 +124,23 @@ pub(super) fn closed_before_response(e: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            );
+            return connection_closed(io);
         }
         source = s.source();
     }
     false
+}
+
+/// Whether the I/O error `e` means the server closed or reset the
+/// connection (Go's "nothing read from server" when no answer came).
+pub(super) fn connection_closed(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// Whether `e` says the HTTP/2 server did not process the stream: reset
