@@ -143,7 +143,7 @@ async fn connect_fresh(target: &UpstreamTarget) -> Result<Fresh, ProxyError> {
 }
 
 /// hyper's HTTP/1.1 client on `stream`, an idle connection of the direct
-/// path (`direct.rs`). Boxed, as [`connect_new`] is.
+/// path (`direct/`). Boxed, as [`connect_new`] is.
 pub(super) fn adopt(
     target: &UpstreamTarget,
     stream: TcpStream,

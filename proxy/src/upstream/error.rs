@@ -115,7 +115,7 @@ pub enum ProxyError {
 
 /// Why an exchange with an upstream (or the body of its answer) failed
 /// after the connection was made: as hyper's client saw it, or as the
-/// direct path (`direct.rs`) did.
+/// direct path (`direct/`) did.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamFailure {
     /// hyper's client failed.

@@ -8,7 +8,7 @@
 //!
 //! HTTP/1.1: idle connections are kept LIFO; a connection goes back to the
 //! pool when the response body has been read to its end ([`PooledBody`]).
-//! Requests to plain servers take the direct path (`direct.rs`), whose
+//! Requests to plain servers take the direct path (`direct/`), whose
 //! connections are bare sockets kept apart from hyper's; an upgrade takes
 //! one over for hyper's client.
 //! HTTP/2 (`h2c://`, or `https://` when the server's ALPN picks `h2`): one
@@ -116,7 +116,7 @@ struct IdleDirect {
 #[derive(Default)]
 struct HostPool {
     idle: Vec<IdleConn>,
-    /// Idle connections of the direct path (`direct.rs`), kept apart:
+    /// Idle connections of the direct path (`direct/`), kept apart:
     /// hyper's connections are driven by their own tasks, these by none.
     direct: Vec<IdleDirect>,
     idle_timeout: Option<Duration>,
